@@ -1,0 +1,77 @@
+"""The sampler registry: name -> vectorized sampler with a declarative parameter table.
+
+Every sampler draws a whole column at once from a numpy ``Generator``. Parameters may
+be scalars or per-row arrays (that is how ``by:`` conditioning works), so no sampler
+ever loops over rows. To add a sampler, add one entry to :data:`SAMPLERS`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# parameter constraints: name -> (test, description)
+CONSTRAINTS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "real": (lambda v: bool(np.isfinite(v)), "a finite number"),
+    "positive": (lambda v: bool(np.isfinite(v) and v > 0), "a number > 0"),
+    "nonneg": (lambda v: bool(np.isfinite(v) and v >= 0), "a number >= 0"),
+    "prob": (lambda v: bool(0 <= v <= 1), "a probability in [0, 1]"),
+    "int": (lambda v: bool(np.isfinite(v) and float(v).is_integer()), "a whole number"),
+}
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A named sampler: its parameters' constraints, its output kind, and the draw."""
+
+    name: str
+    params: dict[str, str]                    # parameter -> constraint name
+    kind: str                                 # float | int | bool
+    draw: Callable[..., np.ndarray]           # draw(rng, n, **params) -> array of n
+    ordered: tuple[str, str] | None = None    # (low, high) that must satisfy low < high
+
+
+def _integers(rng, n, low, high):
+    return rng.integers(np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64) + 1, n)
+
+
+SAMPLERS: dict[str, Sampler] = {s.name: s for s in [
+    Sampler("normal", {"loc": "real", "scale": "positive"}, "float",
+            lambda rng, n, loc, scale: rng.normal(loc, scale, n)),
+    Sampler("lognormal", {"mean": "real", "sigma": "positive"}, "float",
+            lambda rng, n, mean, sigma: rng.lognormal(mean, sigma, n)),
+    Sampler("exponential", {"scale": "positive"}, "float",
+            lambda rng, n, scale: rng.exponential(scale, n)),
+    # numpy's pareto is the Lomax (Pareto II) form: scale * Lomax(alpha), support [0, inf)
+    Sampler("pareto", {"alpha": "positive", "scale": "positive"}, "float",
+            lambda rng, n, alpha, scale: rng.pareto(alpha, n) * scale),
+    Sampler("uniform", {"low": "real", "high": "real"}, "float",
+            lambda rng, n, low, high: rng.uniform(low, high, n), ordered=("low", "high")),
+    # inclusive of both bounds: integers(30, 365) can give 365
+    Sampler("integers", {"low": "int", "high": "int"}, "int", _integers, ordered=("low", "high")),
+    Sampler("poisson", {"lam": "nonneg"}, "int",
+            lambda rng, n, lam: rng.poisson(lam, n)),
+    Sampler("bernoulli", {"p": "prob"}, "bool",
+            lambda rng, n, p: rng.random(n) < p),
+    Sampler("beta", {"a": "positive", "b": "positive"}, "float",
+            lambda rng, n, a, b: rng.beta(a, b, n)),
+]}
+
+CATEGORICAL = "categorical"   # weights over labels; handled by draw_categorical
+KNOWN = sorted([*SAMPLERS, CATEGORICAL])
+
+
+def draw_categorical(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray | None,
+                     n: int) -> np.ndarray:
+    """Category codes for ``n`` rows.
+
+    ``weights`` is (k,) for one distribution, or (g, k) with ``rows`` giving each row's
+    group (0..g-1) for per-group distributions. Inverse-CDF on one uniform per row.
+    """
+    u = rng.random(n)
+    cum = np.cumsum(weights, axis=-1)
+    cum = cum / cum[..., -1:]                 # exact 1.0 at the end despite rounding
+    if weights.ndim == 1:
+        return np.searchsorted(cum, u, side="right").astype(np.int32)
+    return (u[:, None] >= cum[rows]).sum(axis=1).astype(np.int32)

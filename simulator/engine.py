@@ -1,0 +1,156 @@
+"""Run the plan: spec in, validated tables out. No I/O here (that is sinks/)."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import ids
+from .errors import ConfigError
+from .plan import Step, build_plan
+from .spec import Domain, WorldSpec
+from .stages import churn, columns, golden, network, scenarios
+from .stages.golden import Golden, equal
+from .streams import stream
+
+log = logging.getLogger(__name__)
+DAY = np.timedelta64(1, "D")
+
+
+@dataclass
+class Result:
+    """The generated tables plus facts about the run (intercept, step timings)."""
+
+    tables: dict[str, pd.DataFrame]
+    facts: dict[str, object] = field(default_factory=dict)
+
+
+class _Run:
+    """The state of one generation: the columns produced so far, by name."""
+
+    def __init__(self, spec: WorldSpec, gold: Golden):
+        self.spec, self.gold, self.n = spec, gold, spec.n
+        ch, net = spec.churn, spec.network
+        self.env: dict[str, object] = {
+            spec.id.column: ids.partner_ids(spec.id.prefix, spec.id.width, spec.n),
+            ch.label: np.zeros(self.n, dtype=bool),
+            ch.probability: np.full(self.n, np.nan),
+            ch.date_column: np.full(self.n, np.datetime64("NaT", "us")),
+            net.health: np.full(self.n, np.nan),       # null until the network step
+            net.recent_churn: np.full(self.n, np.nan),
+        }
+        self.facts: dict[str, object] = {}
+        self.edges: network.Edges | None = None
+
+    def rng(self, *names: str) -> np.random.Generator:
+        return stream(self.spec.seed, *names)
+
+    # ---------------------------------------------------------------- steps
+    def column(self, step: Step) -> None:
+        col = step.column
+        values = columns.produce(col, self.env, self.n, self.rng("column", col.name), self.spec.as_of)
+        self.env[col.name] = self.gold.apply(col.name, values)
+
+    def churn(self, step: Step) -> None:
+        spec, env, n = self.spec.churn, self.env, self.n
+        masters = np.asarray(env[self.spec.network.masters], dtype=bool)
+        rows = {"outside": ~masters, "inside": masters}.get(step.scope, np.ones(n, dtype=bool))
+        scores = churn.score(spec.rules, env, n)
+        latent = scores + self.rng("churn", "noise").logistic(size=n)
+        if step.scope != "inside":             # calibrate on the first (or only) pass
+            self.facts["churn_intercept"] = churn.calibrate(latent[rows], spec.target_rate)
+        intercept = self.facts["churn_intercept"]
+        label = env[spec.label].copy()
+        label[rows] = latent[rows] + intercept > 0
+        label = self.gold.apply(spec.label, label)
+        prob = env[spec.probability].copy()
+        prob[rows] = churn.probability(scores[rows], intercept)
+        days = columns.produce(spec.date, {}, n, self.rng("churn", "date"), self.spec.as_of)
+        when = env[spec.date_column].copy()
+        when[rows] = np.where(label[rows], self.spec.as_of - days[rows].astype(np.int64) * DAY,
+                              np.datetime64("NaT", "us"))
+        env[spec.label], env[spec.probability], env[spec.date_column] = label, prob, when
+
+    def network(self, step: Step) -> None:
+        spec, env, ch = self.spec.network, self.env, self.spec.churn
+        masters = np.asarray(env[spec.masters], dtype=bool)
+        churned = np.asarray(env[ch.label], dtype=bool)
+        recent = churned & (env[ch.date_column] >= self.spec.as_of - spec.recent_days * DAY)
+        pinned = [network.GoldenMaster(r.row, r.partner_id, r.path, r.pins.get(spec.health),
+                                       r.pins.get(spec.recent_churn))
+                  for r in self.spec.golden
+                  if spec.health in r.pins or spec.recent_churn in r.pins]
+        self.edges = network.build(spec, masters, churned, recent, self.rng("network", "tree"), pinned)
+        env[spec.health], env[spec.recent_churn] = network.features(
+            self.edges, self.n, masters, churned, recent)
+
+    def scenarios(self, step: Step) -> None:
+        sc = self.spec.scenarios
+        self.env[sc.column] = scenarios.assign(sc, self.env, np.asarray(self.env[self.spec.churn.label]),
+                                               self.n)
+
+    # ---------------------------------------------------------------- outputs
+    def check_golden(self) -> None:
+        problems = []
+        for rec in self.spec.golden:
+            for col, pin in rec.pins.items():
+                got = self.env[col][rec.row]
+                if not bool(equal(np.asarray([got], dtype=object if isinstance(got, str) else None), pin)[0]):
+                    problems.append(f"{rec.path} ({rec.partner_id}): {col} is pinned to {pin!r}, "
+                                    f"but the generated world gives {got!r}")
+        if problems:
+            raise ConfigError(problems)
+
+    def partners(self) -> pd.DataFrame:
+        domains = self.spec.domains()
+        return pd.DataFrame({c: _as_series(self.env[c], domains[c]) for c in self.spec.output_columns})
+
+    def relationships(self) -> pd.DataFrame:
+        e, pid = self.edges, self.env[self.spec.id.column]
+        m = e.master.size
+        return pd.DataFrame({
+            "relationship_id": pd.array(ids.uuid4s(self.rng("network", "relationship_id"), m), dtype="str"),
+            "master_affiliate_id": pd.array(pid[e.master], dtype="str"),
+            "sub_affiliate_id": pd.array(pid[e.sub], dtype="str"),
+            "recruited_at": self.spec.as_of - e.days_before.astype(np.int64) * DAY,
+            "is_active": np.ones(m, dtype=bool),
+        })
+
+
+def _as_series(values: object, domain: Domain) -> object:
+    """Internal arrays -> the table's dtypes (labels as category, nullable ints as Int64)."""
+    if domain.dtype == "str":
+        return pd.array(values, dtype="str")
+    if domain.dtype == "category":
+        return values if isinstance(values, pd.Categorical) else pd.Categorical(values)
+    if domain.dtype == "int" and domain.nullable:
+        arr = np.asarray(values, dtype=float)
+        return pd.arrays.IntegerArray(np.nan_to_num(arr).astype(np.int64), np.isnan(arr))
+    return values
+
+
+STEP_KINDS: dict[str, Callable[[_Run, Step], None]] = {
+    "column": _Run.column, "churn": _Run.churn, "network": _Run.network, "scenarios": _Run.scenarios,
+}
+
+
+def simulate(spec: WorldSpec, progress: Callable[[str], None] | None = None) -> Result:
+    """Generate every table of the world described by ``spec``."""
+    plan = build_plan(spec)
+    gold = golden.prepare(spec, plan)
+    run = _Run(spec, gold)
+    timings: dict[str, float] = {}
+    for step in plan:
+        start = time.perf_counter()
+        STEP_KINDS[step.kind](run, step)
+        timings[step.name] = time.perf_counter() - start
+        if progress:
+            progress(step.name)
+    run.check_golden()
+    tables = {"partners": run.partners(), spec.network.table: run.relationships()}
+    run.facts.update(step_seconds=timings, plan=[s.name for s in plan])
+    return Result(tables, run.facts)

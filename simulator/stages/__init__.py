@@ -1,0 +1,1 @@
+"""One module per kind of step. Stages are pure: arrays in, arrays out, no I/O."""

@@ -1,0 +1,67 @@
+"""Produce one declared column: sample, categorical, derive, bins, lookup or date."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..distributions import SAMPLERS, draw_categorical
+from ..expr import evaluate
+from ..spec import ColumnSpec
+
+DAY = np.timedelta64(1, "D")
+
+
+def codes_of(values: object, keys: tuple) -> np.ndarray:
+    """Positions of each row's value within ``keys`` (labels or True/False)."""
+    if isinstance(values, pd.Categorical):
+        return pd.Categorical(values, categories=list(keys)).codes.astype(np.intp)
+    arr = np.asarray(values)
+    if arr.dtype == bool:                      # keys are (True, False)
+        return np.where(arr, keys.index(True), keys.index(False)).astype(np.intp)
+    return pd.Categorical(arr, categories=list(keys)).codes.astype(np.intp)
+
+
+def produce(col: ColumnSpec, env: Mapping[str, object], n: int, rng: np.random.Generator,
+            as_of: np.datetime64) -> object:
+    """The column's values for ``n`` rows, given the columns it reads in ``env``."""
+    if col.kind == "categorical":
+        rows = codes_of(env[col.by], col.by_keys) if col.by else None
+        codes = draw_categorical(rng, col.weights, rows, n)
+        return pd.Categorical.from_codes(codes, categories=list(col.domain.categories))
+    if col.kind == "bins":
+        edges = np.array([v for _, v in col.edges])
+        codes = np.clip(np.searchsorted(edges, np.asarray(env[col.source]), side="right") - 1,
+                        0, None)               # below the lowest edge: the lowest label
+        return pd.Categorical.from_codes(codes, categories=[k for k, _ in col.edges])
+    if col.kind == "lookup":
+        table = np.array([v for _, v in col.edges])
+        return table[codes_of(env[col.source], tuple(k for k, _ in col.edges))]
+    if col.kind == "date":
+        days = np.asarray(evaluate(col.expr, env, n), dtype=np.int64)
+        return as_of - days * DAY
+    if col.kind == "derive":
+        values = evaluate(col.expr, env, n)
+    else:
+        params = col.params
+        if col.by:
+            rows = codes_of(env[col.by], col.by_keys)
+            params = {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+        values = SAMPLERS[col.sampler].draw(rng, n, **params)
+    return finish(col, values)
+
+
+def finish(col: ColumnSpec, values: object) -> np.ndarray:
+    """Apply clip/cap, rounding and the declared dtype."""
+    arr = np.asarray(values)
+    lo, hi = col.clip
+    if lo is not None or hi is not None:
+        arr = np.clip(arr, lo, hi)
+    if col.round == "floor":
+        arr = np.floor(arr)
+    elif col.round is not None:
+        arr = np.round(arr, col.round)
+    if col.cast:
+        arr = arr.astype({"int": np.int64, "float": np.float64, "bool": bool}[col.cast])
+    return arr

@@ -1,0 +1,163 @@
+"""Golden records: pinned rows that replace generated ones and are made true by the data.
+
+Before the world is generated, each record gets ``golden.candidates`` draws of every column
+that does not depend on a stage (churn, network, scenarios), from its own named streams
+and the declared distributions, with pinned sampled values set. The first candidate whose
+derived values (tier, proximity, ..., and the scenario the rules would give) agree with
+every pin is chosen; none agreeing means the record contradicts the rules, and the config
+is refused. The chosen values then replace the generated row's values column by column.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..plan import Step
+from ..spec import WorldSpec
+from ..streams import stream
+from . import columns, scenarios
+
+SETTABLE = ("sample", "categorical")          # kinds whose pins are set, not checked
+
+
+@dataclass(frozen=True)
+class Golden:
+    rows: np.ndarray                           # row positions of the records, in record order
+    values: Mapping[str, object]               # pre-stage column -> chosen values per record
+    pins: Mapping[str, tuple[np.ndarray, list]]  # column -> (record positions, pinned values)
+
+    def apply(self, name: str, values: object) -> object:
+        """Put the golden rows' values of ``name`` into a freshly produced column."""
+        if name in self.values:
+            return _assign(values, self.rows, self.values[name])
+        if name in self.pins:
+            which, pinned = self.pins[name]
+            return _assign(values, self.rows[which], pinned)
+        return values
+
+
+def _assign(values: object, rows: np.ndarray, new: object) -> object:
+    if len(rows) == 0:
+        return values
+    if isinstance(values, pd.Categorical):
+        out = values.copy()
+        out[rows] = new if np.ndim(new) == 0 else list(new)
+        return out
+    out = np.array(values, copy=True)
+    out[rows] = new
+    return out
+
+
+def equal(values: object, pin: object) -> np.ndarray:
+    """Row-wise agreement with a pinned value (floats to 1e-9)."""
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values == pin)
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f" and not isinstance(pin, bool):
+        return np.isclose(arr, float(pin), rtol=0, atol=1e-9)
+    return arr == pin
+
+
+def pre_stage(plan: list[Step]) -> list[Step]:
+    """Column steps that read nothing a stage writes, directly or through other columns."""
+    late: set[str] = set()
+    out = []
+    for step in plan:
+        if step.kind != "column" or step.reads & late:
+            late |= step.writes | {step.name}
+        else:
+            out.append(step)
+    return out
+
+
+def prepare(spec: WorldSpec, plan: list[Step]) -> Golden:
+    """Choose each record's pre-stage values; refuse records the rules cannot realize."""
+    records = spec.golden
+    g, k = len(records), spec.golden_candidates
+    rows = np.array([r.row for r in records], dtype=np.int64)
+    pins: dict[str, tuple[np.ndarray, list]] = {}
+    for i, rec in enumerate(records):
+        for col, value in rec.pins.items():
+            which, vals = pins.setdefault(col, (np.array([], dtype=np.int64), []))
+            pins[col] = (np.append(which, i), [*vals, value])
+    if g == 0:
+        return Golden(rows, {}, pins)
+
+    m = g * k
+    record_of = np.repeat(np.arange(g), k)
+    env: dict[str, object] = {}
+    ok = np.ones(m, dtype=bool)
+    first_failure: dict[int, str] = {}
+    for step in pre_stage(plan):
+        col = step.column
+        values = columns.produce(col, env, m, stream(spec.seed, "golden", col.name), spec.as_of)
+        if col.name in pins:
+            which, pinned = pins[col.name]
+            for i, value in zip(which, pinned):
+                sel = record_of == i
+                if col.kind in SETTABLE:
+                    values = _assign(values, np.flatnonzero(sel), value)
+                else:
+                    agree = equal(values, value) | ~sel
+                    if not agree.all() and i not in first_failure and not agree[sel].any():
+                        first_failure[i] = _describe(col.name, value, values, sel)
+                    ok &= agree
+        env[col.name] = values
+
+    _check_scenarios(spec, env, pins, record_of, m, ok, first_failure)
+    ok2 = ok.reshape(g, k)
+    problems = []
+    for i, rec in enumerate(records):
+        if not ok2[i].any():
+            why = first_failure.get(i, "no draw agrees with all its pins at once")
+            problems.append(f"{rec.path} ({rec.partner_id}): contradicts the declared rules: {why}")
+    if problems:
+        raise ConfigError(problems)
+    chosen = np.arange(g) * k + ok2.argmax(axis=1)
+    values = {s.name: _take(env[s.name], chosen) for s in pre_stage(plan)}
+    return Golden(rows, values, pins)
+
+
+def _take(values: object, idx: np.ndarray) -> object:
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values[idx], dtype=object)
+    return np.asarray(values)[idx]
+
+
+def _describe(name: str, pin: object, values: object, sel: np.ndarray) -> str:
+    seen = pd.Series(np.asarray(values, dtype=object)[sel]).value_counts().index[:3].tolist()
+    return f"{name} is pinned to {pin!r}, but the rules derive {seen} from its other values"
+
+
+def _check_scenarios(spec: WorldSpec, env: dict, pins: Mapping, record_of: np.ndarray, m: int,
+                     ok: np.ndarray, first_failure: dict[int, str]) -> None:
+    """Prefer draws whose scenario (under the pinned label and network pins) is the pinned one."""
+    sc, ch, net = spec.scenarios, spec.churn, spec.network
+    if sc.column not in pins or ch.label not in pins:
+        return
+    stage_env = dict(env)
+    for col in (ch.label, net.health, net.recent_churn):
+        fill = np.full(m, np.nan if col != ch.label else False, dtype=float if col != ch.label else bool)
+        if col in pins:
+            which, pinned = pins[col]
+            for i, value in zip(which, pinned):
+                fill[record_of == i] = value
+        stage_env[col] = fill
+    needed = set().union(*(r.expr.names for r in sc.rules))
+    if not needed <= set(stage_env):
+        return                                 # rules read later columns: checked at the end
+    got = scenarios.assign(sc, stage_env, stage_env[ch.label].astype(bool), m)
+    label_which = set(pins[ch.label][0].tolist())
+    for i, value in zip(*pins[sc.column]):
+        if i not in label_which:
+            continue
+        sel = record_of == i
+        agree = np.asarray(got == value) | ~sel
+        if not agree[sel].any() and i not in first_failure:
+            first_failure[i] = (f"{sc.column} is pinned to {value!r}, but its pinned values lead "
+                                f"the scenario rules to {sorted(set(got[sel]))}")
+        ok &= agree
