@@ -37,5 +37,6 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-    return f" (known: {shown}{hint})"
+    if len(known) > 12:
+        return f" ({len(known)} known{hint or '; see the config for their names'})"
+    return f" (known: {', '.join(known)}{hint})"

@@ -388,10 +388,10 @@ def _categorical(p: Problems, name: str, weights: Any, path: str, by: str | None
                       weights=matrix, by=by, by_keys=by_keys, **common)
 
 
-def _columns(p: Problems, decls: Any, reserved: dict[str, Domain]) -> list[ColumnSpec]:
+def _columns(p: Problems, decls: Any, reserved: dict[str, Domain]) -> tuple[list[ColumnSpec], dict[str, Domain]]:
     if not isinstance(decls, Mapping) or not decls:
         p.add("population.columns", "must be a non-empty mapping of column name -> declaration")
-        return []
+        return [], dict(reserved)
     domains = dict(reserved)
     # domains of label columns first, so that `by:` may name a column declared later
     for name, decl in decls.items():
@@ -412,7 +412,9 @@ def _columns(p: Problems, decls: Any, reserved: dict[str, Domain]) -> list[Colum
             if col.kind == "categorical" and col.by is not None:
                 domains[col.name] = col.domain
             out.append(col)
-    return out
+        else:                                  # reported once; don't cascade into its readers
+            domains.setdefault(str(name), Domain("any"))
+    return out, domains
 
 
 # --------------------------------------------------------------------------- stages
@@ -577,16 +579,16 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     reserved = {id_spec.column: Domain("str")}
     if churn and network:
         reserved.update(_stage_domains(churn, network, scenarios))
-    columns = _columns(p, pop.get("columns"), reserved)
+    columns, declared = _columns(p, pop.get("columns"), reserved)
 
-    known = {**reserved, **{c.name: c.domain for c in columns}}
+    known = {**declared, **{c.name: c.domain for c in columns}}
     reads = [(c.path, c.reads) for c in columns]
     reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
     reads += [(r.path, r.expr.names) for r in scenarios.rules]
     for path, names in reads:
         for name in sorted(names - set(known)):
             p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
-    if network is not None and known.get(network.masters, Domain("")).dtype != "bool":
+    if network is not None and known.get(network.masters, Domain("")).dtype not in ("bool", "any"):
         p.add("network.masters", f"must name a boolean column, got {network.masters!r}")
     golden_cfg = raw.get("golden") or {}
     golden = _golden(p, golden_cfg, n, id_spec, known)

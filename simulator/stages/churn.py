@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.special import expit
-
 from ..spec import RuleSpec
 from ..expr import evaluate
 
@@ -42,4 +40,4 @@ def calibrate(latent: np.ndarray, target_rate: float) -> float:
 
 def probability(scores: np.ndarray, intercept: float) -> np.ndarray:
     """The model's churn probability: sigmoid(intercept + score)."""
-    return expit(scores + intercept)
+    return 1.0 / (1.0 + np.exp(-(scores + intercept)))

@@ -1,0 +1,48 @@
+"""The run's manifest: what was generated, from what, with which versions."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .sinks.files import sha256
+from .spec import WorldSpec
+
+PACKAGES = ("partner-world-simulator", "numpy", "pandas", "pyarrow", "scipy", "pandera",
+            "hydra-core", "omegaconf")
+
+
+def config_hash(resolved: Mapping) -> str:
+    """sha256 of the resolved config (output location excluded: it does not change data)."""
+    world = {k: v for k, v in resolved.items() if k != "output"}
+    return hashlib.sha256(json.dumps(world, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Path]],
+          facts: Mapping[str, object]) -> dict:
+    """Manifest contents: deterministic for a given config, seed and package versions."""
+    return {
+        "seed": spec.seed,
+        "n_partners": spec.n,
+        "as_of": str(spec.as_of.astype("datetime64[D]")),
+        "config_sha256": config_hash(spec.resolved),
+        "tables": {name: {"rows": rows[name],
+                          "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+                                    for p in files.get(name, [])}}
+                   for name in rows},
+        "churn_intercept": facts.get("churn_intercept"),
+        "plan": facts.get("plan"),
+        "versions": _versions(),
+    }

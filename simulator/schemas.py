@@ -1,0 +1,114 @@
+"""pandera schemas for the output tables, checked before anything is written.
+
+Structure (columns, dtypes, keys) is fixed here; allowed values come from the spec
+(categories of labels, clip bounds, the scenario rules, the network's bounds), so a new
+region, tier or scenario declared in YAML needs no schema edit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from .spec import Domain, WorldSpec
+
+DTYPES = {"float": "float64", "int": "int64", "bool": "bool", "datetime": "datetime64[us]",
+          "str": "str", "any": None}
+
+
+class ValidationError(Exception):
+    """A generated table broke its schema; the message names table, column, check, rows."""
+
+
+def _column(domain: Domain, checks: list[pa.Check]) -> pa.Column:
+    if domain.dtype == "category":
+        return pa.Column("category", checks=[pa.Check.isin(list(domain.categories)), *checks])
+    dtype = "Int64" if domain.dtype == "int" and domain.nullable else DTYPES[domain.dtype]
+    return pa.Column(dtype, checks=checks, nullable=domain.nullable)
+
+
+def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
+    """The partners table: every declared and stage column, with its domain's checks."""
+    domains = spec.domains()
+    by_name = {c.name: c for c in spec.columns}
+    ch, net, sc = spec.churn, spec.network, spec.scenarios
+    cols = {}
+    for name in spec.output_columns:
+        checks = []
+        c = by_name.get(name)
+        if c is not None and c.clip != (None, None):
+            lo, hi = c.clip
+            checks.append(pa.Check.in_range(-np.inf if lo is None else lo, np.inf if hi is None else hi))
+        if c is not None and c.sampler == "beta":
+            checks.append(pa.Check.in_range(0, 1))
+        if name == net.health:
+            checks.append(pa.Check.in_range(0, 100))
+        if name == net.recent_churn:
+            checks.append(pa.Check.ge(0))
+        cols[name] = _column(domains[name], checks)
+    cols[spec.id.column] = pa.Column("str", unique=True)
+    masters = net.masters
+
+    return pa.DataFrameSchema(cols, strict=True, ordered=True, name="partners", checks=[
+        pa.Check(lambda df: df[ch.label] == (df[sc.column] != sc.default),
+                 name=f"{ch.label} <=> {sc.column} != {sc.default}"),
+        pa.Check(lambda df: df[ch.label] == df[ch.date_column].notna(),
+                 name=f"{ch.date_column} set exactly for churners"),
+        pa.Check(lambda df: df[net.health].notna() == df[masters],
+                 name=f"{net.health} set exactly for masters"),
+        pa.Check(lambda df: df[net.recent_churn].notna() == df[masters],
+                 name=f"{net.recent_churn} set exactly for masters"),
+    ])
+
+
+def _member_of(keys: pd.Series, name: str) -> pa.Check:
+    """A foreign-key check: every value is one of ``keys`` (hashed once, vectorized)."""
+    allowed = keys.to_numpy()
+    return pa.Check(lambda s: s.isin(allowed), name=name)
+
+
+def network_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchema:
+    """network_relationships: a tree from masters to non-master subs, dated before as_of."""
+    net = spec.network
+    ids = partners[spec.id.column]
+    is_master = partners[net.masters].to_numpy()
+    masters, others = ids[is_master], ids[~is_master]
+    lo = spec.as_of - np.timedelta64(net.recruited_days[1], "D")
+    hi = spec.as_of - np.timedelta64(net.recruited_days[0], "D")
+    return pa.DataFrameSchema({
+        "relationship_id": pa.Column("str", unique=True,
+                                     checks=pa.Check.str_length(36, 36)),
+        "master_affiliate_id": pa.Column("str", checks=_member_of(masters, "is a master partner")),
+        "sub_affiliate_id": pa.Column("str", unique=True,   # a tree: one master per sub
+                                      checks=_member_of(others, "is a non-master partner")),
+        "recruited_at": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, hi)),
+        "is_active": pa.Column("bool"),
+    }, strict=True, ordered=True, name=net.table, checks=[
+        pa.Check(lambda df: df.groupby("master_affiliate_id", observed=True).size() <= net.fanout[1],
+                 name=f"at most {net.fanout[1]} subs per master"),
+    ])
+
+
+def validate(name: str, frame: pd.DataFrame, schema: pa.DataFrameSchema) -> None:
+    """Raise ValidationError naming every failed column and check, with example rows."""
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        lines = [f"table '{name}' failed validation ({len(cases)} failure cases):"]
+        for check, group in cases.groupby("check", dropna=False, sort=False):
+            cols = group["column"].astype(str).unique().tolist()
+            where = f"column {cols[0]}" if len(cols) == 1 else "row check"
+            rows = sorted(set(group["index"].dropna().astype(int).tolist()))
+            values = group["failure_case"].tolist()[:5] if len(cols) == 1 else []
+            lines.append(f"  {where}, check {check}: {len(rows) or len(group)} rows, "
+                         f"e.g. rows {rows[:5]}" + (f" values {values}" if values else ""))
+        raise ValidationError("\n".join(lines)) from None
+
+
+def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> None:
+    """Check every generated table against its schema."""
+    partners = tables["partners"]
+    validate("partners", partners, partners_schema(spec))
+    validate(spec.network.table, tables[spec.network.table], network_schema(spec, partners))

@@ -1,0 +1,84 @@
+"""CSV and Parquet files, written all-or-nothing, plus the run's manifest.json.
+
+Tables are written into a hidden temporary directory beside the destination and moved
+into place with ``os.replace`` only when every file is complete; the manifest goes last,
+so a directory with a manifest is a finished run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+
+
+def _for_csv(table: pa.Table) -> pa.Table:
+    """Labels as plain text and timestamps to the second, so CSV reads back cleanly."""
+    cols = []
+    for field, col in zip(table.schema, table.columns):
+        if pa.types.is_dictionary(field.type):
+            col = col.cast(pa.string())
+        elif pa.types.is_timestamp(field.type):
+            col = pc.cast(col, pa.timestamp("s"), safe=False)
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def _write_one(frame: pd.DataFrame, stem: Path, formats: tuple[str, ...]) -> list[Path]:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    written = []
+    if "csv" in formats:
+        pacsv.write_csv(_for_csv(table), stem.with_suffix(".csv"))
+        written.append(stem.with_suffix(".csv"))
+    if "parquet" in formats:
+        pq.write_table(table, stem.with_suffix(".parquet"))
+        written.append(stem.with_suffix(".parquet"))
+    return written
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
+                 formats: tuple[str, ...]) -> dict[str, list[Path]]:
+    """Write every table in every format; files appear only once all are complete."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+    try:
+        staged = {name: _write_one(frame, tmp / name, formats) for name, frame in tables.items()}
+        final = {}
+        for name, paths in staged.items():
+            final[name] = []
+            for path in paths:
+                target = out_dir / path.name
+                os.replace(path, target)
+                final[name].append(target)
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(data: Mapping, path: Path) -> None:
+    """Atomically write ``data`` as pretty JSON (temporary name, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+    os.chmod(tmp, 0o644)                      # mkstemp makes it private; a manifest is not
+    os.replace(tmp, path)
