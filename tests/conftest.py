@@ -1,0 +1,50 @@
+"""Shared fixtures: real CLI runs of the simulator, read back from their files."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*overrides: str, out_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m simulator hydra.run.dir=OUT overrides...`` in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "simulator", f"hydra.run.dir={out_dir}", *overrides],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"simulator failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+class Run:
+    """A finished run directory and its tables (read from CSV, as a user would)."""
+
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir
+
+    def csv(self, table: str) -> pd.DataFrame:
+        return pd.read_csv(self.dir / f"{table}.csv")
+
+    def parquet(self, table: str) -> pd.DataFrame:
+        return pd.read_parquet(self.dir / f"{table}.parquet")
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Run:
+    """The default world (10,000 partners, seed 42), generated once through the CLI."""
+    out = tmp_path_factory.mktemp("default_run")
+    run_cli(out_dir=out)
+    return Run(out)
+
+
+@pytest.fixture(scope="session")
+def compose():
+    from simulator import compose as _compose
+
+    return _compose

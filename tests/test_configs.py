@@ -1,0 +1,89 @@
+"""Every option of every config group composes and validates; bad configs are refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.errors import ConfigError
+from simulator.spec import load_spec
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+OPTIONS = [(group.name, option.stem) for group in sorted(CONF.iterdir()) if group.is_dir()
+           for option in sorted(group.glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("group, option", OPTIONS)
+def test_every_option_composes_and_validates(compose, group, option):
+    spec = load_spec(compose([f"{group}={option}"]))
+    assert spec.n == 10000 and spec.columns
+
+
+def test_brazil_heavy_declares_at_least_40_percent(compose):
+    spec = load_spec(compose(["region_mix=brazil_heavy"]))
+    region = next(c for c in spec.columns if c.name == "region")
+    assert dict(zip(region.domain.categories, region.weights))["Brazil"] >= 0.40
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("n_partners=abc", "n_partners: must be a whole number >= 1, got 'abc'"),
+    ("n_partners=-5", "n_partners: must be a whole number >= 1, got -5"),
+    ("n_partners=3", "golden.records[3].partner_id: P00004 needs n_partners >= 4"),
+    ("seed=-1", "seed: must be a whole number >= 0"),
+    ("as_of=yesterday", "as_of: must be a date"),
+    ("population.columns.tenure_months.dist=expo", "unknown sampler 'expo'"),
+    ("population.columns.tenure_months.scale=-3", "population.columns.tenure_months.scale: must be a number > 0"),
+    ("population.columns.is_master_affiliate.p=1.5", "is_master_affiliate.p: must be a probability in [0, 1]"),
+    ("region_mix.weights.Brazil=0.5", "population.columns.region.weights: weights sum to 1.333"),
+    ("population.columns.tier_proximity_score.expr='avg_comission_3m / 2'",
+     "unknown column 'avg_comission_3m'"),
+    ("churn.rules.silence.when='days.__class__'", "churn.rules.silence.when: 'days.__class__' (Attribute) is not allowed"),
+    ("churn.target_rate=1.2", "churn.target_rate: must be a rate strictly between 0 and 1"),
+    ("golden.records.0.tier=Diamond", "golden.records[0].tier: 'Diamond' is not valid here; must be one of Bronze"),
+    ("+golden.records.1.colour=red", "golden.records[1].colour: unknown column"),
+    ("network.fanout.low=60", "network.fanout: low 60 is above high 50"),
+    ("output.formats=[xlsx]", "output.formats: must be a non-empty list of csv, parquet"),
+    ("+population.columns.x.dist=normal", "population.columns.x.loc: missing"),
+    ("+population.columns.payment_rail_type.weights.Mars={P2P: 1.0}", "'Mars' is not a value of 'region'"),
+    ("population.columns.volatility_ratio.low=0.9", "'low' must be < 'high'"),
+])
+def test_bad_config_is_refused_with_its_path(compose, override, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose([override]))
+    assert fragment in str(info.value)
+
+
+def test_all_problems_are_reported_at_once(compose):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose(["n_partners=-5", "population.columns.tenure_months.dist=expo",
+                           "churn.target_rate=2"]))
+    assert len(info.value.problems) == 3
+
+
+def test_golden_record_contradicting_the_rules_is_refused(compose):
+    """P00001 pinned at 5,100 and Platinum cannot have proximity 0.5: refused, not silently fixed."""
+    from simulator.engine import simulate
+
+    spec = load_spec(compose(["n_partners=500", "golden.records.0.tier_proximity_score=0.5"]))
+    with pytest.raises(ConfigError) as info:
+        simulate(spec)
+    assert "golden.records[0] (P00001): contradicts the declared rules" in str(info.value)
+    assert "tier_proximity_score is pinned to 0.5" in str(info.value)
+
+
+def test_golden_scenario_contradiction_is_refused(compose):
+    """A Trust_Erosion partner (delay + 18 days of silence) cannot be pinned Healthy-looking Tier_Cliff."""
+    from simulator.engine import simulate
+
+    spec = load_spec(compose(["n_partners=500", "golden.records.1.churn_scenario=Tier_Cliff_Anxiety"]))
+    with pytest.raises(ConfigError, match="churn_scenario is pinned to 'Tier_Cliff_Anxiety'"):
+        simulate(spec)
+
+
+def test_cycle_between_columns_is_refused(compose):
+    from simulator.plan import build_plan
+
+    spec = load_spec(compose(["population.columns.tier_proximity_score.expr='commission_volatility'",
+                              "population.columns.commission_volatility.expr='tier_proximity_score'"]))
+    with pytest.raises(ConfigError, match="cycle"):
+        build_plan(spec)
