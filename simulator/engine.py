@@ -113,9 +113,9 @@ class _Run:
         e, pid = self.edges, self.env[self.spec.id.column]
         m = e.master.size
         return pd.DataFrame({
-            "relationship_id": pd.array(ids.uuid4s(self.rng("network", "relationship_id"), m), dtype="str"),
-            "master_affiliate_id": pd.array(pid[e.master], dtype="str"),
-            "sub_affiliate_id": pd.array(pid[e.sub], dtype="str"),
+            "relationship_id": ids.uuid4s(self.rng("network", "relationship_id"), m),
+            "master_affiliate_id": pid.take(e.master),
+            "sub_affiliate_id": pid.take(e.sub),
             "recruited_at": self.spec.as_of - e.days_before.astype(np.int64) * DAY,
             "is_active": np.ones(m, dtype=bool),
         })
@@ -124,7 +124,7 @@ class _Run:
 def _as_series(values: object, domain: Domain) -> object:
     """Internal arrays -> the table's dtypes (labels as category, nullable ints as Int64)."""
     if domain.dtype == "str":
-        return pd.array(values, dtype="str")
+        return values
     if domain.dtype == "category":
         return values if isinstance(values, pd.Categorical) else pd.Categorical(values)
     if domain.dtype == "int" and domain.nullable:

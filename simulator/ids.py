@@ -1,21 +1,36 @@
-"""Vectorized identifiers: zero-padded partner ids and seeded UUIDs."""
+"""Vectorized identifiers: zero-padded partner ids and seeded UUIDs.
+
+Both are built as fixed-width byte matrices and handed to Arrow as one buffer, so a
+million ids cost a few array operations rather than a million Python strings.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DASHES = [8, 13, 18, 23]
 _DIGITS = [i for i in range(36) if i not in _DASHES]
 
 
-def partner_ids(prefix: str, width: int, n: int) -> np.ndarray:
-    """prefix + 1..n zero-padded to ``width`` digits (wider when n needs it)."""
-    numbers = pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width)
-    return (prefix + numbers).to_numpy(dtype=object)
+def _strings(chars: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """(m, w) ASCII bytes -> pandas ``str`` array of m strings of width w."""
+    m, w = chars.shape
+    fixed = np.ascontiguousarray(chars, dtype=np.uint8).view(f"S{w}").ravel()
+    return pd.array(pa.array(fixed, type=pa.binary(w)).cast(pa.large_string()), dtype="str")
 
 
-def uuid4s(rng: np.random.Generator, m: int) -> np.ndarray:
+def partner_ids(prefix: str, width: int, n: int) -> pd.api.extensions.ExtensionArray:
+    """prefix + 1..n zero-padded to at least ``width`` digits, like f"{prefix}{i:0{width}d}"."""
+    digits = pc.utf8_lpad(pa.array(np.arange(1, n + 1, dtype=np.int64)).cast(pa.string()),
+                          width=width, padding="0")
+    ids = pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
+    return pd.array(ids.cast(pa.large_string()), dtype="str")
+
+
+def uuid4s(rng: np.random.Generator, m: int) -> pd.api.extensions.ExtensionArray:
     """``m`` RFC 4122 version-4 UUID strings drawn from ``rng`` (deterministic per stream)."""
     raw = rng.integers(0, 256, size=(m, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
@@ -24,4 +39,4 @@ def uuid4s(rng: np.random.Generator, m: int) -> np.ndarray:
     chars = np.empty((m, 36), dtype=np.uint8)
     chars[:, _DIGITS] = _HEX[nibbles]
     chars[:, _DASHES] = ord("-")
-    return chars.view("S36").ravel().astype(str).astype(object)
+    return _strings(chars)

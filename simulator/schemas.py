@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from .spec import Domain, WorldSpec
@@ -64,8 +66,13 @@ def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
 
 def _member_of(keys: pd.Series, name: str) -> pa.Check:
     """A foreign-key check: every value is one of ``keys`` (hashed once, vectorized)."""
-    allowed = keys.to_numpy()
-    return pa.Check(lambda s: s.isin(allowed), name=name)
+    allowed = pyarrow.array(keys, type=pyarrow.string())
+
+    def check(s: pd.Series) -> pd.Series:
+        found = pc.is_in(pyarrow.array(s, type=pyarrow.string()), value_set=allowed)
+        return pd.Series(found.to_numpy(zero_copy_only=False), index=s.index)
+
+    return pa.Check(check, name=name)
 
 
 def network_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchema:

@@ -1,0 +1,85 @@
+"""Benchmark the generator beside the yardsticks in ../shared/bench, in one invocation.
+
+For each size: the simulator's whole process (`python -m simulator`, CSV + Parquet), its
+generation time alone, and the yardsticks run side by side (reference_vectorized.py with
+pyarrow CSV; seed_reference.py where it finishes in reasonable time). Prints rows/s, peak
+memory (max RSS of the process) and ratios; absolute times drift on shared machines.
+
+usage: python benchmarks/bench_core.py [--sizes 10000,100000,1000000] [--seed-ref-max 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("YARDSTICKS", ROOT.parent / "shared" / "bench"))
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - start
+    # ru_maxrss of children is the max over all children so far; run the big ones last
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def generation_seconds(n: int) -> float:
+    """Generation alone (start-up, validation and writing excluded), best of 3 in-process."""
+    code = ("import time; from simulator import compose; from simulator.spec import load_spec; "
+            "from simulator.engine import simulate; s = load_spec(compose(['n_partners=%d'])); "
+            "simulate(s); ts = []\n"
+            "for _ in range(3):\n t = time.perf_counter(); simulate(s); ts.append(time.perf_counter() - t)\n"
+            "print(min(ts))") % n
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--seed-ref-max", type=int, default=100000)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}",
+                                        f"hydra.run.dir={tmp}/sim{n}"])
+            gen = generation_seconds(n)
+            ref_wall, _ = timed([sys.executable, str(BENCH / "reference_vectorized.py"), str(n),
+                                 f"{tmp}/ref{n}", "--csv-engine", "pyarrow"])
+            seed_wall = None
+            if n <= args.seed_ref_max:
+                seed_wall, _ = timed([sys.executable, str(BENCH / "seed_reference.py"), str(n),
+                                      f"{tmp}/seed{n}"])
+            row = {"n": n, "sim_wall_s": round(sim_wall, 2), "sim_rows_per_s": round(n / sim_wall),
+                   "generation_s": round(gen, 3), "generation_rows_per_s": round(n / gen),
+                   "sim_peak_mib": round(sim_peak), "ref_vectorized_wall_s": round(ref_wall, 2),
+                   "ratio_vs_ref_vectorized": round(sim_wall / ref_wall, 2)}
+            if seed_wall is not None:
+                row.update(seed_reference_wall_s=round(seed_wall, 2),
+                           speedup_vs_seed=round(seed_wall / sim_wall, 1))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print("\n| n | sim wall | rows/s | generation | peak MiB | ref_vectorized | ratio | seed_reference | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['n']:,} | {r['sim_wall_s']} s | {r['sim_rows_per_s']:,} | {r['generation_s']} s | "
+              f"{r['sim_peak_mib']} | {r['ref_vectorized_wall_s']} s | {r['ratio_vs_ref_vectorized']}x | "
+              f"{r.get('seed_reference_wall_s', '-')} | {r.get('speedup_vs_seed', '-')} |")
+
+
+if __name__ == "__main__":
+    main()
