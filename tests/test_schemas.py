@@ -1,0 +1,62 @@
+"""pandera schemas: a broken frame is named by table, column, check and rows; nothing written."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from simulator.engine import simulate
+from simulator.schemas import ValidationError, validate_tables
+from simulator.sinks.files import write_tables
+from simulator.spec import load_spec
+
+
+@pytest.fixture(scope="module")
+def world(compose):
+    spec = load_spec(compose(["n_partners=800"]))
+    return spec, simulate(spec).tables
+
+
+def test_generated_tables_pass(world):
+    spec, tables = world
+    validate_tables(spec, tables)
+
+
+def test_broken_partners_frame_names_table_column_check_and_rows(world):
+    spec, tables = world
+    bad = tables["partners"].copy()
+    bad.loc[7, "dashboard_usage_score"] = 3.0
+    bad.loc[3, "churn_label"] = not bad.loc[3, "churn_label"]
+    with pytest.raises(ValidationError) as info:
+        validate_tables(spec, {**tables, "partners": bad})
+    text = str(info.value)
+    assert "table 'partners'" in text
+    assert "column dashboard_usage_score, check in_range(0, 1): 1 rows, e.g. rows [7]" in text
+    assert "churn_label <=> churn_scenario != Healthy" in text and "rows [3]" in text
+
+
+def test_unknown_category_is_caught(world):
+    spec, tables = world
+    bad = tables["partners"].copy()
+    bad["region"] = bad["region"].cat.add_categories(["Atlantis"])
+    bad.loc[0, "region"] = "Atlantis"
+    with pytest.raises(ValidationError, match="column region, check isin"):
+        validate_tables(spec, {**tables, "partners": bad})
+
+
+def test_network_must_be_a_tree_of_known_partners(world):
+    spec, tables = world
+    net = tables["network_relationships"].copy()
+    net.loc[1, "sub_affiliate_id"] = net.loc[0, "sub_affiliate_id"]
+    net.loc[2, "master_affiliate_id"] = "P99999"
+    with pytest.raises(ValidationError) as info:
+        validate_tables(spec, {**tables, "network_relationships": net})
+    assert "column sub_affiliate_id" in str(info.value)
+    assert "is a master partner" in str(info.value)
+
+
+def test_a_failed_write_leaves_no_partial_files(tmp_path, world):
+    _, tables = world
+    unwritable = pd.DataFrame({"x": [object()]})           # Arrow cannot convert this
+    with pytest.raises(Exception):
+        write_tables({"partners": tables["partners"], "broken": unwritable}, tmp_path, ("csv", "parquet"))
+    assert list(tmp_path.iterdir()) == []
