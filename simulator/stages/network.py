@@ -7,7 +7,6 @@ features first reserve subs whose outcomes realize those pins.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,0 +1,7 @@
+"""The typed spec of a world and the one function that builds it from the config."""
+from .load import FORMATS, load_spec
+from .model import (ChurnSpec, ColumnSpec, Domain, GoldenRecord, IdSpec, NetworkSpec, RuleSpec,
+                    ScenarioSpec, WorldSpec)
+
+__all__ = ["FORMATS", "ChurnSpec", "ColumnSpec", "Domain", "GoldenRecord", "IdSpec", "NetworkSpec",
+           "RuleSpec", "ScenarioSpec", "WorldSpec", "load_spec"]

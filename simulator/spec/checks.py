@@ -1,0 +1,80 @@
+"""Small validators shared by the spec parsers; each adds problems with config paths."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Problems
+from ..expr import Expr, ExprError, compile_expr
+
+WEIGHT_TOLERANCE = 1e-4
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _key(v: Any) -> Any:
+    """Normalize a category key from YAML (bools stay bools, the rest become str)."""
+    return v if isinstance(v, bool) else str(v)
+
+
+def _mapping(p: Problems, path: str, value: Any, what: str) -> dict | None:
+    if not isinstance(value, Mapping) or not value:
+        p.add(path, f"must be a non-empty mapping of {what}, got {value!r}")
+        return None
+    return dict(value)
+
+
+def _check_weights(p: Problems, path: str, weights: Any) -> dict[str, float] | None:
+    w = _mapping(p, path, weights, "label -> weight")
+    if w is None:
+        return None
+    bad = {k: v for k, v in w.items() if not _is_number(v) or v < 0}
+    if bad:
+        k, v = next(iter(bad.items()))
+        p.add(f"{path}.{k}", f"a weight must be a number >= 0, got {v!r}")
+        return None
+    total = float(sum(w.values()))
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        p.add(path, f"weights sum to {total:.6g}, must sum to 1")
+        return None
+    return {_key(k): float(v) for k, v in w.items()}
+
+
+def _compile(p: Problems, path: str, source: Any) -> Expr | None:
+    try:
+        return compile_expr(source)
+    except ExprError as exc:
+        p.add(path, str(exc))
+        return None
+
+
+def _int(p: Problems, path: str, value: Any, minimum: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        else:
+            p.add(path, f"must be a whole number >= {minimum}, got {value!r}")
+            return None
+    if value < minimum:
+        p.add(path, f"must be a whole number >= {minimum}, got {value}")
+        return None
+    return value
+
+
+
+
+def _pair(p: Problems, path: str, value: Any, minimum: int) -> tuple[int, int] | None:
+    if not isinstance(value, Mapping):
+        p.add(path, f"must be a mapping with low and high, got {value!r}")
+        return None
+    lo = _int(p, f"{path}.low", value.get("low"), minimum)
+    hi = _int(p, f"{path}.high", value.get("high"), minimum)
+    if lo is None or hi is None:
+        return None
+    if lo > hi:
+        p.add(path, f"low {lo} is above high {hi}")
+        return None
+    return lo, hi

@@ -1,0 +1,75 @@
+"""Config -> typed, validated spec. The only module that reads the Hydra config.
+
+``load_spec(cfg)`` converts the composed config once into frozen dataclasses and checks
+its meaning (samplers and parameters, weights, expressions and the columns they name,
+golden records), collecting every problem with its config path before raising one
+:class:`~simulator.errors.ConfigError`. Stages never see a ``DictConfig``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..errors import ConfigError, Problems, did_you_mean
+from .checks import _int
+from .columns import _columns
+from .model import Domain, IdSpec, WorldSpec, _stage_domains
+from .stages import _churn, _golden, _network, _scenarios
+
+FORMATS = ("csv", "parquet")
+
+
+def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
+    """Validate the composed config and return the typed spec, or raise ConfigError."""
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError([f"{getattr(exc, 'full_key', '') or 'config'}: {exc.msg if hasattr(exc, 'msg') else exc}"]) from None
+    raw.pop("hydra", None)
+    p = Problems()
+    n = _int(p, "n_partners", raw.get("n_partners"), 1)
+    seed = _int(p, "seed", raw.get("seed"), 0)
+    try:
+        as_of = np.datetime64(str(raw.get("as_of")), "us")
+        if np.isnat(as_of):
+            raise ValueError
+    except ValueError:
+        p.add("as_of", f"must be a date like 2026-01-01, got {raw.get('as_of')!r}")
+        as_of = None
+    pop = raw.get("population") or {}
+    ids = pop.get("id") or {}
+    id_spec = IdSpec(str(ids.get("column", "partner_id")), str(ids.get("prefix", "P")),
+                     _int(p, "population.id.width", ids.get("width", 5), 1) or 5)
+
+    churn = _churn(p, raw.get("churn") or {})
+    network = _network(p, raw.get("network") or {})
+    scenarios = _scenarios(p, raw.get("scenarios") or {})
+    reserved = {id_spec.column: Domain("str")}
+    if churn and network:
+        reserved.update(_stage_domains(churn, network, scenarios))
+    columns, declared = _columns(p, pop.get("columns"), reserved)
+
+    known = {**declared, **{c.name: c.domain for c in columns}}
+    reads = [(c.path, c.reads) for c in columns]
+    reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
+    reads += [(r.path, r.expr.names) for r in scenarios.rules]
+    for path, names in reads:
+        for name in sorted(names - set(known)):
+            p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
+    if network is not None and known.get(network.masters, Domain("")).dtype not in ("bool", "any"):
+        p.add("network.masters", f"must name a boolean column, got {network.masters!r}")
+    golden_cfg = raw.get("golden") or {}
+    golden = _golden(p, golden_cfg, n, id_spec, known)
+    candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
+
+    out = raw.get("output") or {}
+    formats = out.get("formats") or []
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
+    p.raise_if_any()
+    return WorldSpec(n, seed, as_of, id_spec, tuple(columns), churn, network, scenarios,
+                     tuple(golden), candidates, tuple(formats), out.get("dir"), raw)

@@ -1,0 +1,148 @@
+"""The typed spec: frozen dataclasses that stages read instead of the Hydra config."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..expr import Expr
+
+@dataclass(frozen=True)
+class Domain:
+    """What values a column holds: its dtype and, for labels, the allowed categories."""
+
+    dtype: str                                # float | int | bool | category | datetime | any
+    categories: tuple = ()
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One declared partners column (or a hidden helper with keep=False)."""
+
+    name: str
+    path: str
+    kind: str                                 # sample | categorical | derive | bins | lookup | date
+    reads: frozenset[str]
+    domain: Domain
+    keep: bool = True
+    sampler: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # scalar, or per-`by` array
+    by: str | None = None
+    by_keys: tuple = ()                       # categories of `by`, in the order of params' arrays
+    weights: np.ndarray | None = None         # categorical: (k,) or (len(by_keys), k)
+    expr: Expr | None = None
+    source: str | None = None                 # bins / lookup: the column read
+    edges: tuple[tuple[str, float], ...] = ()  # bins: (label, lower edge) ascending; lookup: table
+    clip: tuple[float | None, float | None] = (None, None)
+    round: int | str | None = None            # decimals, or "floor"
+    cast: str | None = None                   # int | float | bool
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    path: str
+    expr: Expr
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChurnSpec:
+    label: str
+    probability: str
+    target_rate: float
+    rules: tuple[RuleSpec, ...]
+    date_column: str
+    date: ColumnSpec                          # days before as_of, drawn per churner
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    table: str
+    masters: str
+    fanout: tuple[int, int]
+    recruited_days: tuple[int, int]
+    recent_days: int
+    health: str
+    recent_churn: str
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    column: str
+    default: str
+    fallback: str
+    rules: tuple[RuleSpec, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.default, *(r.name for r in self.rules), self.fallback)
+
+
+@dataclass(frozen=True)
+class GoldenRecord:
+    partner_id: str
+    path: str
+    row: int                                  # position of the generated row it replaces
+    pins: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IdSpec:
+    column: str
+    prefix: str
+    width: int
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Everything a run needs, validated. Built once by :func:`load_spec`."""
+
+    n: int
+    seed: int
+    as_of: np.datetime64
+    id: IdSpec
+    columns: tuple[ColumnSpec, ...]
+    churn: ChurnSpec
+    network: NetworkSpec
+    scenarios: ScenarioSpec
+    golden: tuple[GoldenRecord, ...]
+    golden_candidates: int
+    formats: tuple[str, ...]
+    output_dir: str | None
+    resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
+
+    def domains(self) -> dict[str, Domain]:
+        """Every column of the partners table (and helpers) -> its domain."""
+        return _domains(self)
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The partners table's columns in order."""
+        stage_cols = [self.churn.label, self.churn.date_column, self.scenarios.column,
+                      self.network.health, self.network.recent_churn]
+        return [self.id.column, *(c.name for c in self.columns if c.keep), *stage_cols]
+
+
+def _domains(spec: WorldSpec) -> dict[str, Domain]:
+    out = {spec.id.column: Domain("str")}
+    out.update({c.name: c.domain for c in spec.columns})
+    out.update(_stage_domains(spec.churn, spec.network, spec.scenarios))
+    return out
+
+
+def _stage_domains(churn: ChurnSpec, net: NetworkSpec, scen: ScenarioSpec) -> dict[str, Domain]:
+    return {
+        churn.label: Domain("bool"),
+        churn.probability: Domain("float"),
+        churn.date_column: Domain("datetime", nullable=True),
+        net.health: Domain("float", nullable=True),
+        net.recent_churn: Domain("int", nullable=True),
+        scen.column: Domain("category", scen.labels),
+    }
+
+
+# --------------------------------------------------------------------------- helpers

@@ -1,0 +1,130 @@
+"""Parse the stages' config: churn model, network, scenarios, golden records."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Problems, did_you_mean
+from .checks import _compile, _int, _is_number, _key, _pair
+from .columns import _column
+from .model import (ChurnSpec, Domain, GoldenRecord, IdSpec, NetworkSpec, RuleSpec,
+                    ScenarioSpec)
+
+
+def _rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
+    out = []
+    items = rules.items() if isinstance(rules, Mapping) else \
+        ((r.get("name") if isinstance(r, Mapping) else None, r) for r in (rules or []))
+    if not rules:
+        p.add(path, "must declare at least one rule")
+    for i, (name, rule) in enumerate(items):
+        rpath = f"{path}.{name}" if isinstance(rules, Mapping) else f"{path}[{i}]"
+        if not isinstance(rule, Mapping) or not name:
+            p.add(rpath, f"must be a mapping with a name and 'when', got {rule!r}")
+            continue
+        source = rule.get("when", rule.get("value")) if numeric else rule.get("when")
+        if ("when" in rule) == ("value" in rule) and numeric:
+            p.add(rpath, "needs exactly one of 'when' (boolean) or 'value' (numeric)")
+            continue
+        expr = _compile(p, f"{rpath}.{'when' if 'when' in rule else 'value'}", source)
+        weight = rule.get("weight", 0.0)
+        if numeric and not _is_number(weight):
+            p.add(f"{rpath}.weight", f"must be a number (log-odds), got {weight!r}")
+            continue
+        if expr is not None:
+            out.append(RuleSpec(str(name), rpath, expr, float(weight)))
+    return out
+
+
+def _churn(p: Problems, c: Mapping) -> ChurnSpec | None:
+    rate = c.get("target_rate")
+    if not _is_number(rate) or not 0 < rate < 1:
+        p.add("churn.target_rate", f"must be a rate strictly between 0 and 1, got {rate!r}")
+    rules = _rules(p, "churn.rules", c.get("rules"), numeric=True)
+    date = c.get("churn_date") or {}
+    date_col = _column(p, str(date.get("column", "churned_at")), date.get("days_before"),
+                       "churn.churn_date.days_before", {})
+    if date_col is not None and date_col.kind != "sample":
+        p.add("churn.churn_date.days_before", "must be a sampler (e.g. dist: integers)")
+    if not _is_number(rate) or date_col is None:
+        return None
+    return ChurnSpec(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
+                     float(rate), tuple(rules), str(date.get("column", "churned_at")), date_col)
+
+
+def _network(p: Problems, c: Mapping) -> NetworkSpec | None:
+    fanout = _pair(p, "network.fanout", c.get("fanout"), 0)
+    days = _pair(p, "network.recruited_days_before", c.get("recruited_days_before"), 0)
+    recent = _int(p, "network.recent_days", c.get("recent_days"), 0)
+    feats = c.get("features") or {}
+    if None in (fanout, days, recent):
+        return None
+    return NetworkSpec(str(c.get("table", "network_relationships")), str(c.get("masters")),
+                       fanout, days, recent, str(feats.get("health", "subnetwork_avg_health_score")),
+                       str(feats.get("recent_churn", "subnetwork_recent_churn_count")))
+
+
+def _scenarios(p: Problems, c: Mapping) -> ScenarioSpec:
+    rules = _rules(p, "scenarios.rules", c.get("rules"), numeric=False)
+    names = [r.name for r in rules]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        p.add("scenarios.rules", f"scenario names must be unique, repeated: {sorted(dupes)}")
+    return ScenarioSpec(str(c.get("column", "churn_scenario")), str(c.get("default", "Healthy")),
+                        str(c.get("fallback", "Passive_Disengagement")), tuple(rules))
+
+
+
+def _golden(p: Problems, c: Mapping, n: int | None, id_spec: IdSpec,
+            domains: dict[str, Domain]) -> list[GoldenRecord]:
+    out, seen = [], set()
+    pattern = re.compile(re.escape(id_spec.prefix) + r"(\d+)")
+    for i, rec in enumerate(c.get("records") or []):
+        path = f"golden.records[{i}]"
+        if not isinstance(rec, Mapping) or id_spec.column not in rec:
+            p.add(path, f"must be a mapping with '{id_spec.column}'")
+            continue
+        pid = str(rec[id_spec.column])
+        m = pattern.fullmatch(pid)
+        if not m or int(m.group(1)) < 1:
+            p.add(f"{path}.{id_spec.column}", f"{pid!r} is not an id this world generates "
+                  f"({id_spec.prefix} followed by a number from 1)")
+            continue
+        row = int(m.group(1)) - 1
+        if pid in seen:
+            p.add(f"{path}.{id_spec.column}", f"{pid} appears twice")
+        seen.add(pid)
+        if n is not None and row >= n:
+            p.add(f"{path}.{id_spec.column}", f"{pid} needs n_partners >= {row + 1}, got {n}")
+        pins = {}
+        for col, value in rec.items():
+            if col == id_spec.column:
+                continue
+            dom = domains.get(col)
+            cpath = f"{path}.{col}"
+            if dom is None:
+                p.add(cpath, "unknown column" + did_you_mean(str(col), domains))
+            elif not _fits(dom, value):
+                allowed = (f"one of {', '.join(map(str, dom.categories))}" if dom.dtype == "category"
+                           else f"a {dom.dtype} value")
+                p.add(cpath, f"{value!r} is not valid here; must be {allowed}")
+            else:
+                pins[str(col)] = value
+        out.append(GoldenRecord(pid, path, row, pins))
+    return out
+
+
+def _fits(dom: Domain, value: Any) -> bool:
+    if dom.dtype == "category":
+        return _key(value) in dom.categories
+    if dom.dtype == "bool":
+        return isinstance(value, bool)
+    if dom.dtype == "int":
+        return _is_number(value) and float(value).is_integer()
+    if dom.dtype in ("float", "any"):
+        return _is_number(value) or (dom.dtype == "any" and isinstance(value, (bool, str)))
+    return False   # datetime and helpers are not pinnable
+
+
+# --------------------------------------------------------------------------- entry
