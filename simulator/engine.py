@@ -13,7 +13,7 @@ from . import ids
 from .errors import ConfigError
 from .plan import Step, build_plan
 from .spec import Domain, WorldSpec
-from .stages import churn, columns, golden, network, scenarios
+from .stages import churn, columns, golden, interventions, network, scenarios
 from .stages.golden import Golden, equal
 from .streams import stream
 
@@ -45,6 +45,7 @@ class _Run:
         }
         self.facts: dict[str, object] = {}
         self.edges: network.Edges | None = None
+        self.extra_tables: dict[str, pd.DataFrame] = {}
 
     def rng(self, *names: str) -> np.random.Generator:
         return stream(self.spec.seed, *names)
@@ -93,6 +94,26 @@ class _Run:
         self.env[sc.column] = scenarios.assign(sc, self.env, np.asarray(self.env[self.spec.churn.label]),
                                                self.n)
 
+    def interventions(self, step: Step) -> None:
+        spec, pid = self.spec.interventions, self.env[self.spec.id.column]
+        base = np.asarray(self.env[self.spec.churn.probability], dtype=float)
+        expected = interventions.expected_effects(spec, self.env, self.n)
+        drawn = interventions.draw(spec, expected, base, lambda name: self.rng("interventions", name))
+        date = self.spec.as_of - drawn.days_before.astype(np.int64) * DAY
+        self.extra_tables[spec.table] = pd.DataFrame({
+            "intervention_id": ids.uuid4s(self.rng("interventions", "id"), drawn.partner.size),
+            "partner_id": pid.take(drawn.partner),
+            "intervention_type": pd.Categorical.from_codes(drawn.kind, categories=list(spec.types)),
+            "outcome": pd.Categorical.from_codes(drawn.churned.astype(np.int8),
+                                                 categories=[spec.retained, spec.churned]),
+            "uplift_signal": np.round(drawn.effect, 3),      # the seed's DECIMAL(5,3)
+            "intervention_date": date,
+            "outcome_recorded_at": date + spec.outcome_after_days * DAY,
+        })
+        truth = {"partner_id": pid, "base_churn_probability": base}
+        truth.update({spec.truth_column(k): expected[:, j] for j, k in enumerate(spec.types)})
+        self.extra_tables[spec.truth_table] = pd.DataFrame(truth)
+
     # ---------------------------------------------------------------- outputs
     def check_golden(self) -> None:
         problems = []
@@ -135,6 +156,7 @@ def _as_series(values: object, domain: Domain) -> object:
 
 STEP_KINDS: dict[str, Callable[[_Run, Step], None]] = {
     "column": _Run.column, "churn": _Run.churn, "network": _Run.network, "scenarios": _Run.scenarios,
+    "interventions": _Run.interventions,
 }
 
 
@@ -151,6 +173,6 @@ def simulate(spec: WorldSpec, progress: Callable[[str], None] | None = None) -> 
         if progress:
             progress(step.name)
     run.check_golden()
-    tables = {"partners": run.partners(), spec.network.table: run.relationships()}
+    tables = {"partners": run.partners(), spec.network.table: run.relationships(), **run.extra_tables}
     run.facts.update(step_seconds=timings, plan=[s.name for s in plan])
     return Result(tables, run.facts)

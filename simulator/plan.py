@@ -46,6 +46,9 @@ def _nodes(spec: WorldSpec) -> list[Step]:
                           net_writes))
     sc_reads = frozenset().union(*(r.expr.names for r in sc.rules)) | {ch.label}
     steps.append(Step("scenarios", "scenarios", sc_reads, frozenset([sc.column])))
+    if spec.interventions is not None:
+        steps.append(Step("interventions", "interventions",
+                          spec.interventions.reads | {ch.probability}, frozenset()))
     return steps
 
 

@@ -97,6 +97,42 @@ def network_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchem
     ])
 
 
+def interventions_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchema:
+    """interventions: known partners and types, outcomes, effect bounds, ordered dates."""
+    iv = spec.interventions
+    lo = spec.as_of - np.timedelta64(iv.days_before[1], "D")
+    hi = spec.as_of - np.timedelta64(iv.days_before[0], "D")
+    after = np.timedelta64(iv.outcome_after_days, "D")
+    return pa.DataFrameSchema({
+        "intervention_id": pa.Column("str", unique=True, checks=pa.Check.str_length(36, 36)),
+        "partner_id": pa.Column("str", checks=_member_of(partners[spec.id.column], "is a partner")),
+        "intervention_type": pa.Column("category", checks=pa.Check.isin(list(iv.types))),
+        "outcome": pa.Column("category", checks=pa.Check.isin([iv.retained, iv.churned])),
+        "uplift_signal": pa.Column("float64", checks=pa.Check.in_range(*iv.clip)),
+        "intervention_date": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, hi)),
+        "outcome_recorded_at": pa.Column("datetime64[us]"),
+    }, strict=True, ordered=True, name=iv.table, checks=[
+        pa.Check(lambda df: df["outcome_recorded_at"] - df["intervention_date"] == after,
+                 name=f"outcome recorded {iv.outcome_after_days} days after the intervention"),
+    ])
+
+
+def uplift_truth_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchema:
+    """uplift_truth: one row per partner, base probability and each type's declared effect."""
+    iv = spec.interventions
+    cols = {
+        "partner_id": pa.Column("str", unique=True,
+                                checks=_member_of(partners[spec.id.column], "is a partner")),
+        "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
+    }
+    for kind in iv.types:
+        declared = [r.effect for r in iv.effects[kind]] + ([] if iv.effects[kind][-1].expr is None else [0.0])
+        cols[iv.truth_column(kind)] = pa.Column("float64", checks=pa.Check.isin(declared))
+    return pa.DataFrameSchema(cols, strict=True, ordered=True, name=iv.truth_table,
+                              checks=pa.Check(lambda df: len(df) == len(partners),
+                                              name="one row per partner"))
+
+
 def validate(name: str, frame: pd.DataFrame, schema: pa.DataFrameSchema) -> None:
     """Raise ValidationError naming every failed column and check, with example rows."""
     try:
@@ -119,3 +155,7 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> None:
     partners = tables["partners"]
     validate("partners", partners, partners_schema(spec))
     validate(spec.network.table, tables[spec.network.table], network_schema(spec, partners))
+    if spec.interventions is not None:
+        iv = spec.interventions
+        validate(iv.table, tables[iv.table], interventions_schema(spec, partners))
+        validate(iv.truth_table, tables[iv.truth_table], uplift_truth_schema(spec, partners))

@@ -17,7 +17,7 @@ from ..errors import ConfigError, Problems, did_you_mean
 from .checks import _int
 from .columns import _columns
 from .model import Domain, IdSpec, WorldSpec, _stage_domains
-from .stages import _churn, _golden, _network, _scenarios
+from .stages import _churn, _golden, _interventions, _network, _scenarios
 
 FORMATS = ("csv", "parquet")
 
@@ -56,6 +56,10 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     reads = [(c.path, c.reads) for c in columns]
     reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
     reads += [(r.path, r.expr.names) for r in scenarios.rules]
+    interventions = _interventions(p, raw.get("interventions"))
+    if interventions is not None:
+        reads += [(r.path, r.expr.names) for rows in interventions.effects.values()
+                  for r in rows if r.expr is not None]
     for path, names in reads:
         for name in sorted(names - set(known)):
             p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
@@ -72,4 +76,4 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, id_spec, tuple(columns), churn, network, scenarios,
-                     tuple(golden), candidates, tuple(formats), out.get("dir"), raw)
+                     tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), raw)

@@ -83,6 +83,39 @@ class ScenarioSpec:
 
 
 @dataclass(frozen=True)
+class EffectRow:
+    """One row of a treatment-effect table: a condition (None: always) and its effect."""
+
+    path: str
+    expr: Expr | None
+    effect: float
+
+
+@dataclass(frozen=True)
+class InterventionSpec:
+    table: str
+    truth_table: str
+    per_partner: tuple[int, int]
+    days_before: tuple[int, int]
+    outcome_after_days: int
+    noise: tuple[float, float]                # (loc, scale) of the normal noise
+    clip: tuple[float, float]
+    churned: str
+    retained: str
+    types: tuple[str, ...]
+    shares: np.ndarray
+    effects: Mapping[str, tuple[EffectRow, ...]]
+
+    @property
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*(r.expr.names for rows in self.effects.values()
+                                   for r in rows if r.expr is not None))
+
+    def truth_column(self, kind: str) -> str:
+        return f"effect_{kind}"
+
+
+@dataclass(frozen=True)
 class GoldenRecord:
     partner_id: str
     path: str
@@ -111,6 +144,7 @@ class WorldSpec:
     scenarios: ScenarioSpec
     golden: tuple[GoldenRecord, ...]
     golden_candidates: int
+    interventions: InterventionSpec | None
     formats: tuple[str, ...]
     output_dir: str | None
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports

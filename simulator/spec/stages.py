@@ -5,11 +5,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ..errors import Problems, did_you_mean
 from .checks import _compile, _int, _is_number, _key, _pair
 from .columns import _column
-from .model import (ChurnSpec, Domain, GoldenRecord, IdSpec, NetworkSpec, RuleSpec,
-                    ScenarioSpec)
+from .checks import _check_weights
+from .model import (ChurnSpec, Domain, EffectRow, GoldenRecord, IdSpec, InterventionSpec,
+                    NetworkSpec, RuleSpec, ScenarioSpec)
 
 
 def _rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
@@ -128,3 +131,69 @@ def _fits(dom: Domain, value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- entry
+
+
+def _effect_rows(p: Problems, path: str, rows: Any) -> tuple[EffectRow, ...] | None:
+    if not isinstance(rows, (list, tuple)) or not rows:
+        p.add(path, "must be a non-empty list of {when: <condition>, effect: <number>} rows")
+        return None
+    out = []
+    for i, row in enumerate(rows):
+        rpath = f"{path}[{i}]"
+        if not isinstance(row, Mapping) or not _is_number(row.get("effect")):
+            p.add(rpath, f"needs a numeric 'effect' (and optionally 'when'), got {row!r}")
+            continue
+        extra = sorted(set(row) - {"when", "effect"})
+        if extra:
+            p.add(f"{rpath}.{extra[0]}", "unknown key (known: when, effect)")
+        expr = _compile(p, f"{rpath}.when", row["when"]) if "when" in row else None
+        if "when" in row and expr is None:
+            continue
+        if expr is None and i < len(rows) - 1:
+            p.add(rpath, "a row without 'when' matches everything, so it must be the last row")
+        out.append(EffectRow(rpath, expr, float(row["effect"])))
+    return tuple(out)
+
+
+def _interventions(p: Problems, c: Mapping | None) -> InterventionSpec | None:
+    if not c:
+        return None
+    before = len(p.items)
+    mix = _check_weights(p, "interventions.mix", c.get("mix"))
+    effects_cfg = c.get("effects")
+    effects: dict[str, tuple[EffectRow, ...]] = {}
+    if not isinstance(effects_cfg, Mapping):
+        p.add("interventions.effects", "must map each intervention type to its effect rows")
+        effects_cfg = {}
+    for kind, rows in effects_cfg.items():
+        path = f"interventions.effects.{kind}"
+        if mix is not None and str(kind) not in mix:
+            p.add(path, f"unknown intervention type {kind!r}: not in interventions.mix"
+                  + did_you_mean(str(kind), mix))
+            continue
+        parsed = _effect_rows(p, path, rows)
+        if parsed is not None:
+            effects[str(kind)] = parsed
+    for kind in (mix or {}):
+        if kind not in effects_cfg:
+            p.add(f"interventions.effects", f"no effect rows for {kind!r} (declared in interventions.mix)")
+    per = _pair(p, "interventions.per_partner", c.get("per_partner"), 0)
+    days = _pair(p, "interventions.days_before", c.get("days_before"), 0)
+    after = _int(p, "interventions.outcome_after_days", c.get("outcome_after_days"), 0)
+    noise = c.get("noise") or {}
+    loc, scale = noise.get("loc", 0.0), noise.get("scale")
+    if not _is_number(loc) or not _is_number(scale) or scale < 0:
+        p.add("interventions.noise", f"needs loc (a number) and scale (a number >= 0), got {noise!r}")
+    clip = c.get("clip") or {}
+    lo, hi = clip.get("min"), clip.get("max")
+    if not (_is_number(lo) and _is_number(hi)):
+        p.add("interventions.clip", f"needs numeric min and max, got {clip!r}")
+    elif lo >= hi:
+        p.add("interventions.clip", f"min {lo} must be below max {hi}")
+    outcomes = c.get("outcomes") or {}
+    if len(p.items) > before:
+        return None
+    return InterventionSpec(str(c.get("table", "interventions")), str(c.get("truth_table", "uplift_truth")),
+                            per, days, after, (float(loc), float(scale)), (float(lo), float(hi)),
+                            str(outcomes.get("churned", "Churned")), str(outcomes.get("retained", "Retained")),
+                            tuple(mix), np.array(list(mix.values())), effects)
