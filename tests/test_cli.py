@@ -7,7 +7,8 @@ import pytest
 
 from conftest import run_cli
 
-TABLE_FILES = {"partners.csv", "partners.parquet", "network_relationships.csv",
+TABLE_FILES = {"partners.csv", "partners.parquet", "network_relationships.csv", "interventions.csv",
+               "interventions.parquet", "uplift_truth.csv", "uplift_truth.parquet",
                "network_relationships.parquet", "manifest.json"}
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,16 +36,10 @@ def _for_csv(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def _write_one(frame: pd.DataFrame, stem: Path, formats: tuple[str, ...]) -> list[Path]:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    written = []
-    if "csv" in formats:
-        pacsv.write_csv(_for_csv(table), stem.with_suffix(".csv"))
-        written.append(stem.with_suffix(".csv"))
-    if "parquet" in formats:
-        pq.write_table(table, stem.with_suffix(".parquet"))
-        written.append(stem.with_suffix(".parquet"))
-    return written
+WRITERS = {
+    "csv": lambda table, path: pacsv.write_csv(_for_csv(table), path),
+    "parquet": lambda table, path: pq.write_table(table, path),
+}
 
 
 def sha256(path: Path) -> str:
@@ -61,7 +56,17 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
-        staged = {name: _write_one(frame, tmp / name, formats) for name, frame in tables.items()}
+        staged = {name: [(tmp / name).with_suffix(f".{fmt}") for fmt in formats] for name in tables}
+
+        def write(name: str) -> None:          # one Arrow copy of a table alive per thread
+            table = pa.Table.from_pandas(tables[name], preserve_index=False)
+            for path in staged[name]:
+                WRITERS[path.suffix[1:]](table, path)
+
+        # Arrow's writers release the GIL: two tables at a time keep both cores busy
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(write, name) for name in tables]:
+                future.result()
         final = {}
         for name, paths in staged.items():
             final[name] = []

@@ -176,7 +176,7 @@ def _interventions(p: Problems, c: Mapping | None) -> InterventionSpec | None:
             effects[str(kind)] = parsed
     for kind in (mix or {}):
         if kind not in effects_cfg:
-            p.add(f"interventions.effects", f"no effect rows for {kind!r} (declared in interventions.mix)")
+            p.add("interventions.effects", f"no effect rows for {kind!r} (declared in interventions.mix)")
     per = _pair(p, "interventions.per_partner", c.get("per_partner"), 0)
     days = _pair(p, "interventions.days_before", c.get("days_before"), 0)
     after = _int(p, "interventions.outcome_after_days", c.get("outcome_after_days"), 0)
