@@ -27,8 +27,10 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of a child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
     wall = time.perf_counter() - start
     # ru_maxrss of children is the max over all children so far; run the big ones last
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -48,6 +50,8 @@ def generation_seconds(n: int) -> float:
 
 
 def main() -> None:
+    if not (BENCH / "reference_vectorized.py").is_file():
+        sys.exit(f"yardsticks not found in {BENCH}: set YARDSTICKS=/path/to/shared/bench")
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--seed-ref-max", type=int, default=100000)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from conftest import run_cli
@@ -52,3 +53,12 @@ def test_bad_override_is_refused_before_generation(tmp_path, override, fragment)
     written = {p.name for p in out.iterdir()} if out.exists() else set()
     assert not written & TABLE_FILES
     assert not (tmp_path / "pwned").exists()
+
+
+def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
+    run_cli("n_partners=400", out_dir=tmp_path)
+    run_cli("n_partners=300", "output.formats=[parquet]", out_dir=tmp_path)
+    assert not list(tmp_path.glob("*.csv"))
+    assert pd.read_parquet(tmp_path / "partners.parquet").shape[0] == 300
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert set(manifest["tables"]["partners"]["files"]) == {"partners.parquet"}

@@ -44,7 +44,6 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
     ("network.fanout.low=60", "network.fanout: low 60 is above high 50"),
     ("output.formats=[xlsx]", "output.formats: must be a non-empty list of csv, parquet"),
     ("+population.columns.x.dist=normal", "population.columns.x.loc: missing"),
-    ("+population.columns.payment_rail_type.weights.Mars={P2P: 1.0}", "'Mars' is not a value of 'region'"),
     ("population.columns.volatility_ratio.low=0.9", "'low' must be < 'high'"),
 ])
 def test_bad_config_is_refused_with_its_path(compose, override, fragment):
@@ -87,3 +86,22 @@ def test_cycle_between_columns_is_refused(compose):
                               "population.columns.commission_volatility.expr='tier_proximity_score'"]))
     with pytest.raises(ConfigError, match="cycle"):
         build_plan(spec)
+
+
+def test_a_new_region_is_a_yaml_change_and_mixes_may_leave_regions_out(compose):
+    from simulator import generate
+
+    cfg = compose(["n_partners=3000", "~region_mix.weights.EU", "~region_mix.weights.UK",
+                   "region_mix.weights.Brazil=0.4001", "+region_mix.weights.Mexico=0.1"])
+    partners = generate(cfg)["partners"]
+    shares = partners["region"].value_counts(normalize=True)
+    assert set(shares.index[shares > 0]) == {"Brazil", "Mexico", "Nigeria", "SE_Asia", "APAC"}
+    # Mexico has no rail mix of its own: it takes the "*" entry (all four rails)
+    assert set(partners.loc[partners["region"] == "Mexico", "payment_rail_type"]) == {"P2P", "Crypto", "Bank", "Agent"}
+
+
+def test_one_failed_stage_is_reported_once(compose):
+    """A bad network or churn setting must not make every reader of their columns fail too."""
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose(["network.fanout.low=50", "network.fanout.high=10", "churn.target_rate=abc"]))
+    assert len(info.value.problems) == 2

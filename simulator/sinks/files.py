@@ -67,6 +67,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(write, name) for name in tables]:
                 future.result()
+        _clear_previous_run(out_dir, {p.name for paths in staged.values() for p in paths})
         final = {}
         for name, paths in staged.items():
             final[name] = []
@@ -77,6 +78,22 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _clear_previous_run(out_dir: Path, keep: set[str]) -> None:
+    """Remove the files of an earlier run in the same directory that this run does not
+    rewrite (as listed by its manifest), so no stale table sits beside the new ones."""
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        listed = json.loads(manifest.read_text())["tables"]
+        old = {name for table in listed.values() for name in table.get("files", {})}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        old = set()
+    manifest.unlink()                        # the old manifest no longer describes the directory
+    for name in old - keep:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def write_json(data: Mapping, path: Path) -> None:

@@ -52,6 +52,8 @@ def _compile(p: Problems, path: str, source: Any) -> Expr | None:
 
 
 def _int(p: Problems, path: str, value: Any, minimum: int) -> int | None:
+    if isinstance(value, float) and value.is_integer():   # 1e6 on the command line
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
             value = int(value)

@@ -8,6 +8,7 @@ golden records), collecting every problem with its config path before raising on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -20,6 +21,17 @@ from .model import Domain, IdSpec, WorldSpec, _stage_domains
 from .stages import _churn, _golden, _interventions, _network, _scenarios
 
 FORMATS = ("csv", "parquet")
+
+
+def _names_only(c: Mapping) -> SimpleNamespace:
+    """The column names a stage writes, from its raw config, when the stage itself failed
+    validation (so that its problem is reported once, not again by every reader)."""
+    date, feats = c.get("churn_date") or {}, c.get("features") or {}
+    return SimpleNamespace(label=str(c.get("label", "churn_label")),
+                           probability=str(c.get("probability", "churn_probability")),
+                           date_column=str(date.get("column", "churned_at")),
+                           health=str(feats.get("health", "subnetwork_avg_health_score")),
+                           recent_churn=str(feats.get("recent_churn", "subnetwork_recent_churn_count")))
 
 
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
@@ -48,8 +60,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     network = _network(p, raw.get("network") or {})
     scenarios = _scenarios(p, raw.get("scenarios") or {})
     reserved = {id_spec.column: Domain("str")}
-    if churn and network:
-        reserved.update(_stage_domains(churn, network, scenarios))
+    reserved.update(_stage_domains(churn or _names_only(raw.get("churn") or {}),
+                                   network or _names_only(raw.get("network") or {}), scenarios))
     columns, declared = _columns(p, pop.get("columns"), reserved)
 
     known = {**declared, **{c.name: c.domain for c in columns}}
