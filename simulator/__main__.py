@@ -16,7 +16,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from .errors import ConfigError
-from .schemas import ValidationError
 
 log = logging.getLogger("simulator")
 
@@ -37,11 +36,25 @@ def _forget_run_dir(out_dir: Path) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+def _mask_saved_config(hydra_dir: Path, mask) -> None:
+    """Hydra saves the config and overrides as given: mask any password in a URL there."""
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        path = hydra_dir / name
+        if path.is_file():
+            text = path.read_text()
+            if mask(text) != text:
+                path.write_text(mask(text))
+
+
 @hydra.main(config_path=conf_dir(), config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     from .run import run                       # heavy imports after Hydra parsed the CLI
+    from .schemas import ValidationError
+    from .sinks.database import DatabaseError, mask
 
-    out_dir = Path(cfg.output.dir or HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(cfg.output.dir or hydra_cfg.runtime.output_dir)
+    _mask_saved_config(Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra"), mask)
     try:
         report = run(cfg, out_dir)
     except ConfigError as exc:
@@ -51,9 +64,13 @@ def _main(cfg: DictConfig) -> None:
     except ValidationError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(3)
+    except DatabaseError as exc:
+        print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
+        sys.exit(4)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
     names = ", ".join(p.name for paths in report.files.values() for p in paths)
-    print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json\n  "
+    loaded = f"\n  loaded into {report.database}" if report.database else ""
+    print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json{loaded}\n  "
           + ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()))
 
 

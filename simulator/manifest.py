@@ -15,8 +15,9 @@ PACKAGES = ("partner-world-simulator", "numpy", "pandas", "pyarrow", "scipy", "p
 
 
 def config_hash(resolved: Mapping) -> str:
-    """sha256 of the resolved config (output location excluded: it does not change data)."""
-    world = {k: v for k, v in resolved.items() if k != "output"}
+    """sha256 of the resolved config (output and database targets excluded: they do not
+    change the data, and a database URL may hold a password)."""
+    world = {k: v for k, v in resolved.items() if k not in ("output", "db")}
     return hashlib.sha256(json.dumps(world, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -43,6 +44,7 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
                                     for p in files.get(name, [])}}
                    for name in rows},
         "churn_intercept": facts.get("churn_intercept"),
+        "database": facts.get("database"),
         "plan": facts.get("plan"),
         "versions": _versions(),
     }

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from . import manifest
 from .engine import simulate
 from .schemas import validate_tables
+from .sinks import database
 from .sinks.files import MANIFEST, write_json, write_tables
 from .spec import WorldSpec, load_spec
 
@@ -27,6 +28,7 @@ class RunReport:
     rows: dict[str, int]
     files: dict[str, list[Path]]
     seconds: dict[str, float]
+    database: str | None = None                # where the tables were loaded, password masked
 
 
 def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
@@ -48,7 +50,18 @@ def run(cfg: DictConfig, out_dir: Path) -> RunReport:
     t3 = time.perf_counter()
     files = write_tables(result.tables, out_dir, spec.formats)
     rows = {name: len(frame) for name, frame in result.tables.items()}
-    write_json(manifest.build(spec, rows, files, result.facts), out_dir / MANIFEST)
     t4 = time.perf_counter()
-    seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3}
-    return RunReport(out_dir, rows, files, seconds)
+    csv_files = {name: p for name, paths in files.items() for p in paths if p.suffix == ".csv"}
+    failure = None
+    try:                                       # the files are complete whatever happens here
+        loaded = database.load(spec.db, result.tables, out_dir, csv_files, spec.domains())
+    except database.DatabaseError as exc:
+        failure, loaded = exc, {}
+    db_facts = {"target": database.describe(spec.db), "rows": loaded,
+                "error": str(failure) if failure else None}
+    write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}), out_dir / MANIFEST)
+    if failure is not None:
+        raise failure
+    t5 = time.perf_counter()
+    seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3, "load": t5 - t4}
+    return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None)

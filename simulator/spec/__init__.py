@@ -1,7 +1,8 @@
 """The typed spec of a world and the one function that builds it from the config."""
 from .load import FORMATS, load_spec
-from .model import (ChurnSpec, ColumnSpec, Domain, GoldenRecord, IdSpec, NetworkSpec, RuleSpec,
-                    ScenarioSpec, WorldSpec)
+from .model import (ChurnSpec, ColumnSpec, DbSpec, Domain, EffectRow, GoldenRecord, IdSpec,
+                    InterventionSpec, NetworkSpec, RuleSpec, ScenarioSpec, WorldSpec)
 
-__all__ = ["FORMATS", "ChurnSpec", "ColumnSpec", "Domain", "GoldenRecord", "IdSpec", "NetworkSpec",
-           "RuleSpec", "ScenarioSpec", "WorldSpec", "load_spec"]
+__all__ = ["FORMATS", "ChurnSpec", "ColumnSpec", "DbSpec", "Domain", "EffectRow", "GoldenRecord",
+           "IdSpec", "InterventionSpec", "NetworkSpec", "RuleSpec", "ScenarioSpec", "WorldSpec",
+           "load_spec"]

@@ -36,7 +36,9 @@ def _column(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Dom
         expr = _compile(p, f"{path}.{kind}", decl[kind])
         if expr is None:
             return None
-        dom = Domain("datetime") if kind == "days_before" else Domain(common["cast"] or "any")
+        if kind == "expr":                    # derived numbers are floats unless `dtype` says otherwise
+            common = {**common, "cast": common["cast"] or "float"}
+        dom = Domain("datetime") if kind == "days_before" else Domain(common["cast"])
         return ColumnSpec(name, path, "date" if kind == "days_before" else "derive", expr.names,
                           dom, expr=expr, **common)
     source = decl[kind]

@@ -18,7 +18,7 @@ from ..errors import ConfigError, Problems, did_you_mean
 from .checks import _int
 from .columns import _columns
 from .model import Domain, IdSpec, WorldSpec, _stage_domains
-from .stages import _churn, _golden, _interventions, _network, _scenarios
+from .stages import _churn, _db, _golden, _interventions, _network, _scenarios
 
 FORMATS = ("csv", "parquet")
 
@@ -86,6 +86,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
+    db = _db(p, raw.get("db"))
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, id_spec, tuple(columns), churn, network, scenarios,
-                     tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), raw)
+                     tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), db, raw)

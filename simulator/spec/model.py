@@ -131,6 +131,15 @@ class IdSpec:
 
 
 @dataclass(frozen=True)
+class DbSpec:
+    """Where the tables are loaded: kind sqlite | postgres | none."""
+
+    kind: str
+    target: str | None = None                 # sqlite: file path; postgres: SQLAlchemy URL
+    mode: str = "replace"                     # replace | append
+
+
+@dataclass(frozen=True)
 class WorldSpec:
     """Everything a run needs, validated. Built once by :func:`load_spec`."""
 
@@ -147,6 +156,7 @@ class WorldSpec:
     interventions: InterventionSpec | None
     formats: tuple[str, ...]
     output_dir: str | None
+    db: DbSpec
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
 
     def domains(self) -> dict[str, Domain]:

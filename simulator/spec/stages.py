@@ -11,7 +11,7 @@ from ..errors import Problems, did_you_mean
 from .checks import _compile, _int, _is_number, _key, _pair
 from .columns import _column
 from .checks import _check_weights
-from .model import (ChurnSpec, Domain, EffectRow, GoldenRecord, IdSpec, InterventionSpec,
+from .model import (ChurnSpec, DbSpec, Domain, EffectRow, GoldenRecord, IdSpec, InterventionSpec,
                     NetworkSpec, RuleSpec, ScenarioSpec)
 
 
@@ -197,3 +197,26 @@ def _interventions(p: Problems, c: Mapping | None) -> InterventionSpec | None:
                             per, days, after, (float(loc), float(scale)), (float(lo), float(hi)),
                             str(outcomes.get("churned", "Churned")), str(outcomes.get("retained", "Retained")),
                             tuple(mix), np.array(list(mix.values())), effects)
+
+
+DB_KINDS = ("sqlite", "postgres", "none")
+
+
+def _db(p: Problems, c: Mapping | None) -> DbSpec:
+    c = c or {"kind": "none"}
+    kind = c.get("kind")
+    if kind not in DB_KINDS:
+        p.add("db.kind", f"unknown database kind {kind!r} (known: {', '.join(DB_KINDS)})")
+        return DbSpec("none")
+    mode = c.get("mode", "replace")
+    if mode not in ("replace", "append"):
+        p.add("db.mode", f"must be replace or append, got {mode!r}")
+    if kind == "none":
+        return DbSpec("none")
+    target = c.get("path") if kind == "sqlite" else c.get("url")
+    if not isinstance(target, str) or not target:
+        p.add(f"db.{'path' if kind == 'sqlite' else 'url'}", f"must be a non-empty string, got {target!r}")
+        return DbSpec("none")
+    if kind == "postgres" and not target.startswith("postgresql"):
+        p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
+    return DbSpec(kind, target, mode)

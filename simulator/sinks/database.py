@@ -1,0 +1,215 @@
+"""Load the run's tables into SQLite or PostgreSQL, all tables in one transaction.
+
+The DDL is the SQL under ``schema/`` (the files docker-compose mounts), applied in the
+order ``schema/00_init.sql`` includes them; SQLite gets the same files with PostgreSQL-only
+types mapped to its affinities. Columns that a YAML world adds (a new column, an
+``effect_<type>`` for a new intervention type) are added to the table in the same
+transaction. PostgreSQL is loaded with COPY from the CSV files (never row inserts),
+parents before children; ``mode: replace`` first empties the simulator's tables.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..spec import DbSpec, Domain
+from .files import _for_csv
+
+log = logging.getLogger(__name__)
+
+SQL_TYPES = {"float": "DOUBLE PRECISION", "int": "BIGINT", "bool": "BOOLEAN", "datetime": "TIMESTAMP",
+             "category": "TEXT", "str": "TEXT", "any": "TEXT"}
+_SQLITE = [(r"\bUUID\b", "TEXT"), (r"\s+DEFAULT gen_random_uuid\(\)", ""), (r"\bNOW\(\)", "CURRENT_TIMESTAMP"),
+           (r"\bJSONB\b", "TEXT"), (r"\bDOUBLE PRECISION\b", "REAL")]
+
+
+class DatabaseError(Exception):
+    """A load that could not happen; the message is one line with the target, password masked."""
+
+
+def schema_dir() -> Path:
+    """The SQL files: <pkg>/schema in a wheel, <repo>/schema in a checkout."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "schema", here.parent / "schema"):
+        if (candidate / "00_init.sql").is_file():
+            return candidate
+    raise FileNotFoundError(f"no schema/00_init.sql beside {here}")
+
+
+def ddl_files(directory: Path | None = None) -> list[Path]:
+    """The table files in dependency order, as 00_init.sql includes them."""
+    directory = directory or schema_dir()
+    init = (directory / "00_init.sql").read_text()
+    return [directory / name for name in re.findall(r"^\\ir\s+(\S+)", init, flags=re.M)]
+
+
+def table_of(path: Path) -> str:
+    return re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", path.read_text()).group(1)
+
+
+def sqlite_ddl(sql: str) -> str:
+    """PostgreSQL DDL -> the SQLite equivalent (types mapped to SQLite's affinities)."""
+    for pattern, repl in _SQLITE:
+        sql = re.sub(pattern, repl, sql)
+    return sql
+
+
+def mask(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def describe(db: DbSpec) -> str:
+    """Where a load goes, safe to print."""
+    return f"{db.kind} {mask(db.target)}" if db.target else db.kind
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    target: str
+    rows: dict[str, int]
+    seconds: float
+
+
+def _csv_source(name: str, frame: pd.DataFrame, csv_files: Mapping[str, Path]) -> io.BufferedIOBase:
+    """The table as CSV with a header: the written file, or one made in memory."""
+    path = csv_files.get(name)
+    if path is not None and path.is_file():
+        return open(path, "rb")
+    buf = io.BytesIO()
+    pacsv.write_csv(_for_csv(pa.Table.from_pandas(frame, preserve_index=False)), buf)
+    buf.seek(0)
+    return buf
+
+
+def _order(tables: Mapping[str, pd.DataFrame]) -> tuple[list[Path], list[str]]:
+    files = ddl_files()
+    known = [table_of(f) for f in files]
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        raise DatabaseError(f"no schema/<table>.sql for table(s) {', '.join(unknown)}; "
+                            f"add one and include it from schema/00_init.sql")
+    return files, [t for t in known if t in tables]
+
+
+def _extra_columns(existing: set[str], frame: pd.DataFrame, domains: Mapping[str, Domain]) -> list[tuple[str, str]]:
+    return [(c, SQL_TYPES[domains[c].dtype if c in domains else _dtype_kind(frame[c])])
+            for c in frame.columns if c not in existing]
+
+
+def _dtype_kind(series: pd.Series) -> str:
+    kind = series.dtype.kind if hasattr(series.dtype, "kind") else "O"
+    return {"f": "float", "i": "int", "b": "bool", "M": "datetime"}.get(kind, "str")
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Mapping[str, Path],
+                   domains: Mapping[str, Domain]) -> dict[str, int]:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db.target)
+    where = f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}, database {url.database}"
+    try:
+        conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                                dbname=url.database, connect_timeout=10, **url.query)
+    except psycopg2.OperationalError as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        reason = lines[0] if lines else "connection failed"
+        raise DatabaseError(f"cannot connect to {where} as {url.username}: {mask(reason)}") from None
+    files, order = _order(tables)
+    try:
+        with conn:                              # one transaction: commit at the end or roll back
+            with conn.cursor() as cur:
+                for f in files:
+                    cur.execute(f.read_text())
+                for name in order:
+                    cur.execute("SELECT column_name FROM information_schema.columns "
+                                "WHERE table_schema = current_schema() AND table_name = %s", (name,))
+                    for col, sql_type in _extra_columns({r[0] for r in cur.fetchall()}, tables[name], domains):
+                        log.info("adding column %s.%s %s (declared in YAML)", name, col, sql_type)
+                        cur.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
+                if db.mode == "replace":
+                    cur.execute(f"TRUNCATE TABLE {', '.join(order)} CASCADE")
+                for name in order:
+                    cols = ", ".join(f'"{c}"' for c in tables[name].columns)
+                    with _csv_source(name, tables[name], csv_files) as src:
+                        cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)", src)
+    except psycopg2.Error as exc:
+        first = (exc.pgerror or str(exc)).strip().splitlines()[0]
+        raise DatabaseError(f"load into {where} failed and was rolled back: {first}") from None
+    finally:
+        conn.close()
+    return {name: len(tables[name]) for name in order}
+
+
+# ----------------------------------------------------------------------------- SQLite
+
+def _sqlite_rows(frame: pd.DataFrame):
+    """Rows as tuples of Python values SQLite stores: text for labels and timestamps."""
+    cols = []
+    for name in frame.columns:
+        s = frame[name]
+        if s.dtype.kind == "M":
+            s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype.kind in "OUMT" or s.dtype == "str":
+            s = s.astype(object)
+        cols.append(s.astype(object).where(s.notna(), None).tolist())
+    return zip(*cols)
+
+
+def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
+                 domains: Mapping[str, Domain]) -> dict[str, int]:
+    path = Path(db.target)
+    path = path if path.is_absolute() else out_dir / path
+    files, order = _order(tables)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN")
+        for f in files:
+            for statement in filter(str.strip, sqlite_ddl(f.read_text()).split(";")):
+                conn.execute(statement)
+        for name in order:
+            existing = {row[1] for row in conn.execute(f"PRAGMA table_info({name})")}
+            for col, sql_type in _extra_columns(existing, tables[name], domains):
+                conn.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
+        if db.mode == "replace":
+            for name in ["predictions", *reversed(order)]:   # children first
+                conn.execute(f"DELETE FROM {name}")
+        for name in order:
+            frame = tables[name]
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            marks = ", ".join("?" * len(frame.columns))
+            conn.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", _sqlite_rows(frame))
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise DatabaseError(f"load into SQLite database {path} failed and was rolled back: {exc}") from None
+    finally:
+        conn.close()
+    return {name: len(tables[name]) for name in order}
+
+
+def load(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path, csv_files: Mapping[str, Path],
+         domains: Mapping[str, Domain]) -> dict[str, int]:
+    """Load every table into the configured database in one transaction; rows per table."""
+    if db.kind == "none":
+        return {}
+    if db.kind == "postgres":
+        return _load_postgres(db, tables, csv_files, domains)
+    return _load_sqlite(db, tables, out_dir, domains)

@@ -1,0 +1,212 @@
+"""Databases: the seed's SQL on a real PostgreSQL 15, COPY loads, one transaction, SQLite."""
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psycopg2
+import pytest
+
+from conftest import ROOT, run_cli
+from simulator.schemas import interventions_schema, network_schema, partners_schema, uplift_truth_schema
+from simulator.sinks.database import ddl_files, sqlite_ddl, table_of
+from simulator.spec import load_spec
+
+SEED_INDEXES = {"idx_partners_churn", "idx_partners_region", "idx_predictions_partner",
+                "idx_network_master", "idx_network_sub"}
+TABLES = ["partners", "network_relationships", "interventions", "uplift_truth"]
+
+
+def _connect(url: str):
+    m = re.match(r"postgresql\+psycopg2://(\w+):[^@]*@([\d.]+):(\d+)/(\w+)", url)
+    user, host, port, db = m.groups()
+    return psycopg2.connect(host=host, port=int(port), user=user, dbname=db)
+
+
+def _query(url, sql, *args):
+    with _connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+@pytest.fixture(scope="module")
+def loaded(postgres_url, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pg_run")
+    proc = run_cli("n_partners=3000", "db=postgres", f"db.url={postgres_url}", out_dir=out)
+    return out, proc
+
+
+def test_tables_exist_like_psql_dt(loaded, postgres_url):
+    names = {r[0] for r in _query(postgres_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"partners", "interventions", "predictions", "network_relationships", "uplift_truth"} <= names
+
+
+def test_row_counts_equal_the_files(loaded, postgres_url):
+    out, _ = loaded
+    for table in TABLES:
+        (count,) = _query(postgres_url, f"SELECT count(*) FROM {table}")[0]
+        assert count == len(pd.read_csv(out / f"{table}.csv")), table
+    assert _query(postgres_url, "SELECT count(*) FROM predictions")[0][0] == 0
+
+
+def test_foreign_keys_and_indexes_exist(loaded, postgres_url):
+    indexes = {r[0] for r in _query(postgres_url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert SEED_INDEXES <= indexes
+    fks = _query(postgres_url, """
+        SELECT tc.table_name, kcu.column_name, ccu.table_name FROM information_schema.table_constraints tc
+        JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name
+        JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name
+        WHERE tc.constraint_type = 'FOREIGN KEY'""")
+    assert {(t, c) for t, c, parent in fks if parent == "partners"} >= {
+        ("network_relationships", "master_affiliate_id"), ("network_relationships", "sub_affiliate_id"),
+        ("interventions", "partner_id"), ("predictions", "partner_id"), ("uplift_truth", "partner_id")}
+
+
+def test_tier_cliff_golden_record(loaded, postgres_url):
+    rows = _query(postgres_url, "SELECT tier, avg_commission_3m, tier_proximity_score, login_trend_30d, "
+                                "churn_label, churn_scenario FROM partners WHERE partner_id = 'P00001'")
+    tier, commission, proximity, trend, label, scenario = rows[0]
+    assert (tier, float(commission), float(proximity), float(trend), label, scenario) == \
+        ("Platinum", 5100.0, 0.02, -0.4, True, "Tier_Cliff_Anxiety")
+
+
+def test_the_password_never_appears(loaded):
+    out, proc = loaded
+    assert "secret-pw" not in proc.stdout + proc.stderr
+    for path in [out / "manifest.json", *(out / ".hydra").iterdir()]:
+        assert "secret-pw" not in path.read_text(), path
+    assert "postgres:***@" in (out / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_second_load_replaces_not_duplicates(loaded, postgres_url, tmp_path):
+    before = _query(postgres_url, "SELECT count(*) FROM interventions")[0][0]
+    run_cli("n_partners=3000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path)
+    assert _query(postgres_url, "SELECT count(*) FROM interventions")[0][0] == before
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 3000
+
+
+def test_a_new_intervention_type_gets_its_column(postgres_url, tmp_path):
+    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}",
+            "interventions.mix.none=0.3", "+interventions.mix.sms=0.1",
+            "+interventions.effects.sms=[{effect: -0.05}]", out_dir=tmp_path)
+    cols = {r[0] for r in _query(postgres_url, "SELECT column_name FROM information_schema.columns "
+                                               "WHERE table_name = 'uplift_truth'")}
+    assert "effect_sms" in cols
+    assert _query(postgres_url, "SELECT count(*) FROM uplift_truth WHERE effect_sms = -0.05")[0][0] == 500
+
+
+def test_a_failed_load_leaves_the_database_as_it_was(postgres_url, tmp_path):
+    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    # a world whose tier proximity overflows the seed's DECIMAL(5,4): COPY fails mid-load
+    proc = run_cli("n_partners=800", "db=postgres", f"db.url={postgres_url}", "population.tiers.Bronze=1",
+                   out_dir=tmp_path / "bad", check=False)
+    assert proc.returncode == 4 and "rolled back" in proc.stderr and "Traceback" not in proc.stderr
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 500
+    assert (tmp_path / "bad" / "partners.csv").exists()      # the files stay valid
+
+
+def test_a_killed_load_leaves_nothing_partial(postgres_url, tmp_path):
+    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={tmp_path / 'big'}",
+                             "n_partners=200000", "db=postgres", f"db.url={postgres_url}"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:              # wait until the COPY is under way, then kill
+        busy = _query(postgres_url, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%%'")[0][0]
+        if busy:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    assert busy, "the load never reached COPY"
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 500
+    assert _query(postgres_url, "SELECT count(*) FROM interventions WHERE partner_id = 'P100000'")[0][0] == 0
+
+
+def test_unreachable_server_is_a_clear_one_line_error(tmp_path):
+    proc = run_cli("n_partners=300", "db=postgres", "db.url=postgresql+psycopg2://admin:hunter2@127.0.0.1:1/deriv_churn",
+                   out_dir=tmp_path, check=False)
+    assert proc.returncode == 4
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("error: cannot connect to PostgreSQL at 127.0.0.1:1, database deriv_churn as admin")
+    assert "hunter2" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert (tmp_path / "partners.csv").exists() and (tmp_path / "manifest.json").exists()
+
+
+def test_sqlite_default_has_the_same_tables_and_counts(default_run):
+    conn = sqlite3.connect(default_run.dir / "world.sqlite")
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert set(TABLES) | {"predictions"} <= names
+    for table in TABLES:
+        (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert count == len(default_run.csv(table))
+    row = conn.execute("SELECT tier, tier_proximity_score, churn_scenario FROM partners "
+                       "WHERE partner_id = 'P00001'").fetchone()
+    assert row == ("Platinum", 0.02, "Tier_Cliff_Anxiety")
+
+
+def test_db_none_writes_files_only(tmp_path):
+    run_cli("n_partners=300", "db=none", out_dir=tmp_path)
+    assert not (tmp_path / "world.sqlite").exists() and (tmp_path / "partners.csv").exists()
+
+
+# ----------------------------------------------------------------------------- one source of truth
+
+SQL_FAMILY = {"float64": {"numeric", "double precision"}, "int64": {"integer", "bigint"},
+              "Int64": {"integer", "bigint"}, "bool": {"boolean"}, "datetime64[us]": {"timestamp without time zone"},
+              "datetime64[ns]": {"timestamp without time zone"},
+              "str": {"character varying", "uuid", "text"}, "string[pyarrow]": {"character varying", "uuid", "text"},
+              "category": {"character varying", "text"}}
+
+
+def test_sql_pandera_and_frames_agree(postgres_url, compose, loaded):
+    """Every column of every pandera schema is a column of its SQL table with a compatible type,
+    and the written frames have exactly the schema's columns."""
+    from simulator.engine import simulate
+
+    spec = load_spec(compose(["n_partners=500"]))
+    tables = simulate(spec).tables
+    p = tables["partners"]
+    schemas = {"partners": partners_schema(spec), "network_relationships": network_schema(spec, p),
+               "interventions": interventions_schema(spec, p), "uplift_truth": uplift_truth_schema(spec, p)}
+    for name, schema in schemas.items():
+        sql = dict(_query(postgres_url, "SELECT column_name, data_type FROM information_schema.columns "
+                                        "WHERE table_name = %s", name))
+        assert list(tables[name].columns) == list(schema.columns), name
+        for col, column in schema.columns.items():
+            assert col in sql, f"{name}.{col} is not in schema/{name}.sql"
+            assert sql[col] in SQL_FAMILY[str(column.dtype)], f"{name}.{col}: {column.dtype} vs {sql[col]}"
+
+
+def test_every_sql_file_is_included_once_in_dependency_order():
+    files = ddl_files()
+    assert sorted(f.name for f in files) == sorted(p.name for p in (ROOT / "schema").glob("*.sql")
+                                                  if p.name != "00_init.sql")
+    assert [table_of(f) for f in files][0] == "partners"
+
+
+def test_sqlite_translation_runs():
+    conn = sqlite3.connect(":memory:")
+    for f in ddl_files():
+        conn.executescript(sqlite_ddl(f.read_text()))
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0] >= 5
+
+
+def test_docker_compose_is_valid_compose_spec():
+    exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    proc = subprocess.run([exe, "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (ROOT / "docker-compose.yml").read_text()
+    for needle in ("postgres:15", "POSTGRES_USER: admin", "POSTGRES_DB: deriv_churn", '"5432:5432"',
+                   "./schema:/docker-entrypoint-initdb.d", "healthcheck", "pgdata:"):
+        assert needle in text
