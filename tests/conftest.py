@@ -1,13 +1,9 @@
 """Shared fixtures: real CLI runs of the simulator, read back from their files."""
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -56,52 +52,18 @@ def compose():
 
 # ----------------------------------------------------------------------------- PostgreSQL
 
-def _pg_bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A real PostgreSQL server for the session, run as the `postgres` user when we are root.
+    """A real PostgreSQL server for the session (simulator.pgserver).
 
     Missing binaries fail the suite in CI (CI=1, set by .ci/run) and skip, loudly, elsewhere.
     """
-    bindir = _pg_bindir()
-    if bindir is None:
+    from simulator import pgserver
+
+    if pgserver.bindir() is None:
         message = "PostgreSQL binaries (pg_ctl) not found: install Debian's 'postgresql' package"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    base = Path(tempfile.mkdtemp(prefix="pgtest-", dir="/tmp"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:                      # the server refuses to run as root
-        shutil.chown(base, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-A", "trust", "-U", "postgres", "--no-sync",
-                    "-D", str(data)], check=True, capture_output=True)
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-o", opts,
-                    "-l", str(base / "server.log"), "start"], check=True, capture_output=True)
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-        conn.autocommit = True
-        conn.cursor().execute("CREATE DATABASE deriv_churn")
-        conn.close()
-        yield f"postgresql+psycopg2://postgres:secret-pw@127.0.0.1:{port}/deriv_churn"
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    with pgserver.server(password_in_url="secret-pw") as url:
+        yield url

@@ -1,0 +1,89 @@
+"""Database load throughput beside `psql \\copy` of the same CSV into the same table.
+
+Generates a world (files only), starts a throwaway PostgreSQL 15, applies schema/, then for
+the partners table: `psql -c "\\copy partners FROM partners.csv CSV HEADER"` (the floor)
+and the simulator's loader (DDL + TRUNCATE + COPY in one transaction), each after emptying
+the table, each best of --repeat; then every table through the loader, and the same into
+SQLite. Prints rows/s.
+
+usage: python benchmarks/bench_db.py [--n 1000000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from simulator import compose, pgserver  # noqa: E402
+from simulator.sinks import database  # noqa: E402
+from simulator.spec import DbSpec, load_spec  # noqa: E402
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        subprocess.run([sys.executable, "-m", "simulator", f"n_partners={args.n}", "db=none",
+                        f"hydra.run.dir={out}"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        tables = {name: pd.read_parquet(out / f"{name}.parquet")
+                  for name in ("partners", "network_relationships", "interventions", "uplift_truth")}
+        csvs = {name: out / f"{name}.csv" for name in tables}
+        spec = load_spec(compose([f"n_partners={args.n}"]))
+        domains = spec.domains()
+        n = len(tables["partners"])
+        rows_all = sum(len(t) for t in tables.values())
+        with pgserver.server() as url:
+            db = DbSpec("postgres", url, "replace")
+            database.load(db, {"partners": tables["partners"]}, out, csvs, domains)   # schema + warm-up
+            port = url.rsplit(":", 1)[1].split("/")[0]
+            psql = [shutil.which("psql") or str(pgserver.bindir() / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres",
+                    "-d", "deriv_churn", "-q", "-v", "ON_ERROR_STOP=1"]
+            columns = ",".join(tables["partners"].columns)
+
+            def psql_copy():
+                subprocess.run([*psql, "-c", "TRUNCATE partners CASCADE"], check=True)
+                subprocess.run([*psql, "-c", f"\\copy partners ({columns}) FROM '{csvs['partners']}' CSV HEADER"],
+                               check=True)
+
+            t_psql = best(psql_copy, args.repeat)
+            t_ours = best(lambda: database.load(db, {"partners": tables["partners"]}, out, csvs, domains),
+                          args.repeat)
+            t_all = best(lambda: database.load(db, tables, out, csvs, domains), 1)
+        sqlite = DbSpec("sqlite", str(Path(tmp) / "bench.sqlite"), "replace")
+        t_sqlite = best(lambda: database.load(sqlite, {"partners": tables["partners"]}, out, csvs, domains), 1)
+        t_sqlite_all = best(lambda: database.load(sqlite, tables, out, csvs, domains), 1)
+    print(f"partners rows: {n:,}; all tables: {rows_all:,} rows")
+    print("| load | seconds | rows/s | vs psql \\copy |")
+    print("|---|---|---|---|")
+    print(f"| psql \\copy partners (floor) | {t_psql:.2f} | {n / t_psql:,.0f} | 1.00 |")
+    print(f"| simulator -> PostgreSQL, partners | {t_ours:.2f} | {n / t_ours:,.0f} | {t_psql / t_ours:.2f} |")
+    print(f"| simulator -> PostgreSQL, all 4 tables | {t_all:.2f} | {rows_all / t_all:,.0f} | - |")
+    print(f"| simulator -> SQLite, partners | {t_sqlite:.2f} | {n / t_sqlite:,.0f} | - |")
+    print(f"| simulator -> SQLite, all 4 tables | {t_sqlite_all:.2f} | {rows_all / t_sqlite_all:,.0f} | - |")
+
+
+if __name__ == "__main__":
+    main()
