@@ -36,6 +36,33 @@ def _forget_run_dir(out_dir: Path) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+class _progress:
+    """One tqdm bar over the run's stages on a terminal; silent when stderr is not a TTY
+    (logs, CI, pipes). Used as ``with _progress() as tick: tick("write")``."""
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        from .run import STAGES
+
+        self.bar = tqdm(total=len(STAGES), desc="world", unit="stage", leave=False,
+                        disable=not sys.stderr.isatty())
+        self.started = False
+        return self
+
+    def __call__(self, stage: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description(stage)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
 def _mask_saved_config(hydra_dir: Path, mask) -> None:
     """Hydra saves the config and overrides as given: mask any password in a URL there."""
     for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
@@ -55,18 +82,22 @@ def _main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(cfg.output.dir or hydra_cfg.runtime.output_dir)
     _mask_saved_config(Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra"), mask)
-    try:
-        report = run(cfg, out_dir)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        _forget_run_dir(out_dir)
-        sys.exit(2)
-    except ValidationError as exc:
-        print(str(exc), file=sys.stderr)
-        sys.exit(3)
-    except DatabaseError as exc:
-        print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
-        sys.exit(4)
+    with _progress() as tick:
+        try:
+            report = run(cfg, out_dir, progress=tick)
+        except ConfigError as exc:
+            tick.close()
+            print(exc.render(), file=sys.stderr)
+            _forget_run_dir(out_dir)
+            sys.exit(2)
+        except ValidationError as exc:
+            tick.close()
+            print(str(exc), file=sys.stderr)
+            sys.exit(3)
+        except DatabaseError as exc:
+            tick.close()
+            print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
+            sys.exit(4)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
     names = ", ".join(p.name for paths in report.files.values() for p in paths)
     loaded = f"\n  loaded into {report.database}" if report.database else ""

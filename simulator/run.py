@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import manifest
+from . import manifest, report, stats
 from .engine import simulate
 from .schemas import validate_tables
 from .sinks import database
-from .sinks.files import MANIFEST, write_json, write_tables
+from .sinks.files import MANIFEST, write_json, write_tables, write_text
 from .spec import WorldSpec, load_spec
 
 log = logging.getLogger("simulator")
+STATS, REPORT = "stats.json", "report.html"
+STAGES = ("generate", "validate", "write", "load", "review")
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,25 @@ def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
     return result.tables
 
 
-def run(cfg: DictConfig, out_dir: Path) -> RunReport:
-    """Generate, validate and write the world into ``out_dir``."""
+def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:
+    """Generate, validate and write the world into ``out_dir``; ``progress(stage)`` is told
+    as each stage starts."""
+    tick = progress or (lambda stage: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
     t1 = time.perf_counter()
-    result = simulate(spec, progress=lambda name: log.debug("step %s done", name))
+    tick("generate")
+    result = simulate(spec)
     t2 = time.perf_counter()
+    tick("validate")
     validate_tables(spec, result.tables)       # before anything is written
     t3 = time.perf_counter()
+    tick("write")
     files = write_tables(result.tables, out_dir, spec.formats)
     rows = {name: len(frame) for name, frame in result.tables.items()}
     t4 = time.perf_counter()
     csv_files = {name: p for name, paths in files.items() for p in paths if p.suffix == ".csv"}
+    tick("load")
     failure = None
     try:                                       # the files are complete whatever happens here
         loaded = database.load(spec.db, result.tables, out_dir, csv_files, spec.domains())
@@ -59,9 +68,15 @@ def run(cfg: DictConfig, out_dir: Path) -> RunReport:
         failure, loaded = exc, {}
     db_facts = {"target": database.describe(spec.db), "rows": loaded,
                 "error": str(failure) if failure else None}
+    t5 = time.perf_counter()
+    tick("review")
+    figures = stats.build(spec, result.tables)    # off the hot path: the tables are written
+    write_json(figures, out_dir / STATS)
+    write_text(report.render(spec, result.tables, figures), out_dir / REPORT)
     write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}), out_dir / MANIFEST)
     if failure is not None:
         raise failure
-    t5 = time.perf_counter()
-    seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3, "load": t5 - t4}
+    t6 = time.perf_counter()
+    seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3, "load": t5 - t4,
+               "review": t6 - t5}
     return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None)

@@ -96,11 +96,15 @@ def _clear_previous_run(out_dir: Path, keep: set[str]) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def write_json(data: Mapping, path: Path) -> None:
-    """Atomically write ``data`` as pretty JSON (temporary name, then rename)."""
+def write_text(text: str, path: Path) -> None:
+    """Atomically write ``text`` (temporary name, then rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)                      # mkstemp makes it private; a manifest is not
+        fh.write(text)
+    os.chmod(tmp, 0o644)                      # mkstemp makes it private; outputs are not
     os.replace(tmp, path)
+
+
+def write_json(data: Mapping, path: Path) -> None:
+    """Atomically write ``data`` as pretty JSON."""
+    write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", path)

@@ -1,0 +1,162 @@
+"""report.html: a self-contained page (plots embedded as PNG) for reviewing a run.
+
+The declared-vs-realized table with misses highlighted, a Lorenz curve of every
+heavy-tailed column, churn rate by every label column and by scenario, feature
+distributions by churn class, realized uplift by intervention type and table row, and
+the network's fan-out. matplotlib is imported here only, after the tables are written.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .spec import WorldSpec
+
+MAX_POINTS = 2000                            # plotted points per curve, whatever the size
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _lorenz(spec: WorldSpec, partners: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    cols = [c.name for c in spec.columns if c.sampler in ("pareto", "lognormal") and c.keep]
+    if not cols:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name in cols:
+        x = np.sort(partners[name].to_numpy(dtype=float))
+        cum = np.concatenate([[0], np.cumsum(x)]) / x.sum()
+        idx = np.linspace(0, x.size, min(MAX_POINTS, x.size + 1)).astype(int)
+        share = 1 - cum[x.size - np.minimum(x.size // 5, x.size)]
+        ax.plot(idx / x.size, cum[idx], label=f"{name} (top 20% hold {share:.0%})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
+    ax.set(xlabel="share of partners (poorest first)", ylabel="share of the total", title="Lorenz curve")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _churn_by(spec: WorldSpec, partners: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    label = spec.churn.label
+    by = [c.name for c in spec.columns if c.domain.dtype == "category" and c.keep]
+    fig, axes = plt.subplots(1, len(by) + 1, figsize=(3.2 * (len(by) + 1), 3.2), layout="constrained")
+    for ax, name in zip(axes, by):
+        rate = partners.groupby(name, observed=True)[label].mean()
+        ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
+        ax.axhline(spec.churn.target_rate, color="k", ls="--", lw=0.8)
+        ax.set(title=f"churn rate by {name}", ylim=(0, max(0.5, rate.max() * 1.1)))
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    shares = partners[spec.scenarios.column].value_counts(normalize=True)
+    axes[-1].bar(shares.index.astype(str), shares.to_numpy(), color="#d62728")
+    axes[-1].set(title="scenario shares")
+    axes[-1].tick_params(axis="x", labelrotation=45, labelsize=7)
+    return _png(fig)
+
+
+def _features_by_class(spec: WorldSpec, partners: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    label = spec.churn.label
+    names = [c.name for c in spec.columns if c.keep and c.domain.dtype in ("float", "int")
+             and c.name in partners.columns]
+    if not names:
+        return None
+    cols = 4
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2 * rows), layout="constrained")
+    churned = partners[label].to_numpy()
+    for ax, name in zip(axes.ravel(), names):
+        x = partners[name].to_numpy(dtype=float)
+        lo, hi = np.nanpercentile(x, [0.5, 99.5])
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+        for mask, lab, color in ((~churned, "healthy", "#1f77b4"), (churned, "churned", "#d62728")):
+            counts, _ = np.histogram(np.clip(x[mask], lo, hi), bins=bins, density=True)
+            ax.stairs(counts, bins, fill=True, alpha=0.5, label=lab, color=color)   # one artist, not 40 bars
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes.ravel()[0].legend(fontsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    return _png(fig)
+
+
+def _uplift(spec: WorldSpec, stats: Mapping):
+    import matplotlib.pyplot as plt
+
+    rows = [t for t in stats["targets"] if t["target"].startswith("interventions.effects")]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    names = [t["target"].removeprefix("interventions.effects.").removesuffix(".effect") for t in rows]
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="declared", color="#7f7f7f")
+    ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized mean", color="#2ca02c")
+    ax.set_xticks(x, names, rotation=45, fontsize=7)
+    ax.set(title="uplift by intervention type and table row (segment)", ylabel="effect on churn probability")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _fanout(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
+    import matplotlib.pyplot as plt
+
+    net = spec.network
+    partners = tables["partners"]
+    masters = partners.loc[partners[net.masters], spec.id.column]
+    fan = tables[net.table]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.hist(fan.to_numpy(), bins=np.arange(0, net.fanout[1] + 2) - 0.5, color="#9467bd")
+    ax.set(title="subs per master", xlabel="subs", ylabel="masters")
+    return _png(fig)
+
+
+def _targets_table(stats: Mapping) -> str:
+    head = "<tr><th>target</th><th>declared</th><th>realized</th><th>n</th></tr>"
+    rows = []
+    for t in stats["targets"]:
+        cls = ' class="miss"' if t["miss"] else ""
+        note = f' <span class="note">{html.escape(t["note"])}</span>' if t.get("note") else ""
+        rows.append(f"<tr{cls}><td>{html.escape(t['target'])}{note}</td><td>{t['declared']:.4g}</td>"
+                    f"<td>{'' if t['realized'] is None else format(t['realized'], '.4g')}</td><td>{t['n']:,}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;font-size:12px}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} td:first-child{text-align:left}
+tr.miss{background:#fdd;font-weight:bold} .note{color:#777;font-weight:normal} img{max-width:100%}"""
+
+
+def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
+    """The whole page as one HTML string."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    partners = tables["partners"]
+    figures = [("Commission concentration", _lorenz(spec, partners)),
+               ("Churn by segment", _churn_by(spec, partners)),
+               ("Features by churn class", _features_by_class(spec, partners)),
+               ("Uplift", _uplift(spec, stats)),
+               ("Network fan-out", _fanout(spec, tables))]
+    images = "".join(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>"
+                     for title, png in figures if png)
+    counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>World report (seed {spec.seed})</title>"
+            f"<style>{STYLE}</style></head><body><h1>World report</h1>"
+            f"<p>seed {spec.seed}, as of {str(spec.as_of)[:10]}: {counts}. Churn rate "
+            f"{stats['realized']['churn_rate']:.2%} (target {spec.churn.target_rate:.0%}); "
+            f"{stats['misses']} of {len(stats['targets'])} declared targets missed (highlighted).</p>"
+            f"<h2>Declared vs realized</h2>{_targets_table(stats)}{images}</body></html>")

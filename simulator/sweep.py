@@ -1,0 +1,61 @@
+"""At the end of a Hydra multirun: sweep_summary.csv and .md, one row per job.
+
+Registered as a Hydra callback in conf/config.yaml. Each row holds the job's overrides and
+its headline realized statistics (churn rate, target misses, scenario shares, the shares of
+every unconditioned label column), read from the job's stats.json.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _row(job: Path) -> dict[str, Any]:
+    overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml") if (job / ".hydra" / "overrides.yaml").is_file() else []
+    row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides)}
+    stats_path = job / "stats.json"
+    if not stats_path.is_file():
+        return {**row, "status": "failed (no stats.json)"}
+    stats = json.loads(stats_path.read_text())
+    row.update(status="ok", seed=stats["seed"], n_partners=stats["n_partners"],
+               churn_rate=stats["realized"]["churn_rate"], target_misses=stats["misses"],
+               targets=len(stats["targets"]))
+    row.update({f"scenario.{k}": v for k, v in stats["realized"]["scenario_shares"].items()})
+    row.update({t["target"].removeprefix("population.columns.").replace(".weights", ""): t["realized"]
+                for t in stats["targets"] if ".weights." in t["target"] and "[" not in t["target"]})
+    return row
+
+
+def summarize(sweep_dir: Path) -> pd.DataFrame | None:
+    """Write sweep_summary.csv and sweep_summary.md into ``sweep_dir``; return the table."""
+    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    if not jobs:
+        return None
+    table = pd.DataFrame([_row(j) for j in jobs])
+    table.to_csv(sweep_dir / "sweep_summary.csv", index=False)
+    (sweep_dir / "sweep_summary.md").write_text(_markdown(table))
+    return table
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    cells = table.map(lambda v: f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)))
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.to_numpy().tolist()]   # one row per job
+    return "\n".join(lines) + "\n"
+
+
+class SweepSummary(Callback):
+    """Hydra callback: summarize the sweep once every job has finished."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if sweep_dir.is_dir() and summarize(sweep_dir) is not None:
+            print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} and sweep_summary.md")

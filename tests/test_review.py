@@ -1,0 +1,195 @@
+"""Review workflow: stats.json, report.html (in a real headless browser), diff, sweeps, experiments."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+
+
+@pytest.fixture(scope="module")
+def stats(default_run):
+    return json.loads((default_run.dir / "stats.json").read_text())
+
+
+def _targets(stats):
+    return {t["target"]: t for t in stats["targets"]}
+
+
+def test_stats_cover_every_kind_of_declared_target(stats):
+    t = _targets(stats)
+    assert t["churn.target_rate"]["declared"] == 0.2
+    assert abs(t["churn.target_rate"]["realized"] - 0.2038) < 1e-9
+    assert {"population.columns.region.weights.Brazil", "population.columns.payment_rail_type[region=EU].weights.Bank",
+            "population.columns.is_master_affiliate.p", "population.columns.tier.share.Platinum",
+            "population.columns.avg_commission_3m.top20_share", "interventions.mix.call",
+            "interventions.effects.call[0].effect", "population.columns.login_trend_30d[churn_label=True].mean",
+            "network.fanout.mean"} <= set(t)
+    assert 0.75 < t["population.columns.avg_commission_3m.top20_share"]["realized"] < 0.8
+    assert set(stats["realized"]["scenario_shares"]) >= {"Healthy", "Trust_Erosion", "Active_Churn"}
+    # class-conditional means of the velocity features near the seed's declared values
+    assert abs(t["population.columns.revenue_velocity[churn_label=True].mean"]["realized"] + 80) < 3
+    assert stats["misses"] == sum(x["miss"] for x in stats["targets"])
+
+
+def test_every_column_is_summarized(stats, default_run):
+    partners = default_run.csv("partners")
+    summary = stats["columns"]["partners"]
+    assert set(summary) == set(partners.columns) - {"partner_id"}
+    assert summary["avg_commission_3m"]["max"] == partners["avg_commission_3m"].max()
+    assert summary["subnetwork_avg_health_score"]["nulls"] == (~partners["is_master_affiliate"]).sum()
+    assert set(stats["columns"]) == {"partners", "network_relationships", "interventions", "uplift_truth"}
+
+
+def test_a_new_declared_target_needs_no_code(compose):
+    from simulator import stats as stats_mod
+    from simulator.engine import simulate
+    from simulator.spec import load_spec
+
+    spec = load_spec(compose(["n_partners=2000", "+population.columns.channel.dist=categorical",
+                              "+population.columns.channel.weights={web: 0.7, app: 0.3}"]))
+    t = _targets(stats_mod.build(spec, simulate(spec).tables))
+    assert t["population.columns.channel.weights.web"]["declared"] == 0.7
+    assert abs(t["population.columns.channel.weights.web"]["realized"] - 0.7) < 0.05
+
+
+def test_the_default_world_meets_every_declared_target(stats):
+    """Every target within 4 standard errors (or 0.005) at the default size and seed."""
+    assert stats["misses"] == 0, [t for t in stats["targets"] if t["miss"]]
+
+
+def test_the_miss_rule():
+    from simulator.stats import _target
+
+    se = np.sqrt(0.2 * 0.8 / 10000)                         # 0.004
+    assert _target("x", 0.2, 0.21, se, 10000, "rate")["miss"] is False      # 2.5 SE
+    assert _target("x", 0.2, 0.22, se, 10000, "rate")["miss"] is True       # 5 SE
+    assert _target("x", 0.2, 0.204, 0.0001, 10**8, "rate")["miss"] is False  # within 0.005
+
+
+def test_report_is_self_contained(default_run):
+    page = (default_run.dir / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page
+    assert page.count("src='data:image/png;base64,") >= 5
+    assert "Declared vs realized" in page and "Commission concentration" in page
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_a_headless_browser(default_run, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        message = "chromium not found: install Debian's 'chromium' package"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,4000",
+                    f"--screenshot={shot}", (default_run.dir / "report.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(shot)[..., :3]
+    assert img.shape[0] >= 4000 * 0.9
+    # the plots rendered: matplotlib's blue (#1f77b4) and red (#d62728) fill many pixels
+    blue = np.all(np.abs(img - np.array([0x1f, 0x77, 0xb4]) / 255) < 0.06, axis=-1).sum()
+    red = np.all(np.abs(img - np.array([0xd6, 0x27, 0x28]) / 255) < 0.06, axis=-1).sum()
+    assert blue > 2000 and red > 500
+
+
+def test_diff_reports_config_and_statistics(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_cli("n_partners=1500", "db=none", out_dir=a)
+    run_cli("n_partners=1500", "db=none", "churn.target_rate=0.25", "region_mix=brazil_heavy", out_dir=b)
+    md = subprocess.run([sys.executable, "-m", "simulator.diff", str(a), str(b)], capture_output=True,
+                        text=True, cwd=ROOT, check=True).stdout
+    assert "| `churn.target_rate` | 0.2 | 0.25 |" in md
+    assert "| `region_mix.weights.Brazil` | 0.1667 | 0.45 |" in md
+    assert "realized.churn_rate" in md
+    js = json.loads(subprocess.run([sys.executable, "-m", "simulator.diff", str(a), str(b), "--format", "json"],
+                                   capture_output=True, text=True, cwd=ROOT, check=True).stdout)
+    moved = {s["statistic"]: s for s in js["statistics"]}
+    assert abs(moved["realized.churn_rate"]["new"] - 0.25) < 0.01
+    assert moved["targets.population.columns.region.weights.Brazil"]["new"] > 0.4
+    same = subprocess.run([sys.executable, "-m", "simulator.diff", str(a), str(a)], capture_output=True,
+                          text=True, cwd=ROOT, check=True).stdout
+    assert "No config change." in same and "(0 moved)" in same
+
+
+def test_diff_refuses_a_directory_that_is_not_a_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "simulator.diff", str(tmp_path), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "is not a simulator run directory" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _multirun(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "simulator", "-m", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sweep_writes_one_summary_row_per_job(tmp_path, launcher):
+    proc = _multirun("seed=1,2", "region_mix=uniform,brazil_heavy", "n_partners=400", "db=none",
+                     f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert len(summary) == 4 and (summary["status"] == "ok").all()
+    assert set(summary["seed"]) == {1, 2}
+    heavy = summary["overrides"].str.contains("brazil_heavy")
+    assert summary.loc[heavy, "region.Brazil"].min() > summary.loc[~heavy, "region.Brazil"].max()
+    assert (tmp_path / "sweep_summary.md").read_text().startswith("| job | overrides |")
+
+
+def test_every_experiment_composes_and_runs(tmp_path):
+    proc = _multirun("experiment=glob(*)", "n_partners=1500", "db=none", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("overrides")
+    experiments = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+    assert len(summary) == len(experiments) >= 2
+    crisis = summary.loc["experiment=payment_crisis n_partners=1500 db=none"]
+    eu = summary.loc["experiment=mature_eu n_partners=1500 db=none"]
+    assert abs(crisis["churn_rate"] - 0.28) < 0.02 and abs(eu["churn_rate"] - 0.12) < 0.02
+    assert eu["region.EU"] > 0.4
+
+
+def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
+    piped = run_cli("n_partners=300", "db=none", out_dir=tmp_path / "piped")
+    assert "generate" not in piped.stderr and "stage" not in piped.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))   # a sized terminal
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={tmp_path / 'tty'}",
+                             "n_partners=300", "db=none"], stdout=subprocess.DEVNULL, stderr=follower,
+                            cwd=ROOT, env=env)
+    os.close(follower)
+    seen = b""
+    while True:                                # read while it runs: a closed pty drops its buffer
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(leader, 65536)
+            except OSError:
+                break
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    assert b"review" in seen and b"stage" in seen
