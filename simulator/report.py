@@ -18,24 +18,28 @@ import pandas as pd
 from .spec import WorldSpec
 
 MAX_POINTS = 2000                            # plotted points per curve, whatever the size
+PLOT_ROWS = 200_000                          # partners drawn in the plots (stats.json uses all)
+
+
+def _figure(**kwargs):
+    """A figure outside pyplot's global state, so the report can render in a worker thread."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=72)
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _lorenz(spec: WorldSpec, partners: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
     cols = [c.name for c in spec.columns if c.sampler in ("pareto", "lognormal") and c.keep]
     if not cols:
         return None
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = _figure(figsize=(5, 4))
+    ax = fig.subplots()
     for name in cols:
         x = np.sort(partners[name].to_numpy(dtype=float))
         cum = np.concatenate([[0], np.cumsum(x)]) / x.sum()
@@ -49,11 +53,11 @@ def _lorenz(spec: WorldSpec, partners: pd.DataFrame):
 
 
 def _churn_by(spec: WorldSpec, partners: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
     label = spec.churn.label
     by = [c.name for c in spec.columns if c.domain.dtype == "category" and c.keep]
-    fig, axes = plt.subplots(1, len(by) + 1, figsize=(3.2 * (len(by) + 1), 3.2), layout="constrained")
+    fig = _figure(figsize=(3.2 * (len(by) + 1), 3.4))
+    axes = fig.subplots(1, len(by) + 1)
+    fig.subplots_adjust(bottom=0.3, wspace=0.3)
     for ax, name in zip(axes, by):
         rate = partners.groupby(name, observed=True)[label].mean()
         ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
@@ -67,20 +71,28 @@ def _churn_by(spec: WorldSpec, partners: pd.DataFrame):
     return _png(fig)
 
 
-def _features_by_class(spec: WorldSpec, partners: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
+def _features_by_class(spec: WorldSpec, partners: pd.DataFrame, panels: int = 8):
+    """Distributions by churn class of the features that separate the classes most
+    (largest standardized mean difference), plus that difference for every feature."""
     label = spec.churn.label
+    churned = partners[label].to_numpy()
     names = [c.name for c in spec.columns if c.keep and c.domain.dtype in ("float", "int")
              and c.name in partners.columns]
-    if not names:
+    if not names or churned.all() or not churned.any():
         return None
-    cols = 4
-    rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2 * rows), layout="constrained")
-    churned = partners[label].to_numpy()
-    for ax, name in zip(axes.ravel(), names):
-        x = partners[name].to_numpy(dtype=float)
+    values = {n: partners[n].to_numpy(dtype=float) for n in names}
+    smd = {n: (np.nanmean(x[churned]) - np.nanmean(x[~churned])) / (np.nanstd(x) or 1) for n, x in values.items()}
+    top = sorted(names, key=lambda n: -abs(smd[n]))[:panels]
+    fig = _figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(3, 4, hspace=0.55, wspace=0.3)
+    bar = fig.add_subplot(grid[0, :])
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(4)] for r in range(1, 3)])
+    order = sorted(names, key=lambda n: smd[n])
+    bar.barh(order, [smd[n] for n in order], color=["#d62728" if smd[n] < 0 else "#1f77b4" for n in order])
+    bar.set_title("standardized mean difference, churned - healthy", fontsize=9)
+    bar.tick_params(labelsize=6)
+    for ax, name in zip(axes.ravel(), top):
+        x = values[name]
         lo, hi = np.nanpercentile(x, [0.5, 99.5])
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
         for mask, lab, color in ((~churned, "healthy", "#1f77b4"), (churned, "churned", "#d62728")):
@@ -88,19 +100,19 @@ def _features_by_class(spec: WorldSpec, partners: pd.DataFrame):
             ax.stairs(counts, bins, fill=True, alpha=0.5, label=lab, color=color)   # one artist, not 40 bars
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
-    axes.ravel()[0].legend(fontsize=7)
-    for ax in axes.ravel()[len(names):]:
+        ax.locator_params(nbins=4)
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes.ravel()[len(top):]:
         ax.axis("off")
     return _png(fig)
 
 
 def _uplift(spec: WorldSpec, stats: Mapping):
-    import matplotlib.pyplot as plt
-
     rows = [t for t in stats["targets"] if t["target"].startswith("interventions.effects")]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = _figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     names = [t["target"].removeprefix("interventions.effects.").removesuffix(".effect") for t in rows]
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="declared", color="#7f7f7f")
@@ -112,13 +124,12 @@ def _uplift(spec: WorldSpec, stats: Mapping):
 
 
 def _fanout(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
-    import matplotlib.pyplot as plt
-
     net = spec.network
     partners = tables["partners"]
     masters = partners.loc[partners[net.masters], spec.id.column]
     fan = tables[net.table]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = _figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.hist(fan.to_numpy(), bins=np.arange(0, net.fanout[1] + 2) - 0.5, color="#9467bd")
     ax.set(title="subs per master", xlabel="subs", ylabel="masters")
     return _png(fig)
@@ -140,12 +151,16 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} td:first-child{tex
 tr.miss{background:#fdd;font-weight:bold} .note{color:#777;font-weight:normal} img{max-width:100%}"""
 
 
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row up to PLOT_ROWS, else an evenly spaced subset: plots don't need a million."""
+    if len(frame) <= PLOT_ROWS:
+        return frame
+    return frame.iloc[np.linspace(0, len(frame) - 1, PLOT_ROWS).astype(np.int64)]
+
+
 def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
     """The whole page as one HTML string."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    partners = tables["partners"]
+    partners = _sample(tables["partners"])
     figures = [("Commission concentration", _lorenz(spec, partners)),
                ("Churn by segment", _churn_by(spec, partners)),
                ("Features by churn class", _features_by_class(spec, partners)),

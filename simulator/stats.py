@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .distributions import SAMPLERS
 from .expr import evaluate
@@ -112,20 +114,20 @@ def _intervention_targets(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -
         return []
     table, partners = tables[iv.table], tables["partners"]
     out = _share_targets("interventions.mix", iv.types, iv.shares, table["intervention_type"])
+    reads = iv.reads & set(partners.columns)
     env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
-           for c in partners.columns}
-    env = {k: (pd.Categorical(v) if isinstance(v, pd.arrays.Categorical) else v) for k, v in env.items()}
+           for c in reads}
     row_of = {}
     n = len(partners)
     for kind in iv.types:
         rows = iv.effects[kind]
-        if any(r.expr is not None and not r.expr.names <= set(env) for r in rows):
+        if any(r.expr is not None and not r.expr.names <= reads for r in rows):
             continue                          # reads a helper column that is not in the table
         masks = [np.ones(n, dtype=bool) if r.expr is None else np.asarray(evaluate(r.expr, env, n), dtype=bool)
                  for r in rows]
         row_of[kind] = np.select(masks, np.arange(len(rows)), default=-1)
-    index = pd.Series(np.arange(n), index=partners[spec.id.column])
-    pidx = index.loc[table["partner_id"]].to_numpy()
+    pidx = pc.index_in(pa.array(table["partner_id"]), value_set=pa.array(partners[spec.id.column]))
+    pidx = pidx.to_numpy(zero_copy_only=False)
     loc, scale = iv.noise
     for kind, rows_idx in row_of.items():
         of_kind = np.asarray(table["intervention_type"] == kind)

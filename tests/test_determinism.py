@@ -26,7 +26,7 @@ def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
     run_cli("n_partners=2000", out_dir=b)
     run_cli("n_partners=2000", "seed=7", out_dir=c)
     da, db, dc = _digests(a), _digests(b), _digests(c)
-    assert len(da) == 9 and da == db               # 4 tables x (csv, parquet) + manifest
+    assert len(da) == 10 and da == db              # 4 tables x (csv, parquet) + manifest + stats
     assert all(da[name] != dc[name] for name in da)
 
 

@@ -89,4 +89,5 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     db = _db(p, raw.get("db"))
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, id_spec, tuple(columns), churn, network, scenarios,
-                     tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), db, raw)
+                     tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), db,
+                     bool(out.get("report", True)), raw)

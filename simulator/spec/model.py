@@ -157,6 +157,7 @@ class WorldSpec:
     formats: tuple[str, ...]
     output_dir: str | None
     db: DbSpec
+    report: bool
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
 
     def domains(self) -> dict[str, Domain]:
