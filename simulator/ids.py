@@ -10,9 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_DASHES = [8, 13, 18, 23]
-_DIGITS = [i for i in range(36) if i not in _DASHES]
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode("ascii"), dtype=np.uint16)
 
 
 def _strings(chars: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -35,8 +33,8 @@ def uuid4s(rng: np.random.Generator, m: int) -> pd.api.extensions.ExtensionArray
     raw = rng.integers(0, 256, size=(m, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    nibbles = np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(m, 32)
-    chars = np.empty((m, 36), dtype=np.uint8)
-    chars[:, _DIGITS] = _HEX[nibbles]
-    chars[:, _DASHES] = ord("-")
-    return _strings(chars)
+    hexed = _HEX_PAIRS[raw].view(np.uint8).reshape(m, 32)   # two ASCII hex digits per byte
+    dash = np.full((m, 1), ord("-"), dtype=np.uint8)
+    groups = [hexed[:, 0:8], dash, hexed[:, 8:12], dash, hexed[:, 12:16], dash, hexed[:, 16:20], dash,
+              hexed[:, 20:32]]
+    return _strings(np.concatenate(groups, axis=1))

@@ -84,3 +84,17 @@ def test_without_network_reads_churn_runs_once(compose):
                               "scenarios.rules.1.when='is_master_affiliate and tenure_months > 100'"]))
     order = [s.name for s in build_plan(spec)]
     assert "churn" in order and order.index("churn") < order.index("network")
+
+
+def test_ids_and_uuids_are_vectorized_and_standard():
+    import uuid
+
+    from simulator import ids
+
+    assert list(ids.partner_ids("P", 5, 3)) == ["P00001", "P00002", "P00003"]
+    assert ids.partner_ids("P", 5, 100_000)[-1] == "P100000"          # wider when n needs it
+    drawn = ids.uuid4s(stream(3, "u"), 1000)
+    parsed = [uuid.UUID(u) for u in drawn]
+    assert all(p.version == 4 and p.variant == uuid.RFC_4122 for p in parsed)
+    assert [str(p) for p in parsed] == list(drawn) and len(set(drawn)) == 1000
+    assert list(ids.uuid4s(stream(3, "u"), 5)) == list(drawn[:5])     # seeded
