@@ -1,7 +1,10 @@
 """Benchmark the generator beside the yardsticks in ../shared/bench, in one invocation.
 
-For each size: the simulator's whole process (`python -m simulator`, CSV + Parquet), its
-generation time alone, and the yardsticks run side by side (reference_vectorized.py with
+For each size: the simulator's whole process writing the same kind of output as the
+yardstick (`python -m simulator db=none output.report=false`: partners, network,
+interventions and uplift truth as CSV + Parquet), the same with stats.json and
+report.html (the report's share of the run), the default run (SQLite load + report) up
+to 100k, its generation time alone, and the yardsticks run side by side (reference_vectorized.py with
 pyarrow CSV; seed_reference.py where it finishes in reasonable time). Prints rows/s, peak
 memory (max RSS of the process) and ratios; absolute times drift on shared machines.
 
@@ -59,8 +62,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
-            sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}",
-                                        f"hydra.run.dir={tmp}/sim{n}"])
+            # like for like with the yardstick: the same tables as files, no database, no report
+            sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
+                                        "output.report=false", f"hydra.run.dir={tmp}/sim{n}"])
+            full_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
+                                  f"hydra.run.dir={tmp}/full{n}"])
+            default_wall = None
+            if n <= 100_000:                   # the default run also loads SQLite (slow at 1M)
+                default_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}",
+                                         f"hydra.run.dir={tmp}/default{n}"])
             gen = generation_seconds(n)
             ref_wall, _ = timed([sys.executable, str(BENCH / "reference_vectorized.py"), str(n),
                                  f"{tmp}/ref{n}", "--csv-engine", "pyarrow"])
@@ -69,6 +79,9 @@ def main() -> None:
                 seed_wall, _ = timed([sys.executable, str(BENCH / "seed_reference.py"), str(n),
                                       f"{tmp}/seed{n}"])
             row = {"n": n, "sim_wall_s": round(sim_wall, 2), "sim_rows_per_s": round(n / sim_wall),
+                   "with_report_wall_s": round(full_wall, 2),
+                   "report_share": round((full_wall - sim_wall) / full_wall, 3),
+                   "default_wall_s": None if default_wall is None else round(default_wall, 2),
                    "generation_s": round(gen, 3), "generation_rows_per_s": round(n / gen),
                    "sim_peak_mib": round(sim_peak), "ref_vectorized_wall_s": round(ref_wall, 2),
                    "ratio_vs_ref_vectorized": round(sim_wall / ref_wall, 2)}
@@ -77,12 +90,14 @@ def main() -> None:
                            speedup_vs_seed=round(seed_wall / sim_wall, 1))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| n | sim wall | rows/s | generation | peak MiB | ref_vectorized | ratio | seed_reference | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| n | files only | rows/s | generation | peak MiB | ref_vectorized | ratio | seed_reference "
+          "| speed-up | + report | report share | default (SQLite + report) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['n']:,} | {r['sim_wall_s']} s | {r['sim_rows_per_s']:,} | {r['generation_s']} s | "
               f"{r['sim_peak_mib']} | {r['ref_vectorized_wall_s']} s | {r['ratio_vs_ref_vectorized']}x | "
-              f"{r.get('seed_reference_wall_s', '-')} | {r.get('speedup_vs_seed', '-')} |")
+              f"{r.get('seed_reference_wall_s', '-')} | {r.get('speedup_vs_seed', '-')} | "
+              f"{r['with_report_wall_s']} s | {r['report_share']:.0%} | {r['default_wall_s'] or '-'} |")
 
 
 if __name__ == "__main__":
