@@ -210,3 +210,22 @@ def test_docker_compose_is_valid_compose_spec():
     for needle in ("postgres:15", "POSTGRES_USER: admin", "POSTGRES_DB: deriv_churn", '"5432:5432"',
                    "./schema:/docker-entrypoint-initdb.d", "healthcheck", "pgdata:"):
         assert needle in text
+
+
+def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
+    from simulator.engine import simulate
+    from simulator.sinks import database
+    from simulator.spec import DbSpec
+
+    spec = load_spec(compose(["n_partners=300"]))
+    tables = simulate(spec).tables
+    db = DbSpec("sqlite", "w.sqlite", "replace")
+    database.load(db, tables, tmp_path, {}, spec.domains())
+    broken = tables["interventions"].copy()
+    broken.loc[0, "partner_id"] = "P99999"                   # no such partner
+    with pytest.raises(database.DatabaseError, match="foreign key"):
+        database.load(db, {**tables, "interventions": broken, "partners": tables["partners"].iloc[:200]},
+                      tmp_path, {}, spec.domains())
+    conn = sqlite3.connect(tmp_path / "w.sqlite")
+    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
+    assert [p.name for p in tmp_path.iterdir()] == ["w.sqlite"]   # no partial file left

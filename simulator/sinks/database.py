@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -156,15 +157,19 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
 # ----------------------------------------------------------------------------- SQLite
 
 def _sqlite_rows(frame: pd.DataFrame):
-    """Rows as tuples of Python values SQLite stores: text for labels and timestamps."""
+    """Rows as tuples of Python values SQLite stores: text for labels and timestamps, None for
+    nulls. sqlite3 only takes Python tuples; the columns are converted whole, then zipped."""
     cols = []
     for name in frame.columns:
         s = frame[name]
         if s.dtype.kind == "M":
             s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype.kind in "OUMT" or s.dtype == "str":
-            s = s.astype(object)
-        cols.append(s.astype(object).where(s.notna(), None).tolist())
+        has_nulls = bool(s.isna().any())
+        if s.dtype.kind in "biuf" and not has_nulls:
+            cols.append(s.to_numpy().tolist())          # numpy -> Python numbers in C
+            continue
+        values = s.astype(object)
+        cols.append((values.where(s.notna(), None) if has_nulls else values).tolist())
     return zip(*cols)
 
 
@@ -172,16 +177,26 @@ def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
                  domains: Mapping[str, Domain]) -> dict[str, int]:
     path = Path(db.target)
     path = path if path.is_absolute() else out_dir / path
+    fresh = not path.exists()
+    # a new database file is built under a temporary name and renamed when complete, so
+    # it needs no rollback journal; an existing one is changed in a normal transaction
+    target = path.with_name(f".{path.name}.partial") if fresh else path
     files, order = _order(tables)
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.Error as exc:
+        if fresh:
+            target.unlink(missing_ok=True)
+        conn = sqlite3.connect(target, isolation_level=None)
+    except (sqlite3.Error, OSError) as exc:
         raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
+        if fresh:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN")
-        for f in files:
-            for statement in filter(str.strip, sqlite_ddl(f.read_text()).split(";")):
+        statements = [st for f in files for st in sqlite_ddl(f.read_text()).split(";") if st.strip()]
+        indexes = [st for st in statements if "CREATE INDEX" in st]
+        for statement in statements:
+            if statement not in indexes:
                 conn.execute(statement)
         for name in order:
             existing = {row[1] for row in conn.execute(f"PRAGMA table_info({name})")}
@@ -195,13 +210,23 @@ def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
             cols = ", ".join(f'"{c}"' for c in frame.columns)
             marks = ", ".join("?" * len(frame.columns))
             conn.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", _sqlite_rows(frame))
+        for statement in indexes:              # one sort per index, after the rows are in
+            conn.execute(statement)
+        # foreign keys checked once over the whole load rather than row by row
+        broken = conn.execute("PRAGMA foreign_key_check").fetchmany(3)
+        if broken:
+            raise sqlite3.IntegrityError(f"foreign key violations, e.g. (table, rowid, parent) {broken}")
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        if conn.in_transaction:
+        if conn.in_transaction and not fresh:
             conn.execute("ROLLBACK")
-        raise DatabaseError(f"load into SQLite database {path} failed and was rolled back: {exc}") from None
-    finally:
         conn.close()
+        if fresh:
+            target.unlink(missing_ok=True)
+        raise DatabaseError(f"load into SQLite database {path} failed and was rolled back: {exc}") from None
+    conn.close()
+    if fresh:
+        os.replace(target, path)
     return {name: len(tables[name]) for name in order}
 
 
