@@ -156,9 +156,19 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
 
 # ----------------------------------------------------------------------------- SQLite
 
+SQLITE_CHUNK = 100_000                        # rows converted to Python values at a time
+
+
 def _sqlite_rows(frame: pd.DataFrame):
-    """Rows as tuples of Python values SQLite stores: text for labels and timestamps, None for
-    nulls. sqlite3 only takes Python tuples; the columns are converted whole, then zipped."""
+    """Rows as tuples of Python values SQLite stores, a chunk of columns at a time (memory
+    stays bounded whatever the table's size)."""
+    for start in range(0, len(frame), SQLITE_CHUNK):
+        yield from _sqlite_chunk(frame.iloc[start:start + SQLITE_CHUNK])
+
+
+def _sqlite_chunk(frame: pd.DataFrame):
+    """Text for labels and timestamps, None for nulls. sqlite3 only takes Python tuples; the
+    columns are converted whole, then zipped."""
     cols = []
     for name in frame.columns:
         s = frame[name]
