@@ -18,7 +18,7 @@ import pandas as pd
 from .spec import WorldSpec
 
 MAX_POINTS = 2000                            # plotted points per curve, whatever the size
-PLOT_ROWS = 200_000                          # partners drawn in the plots (stats.json uses all)
+PLOT_ROWS = 50_000                          # partners drawn in the plots (stats.json uses all)
 
 
 def _figure(**kwargs):

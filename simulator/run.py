@@ -84,10 +84,11 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
         failure, loaded = exc, {}
     db_facts = {"target": database.describe(spec.db), "rows": loaded,
                 "error": str(failure) if failure else None}
+    t6 = time.perf_counter()
     write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}), out_dir / MANIFEST)
     if failure is not None:
         raise failure
-    t6 = time.perf_counter()
+    t7 = time.perf_counter()
     seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3,
-               "review (beyond writing)": t5 - t4, "load": t6 - t5}
+               "review (beyond writing)": t5 - t4, "load": t6 - t5, "manifest": t7 - t6}
     return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None)

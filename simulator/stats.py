@@ -24,7 +24,8 @@ from .stages import columns
 from .stages.golden import pre_stage
 from .streams import stream
 
-REFERENCE_ROWS = 200_000
+REFERENCE_ROWS = 100_000
+QUANTILE_ROWS = 200_000
 HEAVY_TAILED = ("pareto", "lognormal")
 
 
@@ -171,9 +172,12 @@ def _summary(series: pd.Series) -> dict:
     x = x[~np.isnan(x)]
     if not x.size:
         return {"count": n, "nulls": nulls}
-    q = np.percentile(x, [0, 25, 50, 75, 100])
+    # quartiles from an evenly spaced subset of at most QUANTILE_ROWS values (sorted work
+    # grows with n; the subset's quartiles are within ~0.3% of rank); the rest is exact
+    sub = x if x.size <= QUANTILE_ROWS else x[np.linspace(0, x.size - 1, QUANTILE_ROWS).astype(np.int64)]
+    q = np.percentile(sub, [25, 50, 75])
     return {"count": n, "nulls": nulls, "mean": round(float(x.mean()), 6), "std": round(float(x.std()), 6),
-            "min": float(q[0]), "p25": float(q[1]), "p50": float(q[2]), "p75": float(q[3]), "max": float(q[4])}
+            "min": float(x.min()), "p25": float(q[0]), "p50": float(q[1]), "p75": float(q[2]), "max": float(x.max())}
 
 
 def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict:
