@@ -61,6 +61,7 @@ def main() -> None:
             port = url.rsplit(":", 1)[1].split("/")[0]
             psql = [shutil.which("psql") or str(pgserver.bindir() / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres",
                     "-d", "deriv_churn", "-q", "-v", "ON_ERROR_STOP=1"]
+            os.environ["PGPASSWORD"] = "devpassword"           # pgserver.server's default
             columns = ",".join(tables["partners"].columns)
 
             def psql_copy():

@@ -32,8 +32,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(database: str = "deriv_churn", password_in_url: str = "unused") -> Iterator[str]:
-    """Start a server with ``database`` created; yield its SQLAlchemy URL; stop and clean up."""
+def server(database: str = "deriv_churn", password: str = "devpassword") -> Iterator[str]:
+    """Start a server with ``database`` created; yield its SQLAlchemy URL; stop and clean up.
+
+    TCP connections need the password (scram-sha-256), as a real server would; the local
+    socket trusts the owner so the password can be set."""
     bins = bindir()
     if bins is None:
         raise FileNotFoundError("PostgreSQL binaries (pg_ctl) not found: install Debian's 'postgresql' package")
@@ -44,18 +47,19 @@ def server(database: str = "deriv_churn", password_in_url: str = "unused") -> It
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = base / "data", _free_port()
     try:
-        subprocess.run([*as_user, str(bins / "initdb"), "-A", "trust", "-U", "postgres", "--no-sync",
-                        "-D", str(data)], check=True, capture_output=True)
+        subprocess.run([*as_user, str(bins / "initdb"), "--auth-local=trust", "--auth-host=scram-sha-256",
+                        "-U", "postgres", "--no-sync", "-D", str(data)], check=True, capture_output=True)
         opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         subprocess.run([*as_user, str(bins / "pg_ctl"), "-D", str(data), "-w", "-o", opts,
                         "-l", str(base / "server.log"), "start"], check=True, capture_output=True)
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        conn = psycopg2.connect(host=str(base), port=port, user="postgres", dbname="postgres")
         conn.autocommit = True
         conn.cursor().execute(f"CREATE DATABASE {database}")
+        conn.cursor().execute("ALTER USER postgres PASSWORD %s", (password,))
         conn.close()
-        yield f"postgresql+psycopg2://postgres:{password_in_url}@127.0.0.1:{port}/{database}"
+        yield f"postgresql+psycopg2://postgres:{password}@127.0.0.1:{port}/{database}"
     finally:
         if data.exists():
             subprocess.run([*as_user, str(bins / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

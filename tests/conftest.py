@@ -65,5 +65,5 @@ def postgres_url():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    with pgserver.server(password_in_url="secret-pw") as url:
+    with pgserver.server(password="secret-pw") as url:
         yield url

@@ -25,9 +25,9 @@ TABLES = ["partners", "network_relationships", "interventions", "uplift_truth"]
 
 
 def _connect(url: str):
-    m = re.match(r"postgresql\+psycopg2://(\w+):[^@]*@([\d.]+):(\d+)/(\w+)", url)
-    user, host, port, db = m.groups()
-    return psycopg2.connect(host=host, port=int(port), user=user, dbname=db)
+    m = re.match(r"postgresql\+psycopg2://(\w+):([^@]*)@([\d.]+):(\d+)/(\w+)", url)
+    user, password, host, port, db = m.groups()
+    return psycopg2.connect(host=host, port=int(port), user=user, password=password, dbname=db)
 
 
 def _query(url, sql, *args):
@@ -229,3 +229,13 @@ def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
     conn = sqlite3.connect(tmp_path / "w.sqlite")
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
     assert [p.name for p in tmp_path.iterdir()] == ["w.sqlite"]   # no partial file left
+
+
+def test_wrong_credentials_are_a_clear_one_line_error(postgres_url, tmp_path):
+    wrong = postgres_url.replace(":secret-pw@", ":not-the-password@")
+    proc = run_cli("n_partners=300", "db=postgres", f"db.url={wrong}", out_dir=tmp_path, check=False)
+    assert proc.returncode == 4
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("error: cannot connect to PostgreSQL at 127.0.0.1:") and "database deriv_churn" in first
+    assert "password authentication failed" in first
+    assert "not-the-password" not in proc.stderr + proc.stdout + (tmp_path / "manifest.json").read_text()
