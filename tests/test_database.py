@@ -239,3 +239,23 @@ def test_wrong_credentials_are_a_clear_one_line_error(postgres_url, tmp_path):
     assert first.startswith("error: cannot connect to PostgreSQL at 127.0.0.1:") and "database deriv_churn" in first
     assert "password authentication failed" in first
     assert "not-the-password" not in proc.stderr + proc.stdout + (tmp_path / "manifest.json").read_text()
+
+
+def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
+    """The loader drops and restores foreign keys around COPY: a broken reference still fails
+    the whole load, and the constraints are back afterwards."""
+    from simulator.engine import simulate
+    from simulator.sinks import database
+    from simulator.spec import DbSpec
+
+    spec = load_spec(compose(["n_partners=300"]))
+    tables = simulate(spec).tables
+    db = DbSpec("postgres", postgres_url, "replace")
+    database.load(db, tables, Path("."), {}, spec.domains())
+    broken = tables["interventions"].copy()
+    broken.loc[0, "partner_id"] = "P99999"
+    with pytest.raises(database.DatabaseError, match="rolled back"):
+        database.load(db, {**tables, "interventions": broken}, Path("."), {}, spec.domains())
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 300
+    names = {r[0] for r in _query(postgres_url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")}
+    assert {"fk_master", "fk_sub"} <= names
