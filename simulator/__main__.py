@@ -99,7 +99,7 @@ def _main(cfg: DictConfig) -> None:
             print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
             sys.exit(4)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
-    names = ", ".join(p.name for paths in report.files.values() for p in paths)
+    names = ", ".join([p.name for paths in report.files.values() for p in paths] + report.outputs)
     loaded = f"\n  loaded into {report.database}" if report.database else ""
     print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json{loaded}\n  "
           + ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()))

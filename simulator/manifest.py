@@ -32,8 +32,9 @@ def _versions() -> dict[str, str]:
 
 
 def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Path]],
-          facts: Mapping[str, object]) -> dict:
-    """Manifest contents: deterministic for a given config, seed and package versions."""
+          facts: Mapping[str, object], outputs: list[Path] = ()) -> dict:
+    """Manifest contents: deterministic for a given config, seed and package versions.
+    ``outputs`` are the run's other files (stats, report, database file), listed by name."""
     return {
         "seed": spec.seed,
         "n_partners": spec.n,
@@ -43,6 +44,7 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
                           "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
                                     for p in files.get(name, [])}}
                    for name in rows},
+        "outputs": sorted(p.name for p in outputs),
         "churn_intercept": facts.get("churn_intercept"),
         "database": facts.get("database"),
         "plan": facts.get("plan"),

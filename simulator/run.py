@@ -8,7 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,7 @@ class RunReport:
     files: dict[str, list[Path]]
     seconds: dict[str, float]
     database: str | None = None                # where the tables were loaded, password masked
+    outputs: list[str] = field(default_factory=list)   # stats.json, report.html, world.sqlite
 
 
 def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
@@ -71,9 +72,11 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
         tick("review")
         figures, page = review.result()
     rows = {name: len(frame) for name, frame in result.tables.items()}
+    outputs = [out_dir / STATS]
     write_json(figures, out_dir / STATS)
     if page is not None:
         write_text(page, out_dir / REPORT)
+        outputs.append(out_dir / REPORT)
     t5 = time.perf_counter()
     csv_files = {name: p for name, paths in files.items() for p in paths if p.suffix == ".csv"}
     tick("load")
@@ -85,10 +88,15 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     db_facts = {"target": database.describe(spec.db), "rows": loaded,
                 "error": str(failure) if failure else None}
     t6 = time.perf_counter()
-    write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}), out_dir / MANIFEST)
+    db_file = database.local_file(spec.db, out_dir)
+    if loaded and db_file is not None and db_file.parent == out_dir:
+        outputs.append(db_file)
+    write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}, outputs),
+               out_dir / MANIFEST)
     if failure is not None:
         raise failure
     t7 = time.perf_counter()
     seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate": t3 - t2, "write": t4 - t3,
                "review (beyond writing)": t5 - t4, "load": t6 - t5, "manifest": t7 - t6}
-    return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None)
+    return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None,
+                     [p.name for p in outputs])

@@ -62,3 +62,12 @@ def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
     assert pd.read_parquet(tmp_path / "partners.parquet").shape[0] == 300
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["tables"]["partners"]["files"]) == {"partners.parquet"}
+
+
+def test_rerun_removes_the_earlier_report_and_database(tmp_path):
+    run_cli("n_partners=400", out_dir=tmp_path)
+    assert (tmp_path / "report.html").exists() and (tmp_path / "world.sqlite").exists()
+    run_cli("n_partners=300", "db=none", "output.report=false", out_dir=tmp_path)
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "world.sqlite").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["outputs"] == ["stats.json"]

@@ -259,3 +259,19 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
     assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 300
     names = {r[0] for r in _query(postgres_url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")}
     assert {"fk_master", "fk_sub"} <= names
+
+
+def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compose):
+    from simulator.engine import simulate
+    from simulator.sinks import database
+    from simulator.spec import DbSpec
+
+    db = DbSpec("sqlite", "w.sqlite", "replace")
+    spec = load_spec(compose(["n_partners=400"]))
+    database.load(db, simulate(spec).tables, tmp_path, {}, spec.domains())
+    smaller = load_spec(compose(["n_partners=300", "seed=9", "interventions=none"]))
+    database.load(db, simulate(smaller).tables, tmp_path, {}, smaller.domains())
+    conn = sqlite3.connect(tmp_path / "w.sqlite")
+    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
+    assert conn.execute("SELECT count(*) FROM interventions").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM uplift_truth").fetchone()[0] == 0

@@ -160,7 +160,8 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
                         cur.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
                 deferred: list[str] = []
                 if db.mode == "replace":
-                    cur.execute(f"TRUNCATE TABLE {', '.join(order)} CASCADE")
+                    # every simulator table, also those this world does not write
+                    cur.execute(f"TRUNCATE TABLE {', '.join(table_of(f) for f in files)} CASCADE")
                     deferred = _defer_indexes_and_foreign_keys(cur, order)
                 for name in order:
                     cols = ", ".join(f'"{c}"' for c in tables[name].columns)
@@ -205,10 +206,17 @@ def _sqlite_chunk(frame: pd.DataFrame):
     return zip(*cols)
 
 
+def local_file(db: DbSpec, out_dir: Path) -> Path | None:
+    """The SQLite file a load writes (relative paths are inside the run directory)."""
+    if db.kind != "sqlite":
+        return None
+    path = Path(db.target)
+    return path if path.is_absolute() else out_dir / path
+
+
 def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
                  domains: Mapping[str, Domain]) -> dict[str, int]:
-    path = Path(db.target)
-    path = path if path.is_absolute() else out_dir / path
+    path = local_file(db, out_dir)
     fresh = not path.exists()
     # a new database file is built under a temporary name and renamed when complete, so
     # it needs no rollback journal; an existing one is changed in a normal transaction
@@ -234,8 +242,8 @@ def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
             existing = {row[1] for row in conn.execute(f"PRAGMA table_info({name})")}
             for col, sql_type in _extra_columns(existing, tables[name], domains):
                 conn.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
-        if db.mode == "replace":
-            for name in ["predictions", *reversed(order)]:   # children first
+        if db.mode == "replace":               # every simulator table, children first
+            for name in reversed([table_of(f) for f in files]):
                 conn.execute(f"DELETE FROM {name}")
         for name in order:
             frame = tables[name]

@@ -82,18 +82,21 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
 
 def _clear_previous_run(out_dir: Path, keep: set[str]) -> None:
     """Remove the files of an earlier run in the same directory that this run does not
-    rewrite (as listed by its manifest), so no stale table sits beside the new ones."""
+    rewrite (as listed by its manifest: tables, stats, report, database file), so nothing
+    stale sits beside the new ones."""
     manifest = out_dir / MANIFEST
     if not manifest.is_file():
         return
     try:
-        listed = json.loads(manifest.read_text())["tables"]
-        old = {name for table in listed.values() for name in table.get("files", {})}
+        previous = json.loads(manifest.read_text())
+        old = {name for table in previous["tables"].values() for name in table.get("files", {})}
+        old |= set(previous.get("outputs", []))   # stats.json, report.html, world.sqlite
     except (ValueError, KeyError, TypeError, AttributeError):
         old = set()
     manifest.unlink()                        # the old manifest no longer describes the directory
     for name in old - keep:
-        (out_dir / name).unlink(missing_ok=True)
+        if "/" not in name and name != MANIFEST:
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def write_text(text: str, path: Path) -> None:
