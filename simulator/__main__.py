@@ -100,6 +100,9 @@ def _main(cfg: DictConfig) -> None:
             sys.exit(4)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
     names = ", ".join([p.name for paths in report.files.values() for p in paths] + report.outputs)
+    hydra_dir = Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra")
+    if out_dir.resolve() != Path(hydra_cfg.runtime.output_dir).resolve() and hydra_dir.is_dir():
+        shutil.copytree(hydra_dir, out_dir / ".hydra", dirs_exist_ok=True)   # so diff can read it
     loaded = f"\n  loaded into {report.database}" if report.database else ""
     print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json{loaded}\n  "
           + ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()))

@@ -72,8 +72,10 @@ class _Run:
         prob[rows] = churn.probability(scores[rows], intercept)
         days = columns.produce(spec.date, {}, n, self.rng("churn", "date"), self.spec.as_of)
         when = env[spec.date_column].copy()
-        when[rows] = np.where(label[rows], self.spec.as_of - days[rows].astype(np.int64) * DAY,
-                              np.datetime64("NaT", "us"))
+        churned_on = self.spec.as_of - days[rows].astype(np.int64) * DAY
+        if spec.not_before:                    # nobody leaves before they joined
+            churned_on = np.maximum(churned_on, env[spec.not_before][rows])
+        when[rows] = np.where(label[rows], churned_on, np.datetime64("NaT", "us"))
         env[spec.label], env[spec.probability], env[spec.date_column] = label, prob, when
 
     def network(self, step: Step) -> None:
@@ -130,6 +132,15 @@ class _Run:
         domains = self.spec.domains()
         return pd.DataFrame({c: _as_series(self.env[c], domains[c]) for c in self.spec.output_columns})
 
+    def _recruited_at(self) -> np.ndarray:
+        """as_of minus the drawn days, and never before master or sub existed."""
+        e, net = self.edges, self.spec.network
+        when = self.spec.as_of - e.days_before.astype(np.int64) * DAY
+        if net.not_before:
+            joined = self.env[net.not_before]
+            when = np.maximum(when, np.maximum(joined[e.master], joined[e.sub]))
+        return when
+
     def relationships(self) -> pd.DataFrame:
         e, pid = self.edges, self.env[self.spec.id.column]
         m = e.master.size
@@ -137,7 +148,7 @@ class _Run:
             "relationship_id": ids.uuid4s(self.rng("network", "relationship_id"), m),
             "master_affiliate_id": pid.take(e.master),
             "sub_affiliate_id": pid.take(e.sub),
-            "recruited_at": self.spec.as_of - e.days_before.astype(np.int64) * DAY,
+            "recruited_at": self._recruited_at(),
             "is_active": np.ones(m, dtype=bool),
         })
 

@@ -84,7 +84,8 @@ def network_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchem
     is_master = partners[net.masters].to_numpy()
     masters, others = ids[is_master], ids[~is_master]
     lo = spec.as_of - np.timedelta64(net.recruited_days[1], "D")
-    hi = spec.as_of - np.timedelta64(net.recruited_days[0], "D")
+    # a partner who joined within the window is recruited when it joined (not_before)
+    hi = spec.as_of - np.timedelta64(0 if net.not_before else net.recruited_days[0], "D")
     return pa.DataFrameSchema({
         "relationship_id": pa.Column("str", unique=True),
         "master_affiliate_id": pa.Column("str", checks=_member_of(masters, "is a master partner")),

@@ -99,7 +99,20 @@ def test_network_relationships(default_run):
     assert not net["sub_affiliate_id"].isin(masters["partner_id"]).any()
     recruited = pd.to_datetime(net["recruited_at"])
     days = (pd.Timestamp("2026-01-01") - recruited).dt.days
-    assert days.between(30, 365).all()
+    assert days.between(0, 365).all()
+    # 30-365 days before as_of, except that nobody is recruited before master and sub joined
+    created = pd.to_datetime(partners.set_index("partner_id")["created_at"])
+    joined = np.maximum(created.loc[net["master_affiliate_id"]].to_numpy(),
+                        created.loc[net["sub_affiliate_id"]].to_numpy())
+    assert (recruited.to_numpy() >= joined).all()
+    assert ((days >= 30) | (recruited.to_numpy() == joined)).all()
+
+
+def test_dates_are_consistent(default_run):
+    partners = default_run.csv("partners")
+    churned = partners[partners["churn_label"]]
+    assert (pd.to_datetime(churned["churned_at"]) >= pd.to_datetime(churned["created_at"])).all()
+    assert (pd.to_datetime(partners["created_at"]) <= pd.Timestamp("2026-01-01")).all()
 
 
 def test_network_features(default_run):

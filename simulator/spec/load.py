@@ -75,6 +75,10 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     for path, names in reads:
         for name in sorted(names - set(known)):
             p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
+    for path, col in (("churn.churn_date.not_before", churn.not_before if churn else None),
+                      ("network.not_before", network.not_before if network else None)):
+        if col is not None and known.get(col, Domain("")).dtype not in ("datetime", "any"):
+            p.add(path, f"must name a date column (e.g. created_at), got {col!r}")
     if network is not None and known.get(network.masters, Domain("")).dtype not in ("bool", "any"):
         p.add("network.masters", f"must name a boolean column, got {network.masters!r}")
     golden_cfg = raw.get("golden") or {}

@@ -57,6 +57,7 @@ class ChurnSpec:
     rules: tuple[RuleSpec, ...]
     date_column: str
     date: ColumnSpec                          # days before as_of, drawn per churner
+    not_before: str | None = None             # a date column the churn date cannot precede
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class NetworkSpec:
     recent_days: int
     health: str
     recent_churn: str
+    not_before: str | None = None             # a date column (of master and sub) recruitment cannot precede
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ def _churn(p: Problems, c: Mapping) -> ChurnSpec | None:
     if not _is_number(rate) or date_col is None:
         return None
     return ChurnSpec(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
-                     float(rate), tuple(rules), str(date.get("column", "churned_at")), date_col)
+                     float(rate), tuple(rules), str(date.get("column", "churned_at")), date_col,
+                     date.get("not_before"))
 
 
 def _network(p: Problems, c: Mapping) -> NetworkSpec | None:
@@ -65,7 +66,7 @@ def _network(p: Problems, c: Mapping) -> NetworkSpec | None:
         return None
     return NetworkSpec(str(c.get("table", "network_relationships")), str(c.get("masters")),
                        fanout, days, recent, str(feats.get("health", "subnetwork_avg_health_score")),
-                       str(feats.get("recent_churn", "subnetwork_recent_churn_count")))
+                       str(feats.get("recent_churn", "subnetwork_recent_churn_count")), c.get("not_before"))
 
 
 def _scenarios(p: Problems, c: Mapping) -> ScenarioSpec:
