@@ -8,7 +8,7 @@ to 100k, its generation time alone, and the yardsticks run side by side (referen
 pyarrow CSV; seed_reference.py where it finishes in reasonable time). Prints rows/s, peak
 memory (max RSS of the process) and ratios; absolute times drift on shared machines.
 
-usage: python benchmarks/bench_core.py [--sizes 10000,100000,1000000] [--seed-ref-max 100000]
+usage: python benchmarks/bench_core.py [--sizes 10000,100000,1000000] [--seed-ref-max 100000] [--repeat N]
 """
 from __future__ import annotations
 
@@ -26,8 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("YARDSTICKS", ROOT.parent / "shared" / "bench"))
 
 
+REPEAT = 1
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of a child process."""
+    """(best wall seconds of REPEAT runs, peak RSS in MiB) of a child process."""
+    runs = [_timed_once(cmd) for _ in range(REPEAT)]
+    return min(w for w, _ in runs), max(p for _, p in runs)
+
+
+def _timed_once(cmd: list[str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -58,7 +66,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--seed-ref-max", type=int, default=100000)
+    ap.add_argument("--repeat", type=int, default=1, help="best of N runs for every timing")
     args = ap.parse_args()
+    global REPEAT
+    REPEAT = args.repeat
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):

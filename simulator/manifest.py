@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 import json
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -35,13 +36,16 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
           facts: Mapping[str, object], outputs: list[Path] = ()) -> dict:
     """Manifest contents: deterministic for a given config, seed and package versions.
     ``outputs`` are the run's other files (stats, report, database file), listed by name."""
+    paths = [p for ps in files.values() for p in ps]
+    with ThreadPoolExecutor(max_workers=2) as pool:   # hashlib releases the GIL on big reads
+        digests = dict(zip(paths, pool.map(sha256, paths)))
     return {
         "seed": spec.seed,
         "n_partners": spec.n,
         "as_of": str(spec.as_of.astype("datetime64[D]")),
         "config_sha256": config_hash(spec.resolved),
         "tables": {name: {"rows": rows[name],
-                          "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+                          "files": {p.name: {"sha256": digests[p], "bytes": p.stat().st_size}
                                     for p in files.get(name, [])}}
                    for name in rows},
         "outputs": sorted(p.name for p in outputs),

@@ -60,3 +60,16 @@ def test_a_failed_write_leaves_no_partial_files(tmp_path, world):
     with pytest.raises(Exception):
         write_tables({"partners": tables["partners"], "broken": unwritable}, tmp_path, ("csv", "parquet"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_schema_failure_publishes_nothing(tmp_path, compose, monkeypatch):
+    """Files are staged while the schemas are checked: a failure leaves the directory empty."""
+    import simulator.run as run_module
+
+    def failing(spec, tables):
+        raise ValidationError("table 'partners' failed validation (test)")
+
+    monkeypatch.setattr(run_module, "validate_tables", failing)
+    with pytest.raises(ValidationError):
+        run_module.run(compose(["n_partners=300", "db=none"]), tmp_path)
+    assert list(tmp_path.iterdir()) == []

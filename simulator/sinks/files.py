@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -50,9 +50,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
-                 formats: tuple[str, ...]) -> dict[str, list[Path]]:
-    """Write every table in every format; files appear only once all are complete."""
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path, formats: tuple[str, ...],
+                 before_publish: Callable[[], object] = lambda: None) -> dict[str, list[Path]]:
+    """Write every table in every format; files appear only once all are complete.
+
+    ``before_publish`` runs after the files are staged and before any is moved into place:
+    if it raises (a schema check that ran beside the writers failed), nothing appears."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
@@ -67,6 +70,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(write, name) for name in tables]:
                 future.result()
+        before_publish()
         _clear_previous_run(out_dir, {p.name for paths in staged.values() for p in paths})
         final = {}
         for name, paths in staged.items():
