@@ -1,4 +1,4 @@
-"""pandera schemas for the output tables, checked before anything is written.
+"""pandera schemas for the output tables, checked before any file is published.
 
 Structure (columns, dtypes, keys) is fixed here; allowed values come from the spec
 (categories of labels, clip bounds, the scenario rules, the network's bounds), so a new
