@@ -1,7 +1,6 @@
 """Run the plan: spec in, validated tables out. No I/O here (that is sinks/)."""
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from .stages import churn, columns, golden, interventions, network, scenarios
 from .stages.golden import Golden, equal
 from .streams import stream
 
-log = logging.getLogger(__name__)
 DAY = np.timedelta64(1, "D")
 
 
@@ -171,7 +169,7 @@ STEP_KINDS: dict[str, Callable[[_Run, Step], None]] = {
 }
 
 
-def simulate(spec: WorldSpec, progress: Callable[[str], None] | None = None) -> Result:
+def simulate(spec: WorldSpec) -> Result:
     """Generate every table of the world described by ``spec``."""
     plan = build_plan(spec)
     gold = golden.prepare(spec, plan)
@@ -181,8 +179,6 @@ def simulate(spec: WorldSpec, progress: Callable[[str], None] | None = None) -> 
         start = time.perf_counter()
         STEP_KINDS[step.kind](run, step)
         timings[step.name] = time.perf_counter() - start
-        if progress:
-            progress(step.name)
     run.check_golden()
     tables = {"partners": run.partners(), spec.network.table: run.relationships(), **run.extra_tables}
     run.facts.update(step_seconds=timings, plan=[s.name for s in plan])
