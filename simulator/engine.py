@@ -16,9 +16,6 @@ from .stages import churn, columns, golden, interventions, network, scenarios
 from .stages.golden import Golden, equal
 from .streams import stream
 
-DAY = np.timedelta64(1, "D")
-
-
 @dataclass
 class Result:
     """The generated tables plus facts about the run (intercept, step timings)."""
@@ -70,7 +67,7 @@ class _Run:
         prob[rows] = churn.probability(scores[rows], intercept)
         days = columns.produce(spec.date, {}, n, self.rng("churn", "date"), self.spec.as_of)
         when = env[spec.date_column].copy()
-        churned_on = self.spec.as_of - days[rows].astype(np.int64) * DAY
+        churned_on = columns.days_before(self.spec.as_of, days[rows])
         if spec.not_before:                    # nobody leaves before they joined
             churned_on = np.maximum(churned_on, env[spec.not_before][rows])
         when[rows] = np.where(label[rows], churned_on, np.datetime64("NaT", "us"))
@@ -80,7 +77,7 @@ class _Run:
         spec, env, ch = self.spec.network, self.env, self.spec.churn
         masters = np.asarray(env[spec.masters], dtype=bool)
         churned = np.asarray(env[ch.label], dtype=bool)
-        recent = churned & (env[ch.date_column] >= self.spec.as_of - spec.recent_days * DAY)
+        recent = churned & (env[ch.date_column] >= columns.days_before(self.spec.as_of, spec.recent_days))
         pinned = [network.GoldenMaster(r.row, r.partner_id, r.path, r.pins.get(spec.health),
                                        r.pins.get(spec.recent_churn))
                   for r in self.spec.golden
@@ -99,7 +96,7 @@ class _Run:
         base = np.asarray(self.env[self.spec.churn.probability], dtype=float)
         expected = interventions.expected_effects(spec, self.env, self.n)
         drawn = interventions.draw(spec, expected, base, lambda name: self.rng("interventions", name))
-        date = self.spec.as_of - drawn.days_before.astype(np.int64) * DAY
+        date = columns.days_before(self.spec.as_of, drawn.days_before)
         self.extra_tables[spec.table] = pd.DataFrame({
             "intervention_id": ids.uuid4s(self.rng("interventions", "id"), drawn.partner.size),
             "partner_id": pid.take(drawn.partner),
@@ -108,7 +105,7 @@ class _Run:
                                                  categories=[spec.retained, spec.churned]),
             "uplift_signal": np.round(drawn.effect, 3),      # the seed's DECIMAL(5,3)
             "intervention_date": date,
-            "outcome_recorded_at": date + spec.outcome_after_days * DAY,
+            "outcome_recorded_at": date + np.timedelta64(spec.outcome_after_days, "D"),
         })
         truth = {"partner_id": pid, "base_churn_probability": base}
         truth.update({spec.truth_column(k): expected[:, j] for j, k in enumerate(spec.types)})
@@ -133,7 +130,7 @@ class _Run:
     def _recruited_at(self) -> np.ndarray:
         """as_of minus the drawn days, and never before master or sub existed."""
         e, net = self.edges, self.spec.network
-        when = self.spec.as_of - e.days_before.astype(np.int64) * DAY
+        when = columns.days_before(self.spec.as_of, e.days_before)
         if net.not_before:
             joined = self.env[net.not_before]
             when = np.maximum(when, np.maximum(joined[e.master], joined[e.sub]))

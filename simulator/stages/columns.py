@@ -13,6 +13,11 @@ from ..spec import ColumnSpec
 DAY = np.timedelta64(1, "D")
 
 
+def days_before(as_of: np.datetime64, days: object) -> np.ndarray:
+    """``as_of`` minus whole days (an int array or scalar): every date of the world."""
+    return as_of - np.asarray(days, dtype=np.int64) * DAY
+
+
 def codes_of(values: object, keys: tuple) -> np.ndarray:
     """Positions of each row's value within ``keys`` (labels or True/False)."""
     if isinstance(values, pd.Categorical):
@@ -39,8 +44,7 @@ def produce(col: ColumnSpec, env: Mapping[str, object], n: int, rng: np.random.G
         table = np.array([v for _, v in col.edges])
         return table[codes_of(env[col.source], tuple(k for k, _ in col.edges))]
     if col.kind == "date":
-        days = np.asarray(evaluate(col.expr, env, n), dtype=np.int64)
-        return as_of - days * DAY
+        return days_before(as_of, evaluate(col.expr, env, n))
     if col.kind == "derive":
         values = evaluate(col.expr, env, n)
     else:

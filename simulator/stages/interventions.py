@@ -17,9 +17,6 @@ from ..distributions import draw_categorical
 from ..expr import evaluate
 from ..spec.model import InterventionSpec
 
-DAY = np.timedelta64(1, "D")
-
-
 def expected_effects(spec: InterventionSpec, env: Mapping[str, object], n: int) -> np.ndarray:
     """(n, types) matrix: each partner's declared effect of each intervention type."""
     out = np.zeros((n, len(spec.types)))

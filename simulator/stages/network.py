@@ -14,9 +14,6 @@ import numpy as np
 from ..errors import ConfigError
 from ..spec import NetworkSpec
 
-DAY = np.timedelta64(1, "D")
-
-
 @dataclass(frozen=True)
 class Edges:
     master: np.ndarray     # row index of each edge's master
