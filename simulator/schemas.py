@@ -66,15 +66,21 @@ def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
     ])
 
 
-def _member_of(keys: pd.Series, name: str) -> pa.Check:
-    """A foreign-key check: every value is one of ``keys`` (hashed once, vectorized)."""
-    allowed = pyarrow.array(keys, type=pyarrow.string())
+def _arrow_check(name: str, test) -> pa.Check:
+    """A row check computed by an Arrow kernel on the column as strings (hashing in C++,
+    not through Python objects); ``test`` maps the Arrow array to a boolean array."""
 
     def check(s: pd.Series) -> pd.Series:
-        found = pc.is_in(pyarrow.array(s, type=pyarrow.string()), value_set=allowed)
+        found = test(pyarrow.array(s, type=pyarrow.string()))
         return pd.Series(found.to_numpy(zero_copy_only=False), index=s.index)
 
     return pa.Check(check, name=name)
+
+
+def _member_of(keys: pd.Series, name: str) -> pa.Check:
+    """A foreign-key check: every value is one of ``keys``."""
+    allowed = pyarrow.array(keys, type=pyarrow.string())
+    return _arrow_check(name, lambda values: pc.is_in(values, value_set=allowed))
 
 
 def network_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrameSchema:
@@ -124,14 +130,13 @@ def uplift_truth_schema(spec: WorldSpec, partners: pd.DataFrame) -> pa.DataFrame
     iv = spec.interventions
     ids = pyarrow.array(partners[spec.id.column], type=pyarrow.string())
 
-    def same_partner(s: pd.Series) -> pd.Series:    # row i is partner i: implies FK and unique
-        if len(s) != len(ids):
-            return pd.Series(False, index=s.index)
-        found = pc.equal(pyarrow.array(s, type=pyarrow.string()), ids)
-        return pd.Series(found.to_numpy(zero_copy_only=False), index=s.index)
+    def same_partner(values: pyarrow.Array) -> pyarrow.Array:   # implies the FK and uniqueness
+        if len(values) != len(ids):
+            return pyarrow.array([False] * len(values))
+        return pc.equal(values, ids)
 
     cols = {
-        "partner_id": pa.Column("str", checks=pa.Check(same_partner, name="row i is partners row i")),
+        "partner_id": pa.Column("str", checks=_arrow_check("row i is partners row i", same_partner)),
         "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
     }
     for kind in iv.types:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..spec import DbSpec, Domain
-from .files import _for_csv
+from .files import csv_table
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _csv_source(name: str, frame: pd.DataFrame, csv_files: Mapping[str, Path]) -
     if path is not None and path.is_file():
         return open(path, "rb")
     buf = io.BytesIO()
-    pacsv.write_csv(_for_csv(pa.Table.from_pandas(frame, preserve_index=False)), buf)
+    pacsv.write_csv(csv_table(pa.Table.from_pandas(frame, preserve_index=False)), buf)
     buf.seek(0)
     return buf
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 MANIFEST = "manifest.json"
 
 
-def _for_csv(table: pa.Table) -> pa.Table:
+def csv_table(table: pa.Table) -> pa.Table:
     """Labels as plain text and timestamps to the second, so CSV reads back cleanly."""
     cols = []
     for field, col in zip(table.schema, table.columns):
@@ -37,7 +37,7 @@ def _for_csv(table: pa.Table) -> pa.Table:
 
 
 WRITERS = {
-    "csv": lambda table, path: pacsv.write_csv(_for_csv(table), path),
+    "csv": lambda table, path: pacsv.write_csv(csv_table(table), path),
     "parquet": lambda table, path: pq.write_table(table, path),
 }
 
