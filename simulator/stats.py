@@ -17,10 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .distributions import SAMPLERS
-from .expr import evaluate
 from .plan import build_plan
 from .spec import ColumnSpec, WorldSpec
-from .stages import columns
+from .stages import columns, interventions
 from .stages.golden import pre_stage
 from .streams import stream
 
@@ -124,9 +123,7 @@ def _intervention_targets(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -
         rows = iv.effects[kind]
         if any(r.expr is not None and not r.expr.names <= reads for r in rows):
             continue                          # reads a helper column that is not in the table
-        masks = [np.ones(n, dtype=bool) if r.expr is None else np.asarray(evaluate(r.expr, env, n), dtype=bool)
-                 for r in rows]
-        row_of[kind] = np.select(masks, np.arange(len(rows)), default=-1)
+        row_of[kind] = interventions.matched_row(rows, env, n)
     pidx = pc.index_in(pa.array(table["partner_id"]), value_set=pa.array(partners[spec.id.column]))
     pidx = pidx.to_numpy(zero_copy_only=False)
     loc, scale = iv.noise

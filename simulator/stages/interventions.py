@@ -15,16 +15,23 @@ import numpy as np
 
 from ..distributions import draw_categorical
 from ..expr import evaluate
-from ..spec.model import InterventionSpec
+from ..spec.model import EffectRow, InterventionSpec
+
+def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:
+    """Per partner, the index of the first effect row whose condition holds (-1: none)."""
+    masks = [np.ones(n, dtype=bool) if r.expr is None
+             else np.asarray(evaluate(r.expr, env, n), dtype=bool) for r in rows]
+    return np.select(masks, np.arange(len(rows)), default=-1)
+
 
 def expected_effects(spec: InterventionSpec, env: Mapping[str, object], n: int) -> np.ndarray:
-    """(n, types) matrix: each partner's declared effect of each intervention type."""
+    """(n, types) matrix: each partner's declared effect of each intervention type
+    (0 where no row matches)."""
     out = np.zeros((n, len(spec.types)))
     for j, kind in enumerate(spec.types):
         rows = spec.effects[kind]
-        masks = [np.ones(n, dtype=bool) if r.expr is None
-                 else np.asarray(evaluate(r.expr, env, n), dtype=bool) for r in rows]
-        out[:, j] = np.select(masks, [r.effect for r in rows], default=0.0)
+        effects = np.array([r.effect for r in rows] + [0.0])     # index -1 -> no match
+        out[:, j] = effects[matched_row(rows, env, n)]
     return out
 
 
