@@ -10,11 +10,15 @@ import pandas as pd
 
 from . import ids
 from .errors import ConfigError
+from .expr import evaluate
+from .histories import KINDS
 from .plan import Step, build_plan
 from .spec import Domain, WorldSpec
 from .stages import churn, columns, golden, interventions, network, scenarios
 from .stages.golden import Golden, equal
 from .streams import stream
+
+BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
 
 @dataclass
 class Result:
@@ -91,6 +95,75 @@ class _Run:
         self.env[sc.column] = scenarios.assign(sc, self.env, np.asarray(self.env[self.spec.churn.label]),
                                                self.n)
 
+    def history(self, step: Step) -> None:
+        """Generate one raw history block by block, reduce each block to its features, and
+        keep the rows only if the tables are written."""
+        h, act, env, n = step.history, self.spec.activity, self.env, self.n
+        kind = KINDS[h.kind]
+        inputs = {k: columns.produce(col, env, n, self.rng("history", h.name, k), self.spec.as_of)
+                  for k, col in h.inputs.items()}
+        inputs.update({c: env[c] for c in h.reads if c not in inputs})
+        feats = [f for f in act.features if f.history == h.name]
+        partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
+        pins = self._history_pins(h, feats)
+        parts: dict[str, list] = {f.name: [] for f in feats}
+        frames = []
+        for start in range(0, n, BLOCK):
+            stop = min(n, start + BLOCK)
+            block = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
+                                  lambda part, b=str(start // BLOCK): self.rng("history", h.name, part, b),
+                                  act.write)
+            for row, fix, pin, decimals, why in pins:
+                if start <= row < stop:
+                    try:
+                        fix(h, block, row - start, pin, decimals)
+                    except ValueError as exc:
+                        raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+            fenv = {**kind.reduce(h, block), **{c: env[c][start:stop] for c in partner_reads}}
+            for f in feats:
+                parts[f.name].append(columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)))
+            if act.write:
+                frames.append(kind.frame(h, block, np.arange(start, stop), self._id_dtype(), self.spec.as_of))
+        drawn = {c.name for c in self.spec.columns}
+        for f in feats:
+            values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)
+            if f.name in drawn:
+                self._check_realized(h, f.name, values)
+            else:
+                env[f.name] = values
+        if act.write:
+            self.extra_tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    def _history_pins(self, h, feats) -> list[tuple]:
+        """Golden pins on features this history must realize: (row, fixer, pin, decimals, why)."""
+        fixers = KINDS[h.kind].realize
+        out = []
+        for rec in self.spec.golden:
+            for f in feats:
+                agg = f.column.expr.source.strip()
+                if f.name in rec.pins and agg in fixers:
+                    decimals = f.column.round if isinstance(f.column.round, int) else 9
+                    out.append((rec.row, fixers[agg], float(rec.pins[f.name]), decimals,
+                                f"{rec.path} ({rec.partner_id}): {f.name} is pinned to {rec.pins[f.name]!r}"))
+        return out
+
+    def _check_realized(self, h, name: str, computed: np.ndarray) -> None:
+        """A feature that is also a drawn column must come out of its history unchanged."""
+        drawn = np.asarray(self.env[name])
+        same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
+        if not np.all(same):
+            bad = np.flatnonzero(~same)
+            pid = self.env[self.spec.id.column][bad[0]]
+            raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
+                               f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
+                               f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
+                               f"column (e.g. clip) or widen the history"])
+
+    def _id_dtype(self) -> pd.CategoricalDtype:
+        if not hasattr(self, "_ids"):
+            self._ids = pd.CategoricalDtype(pd.Index(self.env[self.spec.id.column]))
+        return self._ids
+
     def interventions(self, step: Step) -> None:
         spec, pid = self.spec.interventions, self.env[self.spec.id.column]
         base = np.asarray(self.env[self.spec.churn.probability], dtype=float)
@@ -162,7 +235,7 @@ def _as_series(values: object, domain: Domain) -> object:
 
 STEP_KINDS: dict[str, Callable[[_Run, Step], None]] = {
     "column": _Run.column, "churn": _Run.churn, "network": _Run.network, "scenarios": _Run.scenarios,
-    "interventions": _Run.interventions,
+    "interventions": _Run.interventions, "history": _Run.history,
 }
 
 
@@ -177,6 +250,10 @@ def simulate(spec: WorldSpec) -> Result:
         STEP_KINDS[step.kind](run, step)
         timings[step.name] = time.perf_counter() - start
     run.check_golden()
-    tables = {"partners": run.partners(), spec.network.table: run.relationships(), **run.extra_tables}
+    partners = run.partners()
+    tables = {"partners": partners, spec.network.table: run.relationships(), **run.extra_tables}
+    if spec.engineered is not None:
+        eng = spec.engineered
+        tables[eng.table] = partners[[spec.id.column, *eng.features, *eng.carry]].copy()
     run.facts.update(step_seconds=timings, plan=[s.name for s in plan])
     return Result(tables, run.facts)

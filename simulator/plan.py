@@ -13,7 +13,7 @@ import graphlib
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .spec import ColumnSpec, WorldSpec
+from .spec import ColumnSpec, HistorySpec, WorldSpec
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Step:
     writes: frozenset[str]
     column: ColumnSpec | None = None
     scope: str | None = None      # churn passes: 'outside' / 'inside' the masters, or None: all
+    history: HistorySpec | None = None
 
 
 def _nodes(spec: WorldSpec) -> list[Step]:
@@ -44,6 +45,15 @@ def _nodes(spec: WorldSpec) -> list[Step]:
         steps.append(Step("churn", "churn", churn_reads, churn_writes))
         steps.append(Step("network", "network", frozenset([net.masters, ch.label, ch.date_column]),
                           net_writes))
+    if spec.activity is not None:
+        # a history writes the features computed from it that no other step draws; the
+        # ones drawn as partners columns (its targets) it realizes and re-computes
+        drawn = {c.name for c in spec.columns}
+        for h in spec.activity.histories:
+            feats = [f for f in spec.activity.features if f.history == h.name]
+            reads = h.reads.union(*(f.column.reads - f.aggregates for f in feats))
+            writes = frozenset(f.name for f in feats if f.name not in drawn)
+            steps.append(Step("history", f"history:{h.name}", reads, writes, history=h))
     sc_reads = frozenset().union(*(r.expr.names for r in sc.rules)) | {ch.label}
     steps.append(Step("scenarios", "scenarios", sc_reads, frozenset([sc.column])))
     if spec.interventions is not None:

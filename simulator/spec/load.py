@@ -18,6 +18,7 @@ from ..errors import ConfigError, Problems, did_you_mean
 from .checks import _int
 from .columns import _columns
 from .model import Domain, IdSpec, WorldSpec, _stage_domains
+from .activity import _activity, _engineered
 from .stages import _churn, _db, _golden, _interventions, _network, _scenarios
 
 FORMATS = ("csv", "parquet")
@@ -65,7 +66,12 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     columns, declared = _columns(p, pop.get("columns"), reserved)
 
     known = {**declared, **{c.name: c.domain for c in columns}}
+    activity = _activity(p, raw.get("activity"), known)
     reads = [(c.path, c.reads) for c in columns]
+    if activity is not None:
+        reads += [(h.path, h.reads) for h in activity.histories]
+        known.update({f.name: f.column.domain for f in activity.features if f.name not in known})
+        reads += [(f.path, f.column.reads - f.aggregates) for f in activity.features]
     reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
     reads += [(r.path, r.expr.names) for r in scenarios.rules]
     interventions = _interventions(p, raw.get("interventions"))
@@ -81,6 +87,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
             p.add(path, f"must name a date column (e.g. created_at), got {col!r}")
     if network is not None and known.get(network.masters, Domain("")).dtype not in ("bool", "any"):
         p.add("network.masters", f"must name a boolean column, got {network.masters!r}")
+    engineered = _engineered(p, raw.get("features"), known)
     golden_cfg = raw.get("golden") or {}
     golden = _golden(p, golden_cfg, n, id_spec, known)
     candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
@@ -94,4 +101,4 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, id_spec, tuple(columns), churn, network, scenarios,
                      tuple(golden), candidates, interventions, tuple(formats), out.get("dir"), db,
-                     bool(out.get("report", True)), raw)
+                     bool(out.get("report", True)), raw, activity, engineered)

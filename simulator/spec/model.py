@@ -161,6 +161,16 @@ class WorldSpec:
     db: DbSpec
     report: bool
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
+    activity: "ActivitySpec | None" = None    # raw histories and the features computed from them
+    engineered: "EngineeredSpec | None" = None  # the model-ready table
+
+    @property
+    def history_features(self) -> list["FeatureSpec"]:
+        """Features computed from histories that are not also drawn partners columns."""
+        if self.activity is None:
+            return []
+        drawn = {c.name for c in self.columns}
+        return [f for f in self.activity.features if f.name not in drawn]
 
     def domains(self) -> dict[str, Domain]:
         """Every column of the partners table (and helpers) -> its domain."""
@@ -171,12 +181,14 @@ class WorldSpec:
         """The partners table's columns in order."""
         stage_cols = [self.churn.label, self.churn.date_column, self.scenarios.column,
                       self.network.health, self.network.recent_churn]
-        return [self.id.column, *(c.name for c in self.columns if c.keep), *stage_cols]
+        return [self.id.column, *(c.name for c in self.columns if c.keep),
+                *(f.name for f in self.history_features), *stage_cols]
 
 
 def _domains(spec: WorldSpec) -> dict[str, Domain]:
     out = {spec.id.column: Domain("str")}
     out.update({c.name: c.domain for c in spec.columns})
+    out.update({f.name: f.column.domain for f in spec.history_features})
     out.update(_stage_domains(spec.churn, spec.network, spec.scenarios))
     return out
 
@@ -193,3 +205,44 @@ def _stage_domains(churn: ChurnSpec, net: NetworkSpec, scen: ScenarioSpec) -> di
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """One raw history (a table): its kind, per-partner inputs and options."""
+
+    name: str
+    path: str
+    kind: str
+    table: str
+    inputs: Mapping[str, ColumnSpec]          # drawn per partner, or a partners column (kind 'derive')
+    options: Mapping[str, Any]
+    reads: frozenset[str]                     # partners columns the inputs and option exprs read
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A partners column computed from one history's aggregates (and partners columns)."""
+
+    name: str
+    path: str
+    history: str
+    column: ColumnSpec                        # kind 'derive': expr, round, dtype, clip
+    aggregates: frozenset[str]                # the history's aggregates it reads
+
+
+@dataclass(frozen=True)
+class ActivitySpec:
+    histories: tuple[HistorySpec, ...]
+    features: tuple[FeatureSpec, ...]
+    formats: tuple[str, ...]                  # the history tables' file formats
+    write: bool                               # False: reduce histories to features, keep no table
+
+
+@dataclass(frozen=True)
+class EngineeredSpec:
+    """The model-ready table: the id, the features, and carried labels."""
+
+    table: str
+    features: tuple[str, ...]
+    carry: tuple[str, ...]
