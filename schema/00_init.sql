@@ -7,3 +7,4 @@
 \ir interventions.sql
 \ir predictions.sql
 \ir uplift_truth.sql
+\ir partners_engineered.sql

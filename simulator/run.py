@@ -67,7 +67,9 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     with ThreadPoolExecutor(max_workers=2) as pool:
         checked = pool.submit(validate_tables, spec, result.tables)
         review = pool.submit(_review, spec, result.tables)
-        files = write_tables(result.tables, out_dir, spec.formats, before_publish=checked.result)
+        formats = {name: spec.activity.formats if name in spec.history_tables else spec.formats
+                   for name in result.tables}
+        files = write_tables(result.tables, out_dir, formats, before_publish=checked.result)
         t4 = time.perf_counter()
         tick("review")
         figures, page = review.result()
@@ -82,7 +84,9 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     tick("load")
     failure = None
     try:                                       # the files are complete whatever happens here
-        loaded = database.load(spec.db, result.tables, out_dir, csv_files, spec.domains())
+        loaded = database.load(spec.db, {name: t for name, t in result.tables.items()
+                                         if name not in spec.history_tables},
+                               out_dir, csv_files, spec.domains())
     except database.DatabaseError as exc:
         failure, loaded = exc, {}
     db_facts = {"target": database.describe(spec.db), "rows": loaded,

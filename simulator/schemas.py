@@ -15,6 +15,7 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
+from .histories import KINDS
 from .spec import Domain, WorldSpec
 
 DTYPES = {"float": "float64", "int": "int64", "bool": "bool", "datetime": "datetime64[us]",
@@ -36,6 +37,7 @@ def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
     """The partners table: every declared and stage column, with its domain's checks."""
     domains = spec.domains()
     by_name = {c.name: c for c in spec.columns}
+    by_name.update({f.name: f.column for f in spec.history_features})
     ch, net, sc = spec.churn, spec.network, spec.scenarios
     cols = {}
     for name in spec.output_columns:
@@ -64,6 +66,18 @@ def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
         pa.Check(lambda df: df[net.recent_churn].notna() == df[masters],
                  name=f"{net.recent_churn} set exactly for masters"),
     ])
+
+
+def engineered_schema(spec: WorldSpec) -> pa.DataFrameSchema:
+    """partners_engineered: the partners table's own columns (same checks), network
+    features null exactly for non-masters, the other features never null."""
+    eng, net = spec.engineered, spec.network
+    partners = partners_schema(spec)
+    names = [spec.id.column, *eng.features, *eng.carry]
+    checks = [pa.Check(lambda df, c=c: df[c].notna() == df[net.masters], name=f"{c} set exactly for masters")
+              for c in (net.health, net.recent_churn) if c in names and net.masters in names]
+    return pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True, ordered=True,
+                              name=eng.table, checks=checks)
 
 
 def _arrow_check(name: str, test) -> pa.Check:
@@ -167,6 +181,10 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> None:
     partners = tables["partners"]
     validate("partners", partners, partners_schema(spec))
     jobs = [(spec.network.table, network_schema)]
+    if spec.engineered is not None:
+        jobs.append((spec.engineered.table, lambda spec, partners: engineered_schema(spec)))
+    for h in spec.activity.histories if spec.history_tables else ():
+        jobs.append((h.table, lambda spec, partners, h=h: KINDS[h.kind].schema(h, spec)))
     if spec.interventions is not None:
         jobs += [(spec.interventions.table, interventions_schema),
                  (spec.interventions.truth_table, uplift_truth_schema)]

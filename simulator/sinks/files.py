@@ -50,16 +50,19 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path, formats: tuple[str, ...],
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
+                 formats: tuple[str, ...] | Mapping[str, tuple[str, ...]],
                  before_publish: Callable[[], object] = lambda: None) -> dict[str, list[Path]]:
-    """Write every table in every format; files appear only once all are complete.
+    """Write every table in its formats (one tuple for all, or per table); files appear
+    only once all are complete.
 
     ``before_publish`` runs after the files are staged and before any is moved into place:
     if it raises (a schema check that ran beside the writers failed), nothing appears."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
-        staged = {name: [(tmp / name).with_suffix(f".{fmt}") for fmt in formats] for name in tables}
+        per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
+        staged = {name: [(tmp / name).with_suffix(f".{fmt}") for fmt in per_table[name]] for name in tables}
 
         def write(name: str) -> None:          # one Arrow copy of a table alive per thread
             table = pa.Table.from_pandas(tables[name], preserve_index=False)

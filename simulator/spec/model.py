@@ -165,6 +165,11 @@ class WorldSpec:
     engineered: "EngineeredSpec | None" = None  # the model-ready table
 
     @property
+    def history_tables(self) -> list[str]:
+        """Tables of raw histories (files only: written in activity.formats, not loaded)."""
+        return [h.table for h in self.activity.histories] if self.activity and self.activity.write else []
+
+    @property
     def history_features(self) -> list["FeatureSpec"]:
         """Features computed from histories that are not also drawn partners columns."""
         if self.activity is None:
