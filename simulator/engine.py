@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from .stages.golden import Golden, equal
 from .streams import stream
 
 BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
+WORKERS = 2          # blocks in flight at once
 
 @dataclass
 class Result:
@@ -106,24 +108,28 @@ class _Run:
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self._history_pins(h, feats)
-        parts: dict[str, list] = {f.name: [] for f in feats}
-        frames = []
-        for start in range(0, n, BLOCK):
+        id_dtype = self._id_dtype() if act.write else None
+
+        def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
             stop = min(n, start + BLOCK)
-            block = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
-                                  lambda part, b=str(start // BLOCK): self.rng("history", h.name, part, b),
-                                  act.write)
+            data = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
+                                 lambda part: self.rng("history", h.name, part, str(start // BLOCK)), act.write)
             for row, fix, pin, decimals, why in pins:
                 if start <= row < stop:
                     try:
-                        fix(h, block, row - start, pin, decimals)
+                        fix(h, data, row - start, pin, decimals)
                     except ValueError as exc:
                         raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
-            fenv = {**kind.reduce(h, block), **{c: env[c][start:stop] for c in partner_reads}}
-            for f in feats:
-                parts[f.name].append(columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)))
-            if act.write:
-                frames.append(kind.frame(h, block, np.arange(start, stop), self._id_dtype(), self.spec.as_of))
+            fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
+            values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
+            return values, kind.frame(h, data, np.arange(start, stop), id_dtype, self.spec.as_of) if act.write else None
+
+        # blocks have their own streams, so two at a time (numpy's samplers and array
+        # kernels release the GIL) give the same data as one at a time
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            done = list(pool.map(block, range(0, n, BLOCK)))
+        parts = {f.name: [values[f.name] for values, _ in done] for f in feats}
+        frames = [frame for _, frame in done]
         drawn = {c.name for c in self.spec.columns}
         for f in feats:
             values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)

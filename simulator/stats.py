@@ -4,8 +4,13 @@ Targets come from the spec, not from a list kept by hand: each categorical and b
 column's weights (per `by` group too), each other sampler's mean (and, for heavy tails,
 the top-20% share) from a large reference draw of the declared distribution, the tier
 shares implied by the declared distributions, the churn target rate, the intervention
-mix and every row of the treatment-effect table, and the network's fan-out. A target is
-a miss when realized and declared differ by more than 4 standard errors (and 0.005).
+mix and every row of the treatment-effect table, the network's fan-out, and the mean of
+each computed feature that measures a history input drawn from a declared distribution
+(e.g. the login trend per churn label). A target is a miss when realized and declared
+differ by more than 4 standard errors (and 0.005); a measured feature may differ by a
+tenth of the declared standard deviation more, because integer counts and non-negative
+amounts cannot realize every draw (a partner with 2 logins a month cannot show a steep
+rise).
 """
 from __future__ import annotations
 
@@ -87,6 +92,30 @@ def _column_targets(spec: WorldSpec, col: ColumnSpec, partners: pd.DataFrame) ->
                 declared = _top20(ref)
                 t = _target(f"{path}{label}.top20_share", declared, realized, 0.005, x.size, "share")
                 t["miss"] = bool(abs(realized - declared) > 0.02)
+                out.append(t)
+    return out
+
+
+def _measured_targets(spec: WorldSpec, partners: pd.DataFrame) -> list[dict]:
+    """History inputs drawn from a distribution, against the features that measure them."""
+    from .histories import KINDS
+    out = []
+    for h in spec.activity.histories if spec.activity else ():
+        for key, agg in KINDS[h.kind].measures.items():
+            col = h.inputs[key]
+            feature = next((f.name for f in spec.activity.features if f.history == h.name
+                            and f.column.expr.source.strip() == agg and f.name in partners), None)
+            if col.kind != "sample" or feature is None:
+                continue
+            for label, mask, params, _ in _groups(col, partners):
+                ref = SAMPLERS[col.sampler].draw(stream(spec.seed, "reference", h.name, key, label),
+                                                 REFERENCE_ROWS, **params)
+                x = partners.loc[mask, feature].to_numpy(dtype=float)
+                t = _target(f"{h.path}.{key}{label}.mean", ref.mean(), x.mean() if x.size else 0,
+                            x.std() / np.sqrt(max(x.size, 1)), x.size, "measured mean")
+                t["feature"] = feature
+                t["miss"] = bool(abs(t["realized"] - t["declared"]) > 4 * x.std() / np.sqrt(max(x.size, 1))
+                                 + 0.1 * ref.std()) if x.size else True
                 out.append(t)
     return out
 
@@ -188,6 +217,7 @@ def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict:
         if col.kind in ("categorical", "sample") and col.keep:
             targets += _column_targets(spec, col, partners)
     targets += _bins_targets(spec, partners)
+    targets += _measured_targets(spec, partners)
     targets += _intervention_targets(spec, tables)
     targets += _network_targets(spec, tables)
     scenario_shares = partners[spec.scenarios.column].value_counts(normalize=True)

@@ -44,7 +44,15 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
     ("network.fanout.low=60", "network.fanout: low 60 is above high 50"),
     ("output.formats=[xlsx]", "output.formats: must be a non-empty list of csv, parquet"),
     ("+population.columns.x.dist=normal", "population.columns.x.loc: missing"),
-    ("population.columns.volatility_ratio.low=0.9", "'low' must be < 'high'"),
+    ("activity.histories.commissions.volatility.low=0.9", "'low' must be < 'high'"),
+    ("activity.histories.daily.kind=hourly", "activity.histories.daily.kind: unknown history kind 'hourly'"),
+    ("activity.histories.daily.days=30", "activity.histories.daily.days: must be a whole number >= 59"),
+    ("+activity.histories.daily.trend_days=3", "activity.histories.daily.trend_days: unknown key"),
+    ("activity.histories.tickets.open=unresolved_tickets", "unknown column 'unresolved_tickets'"),
+    ("activity.features.login_trend_30d.from=weekly", "activity.features.login_trend_30d.from: unknown history"),
+    ("activity.features.login_trend_30d.expr=login_slope", "activity.features.login_trend_30d: unknown column 'login_slope'"),
+    ("features.columns=[login_count_30d,login_count_3d]", "features.columns: unknown column 'login_count_3d'"),
+    ("activity.formats=[xlsx]", "activity.formats: must be a non-empty list of csv, parquet"),
 ])
 def test_bad_config_is_refused_with_its_path(compose, override, fragment):
     with pytest.raises(ConfigError) as info:
@@ -82,8 +90,8 @@ def test_golden_scenario_contradiction_is_refused(compose):
 def test_cycle_between_columns_is_refused(compose):
     from simulator.plan import build_plan
 
-    spec = load_spec(compose(["population.columns.tier_proximity_score.expr='commission_volatility'",
-                              "population.columns.commission_volatility.expr='tier_proximity_score'"]))
+    spec = load_spec(compose(["population.columns.tier_proximity_score.expr='login_count_30d'",
+                              "population.columns.login_count_30d.expr='tier_proximity_score'"]))
     with pytest.raises(ConfigError, match="cycle"):
         build_plan(spec)
 

@@ -173,7 +173,7 @@ def test_sql_pandera_and_frames_agree(postgres_url, compose, loaded):
     and the written frames have exactly the schema's columns."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500"]))
+    spec = load_spec(compose(["n_partners=500", "activity.write=false"]))
     tables = simulate(spec).tables
     p = tables["partners"]
     schemas = {"partners": partners_schema(spec), "network_relationships": network_schema(spec, p),
@@ -217,7 +217,7 @@ def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
     from simulator.sinks import database
     from simulator.spec import DbSpec
 
-    spec = load_spec(compose(["n_partners=300"]))
+    spec = load_spec(compose(["n_partners=300", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("sqlite", "w.sqlite", "replace")
     database.load(db, tables, tmp_path, {}, spec.domains())
@@ -248,7 +248,7 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
     from simulator.sinks import database
     from simulator.spec import DbSpec
 
-    spec = load_spec(compose(["n_partners=300"]))
+    spec = load_spec(compose(["n_partners=300", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("postgres", postgres_url, "replace")
     database.load(db, tables, Path("."), {}, spec.domains())
@@ -267,9 +267,9 @@ def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compo
     from simulator.spec import DbSpec
 
     db = DbSpec("sqlite", "w.sqlite", "replace")
-    spec = load_spec(compose(["n_partners=400"]))
+    spec = load_spec(compose(["n_partners=400", "activity.write=false"]))
     database.load(db, simulate(spec).tables, tmp_path, {}, spec.domains())
-    smaller = load_spec(compose(["n_partners=300", "seed=9", "interventions=none"]))
+    smaller = load_spec(compose(["n_partners=300", "seed=9", "interventions=none", "activity.write=false"]))
     database.load(db, simulate(smaller).tables, tmp_path, {}, smaller.domains())
     conn = sqlite3.connect(tmp_path / "w.sqlite")
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300

@@ -26,7 +26,7 @@ def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
     run_cli("n_partners=2000", out_dir=b)
     run_cli("n_partners=2000", "seed=7", out_dir=c)
     da, db, dc = _digests(a), _digests(b), _digests(c)
-    assert len(da) == 10 and da == db              # 4 tables x (csv, parquet) + manifest + stats
+    assert len(da) == 17 and da == db   # 5 tables x (csv, parquet) + 5 histories (parquet) + manifest + stats
     assert all(da[name] != dc[name] for name in da)
 
 
@@ -50,7 +50,7 @@ def test_adding_a_column_leaves_the_others_unchanged(compose):
 
 def test_changing_one_distribution_moves_only_its_dependents(compose):
     base = generate(compose(["n_partners=1000"]))["partners"]
-    other = generate(compose(["n_partners=1000", "population.columns.traffic_quality_score.a=2"]))["partners"]
+    other = generate(compose(["n_partners=1000", "activity.histories.daily.traffic_quality.a=2"]))["partners"]
     assert not np.array_equal(base["traffic_quality_score"], other["traffic_quality_score"])
     unchanged = [c for c in base.columns if c != "traffic_quality_score"]
     pd.testing.assert_frame_equal(base[unchanged], other[unchanged])

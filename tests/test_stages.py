@@ -75,7 +75,9 @@ def test_scenarios_first_match_wins():
 def test_plan_resolves_subs_before_masters(compose):
     order = [s.name for s in build_plan(load_spec(compose()))]
     assert order.index("churn@outside") < order.index("network") < order.index("churn@inside")
-    assert order.index("churn@inside") < order.index("login_trend_30d") < len(order)
+    # trends follow the churn label; ticket sentiment (read by the churn model) comes before it
+    assert order.index("churn@inside") < order.index("history:daily") < len(order)
+    assert order.index("history:tickets") < order.index("churn@outside")
     assert order.index("tier") < order.index("tier_threshold") < order.index("tier_proximity_score")
 
 

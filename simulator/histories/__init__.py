@@ -38,6 +38,7 @@ class Kind:
     frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, id dtype, as_of)
     schema: Callable[..., Any]                 # (history, spec) -> pandera schema
     realize: Mapping[str, Callable[..., None]] = field(default_factory=dict)  # aggregate -> fixer
+    measures: Mapping[str, str] = field(default_factory=dict)  # input -> aggregate whose mean it is
 
 
 def partner_column(codes: np.ndarray, id_dtype: pd.CategoricalDtype, repeat: int | np.ndarray) -> pd.Categorical:

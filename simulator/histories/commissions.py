@@ -123,4 +123,5 @@ KIND = Kind(
         "monthly_std": "standard deviation of all monthly totals (np.std)",
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
+    measures={"acceleration": "second_difference", "trend": "trend_90d", "average": "avg_3m"},
 )

@@ -12,7 +12,9 @@ shape allows.
 Dashboard clicks, minutes and features used follow the logins, scaled by the partner's
 engagement (0-1); downloads (exact 30-day total) happen on login days; traffic sessions,
 bounces and session seconds follow the traffic volume and quality (0-1) so that
-``(1 - bounce rate) * session seconds / reference`` is about the quality.
+``(1 - bounce rate) * session seconds / reference`` is about the quality. These are drawn
+as totals per span (the last 30 days, the days before) and split into days only when the
+table is written, so reducing a million partners never materializes their daily rows.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import Kind, partner_column
+from . import draws as D
 from . import reduce as R
 
 WINDOW = 30          # the features' window: 30 days ending at as_of
@@ -64,76 +67,91 @@ def _logins(h, inp, rng):
     logins = np.asarray(inp["logins"], dtype=np.int64)
     silent = np.asarray(inp["last_login"], dtype=np.int64)
     shape, in_window, in_pre, spread, level, last = _login_shape(h, logins, silent, np.asarray(inp["trend"], float))
-    x = np.zeros((logins.size, k), dtype=np.int64)
-    p = (shape * in_window)[:, k - WINDOW:]
-    total = p.sum(axis=1, keepdims=True)
-    p = np.where(total > 0, p / np.where(total > 0, total, 1), 1 / WINDOW)
-    x[:, k - WINDOW:] = rng("logins-window").multinomial(spread, p)
-    x += rng("logins-before").poisson(in_pre * shape * level[:, None])
+    m = logins.size
+    x = np.zeros((m, k), dtype=np.int64)
+    u = rng("logins-window").random((m, int(spread.max(initial=0))))
+    x[:, k - WINDOW:] = D.allocate(spread, (shape * in_window)[:, k - WINDOW:], u)
+    before = slice(0, k - WINDOW)
+    x[:, before] = D.poisson((in_pre * shape * level[:, None])[:, before], rng("logins-before").random((m, k - WINDOW)))
     rows = np.flatnonzero(last >= 0)
     x[rows, last[rows]] += 1
     return x
 
 
-def _per_login(x, engagement, options, rng):
-    e = np.asarray(engagement, dtype=float)[:, None]
-    return {
-        "dashboard_clicks": rng("clicks").poisson(x * options["clicks_per_login"] * e),
-        "minutes_spent": np.round(rng("minutes").gamma(2.0 * x, options["minutes_per_login"] * e / 2.0), 1),
-        "features_used": rng("features").poisson(x * options["features_per_login"] * e),
-    }
+PER_LOGIN = (("dashboard_clicks", "clicks_per_login", 4.0), ("features_used", "features_per_login", 4.0),
+             ("minutes_spent", "minutes_per_login", 2.0))
 
 
-def _traffic(m, k, volume, quality, options, rng):
-    q = np.sqrt(np.clip(np.asarray(quality, dtype=float), 0, 1))[:, None]
-    sessions = rng("sessions").poisson(np.broadcast_to(np.asarray(volume, float)[:, None], (m, k)))
+def _totals(logins, engagement, volume, quality, days, options, rng):
+    """Totals over a span of days. Per-login metrics: the logins times the partner's
+    engagement-scaled rate times the mean of one gamma factor per login (minutes in
+    tenths). Traffic: Poisson sessions, binomial bounces, gamma seconds per engaged
+    session. Every draw's stream use depends on inputs that do not follow the churn label."""
+    e = np.asarray(engagement, dtype=float)
+    m = e.size
+    n = np.maximum(logins, 1)
+    out = {}
+    for name, rate, shape in PER_LOGIN:
+        mean = logins * options[rate] * e * rng(name).standard_gamma(shape * n) / (shape * n)
+        scale = 10 if name == "minutes_spent" else 1
+        out[name] = D.stochastic_round(mean * scale, rng(f"{name}-round").random(m))
+    q = np.sqrt(np.clip(np.asarray(quality, dtype=float), 0, 1))
+    sessions = rng("sessions").poisson(np.asarray(volume, float) * days)
     bounces = rng("bounces").binomial(sessions, 1 - q)
-    engaged = sessions - bounces
-    seconds = np.round(rng("seconds").gamma(2.0 * engaged, options["session_seconds"] * q / 2.0))
-    return {"sessions": sessions, "bounces": bounces, "session_seconds": seconds.astype(np.int64)}
+    seconds = rng("seconds").gamma(2.0 * (sessions - bounces), options["session_seconds"] * q / 2.0)
+    out.update(sessions=sessions, bounces=bounces, session_seconds=np.round(seconds).astype(np.int64))
+    return out
 
 
 def generate(h, inp, rng, full: bool):
-    """Daily rows: the last 30 days always (the features read them); the days before
-    only for the login trend, and their other columns only when the table is written."""
+    """Logins for every day, and the other columns as totals over the last 30 days (and
+    the days before, when the table is written): :func:`frame` splits them into days,
+    after any golden record has moved its logins."""
     k = h.options["days"]
     x = _logins(h, inp, rng)
-    m = x.shape[0]
-    cols = {"logins": x}
-    windows = [("window", slice(k - WINDOW, k))] + ([("before", slice(0, k - WINDOW))] if full else [])
-    parts = []
-    for part, days in windows:
-        sub = lambda name, part=part: rng(f"{name}-{part}")
-        got = _per_login(x[:, days], inp["engagement"], h.options, sub)
-        got.update(_traffic(m, days.stop - days.start, inp["traffic"], inp["traffic_quality"], h.options, sub))
-        parts.append(got)
-    downloads = np.asarray(inp["downloads"], dtype=np.int64)
-    recent = x[:, k - WINDOW:].astype(float)
-    total = recent.sum(axis=1, keepdims=True)
-    p = np.where(total > 0, recent / np.where(total > 0, total, 1), 1 / WINDOW)
-    got_downloads = rng("downloads").multinomial(downloads, p)
-    for name in parts[0]:
-        cols[name] = parts[0][name] if not full else np.concatenate([parts[1][name], parts[0][name]], axis=1)
-    cols["asset_downloads"] = got_downloads if not full else np.concatenate(
-        [np.zeros((m, k - WINDOW), dtype=np.int64), got_downloads], axis=1)
-    return cols
+    args = (inp["engagement"], inp["traffic"], inp["traffic_quality"])
+    b = {"logins": x, "downloads": np.asarray(inp["downloads"], dtype=np.int64),
+         "window": _totals(x[:, k - WINDOW:].sum(axis=1), *args, WINDOW, h.options,
+                           lambda name: rng(f"{name}-window"))}
+    if full:
+        b["before"] = _totals(x[:, :k - WINDOW].sum(axis=1), *args, k - WINDOW, h.options,
+                              lambda name: rng(f"{name}-before"))
+        b["before"]["asset_downloads"] = rng("downloads-before").poisson(
+            b["downloads"] * (k - WINDOW) / WINDOW * (x[:, :k - WINDOW].sum(axis=1) > 0))
+        b["split"] = rng("split").random((x.shape[0], 8))          # one systematic offset per column
+        b["day_noise"] = rng("day-noise").standard_gamma(5.0, x.shape)   # day-to-day traffic variation
+    return b
 
 
 def reduce(h, b):
-    k = b["logins"].shape[1]
-    last = {name: v[:, -WINDOW:].sum(axis=1) for name, v in b.items()}
+    w = b["window"]
     return {
-        "logins_30d": last["logins"],
+        "logins_30d": b["logins"][:, -WINDOW:].sum(axis=1),
         "login_trend": R.rolling_slope(b["logins"], WINDOW, WINDOW),
-        "days_since_login": R.periods_since_last(b["logins"]) if k else np.zeros(0),
-        "clicks_30d": last["dashboard_clicks"],
-        "minutes_30d": last["minutes_spent"],
-        "features_used_30d": last["features_used"],
-        "downloads_30d": last["asset_downloads"],
-        "sessions_30d": last["sessions"],
-        "bounces_30d": last["bounces"],
-        "session_seconds_30d": last["session_seconds"],
+        "days_since_login": R.periods_since_last(b["logins"]),
+        "clicks_30d": w["dashboard_clicks"],
+        "minutes_30d": w["minutes_spent"] / 10,
+        "features_used_30d": w["features_used"],
+        "downloads_30d": b["downloads"],
+        "sessions_30d": w["sessions"],
+        "bounces_30d": w["bounces"],
+        "session_seconds_30d": w["session_seconds"],
     }
+
+
+def _days(b, part, days, x, split, noise):
+    """One span's totals split into its days: per-login metrics and downloads over login
+    days (by logins), sessions by day-to-day noise, bounces and seconds by sessions."""
+    t = dict(b[part])
+    if part == "window":
+        t["asset_downloads"] = b["downloads"]
+    cols = {name: D.split(t[name], x, split[:, i]) for i, name in
+            enumerate(["dashboard_clicks", "features_used", "minutes_spent", "asset_downloads"])}
+    cols["minutes_spent"] = cols["minutes_spent"] / 10
+    cols["sessions"] = D.split(t["sessions"], noise, split[:, 4])
+    cols["bounces"] = D.split(t["bounces"], cols["sessions"], split[:, 5])
+    cols["session_seconds"] = D.split(t["session_seconds"], cols["sessions"] - cols["bounces"], split[:, 6])
+    return cols
 
 
 COLUMNS = ("logins", "dashboard_clicks", "minutes_spent", "features_used", "asset_downloads",
@@ -141,10 +159,13 @@ COLUMNS = ("logins", "dashboard_clicks", "minutes_spent", "features_used", "asse
 
 
 def frame(h, b, codes, id_dtype, as_of):
-    m, k = b["logins"].shape
+    x = b["logins"]
+    m, k = x.shape
+    spans = [_days(b, part, cols, x[:, cols], b["split"], b["day_noise"][:, cols])
+             for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k)))]
     days = as_of - np.arange(k - 1, -1, -1).astype(np.int64) * np.timedelta64(1, "D")
-    out = {"partner_id": partner_column(codes, id_dtype, k), "activity_date": np.tile(days, m)}
-    out.update({c: b[c].ravel() for c in COLUMNS})
+    out = {"partner_id": partner_column(codes, id_dtype, k), "activity_date": np.tile(days, m), "logins": x.ravel()}
+    out.update({c: np.concatenate([s[c] for s in spans], axis=1).ravel() for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)
 
 
@@ -163,7 +184,7 @@ def schema(h, spec):
     ])
 
 
-def _realize_trend(h, b, row, target, decimals):
+def realize_trend(h, b, row, target, decimals):
     """Move this partner's logins (window days after its last login stay empty, the last
     login stays, the 30-day total stays) until the rounded trend equals ``target``."""
     x = b["logins"][row]
@@ -199,32 +220,6 @@ def _realize_trend(h, b, row, target, decimals):
     raise ValueError(f"cannot reach a login trend of {target} from this partner's logins")
 
 
-def _fix_dependents(b, row):
-    """Dashboard use and downloads only on login days after logins were moved."""
-    x = b["logins"][row]
-    k = x.size
-    for name in ("dashboard_clicks", "minutes_spent", "features_used"):
-        v = b[name][row]
-        days = x[k - v.size:]                               # the block may hold only the window
-        lost = (days == 0) & (v > 0)
-        if lost.any():
-            moved = v[lost].sum()
-            v[lost] = 0
-            v[np.flatnonzero(days)[-1]] += moved
-    d = b["asset_downloads"][row]
-    days = x[k - d.size:]
-    lost = (days == 0) & (d > 0)
-    if lost.any():
-        moved = d[lost].sum()
-        d[lost] = 0
-        d[np.flatnonzero(days)[-1]] += moved
-
-
-def realize_trend(h, b, row, target, decimals):
-    _realize_trend(h, b, row, target, decimals)
-    _fix_dependents(b, row)
-
-
 KIND = Kind(
     name="daily_activity",
     doc=__doc__.splitlines()[0],
@@ -251,5 +246,6 @@ KIND = Kind(
         "session_seconds_30d": "seconds of engaged sessions, last 30 days",
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
+    measures={"trend": "login_trend"},
     realize={"login_trend": realize_trend},
 )

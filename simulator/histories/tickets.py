@@ -19,7 +19,7 @@ from ..expr import evaluate
 from . import Kind, partner_column
 from . import reduce as R
 
-SEARCH_TICKETS = 3   # golden records: texts of up to this many tickets are re-chosen
+SEARCH_TICKETS = 6   # golden records: all combinations of texts for up to this many tickets
 
 
 @functools.lru_cache(maxsize=8)
@@ -93,8 +93,9 @@ def schema(h, spec):
 
 
 def realize_negativity(h, b, row, target, decimals):
-    """Re-choose the texts of up to three of this partner's tickets so that the mean
-    negativity, rounded, equals ``target``."""
+    """Re-choose this partner's ticket texts so that the mean negativity, rounded, equals
+    ``target``: tickets beyond the first few take the text closest to the target, and
+    every combination of distinct scores is tried for the first few."""
     texts, _ = templates(h)
     neg = negativity(texts)
     mine = np.flatnonzero(b["owner"] == row)
@@ -102,14 +103,15 @@ def realize_negativity(h, b, row, target, decimals):
         if round(0.0, decimals) == target:
             return
         raise ValueError("it has no tickets; pin a ticket count of at least 1")
-    vary = mine[:SEARCH_TICKETS]
-    fixed = neg[b["template"][np.setdiff1d(mine, vary)]].sum()
-    combos = np.array(list(itertools.combinations_with_replacement(range(len(texts)), vary.size)))
-    means = (fixed + neg[combos].sum(axis=1)) / mine.size
+    vary, rest = mine[:SEARCH_TICKETS], mine[SEARCH_TICKETS:]
+    b["template"][rest] = np.abs(neg - target).argmin()
+    scores, template_of = np.unique(neg, return_index=True)
+    combos = np.array(list(itertools.combinations_with_replacement(range(scores.size), vary.size)), dtype=np.int16)
+    means = (neg[b["template"][rest]].sum() + scores[combos].sum(axis=1)) / mine.size
     hit = np.flatnonzero(np.abs(means - target) < 0.5 * 10.0 ** -decimals * 0.999)
     if hit.size == 0:
         raise ValueError(f"no choice of its ticket texts gives a mean negativity of {target}")
-    b["template"][vary] = combos[hit[0]]
+    b["template"][vary] = template_of[combos[hit[0]]]
 
 
 KIND = Kind(

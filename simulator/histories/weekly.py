@@ -53,4 +53,5 @@ KIND = Kind(
     options={"weeks": ("int", 8, 2), "noise": ("number", 0.005, 0), "column": ("name", "rate", None)},
     aggregates={"wow": "last week's rate minus the week before's", "mean_rate": "mean weekly rate"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
+    measures={"change": "wow", "level": "mean_rate"},
 )
