@@ -35,12 +35,15 @@ def test_stats_cover_every_kind_of_declared_target(stats, default_run):
     assert {"population.columns.region.weights.Brazil", "population.columns.payment_rail_type[region=EU].weights.Bank",
             "population.columns.is_master_affiliate.p", "population.columns.tier.share.Platinum",
             "population.columns.avg_commission_3m.top20_share", "interventions.mix.call",
-            "interventions.effects.call[0].effect", "population.columns.login_trend_30d[churn_label=True].mean",
+            "interventions.effects.call[0].effect", "activity.histories.daily.trend[churn_label=True].mean",
             "network.fanout.mean"} <= set(t)
     assert 0.75 < t["population.columns.avg_commission_3m.top20_share"]["realized"] < 0.8
     assert set(stats["realized"]["scenario_shares"]) >= {"Healthy", "Trust_Erosion", "Active_Churn"}
-    # class-conditional means of the velocity features near the seed's declared values
-    assert abs(t["population.columns.revenue_velocity[churn_label=True].mean"]["realized"] + 80) < 3
+    # class-conditional means of the computed velocity features beside the seed's declared values
+    velocity = t["activity.histories.commissions.acceleration[churn_label=True].mean"]
+    assert velocity["feature"] == "revenue_velocity" and velocity["kind"] == "measured mean"
+    churners = default_run.csv("partners").query("churn_label")["revenue_velocity"]
+    assert abs(velocity["realized"] - churners.mean()) < 1e-6 and abs(velocity["declared"] + 80) < 1
     assert stats["misses"] == sum(x["miss"] for x in stats["targets"])
 
 
@@ -50,7 +53,10 @@ def test_every_column_is_summarized(stats, default_run):
     assert set(summary) == set(partners.columns) - {"partner_id"}
     assert summary["avg_commission_3m"]["max"] == partners["avg_commission_3m"].max()
     assert summary["subnetwork_avg_health_score"]["nulls"] == (~partners["is_master_affiliate"]).sum()
-    assert set(stats["columns"]) == {"partners", "network_relationships", "interventions", "uplift_truth"}
+    assert set(stats["columns"]) == {"partners", "network_relationships", "interventions", "uplift_truth",
+                                     "partners_engineered", "activity_daily", "commissions_daily",
+                                     "conversions_weekly", "payouts", "support_tickets"}
+    assert stats["columns"]["activity_daily"]["logins"]["count"] == 60 * len(partners)
 
 
 def test_a_new_declared_target_needs_no_code(compose):

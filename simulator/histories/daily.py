@@ -217,7 +217,9 @@ def realize_trend(h, b, row, target, decimals):
             x[j] += 1
         else:
             x[i] += 1 if op == "add" else -1
-    raise ValueError(f"cannot reach a login trend of {target} from this partner's logins")
+    raise ValueError(f"cannot reach a login trend of {target} from {int(x[k - WINDOW:].sum())} logins in 30 "
+                     f"days, the last {k - 1 - last} days ago; a rising trend needs more, and recent, logins "
+                     f"(pin login_count_30d and days_since_last_interaction)")
 
 
 KIND = Kind(
