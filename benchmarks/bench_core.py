@@ -1,8 +1,9 @@
 """Benchmark the generator beside the yardsticks in ../shared/bench, in one invocation.
 
 For each size: the simulator's whole process writing the same kind of output as the
-yardstick (`python -m simulator db=none output.report=false`: partners, network,
-interventions and uplift truth as CSV + Parquet), the same with stats.json and
+yardstick (`python -m simulator db=none output.report=false activity.write=false`:
+partners, network, interventions, uplift truth and partners_engineered as CSV + Parquet,
+the 18 features computed from histories that are reduced, not written), the same with stats.json and
 report.html (the report's share of the run), the default run (SQLite load + report) up
 to 100k, its generation time alone, and the yardsticks run side by side (reference_vectorized.py with
 pyarrow CSV; seed_reference.py where it finishes in reasonable time). Prints rows/s, peak
@@ -51,7 +52,7 @@ def _timed_once(cmd: list[str]) -> tuple[float, float]:
 def generation_seconds(n: int) -> float:
     """Generation alone (start-up, validation and writing excluded), best of 3 in-process."""
     code = ("import time; from simulator import compose; from simulator.spec import load_spec; "
-            "from simulator.engine import simulate; s = load_spec(compose(['n_partners=%d'])); "
+            "from simulator.engine import simulate; s = load_spec(compose(['n_partners=%d', 'activity.write=false'])); "
             "simulate(s); ts = []\n"
             "for _ in range(3):\n t = time.perf_counter(); simulate(s); ts.append(time.perf_counter() - t)\n"
             "print(min(ts))") % n
@@ -74,10 +75,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             # like for like with the yardstick: the same tables as files, no database, no report
+            # (the features are computed from histories that are reduced, not written)
             sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
-                                        "output.report=false", f"hydra.run.dir={tmp}/sim{n}"])
+                                        "output.report=false", "activity.write=false", f"hydra.run.dir={tmp}/sim{n}"])
             full_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
-                                  f"hydra.run.dir={tmp}/full{n}"])
+                                  "activity.write=false", f"hydra.run.dir={tmp}/full{n}"])
             default_wall = None
             if n <= 100_000:                   # the default run also loads SQLite (slow at 1M)
                 default_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}",

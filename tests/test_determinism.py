@@ -54,3 +54,22 @@ def test_changing_one_distribution_moves_only_its_dependents(compose):
     assert not np.array_equal(base["traffic_quality_score"], other["traffic_quality_score"])
     unchanged = [c for c in base.columns if c != "traffic_quality_score"]
     pd.testing.assert_frame_equal(base[unchanged], other[unchanged])
+
+
+def test_a_moved_churn_label_moves_only_that_partners_histories(compose):
+    """Masters' churn labels follow the network; their histories change, nobody else's
+    (history draws use the stream independently of other partners' inputs)."""
+    from simulator.engine import simulate
+    from simulator.spec import load_spec
+
+    base = simulate(load_spec(compose(["n_partners=3000", "interventions=none"]))).tables
+    wider = simulate(load_spec(compose(["n_partners=3000", "interventions=none", "network.fanout.low=20",
+                                        "network.fanout.high=40"]))).tables
+    p, q = base["partners"], wider["partners"]
+    moved = p.loc[p["churn_label"] != q["churn_label"], "partner_id"]
+    assert len(moved) > 0 and p.set_index("partner_id").loc[moved, "is_master_affiliate"].all()
+    for table in ("activity_daily", "commissions_daily", "conversions_weekly", "payouts", "support_tickets"):
+        a, b = base[table], wider[table]
+        keep_a, keep_b = ~a["partner_id"].isin(moved), ~b["partner_id"].isin(moved)
+        pd.testing.assert_frame_equal(a[keep_a].reset_index(drop=True), b[keep_b].reset_index(drop=True))
+    assert not base["activity_daily"].equals(wider["activity_daily"])     # the moved masters' rows did change

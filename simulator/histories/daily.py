@@ -84,15 +84,15 @@ PER_LOGIN = (("dashboard_clicks", "clicks_per_login", 4.0), ("features_used", "f
 
 def _totals(logins, engagement, volume, quality, days, options, rng):
     """Totals over a span of days. Per-login metrics: the logins times the partner's
-    engagement-scaled rate times the mean of one gamma factor per login (minutes in
+    engagement-scaled rate times a gamma factor of mean 1 for the span (minutes in
     tenths). Traffic: Poisson sessions, binomial bounces, gamma seconds per engaged
-    session. Every draw's stream use depends on inputs that do not follow the churn label."""
+    session. Every draw's stream use depends on inputs that do not follow the churn label
+    (the factors' shapes are constants; the logins only scale them)."""
     e = np.asarray(engagement, dtype=float)
     m = e.size
-    n = np.maximum(logins, 1)
     out = {}
     for name, rate, shape in PER_LOGIN:
-        mean = logins * options[rate] * e * rng(name).standard_gamma(shape * n) / (shape * n)
+        mean = logins * options[rate] * e * rng(name).standard_gamma(shape, m) / shape
         scale = 10 if name == "minutes_spent" else 1
         out[name] = D.stochastic_round(mean * scale, rng(f"{name}-round").random(m))
     q = np.sqrt(np.clip(np.asarray(quality, dtype=float), 0, 1))
@@ -116,8 +116,9 @@ def generate(h, inp, rng, full: bool):
     if full:
         b["before"] = _totals(x[:, :k - WINDOW].sum(axis=1), *args, k - WINDOW, h.options,
                               lambda name: rng(f"{name}-before"))
-        b["before"]["asset_downloads"] = rng("downloads-before").poisson(
-            b["downloads"] * (k - WINDOW) / WINDOW * (x[:, :k - WINDOW].sum(axis=1) > 0))
+        b["before"]["asset_downloads"] = D.poisson(
+            b["downloads"] * (k - WINDOW) / WINDOW * (x[:, :k - WINDOW].sum(axis=1) > 0),
+            rng("downloads-before").random(x.shape[0]))
         b["split"] = rng("split").random((x.shape[0], 8))          # one systematic offset per column
         b["day_noise"] = rng("day-noise").standard_gamma(5.0, x.shape)   # day-to-day traffic variation
     return b
