@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ..stages.columns import days_before
 from . import Kind, partner_column
 from . import reduce as R
 
@@ -91,7 +92,7 @@ def reduce(h, b):
 
 def frame(h, b, codes, id_dtype, as_of):
     m, k = b["cents"].shape
-    days = as_of - np.arange(k - 1, -1, -1).astype(np.int64) * np.timedelta64(1, "D")
+    days = days_before(as_of, np.arange(k - 1, -1, -1))
     return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "commission_date": np.tile(days, m),
                          "amount": b["cents"].ravel() / 100})
 

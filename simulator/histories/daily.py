@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ..stages.columns import days_before
 from . import Kind, partner_column
 from . import draws as D
 from . import reduce as R
@@ -164,7 +165,7 @@ def frame(h, b, codes, id_dtype, as_of):
     m, k = x.shape
     spans = [_days(b, part, cols, x[:, cols], b["split"], b["day_noise"][:, cols])
              for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k)))]
-    days = as_of - np.arange(k - 1, -1, -1).astype(np.int64) * np.timedelta64(1, "D")
+    days = days_before(as_of, np.arange(k - 1, -1, -1))
     out = {"partner_id": partner_column(codes, id_dtype, k), "activity_date": np.tile(days, m), "logins": x.ravel()}
     out.update({c: np.concatenate([s[c] for s in spans], axis=1).ravel() for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ..stages.columns import DAY, days_before
 from . import Kind, partner_column
 
 MONTH = 30
@@ -31,7 +32,7 @@ def reduce(h, b):
 
 def _due_dates(h, as_of):
     months = h.options["months"]
-    return as_of - (MONTH * np.arange(months, 0, -1)).astype(np.int64) * np.timedelta64(1, "D")
+    return days_before(as_of, MONTH * np.arange(months, 0, -1))
 
 
 def frame(h, b, codes, id_dtype, as_of):
@@ -39,7 +40,7 @@ def frame(h, b, codes, id_dtype, as_of):
     due = np.tile(_due_dates(h, as_of), m)
     delays = b["delays"].ravel()
     return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "due_date": due,
-                         "paid_at": due + delays * np.timedelta64(1, "D"), "delay_days": delays})
+                         "paid_at": due + delays * DAY, "delay_days": delays})
 
 
 def schema(h, spec):
@@ -50,7 +51,7 @@ def schema(h, spec):
         "paid_at": pa.Column("datetime64[us]", pa.Check.le(spec.as_of)),
         "delay_days": pa.Column("int64", pa.Check.in_range(0, MAX_DELAY)),
     }, strict=True, ordered=True, name=h.table, checks=[
-        pa.Check(lambda df: df["paid_at"] - df["due_date"] == df["delay_days"] * np.timedelta64(1, "D"),
+        pa.Check(lambda df: df["paid_at"] - df["due_date"] == df["delay_days"] * DAY,
                  name="paid_at = due_date + delay_days"),
     ])
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..expr import evaluate
+from ..stages.columns import days_before
 from . import Kind, partner_column
 from . import reduce as R
 
@@ -75,7 +76,7 @@ def frame(h, b, codes, id_dtype, as_of):
     n = b["owner"].size
     return pd.DataFrame({
         "partner_id": pd.Categorical.from_codes(codes[b["owner"]].astype(np.int32), dtype=id_dtype),
-        "opened_at": as_of - b["days_before"].astype(np.int64) * np.timedelta64(1, "D"),
+        "opened_at": days_before(as_of, b["days_before"]),
         "status": pd.Categorical.from_codes(np.where(b["open"], 0, 1).astype(np.int8), categories=["open", "resolved"]),
         "text": pd.Categorical.from_codes(b["template"], categories=list(texts)),   # texts are distinct
     }, index=pd.RangeIndex(n))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ..stages.columns import days_before
 from . import Kind, partner_column
 from . import reduce as R
 
@@ -30,7 +31,7 @@ def reduce(h, b):
 
 def frame(h, b, codes, id_dtype, as_of):
     m, k = b["rates"].shape
-    starts = as_of - (7 * np.arange(k, 0, -1) - 1).astype(np.int64) * np.timedelta64(1, "D")
+    starts = days_before(as_of, 7 * np.arange(k, 0, -1) - 1)
     return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "week_start": np.tile(starts, m),
                          h.options["column"]: b["rates"].ravel()})
 
