@@ -76,8 +76,9 @@ def _features_by_class(spec: WorldSpec, partners: pd.DataFrame, panels: int = 8)
     (largest standardized mean difference), plus that difference for every feature."""
     label = spec.churn.label
     churned = partners[label].to_numpy()
-    names = [c.name for c in spec.columns if c.keep and c.domain.dtype in ("float", "int")
-             and c.name in partners.columns]
+    domains = spec.domains()
+    declared = spec.engineered.features if spec.engineered else [c.name for c in spec.columns if c.keep]
+    names = [n for n in declared if domains[n].dtype in ("float", "int") and n in partners.columns]
     if not names or churned.all() or not churned.any():
         return None
     values = {n: partners[n].to_numpy(dtype=float) for n in names}

@@ -24,6 +24,7 @@ from .spec import WorldSpec, load_spec
 log = logging.getLogger("simulator")
 STATS, REPORT = "stats.json", "report.html"
 STAGES = ("generate", "validate and write", "review", "load")
+LARGE_WRITTEN_HISTORIES = 250_000             # partners; about 250 history rows each
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     tick = progress or (lambda stage: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
+    if spec.history_tables and spec.n > LARGE_WRITTEN_HISTORIES:
+        log.warning("writing the raw histories of %s partners keeps about %d million rows in memory; "
+                    "activity.write=false computes the same features from histories that are reduced, "
+                    "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
     t1 = time.perf_counter()
     tick("generate")
     result = simulate(spec)

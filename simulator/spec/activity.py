@@ -6,11 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Problems, did_you_mean
-from .checks import _compile, _int, _is_number
+from .checks import FORMATS, _compile, _int, _is_number
 from .columns import _column
 from .model import ActivitySpec, ColumnSpec, Domain, EngineeredSpec, FeatureSpec, HistorySpec
-
-FORMATS = ("csv", "parquet")
 
 
 def _input(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Domain]) -> ColumnSpec | None:

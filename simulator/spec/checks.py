@@ -9,6 +9,7 @@ from ..errors import Problems
 from ..expr import Expr, ExprError, compile_expr
 
 WEIGHT_TOLERANCE = 1e-4
+FORMATS = ("csv", "parquet")                  # file formats a table can be written in
 
 
 def _is_number(v: Any) -> bool:

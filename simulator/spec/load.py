@@ -15,13 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError, Problems, did_you_mean
-from .checks import _int
+from .checks import FORMATS, _int
 from .columns import _columns
 from .model import Domain, IdSpec, WorldSpec, _stage_domains
 from .activity import _activity, _engineered
 from .stages import _churn, _db, _golden, _interventions, _network, _scenarios
-
-FORMATS = ("csv", "parquet")
 
 
 def _names_only(c: Mapping) -> SimpleNamespace:
