@@ -122,7 +122,8 @@ def world(default_run):
 
 def _rounded(computed, stored, decimals: int) -> bool:
     """``stored`` is ``computed`` rounded (half a unit, and float noise at the ties)."""
-    return bool(np.all(np.abs(np.asarray(computed, float) - np.asarray(stored, float)) <= 0.5 * 10.0 ** -decimals + 1e-9))
+    gap = np.abs(np.asarray(computed, float) - np.asarray(stored, float))
+    return bool(np.all(gap <= 0.5 * 10.0 ** -decimals + 1e-9))
 
 
 def _matrix(frame: pd.DataFrame, value: str, date: str, ids: pd.Series) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandera.pandas as pa
 
 from ..expr import evaluate
 from ..stages.columns import days_before
-from . import Kind, partner_column
+from . import Kind
 from . import reduce as R
 
 SEARCH_TICKETS = 6   # golden records: all combinations of texts for up to this many tickets
