@@ -51,7 +51,8 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
     ("activity.histories.tickets.open=unresolved_tickets", "unknown column 'unresolved_tickets'"),
     ("activity.features.login_trend_30d.from=weekly", "activity.features.login_trend_30d.from: unknown history"),
     ("activity.features.login_trend_30d.expr=login_slope",
-     "activity.features.login_trend_30d: unknown column 'login_slope'"),
+     "activity.features.login_trend_30d.expr: unknown name 'login_slope': neither an aggregate of history "
+     "'daily' (logins_30d, login_trend,"),
     ("features.columns=[login_count_30d,login_count_3d]", "features.columns: unknown column 'login_count_3d'"),
     ("activity.formats=[xlsx]", "activity.formats: must be a non-empty list of csv, parquet"),
 ])

@@ -124,8 +124,11 @@ def _activity(p: Problems, c: Any, domains: dict[str, Domain]) -> ActivitySpec |
         col = _column(p, str(fname), {k: v for k, v in decl.items() if k != "from"}, path, domains)
         if col is None or source not in by_name:
             continue
-        aggs = set(KINDS[by_name[source].kind].aggregates)
-        features.append(FeatureSpec(str(fname), path, source, col, frozenset(col.reads & aggs)))
+        aggs = KINDS[by_name[source].kind].aggregates
+        for name in sorted(col.reads - set(aggs) - set(domains)):
+            p.add(f"{path}.expr", f"unknown name {name!r}: neither an aggregate of history {source!r} "
+                  f"({', '.join(aggs)}) nor a partners column" + did_you_mean(name, [*aggs, *domains]))
+        features.append(FeatureSpec(str(fname), path, source, col, frozenset(col.reads & set(aggs))))
     if not features:
         p.add("activity.features", "must declare at least one feature computed from a history")
     formats = c.get("formats") or []

@@ -69,7 +69,6 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     if activity is not None:
         reads += [(h.path, h.reads) for h in activity.histories]
         known.update({f.name: f.column.domain for f in activity.features if f.name not in known})
-        reads += [(f.path, f.column.reads - f.aggregates) for f in activity.features]
     reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
     reads += [(r.path, r.expr.names) for r in scenarios.rules]
     interventions = _interventions(p, raw.get("interventions"))
