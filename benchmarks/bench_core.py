@@ -49,13 +49,13 @@ def _timed_once(cmd: list[str]) -> tuple[float, float]:
     return wall, max(peak, before) / 1024
 
 
-def generation_seconds(n: int) -> float:
+def generation_seconds(n: int, overrides: list[str]) -> float:
     """Generation alone (start-up, validation and writing excluded), best of 3 in-process."""
     code = ("import time; from simulator import compose; from simulator.spec import load_spec; "
-            "from simulator.engine import simulate; s = load_spec(compose(['n_partners=%d', 'activity.write=false'])); "
+            "from simulator.engine import simulate; s = load_spec(compose(%r)); "
             "simulate(s); ts = []\n"
             "for _ in range(3):\n t = time.perf_counter(); simulate(s); ts.append(time.perf_counter() - t)\n"
-            "print(min(ts))") % n
+            "print(min(ts))") % [f"n_partners={n}", *overrides]
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return float(out.stdout.strip().splitlines()[-1])
@@ -68,23 +68,27 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--seed-ref-max", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs for every timing")
+    ap.add_argument("--override", action="append", default=[],
+                    help="a config override for every simulator run, e.g. --override activity=none")
     args = ap.parse_args()
     global REPEAT
     REPEAT = args.repeat
     rows = []
+    # histories are reduced to features, not written, unless there are none (activity=none)
+    files_only = args.override + ([] if "activity=none" in args.override else ["activity.write=false"])
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             # like for like with the yardstick: the same tables as files, no database, no report
             # (the features are computed from histories that are reduced, not written)
-            sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
-                                        "output.report=false", "activity.write=false", f"hydra.run.dir={tmp}/sim{n}"])
-            full_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}", "db=none",
-                                  "activity.write=false", f"hydra.run.dir={tmp}/full{n}"])
+            sim_wall, sim_peak = timed([sys.executable, "-m", "simulator", f"n_partners={n}", *files_only, "db=none",
+                                        "output.report=false", f"hydra.run.dir={tmp}/sim{n}"])
+            full_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}", *files_only, "db=none",
+                                  f"hydra.run.dir={tmp}/full{n}"])
             default_wall = None
             if n <= 100_000:                   # the default run also loads SQLite (slow at 1M)
-                default_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}",
+                default_wall, _ = timed([sys.executable, "-m", "simulator", f"n_partners={n}", *args.override,
                                          f"hydra.run.dir={tmp}/default{n}"])
-            gen = generation_seconds(n)
+            gen = generation_seconds(n, files_only)
             ref_wall, _ = timed([sys.executable, str(BENCH / "reference_vectorized.py"), str(n),
                                  f"{tmp}/ref{n}", "--csv-engine", "pyarrow"])
             seed_wall = None
