@@ -201,6 +201,13 @@ def test_sqlite_translation_runs():
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0] >= 5
 
 
+def test_sqlite_statements_split_outside_comments():
+    """The loader splits DDL at ';': a ';' inside a comment must not cut a statement."""
+    sql = "-- parents first; then children\nCREATE TABLE t (a INTEGER); -- one; two\nCREATE INDEX i ON t(a);"
+    statements = [st for st in sqlite_ddl(sql).split(";") if st.strip()]
+    assert len(statements) == 2 and statements[0].strip().startswith("CREATE TABLE")
+
+
 def test_docker_compose_is_valid_compose_spec():
     exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
     proc = subprocess.run([exe, "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],

@@ -340,3 +340,17 @@ def test_an_unrealizable_golden_pin_is_refused(compose):
     spec = load_spec(compose(["n_partners=3000", "golden.records.1.negative_sentiment_score=0.99"]))
     with pytest.raises(ConfigError, match=r"golden\.records\[1\] \(P00002\): negative_sentiment_score is pinned"):
         simulate(spec)
+
+
+def test_histories_as_csv_on_request(tmp_path):
+    from conftest import run_cli
+
+    run_cli("n_partners=400", "db=none", "output.report=false", "activity.formats=[csv]", out_dir=tmp_path)
+    assert not list(tmp_path.glob("activity_daily.parquet"))
+    daily = pd.read_csv(tmp_path / "activity_daily.csv", parse_dates=["activity_date"])
+    partners = pd.read_csv(tmp_path / "partners.csv")
+    recent = daily[daily["activity_date"] > AS_OF - pd.Timedelta(days=30)]
+    logins = recent.groupby("partner_id")["logins"].sum().reindex(partners["partner_id"])
+    assert (logins.to_numpy() == partners["login_count_30d"].to_numpy()).all()
+    tickets = pd.read_csv(tmp_path / "support_tickets.csv")
+    assert set(tickets["status"]) <= {"open", "resolved"} and tickets["text"].str.len().min() > 10

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 SQL_TYPES = {"float": "DOUBLE PRECISION", "int": "BIGINT", "bool": "BOOLEAN", "datetime": "TIMESTAMP",
              "category": "TEXT", "str": "TEXT", "any": "TEXT"}
-_SQLITE = [(r"\bUUID\b", "TEXT"), (r"\s+DEFAULT gen_random_uuid\(\)", ""), (r"\bNOW\(\)", "CURRENT_TIMESTAMP"),
+_SQLITE = [(r"--[^\n]*", ""),   # comments first: the statements are split at ';'
+           (r"\bUUID\b", "TEXT"), (r"\s+DEFAULT gen_random_uuid\(\)", ""), (r"\bNOW\(\)", "CURRENT_TIMESTAMP"),
            (r"\bJSONB\b", "TEXT"), (r"\bDOUBLE PRECISION\b", "REAL")]
 
 
