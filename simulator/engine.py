@@ -1,6 +1,7 @@
 """Run the plan: spec in, validated tables out. No I/O here (that is sinks/)."""
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from .errors import ConfigError
 from .expr import evaluate
 from .histories import KINDS
 from .plan import Step, build_plan
-from .spec import Domain, WorldSpec
+from .spec import Domain, FeatureSpec, HistorySpec, WorldSpec
 from .stages import churn, columns, golden, interventions, network, scenarios
 from .stages.golden import Golden, equal
 from .streams import stream
@@ -108,7 +109,7 @@ class _Run:
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self._history_pins(h, feats)
-        id_dtype = self._id_dtype() if act.write else None
+        id_dtype = self.id_dtype if act.write else None
 
         def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
             stop = min(n, start + BLOCK)
@@ -140,7 +141,7 @@ class _Run:
         if act.write:
             self.extra_tables[h.table] = pd.concat(frames, ignore_index=True)
 
-    def _history_pins(self, h, feats) -> list[tuple]:
+    def _history_pins(self, h: HistorySpec, feats: list[FeatureSpec]) -> list[tuple]:
         """Golden pins on features this history must realize: (row, fixer, pin, decimals, why)."""
         fixers = KINDS[h.kind].realize
         out = []
@@ -153,7 +154,7 @@ class _Run:
                                 f"{rec.path} ({rec.partner_id}): {f.name} is pinned to {rec.pins[f.name]!r}"))
         return out
 
-    def _check_realized(self, h, name: str, computed: np.ndarray) -> None:
+    def _check_realized(self, h: HistorySpec, name: str, computed: np.ndarray) -> None:
         """A feature that is also a drawn column must come out of its history unchanged."""
         drawn = np.asarray(self.env[name])
         same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
@@ -165,10 +166,10 @@ class _Run:
                                f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
                                f"column (e.g. clip) or widen the history"])
 
-    def _id_dtype(self) -> pd.CategoricalDtype:
-        if not hasattr(self, "_ids"):
-            self._ids = pd.CategoricalDtype(pd.Index(self.env[self.spec.id.column]))
-        return self._ids
+    @functools.cached_property
+    def id_dtype(self) -> pd.CategoricalDtype:
+        """partner_id of the history tables: a categorical over all ids, built once."""
+        return pd.CategoricalDtype(pd.Index(self.env[self.spec.id.column]))
 
     def interventions(self, step: Step) -> None:
         spec, pid = self.spec.interventions, self.env[self.spec.id.column]
