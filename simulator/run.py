@@ -24,7 +24,6 @@ from .spec import WorldSpec, load_spec
 log = logging.getLogger("simulator")
 STATS, REPORT = "stats.json", "report.html"
 STAGES = ("generate", "validate and write", "review", "load")
-LARGE_WRITTEN_HISTORIES = 250_000             # partners; about 250 history rows each
 
 
 @dataclass(frozen=True)
@@ -51,16 +50,28 @@ def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> tuple[dict, str
     return figures, report.render(spec, tables, figures) if spec.report else None
 
 
+def _history_notice(spec: WorldSpec) -> None:
+    """Say when large histories are kept in memory, or not written because of their size."""
+    if spec.activity is None:
+        return
+    declared = spec.resolved["activity"]
+    if spec.history_tables and spec.n > declared.get("auto_write_max", 250_000):
+        log.warning("writing the raw histories of %s partners keeps about %d million rows in memory; "
+                    "activity.write=false computes the same features from histories that are reduced, "
+                    "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
+    elif not spec.activity.write and declared.get("write") == "auto":
+        log.warning("the raw histories of %s partners are reduced to features and not written "
+                    "(activity.write=auto above activity.auto_write_max); activity.write=true writes them",
+                    f"{spec.n:,}")
+
+
 def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:
     """Generate, validate and write the world into ``out_dir``; ``progress(stage)`` is told
     as each stage starts."""
     tick = progress or (lambda stage: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
-    if spec.history_tables and spec.n > LARGE_WRITTEN_HISTORIES:
-        log.warning("writing the raw histories of %s partners keeps about %d million rows in memory; "
-                    "activity.write=false computes the same features from histories that are reduced, "
-                    "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
+    _history_notice(spec)
     t1 = time.perf_counter()
     tick("generate")
     result = simulate(spec)

@@ -55,6 +55,7 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
      "'daily' (logins_30d, login_trend,"),
     ("features.columns=[login_count_30d,login_count_3d]", "features.columns: unknown column 'login_count_3d'"),
     ("activity.formats=[xlsx]", "activity.formats: must be a non-empty list of csv, parquet"),
+    ("activity.write=maybe", "activity.write: must be true, false or auto, got 'maybe'"),
 ])
 def test_bad_config_is_refused_with_its_path(compose, override, fragment):
     with pytest.raises(ConfigError) as info:

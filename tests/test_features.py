@@ -354,3 +354,11 @@ def test_histories_as_csv_on_request(tmp_path):
     assert (logins.to_numpy() == partners["login_count_30d"].to_numpy()).all()
     tickets = pd.read_csv(tmp_path / "support_tickets.csv")
     assert set(tickets["status"]) <= {"open", "resolved"} and tickets["text"].str.len().min() > 10
+
+
+def test_auto_writes_histories_only_up_to_the_declared_size(compose):
+    from simulator.spec import load_spec
+
+    assert load_spec(compose(["n_partners=500"])).history_tables          # auto, under 250,000
+    assert not load_spec(compose(["n_partners=500", "activity.auto_write_max=100"])).history_tables
+    assert load_spec(compose(["n_partners=500", "activity.auto_write_max=100", "activity.write=true"])).history_tables

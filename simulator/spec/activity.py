@@ -96,7 +96,7 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
     return HistorySpec(name, path, kind.name, table, inputs, options, reads | (expr_reads - set(inputs)))
 
 
-def _activity(p: Problems, c: Any, domains: dict[str, Domain]) -> ActivitySpec | None:
+def _activity(p: Problems, c: Any, domains: dict[str, Domain], n: int | None) -> ActivitySpec | None:
     """``activity: null`` (no histories: features are drawn columns) or its histories."""
     from ..histories import KINDS
     if not c:
@@ -134,7 +134,19 @@ def _activity(p: Problems, c: Any, domains: dict[str, Domain]) -> ActivitySpec |
     formats = c.get("formats") or []
     if not formats or any(f not in FORMATS for f in formats):
         p.add("activity.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
-    return ActivitySpec(tuple(histories), tuple(features), tuple(formats), bool(c.get("write", True)))
+    return ActivitySpec(tuple(histories), tuple(features), tuple(formats), _write(p, c, n))
+
+
+def _write(p: Problems, c: Mapping, n: int | None) -> bool:
+    """``write: auto`` keeps the history rows for writing up to ``auto_write_max`` partners."""
+    write = c.get("write", "auto")
+    if write == "auto":
+        limit = _int(p, "activity.auto_write_max", c.get("auto_write_max", 250_000), 0)
+        return n is not None and limit is not None and n <= limit
+    if not isinstance(write, bool):
+        p.add("activity.write", f"must be true, false or auto, got {write!r}")
+        return False
+    return write
 
 
 def _engineered(p: Problems, c: Any, known: Mapping[str, Domain]) -> EngineeredSpec | None:

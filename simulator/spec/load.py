@@ -64,7 +64,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     columns, declared = _columns(p, pop.get("columns"), reserved)
 
     known = {**declared, **{c.name: c.domain for c in columns}}
-    activity = _activity(p, raw.get("activity"), known)
+    activity = _activity(p, raw.get("activity"), known, n)
     reads = [(c.path, c.reads) for c in columns]
     if activity is not None:
         reads += [(h.path, h.reads) for h in activity.histories]
