@@ -116,3 +116,10 @@ def test_one_failed_stage_is_reported_once(compose):
     with pytest.raises(ConfigError) as info:
         load_spec(compose(["network.fanout.low=50", "network.fanout.high=10", "churn.target_rate=abc"]))
     assert len(info.value.problems) == 2
+
+
+def test_a_broken_history_is_reported_once_not_by_every_reader_of_its_features(compose):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose(["activity.histories.daily.kind=hourly"]))
+    assert info.value.problems == ["activity.histories.daily.kind: unknown history kind 'hourly' "
+                                   "(known: commissions, daily_activity, payouts, tickets, weekly_rates)"]

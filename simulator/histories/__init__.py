@@ -28,7 +28,6 @@ class Kind:
     """One kind of history: its declared inputs and the functions that implement it."""
 
     name: str
-    doc: str
     inputs: Mapping[str, str]                  # per-partner input -> meaning (all required)
     options: Mapping[str, tuple[str, Any, Any]]  # option -> (type, default, minimum); types:
                                                # int, number, name, exprs (label -> expr), texts (label -> [str])

@@ -109,7 +109,6 @@ def schema(h, spec):
 
 KIND = Kind(
     name="commissions",
-    doc=__doc__.splitlines()[0],
     inputs={
         "average": "mean monthly commission over the last 3 months (realized exactly, to the cent)",
         "acceleration": "intended second difference of the last 3 monthly totals ($ per month^2)",

@@ -226,7 +226,6 @@ def realize_trend(h, b, row, target, decimals):
 
 KIND = Kind(
     name="daily_activity",
-    doc=__doc__.splitlines()[0],
     inputs={
         "logins": "logins in the last 30 days (realized exactly)",
         "last_login": "days since the last login (realized exactly; 0 = today)",

@@ -58,7 +58,6 @@ def schema(h, spec):
 
 KIND = Kind(
     name="payouts",
-    doc=__doc__.splitlines()[0],
     inputs={"late": "whether the latest payout is late (realized exactly)"},
     options={"months": ("int", 6, 1), "late_after_days": ("int", 7, 0), "typical_delay": ("number", 2, 0)},
     aggregates={"last_delay_days": "days the latest payout was late",

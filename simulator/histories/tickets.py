@@ -117,7 +117,6 @@ def realize_negativity(h, b, row, target, decimals):
 
 KIND = Kind(
     name="tickets",
-    doc=__doc__.splitlines()[0],
     inputs={"open": "open (unresolved) tickets (realized exactly)", "resolved": "resolved tickets"},
     options={"window_days": ("int", 90, 1), "tones": ("exprs", None, None), "templates": ("texts", None, None)},
     aggregates={"open_count": "open tickets", "tickets": "all tickets",

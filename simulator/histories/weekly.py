@@ -48,7 +48,6 @@ def schema(h, spec):
 
 KIND = Kind(
     name="weekly_rates",
-    doc=__doc__.splitlines()[0],
     inputs={"level": "the partner's usual rate, 0-1",
             "change": "intended change from the week before to the last week (exact to 4 decimals)"},
     options={"weeks": ("int", 8, 2), "noise": ("number", 0.005, 0), "column": ("name", "rate", None)},

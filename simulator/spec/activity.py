@@ -60,8 +60,7 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
         return None
     kind = KINDS.get(c.get("kind"))
     if kind is None:
-        p.add(f"{path}.kind", f"unknown history kind {c.get('kind')!r}" + did_you_mean(str(c.get("kind")), KINDS)
-              + f" (known: {', '.join(KINDS)})")
+        p.add(f"{path}.kind", f"unknown history kind {c.get('kind')!r}" + did_you_mean(str(c.get("kind")), KINDS))
         return None
     table = c.get("table")
     if not isinstance(table, str) or not table.isidentifier():

@@ -69,6 +69,9 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     if activity is not None:
         reads += [(h.path, h.reads) for h in activity.histories]
         known.update({f.name: f.column.domain for f in activity.features if f.name not in known})
+        # features of a history that failed validation: reported there, not again by their readers
+        known.update({str(name): Domain("any") for name in (raw["activity"].get("features") or {})
+                      if str(name) not in known})
     reads += [(r.path, r.expr.names) for r in (churn.rules if churn else ())]
     reads += [(r.path, r.expr.names) for r in scenarios.rules]
     interventions = _interventions(p, raw.get("interventions"))
