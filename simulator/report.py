@@ -108,6 +108,40 @@ def _features_by_class(spec: WorldSpec, partners: pd.DataFrame, panels: int = 8)
     return _png(fig)
 
 
+def _histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
+    """Churners' and healthy partners' histories on average: the 30-day login count day by
+    day, and the monthly commission (when the daily tables were written)."""
+    partners = tables["partners"]
+    label = partners[spec.churn.label].to_numpy()
+    panels = [(t, value, date, window) for t, value, date, window in
+              (("activity_daily", "logins", "activity_date", 30), ("commissions_daily", "amount", "commission_date", 0))
+              if t in tables]
+    if not panels or label.all() or not label.any():
+        return None
+    fig = _figure(figsize=(10, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (name, value, date, window) in zip(axes, panels):
+        t = tables[name]
+        # partner_id is a categorical over all partners, in partners order: its code is the row
+        churned = label[t["partner_id"].cat.codes.to_numpy()]
+        day = ((spec.as_of - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
+        k = int(day.max()) + 1
+        totals = np.bincount(churned * k + day, weights=t[value].to_numpy(dtype=float), minlength=2 * k)
+        per_day = totals.reshape(2, k)[:, ::-1] / np.array([(~label).sum(), label.sum()])[:, None]
+        if window:                                         # the trailing 30-day count, as the trend reads it
+            series = np.cumsum(per_day, axis=1)
+            series = (series - np.concatenate([np.zeros((2, window)), series[:, :-window]], axis=1))[:, -window:]
+            x, title, ylabel = np.arange(-window + 1, 1), "30-day login count, last 30 days", "logins"
+        else:                                              # 30-day months
+            series = per_day[:, per_day.shape[1] % 30:].reshape(2, -1, 30).sum(axis=2)
+            x, title, ylabel = np.arange(-series.shape[1] + 1, 1), "commission per 30-day month", "$ per partner"
+        for row, lab, color in ((0, "healthy", "#1f77b4"), (1, "churned", "#d62728")):
+            ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o")
+        ax.set(title=title, xlabel="days before as_of" if window else "months before as_of", ylabel=ylabel)
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def _uplift(spec: WorldSpec, stats: Mapping):
     rows = [t for t in stats["targets"] if t["target"].startswith("interventions.effects")]
     if not rows:
@@ -165,6 +199,7 @@ def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) 
     figures = [("Commission concentration", _lorenz(spec, partners)),
                ("Churn by segment", _churn_by(spec, partners)),
                ("Features by churn class", _features_by_class(spec, partners)),
+               ("Histories by churn class", _histories(spec, tables)),
                ("Uplift", _uplift(spec, stats)),
                ("Network fan-out", _fanout(spec, tables))]
     images = "".join(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>"
