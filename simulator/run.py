@@ -61,8 +61,8 @@ def _history_notice(spec: WorldSpec) -> None:
                     "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
     elif not spec.activity.write and declared.get("write") == "auto":
         log.warning("the raw histories of %s partners are reduced to features and not written "
-                    "(activity.write=auto above activity.auto_write_max); activity.write=true writes them",
-                    f"{spec.n:,}")
+                    "(activity.write=auto writes them up to activity.auto_write_max=%s partners); "
+                    "activity.write=true writes them", f"{spec.n:,}", f"{declared.get('auto_write_max', 250_000):,}")
 
 
 def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:
