@@ -147,7 +147,7 @@ class _Run:
         out = []
         for rec in self.spec.golden:
             for f in feats:
-                agg = f.column.expr.source.strip()
+                agg = f.aggregate
                 if f.name in rec.pins and agg in fixers:
                     decimals = f.column.round if isinstance(f.column.round, int) else 9
                     out.append((rec.row, fixers[agg], float(rec.pins[f.name]), decimals,

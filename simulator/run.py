@@ -52,17 +52,17 @@ def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> tuple[dict, str
 
 def _history_notice(spec: WorldSpec) -> None:
     """Say when large histories are kept in memory, or not written because of their size."""
-    if spec.activity is None:
+    act = spec.activity
+    if act is None:
         return
-    declared = spec.resolved["activity"]
-    if spec.history_tables and spec.n > declared.get("auto_write_max", 250_000):
+    if spec.history_tables and spec.n > act.auto_write_max:
         log.warning("writing the raw histories of %s partners keeps about %d million rows in memory; "
                     "activity.write=false computes the same features from histories that are reduced, "
                     "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
-    elif not spec.activity.write and declared.get("write") == "auto":
+    elif not act.write and act.write_auto:
         log.warning("the raw histories of %s partners are reduced to features and not written "
                     "(activity.write=auto writes them up to activity.auto_write_max=%s partners); "
-                    "activity.write=true writes them", f"{spec.n:,}", f"{declared.get('auto_write_max', 250_000):,}")
+                    "activity.write=true writes them", f"{spec.n:,}", f"{act.auto_write_max:,}")
 
 
 def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:

@@ -104,7 +104,7 @@ def _measured_targets(spec: WorldSpec, partners: pd.DataFrame) -> list[dict]:
         for key, agg in KINDS[h.kind].measures.items():
             col = h.inputs[key]
             feature = next((f.name for f in spec.activity.features if f.history == h.name
-                            and f.column.expr.source.strip() == agg and f.name in partners), None)
+                            and f.aggregate == agg and f.name in partners), None)
             if col.kind != "sample" or feature is None:
                 continue
             for label, mask, params, _ in _groups(col, partners):

@@ -102,7 +102,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         "partner_id": pa.Column("category"),
         "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(
-            spec.as_of - np.timedelta64(k - 1, "D"), spec.as_of)),
+            days_before(spec.as_of, k - 1), spec.as_of)),
         "amount": pa.Column("float64", pa.Check.ge(0)),
     }, strict=True, ordered=True, name=h.table)
 

@@ -177,7 +177,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         "partner_id": pa.Column("category"),
         "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(
-            spec.as_of - np.timedelta64(k - 1, "D"), spec.as_of)),
+            days_before(spec.as_of, k - 1), spec.as_of)),
         **{c: counts.get(c, pa.Column("float64", pa.Check.ge(0))) for c in COLUMNS},
     }, strict=True, ordered=True, name=h.table, checks=[
         pa.Check(lambda df: df["bounces"] <= df["sessions"], name="bounces <= sessions"),

@@ -87,7 +87,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         "partner_id": pa.Column("category"),
         "opened_at": pa.Column("datetime64[us]", pa.Check.in_range(
-            spec.as_of - np.timedelta64(h.options["window_days"] - 1, "D"), spec.as_of)),
+            days_before(spec.as_of, h.options["window_days"] - 1), spec.as_of)),
         "status": pa.Column("category", pa.Check.isin(["open", "resolved"])),
         "text": pa.Column("category", pa.Check.isin(list(texts))),
     }, strict=True, ordered=True, name=h.table)

@@ -41,7 +41,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         "partner_id": pa.Column("category"),
         "week_start": pa.Column("datetime64[us]", pa.Check.in_range(
-            spec.as_of - np.timedelta64(7 * k - 1, "D"), spec.as_of - np.timedelta64(6, "D"))),
+            days_before(spec.as_of, 7 * k - 1), days_before(spec.as_of, 6))),
         h.options["column"]: pa.Column("float64", pa.Check.in_range(0, 1)),
     }, strict=True, ordered=True, name=h.table)
 

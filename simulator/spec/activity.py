@@ -133,19 +133,15 @@ def _activity(p: Problems, c: Any, domains: dict[str, Domain], n: int | None) ->
     formats = c.get("formats") or []
     if not formats or any(f not in FORMATS for f in formats):
         p.add("activity.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
-    return ActivitySpec(tuple(histories), tuple(features), tuple(formats), _write(p, c, n))
-
-
-def _write(p: Problems, c: Mapping, n: int | None) -> bool:
-    """``write: auto`` keeps the history rows for writing up to ``auto_write_max`` partners."""
-    write = c.get("write", "auto")
-    if write == "auto":
-        limit = _int(p, "activity.auto_write_max", c.get("auto_write_max", 250_000), 0)
-        return n is not None and limit is not None and n <= limit
-    if not isinstance(write, bool):
+    write, limit = c.get("write", "auto"), _int(p, "activity.auto_write_max", c.get("auto_write_max", 250_000), 0)
+    if write == "auto":                       # keep the history rows for writing up to `limit` partners
+        write_now = n is not None and limit is not None and n <= limit
+    elif isinstance(write, bool):
+        write_now = write
+    else:
         p.add("activity.write", f"must be true, false or auto, got {write!r}")
-        return False
-    return write
+        write_now = False
+    return ActivitySpec(tuple(histories), tuple(features), tuple(formats), write_now, write == "auto", limit or 0)
 
 
 def _engineered(p: Problems, c: Any, known: Mapping[str, Domain]) -> EngineeredSpec | None:

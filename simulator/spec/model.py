@@ -235,6 +235,13 @@ class FeatureSpec:
     column: ColumnSpec                        # kind 'derive': expr, round, dtype, clip
     aggregates: frozenset[str]                # the history's aggregates it reads
 
+    @property
+    def aggregate(self) -> str | None:
+        """The aggregate this feature is, when its expression is just that name (the
+        features a golden pin can be realized for, and stats.json can measure)."""
+        source = self.column.expr.source.strip()
+        return source if source in self.aggregates else None
+
 
 @dataclass(frozen=True)
 class ActivitySpec:
@@ -242,6 +249,8 @@ class ActivitySpec:
     features: tuple[FeatureSpec, ...]
     formats: tuple[str, ...]                  # the history tables' file formats
     write: bool                               # False: reduce histories to features, keep no table
+    write_auto: bool = True                   # write was 'auto' (decided by auto_write_max)
+    auto_write_max: int = 250_000             # partners up to which 'auto' writes
 
 
 @dataclass(frozen=True)
