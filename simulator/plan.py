@@ -1,72 +1,65 @@
 """The stage plan: which step runs when, derived from what each step reads and writes.
 
-Columns, the churn model, the network and the scenarios are nodes; an edge goes from the
+Every stage contributes steps (a column, a history, a model pass); an edge goes from the
 step that writes a column to every step that reads it, and ``graphlib`` orders them.
-One cycle is expected and resolved by scope: the churn model reads network features that
-exist only for masters, while the network reads the churn labels of non-masters (its
-sub pool). So the churn step is split into a pass over non-masters, then the network,
-then a pass over masters ("subs are resolved first"), all without a hand-written order.
+One kind of cycle is resolved by scope, without knowing any stage by name: a *scoped*
+step (``Step.scope_column``) reads the other stages' columns only on the rows where that
+column is false and writes only the rows where it is true (the network: masters' features
+from their subs' churn); a *splittable* step that reads what the scoped step writes and
+writes what it reads (the churn model reading masters' network features) is run as a pass
+over the rows outside the scope, then the scoped step, then a pass over the rows inside.
 """
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .spec import ColumnSpec, HistorySpec, WorldSpec
+
+if TYPE_CHECKING:
+    from .spec import WorldSpec
+    from .stage import Stage
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step of the plan: a column, or a stage ('churn', 'network', 'scenarios')."""
+    """One step of the plan: a stage's unit of work, with the columns it reads and writes."""
 
-    kind: str
+    stage: "Stage"
     name: str
     reads: frozenset[str]
     writes: frozenset[str]
-    column: ColumnSpec | None = None
-    scope: str | None = None      # churn passes: 'outside' / 'inside' the masters, or None: all
-    history: HistorySpec | None = None
+    payload: Any = None           # what the stage needs to run the step (a column, a history)
+    path: str | None = None       # config path named in a cycle error
+    scope: tuple[str, str] | None = None   # ('outside' | 'inside', column): the rows of a split pass
+    scope_column: str | None = None        # a scoped step (see the module docstring)
+    splittable: bool = False
 
 
-def _nodes(spec: WorldSpec) -> list[Step]:
-    ch, net, sc = spec.churn, spec.network, spec.scenarios
-    steps = [Step("column", c.name, c.reads, frozenset([c.name]), column=c) for c in spec.columns]
-    churn_reads = frozenset().union(*(r.expr.names for r in ch.rules))
-    churn_writes = frozenset([ch.label, ch.probability, ch.date_column])
-    net_writes = frozenset([net.health, net.recent_churn])
-    if churn_reads & net_writes:
-        outside = churn_reads - net_writes | {net.masters}
-        steps.append(Step("churn", "churn@outside", outside, churn_writes, scope="outside"))
-        steps.append(Step("network", "network", frozenset([net.masters, "churn@outside"]), net_writes))
-        steps.append(Step("churn", "churn@inside", churn_reads | {net.masters, "churn@outside"},
-                          churn_writes, scope="inside"))
-    else:
-        steps.append(Step("churn", "churn", churn_reads, churn_writes))
-        steps.append(Step("network", "network", frozenset([net.masters, ch.label, ch.date_column]),
-                          net_writes))
-    if spec.activity is not None:
-        # a history writes the features computed from it that no other step draws; the
-        # ones drawn as partners columns (its targets) it realizes and re-computes
-        drawn = {c.name for c in spec.columns}
-        for h in spec.activity.histories:
-            feats = [f for f in spec.activity.features if f.history == h.name]
-            reads = h.reads.union(*(f.column.reads - f.aggregates for f in feats))
-            writes = frozenset(f.name for f in feats if f.name not in drawn)
-            steps.append(Step("history", f"history:{h.name}", reads, writes, history=h))
-    sc_reads = frozenset().union(*(r.expr.names for r in sc.rules)) | {ch.label}
-    steps.append(Step("scenarios", "scenarios", sc_reads, frozenset([sc.column])))
-    if spec.interventions is not None:
-        steps.append(Step("interventions", "interventions",
-                          spec.interventions.reads | {ch.probability}, frozenset()))
-    return steps
+def _split(steps: list[Step]) -> list[Step]:
+    """Split each splittable step that forms a cycle with a scoped step (see above)."""
+    out = list(steps)
+    for scoped in [s for s in steps if s.scope_column]:
+        for s in [s for s in out if s.splittable and s.scope is None]:
+            if not (s.reads & scoped.writes and scoped.reads & s.writes):
+                continue
+            col, first = scoped.scope_column, f"{s.name}@outside"
+            outside = replace(s, name=first, reads=s.reads - scoped.writes | {col}, scope=("outside", col))
+            inside = replace(s, name=f"{s.name}@inside", reads=s.reads | {col, first}, scope=("inside", col))
+            i = out.index(s)
+            out[i:i + 1] = [outside, inside]
+            j = out.index(scoped)
+            out[j] = replace(scoped, reads=scoped.reads - s.writes | {first})
+            scoped = out[j]
+    return out
 
 
-def build_plan(spec: WorldSpec) -> list[Step]:
+def build_plan(spec: "WorldSpec") -> list[Step]:
     """Steps in an order where every step runs after the steps whose columns it reads."""
-    steps = _nodes(spec)
+    steps = _split([step for stage in spec.stages for step in stage.steps()])
     by_name = {s.name: s for s in steps}
-    producer: dict[str, str] = {spec.id.column: ""}
+    producer: dict[str, str] = {spec.key: ""}
     for s in steps:                           # the last writer of a column is its producer
         for col in s.writes:
             producer[col] = s.name
@@ -79,7 +72,7 @@ def build_plan(spec: WorldSpec) -> list[Step]:
         order = list(graph.static_order())
     except graphlib.CycleError as exc:
         cycle = " -> ".join(exc.args[1])
-        paths = [by_name[n].column.path for n in exc.args[1] if by_name[n].column]
+        paths = [by_name[n].path for n in exc.args[1] if by_name[n].path]
         raise ConfigError([f"{', '.join(dict.fromkeys(paths)) or 'stages'}: "
                            f"columns read each other in a cycle ({cycle})"]) from None
     return [by_name[name] for name in order]

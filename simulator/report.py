@@ -1,9 +1,10 @@
 """report.html: a self-contained page (plots embedded as PNG) for reviewing a run.
 
-The declared-vs-realized table with misses highlighted, a Lorenz curve of every
-heavy-tailed column, churn rate by every label column and by scenario, feature
-distributions by churn class, realized uplift by intervention type and table row, and
-the network's fan-out. matplotlib is imported here only, after the tables are written.
+The declared-vs-realized table with misses highlighted, then every stage's figures in
+stage order (each stage kind draws its own: commission concentration and churn by
+segment, histories and features by churn class, scenario shares, uplift, fan-out), with
+the plotting helpers here. matplotlib is imported only when a figure is drawn, after the
+tables are written.
 """
 from __future__ import annotations
 
@@ -21,24 +22,24 @@ MAX_POINTS = 2000                            # plotted points per curve, whateve
 PLOT_ROWS = 50_000                          # partners drawn in the plots (stats.json uses all)
 
 
-def _figure(**kwargs):
+def figure(**kwargs):
     """A figure outside pyplot's global state, so the report can render in a worker thread."""
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=72)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _lorenz(spec: WorldSpec, partners: pd.DataFrame):
-    cols = [c.name for c in spec.columns if c.sampler in ("pareto", "lognormal") and c.keep]
+def lorenz(partners: pd.DataFrame, cols: list[str]):
+    """Lorenz curves of heavy-tailed columns (None without any)."""
     if not cols:
         return None
-    fig = _figure(figsize=(5, 4))
+    fig = figure(figsize=(5, 4))
     ax = fig.subplots()
     for name in cols:
         x = np.sort(partners[name].to_numpy(dtype=float))
@@ -49,42 +50,42 @@ def _lorenz(spec: WorldSpec, partners: pd.DataFrame):
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
     ax.set(xlabel="share of partners (poorest first)", ylabel="share of the total", title="Lorenz curve")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
-def _churn_by(spec: WorldSpec, partners: pd.DataFrame):
-    label = spec.churn.label
-    by = [c.name for c in spec.columns if c.domain.dtype == "category" and c.keep]
-    fig = _figure(figsize=(3.2 * (len(by) + 1), 3.4))
-    axes = fig.subplots(1, len(by) + 1)
+def rates_by(partners: pd.DataFrame, label: str | None, by: list[str]):
+    """The rate of boolean ``label`` by every label column in ``by`` (the overall rate dashed)."""
+    if label is None or not by:
+        return None
+    fig = figure(figsize=(3.2 * len(by), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(by)))
     fig.subplots_adjust(bottom=0.3, wspace=0.3)
+    overall = partners[label].mean()
     for ax, name in zip(axes, by):
         rate = partners.groupby(name, observed=True)[label].mean()
         ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
-        ax.axhline(spec.churn.target_rate, color="k", ls="--", lw=0.8)
-        ax.set(title=f"churn rate by {name}", ylim=(0, max(0.5, rate.max() * 1.1)))
+        ax.axhline(overall, color="k", ls="--", lw=0.8)
+        ax.set(title=f"{label} rate by {name}", ylim=(0, max(0.5, rate.max() * 1.1)))
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    shares = partners[spec.scenarios.column].value_counts(normalize=True)
-    axes[-1].bar(shares.index.astype(str), shares.to_numpy(), color="#d62728")
-    axes[-1].set(title="scenario shares")
-    axes[-1].tick_params(axis="x", labelrotation=45, labelsize=7)
-    return _png(fig)
+    return png(fig)
 
 
-def _features_by_class(spec: WorldSpec, partners: pd.DataFrame, panels: int = 8):
+def features_by_class(spec: WorldSpec, partners: pd.DataFrame, declared, panels: int = 8):
     """Distributions by churn class of the features that separate the classes most
     (largest standardized mean difference), plus that difference for every feature."""
-    label = spec.churn.label
+    label = spec.role("label")
+    if label is None:
+        return None
+    partners = sample(partners)
     churned = partners[label].to_numpy()
     domains = spec.domains()
-    declared = spec.engineered.features if spec.engineered else [c.name for c in spec.columns if c.keep]
     names = [n for n in declared if domains[n].dtype in ("float", "int") and n in partners.columns]
     if not names or churned.all() or not churned.any():
         return None
     values = {n: partners[n].to_numpy(dtype=float) for n in names}
     smd = {n: (np.nanmean(x[churned]) - np.nanmean(x[~churned])) / (np.nanstd(x) or 1) for n, x in values.items()}
     top = sorted(names, key=lambda n: -abs(smd[n]))[:panels]
-    fig = _figure(figsize=(12, 7.5))
+    fig = figure(figsize=(12, 7.5))
     grid = fig.add_gridspec(3, 4, hspace=0.55, wspace=0.3)
     bar = fig.add_subplot(grid[0, :])
     axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(4)] for r in range(1, 3)])
@@ -105,25 +106,24 @@ def _features_by_class(spec: WorldSpec, partners: pd.DataFrame, panels: int = 8)
     axes[0, 0].legend(fontsize=7)
     for ax in axes.ravel()[len(top):]:
         ax.axis("off")
-    return _png(fig)
+    return png(fig)
 
 
-def _histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
-    """Churners' and healthy partners' histories on average: the 30-day login count day by
-    day, and the monthly commission (when the daily tables were written)."""
-    partners = tables["partners"]
-    label = partners[spec.churn.label].to_numpy()
-    panels = [(t, value, date, window) for t, value, date, window in
-              (("activity_daily", "logins", "activity_date", 30), ("commissions_daily", "amount", "commission_date", 0))
-              if t in tables]
-    if not panels or label.all() or not label.any():
+def history_panels(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: list):
+    """Churners' and healthy partners' histories on average, one panel per (table, Panel):
+    a trailing-window total day by day, or totals per 30-day month."""
+    role = spec.role("label")
+    if role is None or not panels:
         return None
-    fig = _figure(figsize=(10, 3.6), layout="constrained")
+    label = tables[spec.table][role].to_numpy()
+    if label.all() or not label.any():
+        return None
+    fig = figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (name, value, date, window) in zip(axes, panels):
-        t = tables[name]
-        # partner_id is a categorical over all partners, in partners order: its code is the row
-        churned = label[t["partner_id"].cat.codes.to_numpy()]
+    for ax, (t, panel) in zip(axes, panels):
+        value, date, window = panel.value, panel.date, panel.window
+        # the key is a categorical over all partners, in partners order: its code is the row
+        churned = label[t[spec.key].cat.codes.to_numpy()]
         day = ((spec.as_of - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
         k = int(day.max()) + 1
         totals = np.bincount(churned * k + day, weights=t[value].to_numpy(dtype=float), minlength=2 * k)
@@ -131,43 +131,15 @@ def _histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
         if window:                                         # the trailing 30-day count, as the trend reads it
             series = np.cumsum(per_day, axis=1)
             series = (series - np.concatenate([np.zeros((2, window)), series[:, :-window]], axis=1))[:, -window:]
-            x, title, ylabel = np.arange(-window + 1, 1), "30-day login count, last 30 days", "logins"
+            x = np.arange(-window + 1, 1)
         else:                                              # 30-day months
             series = per_day[:, per_day.shape[1] % 30:].reshape(2, -1, 30).sum(axis=2)
-            x, title, ylabel = np.arange(-series.shape[1] + 1, 1), "commission per 30-day month", "$ per partner"
+            x = np.arange(-series.shape[1] + 1, 1)
         for row, lab, color in ((0, "healthy", "#1f77b4"), (1, "churned", "#d62728")):
             ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o")
-        ax.set(title=title, xlabel="days before as_of" if window else "months before as_of", ylabel=ylabel)
+        ax.set(title=panel.title, xlabel="days before as_of" if window else "months before as_of", ylabel=panel.ylabel)
         ax.legend(fontsize=7)
-    return _png(fig)
-
-
-def _uplift(spec: WorldSpec, stats: Mapping):
-    rows = [t for t in stats["targets"] if t["target"].startswith("interventions.effects")]
-    if not rows:
-        return None
-    fig = _figure(figsize=(8, 3.5))
-    ax = fig.subplots()
-    names = [t["target"].removeprefix("interventions.effects.").removesuffix(".effect") for t in rows]
-    x = np.arange(len(rows))
-    ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="declared", color="#7f7f7f")
-    ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized mean", color="#2ca02c")
-    ax.set_xticks(x, names, rotation=45, fontsize=7)
-    ax.set(title="uplift by intervention type and table row (segment)", ylabel="effect on churn probability")
-    ax.legend(fontsize=7)
-    return _png(fig)
-
-
-def _fanout(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]):
-    net = spec.network
-    partners = tables["partners"]
-    masters = partners.loc[partners[net.masters], spec.id.column]
-    fan = tables[net.table]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
-    fig = _figure(figsize=(5, 3.5))
-    ax = fig.subplots()
-    ax.hist(fan.to_numpy(), bins=np.arange(0, net.fanout[1] + 2) - 0.5, color="#9467bd")
-    ax.set(title="subs per master", xlabel="subs", ylabel="masters")
-    return _png(fig)
+    return png(fig)
 
 
 def _targets_table(stats: Mapping) -> str:
@@ -186,7 +158,7 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} td:first-child{tex
 tr.miss{background:#fdd;font-weight:bold} .note{color:#777;font-weight:normal} img{max-width:100%}"""
 
 
-def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+def sample(frame: pd.DataFrame) -> pd.DataFrame:
     """Every row up to PLOT_ROWS, else an evenly spaced subset: plots don't need a million."""
     if len(frame) <= PLOT_ROWS:
         return frame
@@ -194,20 +166,16 @@ def _sample(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
-    """The whole page as one HTML string."""
-    partners = _sample(tables["partners"])
-    figures = [("Commission concentration", _lorenz(spec, partners)),
-               ("Churn by segment", _churn_by(spec, partners)),
-               ("Features by churn class", _features_by_class(spec, partners)),
-               ("Histories by churn class", _histories(spec, tables)),
-               ("Uplift", _uplift(spec, stats)),
-               ("Network fan-out", _fanout(spec, tables))]
+    """The whole page as one HTML string: the targets table, then every stage's figures."""
+    sampled = {**tables, spec.table: sample(tables[spec.table])}
+    figures = [fig for s in spec.stages for fig in s.figures(spec, sampled, stats)]
     images = "".join(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>"
                      for title, png in figures if png)
     counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())
+    headline = "".join(f"{html.escape(k.replace('_', ' '))} {v:.2%}; " for k, v in stats["realized"].items()
+                       if isinstance(v, float))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>World report (seed {spec.seed})</title>"
             f"<style>{STYLE}</style></head><body><h1>World report</h1>"
-            f"<p>seed {spec.seed}, as of {str(spec.as_of)[:10]}: {counts}. Churn rate "
-            f"{stats['realized']['churn_rate']:.2%} (target {spec.churn.target_rate:.0%}); "
+            f"<p>seed {spec.seed}, as of {str(spec.as_of)[:10]}: {counts}. {headline}"
             f"{stats['misses']} of {len(stats['targets'])} declared targets missed (highlighted).</p>"
             f"<h2>Declared vs realized</h2>{_targets_table(stats)}{images}</body></html>")

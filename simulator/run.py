@@ -19,7 +19,8 @@ from .engine import simulate
 from .schemas import validate_tables
 from .sinks import database
 from .sinks.files import MANIFEST, write_json, write_tables, write_text
-from .spec import WorldSpec, load_spec
+from .load import load_spec
+from .spec import WorldSpec
 
 log = logging.getLogger("simulator")
 STATS, REPORT = "stats.json", "report.html"
@@ -50,28 +51,15 @@ def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> tuple[dict, str
     return figures, report.render(spec, tables, figures) if spec.report else None
 
 
-def _history_notice(spec: WorldSpec) -> None:
-    """Say when large histories are kept in memory, or not written because of their size."""
-    act = spec.activity
-    if act is None:
-        return
-    if spec.history_tables and spec.n > act.auto_write_max:
-        log.warning("writing the raw histories of %s partners keeps about %d million rows in memory; "
-                    "activity.write=false computes the same features from histories that are reduced, "
-                    "not kept", f"{spec.n:,}", spec.n * 250 // 1_000_000)
-    elif not act.write and act.write_auto:
-        log.warning("the raw histories of %s partners are reduced to features and not written "
-                    "(activity.write=auto writes them up to activity.auto_write_max=%s partners); "
-                    "activity.write=true writes them", f"{spec.n:,}", f"{act.auto_write_max:,}")
-
-
 def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:
     """Generate, validate and write the world into ``out_dir``; ``progress(stage)`` is told
     as each stage starts."""
     tick = progress or (lambda stage: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
-    _history_notice(spec)
+    for stage in spec.stages:                  # e.g. large histories kept in memory, or not written
+        for notice in stage.notices(spec):
+            log.warning("%s", notice)
     t1 = time.perf_counter()
     tick("generate")
     result = simulate(spec)
@@ -83,8 +71,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     with ThreadPoolExecutor(max_workers=2) as pool:
         checked = pool.submit(validate_tables, spec, result.tables)
         review = pool.submit(_review, spec, result.tables)
-        formats = {name: spec.activity.formats if name in spec.history_tables else spec.formats
-                   for name in result.tables}
+        formats = {name: spec.files_only.get(name, spec.formats) for name in result.tables}
         files = write_tables(result.tables, out_dir, formats, before_publish=checked.result)
         t4 = time.perf_counter()
         tick("review")
@@ -101,8 +88,8 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     failure = None
     try:                                       # the files are complete whatever happens here
         loaded = database.load(spec.db, {name: t for name, t in result.tables.items()
-                                         if name not in spec.history_tables},
-                               out_dir, csv_files, spec.domains())
+                                         if name not in spec.files_only},
+                               out_dir, csv_files, spec.domains(), database.names(spec))
     except database.DatabaseError as exc:
         failure, loaded = exc, {}
     db_facts = {"target": database.describe(spec.db), "rows": loaded,

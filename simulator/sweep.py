@@ -26,11 +26,13 @@ def _row(job: Path) -> dict[str, Any]:
         return {**row, "status": "failed (no stats.json)"}
     stats = json.loads(stats_path.read_text())
     row.update(status="ok", seed=stats["seed"], n_partners=stats["n_partners"],
-               churn_rate=stats["realized"]["churn_rate"], target_misses=stats["misses"],
-               targets=len(stats["targets"]))
-    row.update({f"scenario.{k}": v for k, v in stats["realized"]["scenario_shares"].items()})
-    row.update({t["target"].removeprefix("population.columns.").replace(".weights", ""): t["realized"]
-                for t in stats["targets"] if ".weights." in t["target"] and "[" not in t["target"]})
+               **{k: v for k, v in stats["realized"].items() if not isinstance(v, dict)},
+               target_misses=stats["misses"], targets=len(stats["targets"]))
+    for name, shares in stats["realized"].items():     # e.g. scenario_shares -> scenario.<label>
+        if isinstance(shares, dict):
+            row.update({f"{name.removesuffix('_shares')}.{k}": v for k, v in shares.items()})
+    row.update({f"{t['column']}.{t['label']}": t["realized"] for t in stats["targets"]
+                if t.get("column") and not t.get("conditional")})
     return row
 
 

@@ -34,10 +34,32 @@ class Kind:
     aggregates: Mapping[str, str]              # aggregate -> meaning (what features may read)
     generate: Callable[..., Block]             # (history, inputs, rng, full) -> block
     reduce: Callable[..., dict[str, np.ndarray]]   # (history, block) -> aggregates
-    frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, id dtype, as_of)
-    schema: Callable[..., Any]                 # (history, spec) -> pandera schema
+    frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, PartnerKey, as_of)
+    schema: Callable[..., Any]                 # (history, world spec) -> pandera schema
     realize: Mapping[str, Callable[..., None]] = field(default_factory=dict)  # aggregate -> fixer
     measures: Mapping[str, str] = field(default_factory=dict)  # input -> aggregate whose mean it is
+    panel: "Panel | None" = None               # how the report draws the written table by churn class
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A report panel of a written history: a value column summed per day, by churn class.
+    ``window`` > 0: the trailing window-day total, day by day; 0: totals per 30-day month."""
+
+    value: str
+    date: str
+    window: int
+    title: str
+    ylabel: str
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    """The key column of the history tables: its name (the partners table's key, from YAML)
+    and a categorical dtype over all partner ids, built once per run."""
+
+    column: str
+    dtype: pd.CategoricalDtype
 
 
 def partner_column(codes: np.ndarray, id_dtype: pd.CategoricalDtype, repeat: int | np.ndarray) -> pd.Categorical:

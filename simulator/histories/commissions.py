@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..stages.columns import days_before
-from . import Kind, partner_column
+from ..dates import days_before
+from . import Kind, Panel, partner_column
 from . import reduce as R
 
 MONTH = 30
@@ -90,17 +90,17 @@ def reduce(h, b):
     }
 
 
-def frame(h, b, codes, id_dtype, as_of):
+def frame(h, b, codes, key, as_of):
     m, k = b["cents"].shape
     days = days_before(as_of, np.arange(k - 1, -1, -1))
-    return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "commission_date": np.tile(days, m),
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k), "commission_date": np.tile(days, m),
                          "amount": b["cents"].ravel() / 100})
 
 
 def schema(h, spec):
     k = h.options["months"] * MONTH
     return pa.DataFrameSchema({
-        "partner_id": pa.Column("category"),
+        spec.key: pa.Column("category"),
         "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(
             days_before(spec.as_of, k - 1), spec.as_of)),
         "amount": pa.Column("float64", pa.Check.ge(0)),
@@ -124,4 +124,5 @@ KIND = Kind(
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     measures={"acceleration": "second_difference", "trend": "trend_90d", "average": "avg_3m"},
+    panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
 )

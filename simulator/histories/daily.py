@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..stages.columns import days_before
-from . import Kind, partner_column
+from ..dates import days_before
+from . import Kind, Panel, partner_column
 from . import draws as D
 from . import reduce as R
 
@@ -160,13 +160,13 @@ COLUMNS = ("logins", "dashboard_clicks", "minutes_spent", "features_used", "asse
            "sessions", "bounces", "session_seconds")
 
 
-def frame(h, b, codes, id_dtype, as_of):
+def frame(h, b, codes, key, as_of):
     x = b["logins"]
     m, k = x.shape
     spans = [_days(b, part, cols, x[:, cols], b["split"], b["day_noise"][:, cols])
              for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k)))]
     days = days_before(as_of, np.arange(k - 1, -1, -1))
-    out = {"partner_id": partner_column(codes, id_dtype, k), "activity_date": np.tile(days, m), "logins": x.ravel()}
+    out = {key.column: partner_column(codes, key.dtype, k), "activity_date": np.tile(days, m), "logins": x.ravel()}
     out.update({c: np.concatenate([s[c] for s in spans], axis=1).ravel() for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)
 
@@ -175,7 +175,7 @@ def schema(h, spec):
     k = h.options["days"]
     counts = {c: pa.Column("int64", pa.Check.ge(0)) for c in COLUMNS if c != "minutes_spent"}
     return pa.DataFrameSchema({
-        "partner_id": pa.Column("category"),
+        spec.key: pa.Column("category"),
         "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(
             days_before(spec.as_of, k - 1), spec.as_of)),
         **{c: counts.get(c, pa.Column("float64", pa.Check.ge(0))) for c in COLUMNS},
@@ -251,4 +251,5 @@ KIND = Kind(
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     measures={"trend": "login_trend"},
     realize={"login_trend": realize_trend},
+    panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
 )

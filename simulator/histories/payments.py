@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..stages.columns import DAY, days_before
+from ..dates import DAY, days_before
 from . import Kind, partner_column
 
 MONTH = 30
@@ -35,18 +35,18 @@ def _due_dates(h, as_of):
     return days_before(as_of, MONTH * np.arange(months, 0, -1))
 
 
-def frame(h, b, codes, id_dtype, as_of):
+def frame(h, b, codes, key, as_of):
     m, k = b["delays"].shape
     due = np.tile(_due_dates(h, as_of), m)
     delays = b["delays"].ravel()
-    return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "due_date": due,
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k), "due_date": due,
                          "paid_at": due + delays * DAY, "delay_days": delays})
 
 
 def schema(h, spec):
     due = _due_dates(h, spec.as_of)
     return pa.DataFrameSchema({
-        "partner_id": pa.Column("category"),
+        spec.key: pa.Column("category"),
         "due_date": pa.Column("datetime64[us]", pa.Check.isin(list(due))),
         "paid_at": pa.Column("datetime64[us]", pa.Check.le(spec.as_of)),
         "delay_days": pa.Column("int64", pa.Check.in_range(0, MAX_DELAY)),

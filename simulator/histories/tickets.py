@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..expr import evaluate
-from ..stages.columns import days_before
+from ..dates import days_before
 from . import Kind
 from . import reduce as R
 
@@ -71,11 +71,11 @@ def reduce(h, b):
     }
 
 
-def frame(h, b, codes, id_dtype, as_of):
+def frame(h, b, codes, key, as_of):
     texts, _ = templates(h)
     n = b["owner"].size
     return pd.DataFrame({
-        "partner_id": pd.Categorical.from_codes(codes[b["owner"]].astype(np.int32), dtype=id_dtype),
+        key.column: pd.Categorical.from_codes(codes[b["owner"]].astype(np.int32), dtype=key.dtype),
         "opened_at": days_before(as_of, b["days_before"]),
         "status": pd.Categorical.from_codes(np.where(b["open"], 0, 1).astype(np.int8), categories=["open", "resolved"]),
         "text": pd.Categorical.from_codes(b["template"], categories=list(texts)),   # texts are distinct
@@ -85,7 +85,7 @@ def frame(h, b, codes, id_dtype, as_of):
 def schema(h, spec):
     texts, _ = templates(h)
     return pa.DataFrameSchema({
-        "partner_id": pa.Column("category"),
+        spec.key: pa.Column("category"),
         "opened_at": pa.Column("datetime64[us]", pa.Check.in_range(
             days_before(spec.as_of, h.options["window_days"] - 1), spec.as_of)),
         "status": pa.Column("category", pa.Check.isin(["open", "resolved"])),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..stages.columns import days_before
+from ..dates import days_before
 from . import Kind, partner_column
 from . import reduce as R
 
@@ -29,17 +29,17 @@ def reduce(h, b):
     return {"wow": np.round(R.last_change(b["rates"]), DECIMALS), "mean_rate": b["rates"].mean(axis=1)}
 
 
-def frame(h, b, codes, id_dtype, as_of):
+def frame(h, b, codes, key, as_of):
     m, k = b["rates"].shape
     starts = days_before(as_of, 7 * np.arange(k, 0, -1) - 1)
-    return pd.DataFrame({"partner_id": partner_column(codes, id_dtype, k), "week_start": np.tile(starts, m),
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k), "week_start": np.tile(starts, m),
                          h.options["column"]: b["rates"].ravel()})
 
 
 def schema(h, spec):
     k = h.options["weeks"]
     return pa.DataFrameSchema({
-        "partner_id": pa.Column("category"),
+        spec.key: pa.Column("category"),
         "week_start": pa.Column("datetime64[us]", pa.Check.in_range(
             days_before(spec.as_of, 7 * k - 1), days_before(spec.as_of, 6))),
         h.options["column"]: pa.Column("float64", pa.Check.in_range(0, 1)),

@@ -54,8 +54,31 @@ def ddl_files(directory: Path | None = None) -> list[Path]:
     return [directory / name for name in re.findall(r"^\\ir\s+(\S+)", init, flags=re.M)]
 
 
-def table_of(path: Path) -> str:
-    return re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", path.read_text()).group(1)
+def table_of(path: Path | str) -> str:
+    """The table a DDL file (or DDL text) creates."""
+    text = path.read_text() if isinstance(path, Path) else path
+    return re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", text).group(1)
+
+
+DDL_KEY = "partner_id"                        # the key column's name in schema/*.sql
+
+
+def names(spec) -> dict[str, str]:
+    """schema/ name -> this world's name: each stage's tables (from YAML) and the key column."""
+    out = {ddl: table for s in spec.stages for table, ddl in s.ddl().items()}
+    out[DDL_KEY] = spec.key
+    return out
+
+
+def ddl_texts(renames: Mapping[str, str] | None = None) -> list[str]:
+    """The DDL of every table in dependency order, with schema/'s table and key names
+    replaced by this world's (``renames``: old -> new, whole identifiers only)."""
+    texts = [f.read_text() for f in ddl_files()]
+    moved = {old: new for old, new in (renames or {}).items() if old != new}
+    if moved:
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, moved)) + r")\b")
+        texts = [pattern.sub(lambda m: moved[m.group(1)], t) for t in texts]
+    return texts
 
 
 def sqlite_ddl(sql: str) -> str:
@@ -93,13 +116,16 @@ def _csv_source(name: str, frame: pd.DataFrame, csv_files: Mapping[str, Path]) -
     return buf
 
 
-def _order(tables: Mapping[str, pd.DataFrame]) -> tuple[list[Path], list[str]]:
-    files = ddl_files()
+def _order(tables: Mapping[str, pd.DataFrame], renames: Mapping[str, str] | None) -> tuple[list[str], list[str]]:
+    """(DDL statements in dependency order, tables to load in that order). A table that no
+    schema/ file describes (a stage kind of your own) gets a plain CREATE TABLE from its
+    columns' dtypes, after the others."""
+    files = ddl_texts(renames)
     known = [table_of(f) for f in files]
-    unknown = [t for t in tables if t not in known]
-    if unknown:
-        raise DatabaseError(f"no schema/<table>.sql for table(s) {', '.join(unknown)}; "
-                            f"add one and include it from schema/00_init.sql")
+    for name in [t for t in tables if t not in known]:
+        cols = ",\n    ".join(f'"{c}" {SQL_TYPES[_dtype_kind(tables[name][c])]}' for c in tables[name].columns)
+        files.append(f"CREATE TABLE IF NOT EXISTS {name} (\n    {cols}\n);")
+        known.append(name)
     return files, [t for t in known if t in tables]
 
 
@@ -110,7 +136,9 @@ def _extra_columns(existing: set[str], frame: pd.DataFrame, domains: Mapping[str
 
 def _dtype_kind(series: pd.Series) -> str:
     kind = series.dtype.kind if hasattr(series.dtype, "kind") else "O"
-    return {"f": "float", "i": "int", "b": "bool", "M": "datetime"}.get(kind, "str")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        kind = "O"
+    return {"f": "float", "i": "int", "u": "int", "b": "bool", "M": "datetime"}.get(kind, "str")
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -134,7 +162,7 @@ def _defer_indexes_and_foreign_keys(cur, tables: list[str]) -> list[str]:
 
 
 def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Mapping[str, Path],
-                   domains: Mapping[str, Domain]) -> dict[str, int]:
+                   domains: Mapping[str, Domain], renames: Mapping[str, str] | None) -> dict[str, int]:
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -147,12 +175,12 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = lines[0] if lines else "connection failed"
         raise DatabaseError(f"cannot connect to {where} as {url.username}: {mask(reason)}") from None
-    files, order = _order(tables)
+    files, order = _order(tables, renames)
     try:
         with conn:                              # one transaction: commit at the end or roll back
             with conn.cursor() as cur:
                 for f in files:
-                    cur.execute(f.read_text())
+                    cur.execute(f)
                 for name in order:
                     cur.execute("SELECT column_name FROM information_schema.columns "
                                 "WHERE table_schema = current_schema() AND table_name = %s", (name,))
@@ -216,13 +244,13 @@ def local_file(db: DbSpec, out_dir: Path) -> Path | None:
 
 
 def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
-                 domains: Mapping[str, Domain]) -> dict[str, int]:
+                 domains: Mapping[str, Domain], renames: Mapping[str, str] | None) -> dict[str, int]:
     path = local_file(db, out_dir)
     fresh = not path.exists()
     # a new database file is built under a temporary name and renamed when complete, so
     # it needs no rollback journal; an existing one is changed in a normal transaction
     target = path.with_name(f".{path.name}.partial") if fresh else path
-    files, order = _order(tables)
+    files, order = _order(tables, renames)
     try:
         if fresh:
             target.unlink(missing_ok=True)
@@ -234,7 +262,7 @@ def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN")
-        statements = [st for f in files for st in sqlite_ddl(f.read_text()).split(";") if st.strip()]
+        statements = [st for f in files for st in sqlite_ddl(f).split(";") if st.strip()]
         indexes = [st for st in statements if "CREATE INDEX" in st]
         for statement in statements:
             if statement not in indexes:
@@ -272,10 +300,11 @@ def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
 
 
 def load(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path, csv_files: Mapping[str, Path],
-         domains: Mapping[str, Domain]) -> dict[str, int]:
-    """Load every table into the configured database in one transaction; rows per table."""
+         domains: Mapping[str, Domain], renames: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Load every table into the configured database in one transaction; rows per table.
+    ``renames`` (see :func:`names`) maps schema/'s table and key names to the world's."""
     if db.kind == "none":
         return {}
     if db.kind == "postgres":
-        return _load_postgres(db, tables, csv_files, domains)
-    return _load_sqlite(db, tables, out_dir, domains)
+        return _load_postgres(db, tables, csv_files, domains, renames)
+    return _load_sqlite(db, tables, out_dir, domains, renames)

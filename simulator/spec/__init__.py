@@ -1,9 +1,6 @@
-"""The typed spec of a world and the one function that builds it from the config."""
-from .load import FORMATS, load_spec
-from .model import (ActivitySpec, ChurnSpec, ColumnSpec, DbSpec, Domain, EffectRow, EngineeredSpec,
-                    FeatureSpec, GoldenRecord, HistorySpec, IdSpec, InterventionSpec, NetworkSpec, RuleSpec,
-                    ScenarioSpec, WorldSpec)
+"""The typed spec of a world (its dataclasses) and the parsers shared by stage kinds.
+:func:`simulator.load.load_spec` builds it from the config."""
+from .checks import FORMATS
+from .model import ColumnSpec, DbSpec, Domain, GoldenRecord, IdSpec, RuleSpec, WorldSpec
 
-__all__ = ["FORMATS", "ActivitySpec", "ChurnSpec", "ColumnSpec", "DbSpec", "Domain", "EffectRow",
-           "EngineeredSpec", "FeatureSpec", "GoldenRecord", "HistorySpec", "IdSpec", "InterventionSpec",
-           "NetworkSpec", "RuleSpec", "ScenarioSpec", "WorldSpec", "load_spec"]
+__all__ = ["FORMATS", "ColumnSpec", "DbSpec", "Domain", "GoldenRecord", "IdSpec", "RuleSpec", "WorldSpec"]

@@ -185,9 +185,13 @@ def _categorical(p: Problems, name: str, weights: Any, path: str, by: str | None
                       weights=matrix, by=by, by_keys=by_keys, **common)
 
 
-def _columns(p: Problems, decls: Any, reserved: dict[str, Domain]) -> tuple[list[ColumnSpec], dict[str, Domain]]:
+def _columns(p: Problems, decls: Any, reserved: dict[str, Domain],
+             path: str = "population.columns") -> tuple[list[ColumnSpec], dict[str, Domain]]:
+    """Every column of ``decls`` (name -> declaration), and the domains of every name known
+    afterwards (``reserved`` plus these; a column that failed validation as 'any', so that
+    its problem is reported once, not again by every reader)."""
     if not isinstance(decls, Mapping) or not decls:
-        p.add("population.columns", "must be a non-empty mapping of column name -> declaration")
+        p.add(path, "must be a non-empty mapping of column name -> declaration")
         return [], dict(reserved)
     domains = dict(reserved)
     # domains of label columns first, so that `by:` may name a column declared later
@@ -202,9 +206,9 @@ def _columns(p: Problems, decls: Any, reserved: dict[str, Domain]) -> tuple[list
     out = []
     for name, decl in decls.items():
         if name in reserved:
-            p.add(f"population.columns.{name}", "is written by a stage; choose another name")
+            p.add(f"{path}.{name}", "is written by a stage; choose another name")
             continue
-        col = _column(p, str(name), decl, f"population.columns.{name}", domains)
+        col = _column(p, str(name), decl, f"{path}.{name}", domains)
         if col is not None:
             if col.kind == "categorical" and col.by is not None:
                 domains[col.name] = col.domain

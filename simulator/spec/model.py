@@ -1,26 +1,35 @@
-"""The typed spec: frozen dataclasses that stages read instead of the Hydra config."""
+"""The typed spec: frozen dataclasses that stages read instead of the Hydra config.
+
+The world-level parts live here (columns, domains, golden records, the database target,
+the world itself); each stage kind owns the dataclass of its own group in its module.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..expr import Expr
 
+if TYPE_CHECKING:                               # the protocol module imports this one
+    from ..stage import Stage
+
+
 @dataclass(frozen=True)
 class Domain:
     """What values a column holds: its dtype and, for labels, the allowed categories."""
 
-    dtype: str                                # float | int | bool | category | datetime | any
+    dtype: str                                # float | int | bool | category | datetime | str | any
     categories: tuple = ()
     nullable: bool = False
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One declared partners column (or a hidden helper with keep=False)."""
+    """One declared column (a partners column, a hidden helper with keep=False, or a
+    stage's per-partner input)."""
 
     name: str
     path: str
@@ -50,74 +59,6 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
-class ChurnSpec:
-    label: str
-    probability: str
-    target_rate: float
-    rules: tuple[RuleSpec, ...]
-    date_column: str
-    date: ColumnSpec                          # days before as_of, drawn per churner
-    not_before: str | None = None             # a date column the churn date cannot precede
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    table: str
-    masters: str
-    fanout: tuple[int, int]
-    recruited_days: tuple[int, int]
-    recent_days: int
-    health: str
-    recent_churn: str
-    not_before: str | None = None             # a date column (of master and sub) recruitment cannot precede
-
-
-@dataclass(frozen=True)
-class ScenarioSpec:
-    column: str
-    default: str
-    fallback: str
-    rules: tuple[RuleSpec, ...]
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return (self.default, *(r.name for r in self.rules), self.fallback)
-
-
-@dataclass(frozen=True)
-class EffectRow:
-    """One row of a treatment-effect table: a condition (None: always) and its effect."""
-
-    path: str
-    expr: Expr | None
-    effect: float
-
-
-@dataclass(frozen=True)
-class InterventionSpec:
-    table: str
-    truth_table: str
-    per_partner: tuple[int, int]
-    days_before: tuple[int, int]
-    outcome_after_days: int
-    noise: tuple[float, float]                # (loc, scale) of the normal noise
-    clip: tuple[float, float]
-    churned: str
-    retained: str
-    types: tuple[str, ...]
-    shares: np.ndarray
-    effects: Mapping[str, tuple[EffectRow, ...]]
-
-    @property
-    def reads(self) -> frozenset[str]:
-        return frozenset().union(*(r.expr.names for rows in self.effects.values()
-                                   for r in rows if r.expr is not None))
-
-    def truth_column(self, kind: str) -> str:
-        return f"effect_{kind}"
-
-
-@dataclass(frozen=True)
 class GoldenRecord:
     partner_id: str
     path: str
@@ -143,120 +84,59 @@ class DbSpec:
 
 @dataclass(frozen=True)
 class WorldSpec:
-    """Everything a run needs, validated. Built once by :func:`load_spec`."""
+    """Everything a run needs, validated. Built once by :func:`simulator.load.load_spec`.
+
+    ``stages`` are the config groups that name a ``kind:``, in config order; exactly one
+    of them (the entity stage) defines the partners table and its key."""
 
     n: int
     seed: int
     as_of: np.datetime64
-    id: IdSpec
-    columns: tuple[ColumnSpec, ...]
-    churn: ChurnSpec
-    network: NetworkSpec
-    scenarios: ScenarioSpec
+    stages: tuple["Stage", ...]
     golden: tuple[GoldenRecord, ...]
     golden_candidates: int
-    interventions: InterventionSpec | None
     formats: tuple[str, ...]
     output_dir: str | None
     db: DbSpec
     report: bool
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
-    activity: "ActivitySpec | None" = None    # raw histories and the features computed from them
-    engineered: "EngineeredSpec | None" = None  # the model-ready table
 
     @property
-    def history_tables(self) -> list[str]:
-        """Tables of raw histories (files only: written in activity.formats, not loaded)."""
-        return [h.table for h in self.activity.histories] if self.activity and self.activity.write else []
+    def entity(self) -> "Stage":
+        """The stage whose table has one row per partner."""
+        return next(s for s in self.stages if s.entity is not None)
 
     @property
-    def history_features(self) -> list["FeatureSpec"]:
-        """Features computed from histories that are not also drawn partners columns."""
-        if self.activity is None:
-            return []
-        drawn = {c.name for c in self.columns}
-        return [f for f in self.activity.features if f.name not in drawn]
+    def key(self) -> str:
+        """The partners table's key column (population.id.column)."""
+        return self.entity.entity.column
+
+    @property
+    def table(self) -> str:
+        """The partners table's name."""
+        return self.entity.table
+
+    def stage(self, name: str) -> "Stage | None":
+        """The stage of config group ``name``, or None when the world leaves it out."""
+        return next((s for s in self.stages if s.name == name), None)
+
+    def role(self, role: str) -> str | None:
+        """The column a stage declares for ``role`` (e.g. 'label': the churn label)."""
+        return next((s.roles()[role] for s in self.stages if role in s.roles()), None)
 
     def domains(self) -> dict[str, Domain]:
         """Every column of the partners table (and helpers) -> its domain."""
-        return _domains(self)
+        out = {self.key: Domain("str")}
+        for s in self.stages:
+            out.update(s.writes())
+        return out
 
     @property
     def output_columns(self) -> list[str]:
-        """The partners table's columns in order."""
-        stage_cols = [self.churn.label, self.churn.date_column, self.scenarios.column,
-                      self.network.health, self.network.recent_churn]
-        return [self.id.column, *(c.name for c in self.columns if c.keep),
-                *(f.name for f in self.history_features), *stage_cols]
-
-
-def _domains(spec: WorldSpec) -> dict[str, Domain]:
-    out = {spec.id.column: Domain("str")}
-    out.update({c.name: c.domain for c in spec.columns})
-    out.update({f.name: f.column.domain for f in spec.history_features})
-    out.update(_stage_domains(spec.churn, spec.network, spec.scenarios))
-    return out
-
-
-def _stage_domains(churn: ChurnSpec, net: NetworkSpec, scen: ScenarioSpec) -> dict[str, Domain]:
-    return {
-        churn.label: Domain("bool"),
-        churn.probability: Domain("float"),
-        churn.date_column: Domain("datetime", nullable=True),
-        net.health: Domain("float", nullable=True),
-        net.recent_churn: Domain("int", nullable=True),
-        scen.column: Domain("category", scen.labels),
-    }
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-@dataclass(frozen=True)
-class HistorySpec:
-    """One raw history (a table): its kind, per-partner inputs and options."""
-
-    name: str
-    path: str
-    kind: str
-    table: str
-    inputs: Mapping[str, ColumnSpec]          # drawn per partner, or a partners column (kind 'derive')
-    options: Mapping[str, Any]
-    reads: frozenset[str]                     # partners columns the inputs and option exprs read
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """A partners column computed from one history's aggregates (and partners columns)."""
-
-    name: str
-    path: str
-    history: str
-    column: ColumnSpec                        # kind 'derive': expr, round, dtype, clip
-    aggregates: frozenset[str]                # the history's aggregates it reads
+        """The partners table's columns in order: the key, then each stage's."""
+        return [self.key, *(c for s in self.stages for c in s.output_columns())]
 
     @property
-    def aggregate(self) -> str | None:
-        """The aggregate this feature is, when its expression is just that name (the
-        features a golden pin can be realized for, and stats.json can measure)."""
-        source = self.column.expr.source.strip()
-        return source if source in self.aggregates else None
-
-
-@dataclass(frozen=True)
-class ActivitySpec:
-    histories: tuple[HistorySpec, ...]
-    features: tuple[FeatureSpec, ...]
-    formats: tuple[str, ...]                  # the history tables' file formats
-    write: bool                               # False: reduce histories to features, keep no table
-    write_auto: bool = True                   # write was 'auto' (decided by auto_write_max)
-    auto_write_max: int = 250_000             # partners up to which 'auto' writes
-
-
-@dataclass(frozen=True)
-class EngineeredSpec:
-    """The model-ready table: the id, the features, and carried labels."""
-
-    table: str
-    features: tuple[str, ...]
-    carry: tuple[str, ...]
+    def files_only(self) -> dict[str, tuple[str, ...]]:
+        """Tables written as files only (in their own formats), not loaded into the database."""
+        return {t: f for s in self.stages for t, f in s.files_only().items()}

@@ -8,15 +8,8 @@ import pandas as pd
 
 from ..distributions import SAMPLERS, draw_categorical
 from ..expr import evaluate
-from ..spec import ColumnSpec
-
-DAY = np.timedelta64(1, "D")
-
-
-def days_before(as_of: np.datetime64, days: object) -> np.ndarray:
-    """``as_of`` minus whole days (an int array or scalar): every date of the world."""
-    return as_of - np.asarray(days, dtype=np.int64) * DAY
-
+from ..dates import days_before
+from ..spec.model import ColumnSpec
 
 def codes_of(values: object, keys: tuple) -> np.ndarray:
     """Positions of each row's value within ``keys`` (labels or True/False)."""
@@ -69,3 +62,16 @@ def finish(col: ColumnSpec, values: object) -> np.ndarray:
     if col.cast:
         arr = arr.astype({"int": np.int64, "float": np.float64, "bool": bool}[col.cast])
     return arr
+
+
+def range_checks(col: ColumnSpec) -> list:
+    """pandera checks a column's declaration implies: its clip bounds, [0, 1] for a beta."""
+    import pandera.pandas as pa
+
+    checks = []
+    if col.clip != (None, None):
+        lo, hi = col.clip
+        checks.append(pa.Check.in_range(-np.inf if lo is None else lo, np.inf if hi is None else hi))
+    if col.sampler == "beta":
+        checks.append(pa.Check.in_range(0, 1))
+    return checks

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+import re
+from typing import Any
+
+from ..errors import ConfigError, Problems, did_you_mean
 from ..plan import Step
-from ..spec import WorldSpec
+from ..spec.checks import _is_number, _key
+from ..spec.model import ColumnSpec, Domain, GoldenRecord, IdSpec, WorldSpec
 from ..streams import stream
-from . import columns, scenarios
+from . import columns
 
 SETTABLE = ("sample", "categorical")          # kinds whose pins are set, not checked
 
@@ -67,7 +71,7 @@ def pre_stage(plan: list[Step]) -> list[Step]:
     late: set[str] = set()
     out = []
     for step in plan:
-        if step.kind != "column" or step.reads & late:
+        if step.stage.entity is None or not isinstance(step.payload, ColumnSpec) or step.reads & late:
             late |= step.writes | {step.name}
         else:
             out.append(step)
@@ -93,7 +97,7 @@ def prepare(spec: WorldSpec, plan: list[Step]) -> Golden:
     ok = np.ones(m, dtype=bool)
     first_failure: dict[int, str] = {}
     for step in pre_stage(plan):
-        col = step.column
+        col = step.payload
         values = columns.produce(col, env, m, stream(spec.seed, "golden", col.name), spec.as_of)
         if col.name in pins:
             which, pinned = pins[col.name]
@@ -108,7 +112,7 @@ def prepare(spec: WorldSpec, plan: list[Step]) -> Golden:
                     ok &= agree
         env[col.name] = values
 
-    _check_scenarios(spec, env, pins, record_of, m, ok, first_failure)
+    _stage_filters(spec, env, pins, record_of, m, ok, first_failure)
     ok2 = ok.reshape(g, k)
     problems = []
     for i, rec in enumerate(records):
@@ -133,31 +137,77 @@ def _describe(name: str, pin: object, values: object, sel: np.ndarray) -> str:
     return f"{name} is pinned to {pin!r}, but the rules derive {seen} from its other values"
 
 
-def _check_scenarios(spec: WorldSpec, env: dict, pins: Mapping, record_of: np.ndarray, m: int,
-                     ok: np.ndarray, first_failure: dict[int, str]) -> None:
-    """Prefer draws whose scenario (under the pinned label and network pins) is the pinned one."""
-    sc, ch, net = spec.scenarios, spec.churn, spec.network
-    if sc.column not in pins or ch.label not in pins:
-        return
+def _stage_filters(spec: WorldSpec, env: dict, pins: Mapping, record_of: np.ndarray, m: int,
+                   ok: np.ndarray, first_failure: dict[int, str]) -> None:
+    """Let each stage's golden hook prefer the draws whose pinned outcome follows from their
+    pins: the columns stages write are filled with each record's pins (null elsewhere)."""
     stage_env = dict(env)
-    for col in (ch.label, net.health, net.recent_churn):
-        fill = np.full(m, np.nan if col != ch.label else False, dtype=float if col != ch.label else bool)
-        if col in pins:
-            which, pinned = pins[col]
-            for i, value in zip(which, pinned):
-                fill[record_of == i] = value
-        stage_env[col] = fill
-    needed = set().union(*(r.expr.names for r in sc.rules))
-    if not needed <= set(stage_env):
-        return                                 # rules read later columns: checked at the end
-    got = scenarios.assign(sc, stage_env, stage_env[ch.label].astype(bool), m)
-    label_which = set(pins[ch.label][0].tolist())
-    for i, value in zip(*pins[sc.column]):
-        if i not in label_which:
+    for stage in spec.stages:
+        for col, dom in stage.writes().items():
+            if col in stage_env:
+                continue
+            fill = np.zeros(m, dtype=bool) if dom.dtype == "bool" else np.full(m, np.nan)
+            if col in pins and dom.dtype in ("bool", "float", "int"):
+                for i, value in zip(*pins[col]):
+                    fill[record_of == i] = value
+            stage_env[col] = fill
+    for stage in spec.stages:
+        found = stage.golden_filter(stage_env, pins, record_of, m)
+        if found is None:
             continue
-        sel = record_of == i
-        agree = np.asarray(got == value) | ~sel
-        if not agree[sel].any() and i not in first_failure:
-            first_failure[i] = (f"{sc.column} is pinned to {value!r}, but its pinned values lead "
-                                f"the scenario rules to {sorted(set(got[sel]))}")
+        agree, failures = found
+        for i, why in failures.items():
+            first_failure.setdefault(i, why)
         ok &= agree
+
+
+def parse(p: Problems, c: Mapping, n: int | None, id_spec: IdSpec,
+          domains: Mapping[str, Domain]) -> list[GoldenRecord]:
+    """``golden.records``: partner id -> pinned values (a record set to null is left out)."""
+    out = []
+    pattern = re.compile(re.escape(id_spec.prefix) + r"(\d+)")
+    records = c.get("records") or {}
+    if not isinstance(records, Mapping):
+        p.add("golden.records", f"must map each partner id to its pinned values, got {records!r}")
+        return out
+    for pid, rec in records.items():
+        path = f"golden.records.{pid}"
+        if rec is None:
+            continue
+        if not isinstance(rec, Mapping):
+            p.add(path, f"must be a mapping of column -> pinned value, got {rec!r}")
+            continue
+        pid = str(pid)
+        m = pattern.fullmatch(pid)
+        if not m or int(m.group(1)) < 1:
+            p.add(path, f"{pid!r} is not an id this world generates ({id_spec.prefix} followed by a number from 1)")
+            continue
+        row = int(m.group(1)) - 1
+        if n is not None and row >= n:
+            p.add(path, f"{pid} needs n_partners >= {row + 1}, got {n}")
+        pins = {}
+        for col, value in rec.items():
+            dom = domains.get(col)
+            cpath = f"{path}.{col}"
+            if dom is None or col == id_spec.column:
+                p.add(cpath, "unknown column" + did_you_mean(str(col), domains))
+            elif not _fits(dom, value):
+                allowed = (f"one of {', '.join(map(str, dom.categories))}" if dom.dtype == "category"
+                           else f"a {dom.dtype} value")
+                p.add(cpath, f"{value!r} is not valid here; must be {allowed}")
+            else:
+                pins[str(col)] = value
+        out.append(GoldenRecord(pid, path, row, pins))
+    return out
+
+
+def _fits(dom: Domain, value: Any) -> bool:
+    if dom.dtype == "category":
+        return _key(value) in dom.categories
+    if dom.dtype == "bool":
+        return isinstance(value, bool)
+    if dom.dtype == "int":
+        return _is_number(value) and float(value).is_integer()
+    if dom.dtype in ("float", "any"):
+        return _is_number(value) or (dom.dtype == "any" and isinstance(value, (bool, str)))
+    return False   # datetime and helpers are not pinnable

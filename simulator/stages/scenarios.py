@@ -1,17 +1,134 @@
-"""Scenario assignment: first matching rule wins, in declared order (np.select)."""
+"""Scenario assignment: first matching rule wins, in declared order (np.select).
+
+Kind ``scenarios``: non-churners (``label`` false) get ``default``; churners the first
+rule that matches, else ``fallback``. Its golden hook prefers candidate draws whose
+pinned scenario follows from their pins.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..errors import Problems
 from ..expr import evaluate
-from ..spec import ScenarioSpec
+from ..plan import Step
+from ..spec.model import Domain, RuleSpec
+from ..spec.shape import Open
+from ..stage import BaseStage, ParseContext, RunContext
+from .churn import rules as parse_rules
 
 
-def assign(spec: ScenarioSpec, env: Mapping[str, object], churned: np.ndarray, n: int) -> pd.Categorical:
+@dataclass(frozen=True)
+class Scenarios(BaseStage):
+    name: str
+    kind: str
+    column: str
+    label: str                                # the churn label it reads
+    default: str
+    fallback: str
+    rules: tuple[RuleSpec, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.default, *(r.name for r in self.rules), self.fallback)
+
+    def writes(self) -> dict[str, Domain]:
+        return {self.column: Domain("category", self.labels)}
+
+    def output_columns(self) -> list[str]:
+        return [self.column]
+
+    def roles(self) -> dict[str, str]:
+        return {"scenario": self.column}
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        return [(r.path, r.expr.names) for r in self.rules] + [(f"{self.name}.label", frozenset([self.label]))]
+
+    def steps(self) -> list[Step]:
+        reads = frozenset().union(*(r.expr.names for r in self.rules)) | {self.label}
+        return [Step(self, self.name, reads, frozenset([self.column]), path=f"{self.name}.rules")]
+
+    def run(self, step: Step, ctx: RunContext) -> None:
+        ctx.env[self.column] = assign(self, ctx.env, np.asarray(ctx.env[self.label]), ctx.n)
+
+    def row_checks(self) -> list:
+        import pandera.pandas as pa
+
+        return [(frozenset([self.label, self.column]),
+                 pa.Check(lambda df: df[self.label] == (df[self.column] != self.default),
+                          name=f"{self.label} <=> {self.column} != {self.default}"))]
+
+    def realized(self, world, tables) -> dict[str, object]:
+        shares = tables[world.table][self.column].value_counts(normalize=True)
+        return {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
+
+    def figures(self, world, tables, stats) -> list:
+        from ..report import figure, png
+
+        shares = tables[world.table][self.column].value_counts(normalize=True)
+        fig = figure(figsize=(4, 3.4))
+        fig.subplots_adjust(bottom=0.35)
+        ax = fig.subplots()
+        ax.bar(shares.index.astype(str), shares.to_numpy(), color="#d62728")
+        ax.set(title="scenario shares")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        return [("Scenario shares", png(fig))]
+
+    def golden_filter(self, env, pins, record_of, m):
+        """Candidates whose scenario (under their pinned label and stage pins) is the pinned one."""
+        if self.column not in pins or self.label not in pins:
+            return None
+        if not set().union(*(r.expr.names for r in self.rules)) <= set(env):
+            return None                        # rules read later columns: checked at the end
+        got = assign(self, env, np.asarray(env[self.label]).astype(bool), m)
+        label_which = set(pins[self.label][0].tolist())
+        ok, failures = np.ones(m, dtype=bool), {}
+        for i, value in zip(*pins[self.column]):
+            if i not in label_which:
+                continue
+            sel = record_of == i
+            agree = np.asarray(got == value) | ~sel
+            if not agree[sel].any():
+                failures[i] = (f"{self.column} is pinned to {value!r}, but its pinned values lead "
+                               f"the scenario rules to {sorted(set(got[sel]))}")
+            ok &= agree
+        return ok, failures
+
+
+def assign(spec: Scenarios, env: Mapping[str, object], churned: np.ndarray, n: int) -> pd.Categorical:
     """Non-churners get the default; churners the first matching rule, else the fallback."""
     masks = [~churned] + [churned & np.asarray(evaluate(r.expr, env, n), dtype=bool) for r in spec.rules]
     codes = np.select(masks, np.arange(len(masks)), default=len(masks))
     return pd.Categorical.from_codes(codes.astype(np.int32), categories=list(spec.labels))
+
+
+class ScenariosKind:
+    name = "scenarios"
+    defines_entity = False
+    shape = {"kind": None, "column": None, "label": None, "default": None, "fallback": None,
+             "rules": Open({"when": None})}
+
+    def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
+        names = [str(k) for k, v in (c.get("rules") or {}).items() if v is not None] \
+            if isinstance(c.get("rules"), Mapping) else []
+        labels = (str(c.get("default")), *names, str(c.get("fallback")))
+        return {str(c.get("column")): Domain("category", labels)}
+
+    def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Scenarios | None:
+        parsed = parse_rules(p, f"{group}.rules", c.get("rules"), numeric=False)
+        for key in ("column", "label", "default", "fallback"):
+            if not isinstance(c.get(key), str) or not c.get(key):
+                p.add(f"{group}.{key}", f"must be a name, got {c.get(key)!r}")
+        names = [c.get("default"), *(r.name for r in parsed), c.get("fallback")]
+        dupes = sorted({str(n) for n in names if names.count(n) > 1})
+        if dupes:
+            p.add(f"{group}.rules", f"scenario names must be unique, repeated: {dupes}")
+        if not all(isinstance(c.get(k), str) and c.get(k) for k in ("column", "label", "default", "fallback")):
+            return None
+        return Scenarios(group, self.name, c["column"], c["label"], c["default"], c["fallback"], tuple(parsed))
+
+
+KIND = ScenariosKind()

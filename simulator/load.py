@@ -1,0 +1,141 @@
+"""Config -> typed, validated spec. The only module that reads the Hydra config.
+
+``load_spec(cfg)`` checks every key against its shape (the world's settings here, each
+stage's from its kind), parses each stage with its kind's parser, checks every column a
+stage reads against the columns the world has, and parses the golden records, collecting
+every problem with its config path before raising one :class:`~simulator.errors.ConfigError`.
+Every top-level group with a ``kind:`` is a stage; ``value_groups`` (in config.yaml) name
+the groups that only feed ``${...}`` interpolations. Stages never see a ``DictConfig``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError, Problems, did_you_mean
+from .registry import STAGE_KINDS
+from .spec.checks import FORMATS, _int
+from .spec.model import DbSpec, Domain, WorldSpec
+from .spec.shape import Open, check_keys
+from .stages import golden as golden_records
+
+SETTINGS = ("n_partners", "seed", "as_of", "value_groups")
+WORLD_SHAPE = {"golden": {"candidates": None, "records": Open(None)},
+               "output": {"formats": None, "dir": None, "report": None}}
+DB_SHAPES = {"sqlite": {"kind": None, "path": None, "mode": None},
+             "postgres": {"kind": None, "url": None, "mode": None},
+             "none": {"kind": None}}
+
+
+def _raw(cfg: DictConfig | Mapping) -> dict:
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError([f"{getattr(exc, 'full_key', '') or 'config'}: {exc.msg if hasattr(exc, 'msg') else exc}"]) from None
+    raw.pop("hydra", None)
+    return raw
+
+
+def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
+    """(group, kind, config) of every stage, in config order; unknown top-level keys refused."""
+    values = raw.get("value_groups") or []
+    known = [*SETTINGS, *WORLD_SHAPE, "db", *values]
+    out = []
+    for key, value in raw.items():
+        if key in known or value is None or value == {}:   # a group left empty (network=none) is left out
+            continue
+        if not isinstance(value, Mapping) or "kind" not in value:
+            stages = [k for k, v in raw.items() if isinstance(v, Mapping) and "kind" in v and k != "db"]
+            p.add(str(key), "unknown key: neither a setting nor a stage (a group with a 'kind:')"
+                  + did_you_mean(str(key), [*known, *stages]))
+            continue
+        kind = STAGE_KINDS.get(value["kind"])
+        if kind is None:
+            p.add(f"{key}.kind", f"unknown stage kind {value['kind']!r}" + did_you_mean(str(value["kind"]), STAGE_KINDS))
+            continue
+        check_keys(p, str(key), value, kind.shape)
+        out.append((str(key), kind, value))
+    return out
+
+
+def _db(p: Problems, c: Mapping | None) -> DbSpec:
+    c = c or {"kind": "none"}
+    kind = c.get("kind")
+    if kind not in DB_SHAPES:
+        p.add("db.kind", f"unknown database kind {kind!r} (known: {', '.join(DB_SHAPES)})")
+        return DbSpec("none")
+    check_keys(p, "db", c, DB_SHAPES[kind])
+    mode = c.get("mode", "replace")
+    if mode not in ("replace", "append"):
+        p.add("db.mode", f"must be replace or append, got {mode!r}")
+    if kind == "none":
+        return DbSpec("none")
+    target = c.get("path") if kind == "sqlite" else c.get("url")
+    if not isinstance(target, str) or not target:
+        p.add(f"db.{'path' if kind == 'sqlite' else 'url'}", f"must be a non-empty string, got {target!r}")
+        return DbSpec("none")
+    if kind == "postgres" and not target.startswith("postgresql"):
+        p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
+    return DbSpec(kind, target, mode)
+
+
+def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
+    """Validate the composed config and return the typed spec, or raise ConfigError."""
+    raw = _raw(cfg)
+    p = Problems()
+    n = _int(p, "n_partners", raw.get("n_partners"), 1)
+    seed = _int(p, "seed", raw.get("seed"), 0)
+    try:
+        as_of = np.datetime64(str(raw.get("as_of")), "us")
+        if np.isnat(as_of):
+            raise ValueError
+    except ValueError:
+        p.add("as_of", f"must be a date like 2026-01-01, got {raw.get('as_of')!r}")
+        as_of = None
+    check_keys(p, "", {k: raw[k] for k in WORLD_SHAPE if k in raw}, WORLD_SHAPE)
+    groups = _stage_groups(p, raw)
+
+    from .stage import ParseContext
+    ctx = ParseContext(n, {})
+    for group, kind, c in groups:              # columns stages own outright, known to every parser
+        ctx.domains.update(kind.owns(group, c))
+    # the entity stage (the partners table) first, so that the others see its columns
+    groups.sort(key=lambda g: not getattr(g[1], "defines_entity", False))
+    stages = []
+    for group, kind, c in groups:
+        stage = kind.parse(p, group, c, ctx)
+        if stage is None:                      # reported; don't cascade into its readers
+            continue
+        if stage.entity is not None:
+            ctx.key = stage.entity.column
+            ctx.domains[ctx.key] = Domain("str")
+        ctx.domains.update({k: v for k, v in stage.writes().items() if k not in ctx.domains})
+        stages.append(stage)
+    order = [g for g, _, _ in _stage_groups(Problems(), raw)]
+    stages.sort(key=lambda s: order.index(s.name))
+    entities = [s for s in stages if s.entity is not None]
+    if len(entities) != 1 and not p.items:
+        p.add("config", f"needs exactly one stage that defines the partners table "
+              f"({', '.join(k for k, v in STAGE_KINDS.items() if getattr(v, 'defines_entity', False))}), "
+              f"got {len(entities)}")
+    known = ctx.domains
+    for stage in stages:
+        for path, names in stage.reads():
+            for name in sorted(names - set(known)):
+                p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
+        stage.check(p, known)
+    golden_cfg = raw.get("golden") or {}
+    records = golden_records.parse(p, golden_cfg, n, entities[0].entity, known) if entities else []
+    candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
+    out = raw.get("output") or {}
+    formats = out.get("formats") or []
+    if any(f not in FORMATS for f in formats) or not formats:
+        p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
+    db = _db(p, raw.get("db"))
+    p.raise_if_any()
+    return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
+                     out.get("dir"), db, bool(out.get("report", True)), raw)

@@ -1,0 +1,214 @@
+"""The contract every stage kind fulfils, and the context a stage runs in.
+
+A *stage kind* (:class:`StageKind`) is one module under ``simulator/stages/`` registered
+in :data:`simulator.registry.STAGE_KINDS`; YAML names it: every top-level config group
+with a ``kind:`` is a stage of that kind. The kind owns its group's config shape and its
+parsing; the parsed :class:`Stage` owns what it reads and writes (with the domains of
+what it writes), its plan steps and their run, the schemas of the tables it writes, its
+declared targets for stats.json, its report figures and its golden-record hooks. The
+plan, the engine, the schemas, stats and the report iterate over stages and know none of
+them by name. :class:`BaseStage` gives every optional part a neutral default.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .errors import Problems
+from .spec.model import Domain, IdSpec, WorldSpec
+from .spec.shape import Shape
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+    from .plan import Step
+    from .stages.golden import Golden
+
+
+@dataclass
+class ParseContext:
+    """What a kind's parser may know of the rest of the world.
+
+    ``domains`` holds every column known so far: the columns other stages own outright
+    (declared before any stage is parsed) and those of the stages parsed before this one
+    (the entity stage is parsed first). ``n`` is None when n_partners is invalid."""
+
+    n: int | None
+    domains: dict[str, Domain]
+    key: str = "partner_id"
+
+
+class StageKind(Protocol):
+    """A kind of stage: parses one config group into a :class:`Stage`."""
+
+    name: str                                  # the value of the group's `kind:`
+    shape: Shape                               # the group's keys (simulator.spec.shape)
+    defines_entity: bool                       # its stage defines the partners table (parsed first)
+
+    def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
+        """Columns the group will write whatever else it declares, from its raw config,
+        tolerant of errors (other stages' parsers see them before this one is parsed)."""
+
+    def parse(self, p: Problems, group: str, config: Mapping, ctx: ParseContext) -> "Stage | None":
+        """The typed stage, or None after adding its problems (each with a config path)."""
+
+
+@dataclass
+class RunContext:
+    """The state of one generation, handed to each step: the columns produced so far by
+    name (``env``), the tables written so far, facts for the manifest, named streams."""
+
+    world: WorldSpec
+    gold: "Golden"
+    env: dict[str, object]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.world.n
+
+    def rng(self, *names: str) -> np.random.Generator:
+        from .streams import stream
+
+        return stream(self.world.seed, *names)
+
+
+class Stage(Protocol):
+    """A parsed stage (one config group)."""
+
+    name: str                                  # the config group, the prefix of its paths
+    kind: str
+    entity: IdSpec | None                      # set on the one stage whose table is the partners table
+    table: str | None                          # the entity stage's table name
+
+    def writes(self) -> dict[str, Domain]:
+        """Every partners column (and helper) this stage writes, with its domain."""
+
+    def output_columns(self) -> list[str]:
+        """The partners-table columns it writes, in table order."""
+
+    def roles(self) -> dict[str, str]:
+        """Role -> column, for what other code needs to find without a name
+        (e.g. 'label' for the churn label, 'scenario')."""
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        """(config path, columns read there): every name is checked against the world's."""
+
+    def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
+        """Cross-checks once every stage is parsed (e.g. a column must be boolean)."""
+
+    def steps(self) -> list["Step"]:
+        """This stage's plan nodes."""
+
+    def run(self, step: "Step", ctx: RunContext) -> None:
+        """Run one of its steps: arrays in ``ctx.env`` in, arrays and tables out."""
+
+    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
+        """After every step and the golden check: tables built from the partners table."""
+
+    def tables(self) -> tuple[str, ...]:
+        """Names of the tables (other than the partners table) it writes."""
+
+    def files_only(self) -> dict[str, tuple[str, ...]]:
+        """Its tables written as files only, with their formats (not loaded into a database)."""
+
+    def ddl(self) -> dict[str, str]:
+        """Table -> the schema/ DDL table that describes it (the loader renames it)."""
+
+    def schemas(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict[str, "pa.DataFrameSchema"]:
+        """pandera schemas of its tables."""
+
+    def column_checks(self) -> dict[str, list["pa.Check"]]:
+        """Extra checks on the partners columns it writes."""
+
+    def row_checks(self) -> list[tuple[frozenset[str], "pa.Check"]]:
+        """Partners-table checks across its columns (e.g. 'date set exactly for churners'),
+        each with the columns it reads (a projection keeps the checks it can hold)."""
+
+    def targets(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:
+        """Declared targets beside their realized values (simulator.stats.target)."""
+
+    def realized(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
+        """Headline realized statistics for stats.json's ``realized``."""
+
+    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame],
+                stats: Mapping) -> list[tuple[str, str | None]]:
+        """(title, base64 PNG or None) report panels."""
+
+    def notices(self, world: WorldSpec) -> list[str]:
+        """Warnings for the user before generation (e.g. what a size setting implies)."""
+
+    def golden_filter(self, env: Mapping[str, object], pins: Mapping, record_of: np.ndarray,
+                      m: int) -> tuple[np.ndarray, dict[int, str]] | None:
+        """Golden hook: among candidate draws (``env``: pre-stage columns, and stage
+        columns filled with pins), which agree with this stage's pinned outcome."""
+
+
+class BaseStage:
+    """Neutral defaults for the optional parts of :class:`Stage`."""
+
+    entity: IdSpec | None = None
+    table: str | None = None
+
+    def writes(self) -> dict[str, Domain]:
+        return {}
+
+    def output_columns(self) -> list[str]:
+        return []
+
+    def roles(self) -> dict[str, str]:
+        return {}
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        return []
+
+    def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
+        return None
+
+    def steps(self) -> list["Step"]:
+        return []
+
+    def run(self, step: "Step", ctx: RunContext) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no steps")
+
+    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
+        return None
+
+    def tables(self) -> tuple[str, ...]:
+        return ()
+
+    def files_only(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def ddl(self) -> dict[str, str]:
+        return {}
+
+    def schemas(self, world, tables) -> dict:
+        return {}
+
+    def column_checks(self) -> dict:
+        return {}
+
+    def row_checks(self) -> list:
+        return []
+
+    def targets(self, world, tables) -> list[dict]:
+        return []
+
+    def realized(self, world, tables) -> dict[str, object]:
+        return {}
+
+    def figures(self, world, tables, stats) -> list:
+        return []
+
+    def notices(self, world) -> list[str]:
+        return []
+
+    def golden_filter(self, env, pins, record_of, m):
+        return None
+

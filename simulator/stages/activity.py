@@ -1,0 +1,390 @@
+"""Raw histories and the features computed from them (the ``activity`` group).
+
+Kind ``histories``: each history (``histories.<name>``) has a history kind (a module of
+simulator/histories/), a table, per-partner inputs and options; each feature is an
+expression over one history's aggregates. Each history is a plan step: its inputs are
+drawn per partner, then blocks of BLOCK partners (two threads) are generated, fixed for
+golden pins, reduced to aggregates and evaluated to features; the long table is built
+only when it is written. A feature that is also a drawn column is realized exactly by its
+history and re-checked, not written, so the churn model can read it before the history
+exists.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..distributions import SAMPLERS
+from ..errors import ConfigError, Problems, did_you_mean
+from ..expr import evaluate
+from ..histories import KINDS, PartnerKey
+from ..plan import Step
+from ..spec.checks import FORMATS, _compile, _int, _is_number
+from ..spec.columns import _column
+from ..spec.model import ColumnSpec, Domain
+from ..spec.shape import Open
+from ..stage import BaseStage, ParseContext, RunContext
+from ..streams import stream
+from . import columns
+
+BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
+WORKERS = 2          # blocks in flight at once
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """One raw history (a table): its kind, per-partner inputs and options."""
+
+    name: str
+    path: str
+    kind: str
+    table: str
+    inputs: Mapping[str, ColumnSpec]          # drawn per partner, or a partners column (kind 'derive')
+    options: Mapping[str, Any]
+    reads: frozenset[str]                     # partners columns the inputs and option exprs read
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A partners column computed from one history's aggregates (and partners columns)."""
+
+    name: str
+    path: str
+    history: str
+    column: ColumnSpec                        # kind 'derive': expr, round, dtype, clip
+    aggregates: frozenset[str]                # the history's aggregates it reads
+
+    @property
+    def aggregate(self) -> str | None:
+        """The aggregate this feature is, when its expression is just that name (the
+        features a golden pin can be realized for, and stats.json can measure)."""
+        source = self.column.expr.source.strip()
+        return source if source in self.aggregates else None
+
+
+@dataclass(frozen=True)
+class Activity(BaseStage):
+    name: str
+    kind: str
+    histories: tuple[HistorySpec, ...]
+    features: tuple[FeatureSpec, ...]
+    drawn: frozenset[str]                     # features that are also drawn columns (realized, checked)
+    formats: tuple[str, ...]                  # the history tables' file formats
+    write: bool                               # False: reduce histories to features, keep no table
+    write_auto: bool = True                   # write was 'auto' (decided by auto_write_max)
+    auto_write_max: int = 250_000             # partners up to which 'auto' writes
+
+    @property
+    def computed(self) -> list[FeatureSpec]:
+        """Features this stage writes (not also drawn columns)."""
+        return [f for f in self.features if f.name not in self.drawn]
+
+    def writes(self) -> dict[str, Domain]:
+        return {f.name: f.column.domain for f in self.computed}
+
+    def output_columns(self) -> list[str]:
+        return [f.name for f in self.computed]
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        return [(h.path, h.reads) for h in self.histories]
+
+    def steps(self) -> list[Step]:
+        out = []
+        for h in self.histories:
+            feats = [f for f in self.features if f.history == h.name]
+            reads = h.reads.union(*(f.column.reads - f.aggregates for f in feats))
+            writes = frozenset(f.name for f in feats if f.name not in self.drawn)
+            out.append(Step(self, f"history:{h.name}", reads, writes, payload=h, path=h.path))
+        return out
+
+    def tables(self) -> tuple[str, ...]:
+        return tuple(h.table for h in self.histories) if self.write else ()
+
+    def files_only(self) -> dict[str, tuple[str, ...]]:
+        return {t: self.formats for t in self.tables()}
+
+    def column_checks(self) -> dict:
+        return {f.name: columns.range_checks(f.column) for f in self.computed}
+
+    def schemas(self, world, tables) -> dict:
+        return {h.table: KINDS[h.kind].schema(h, world) for h in self.histories if self.write}
+
+    def notices(self, world) -> list[str]:
+        """Say when large histories are kept in memory, or not written because of their size."""
+        n = f"{world.n:,}"
+        if self.write and world.n > self.auto_write_max:
+            return [f"writing the raw histories of {n} partners keeps about {world.n * 250 // 1_000_000} million "
+                    f"rows in memory; {self.name}.write=false computes the same features from histories that "
+                    f"are reduced, not kept"]
+        if not self.write and self.write_auto:
+            return [f"the raw histories of {n} partners are reduced to features and not written "
+                    f"({self.name}.write=auto writes them up to {self.name}.auto_write_max="
+                    f"{self.auto_write_max:,} partners); {self.name}.write=true writes them"]
+        return []
+
+    def run(self, step: Step, ctx: RunContext) -> None:
+        """Generate one raw history block by block, reduce each block to its features, and
+        keep the rows only if the tables are written."""
+        h, act, env, n, world = step.payload, self, ctx.env, ctx.n, ctx.world
+        kind = KINDS[h.kind]
+        inputs = {k: columns.produce(col, env, n, ctx.rng("history", h.name, k), world.as_of)
+                  for k, col in h.inputs.items()}
+        inputs.update({c: env[c] for c in h.reads if c not in inputs})
+        feats = [f for f in act.features if f.history == h.name]
+        partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
+        pins = self._history_pins(world, h, feats)
+        key = _partner_key(ctx) if act.write else None
+
+        def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+            stop = min(n, start + BLOCK)
+            data = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
+                                 lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
+            for row, fix, pin, decimals, why in pins:
+                if start <= row < stop:
+                    try:
+                        fix(h, data, row - start, pin, decimals)
+                    except ValueError as exc:
+                        raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+            fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
+            values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
+            return values, kind.frame(h, data, np.arange(start, stop), key, world.as_of) if act.write else None
+
+        # blocks have their own streams, so two at a time (numpy's samplers and array
+        # kernels release the GIL) give the same data as one at a time
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            done = list(pool.map(block, range(0, n, BLOCK)))
+        parts = {f.name: [values[f.name] for values, _ in done] for f in feats}
+        frames = [frame for _, frame in done]
+        for f in feats:
+            values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)
+            if f.name in self.drawn:
+                _check_realized(ctx, h, f.name, values)
+            else:
+                env[f.name] = values
+        if act.write:
+            ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    def _history_pins(self, world, h: HistorySpec, feats: list[FeatureSpec]) -> list[tuple]:
+        """Golden pins on features this history must realize: (row, fixer, pin, decimals, why)."""
+        fixers = KINDS[h.kind].realize
+        out = []
+        for rec in world.golden:
+            for f in feats:
+                agg = f.aggregate
+                if f.name in rec.pins and agg in fixers:
+                    decimals = f.column.round if isinstance(f.column.round, int) else 9
+                    out.append((rec.row, fixers[agg], float(rec.pins[f.name]), decimals,
+                                f"{rec.path} ({rec.partner_id}): {f.name} is pinned to {rec.pins[f.name]!r}"))
+        return out
+
+
+    def targets(self, world, tables) -> list[dict]:
+        """History inputs drawn from a distribution, against the features that measure them."""
+        from ..stats import REFERENCE_ROWS, groups, target
+
+        partners, out = tables[world.table], []
+        for h in self.histories:
+            for key, agg in KINDS[h.kind].measures.items():
+                col = h.inputs[key]
+                feature = next((f.name for f in self.features if f.history == h.name
+                                and f.aggregate == agg and f.name in partners), None)
+                if col.kind != "sample" or feature is None:
+                    continue
+                for label, mask, params, _ in groups(col, partners):
+                    ref = SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label),
+                                                     REFERENCE_ROWS, **params)
+                    x = partners.loc[mask, feature].to_numpy(dtype=float)
+                    t = target(f"{h.path}.{key}{label}.mean", ref.mean(), x.mean() if x.size else 0,
+                               x.std() / np.sqrt(max(x.size, 1)), x.size, "measured mean")
+                    t["feature"] = feature
+                    t["miss"] = bool(abs(t["realized"] - t["declared"]) > 4 * x.std() / np.sqrt(max(x.size, 1))
+                                     + 0.1 * ref.std()) if x.size else True
+                    out.append(t)
+        return out
+
+    def figures(self, world, tables, stats) -> list:
+        """Churners' and healthy partners' written histories on average, one panel per
+        history whose kind declares one."""
+        from ..report import history_panels
+
+        panels = [(tables[h.table], KINDS[h.kind].panel) for h in self.histories
+                  if KINDS[h.kind].panel is not None and h.table in tables]
+        return [("Histories by churn class", history_panels(world, tables, panels))]
+
+
+def _partner_key(ctx: RunContext) -> PartnerKey:
+    """The history tables' key: a categorical over all ids, built once per run."""
+    key = ctx.facts.get("_partner_key")
+    if key is None:
+        key = ctx.facts["_partner_key"] = PartnerKey(ctx.world.key, pd.CategoricalDtype(pd.Index(ctx.env[ctx.world.key])))
+    return key
+
+
+def _check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:
+    """A feature that is also a drawn column must come out of its history unchanged."""
+    drawn = np.asarray(ctx.env[name])
+    same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
+    if not np.all(same):
+        bad = np.flatnonzero(~same)
+        pid = ctx.env[ctx.world.key][bad[0]]
+        raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
+                           f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
+                           f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
+                           f"column (e.g. clip) or widen the history"])
+
+
+def _input(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Domain]) -> ColumnSpec | None:
+    """A per-partner input: a distribution (mapping), or an expression / column name / number."""
+    if isinstance(decl, Mapping):
+        return _column(p, name, decl, path, domains)
+    if isinstance(decl, str) or _is_number(decl):
+        return _column(p, name, {"expr": str(decl)}, path, domains)
+    p.add(path, f"must be a distribution (mapping with dist), a partners column or a number, got {decl!r}")
+    return None
+
+
+def _option(p: Problems, path: str, kind: str, value: Any, minimum: Any) -> Any:
+    if kind == "int":
+        return _int(p, path, value, minimum)
+    if kind == "number":
+        if not _is_number(value) or value < minimum:
+            p.add(path, f"must be a number >= {minimum}, got {value!r}")
+            return None
+        return float(value)
+    if kind == "name":
+        if not isinstance(value, str) or not value.isidentifier():
+            p.add(path, f"must be a column name, got {value!r}")
+            return None
+        return value
+    if kind == "exprs":
+        if not isinstance(value, Mapping) or not value:
+            p.add(path, f"must be a non-empty mapping of label -> expression, got {value!r}")
+            return None
+        out = {str(k): _compile(p, f"{path}.{k}", str(v)) for k, v in value.items()}
+        return out if all(out.values()) else None
+    if kind == "texts":
+        if not isinstance(value, Mapping) or not value or not all(
+                isinstance(v, list) and v and all(isinstance(t, str) and t for t in v) for v in value.values()):
+            p.add(path, f"must map each label to a non-empty list of texts, got {value!r}")
+            return None
+        texts = [t for v in value.values() for t in v]
+        if len(set(texts)) != len(texts):
+            p.add(path, "texts must be distinct (each is scored once)")
+            return None
+        return {str(k): tuple(v) for k, v in value.items()}
+    raise AssertionError(kind)
+
+
+def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domain]) -> HistorySpec | None:
+    if not isinstance(c, Mapping):
+        p.add(path, f"must be a mapping with kind, table and the kind's inputs, got {c!r}")
+        return None
+    kind = KINDS.get(c.get("kind"))
+    if kind is None:
+        p.add(f"{path}.kind", f"unknown history kind {c.get('kind')!r}" + did_you_mean(str(c.get("kind")), KINDS))
+        return None
+    table = c.get("table")
+    if not isinstance(table, str) or not table.isidentifier():
+        p.add(f"{path}.table", f"must be a table name, got {table!r}")
+    known_keys = {"kind", "table", *kind.inputs, *kind.options}
+    for key in sorted(set(c) - known_keys):
+        p.add(f"{path}.{key}", f"unknown key for a '{kind.name}' history" + did_you_mean(key, known_keys)
+              + f" (inputs: {', '.join(kind.inputs)}; options: {', '.join(kind.options)})")
+    inputs: dict[str, ColumnSpec] = {}
+    for key in kind.inputs:
+        if key not in c:
+            p.add(f"{path}.{key}", f"missing: a '{kind.name}' history needs {key} ({kind.inputs[key]})")
+            continue
+        col = _input(p, key, c[key], f"{path}.{key}", domains)
+        if col is not None:
+            inputs[key] = col
+    options: dict[str, Any] = {}
+    for key, (typ, default, minimum) in kind.options.items():
+        if key not in c and default is None:
+            p.add(f"{path}.{key}", f"missing: a '{kind.name}' history needs {key}")
+            continue
+        options[key] = _option(p, f"{path}.{key}", typ, c.get(key, default), minimum)
+    exprs = [k for k, (t, _, _) in kind.options.items() if t == "exprs"]
+    texts = [k for k, (t, _, _) in kind.options.items() if t == "texts"]
+    for e, t in zip(exprs, texts):               # each labelled expression has its texts
+        if options.get(e) and options.get(t) and list(options[e]) != list(options[t]):
+            p.add(f"{path}.{t}", f"must have the same labels as {e}, in order: {list(options[e])}")
+    reads = frozenset().union(*(col.reads for col in inputs.values()))
+    expr_reads = frozenset().union(*(x.names for e in exprs for x in (options.get(e) or {}).values()))
+    if None in options.values() or not isinstance(table, str) or len(inputs) < len(kind.inputs):
+        return None
+    return HistorySpec(name, path, kind.name, table, inputs, options, reads | (expr_reads - set(inputs)))
+
+
+
+
+class HistoriesKind:
+    name = "histories"
+    defines_entity = False
+    shape = {"kind": None, "formats": None, "write": None, "auto_write_max": None,
+             "histories": Open(None),
+             "features": Open({"from": None, "expr": None, "round": None, "dtype": None, "clip": None})}
+
+    def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
+        return {}
+
+    def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Activity | None:
+        """Its histories and features; the features' domains join ``ctx.domains``."""
+        domains, n = ctx.domains, ctx.n
+        hists = c.get("histories")
+        if not isinstance(hists, Mapping) or not hists:
+            p.add(f"{group}.histories", "must be a non-empty mapping of history name -> declaration")
+            return None
+        histories = [h for name, decl in hists.items()
+                     if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains)) is not None]
+        by_name = {h.name: h for h in histories}
+        tables = [h.table for h in histories]
+        if len(set(tables)) != len(tables):
+            p.add(f"{group}.histories", f"two histories write the same table: {tables}")
+        features = []
+        drawn = frozenset(domains)
+        for fname, decl in (c.get("features") or {}).items():
+            path = f"{group}.features.{fname}"
+            if not isinstance(decl, Mapping) or "from" not in decl or "expr" not in decl:
+                p.add(path, f"must be a mapping with 'from' (a history) and 'expr', got {decl!r}")
+                continue
+            source = decl["from"]
+            if source not in hists:
+                p.add(f"{path}.from", f"unknown history {source!r}" + did_you_mean(str(source), hists))
+                continue
+            col = _column(p, str(fname), {k: v for k, v in decl.items() if k != "from"}, path, domains)
+            if col is None or source not in by_name:
+                continue
+            aggs = KINDS[by_name[source].kind].aggregates
+            for name in sorted(col.reads - set(aggs) - set(domains)):
+                p.add(f"{path}.expr", f"unknown name {name!r}: neither an aggregate of history {source!r} "
+                      f"({', '.join(aggs)}) nor a partners column" + did_you_mean(name, [*aggs, *domains]))
+            features.append(FeatureSpec(str(fname), path, source, col, frozenset(col.reads & set(aggs))))
+        if not features:
+            p.add(f"{group}.features", "must declare at least one feature computed from a history")
+        # features of a history that failed validation: reported there, not again by their readers
+        domains.update({str(f): Domain("any") for f in (c.get("features") or {}) if str(f) not in domains})
+        domains.update({f.name: f.column.domain for f in features if f.name not in drawn})
+        formats = c.get("formats") or []
+        if not formats or any(f not in FORMATS for f in formats):
+            p.add(f"{group}.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
+        write, limit = c.get("write", "auto"), _int(p, f"{group}.auto_write_max", c.get("auto_write_max", 250_000), 0)
+        if write == "auto":                       # keep the history rows for writing up to `limit` partners
+            write_now = n is not None and limit is not None and n <= limit
+        elif isinstance(write, bool):
+            write_now = write
+        else:
+            p.add(f"{group}.write", f"must be true, false or auto, got {write!r}")
+            write_now = False
+        return Activity(group, self.name, tuple(histories), tuple(features),
+                        frozenset(f.name for f in features if f.name in drawn), tuple(formats),
+                        write_now, write == "auto", limit or 0)
+
+
+KIND = HistoriesKind()
