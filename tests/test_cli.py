@@ -42,7 +42,7 @@ def test_formats_override_and_output_message(tmp_path):
     ("churn.rules.silence.when='days_since_last_interactoin > 10'",
      "did you mean 'days_since_last_interaction'"),
     ("churn.rules.silence.when='__import__(\"os\").system(\"touch pwned\")'", "is not allowed"),
-    ("golden.records.0.tier=Diamond", "must be one of Bronze, Silver, Gold, Platinum"),
+    ("golden.records.P00001.tier=Diamond", "must be one of Bronze, Silver, Gold, Platinum"),
 ])
 def test_bad_override_is_refused_before_generation(tmp_path, override, fragment):
     out = tmp_path / "run"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import ConfigError
-from simulator.spec import load_spec
+from simulator.load import load_spec
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 OPTIONS = [(group.name, option.stem) for group in sorted(CONF.iterdir()) if group.is_dir()
@@ -16,19 +16,19 @@ OPTIONS = [(group.name, option.stem) for group in sorted(CONF.iterdir()) if grou
 @pytest.mark.parametrize("group, option", OPTIONS)
 def test_every_option_composes_and_validates(compose, group, option):
     spec = load_spec(compose([f"{group}={option}"]))
-    assert spec.n == 10000 and spec.columns
+    assert spec.n == 10000 and spec.entity.columns
 
 
 def test_brazil_heavy_declares_at_least_40_percent(compose):
     spec = load_spec(compose(["region_mix=brazil_heavy"]))
-    region = next(c for c in spec.columns if c.name == "region")
+    region = next(c for c in spec.entity.columns if c.name == "region")
     assert dict(zip(region.domain.categories, region.weights))["Brazil"] >= 0.40
 
 
 @pytest.mark.parametrize("override, fragment", [
     ("n_partners=abc", "n_partners: must be a whole number >= 1, got 'abc'"),
     ("n_partners=-5", "n_partners: must be a whole number >= 1, got -5"),
-    ("n_partners=3", "golden.records[3].partner_id: P00004 needs n_partners >= 4"),
+    ("n_partners=3", "golden.records.P00004: P00004 needs n_partners >= 4"),
     ("seed=-1", "seed: must be a whole number >= 0"),
     ("as_of=yesterday", "as_of: must be a date"),
     ("population.columns.tenure_months.dist=expo", "unknown sampler 'expo'"),
@@ -39,8 +39,8 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
      "unknown column 'avg_comission_3m'"),
     ("churn.rules.silence.when='days.__class__'", "churn.rules.silence.when: 'days.__class__' (Attribute) is not allowed"),
     ("churn.target_rate=1.2", "churn.target_rate: must be a rate strictly between 0 and 1"),
-    ("golden.records.0.tier=Diamond", "golden.records[0].tier: 'Diamond' is not valid here; must be one of Bronze"),
-    ("+golden.records.1.colour=red", "golden.records[1].colour: unknown column"),
+    ("golden.records.P00001.tier=Diamond", "golden.records.P00001.tier: 'Diamond' is not valid here; must be one of Bronze"),
+    ("+golden.records.P00002.colour=red", "golden.records.P00002.colour: unknown column"),
     ("network.fanout.low=60", "network.fanout: low 60 is above high 50"),
     ("output.formats=[xlsx]", "output.formats: must be a non-empty list of csv, parquet"),
     ("+population.columns.x.dist=normal", "population.columns.x.loc: missing"),
@@ -53,7 +53,7 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
     ("activity.features.login_trend_30d.expr=login_slope",
      "activity.features.login_trend_30d.expr: unknown name 'login_slope': neither an aggregate of history "
      "'daily' (logins_30d, login_trend,"),
-    ("features.columns=[login_count_30d,login_count_3d]", "features.columns: unknown column 'login_count_3d'"),
+    ("features.columns.engagement=[login_count_30d,login_count_3d]", "features.columns.engagement: unknown column 'login_count_3d'"),
     ("activity.formats=[xlsx]", "activity.formats: must be a non-empty list of csv, parquet"),
     ("activity.write=maybe", "activity.write: must be true, false or auto, got 'maybe'"),
 ])
@@ -74,10 +74,10 @@ def test_golden_record_contradicting_the_rules_is_refused(compose):
     """P00001 pinned at 5,100 and Platinum cannot have proximity 0.5: refused, not silently fixed."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500", "golden.records.0.tier_proximity_score=0.5"]))
+    spec = load_spec(compose(["n_partners=500", "golden.records.P00001.tier_proximity_score=0.5"]))
     with pytest.raises(ConfigError) as info:
         simulate(spec)
-    assert "golden.records[0] (P00001): contradicts the declared rules" in str(info.value)
+    assert "golden.records.P00001 (P00001): contradicts the declared rules" in str(info.value)
     assert "tier_proximity_score is pinned to 0.5" in str(info.value)
 
 
@@ -85,7 +85,7 @@ def test_golden_scenario_contradiction_is_refused(compose):
     """A Trust_Erosion partner (delay + 18 days of silence) cannot be pinned Healthy-looking Tier_Cliff."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500", "golden.records.1.churn_scenario=Tier_Cliff_Anxiety"]))
+    spec = load_spec(compose(["n_partners=500", "golden.records.P00002.churn_scenario=Tier_Cliff_Anxiety"]))
     with pytest.raises(ConfigError, match="churn_scenario is pinned to 'Tier_Cliff_Anxiety'"):
         simulate(spec)
 

@@ -15,9 +15,9 @@ import psycopg2
 import pytest
 
 from conftest import ROOT, run_cli
-from simulator.schemas import interventions_schema, network_schema, partners_schema, uplift_truth_schema
+from simulator.schemas import table_schemas
 from simulator.sinks.database import ddl_files, sqlite_ddl, table_of
-from simulator.spec import load_spec
+from simulator.load import load_spec
 
 SEED_INDEXES = {"idx_partners_churn", "idx_partners_region", "idx_predictions_partner",
                 "idx_network_master", "idx_network_sub"}
@@ -176,8 +176,7 @@ def test_sql_pandera_and_frames_agree(postgres_url, compose, loaded):
     spec = load_spec(compose(["n_partners=500", "activity.write=false"]))
     tables = simulate(spec).tables
     p = tables["partners"]
-    schemas = {"partners": partners_schema(spec), "network_relationships": network_schema(spec, p),
-               "interventions": interventions_schema(spec, p), "uplift_truth": uplift_truth_schema(spec, p)}
+    schemas = {name: s for name, s in table_schemas(spec, tables).items() if name in TABLES}
     for name, schema in schemas.items():
         sql = dict(_query(postgres_url, "SELECT column_name, data_type FROM information_schema.columns "
                                         "WHERE table_name = %s", name))

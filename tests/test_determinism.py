@@ -60,7 +60,7 @@ def test_a_moved_churn_label_moves_only_that_partners_histories(compose):
     """Masters' churn labels follow the network; their histories change, nobody else's
     (history draws use the stream independently of other partners' inputs)."""
     from simulator.engine import simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     base = simulate(load_spec(compose(["n_partners=3000", "interventions=none"]))).tables
     wider = simulate(load_spec(compose(["n_partners=3000", "interventions=none", "network.fanout.low=20",

@@ -63,10 +63,10 @@ def test_monthly_totals_and_relative_trend_by_hand():
 def test_composites_by_hand(compose):
     """The two composite scores, as declared in YAML, on aggregates chosen by hand."""
     from simulator.expr import evaluate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     spec = load_spec(compose([]))
-    feats = {f.name: f.column for f in spec.activity.features}
+    feats = {f.name: f.column for f in spec.stage("activity").features}
     # 10 logins, 80 clicks, 120 minutes, 15 features: 0.4*80/160 + 0.3*120/240 + 0.3*15/30 = 0.5
     agg = {"logins_30d": np.array([10, 0]), "clicks_30d": np.array([80, 0]), "minutes_30d": np.array([120.0, 0]),
            "features_used_30d": np.array([15, 0])}
@@ -197,7 +197,7 @@ def test_engagement_features_recomputed_from_daily_activity(world):
 
 
 def test_financial_features_recomputed_from_commissions(world, compose):
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     p, daily = world["partners"], world["commissions_daily"]
     amounts = _matrix(daily, "amount", "commission_date", p["partner_id"])
@@ -286,7 +286,7 @@ def test_gradient_boosting_separates_churners(world):
 def test_features_do_not_depend_on_writing_or_blocks(compose):
     """Reduced-only histories (activity.write=false) give the same partners, over several blocks."""
     from simulator.engine import BLOCK, simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     n = BLOCK + 3000
     written = simulate(load_spec(compose([f"n_partners={n}", "interventions=none"]))).tables
@@ -301,7 +301,7 @@ def test_reduced_histories_never_hold_all_daily_rows(compose):
     import tracemalloc
 
     from simulator.engine import simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     n = 100_000
     spec = load_spec(compose([f"n_partners={n}", "interventions=none", "activity.write=false"]))
@@ -326,7 +326,7 @@ def test_drawn_features_mode_still_selectable(tmp_path):
 
 def test_a_history_that_cannot_realize_its_column_is_refused(compose):
     from simulator.engine import simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     spec = load_spec(compose(["n_partners=3000", "population.columns.days_since_last_interaction.clip.max=90"]))
     with pytest.raises(ConfigError, match=r"activity\.histories\.daily: days_since_last_interaction computed"):
@@ -335,9 +335,9 @@ def test_a_history_that_cannot_realize_its_column_is_refused(compose):
 
 def test_an_unrealizable_golden_pin_is_refused(compose):
     from simulator.engine import simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
-    spec = load_spec(compose(["n_partners=3000", "golden.records.1.negative_sentiment_score=0.99"]))
+    spec = load_spec(compose(["n_partners=3000", "golden.records.P00002.negative_sentiment_score=0.99"]))
     with pytest.raises(ConfigError, match=r"golden\.records\[1\] \(P00002\): negative_sentiment_score is pinned"):
         simulate(spec)
 
@@ -357,8 +357,8 @@ def test_histories_as_csv_on_request(tmp_path):
 
 
 def test_auto_writes_histories_only_up_to_the_declared_size(compose):
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
-    assert load_spec(compose(["n_partners=500"])).history_tables          # auto, under 250,000
-    assert not load_spec(compose(["n_partners=500", "activity.auto_write_max=100"])).history_tables
-    assert load_spec(compose(["n_partners=500", "activity.auto_write_max=100", "activity.write=true"])).history_tables
+    assert load_spec(compose(["n_partners=500"])).files_only          # auto, under 250,000
+    assert not load_spec(compose(["n_partners=500", "activity.auto_write_max=100"])).files_only
+    assert load_spec(compose(["n_partners=500", "activity.auto_write_max=100", "activity.write=true"])).files_only

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from simulator.errors import ConfigError
-from simulator.spec import load_spec
+from simulator.load import load_spec
 
 AS_OF = pd.Timestamp("2026-01-01")
 

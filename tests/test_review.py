@@ -62,7 +62,7 @@ def test_every_column_is_summarized(stats, default_run):
 def test_a_new_declared_target_needs_no_code(compose):
     from simulator import stats as stats_mod
     from simulator.engine import simulate
-    from simulator.spec import load_spec
+    from simulator.load import load_spec
 
     spec = load_spec(compose(["n_partners=2000", "+population.columns.channel.dist=categorical",
                               "+population.columns.channel.weights={web: 0.7, app: 0.3}"]))

@@ -7,7 +7,7 @@ import pytest
 from simulator.engine import simulate
 from simulator.schemas import ValidationError, validate_tables
 from simulator.sinks.files import write_tables
-from simulator.spec import load_spec
+from simulator.load import load_spec
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,14 @@ import pytest
 from simulator.errors import ConfigError
 from simulator.expr import compile_expr
 from simulator.plan import build_plan
-from simulator.spec import NetworkSpec, RuleSpec, ScenarioSpec, load_spec
+from simulator.load import load_spec
+from simulator.spec import RuleSpec
 from simulator.stages import churn, network, scenarios
+from simulator.stages.network import Network
+from simulator.stages.scenarios import Scenarios
 from simulator.streams import stream
 
-NET = NetworkSpec("network_relationships", "m", (10, 50), (30, 365), 30, "h", "r")
+NET = Network("network", "network", "network_relationships", "m", (10, 50), (30, 365), 30, "h", "r", "c", "d")
 
 
 @pytest.mark.parametrize("target", [0.05, 0.2, 0.5])
@@ -65,7 +68,7 @@ def test_impossible_golden_network_is_refused():
 
 
 def test_scenarios_first_match_wins():
-    spec = ScenarioSpec("s", "Healthy", "Passive", (
+    spec = Scenarios("scenarios", "scenarios", "s", "churned", "Healthy", "Passive", (
         RuleSpec("Trust", "p0", compile_expr("a")), RuleSpec("Cliff", "p1", compile_expr("b"))))
     env = {"a": np.array([True, True, False, False]), "b": np.array([True, True, True, False])}
     got = scenarios.assign(spec, env, np.array([False, True, True, True]), 4)
@@ -83,7 +86,7 @@ def test_plan_resolves_subs_before_masters(compose):
 
 def test_without_network_reads_churn_runs_once(compose):
     spec = load_spec(compose(["~churn.rules.contagion",
-                              "scenarios.rules.1.when='is_master_affiliate and tenure_months > 100'"]))
+                              "scenarios.rules.Network_Contagion.when='is_master_affiliate and tenure_months > 100'"]))
     order = [s.name for s in build_plan(spec)]
     assert "churn" in order and order.index("churn") < order.index("network")
 
