@@ -1,0 +1,219 @@
+"""Stages as plug-in kinds: a kind defined here, a world without a network, every key
+checked, names from YAML, and no import cycles."""
+from __future__ import annotations
+
+import ast
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+from simulator.errors import ConfigError, Problems
+from simulator.load import load_spec
+from simulator.plan import Step
+from simulator.spec.model import Domain
+from simulator.stage import BaseStage, ParseContext, RunContext
+
+
+# ----------------------------------------------------------------------------- a toy kind
+
+@dataclass(frozen=True)
+class Referrals(BaseStage):
+    """Who referred whom: each partner flagged `referred` names an earlier partner."""
+
+    name: str
+    kind: str
+    table_name: str
+    flag: str
+
+    def reads(self):
+        return [(f"{self.name}.flag", frozenset([self.flag]))]
+
+    def steps(self):
+        return [Step(self, self.name, frozenset([self.flag]), frozenset(), path=self.name)]
+
+    def run(self, step: Step, ctx: RunContext) -> None:
+        referred = np.flatnonzero(np.asarray(ctx.env[self.flag], dtype=bool)[1:]) + 1
+        by = (ctx.rng("referrals", "by").random(referred.size) * referred).astype(np.int64)
+        ids = ctx.env[ctx.world.key]
+        ctx.tables[self.table_name] = pd.DataFrame({"referred": ids.take(referred), "referrer": ids.take(by)})
+
+    def tables(self):
+        return (self.table_name,)
+
+    def schemas(self, world, tables):
+        import pandera.pandas as pa
+
+        from simulator.schemas import member_of
+
+        pids = tables[world.table][world.key]
+        return {self.table_name: pa.DataFrameSchema({
+            "referred": pa.Column("str", unique=True, checks=member_of(pids, "is a partner")),
+            "referrer": pa.Column("str", checks=member_of(pids, "is a partner")),
+        }, strict=True, name=self.table_name)}
+
+
+class ReferralsKind:
+    name = "referrals"
+    shape = {"kind": None, "table": None, "flag": None}
+    defines_entity = False
+
+    def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
+        return {}
+
+    def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext):
+        return Referrals(group, self.name, str(c.get("table", "referrals")), str(c.get("flag")))
+
+
+def test_a_new_stage_kind_is_one_class_one_registration_and_yaml(compose, tmp_path, monkeypatch):
+    from simulator import registry
+    from simulator.run import run
+
+    monkeypatch.setitem(registry.STAGE_KINDS, "referrals", ReferralsKind())
+    cfg = compose(["n_partners=600", "activity.write=false", "+referrals.kind=referrals",
+                   "+referrals.table=referrals", "+referrals.flag=is_master_affiliate"])
+    report = run(cfg, tmp_path)
+    table = pd.read_csv(tmp_path / "referrals.csv")
+    partners = pd.read_csv(tmp_path / "partners.csv")
+    assert len(table) == partners["is_master_affiliate"].iloc[1:].sum() > 0
+    assert set(table["referrer"]) <= set(partners["partner_id"])
+    assert report.rows["referrals"] == len(table)
+    with sqlite3.connect(tmp_path / "world.sqlite") as conn:     # loaded too, with a DDL from its dtypes
+        assert conn.execute("SELECT count(*) FROM referrals").fetchone()[0] == len(table)
+    with pytest.raises(ConfigError, match=r"referrals.flag: unknown column 'is_mastr'"):
+        load_spec(compose(["+referrals.kind=referrals", "+referrals.flag=is_mastr"]))
+    with pytest.raises(ConfigError, match=r"referrals.colour: unknown key"):
+        load_spec(compose(["+referrals.kind=referrals", "+referrals.flag=is_master_affiliate",
+                           "+referrals.colour=red"]))
+
+
+# ----------------------------------------------------------------------------- network=none
+
+def test_a_world_without_a_network(tmp_path):
+    run_cli("network=none", "n_partners=2000", "output.report=false", out_dir=tmp_path)
+    assert not (tmp_path / "network_relationships.csv").exists()
+    partners = pd.read_csv(tmp_path / "partners.csv")
+    engineered = pd.read_csv(tmp_path / "partners_engineered.csv")
+    for frame in (partners, engineered):
+        assert not any(c.startswith("subnetwork_") for c in frame.columns)
+    assert "Network_Contagion" not in set(partners["churn_scenario"])
+    assert partners["is_master_affiliate"].any()                 # masters stay, recruiting no one
+    with sqlite3.connect(tmp_path / "world.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM network_relationships").fetchone()[0] == 0
+
+
+def test_without_a_network_a_rule_that_reads_it_is_refused(compose):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose(["network=none",
+                           "churn.rules.contagion={when:'subnetwork_recent_churn_count > 2',weight:2.0}"]))
+    assert any(p.startswith("churn.rules.contagion: unknown column 'subnetwork_recent_churn_count'")
+               for p in info.value.problems)
+
+
+# ----------------------------------------------------------------------------- every key known
+
+@pytest.mark.parametrize("override, path, hint", [
+    ("+churn.target_rat=0.3", "churn.target_rat", "target_rate"),
+    ("+churn.rules.silence.wieght=3", "churn.rules.silence.wieght", "weight"),
+    ("+network.fanot.low=5", "network.fanot", "fanout"),
+    ("+db.pth=x.sqlite", "db.pth", "path"),
+    ("+n_partner=5", "n_partner", "n_partners"),
+    ("+scenarios.rules.Active_Churn.whne=x", "scenarios.rules.Active_Churn.whne", "when"),
+    ("+interventions.effects.call.0.efect=1", "interventions.effects.call[0].efect", "effect"),
+    ("+output.formt=csv", "output.formt", "formats"),
+    ("+golden.candidate=3", "golden.candidate", "candidates"),
+    ("+activity.fomats=[csv]", "activity.fomats", "formats"),
+    ("+population.id.colum=x", "population.id.colum", "column"),
+])
+def test_an_unknown_key_is_refused_with_its_path_and_a_suggestion(compose, override, path, hint):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose([override]))
+    assert any(p.startswith(f"{path}: unknown key") and f"did you mean '{hint}'" in p
+               for p in info.value.problems), info.value.problems
+
+
+def test_a_typo_in_an_experiment_file_is_refused_and_all_problems_come_together(tmp_path):
+    exp = tmp_path / "conf" / "experiment"
+    exp.mkdir(parents=True)
+    (exp / "typo.yaml").write_text("# @package _global_\nchurn:\n  target_rat: 0.3\nnetwork:\n  fanot: {low: 5}\n")
+    proc = run_cli(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "experiment=typo",
+                   out_dir=tmp_path / "out", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "2 problems" in proc.stderr and "churn.target_rat: unknown key" in proc.stderr
+    assert "network.fanot: unknown key" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_open_mappings_are_open_by_declaration(compose):
+    spec = load_spec(compose(["+population.columns.bonus.dist=exponential", "+population.columns.bonus.scale=5",
+                              "+churn.rules.bonus_rule.when='bonus > 3'", "+churn.rules.bonus_rule.weight=0.1"]))
+    assert "bonus" in spec.domains()
+
+
+# ----------------------------------------------------------------------------- names from YAML
+
+def test_table_names_and_the_key_column_come_from_yaml(tmp_path):
+    names = {"population.table": "affiliates", "network.table": "edges", "interventions.table": "actions",
+             "interventions.truth_table": "truth", "features.table": "model_input",
+             "activity.histories.daily.table": "daily_log", "activity.histories.tickets.table": "tickets"}
+    run_cli("n_partners=1500", "population.id.column=affiliate_id", "output.report=true",
+            *(f"{k}={v}" for k, v in names.items()), out_dir=tmp_path)
+    written = {p.stem for p in tmp_path.iterdir() if p.suffix in (".csv", ".parquet")}
+    assert set(names.values()) <= written
+    assert not written & {"partners", "network_relationships", "interventions", "uplift_truth",
+                          "partners_engineered", "activity_daily", "support_tickets"}
+    for table in ("affiliates", "actions", "truth", "model_input"):
+        assert "affiliate_id" in pd.read_csv(tmp_path / f"{table}.csv").columns, table
+    for table in ("daily_log", "tickets", "payouts"):
+        cols = pd.read_parquet(tmp_path / f"{table}.parquet").columns
+        assert "affiliate_id" in cols and "partner_id" not in cols, table
+    with sqlite3.connect(tmp_path / "world.sqlite") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"affiliates", "edges", "actions", "truth", "model_input", "predictions"} <= tables
+        assert not tables & {"partners", "network_relationships", "interventions", "uplift_truth"}
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(affiliates)")}
+        assert "affiliate_id" in cols and "partner_id" not in cols
+        assert conn.execute("SELECT count(*) FROM actions").fetchone()[0] == len(pd.read_csv(tmp_path / "actions.csv"))
+    assert "Histories by churn class" in (tmp_path / "report.html").read_text()   # found by kind
+
+
+# ----------------------------------------------------------------------------- imports
+
+def _imports(package: Path) -> dict[str, set[str]]:
+    """Module -> the simulator modules it imports at module level (not inside functions)."""
+    out = {}
+    for path in package.rglob("*.py"):
+        mod = ".".join(path.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__")
+        is_pkg = path.name == "__init__.py"
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            for sub in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) else []:
+                if isinstance(sub, ast.ImportFrom) and sub.level:
+                    base = mod.split(".")[: len(mod.split(".")) - sub.level + (1 if is_pkg else 0)]
+                    target = ".".join(base + ([sub.module] if sub.module else []))
+                    deps |= {f"{target}.{a.name}" if not sub.module else target for a in sub.names}
+                elif isinstance(sub, ast.ImportFrom) and (sub.module or "").startswith("simulator"):
+                    deps.add(sub.module)
+                elif isinstance(sub, ast.Import):
+                    deps |= {a.name for a in sub.names if a.name.startswith("simulator")}
+        out[mod] = deps
+    modules = set(out)
+    return {m: {d for d in deps if d in modules and d != m} for m, deps in out.items()}
+
+
+def test_the_package_has_no_import_cycles():
+    import graphlib
+
+    graph = _imports(ROOT / "simulator")
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
+    assert "simulator.spec.model" in graph["simulator.stages.churn"]      # the walker sees imports
