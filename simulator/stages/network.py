@@ -82,7 +82,8 @@ def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.
             least = int(np.ceil(n * scale)) + 1
             raise ConfigError([f"{g.path}: the pool of non-masters is too small to give "
                                f"{g.partner_id} {size} subs ({n_churned} churned, {n_recent} "
-                               f"recently); raise n_partners to at least {least}"])
+                               f"recently); raise n_partners (at this world's shares of churned and staying "
+                               f"non-masters, about {least} partners give that pool)"])
         subs = np.concatenate(groups)
         taken[subs] = True
         reserved_m.append(np.full(size, g.row))
