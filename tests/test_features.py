@@ -285,7 +285,8 @@ def test_gradient_boosting_separates_churners(world):
 
 def test_features_do_not_depend_on_writing_or_blocks(compose):
     """Reduced-only histories (activity.write=false) give the same partners, over several blocks."""
-    from simulator.engine import BLOCK, simulate
+    from simulator.engine import simulate
+    from simulator.stages.activity import BLOCK
     from simulator.load import load_spec
 
     n = BLOCK + 3000
@@ -338,7 +339,7 @@ def test_an_unrealizable_golden_pin_is_refused(compose):
     from simulator.load import load_spec
 
     spec = load_spec(compose(["n_partners=3000", "golden.records.P00002.negative_sentiment_score=0.99"]))
-    with pytest.raises(ConfigError, match=r"golden\.records\[1\] \(P00002\): negative_sentiment_score is pinned"):
+    with pytest.raises(ConfigError, match=r"golden\.records\.P00002 \(P00002\): negative_sentiment_score is pinned"):
         simulate(spec)
 
 

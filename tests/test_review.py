@@ -77,7 +77,7 @@ def test_the_default_world_meets_every_declared_target(stats):
 
 
 def test_the_miss_rule():
-    from simulator.stats import _target
+    from simulator.stats import target as _target
 
     se = np.sqrt(0.2 * 0.8 / 10000)                         # 0.004
     assert _target("x", 0.2, 0.21, se, 10000, "rate")["miss"] is False      # 2.5 SE
