@@ -167,8 +167,8 @@ def sample(frame: pd.DataFrame) -> pd.DataFrame:
 
 def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
     """The whole page as one HTML string: the targets table, then every stage's figures."""
-    sampled = {**tables, spec.table: sample(tables[spec.table])}
-    figures = [fig for s in spec.stages for fig in s.figures(spec, sampled, stats)]
+    # each stage plots whole tables or, for per-partner plots, report.sample(...) of them
+    figures = [fig for s in spec.stages for fig in s.figures(spec, tables, stats)]
     images = "".join(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>"
                      for title, png in figures if png)
     counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())

@@ -84,9 +84,9 @@ class Population(BaseStage):
         return out
 
     def figures(self, world, tables, stats) -> list:
-        from ..report import lorenz, rates_by
+        from ..report import lorenz, rates_by, sample
 
-        partners = tables[self.table]
+        partners = sample(tables[self.table])
         heavy = [c.name for c in self.columns if c.sampler in ("pareto", "lognormal") and c.keep]
         labels = [c.name for c in self.columns if c.domain.dtype == "category" and c.keep]
         return [("Commission concentration", lorenz(partners, heavy)),
