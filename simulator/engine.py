@@ -79,10 +79,7 @@ def simulate(spec: WorldSpec) -> Result:
     check_golden(spec, ctx.env)
     domains = spec.domains()
     partners = pd.DataFrame({c: _as_series(ctx.env[c], domains[c]) for c in spec.output_columns})
-    tables = {spec.table: partners, **ctx.tables}
     for s in spec.stages:
         s.finish(ctx, partners)
-    tables.update(ctx.tables)
-    facts = {k: v for k, v in ctx.facts.items() if not k.startswith("_")}
-    facts.update(step_seconds=timings, plan=[s.name for s in plan])
-    return Result(tables, facts)
+    return Result({spec.table: partners, **ctx.tables},
+                  {**ctx.facts, "step_seconds": timings, "plan": [s.name for s in plan]})

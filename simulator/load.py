@@ -21,6 +21,7 @@ from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
 from .spec.model import DbSpec, Domain, WorldSpec
 from .spec.shape import Open, check_keys
+from .stage import ParseContext
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "value_groups")
@@ -98,12 +99,11 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         as_of = None
     check_keys(p, "", {k: raw[k] for k in WORLD_SHAPE if k in raw}, WORLD_SHAPE)
     groups = _stage_groups(p, raw)
-
-    from .stage import ParseContext
     ctx = ParseContext(n, {})
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns
+    order = [g for g, _, _ in groups]
     groups.sort(key=lambda g: not getattr(g[1], "defines_entity", False))
     stages = []
     for group, kind, c in groups:
@@ -111,11 +111,9 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         if stage is None:                      # reported; don't cascade into its readers
             continue
         if stage.entity is not None:
-            ctx.key = stage.entity.column
-            ctx.domains[ctx.key] = Domain("str")
+            ctx.domains[stage.entity.column] = Domain("str")
         ctx.domains.update({k: v for k, v in stage.writes().items() if k not in ctx.domains})
         stages.append(stage)
-    order = [g for g, _, _ in _stage_groups(Problems(), raw)]
     stages.sort(key=lambda s: order.index(s.name))
     entities = [s for s in stages if s.entity is not None]
     if len(entities) != 1 and not p.items:

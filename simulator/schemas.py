@@ -95,8 +95,9 @@ def validate(name: str, frame: pd.DataFrame, schema: pa.DataFrameSchema) -> None
 
 def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> None:
     """Check every generated table against its schema (the child tables in parallel)."""
-    validate(spec.table, tables[spec.table], partners_schema(spec))
-    children = {name: schema for name, schema in table_schemas(spec, tables).items() if name != spec.table}
+    schemas = table_schemas(spec, tables)
+    validate(spec.table, tables[spec.table], schemas.pop(spec.table))
+    children = schemas
     missing = sorted(set(tables) - set(children) - {spec.table})
     if missing:
         raise ValidationError(f"table(s) {', '.join(missing)} have no schema: every stage must give "

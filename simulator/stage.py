@@ -11,9 +11,10 @@ them by name. :class:`BaseStage` gives every optional part a neutral default.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,6 @@ class ParseContext:
 
     n: int | None
     domains: dict[str, Domain]
-    key: str = "partner_id"
 
 
 class StageKind(Protocol):
@@ -71,6 +71,12 @@ class RunContext:
     @property
     def n(self) -> int:
         return self.world.n
+
+    @functools.cached_property
+    def id_dtype(self) -> pd.CategoricalDtype:
+        """A categorical dtype over every partner id, in partners order (built once): the
+        key column of long tables, 4 bytes a row, whose codes are partners rows."""
+        return pd.CategoricalDtype(pd.Index(self.env[self.world.key]))
 
     def rng(self, *names: str) -> np.random.Generator:
         from .streams import stream

@@ -44,6 +44,21 @@ def _check_weights(p: Problems, path: str, weights: Any) -> dict[str, float] | N
     return {_key(k): float(v) for k, v in w.items()}
 
 
+def named_entries(p: Problems, path: str, value: Any, what: str) -> list[tuple[str, str, Mapping]]:
+    """(name, config path, entry) of a mapping of user-named entries; an entry set to null
+    is left out (how a YAML file removes what another declared), a non-mapping refused."""
+    out = []
+    for name, entry in value.items():
+        epath = f"{path}.{name}"
+        if entry is None:
+            continue
+        if not isinstance(entry, Mapping):
+            p.add(epath, f"must be a mapping of {what}, got {entry!r}")
+            continue
+        out.append((str(name), epath, entry))
+    return out
+
+
 def _compile(p: Problems, path: str, source: Any) -> Expr | None:
     try:
         return compile_expr(source)

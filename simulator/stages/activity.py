@@ -11,7 +11,6 @@ exists.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -139,7 +138,7 @@ class Activity(BaseStage):
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self._history_pins(world, h, feats)
-        key = _partner_key(ctx) if act.write else None
+        key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
 
         def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
             stop = min(n, start + BLOCK)
@@ -216,14 +215,6 @@ class Activity(BaseStage):
         panels = [(tables[h.table], KINDS[h.kind].panel) for h in self.histories
                   if KINDS[h.kind].panel is not None and h.table in tables]
         return [("Histories by churn class", history_panels(world, tables, panels))]
-
-
-def _partner_key(ctx: RunContext) -> PartnerKey:
-    """The history tables' key: a categorical over all ids, built once per run."""
-    key = ctx.facts.get("_partner_key")
-    if key is None:
-        key = ctx.facts["_partner_key"] = PartnerKey(ctx.world.key, pd.CategoricalDtype(pd.Index(ctx.env[ctx.world.key])))
-    return key
 
 
 def _check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:

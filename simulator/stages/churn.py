@@ -20,7 +20,7 @@ from ..dates import days_before
 from ..errors import Problems
 from ..expr import evaluate
 from ..plan import Step
-from ..spec.checks import _compile, _is_number
+from ..spec.checks import _compile, _is_number, named_entries
 from ..spec.columns import _column
 from ..spec.model import ColumnSpec, Domain, RuleSpec
 from ..spec.shape import Open
@@ -145,13 +145,7 @@ def rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
     if not isinstance(rules, Mapping) or not any(r is not None for r in rules.values()):
         p.add(path, "must declare at least one rule (a mapping of name -> rule)")
         return out
-    for name, rule in rules.items():
-        rpath = f"{path}.{name}"
-        if rule is None:
-            continue
-        if not isinstance(rule, Mapping):
-            p.add(rpath, f"must be a mapping with 'when', got {rule!r}")
-            continue
+    for name, rpath, rule in named_entries(p, path, rules, "'when' and its settings"):
         if numeric and ("when" in rule) == ("value" in rule):
             p.add(rpath, "needs exactly one of 'when' (boolean) or 'value' (numeric)")
             continue

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError, Problems, did_you_mean
 from ..plan import Step
-from ..spec.checks import _is_number, _key
+from ..spec.checks import _is_number, _key, named_entries
 from ..spec.model import ColumnSpec, Domain, GoldenRecord, IdSpec, WorldSpec
 from ..streams import stream
 from . import columns
@@ -170,14 +170,7 @@ def parse(p: Problems, c: Mapping, n: int | None, id_spec: IdSpec,
     if not isinstance(records, Mapping):
         p.add("golden.records", f"must map each partner id to its pinned values, got {records!r}")
         return out
-    for pid, rec in records.items():
-        path = f"golden.records.{pid}"
-        if rec is None:
-            continue
-        if not isinstance(rec, Mapping):
-            p.add(path, f"must be a mapping of column -> pinned value, got {rec!r}")
-            continue
-        pid = str(pid)
+    for pid, path, rec in named_entries(p, "golden.records", records, "column -> pinned value"):
         m = pattern.fullmatch(pid)
         if not m or int(m.group(1)) < 1:
             p.add(path, f"{pid!r} is not an id this world generates ({id_spec.prefix} followed by a number from 1)")

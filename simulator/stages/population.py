@@ -60,7 +60,7 @@ class Population(BaseStage):
         return {c.name: columns.range_checks(c) for c in self.columns if c.keep}
 
     def targets(self, world, tables) -> list[dict]:
-        from ..stats import column_targets, share_targets
+        from ..stats import REFERENCE_ROWS, column_targets, share_targets
 
         partners = tables[self.table]
         out = []
@@ -75,7 +75,7 @@ class Population(BaseStage):
             if col.kind != "bins" or source is None or source.kind != "sample" or source.by:
                 continue
             ref = columns.finish(source, SAMPLERS[source.sampler].draw(
-                stream(world.seed, "reference", source.name), 100_000, **source.params))
+                stream(world.seed, "reference", source.name), REFERENCE_ROWS, **source.params))
             ref_bins = pd.Series(np.asarray(columns.produce(col, {source.name: ref}, ref.size, None, world.as_of),
                                             dtype=object)).value_counts(normalize=True)
             labels = col.domain.categories
