@@ -19,13 +19,14 @@ from omegaconf.errors import OmegaConfBaseException
 from .errors import ConfigError, Problems, did_you_mean
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
-from .spec.model import DbSpec, Domain, WorldSpec
+from .spec.model import DbSpec, Domain, Timeline, WorldSpec
 from .spec.shape import Open, check_keys
 from .stage import ParseContext
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "value_groups")
-WORLD_SHAPE = {"golden": {"candidates": None, "records": Open(None)},
+WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None},
+               "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None}}
 DB_SHAPES = {"sqlite": {"kind": None, "path": None, "mode": None},
              "postgres": {"kind": None, "url": None, "mode": None},
@@ -98,8 +99,12 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         p.add("as_of", f"must be a date like 2026-01-01, got {raw.get('as_of')!r}")
         as_of = None
     check_keys(p, "", {k: raw[k] for k in WORLD_SHAPE if k in raw}, WORLD_SHAPE)
+    tl = raw.get("timeline") or {}
+    episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
+    episode_days = _int(p, "timeline.episode_days", tl.get("episode_days", 30), 1)
+    timeline = Timeline(as_of, episodes, episode_days) if as_of is not None and None not in (episodes, episode_days) else None
     groups = _stage_groups(p, raw)
-    ctx = ParseContext(n, {})
+    ctx = ParseContext(n, {}, timeline)
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns
@@ -136,4 +141,4 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     db = _db(p, raw.get("db"))
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
-                     out.get("dir"), db, bool(out.get("report", True)), raw)
+                     out.get("dir"), db, bool(out.get("report", True)), raw, timeline)

@@ -43,6 +43,7 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
         "seed": spec.seed,
         "n_partners": spec.n,
         "as_of": str(spec.as_of.astype("datetime64[D]")),
+        **(spec.timeline.manifest() if spec.timeline else {}),
         "config_sha256": config_hash(spec.resolved),
         "tables": {name: {"rows": rows[name],
                           "files": {p.name: {"sha256": digests[p], "bytes": p.stat().st_size}

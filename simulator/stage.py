@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import Problems
-from .spec.model import Domain, IdSpec, WorldSpec
+from .spec.model import Domain, IdSpec, Timeline, WorldSpec
 from .spec.shape import Shape
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class ParseContext:
 
     n: int | None
     domains: dict[str, Domain]
+    timeline: "Timeline | None" = None        # None when as_of or the timeline is invalid
 
 
 class StageKind(Protocol):

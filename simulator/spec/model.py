@@ -83,6 +83,41 @@ class DbSpec:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """The one time axis of every partner (README: "The world's timeline").
+
+    Features are observed up to ``feature_date``; the label window is the days after it up
+    to ``as_of``, cut into ``episodes`` episodes of ``episode_days`` days, each opened by one
+    decision of the logging policy on its first day (the day before it starts)."""
+
+    as_of: np.datetime64
+    episodes: int
+    episode_days: int
+
+    @property
+    def window_days(self) -> int:
+        return self.episodes * self.episode_days
+
+    @property
+    def feature_date(self) -> np.datetime64:
+        """The last day features observe; the label window starts the day after."""
+        return self.as_of - np.timedelta64(self.window_days, "D")
+
+    def decision_dates(self) -> np.ndarray:
+        """The day each episode's decision is taken (its outcome window is the next
+        ``episode_days`` days): the feature date, then every episode_days after it."""
+        return self.feature_date + np.arange(self.episodes) * np.timedelta64(self.episode_days, "D")
+
+    def manifest(self) -> dict[str, object]:
+        day = lambda d: str(np.datetime64(d, "D"))
+        return {"feature_date": day(self.feature_date),
+                "label_window": {"start": day(self.feature_date + np.timedelta64(1, "D")), "end": day(self.as_of)},
+                "episodes": [{"decision": day(d), "outcome_window": {"start": day(d + np.timedelta64(1, "D")),
+                                                                    "end": day(d + np.timedelta64(self.episode_days, "D"))}}
+                             for d in self.decision_dates()]}
+
+
+@dataclass(frozen=True)
 class WorldSpec:
     """Everything a run needs, validated. Built once by :func:`simulator.load.load_spec`.
 
@@ -100,6 +135,12 @@ class WorldSpec:
     db: DbSpec
     report: bool
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
+    timeline: Timeline | None = None
+
+    @property
+    def feature_date(self) -> np.datetime64:
+        """The last day features observe (as_of minus the label window)."""
+        return self.timeline.feature_date if self.timeline else self.as_of
 
     @property
     def entity(self) -> "Stage":
