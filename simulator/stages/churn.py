@@ -66,27 +66,30 @@ class Churn(BaseStage):
     rules: tuple[RuleSpec, ...]
     date_column: str
     date: ColumnSpec                          # days before as_of, drawn per churner
-    not_before: str | None = None             # a date column the churn date cannot precede
+    joined: str                               # the joining date column it writes
+    tenure: str                               # days from joining to the observation end (a partners column)
+    observed: str                             # helper: each partner's observation end
 
     def writes(self) -> dict[str, Domain]:
-        return _owned(self.label, self.probability, self.date_column)
+        return _owned(self.label, self.probability, self.date_column, self.joined, self.observed)
 
     def output_columns(self) -> list[str]:
-        return [self.label, self.date_column]
+        return [self.joined, self.label, self.date_column]
 
     def roles(self) -> dict[str, str]:
-        return {"label": self.label, "probability": self.probability, "event_date": self.date_column}
+        return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
+                "joined": self.joined, "observed_end": self.observed}
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(r.path, r.expr.names) for r in self.rules]
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
-        if self.not_before is not None and domains.get(self.not_before, Domain("")).dtype not in ("datetime", "any"):
-            p.add(f"{self.name}.churn_date.not_before", f"must name a date column (e.g. created_at), "
-                  f"got {self.not_before!r}")
+        if domains.get(self.tenure, Domain("")).dtype not in ("int", "any"):
+            p.add(f"{self.name}.joined.tenure_days", f"must name an integer partners column (days from joining "
+                  f"to the observation end), got {self.tenure!r}")
 
     def steps(self) -> list[Step]:
-        reads = frozenset().union(*(r.expr.names for r in self.rules), [self.not_before] if self.not_before else [])
+        reads = frozenset().union(*(r.expr.names for r in self.rules), [self.tenure])
         return [Step(self, self.name, reads, frozenset(self.writes()), path=f"{self.name}.rules",
                      splittable=True)]
 
@@ -111,10 +114,10 @@ class Churn(BaseStage):
         days = columns.produce(self.date, {}, n, ctx.rng("churn", "date"), ctx.world.as_of)
         when = env[self.date_column].copy()
         churned_on = days_before(ctx.world.as_of, days[rows])
-        if self.not_before:                    # nobody leaves before they joined
-            churned_on = np.maximum(churned_on, env[self.not_before][rows])
         when[rows] = np.where(label[rows], churned_on, np.datetime64("NaT", "us"))
         env[self.label], env[self.probability], env[self.date_column] = label, prob, when
+        observed = np.full(n, ctx.world.feature_date)
+        env[self.observed], env[self.joined] = observed, days_before(observed, np.asarray(env[self.tenure]))
 
     def row_checks(self) -> list:
         import pandera.pandas as pa
@@ -134,8 +137,9 @@ class Churn(BaseStage):
         return {"churn_rate": round(float(tables[world.table][self.label].mean()), 6)}
 
 
-def _owned(label: str, probability: str, date: str) -> dict[str, Domain]:
-    return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True)}
+def _owned(label: str, probability: str, date: str, joined: str, observed: str) -> dict[str, Domain]:
+    return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True),
+            joined: Domain("datetime"), observed: Domain("datetime")}
 
 
 def rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
@@ -168,12 +172,14 @@ class ChurnKind:
     defines_entity = False
     shape = {"kind": None, "label": None, "probability": None, "target_rate": None,
              "rules": Open({"when": None, "value": None, "weight": None}),
-             "churn_date": {"column": None, "not_before": None, "days_before": None}}
+             "churn_date": {"column": None, "days_before": None},
+             "joined": {"column": None, "tenure_days": None}, "observed_until": None}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
-        date = c.get("churn_date") or {}
+        date, joined = c.get("churn_date") or {}, c.get("joined") or {}
         return _owned(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
-                      str(date.get("column", "churned_at")))
+                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
+                      str(c.get("observed_until", "observed_until")))
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Churn | None:
         rate = c.get("target_rate")
@@ -189,7 +195,10 @@ class ChurnKind:
             return None
         return Churn(group, self.name, str(c.get("label", "churn_label")),
                      str(c.get("probability", "churn_probability")), float(rate), tuple(parsed),
-                     str(date.get("column", "churned_at")), date_col, date.get("not_before"))
+                     str(date.get("column", "churned_at")), date_col,
+                     str((c.get("joined") or {}).get("column", "created_at")),
+                     str((c.get("joined") or {}).get("tenure_days", "tenure_days")),
+                     str(c.get("observed_until", "observed_until")))
 
 
 KIND = ChurnKind()
