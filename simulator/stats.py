@@ -55,6 +55,8 @@ def groups(col: ColumnSpec, partners: pd.DataFrame):
     if col.by is None:
         yield "", np.ones(len(partners), dtype=bool), col.params, col.weights
         return
+    if col.by not in partners:                 # a latent helper column: its groups are not observable
+        return
     by = partners[col.by]
     for i, key in enumerate(col.by_keys):
         params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}

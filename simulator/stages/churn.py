@@ -1,12 +1,24 @@
-"""The churn model: additive log-odds rules, logistic noise, a calibrated intercept.
+"""The churn process and each partner's timeline: who leaves, when, and how it is observed.
 
-Kind ``churn``. A partner churns when ``intercept + score + noise > 0`` with standard
-logistic noise, so its churn probability is ``sigmoid(intercept + score)``. Calibration
-picks the intercept that makes the realized churn rate of the calibrated rows equal the
-target: the midpoint between the k-th and (k+1)-th largest ``score + noise`` with
-k = round(target * rows). That is the exact root of "realized rate - target" that a root
-finder would bracket. The step is splittable (simulator.plan): when its rules read a
-scoped stage's columns, the first pass calibrates and the second reuses the intercept.
+Kind ``churn``. A latent score (additive log-odds rules) gives each partner its churn
+probability ``p = sigmoid(intercept + score)`` over the label window with no intervention
+effect, and so a per-episode hazard ``q`` (simulator.truth). On the world's timeline
+(simulator.spec.Timeline):
+
+- *Before the feature date*: partners that ``earlier.when`` allows face the hazard, with
+  no intervention, over the ``earlier.days`` days before it; those who leave are in the
+  partners table and the network but not in the cohort, observed to the day before they
+  left.
+- *The label window*: every partner still active at the feature date (the cohort) gets one
+  decision per episode (the interventions stage's realized effect ``e``) and churns in that
+  episode when its uniform draw is below ``q + e``; the first such episode is its churn.
+
+Each partner's observation end is the feature date, or the day before it left early; it
+joined ``tenure`` days before that. Calibration picks the intercept at which the cohort's
+realized churn rate meets the target: each partner's outcome switches at a threshold of
+the intercept (closed form), so the rate is a step function solved by bisection. The step
+is splittable (simulator.plan): when the rules read a scoped stage's columns (masters'
+network features), the first pass calibrates on the other rows and the second reuses it.
 """
 from __future__ import annotations
 
@@ -16,16 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ..dates import days_before
+from ..dates import DAY, days_before
 from ..errors import Problems
-from ..expr import evaluate
+from ..expr import Expr, evaluate
 from ..plan import Step
-from ..spec.checks import _compile, _is_number, named_entries
-from ..spec.columns import _column
-from ..spec.model import ColumnSpec, Domain, RuleSpec
+from ..spec.checks import _compile, _int, _is_number, named_entries
+from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
-from . import columns
+from ..truth import episode_hazard
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -37,23 +48,56 @@ def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.
     return total
 
 
-def calibrate(latent: np.ndarray, target_rate: float) -> float:
-    """The intercept b such that exactly round(target * len) rows have latent + b > 0."""
-    m = latent.size
-    k = int(round(target_rate * m))
-    if m == 0:
-        return 0.0
-    ordered = np.sort(latent)[::-1]
-    if k <= 0:
-        return float(-ordered[0] - 1.0)
-    if k >= m:
-        return float(-ordered[-1] + 1.0)
-    return float(-(ordered[k - 1] + ordered[k]) / 2.0)
-
-
 def probability(scores: np.ndarray, intercept: float) -> np.ndarray:
-    """The model's churn probability: sigmoid(intercept + score)."""
+    """The model's churn probability over the label window: sigmoid(intercept + score)."""
     return 1.0 / (1.0 + np.exp(-(scores + intercept)))
+
+
+def _logit_of_power(u: np.ndarray, k: float) -> np.ndarray:
+    """logit(1 - (1 - u) ** k) for u in (0, 1), stable at both ends."""
+    log_keep = k * np.log1p(-u)
+    return np.log(-np.expm1(log_keep)) - log_keep
+
+
+def label_thresholds(u: np.ndarray, effect: np.ndarray, episodes: int) -> np.ndarray:
+    """Per partner, the value of intercept + score above which it churns in some episode:
+    episode j triggers when u_j < q + e_j, i.e. when q exceeds u_j - e_j."""
+    need = u - effect                                  # the hazard q that triggers each episode
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(need <= 0, -np.inf, np.where(need >= 1, np.inf,
+                                                  _logit_of_power(np.clip(need, 1e-300, 1 - 1e-16), episodes)))
+    return t.min(axis=1)
+
+
+def earlier_thresholds(u: np.ndarray, days: int, window_days: int) -> np.ndarray:
+    """intercept + score above which a partner leaves in the ``days`` before the feature
+    date: P(leave) = 1 - (1 - p) ** (days / window_days)."""
+    return _logit_of_power(np.clip(u, 1e-300, 1 - 1e-16), window_days / days)
+
+
+def calibrate(label_t: np.ndarray, early_t: np.ndarray, target_rate: float) -> float:
+    """The intercept b at which the share of churners among the partners still active at
+    the feature date (b <= early_t) that churn in the window (label_t < b) meets the target."""
+    if label_t.size == 0:
+        return 0.0
+
+    def gap(b: float) -> float:
+        active = b <= early_t
+        return float(np.count_nonzero(active & (label_t < b)) - target_rate * np.count_nonzero(active))
+
+    lo, hi = -60.0, 60.0
+    for _ in range(80):                        # a step function: bisect to its crossing
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if gap(mid) < 0 else (lo, mid)
+    return hi
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """Who may leave before the feature date, and over how many days before it."""
+
+    days: int
+    when: Expr | None
 
 
 @dataclass(frozen=True)
@@ -65,23 +109,30 @@ class Churn(BaseStage):
     target_rate: float
     rules: tuple[RuleSpec, ...]
     date_column: str
-    date: ColumnSpec                          # days before as_of, drawn per churner
     joined: str                               # the joining date column it writes
     tenure: str                               # days from joining to the observation end (a partners column)
     observed: str                             # helper: each partner's observation end
+    cohort: str                               # helper: active at the feature date
+    earlier: Earlier | None = None
+    treatment: str | None = None              # helper column (partners x episodes): realized effects
 
     def writes(self) -> dict[str, Domain]:
-        return _owned(self.label, self.probability, self.date_column, self.joined, self.observed)
+        return _owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort)
 
     def output_columns(self) -> list[str]:
         return [self.joined, self.label, self.date_column]
 
     def roles(self) -> dict[str, str]:
         return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
-                "joined": self.joined, "observed_end": self.observed}
+                "joined": self.joined, "observed_end": self.observed, "cohort": self.cohort}
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(r.path, r.expr.names) for r in self.rules]
+        out = [(r.path, r.expr.names) for r in self.rules]
+        if self.earlier and self.earlier.when is not None:
+            out.append((f"{self.name}.earlier.when", self.earlier.when.names))
+        if self.treatment:
+            out.append((f"{self.name}.treatment", frozenset([self.treatment])))
+        return out
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         if domains.get(self.tenure, Domain("")).dtype not in ("int", "any"):
@@ -89,12 +140,12 @@ class Churn(BaseStage):
                   f"to the observation end), got {self.tenure!r}")
 
     def steps(self) -> list[Step]:
-        reads = frozenset().union(*(r.expr.names for r in self.rules), [self.tenure])
+        reads = frozenset().union(*(names for _, names in self.reads()), [self.tenure])
         return [Step(self, self.name, reads, frozenset(self.writes()), path=f"{self.name}.rules",
                      splittable=True)]
 
     def run(self, step: Step, ctx: RunContext) -> None:
-        env, n = ctx.env, ctx.n
+        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         if step.scope is None:
             rows = np.ones(n, dtype=bool)
         else:
@@ -102,22 +153,49 @@ class Churn(BaseStage):
             inside = np.asarray(env[col], dtype=bool)
             rows = inside if side == "inside" else ~inside
         scores = score(self.rules, env, n)
-        latent = scores + ctx.rng("churn", "noise").logistic(size=n)
+        effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
+        u = ctx.rng("churn", "episodes").random((n, tl.episodes))
+        label_t = label_thresholds(u, effect, tl.episodes) - scores
+        eligible = np.zeros(n, dtype=bool)
+        early_t = np.full(n, np.inf)
+        if self.earlier is not None:
+            eligible = np.ones(n, dtype=bool) if self.earlier.when is None else \
+                np.asarray(evaluate(self.earlier.when, env, n), dtype=bool)
+            early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n), self.earlier.days,
+                                                            tl.window_days) - scores, np.inf)
+        pinned = self._pinned(ctx, n)
+        eligible &= np.isnan(pinned)              # golden records are in the cohort
+        early_t = np.where(np.isnan(pinned), early_t, np.inf)
         if step.scope is None or step.scope[0] == "outside":   # calibrate on the first (or only) pass
-            ctx.facts["churn_intercept"] = calibrate(latent[rows], self.target_rate)
-        intercept = ctx.facts["churn_intercept"]
-        label = env[self.label].copy()
-        label[rows] = latent[rows] + intercept > 0
-        label = ctx.gold.apply(self.label, label)
-        prob = env[self.probability].copy()
-        prob[rows] = probability(scores[rows], intercept)
-        days = columns.produce(self.date, {}, n, ctx.rng("churn", "date"), ctx.world.as_of)
-        when = env[self.date_column].copy()
-        churned_on = days_before(ctx.world.as_of, days[rows])
-        when[rows] = np.where(label[rows], churned_on, np.datetime64("NaT", "us"))
-        env[self.label], env[self.probability], env[self.date_column] = label, prob, when
-        observed = np.full(n, ctx.world.feature_date)
-        env[self.observed], env[self.joined] = observed, days_before(observed, np.asarray(env[self.tenure]))
+            ctx.facts["churn_intercept"] = calibrate(label_t[rows], early_t[rows], self.target_rate)
+        b = ctx.facts["churn_intercept"]
+        early = b > early_t
+        churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
+        q = episode_hazard(probability(scores, b), tl.episodes)
+        trigger = u < q[:, None] + effect
+        episode = np.where(trigger.any(axis=1), trigger.argmax(axis=1), 0)   # a pinned churner: the first
+        decided = tl.decision_dates()[episode]
+        in_episode = ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n)
+        before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
+        churned = np.where(early, days_before(tl.feature_date, before),
+                           np.where(churns, decided + in_episode * DAY, np.datetime64("NaT", "us")))
+        observed = np.where(early, churned - DAY, tl.feature_date)
+        dated = rows | ~eligible                  # who cannot leave early is dated on the first pass
+        for col, values, where in ((self.label, early | churns, rows), (self.probability, probability(scores, b), rows),
+                                   (self.date_column, churned, rows), (self.cohort, ~early, rows),
+                                   (self.observed, observed, dated),
+                                   (self.joined, days_before(observed, np.asarray(env[self.tenure])), dated)):
+            out = np.array(env[col], copy=True)
+            out[where] = values[where]
+            env[col] = out
+
+    def _pinned(self, ctx: RunContext, n: int) -> np.ndarray:
+        """1 / 0 where a golden record pins the label, NaN elsewhere."""
+        out = np.full(n, np.nan)
+        if self.label in ctx.gold.pins:
+            which, values = ctx.gold.pins[self.label]
+            out[ctx.gold.rows[which]] = np.asarray(values, dtype=float)
+        return out
 
     def row_checks(self) -> list:
         import pandera.pandas as pa
@@ -126,20 +204,40 @@ class Churn(BaseStage):
                  pa.Check(lambda df: df[self.label] == df[self.date_column].notna(),
                           name=f"{self.date_column} set exactly for churners"))]
 
+    def invariants(self, world, tables) -> list[dict]:
+        """The label is the churn; nobody leaves before joining or after as_of."""
+        partners = tables[world.table]
+        label, when, joined = partners[self.label].to_numpy(), partners[self.date_column], partners[self.joined]
+        return [
+            {"invariant": f"{self.label} is true exactly when {self.date_column} is set",
+             "violations": int(np.count_nonzero(label != when.notna().to_numpy()))},
+            {"invariant": f"{self.date_column} after {self.joined} and on or before as_of",
+             "violations": int(np.count_nonzero(when.notna() & ((when <= joined) | (when > world.as_of))))},
+            {"invariant": f"{self.joined} on or before the feature date",
+             "violations": int(np.count_nonzero(joined > world.feature_date))},
+        ]
+
     def targets(self, world, tables) -> list[dict]:
         from ..stats import target
 
         partners, r = tables[world.table], self.target_rate
-        return [target(f"{self.name}.target_rate", r, partners[self.label].mean(),
-                       np.sqrt(r * (1 - r) / len(partners)), len(partners), "rate")]
+        cohort = partners[self.date_column].isna() | (partners[self.date_column] > world.feature_date)
+        m = int(cohort.sum())
+        t = target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
+                   np.sqrt(r * (1 - r) / max(m, 1)), m, "rate")
+        t["note"] = "churn in the label window, among the partners active at the feature date"
+        return [t]
 
     def realized(self, world, tables) -> dict[str, object]:
-        return {"churn_rate": round(float(tables[world.table][self.label].mean()), 6)}
+        partners = tables[world.table]
+        cohort = partners[self.date_column].isna() | (partners[self.date_column] > world.feature_date)
+        return {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
+                "cohort": int(cohort.sum()), "left_before_feature_date": int((~cohort).sum())}
 
 
-def _owned(label: str, probability: str, date: str, joined: str, observed: str) -> dict[str, Domain]:
+def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:
     return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True),
-            joined: Domain("datetime"), observed: Domain("datetime")}
+            joined: Domain("datetime"), observed: Domain("datetime"), cohort: Domain("bool")}
 
 
 def rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
@@ -172,33 +270,38 @@ class ChurnKind:
     defines_entity = False
     shape = {"kind": None, "label": None, "probability": None, "target_rate": None,
              "rules": Open({"when": None, "value": None, "weight": None}),
-             "churn_date": {"column": None, "days_before": None},
+             "churn_date": {"column": None}, "treatment": None, "cohort": None,
+             "earlier": {"days": None, "when": None},
              "joined": {"column": None, "tenure_days": None}, "observed_until": None}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
         date, joined = c.get("churn_date") or {}, c.get("joined") or {}
         return _owned(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
                       str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
-                      str(c.get("observed_until", "observed_until")))
+                      str(c.get("observed_until", "observed_until")), str(c.get("cohort", "in_cohort")))
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Churn | None:
         rate = c.get("target_rate")
         if not _is_number(rate) or not 0 < rate < 1:
             p.add(f"{group}.target_rate", f"must be a rate strictly between 0 and 1, got {rate!r}")
         parsed = rules(p, f"{group}.rules", c.get("rules"), numeric=True)
-        date = c.get("churn_date") or {}
-        date_col = _column(p, str(date.get("column", "churned_at")), date.get("days_before"),
-                           f"{group}.churn_date.days_before", {})
-        if date_col is not None and date_col.kind != "sample":
-            p.add(f"{group}.churn_date.days_before", "must be a sampler (e.g. dist: integers)")
-        if not _is_number(rate) or date_col is None:
+        earlier = None
+        if c.get("earlier") is not None:
+            e = c["earlier"]
+            days = _int(p, f"{group}.earlier.days", e.get("days"), 1)
+            when = _compile(p, f"{group}.earlier.when", e["when"]) if e.get("when") is not None else None
+            earlier = Earlier(days, when) if days is not None else None
+        treatment = c.get("treatment")
+        if treatment is not None and not isinstance(treatment, str):
+            p.add(f"{group}.treatment", f"must name the interventions' realized-effect column or be null, got {treatment!r}")
+        if not _is_number(rate) or ctx.timeline is None:
             return None
+        date, joined = c.get("churn_date") or {}, c.get("joined") or {}
         return Churn(group, self.name, str(c.get("label", "churn_label")),
                      str(c.get("probability", "churn_probability")), float(rate), tuple(parsed),
-                     str(date.get("column", "churned_at")), date_col,
-                     str((c.get("joined") or {}).get("column", "created_at")),
-                     str((c.get("joined") or {}).get("tenure_days", "tenure_days")),
-                     str(c.get("observed_until", "observed_until")))
+                     str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
+                     str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
+                     str(c.get("cohort", "in_cohort")), earlier, treatment)
 
 
 KIND = ChurnKind()

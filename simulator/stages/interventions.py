@@ -1,15 +1,21 @@
-"""Interventions and their ground truth, from a declared treatment-effect table.
+"""Interventions: the logging policy's decisions, their effects and their exact truth.
 
-Kind ``interventions``. Per partner: the expected effect of every declared type (first
-matching row of its table; the uplift ground truth). Per intervention: a type from the
-mix, the expected effect plus normal noise, clipped (``uplift_signal``); the final churn
-probability clip(base + effect, 0, 1) with base the churn model's probability (the
-column ``base`` names); the outcome drawn from it. Whole arrays throughout; loops run
-over types and table rows only.
+Kind ``interventions``, two steps on the world's timeline. *Decisions* (before the churn
+process): in every episode of the label window each partner gets a type from the logging
+policy (the first matching ``policy`` row, else ``mix``), and its realized effect: the
+declared effect of that type (the first matching row of its table) plus normal noise,
+clipped (``uplift_signal``). The churn stage reads those effects. *Outcomes* (after it):
+one intervention per episode the partner starts active (1 to ``episodes``, fewer for early
+churners), Churned exactly on the episode of its churn; each row carries the truth of its
+own outcome (``outcome_probability``: P(Churned) under the type it got, the noise and clips
+integrated out, simulator.truth) and ``propensity`` (the policy's probability of that type).
+``uplift_truth`` holds, per partner of the cohort, the truth of its first decision:
+P(Churned | do(type)) - P(Churned | do(control)), beside the declared effects.
+Whole arrays throughout; loops run over types and table rows only.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,15 +23,16 @@ import numpy as np
 import pandas as pd
 
 from .. import ids
-from ..dates import days_before
+from ..dates import DAY
 from ..distributions import draw_categorical
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate
 from ..plan import Step
-from ..spec.checks import _check_weights, _compile, _int, _is_number, _pair
-from ..spec.model import Domain
+from ..spec.checks import _check_weights, _compile, _is_number
+from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
 from ..stage import BaseStage, ParseContext, RunContext
+from ..truth import clipped_mean, episode_hazard, outcome_probability
 
 
 @dataclass(frozen=True)
@@ -38,57 +45,119 @@ class EffectRow:
 
 
 @dataclass(frozen=True)
+class PolicyRow:
+    """One row of the logging policy: a condition (None: always) and its shares by type."""
+
+    path: str
+    expr: Expr | None
+    shares: np.ndarray
+
+
+@dataclass(frozen=True)
 class Interventions(BaseStage):
     name: str
     kind: str
     table_name: str
     truth_table: str
-    base: str                                 # the column of each partner's churn probability
-    per_partner: tuple[int, int]
-    days_before: tuple[int, int]
-    outcome_after_days: int
+    base: str                                 # the churn model's probability (no intervention effect)
+    effect_column: str                        # helper it writes: realized effect, partners x episodes
+    label: str                                # the churn it reads: label, date, cohort
+    churn_date: str
+    cohort: str
     noise: tuple[float, float]                # (loc, scale) of the normal noise
     clip: tuple[float, float]
     churned: str
     retained: str
     types: tuple[str, ...]
-    shares: np.ndarray
+    control: str                              # the type uplift is measured against
+    policy: tuple[PolicyRow, ...]             # the logging policy, first match wins (the last: mix)
     effects: Mapping[str, tuple[EffectRow, ...]]
+    timeline: Timeline
 
     @property
-    def effect_reads(self) -> frozenset[str]:
-        return frozenset().union(*(r.expr.names for rows in self.effects.values()
-                                   for r in rows if r.expr is not None))
+    def shares(self) -> np.ndarray:
+        """The default mix (the policy's last row)."""
+        return self.policy[-1].shares
+
+    @property
+    def condition_reads(self) -> frozenset[str]:
+        rows = [r for rows in self.effects.values() for r in rows] + list(self.policy)
+        return frozenset().union(*(r.expr.names for r in rows if r.expr is not None))
 
     def truth_column(self, kind: str) -> str:
         return f"effect_{kind}"
 
+    def writes(self) -> dict[str, Domain]:
+        return {self.effect_column: Domain("float")}
+
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(r.path, r.expr.names) for rows in self.effects.values() for r in rows if r.expr is not None] \
-            + [(f"{self.name}.base", frozenset([self.base]))]
+        rows = [r for rows in self.effects.values() for r in rows] + list(self.policy)
+        return [(r.path, r.expr.names) for r in rows if r.expr is not None] + [
+            (f"{self.name}.{key}", frozenset([col])) for key, col in
+            (("base", self.base), ("churn.label", self.label), ("churn.date", self.churn_date),
+             ("churn.cohort", self.cohort))]
 
     def steps(self) -> list[Step]:
-        return [Step(self, self.name, self.effect_reads | {self.base}, frozenset(), path=self.name)]
+        helpers = frozenset([self.effect_column])
+        return [Step(self, f"{self.name}:decisions", self.condition_reads, helpers, payload="decisions",
+                     path=self.name),
+                Step(self, f"{self.name}:outcomes", helpers | {self.base, self.label, self.churn_date, self.cohort},
+                     frozenset(), payload="outcomes", path=self.name)]
 
     def run(self, step: Step, ctx: RunContext) -> None:
-        world, pid = ctx.world, ctx.env[ctx.world.key]
-        base = np.asarray(ctx.env[self.base], dtype=float)
-        expected = expected_effects(self, ctx.env, ctx.n)
-        drawn = draw(self, expected, base, lambda name: ctx.rng("interventions", name))
-        date = days_before(world.as_of, drawn.days_before)
+        (self._decide if step.payload == "decisions" else self._outcomes)(ctx)
+
+    def _decide(self, ctx: RunContext) -> None:
+        """Every partner's decision in every episode, and its realized effect."""
+        n, e = ctx.n, self.timeline.episodes
+        declared = expected_effects(self, ctx.env, n)
+        row = matched_row(self.policy, ctx.env, n)
+        table = np.stack([r.shares for r in self.policy])
+        kind = draw_categorical(ctx.rng("interventions", "type"), table, np.repeat(row, e), n * e).reshape(n, e)
+        loc, scale = self.noise
+        noise = ctx.rng("interventions", "noise").normal(loc, scale, (n, e))
+        ctx.env[self.effect_column] = np.clip(np.take_along_axis(declared, kind, axis=1) + noise, *self.clip)
+        ctx.env[f"{self.effect_column}:type"] = kind
+        ctx.env[f"{self.effect_column}:declared"] = declared
+        ctx.env[f"{self.effect_column}:policy"] = table[row]
+
+    def _outcomes(self, ctx: RunContext) -> None:
+        """One row per episode a partner starts active; the truth of every row and partner."""
+        env, world, tl = ctx.env, ctx.world, self.timeline
+        pid = env[world.key]
+        cohort = np.asarray(env[self.cohort], dtype=bool)
+        effect, kind = env[self.effect_column], env[f"{self.effect_column}:type"]
+        declared, policy = env[f"{self.effect_column}:declared"], env[f"{self.effect_column}:policy"]
+        gone = env[self.churn_date]
+        left = np.asarray(env[self.label], dtype=bool) & cohort & ~np.isnat(gone)
+        days = np.where(left, gone - tl.feature_date, np.timedelta64(0, "us")) // DAY
+        episode_of_churn = np.where(left, (days - 1) // tl.episode_days, tl.episodes)
+        count = np.where(cohort, np.minimum(episode_of_churn + 1, tl.episodes), 0)
+        partner = np.repeat(np.arange(ctx.n), count)
+        ep = np.arange(partner.size) - np.repeat(np.cumsum(count) - count, count)
+        got = kind[partner, ep]
+        q = episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)
+        loc, scale = self.noise
+        date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
-            "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), drawn.partner.size),
-            world.key: pid.take(drawn.partner),
-            "intervention_type": pd.Categorical.from_codes(drawn.kind, categories=list(self.types)),
-            "outcome": pd.Categorical.from_codes(drawn.churned.astype(np.int8),
+            "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
+            world.key: pid.take(partner),
+            "intervention_type": pd.Categorical.from_codes(got, categories=list(self.types)),
+            "outcome": pd.Categorical.from_codes((ep == episode_of_churn[partner]).astype(np.int8),
                                                  categories=[self.retained, self.churned]),
-            "uplift_signal": np.round(drawn.effect, 3),      # the seed's DECIMAL(5,3)
+            "uplift_signal": np.round(effect[partner, ep], 3),      # the seed's DECIMAL(5,3)
             "intervention_date": date,
-            "outcome_recorded_at": date + np.timedelta64(self.outcome_after_days, "D"),
+            "outcome_recorded_at": date + tl.episode_days * DAY,
+            "outcome_probability": outcome_probability(q[partner], declared[partner, got] + loc, scale, self.clip),
+            "propensity": policy[partner, got],
         })
-        truth = {world.key: pid, "base_churn_probability": base}
-        truth.update({self.truth_column(k): expected[:, j] for j, k in enumerate(self.types)})
-        ctx.tables[self.truth_table] = pd.DataFrame(truth)
+        rows = np.flatnonzero(cohort)
+        truth = {t: outcome_probability(q[rows], declared[rows, j] + loc, scale, self.clip)
+                 for j, t in enumerate(self.types)}
+        out = {world.key: pid.take(rows), "base_churn_probability": truth[self.control]}
+        out.update({self.truth_column(t): truth[t] - truth[self.control] for t in self.types})
+        out.update({f"declared_{self.truth_column(t)}": declared[rows, j] for j, t in enumerate(self.types)})
+        ctx.tables[self.truth_table] = pd.DataFrame(out)
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name, self.truth_table)
@@ -98,92 +167,127 @@ class Interventions(BaseStage):
 
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
-        import pyarrow
-        import pyarrow.compute as pc
 
-        from ..schemas import arrow_check, member_of
+        from ..schemas import member_of
 
         partners = tables[world.table]
-        lo = world.as_of - np.timedelta64(self.days_before[1], "D")
-        hi = world.as_of - np.timedelta64(self.days_before[0], "D")
-        after = np.timedelta64(self.outcome_after_days, "D")
+        dates = list(self.timeline.decision_dates())
+        after = self.timeline.episode_days * DAY
         interventions = pa.DataFrameSchema({
             "intervention_id": pa.Column("str", unique=True),
             world.key: pa.Column("str", checks=member_of(partners[world.key], "is a partner")),
             "intervention_type": pa.Column("category", checks=pa.Check.isin(list(self.types))),
             "outcome": pa.Column("category", checks=pa.Check.isin([self.retained, self.churned])),
             "uplift_signal": pa.Column("float64", checks=pa.Check.in_range(*self.clip)),
-            "intervention_date": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, hi)),
+            "intervention_date": pa.Column("datetime64[us]", checks=pa.Check.isin(dates)),
             "outcome_recorded_at": pa.Column("datetime64[us]"),
+            "outcome_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
+            "propensity": pa.Column("float64", checks=[pa.Check.gt(0), pa.Check.le(1)]),
         }, strict=True, ordered=True, name=self.table_name, checks=[
             pa.Check(lambda df: df["outcome_recorded_at"] - df["intervention_date"] == after,
-                     name=f"outcome recorded {self.outcome_after_days} days after the intervention"),
+                     name=f"outcome recorded {self.timeline.episode_days} days after the intervention"),
         ])
-        pids = pyarrow.array(partners[world.key], type=pyarrow.string())
-
-        def same_partner(values: pyarrow.Array) -> pyarrow.Array:   # implies the FK and uniqueness
-            if len(values) != len(pids):
-                return pyarrow.array([False] * len(values))
-            return pc.equal(values, pids)
-
+        cohort = partners[self.cohort] if self.cohort in partners else None
         cols = {
-            world.key: pa.Column("str", checks=arrow_check(f"row i is {world.table} row i", same_partner)),
+            world.key: pa.Column("str", unique=True, checks=member_of(
+                partners[world.key] if cohort is None else partners.loc[cohort, world.key], "is in the cohort")),
             "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
         }
         for kind in self.types:
+            cols[self.truth_column(kind)] = pa.Column("float64", checks=pa.Check.in_range(-1, 1))
+        for kind in self.types:
             declared = [r.effect for r in self.effects[kind]] + ([] if self.effects[kind][-1].expr is None else [0.0])
-            cols[self.truth_column(kind)] = pa.Column("float64", checks=pa.Check.isin(declared))
+            cols[f"declared_{self.truth_column(kind)}"] = pa.Column("float64", checks=pa.Check.isin(declared))
         truth = pa.DataFrameSchema(cols, strict=True, ordered=True, name=self.truth_table)
         return {self.table_name: interventions, self.truth_table: truth}
 
-    def targets(self, world, tables) -> list[dict]:
-        """The mix, and the mean realized effect of every row of the effect table."""
-        import pyarrow
-        import pyarrow.compute as pc
+    def invariants(self, world, tables) -> list[dict]:
+        """Every intervention inside its partner's life; its outcome is the partner's churn."""
+        table, partners = tables[self.table_name], tables[world.table]
+        idx = pd.Index(partners[world.key]).get_indexer(table[world.key])
+        joined = partners[world.role("joined")].to_numpy()[idx]
+        gone = partners[self.churn_date].to_numpy()[idx]
+        date = table["intervention_date"].to_numpy()
+        window_end = table["outcome_recorded_at"].to_numpy()
+        churned = (table["outcome"] == self.churned).to_numpy()
+        in_window = ~np.isnat(gone) & (gone > date) & (gone <= window_end)
+        last = np.r_[idx[1:] != idx[:-1], True]       # rows are grouped by partner, in time order
+        n_churned = np.bincount(idx, weights=churned, minlength=len(partners))
+        return [
+            {"invariant": f"{self.table_name}: dated on or after the partner joined",
+             "violations": int(np.count_nonzero(date < joined))},
+            {"invariant": f"{self.table_name}: dated before the partner churned",
+             "violations": int(np.count_nonzero(~np.isnat(gone) & (date >= gone)))},
+            {"invariant": f"{self.table_name}: outcome {self.churned} exactly when the churn falls in its outcome window",
+             "violations": int(np.count_nonzero(churned != in_window))},
+            {"invariant": f"{self.table_name}: at most one {self.churned} outcome per partner, on its last intervention",
+             "violations": int(np.count_nonzero(n_churned > 1) + np.count_nonzero(churned & ~last))},
+        ]
 
-        from ..stats import share_targets, target
+    def targets(self, world, tables) -> list[dict]:
+        """The policy's shares, and per type and effect-table row: the realized churn rate
+        beside the mean truth of the rows (outcome_probability), and the mean realized
+        effect beside its exact expectation (the clipped noise integrated out)."""
+        from ..stats import target
 
         table, partners = tables[self.table_name], tables[world.table]
-        out = share_targets(f"{self.name}.mix", self.types, self.shares, table["intervention_type"])
-        reads = self.effect_reads & set(partners.columns)
+        reads = self.condition_reads & set(partners.columns)
         env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
                for c in reads}
-        row_of = {}
-        n = len(partners)
+        pidx = pd.Index(partners[world.key]).get_indexer(table[world.key])
+        kinds = table["intervention_type"].to_numpy()
+        out = []
+        if all(r.expr is None or r.expr.names <= reads for r in self.policy):
+            shares = np.stack([r.shares for r in self.policy])[matched_row(self.policy, env, len(partners))[pidx]]
+            m = len(table)
+            for j, kind in enumerate(self.types):   # expected share: the mean of each row's policy share
+                e = shares[:, j]
+                out.append(target(f"{self.name}.mix.{kind}", float(e.mean()) if m else 0.0,
+                                  float((kinds == kind).mean()) if m else 0.0,
+                                  float(np.sqrt((e * (1 - e)).sum()) / max(m, 1)), m, "share"))
+        loc, scale = self.noise
+        churned = (table["outcome"] == self.churned).to_numpy()
+        prob = table["outcome_probability"].to_numpy()
+        signal = table["uplift_signal"].to_numpy()
         for kind in self.types:
             rows = self.effects[kind]
             if any(r.expr is not None and not r.expr.names <= reads for r in rows):
                 continue                          # reads a helper column that is not in the table
-            row_of[kind] = matched_row(rows, env, n)
-        pidx = pc.index_in(pyarrow.array(table[world.key]), value_set=pyarrow.array(partners[world.key]))
-        pidx = pidx.to_numpy(zero_copy_only=False)
-        loc, scale = self.noise
-        for kind, rows_idx in row_of.items():
-            of_kind = np.asarray(table["intervention_type"] == kind)
-            which = rows_idx[pidx[of_kind]]
-            signal = table.loc[of_kind, "uplift_signal"].to_numpy()
-            for i, row in enumerate(self.effects[kind]):
-                x = signal[which == i]
-                t = target(f"{row.path}.effect", row.effect + loc, x.mean() if x.size else 0,
-                           scale / np.sqrt(max(x.size, 1)), x.size, "mean")
-                out.append({**t, "row": row.path.removeprefix(f"{self.name}.effects.")})
+            which = matched_row(rows, env, len(partners))[pidx]
+            of_kind = kinds == kind
+            for i, row in enumerate(rows):
+                sel = of_kind & (which == i)
+                k = int(sel.sum())
+                seg = row.path.removeprefix(f"{self.name}.effects.")
+                p = prob[sel]
+                t = target(f"{row.path}.outcome", float(p.mean()) if k else 0.0, float(churned[sel].mean()) if k else 0.0,
+                           float(np.sqrt((p * (1 - p)).sum()) / max(k, 1)), k, "rate")
+                t.update(row=seg, note="realized churn rate vs the mean of outcome_probability (the exact truth)")
+                out.append(t)
+                mean = float(clipped_mean(np.float64(row.effect + loc), scale, np.float64(self.clip[0]),
+                                          np.float64(self.clip[1])))
+                t = target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
+                           scale / np.sqrt(max(k, 1)), k, "mean")
+                t.update(row=seg, note=f"uplift_signal: the declared {row.effect} plus noise, clipped (expectation exact)")
+                out.append(t)
         return out
 
     def figures(self, world, tables, stats) -> list:
         from ..report import figure, png
 
-        rows = [t for t in stats["targets"] if t.get("stage") == self.name and "row" in t]
+        rows = [t for t in stats["targets"] if t.get("stage") == self.name and t["target"].endswith(".outcome")]
         if not rows:
             return []
         fig = figure(figsize=(8, 3.5))
         ax = fig.subplots()
         x = np.arange(len(rows))
-        ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="declared", color="#7f7f7f")
-        ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized mean", color="#2ca02c")
+        ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="true (mean outcome_probability)", color="#7f7f7f")
+        ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized churn rate", color="#2ca02c")
         ax.set_xticks(x, [t["row"] for t in rows], rotation=45, fontsize=7)
-        ax.set(title="uplift by intervention type and table row (segment)", ylabel="effect on churn probability")
+        ax.set(title="outcomes by intervention type and effect-table row: truth vs realized",
+               ylabel="P(Churned) in the episode")
         ax.legend(fontsize=7)
-        return [("Uplift", png(fig))]
+        return [("Interventions: true vs realized outcome rates", png(fig))]
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -202,31 +306,6 @@ def expected_effects(spec: "Interventions", env: Mapping[str, object], n: int) -
         effects = np.array([r.effect for r in rows] + [0.0])     # index -1 -> no match
         out[:, j] = effects[matched_row(rows, env, n)]
     return out
-
-
-@dataclass(frozen=True)
-class Drawn:
-    partner: np.ndarray         # row index of the partner of each intervention
-    kind: np.ndarray            # index into spec.types
-    effect: np.ndarray          # realized effect (uplift_signal)
-    churned: np.ndarray         # outcome
-    days_before: np.ndarray     # intervention_date = as_of - days_before
-
-
-def draw(spec: "Interventions", expected: np.ndarray, base: np.ndarray,
-         rng: Callable[[str], np.random.Generator]) -> Drawn:
-    """Draw every intervention of every partner; ``rng(name)`` gives a named stream."""
-    n = base.size
-    counts = rng("count").integers(spec.per_partner[0], spec.per_partner[1] + 1, n)
-    partner = np.repeat(np.arange(n), counts)
-    m = partner.size
-    kind = draw_categorical(rng("type"), spec.shares, None, m)
-    loc, scale = spec.noise
-    effect = np.clip(expected[partner, kind] + rng("noise").normal(loc, scale, m), *spec.clip)
-    final = np.clip(base[partner] + effect, 0.0, 1.0)
-    churned = rng("outcome").random(m) < final
-    days = rng("date").integers(spec.days_before[0], spec.days_before[1] + 1, m)
-    return Drawn(partner, kind.astype(np.int32), effect, churned, days)
 
 
 def _effect_rows(p: Problems, path: str, rows: Any) -> tuple[EffectRow, ...] | None:
@@ -248,17 +327,41 @@ def _effect_rows(p: Problems, path: str, rows: Any) -> tuple[EffectRow, ...] | N
     return tuple(out)
 
 
+def _policy(p: Problems, path: str, rows: Any, types: list[str]) -> list[PolicyRow]:
+    """Targeted rows of the logging policy: {when, mix} each, in priority order."""
+    if rows is None:
+        return []
+    if not isinstance(rows, (list, tuple)):
+        p.add(path, "must be a list of {when: <condition>, mix: {type: share}} rows")
+        return []
+    out = []
+    for i, row in enumerate(rows):
+        rpath = f"{path}[{i}]"
+        if not isinstance(row, Mapping) or "when" not in row or "mix" not in row:
+            p.add(rpath, f"needs 'when' (a condition) and 'mix' (type -> share, summing to 1), got {row!r}")
+            continue
+        expr = _compile(p, f"{rpath}.when", row["when"])
+        mix = _check_weights(p, f"{rpath}.mix", row["mix"])
+        if mix is not None:
+            for kind in sorted(set(mix) - set(types)):
+                p.add(f"{rpath}.mix.{kind}", f"unknown intervention type {kind!r}" + did_you_mean(kind, types))
+        if expr is not None and mix is not None and set(mix) <= set(types):
+            out.append(PolicyRow(rpath, expr, np.array([mix.get(t, 0.0) for t in types])))
+    return out
+
+
 class InterventionsKind:
     name = "interventions"
     defines_entity = False
-    shape = {"kind": None, "table": None, "truth_table": None, "base": None,
-             "per_partner": {"low": None, "high": None}, "days_before": {"low": None, "high": None},
-             "outcome_after_days": None, "noise": {"loc": None, "scale": None}, "clip": {"min": None, "max": None},
+    shape = {"kind": None, "table": None, "truth_table": None, "base": None, "effect_column": None,
+             "churn": {"label": None, "date": None, "cohort": None}, "control": None,
+             "noise": {"loc": None, "scale": None}, "clip": {"min": None, "max": None},
              "outcomes": {"churned": None, "retained": None}, "mix": Open(None),
+             "policy": Each({"when": None, "mix": Open(None)}),
              "effects": Open(Each({"when": None, "effect": None}))}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
-        return {}
+        return {str(c.get("effect_column", "realized_effect")): Domain("float")}
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Interventions | None:
         before = len(p.items)
@@ -279,9 +382,12 @@ class InterventionsKind:
         for kind in (mix or {}):
             if kind not in effects_cfg:
                 p.add(f"{group}.effects", f"no effect rows for {kind!r} (declared in {group}.mix)")
-        per = _pair(p, f"{group}.per_partner", c.get("per_partner"), 0)
-        days = _pair(p, f"{group}.days_before", c.get("days_before"), 0)
-        after = _int(p, f"{group}.outcome_after_days", c.get("outcome_after_days"), 0)
+        types = list(mix or {})
+        policy = _policy(p, f"{group}.policy", c.get("policy"), types)
+        control = c.get("control", "none")
+        if mix is not None and control not in mix:
+            p.add(f"{group}.control", f"must be one of the types in {group}.mix ({', '.join(types)}), "
+                  f"got {control!r}" + did_you_mean(str(control), types))
         noise = c.get("noise") or {}
         loc, scale = noise.get("loc", 0.0), noise.get("scale")
         if not _is_number(loc) or not _is_number(scale) or scale < 0:
@@ -296,15 +402,19 @@ class InterventionsKind:
         for key in ("churned", "retained"):
             if not isinstance(outcomes.get(key), str) or not outcomes.get(key):
                 p.add(f"{group}.outcomes.{key}", f"must be an outcome label, got {outcomes.get(key)!r}")
-        if not isinstance(c.get("base"), str):
-            p.add(f"{group}.base", f"must name the column of each partner's churn probability, got {c.get('base')!r}")
-        if len(p.items) > before:
+        churn = c.get("churn") or {}
+        for key, value in (("base", c.get("base")), *((f"churn.{k}", churn.get(k)) for k in ("label", "date", "cohort"))):
+            if not isinstance(value, str):
+                p.add(f"{group}.{key}", f"must name a column of the churn process, got {value!r}")
+        if len(p.items) > before or ctx.timeline is None:
             return None
         return Interventions(group, self.name, str(c.get("table", "interventions")),
-                             str(c.get("truth_table", "uplift_truth")), c["base"], per, days, after,
-                             (float(loc), float(scale)), (float(lo), float(hi)),
-                             outcomes["churned"], outcomes["retained"], tuple(mix),
-                             np.array(list(mix.values())), effects)
+                             str(c.get("truth_table", "uplift_truth")), c["base"],
+                             str(c.get("effect_column", "realized_effect")), churn["label"], churn["date"],
+                             churn["cohort"], (float(loc), float(scale)), (float(lo), float(hi)),
+                             outcomes["churned"], outcomes["retained"], tuple(types), str(control),
+                             (*policy, PolicyRow(f"{group}.mix", None, np.array(list(mix.values())))),
+                             effects, ctx.timeline)
 
 
 KIND = InterventionsKind()

@@ -1,0 +1,48 @@
+"""The exact truth of the outcome process: closed forms, never samples.
+
+A partner's churn model gives its probability ``p`` of leaving in the label window with
+no intervention effect; the window is cut into ``episodes`` equal episodes, so its
+per-episode hazard is ``q = 1 - (1 - p) ** (1 / episodes)``. A decision of type t in an
+episode realizes an effect ``e = clip(mu_t + noise, lo, hi)`` (noise ~ Normal(loc, scale),
+``mu_t`` the declared effect) and the partner churns in that episode with probability
+``clip(q + e, 0, 1)``. :func:`outcome_probability` integrates the noise and both clips
+out exactly: P(Churned | do(t)) = E[clip(q + clip(mu + eps, lo, hi), 0, 1)].
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+
+def episode_hazard(p: np.ndarray, episodes: int) -> np.ndarray:
+    """Per-episode churn probability q with 1 - (1 - q) ** episodes = p."""
+    return -np.expm1(np.log1p(-np.asarray(p, dtype=float)) / episodes)
+
+
+def _excess(mu: np.ndarray, sigma: float, c: np.ndarray) -> np.ndarray:
+    """E[(X - c)+] for X ~ Normal(mu, sigma), sigma > 0."""
+    z = (mu - c) / sigma
+    return (mu - c) * ndtr(z) + sigma * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+
+def clipped_mean(mu: np.ndarray, sigma: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """E[clip(mu + eps, lo, hi)] with eps ~ Normal(0, sigma), for lo < hi, exactly."""
+    if sigma <= 0:
+        return np.clip(mu, lo, hi)
+    return lo + _excess(mu, sigma, lo) - _excess(mu, sigma, hi)
+
+
+def outcome_probability(q: np.ndarray, mu: np.ndarray, sigma: float, clip: tuple[float, float]) -> np.ndarray:
+    """E[clip(q + clip(mu + eps, lo, hi), 0, 1)] with eps ~ Normal(0, sigma), exactly.
+
+    clip(q + clip(x, lo, hi), 0, 1) = q + clip(x, max(lo, -q), min(hi, 1 - q)) when those
+    bounds are ordered (a clipped normal has a closed-form mean); otherwise the outcome is
+    certain: 1 when even the lowest effect reaches 1, 0 when even the highest stays at 0.
+    """
+    q, mu = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(mu, dtype=float))
+    lo = np.maximum(clip[0], -q)
+    hi = np.minimum(clip[1], 1 - q)
+    with np.errstate(invalid="ignore"):
+        out = q + np.where(lo < hi, clipped_mean(mu, sigma, lo, hi), 0.0)
+    out = np.where(lo < hi, out, np.where(q + clip[0] >= 1, 1.0, np.where(q + clip[1] <= 0, 0.0, q)))
+    return np.clip(out, 0.0, 1.0)
