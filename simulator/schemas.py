@@ -107,3 +107,6 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> None:
         futures = [pool.submit(validate, name, tables[name], schema) for name, schema in children.items()]
         for future in futures:
             future.result()
+    from . import invariants
+
+    invariants.enforce(invariants.check(spec, tables))

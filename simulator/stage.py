@@ -140,6 +140,10 @@ class Stage(Protocol):
     def targets(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:
         """Declared targets beside their realized values (simulator.stats.target)."""
 
+    def invariants(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:
+        """What the timeline implies across its tables: ``{invariant, violations}`` each
+        (simulator.invariants); any violation fails the run."""
+
     def realized(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
         """Headline realized statistics for stats.json's ``realized``."""
 
@@ -205,6 +209,9 @@ class BaseStage:
         return []
 
     def targets(self, world, tables) -> list[dict]:
+        return []
+
+    def invariants(self, world, tables) -> list[dict]:
         return []
 
     def realized(self, world, tables) -> dict[str, object]:

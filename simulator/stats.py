@@ -128,9 +128,13 @@ def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict:
         for t in stage.targets(spec, tables):
             targets.append({**t, "stage": stage.name})
         realized.update(stage.realized(spec, tables))
+    from . import invariants
+
     return {
         "seed": spec.seed,
         "n_partners": spec.n,
+        **({"timeline": spec.timeline.manifest()} if spec.timeline else {}),
+        "invariants": invariants.check(spec, tables),
         "targets": targets,
         "misses": sum(t["miss"] for t in targets),
         "realized": realized,

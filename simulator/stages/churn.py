@@ -167,7 +167,7 @@ class Churn(BaseStage):
         eligible &= np.isnan(pinned)              # golden records are in the cohort
         early_t = np.where(np.isnan(pinned), early_t, np.inf)
         if step.scope is None or step.scope[0] == "outside":   # calibrate on the first (or only) pass
-            ctx.facts["churn_intercept"] = calibrate(label_t[rows], early_t[rows], self.target_rate)
+            ctx.facts["churn_intercept"] = calibrate(label_t, early_t, self.target_rate)
         b = ctx.facts["churn_intercept"]
         early = b > early_t
         churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)

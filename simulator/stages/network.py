@@ -1,11 +1,17 @@
-"""The master -> sub-affiliate tree and the masters' network features.
+"""The master -> sub-affiliate tree and the masters' network features, on the timeline.
 
-Kind ``network``. Subs come from one permutation of the non-masters, cut into consecutive
-blocks of ``fanout`` per master until the pool runs out: the same law as repeated
-sample-without-replacement, in whole-array operations. Golden masters with pinned network
-features first reserve subs whose outcomes realize those pins. The step is *scoped* by the
-masters column (simulator.plan): it reads the churn of non-masters and writes masters'
-features, so a churn model that reads those features runs in two passes around it.
+Kind ``network``. A declared share of masters has recruited no one; every other master
+gets a fan-out drawn from ``fanout``, its subs drawn without replacement from one
+permutation of the non-masters (the same law as repeated sampling without replacement,
+in whole-array operations); non-masters left over are independent (in no network). A
+world whose masters need more subs than there are non-masters is refused. A sub is
+recruited on a day within both lives, before the feature date: after both joined, before
+the sub left (subs that left before their master joined are swapped with staying subs of
+older masters). The masters' features are observed at the feature date: the share of subs
+still active (health, 0-100) and the subs that left in the ``recent_days`` before it.
+Golden masters with pinned features first reserve subs that realize the pins. The step is
+*scoped* by the masters column (simulator.plan): it reads non-masters' churn and writes
+masters' features, so a churn model that reads those features runs in two passes around it.
 """
 from __future__ import annotations
 
@@ -16,18 +22,18 @@ import numpy as np
 import pandas as pd
 
 from .. import ids
-from ..dates import days_before
+from ..dates import DAY, days_before
 from ..errors import ConfigError, Problems
 from ..plan import Step
-from ..spec.checks import _int, _pair
+from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
+
 
 @dataclass(frozen=True)
 class Edges:
     master: np.ndarray     # row index of each edge's master
     sub: np.ndarray        # row index of each edge's sub
-    days_before: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -55,48 +61,90 @@ def _golden_shape(g: GoldenMaster, fanout: tuple[int, int]) -> tuple[int, int, i
                        f"of {g.health} with at least {recent} churned subs"])
 
 
+def _reserve(g: GoldenMaster, spec: "Network", pool: np.ndarray, taken: np.ndarray, churned: np.ndarray,
+             recent: np.ndarray, alive_then: np.ndarray) -> np.ndarray:
+    """Subs (from the untaken pool, still active when the master joined) that give a
+    golden master its pinned features."""
+    n = churned.size
+    size, n_churned, n_recent = _golden_shape(g, spec.fanout)
+    free = pool[~taken[pool] & alive_then[pool]]
+    groups = [free[churned[free] & recent[free]][:n_recent],
+              free[churned[free] & ~recent[free]][:n_churned - n_recent],
+              free[~churned[free]][:size - n_churned]]
+    need = (n_recent, n_churned - n_recent, size - n_churned)
+    if any(len(grp) < k for grp, k in zip(groups, need)):
+        # the same shares of recently left, earlier left and staying non-masters in a larger
+        # world: the smallest n_partners whose pool holds every group needed
+        have = [np.sum(churned[pool] & recent[pool]), np.sum(churned[pool] & ~recent[pool]),
+                np.sum(~churned[pool])]
+        scale = max(k / max(h, 1) for k, h in zip(need, have))
+        least = int(np.ceil(n * scale)) + 1
+        raise ConfigError([f"{g.path}: the pool of non-masters is too small to give {g.partner_id} {size} subs "
+                           f"({n_churned} gone by the feature date, {n_recent} recently); raise n_partners (at "
+                           f"this world's shares of leaving and staying non-masters, about {least} partners "
+                           f"give that pool)"])
+    return np.concatenate(groups)
+
+
 def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.ndarray,
-          rng: np.random.Generator, golden: list[GoldenMaster]) -> Edges:
-    """Edges of the tree. ``recent`` marks partners that churned within recent_days."""
+          rng: np.random.Generator, golden: list[GoldenMaster], joined: np.ndarray, gone: np.ndarray) -> Edges:
+    """Edges of the tree. ``churned`` marks partners gone by the feature date, ``recent``
+    those gone in the recent_days before it (a sub that left before its master joined is
+    swapped afterwards: :func:`_match`)."""
     n = masters.size
     master_rows = np.flatnonzero(masters)
     pool = rng.permutation(np.flatnonzero(~masters))
     wanted = rng.integers(spec.fanout[0], spec.fanout[1] + 1, master_rows.size)
-    days = rng.integers(spec.recruited_days[0], spec.recruited_days[1] + 1, n)
-
+    empty = rng.random(master_rows.size)
     reserved_m, reserved_s = [], []
     taken = np.zeros(n, dtype=bool)
     for g in golden:                           # a handful of pinned masters, not rows
-        size, n_churned, n_recent = _golden_shape(g, spec.fanout)
-        free = pool[~taken[pool]]
-        groups = [free[churned[free] & recent[free]][:n_recent],
-                  free[churned[free] & ~recent[free]][:n_churned - n_recent],
-                  free[~churned[free]][:size - n_churned]]
-        need = (n_recent, n_churned - n_recent, size - n_churned)
-        if any(len(grp) < k for grp, k in zip(groups, need)):
-            # the same shares of recently churned, churned and staying non-masters in a
-            # larger world: the smallest n_partners whose pool holds every group needed
-            have = [np.sum(churned[pool] & recent[pool]), np.sum(churned[pool] & ~recent[pool]),
-                    np.sum(~churned[pool])]
-            scale = max(k / max(h, 1) for k, h in zip(need, have))
-            least = int(np.ceil(n * scale)) + 1
-            raise ConfigError([f"{g.path}: the pool of non-masters is too small to give "
-                               f"{g.partner_id} {size} subs ({n_churned} churned, {n_recent} "
-                               f"recently); raise n_partners (at this world's shares of churned and staying "
-                               f"non-masters, about {least} partners give that pool)"])
-        subs = np.concatenate(groups)
+        subs = _reserve(g, spec, pool, taken, churned, recent, np.isnat(gone) | (gone > joined[g.row]))
         taken[subs] = True
-        reserved_m.append(np.full(size, g.row))
+        reserved_m.append(np.full(subs.size, g.row))
         reserved_s.append(subs)
-
-    golden_rows = np.array([g.row for g in golden], dtype=np.int64)
-    others = ~np.isin(master_rows, golden_rows)
+    others = ~np.isin(master_rows, np.array([g.row for g in golden], dtype=np.int64))
+    # exactly round(share x masters) recruit no one: the masters with the smallest draws
+    k = int(round(spec.without_subs * master_rows.size))
+    order = np.argsort(np.where(others, empty, np.inf), kind="stable")
+    recruits = others.copy()
+    recruits[order[:min(k, int(others.sum()))]] = False
     free = pool[~taken[pool]]
-    ends = np.minimum(np.cumsum(wanted[others]), free.size)
-    counts = np.diff(ends, prepend=0)
-    master = np.concatenate([*reserved_m, np.repeat(master_rows[others], counts)]).astype(np.int64)
-    sub = np.concatenate([*reserved_s, free[: ends[-1] if ends.size else 0]]).astype(np.int64)
-    return Edges(master, sub, days[sub])
+    counts = np.where(recruits, wanted, 0)
+    if counts.sum() > free.size:
+        need = 1 - free.size / max(int(wanted[others].sum()), 1)
+        raise ConfigError([f"{spec.name}.without_subs: {int(recruits.sum()):,} masters with {spec.fanout[0]}-"
+                           f"{spec.fanout[1]} subs each need {int(counts.sum()):,} subs, but only {free.size:,} "
+                           f"non-masters are free; declare at least {need:.2f} of masters without subs, or a "
+                           f"smaller {spec.name}.fanout"])
+    master = np.concatenate([*reserved_m, np.repeat(master_rows, counts)]).astype(np.int64)
+    sub = np.concatenate([*reserved_s, free[:int(counts.sum())]]).astype(np.int64)
+    return Edges(master, sub)
+
+
+def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: np.random.Generator,
+           feature_date: np.datetime64) -> Edges:
+    """Swap subs that left on or before their master joined with staying subs of masters
+    that joined before they left (rounds of whole-array swaps; the first ``fixed`` edges,
+    a golden master's, stay)."""
+    sub = edges.sub.copy()
+    created_m = joined[edges.master]
+    for _ in range(20):
+        bad = np.flatnonzero(gone[sub] <= created_m)
+        if bad.size == 0:
+            return Edges(edges.master, sub)
+        cand = np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
+        cand = cand[cand >= fixed]
+        cand = cand[np.argsort(created_m[cand], kind="stable")]
+        limit = np.searchsorted(created_m[cand], gone[sub[bad]], side="left")
+        ok = limit > 0
+        bad, limit = bad[ok], limit[ok]
+        pick = cand[(rng.random(bad.size) * limit).astype(np.int64)]
+        _, first = np.unique(pick, return_index=True)          # one swap per partner edge a round
+        bad, pick = bad[first], pick[first]
+        sub[bad], sub[pick] = sub[pick], sub[bad].copy()
+    raise ConfigError(["network: cannot match subs that left before the feature date to masters that had "
+                       "joined by then; lower churn.earlier.days or raise n_partners"])
 
 
 def features(edges: Edges, n: int, masters: np.ndarray, churned: np.ndarray,
@@ -120,13 +168,14 @@ class Network(BaseStage):
     table_name: str
     masters: str
     fanout: tuple[int, int]
-    recruited_days: tuple[int, int]
+    without_subs: float                       # share of masters who recruited no one
+    within_days: int                          # recruitment at most this many days before the feature date
     recent_days: int
     health: str
     recent_churn: str
-    churn_label: str                          # the churn label and date it reads (of the subs)
+    churn_label: str                          # the churn label, date and joining date it reads
     churn_date: str
-    not_before: str | None = None             # a date column (of master and sub) recruitment cannot precede
+    joined: str
 
     def writes(self) -> dict[str, Domain]:
         return _owned(self.health, self.recent_churn)
@@ -138,31 +187,39 @@ class Network(BaseStage):
         for key, col, dtype, what in (("masters", self.masters, "bool", "a boolean column"),
                                       ("churn_label", self.churn_label, "bool", "a boolean column"),
                                       ("churn_date", self.churn_date, "datetime", "a date column"),
-                                      ("not_before", self.not_before, "datetime", "a date column (e.g. created_at)")):
-            if col is None:
-                continue
+                                      ("joined", self.joined, "datetime", "a date column (e.g. created_at)")):
             dom = domains.get(col)
             if dom is None or dom.dtype not in (dtype, "any"):
                 p.add(f"{self.name}.{key}", f"must name {what}, got {col!r}")
 
     def steps(self) -> list[Step]:
-        reads = {self.masters, self.churn_label, self.churn_date, *([self.not_before] if self.not_before else [])}
+        reads = {self.masters, self.churn_label, self.churn_date, self.joined}
         return [Step(self, self.name, frozenset(reads), frozenset(self.writes()), path=self.name,
                      scope_column=self.masters)]
+
+    def _gone(self, world, gone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(left by the feature date, left in the recent_days up to it)."""
+        f = world.feature_date
+        left = ~np.isnat(gone) & (gone <= f)
+        return left, left & (gone > f - self.recent_days * DAY)
 
     def run(self, step: Step, ctx: RunContext) -> None:
         env, world = ctx.env, ctx.world
         masters = np.asarray(env[self.masters], dtype=bool)
-        churned = np.asarray(env[self.churn_label], dtype=bool)
-        recent = churned & (env[self.churn_date] >= days_before(world.as_of, self.recent_days))
+        gone, joined = env[self.churn_date], env[self.joined]
+        left, recent = self._gone(world, gone)
         pinned = [GoldenMaster(r.row, r.partner_id, r.path, r.pins.get(self.health), r.pins.get(self.recent_churn))
                   for r in world.golden if self.health in r.pins or self.recent_churn in r.pins]
-        edges = build(self, masters, churned, recent, ctx.rng("network", "tree"), pinned)
-        env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, churned, recent)
-        when = days_before(world.as_of, edges.days_before)
-        if self.not_before:                    # never before master or sub existed
-            joined = env[self.not_before]
-            when = np.maximum(when, np.maximum(joined[edges.master], joined[edges.sub]))
+        rng = ctx.rng("network", "tree")
+        edges = build(self, masters, left, recent, rng, pinned, joined, gone)
+        fixed = int(np.isin(edges.master, [g.row for g in pinned]).sum())
+        edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date)
+        env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
+        # a day within both lives, before the feature date (and within_days of it)
+        lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), world.feature_date - self.within_days * DAY)
+        end = np.where(left[edges.sub], gone[edges.sub] - DAY, world.feature_date)
+        span = (end - lo) // DAY + 1
+        when = lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
         pid, m = env[world.key], edges.master.size
         ctx.tables[self.table_name] = pd.DataFrame({
             "relationship_id": ids.uuid4s(ctx.rng("network", "relationship_id"), m),
@@ -171,6 +228,13 @@ class Network(BaseStage):
             "recruited_at": when,
             "is_active": np.ones(m, dtype=bool),
         })
+
+    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
+        """A relationship is active while both partners are (as of as_of)."""
+        t = ctx.tables[self.table_name]
+        gone = pd.Series(partners[self.churn_date].to_numpy(), index=partners[ctx.world.key])
+        t["is_active"] = (gone.reindex(t["master_affiliate_id"]).isna().to_numpy()
+                          & gone.reindex(t["sub_affiliate_id"]).isna().to_numpy())
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name,)
@@ -191,7 +255,8 @@ class Network(BaseStage):
                 for c in (self.health, self.recent_churn)]
 
     def schemas(self, world, tables) -> dict:
-        """network_relationships: a tree from masters to non-master subs, dated before as_of."""
+        """network_relationships: a tree from masters to non-master subs, recruited before
+        the feature date (within both lives: an invariant, checked with the partners)."""
         import pandera.pandas as pa
 
         from ..schemas import member_of
@@ -199,20 +264,46 @@ class Network(BaseStage):
         partners = tables[world.table]
         pids = partners[world.key]
         is_master = partners[self.masters].to_numpy()
-        lo = world.as_of - np.timedelta64(self.recruited_days[1], "D")
-        # a partner who joined within the window is recruited when it joined (not_before)
-        hi = world.as_of - np.timedelta64(0 if self.not_before else self.recruited_days[0], "D")
+        lo = world.feature_date - self.within_days * DAY
         return {self.table_name: pa.DataFrameSchema({
             "relationship_id": pa.Column("str", unique=True),
             "master_affiliate_id": pa.Column("str", checks=member_of(pids[is_master], "is a master partner")),
             "sub_affiliate_id": pa.Column("str", unique=True,   # a tree: one master per sub
                                           checks=member_of(pids[~is_master], "is a non-master partner")),
-            "recruited_at": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, hi)),
+            "recruited_at": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, world.feature_date)),
             "is_active": pa.Column("bool"),
         }, strict=True, ordered=True, name=self.table_name, checks=[
-            pa.Check(lambda df: df.groupby("master_affiliate_id", observed=True).size() <= self.fanout[1],
-                     name=f"at most {self.fanout[1]} subs per master"),
+            pa.Check(lambda df: df.groupby("master_affiliate_id", observed=True).size().between(*self.fanout),
+                     name=f"{self.fanout[0]}-{self.fanout[1]} subs per master with a network"),
         ])}
+
+    def invariants(self, world, tables) -> list[dict]:
+        """Recruitment within both lives; the masters' features recomputed as of the
+        feature date from the table and the subs' churn dates (no future information)."""
+        t, partners = tables[self.table_name], tables[world.table]
+        key = pd.Index(partners[world.key])
+        m, sub = key.get_indexer(t["master_affiliate_id"]), key.get_indexer(t["sub_affiliate_id"])
+        joined, gone = partners[self.joined].to_numpy(), partners[self.churn_date].to_numpy()
+        when = t["recruited_at"].to_numpy()
+        after_churn = (~np.isnat(gone[m]) & (when >= gone[m])) | (~np.isnat(gone[sub]) & (when >= gone[sub]))
+        observed = when <= world.feature_date
+        left, recent = self._gone(world, gone)
+        n = len(partners)
+        masters = partners[self.masters].to_numpy()
+        health, lately = features(Edges(m[observed], sub[observed]), n, masters, left, recent)
+        got_h = partners[self.health].to_numpy(dtype=float, na_value=np.nan)
+        got_r = partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan)
+        differs = lambda a, b: int(np.count_nonzero(~(np.isclose(a, b, atol=0.006) | (np.isnan(a) & np.isnan(b)))))
+        return [
+            {"invariant": f"{self.table_name}: recruited on or after both partners joined",
+             "violations": int(np.count_nonzero((when < joined[m]) | (when < joined[sub])))},
+            {"invariant": f"{self.table_name}: recruited before either partner churned",
+             "violations": int(np.count_nonzero(after_churn))},
+            {"invariant": f"{self.health} recomputed from {self.table_name} as of the feature date",
+             "violations": differs(health, got_h)},
+            {"invariant": f"{self.recent_churn} recomputed from {self.table_name} as of the feature date",
+             "violations": differs(lately, got_r)},
+        ]
 
     def _fan(self, world, tables) -> pd.Series:
         partners = tables[world.table]
@@ -220,17 +311,29 @@ class Network(BaseStage):
         return tables[self.table_name]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
 
     def targets(self, world, tables) -> list[dict]:
+        """The fan-out, the share of masters without subs and of independent non-masters."""
         from ..stats import target
 
         fan = self._fan(world, tables)
-        full = fan[fan >= self.fanout[0]]
+        full = fan[fan > 0]
         lo, hi = self.fanout
-        sd = np.sqrt(((hi - lo + 1) ** 2 - 1) / 12)
-        t = target(f"{self.name}.fanout.mean", (lo + hi) / 2, full.mean() if len(full) else 0,
-                   sd / np.sqrt(max(len(full), 1)), len(full), "mean")
-        t["note"] = (f"masters with a full block; {int((fan == 0).sum())} of {len(fan)} masters got no subs "
-                     f"after the pool ran out")
-        return [t]
+        mean, sd = (lo + hi) / 2, np.sqrt(((hi - lo + 1) ** 2 - 1) / 12)
+        out = [target(f"{self.name}.fanout.mean", mean, full.mean() if len(full) else 0,
+                      sd / np.sqrt(max(len(full), 1)), len(full), "mean")]
+        k = len(fan)
+        w = self.without_subs
+        t = target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0,
+                   1 / max(k, 1), k, "share")
+        t["note"] = "exactly round(share x masters), golden masters aside"
+        out.append(t)
+        partners = tables[world.table]
+        others = int((~partners[self.masters]).sum())
+        implied = 1 - (k - round(w * k)) * mean / max(others, 1)
+        t = target(f"{self.name}.independent", implied, 1 - len(tables[self.table_name]) / max(others, 1),
+                   sd * np.sqrt(max(k, 1)) / max(others, 1), others, "share")
+        t["note"] = "non-masters in no network; declared = what the masters, without_subs and fan-out imply"
+        out.append(t)
+        return out
 
     def figures(self, world, tables, stats) -> list:
         from ..report import figure, png
@@ -250,8 +353,9 @@ class NetworkKind:
     name = "network"
     defines_entity = False
     shape = {"kind": None, "table": None, "masters": None, "fanout": {"low": None, "high": None},
-             "not_before": None, "recruited_days_before": {"low": None, "high": None}, "recent_days": None,
-             "churn_label": None, "churn_date": None, "features": {"health": None, "recent_churn": None}}
+             "without_subs": None, "recruited_within_days": None, "recent_days": None,
+             "churn_label": None, "churn_date": None, "joined": None,
+             "features": {"health": None, "recent_churn": None}}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
         feats = c.get("features") or {}
@@ -259,19 +363,23 @@ class NetworkKind:
                       str(feats.get("recent_churn", "subnetwork_recent_churn_count")))
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Network | None:
-        fanout = _pair(p, f"{group}.fanout", c.get("fanout"), 0)
-        days = _pair(p, f"{group}.recruited_days_before", c.get("recruited_days_before"), 0)
+        fanout = _pair(p, f"{group}.fanout", c.get("fanout"), 1)
+        within = _int(p, f"{group}.recruited_within_days", c.get("recruited_within_days"), 0)
         recent = _int(p, f"{group}.recent_days", c.get("recent_days"), 0)
-        for key in ("masters", "churn_label", "churn_date"):
+        w = c.get("without_subs")
+        if not _is_number(w) or not 0 <= w < 1:
+            p.add(f"{group}.without_subs", f"must be a share in [0, 1) of masters who recruited no one, got {w!r}")
+        keys = ("masters", "churn_label", "churn_date", "joined")
+        for key in keys:
             if not isinstance(c.get(key), str):
                 p.add(f"{group}.{key}", f"must name a column, got {c.get(key)!r}")
         feats = c.get("features") or {}
-        if None in (fanout, days, recent) or not all(isinstance(c.get(k), str) for k in ("masters", "churn_label", "churn_date")):
+        if None in (fanout, within, recent) or not _is_number(w) or not all(isinstance(c.get(k), str) for k in keys):
             return None
         return Network(group, self.name, str(c.get("table", "network_relationships")), c["masters"],
-                       fanout, days, recent, str(feats.get("health", "subnetwork_avg_health_score")),
+                       fanout, float(w), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
                        str(feats.get("recent_churn", "subnetwork_recent_churn_count")),
-                       c["churn_label"], c["churn_date"], c.get("not_before"))
+                       c["churn_label"], c["churn_date"], c["joined"])
 
 
 KIND = NetworkKind()

@@ -3,8 +3,9 @@
 Kind ``projection`` (the ``features`` group): ``columns`` (a list, or a mapping of
 section -> list, where a section set to null is left out) and ``carry`` name partners
 columns; the table is the key and those columns, the same values as the partners table.
-Its schema is the partners schema's columns and every partners row check whose columns
-it holds.
+``rows`` (optional) names a boolean column (a helper allowed) selecting the rows: the
+cohort at risk at the feature date for ``partners_engineered``. Its schema is the
+partners schema's columns and every partners row check whose columns it holds.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
@@ -27,6 +29,10 @@ class Projection(BaseStage):
     features: tuple[str, ...]
     carry: tuple[str, ...]
     paths: tuple[tuple[str, str], ...] = ()   # (config path, column) of every name, for checks
+    rows: str | None = None                   # a boolean column selecting the rows (None: all)
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         for path, name in self.paths:
@@ -39,7 +45,10 @@ class Projection(BaseStage):
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         # a column selection: with copy-on-write it shares the partners' arrays, no copy
-        ctx.tables[self.table_name] = partners[[ctx.world.key, *self.features, *self.carry]]
+        table = partners[[ctx.world.key, *self.features, *self.carry]]
+        if self.rows is not None:
+            table = table[np.asarray(ctx.env[self.rows], dtype=bool)].reset_index(drop=True)
+        ctx.tables[self.table_name] = table
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name,)
@@ -77,7 +86,7 @@ def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
 class ProjectionKind:
     name = "projection"
     defines_entity = False
-    shape = {"kind": None, "table": None, "columns": None, "carry": None}
+    shape = {"kind": None, "table": None, "columns": None, "carry": None, "rows": None}
 
     def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
         return {}
@@ -86,7 +95,8 @@ class ProjectionKind:
         features = _names(p, f"{group}.columns", c.get("columns"))
         carry = _names(p, f"{group}.carry", c.get("carry"))
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
-                          tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry))
+                          tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
+                          c.get("rows"))
 
 
 KIND = ProjectionKind()
