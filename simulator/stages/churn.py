@@ -18,7 +18,10 @@ joined ``tenure`` days before that. Calibration picks the intercept at which the
 realized churn rate meets the target: each partner's outcome switches at a threshold of
 the intercept (closed form), so the rate is a step function solved by bisection. The step
 is splittable (simulator.plan): when the rules read a scoped stage's columns (masters'
-network features), the first pass calibrates on the other rows and the second reuses it.
+network features, which read who left before the feature date), the first pass decides
+who left early (its intercept solved with those features missing), the scoped stage runs,
+and the second pass solves the label window's intercept over the whole cohort: the target
+holds exactly, and the two intercepts (manifest.json) differ by what contagion adds.
 """
 from __future__ import annotations
 
@@ -145,49 +148,52 @@ class Churn(BaseStage):
                      splittable=True)]
 
     def run(self, step: Step, ctx: RunContext) -> None:
+        """The first (or only) pass decides who left before the feature date; the last (or
+        only) pass decides the label window for the whole cohort, with the intercept solved
+        there so the target holds exactly (see the module docstring)."""
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
-        if step.scope is None:
-            rows = np.ones(n, dtype=bool)
-        else:
-            side, col = step.scope
-            inside = np.asarray(env[col], dtype=bool)
-            rows = inside if side == "inside" else ~inside
-        scores = score(self.rules, env, n)
+        scores = score(self.rules, env, n)    # a later pass's columns (network features) count as missing
         effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
         u = ctx.rng("churn", "episodes").random((n, tl.episodes))
         label_t = label_thresholds(u, effect, tl.episodes) - scores
-        eligible = np.zeros(n, dtype=bool)
-        early_t = np.full(n, np.inf)
+        pinned = self._pinned(ctx, n)
+        if step.scope is None or step.scope[0] == "outside":
+            self._earlier(ctx, scores, label_t, pinned)
+        if step.scope is None or step.scope[0] == "inside":
+            early = ~np.asarray(env[self.cohort], dtype=bool)
+            b = calibrate(label_t, np.where(early, -np.inf, np.inf), self.target_rate)
+            ctx.facts["churn_intercept"] = b
+            churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
+            q = episode_hazard(probability(scores, b), tl.episodes)
+            trigger = u < q[:, None] + effect
+            episode = np.where(trigger.any(axis=1), trigger.argmax(axis=1), 0)   # a pinned churner: the first
+            day = ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n)
+            when = tl.decision_dates()[episode] + day * DAY
+            env[self.label] = early | churns
+            env[self.probability] = probability(scores, b)
+            env[self.date_column] = np.where(churns, when, env[self.date_column])
+
+    def _earlier(self, ctx: RunContext, scores: np.ndarray, label_t: np.ndarray, pinned: np.ndarray) -> None:
+        """Who left before the feature date, when, and every partner's observation end and
+        joining date. Its intercept is solved with the label window's target over every
+        row, before the masters' network features exist."""
+        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
+        early = np.zeros(n, dtype=bool)
         if self.earlier is not None:
             eligible = np.ones(n, dtype=bool) if self.earlier.when is None else \
                 np.asarray(evaluate(self.earlier.when, env, n), dtype=bool)
-            early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n), self.earlier.days,
-                                                            tl.window_days) - scores, np.inf)
-        pinned = self._pinned(ctx, n)
-        eligible &= np.isnan(pinned)              # golden records are in the cohort
-        early_t = np.where(np.isnan(pinned), early_t, np.inf)
-        if step.scope is None or step.scope[0] == "outside":   # calibrate on the first (or only) pass
-            ctx.facts["churn_intercept"] = calibrate(label_t, early_t, self.target_rate)
-        b = ctx.facts["churn_intercept"]
-        early = b > early_t
-        churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
-        q = episode_hazard(probability(scores, b), tl.episodes)
-        trigger = u < q[:, None] + effect
-        episode = np.where(trigger.any(axis=1), trigger.argmax(axis=1), 0)   # a pinned churner: the first
-        decided = tl.decision_dates()[episode]
-        in_episode = ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n)
+            eligible &= np.isnan(pinned)                        # golden records are in the cohort
+            early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n),
+                                                            self.earlier.days, tl.window_days) - scores, np.inf)
+            b = calibrate(label_t, early_t, self.target_rate)
+            ctx.facts["churn_intercept_earlier"] = b
+            early = b > early_t
         before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
-        churned = np.where(early, days_before(tl.feature_date, before),
-                           np.where(churns, decided + in_episode * DAY, np.datetime64("NaT", "us")))
-        observed = np.where(early, churned - DAY, tl.feature_date)
-        dated = rows | ~eligible                  # who cannot leave early is dated on the first pass
-        for col, values, where in ((self.label, early | churns, rows), (self.probability, probability(scores, b), rows),
-                                   (self.date_column, churned, rows), (self.cohort, ~early, rows),
-                                   (self.observed, observed, dated),
-                                   (self.joined, days_before(observed, np.asarray(env[self.tenure])), dated)):
-            out = np.array(env[col], copy=True)
-            out[where] = values[where]
-            env[col] = out
+        left = np.where(early, days_before(tl.feature_date, before), np.datetime64("NaT", "us"))
+        observed = np.where(early, left - DAY, tl.feature_date)
+        env[self.label], env[self.date_column], env[self.cohort] = early, left, ~early
+        env[self.observed] = observed
+        env[self.joined] = days_before(observed, np.asarray(env[self.tenure]))
 
     def _pinned(self, ctx: RunContext, n: int) -> np.ndarray:
         """1 / 0 where a golden record pins the label, NaN elsewhere."""
