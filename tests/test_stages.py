@@ -14,14 +14,37 @@ from simulator.stages.network import Network
 from simulator.stages.scenarios import Scenarios
 from simulator.streams import stream
 
-NET = Network("network", "network", "network_relationships", "m", (10, 50), (30, 365), 30, "h", "r", "c", "d")
+NET = Network("network", "network", "network_relationships", "m", (10, 50), 0.5, 0.15, 0.8, 365, 30,
+              "h", "r", "c", "d", "j")
+NAT = np.datetime64("NaT", "us")
 
 
 @pytest.mark.parametrize("target", [0.05, 0.2, 0.5])
 def test_calibration_realizes_the_target_exactly(target):
-    latent = stream(1, "lat").normal(size=9999)
-    b = churn.calibrate(latent, target)
-    assert (latent + b > 0).sum() == round(target * latent.size)
+    # a cohort of 9,999 (everyone stays to the feature date): the rate is a step function
+    # of the intercept, and the solved one puts exactly round(target x cohort) past it
+    label_t = stream(1, "lat").normal(size=9999)
+    b = churn.calibrate(label_t, np.ones(9999, dtype=bool), target)
+    assert (label_t < b).sum() == round(target * label_t.size)
+
+
+def test_calibration_counts_only_the_cohort():
+    label_t = stream(2, "lat").normal(size=10_000)
+    cohort = np.arange(10_000) % 4 != 0                                 # a quarter gone before
+    label_t[:3] = -np.inf                                                # certain churners count too
+    b = churn.calibrate(label_t, cohort, 0.2)
+    assert (label_t[cohort] < b).sum() == round(0.2 * cohort.sum())
+
+
+def test_label_thresholds_match_the_episode_draws():
+    # a partner churns when some episode's draw u_j is below its hazard q plus the effect:
+    # exactly when intercept + score passes the closed-form threshold
+    rng = stream(3, "t")
+    u, effect = rng.random((5000, 3)), rng.normal(-0.05, 0.1, (5000, 3))
+    t = churn.label_thresholds(u, effect, 3)
+    for x in (-3.0, -1.0, 0.5):
+        q = churn.episode_hazard(churn.probability(np.zeros(5000), x), 3)
+        assert ((u < q[:, None] + effect).any(axis=1) == (t < x)).all()
 
 
 def test_probability_is_the_sigmoid_of_the_calibrated_score():
@@ -35,27 +58,56 @@ def test_score_ignores_null_inputs():
     assert s.tolist() == [2.5, 0.0]
 
 
-def test_network_blocks_until_the_pool_runs_out():
-    masters = np.zeros(100, dtype=bool)
-    masters[:5] = True                       # 5 masters x 10-50 subs from a pool of 95
-    none = np.zeros(100, dtype=bool)
-    edges = network.build(NET, masters, none, none, stream(1, "net"), [])
-    assert np.unique(edges.sub).size == edges.sub.size == 95      # pool exhausted, unique
+def _lives(n):
+    return np.full(n, np.datetime64("2025-01-01", "us")), np.full(n, NAT)
+
+
+def test_network_meets_its_declared_shares():
+    n = 4000
+    masters = np.zeros(n, dtype=bool)
+    masters[:100] = True                     # 100 masters, half without subs, 30 subs on average
+    none = np.zeros(n, dtype=bool)
+    edges = network.build(NET, masters, none, none, stream(1, "net"), [], *_lives(n))
+    assert np.unique(edges.sub).size == edges.sub.size                # a tree: one master per sub
     assert not masters[edges.sub].any() and masters[edges.master].all()
-    counts = np.bincount(edges.master, minlength=5)[:5]
-    assert 10 <= counts[0] <= 50             # the first master always gets a full block
-    short = np.flatnonzero(counts < 10)
-    assert short.size and (counts[short[0] + 1:] == 0).all()   # then one partial block, then none
+    counts = np.bincount(edges.master, minlength=100)[:100]
+    assert (counts == 0).sum() == 50                                  # exactly the declared share
+    assert ((counts[counts > 0] >= 10) & (counts[counts > 0] <= 50)).all()   # no partial block
+
+
+def test_network_refuses_masters_that_need_more_subs_than_there_are():
+    masters = np.zeros(100, dtype=bool)
+    masters[:20] = True                      # 10 masters with >= 10 subs from a pool of 80
+    none = np.zeros(100, dtype=bool)
+    with pytest.raises(ConfigError, match="without_subs"):
+        network.build(NET, masters, none, none, stream(1, "net"), [], *_lives(100))
+
+
+def test_subs_that_left_before_their_master_joined_are_swapped():
+    n = 3000
+    masters = np.zeros(n, dtype=bool)
+    masters[:60] = True
+    joined = np.full(n, np.datetime64("2024-01-01", "us"))
+    joined[:30] = np.datetime64("2025-09-20", "us")                    # young masters
+    gone = np.full(n, NAT)
+    gone[60:600] = np.datetime64("2025-09-01", "us")                   # subs who left before those joined
+    edges = network.build(NET, masters, ~np.isnat(gone), none := np.zeros(n, bool), stream(1, "m"), [],
+                          joined, gone)
+    assert (gone[edges.sub] <= joined[edges.master]).any()             # the random draw pairs some
+    matched = network._match(edges, joined, gone, 0, stream(2, "m"), np.datetime64("2025-10-03", "us"))
+    assert not (gone[matched.sub] <= joined[matched.master]).any()
+    assert sorted(matched.sub) == sorted(edges.sub)                    # the same subs, swapped
+    assert none.sum() == 0
 
 
 def test_golden_master_gets_subs_that_realize_its_pins():
-    n = 400
+    n = 2000
     masters = np.zeros(n, dtype=bool)
     masters[[0, 1]] = True
     churned = np.arange(n) % 3 == 0
     recent = churned & (np.arange(n) % 2 == 0)
     g = network.GoldenMaster(0, "P00001", "golden.records[0]", health=35.0, recent=4)
-    edges = network.build(NET, masters, churned, recent, stream(1, "g"), [g])
+    edges = network.build(NET, masters, churned, recent, stream(1, "g"), [g], *_lives(n))
     health, lately = network.features(edges, n, masters, churned, recent)
     assert health[0] == 35.0 and lately[0] == 4
     assert np.isnan(health[2:]).all()
@@ -78,9 +130,12 @@ def test_scenarios_first_match_wins():
 def test_plan_resolves_subs_before_masters(compose):
     order = [s.name for s in build_plan(load_spec(compose()))]
     assert order.index("churn@outside") < order.index("network") < order.index("churn@inside")
-    # trends follow the churn label; ticket sentiment (read by the churn model) comes before it
-    assert order.index("churn@inside") < order.index("history:daily") < len(order)
-    assert order.index("history:tickets") < order.index("churn@outside")
+    # one timeline: behaviour comes before the churn it leads to (nothing reads the label),
+    # the decisions of the label window before the churn, their outcomes after it
+    for history in ("history:daily", "history:tickets", "history:commissions"):
+        assert order.index(history) < order.index("churn@outside")
+    assert order.index("history:daily") < order.index("interventions:decisions") < order.index("churn@outside")
+    assert order.index("churn@inside") < order.index("interventions:outcomes")
     assert order.index("tier") < order.index("tier_threshold") < order.index("tier_proximity_score")
 
 

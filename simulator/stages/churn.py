@@ -5,10 +5,11 @@ probability ``p = sigmoid(intercept + score)`` over the label window with no int
 effect, and so a per-episode hazard ``q`` (simulator.truth). On the world's timeline
 (simulator.spec.Timeline):
 
-- *Before the feature date*: partners that ``earlier.when`` allows face the hazard, with
-  no intervention, over the ``earlier.days`` days before it; those who leave are in the
-  partners table and the network but not in the cohort, observed to the day before they
-  left.
+- *Before the feature date*: of the partners ``earlier.when`` allows, exactly the share
+  ``earlier.share`` left in the ``earlier.days`` days before it, drawn by the same hazard
+  (its own intercept; the riskiest most likely). They are in the partners table and the
+  network (the subs whose leaving feeds a master's contagion) but not in the cohort, and
+  are observed to the day before they left.
 - *The label window*: every partner still active at the feature date (the cohort) gets one
   decision per episode (the interventions stage's realized effect ``e``) and churns in that
   episode when its uniform draw is below ``q + e``; the first such episode is its churn.
@@ -19,9 +20,8 @@ realized churn rate meets the target: each partner's outcome switches at a thres
 the intercept (closed form), so the rate is a step function solved by bisection. The step
 is splittable (simulator.plan): when the rules read a scoped stage's columns (masters'
 network features, which read who left before the feature date), the first pass decides
-who left early (its intercept solved with those features missing), the scoped stage runs,
-and the second pass solves the label window's intercept over the whole cohort: the target
-holds exactly, and the two intercepts (manifest.json) differ by what contagion adds.
+who left early, the scoped stage runs, and the second pass solves the label window's
+intercept over the whole cohort, so the target holds exactly.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
-from ..truth import episode_hazard
+from ..truth import episode_hazard  # noqa: F401  (re-exported for tests)
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -78,28 +78,31 @@ def earlier_thresholds(u: np.ndarray, days: int, window_days: int) -> np.ndarray
     return _logit_of_power(np.clip(u, 1e-300, 1 - 1e-16), window_days / days)
 
 
-def calibrate(label_t: np.ndarray, early_t: np.ndarray, target_rate: float) -> float:
-    """The intercept b at which the share of churners among the partners still active at
-    the feature date (b <= early_t) that churn in the window (label_t < b) meets the target."""
-    if label_t.size == 0:
+def calibrate(label_t: np.ndarray, active: np.ndarray, target_rate: float) -> float:
+    """The intercept b at which exactly round(target x cohort) of the ``active`` rows (the
+    cohort at the feature date) churn in the window (their threshold ``label_t`` < b)."""
+    t = np.sort(label_t[active])
+    k = int(round(target_rate * t.size))
+    if t.size == 0:
         return 0.0
-
-    def gap(b: float) -> float:
-        active = b <= early_t
-        return float(np.count_nonzero(active & (label_t < b)) - target_rate * np.count_nonzero(active))
-
-    lo, hi = -60.0, 60.0
-    for _ in range(80):                        # a step function: bisect to its crossing
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if gap(mid) < 0 else (lo, mid)
-    return hi
+    if k <= 0:
+        return float(t[0]) - 1.0 if np.isfinite(t[0]) else -60.0
+    if k >= t.size:
+        return float(t[-1]) + 1.0 if np.isfinite(t[-1]) else 60.0
+    lo, hi = t[k - 1], t[k]                    # between the k-th and (k+1)-th threshold
+    if not np.isfinite(hi):
+        return float(lo) + 1.0
+    if not np.isfinite(lo):
+        return float(hi) - 1.0
+    return float(lo + hi) / 2
 
 
 @dataclass(frozen=True)
 class Earlier:
-    """Who may leave before the feature date, and over how many days before it."""
+    """Who may leave before the feature date, how many of them, over how many days."""
 
     days: int
+    share: float
     when: Expr | None
 
 
@@ -158,10 +161,10 @@ class Churn(BaseStage):
         label_t = label_thresholds(u, effect, tl.episodes) - scores
         pinned = self._pinned(ctx, n)
         if step.scope is None or step.scope[0] == "outside":
-            self._earlier(ctx, scores, label_t, pinned)
+            self._earlier(ctx, scores, pinned)
         if step.scope is None or step.scope[0] == "inside":
             early = ~np.asarray(env[self.cohort], dtype=bool)
-            b = calibrate(label_t, np.where(early, -np.inf, np.inf), self.target_rate)
+            b = calibrate(label_t, ~early, self.target_rate)
             ctx.facts["churn_intercept"] = b
             churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
             q = episode_hazard(probability(scores, b), tl.episodes)
@@ -173,10 +176,10 @@ class Churn(BaseStage):
             env[self.probability] = probability(scores, b)
             env[self.date_column] = np.where(churns, when, env[self.date_column])
 
-    def _earlier(self, ctx: RunContext, scores: np.ndarray, label_t: np.ndarray, pinned: np.ndarray) -> None:
+    def _earlier(self, ctx: RunContext, scores: np.ndarray, pinned: np.ndarray) -> None:
         """Who left before the feature date, when, and every partner's observation end and
-        joining date. Its intercept is solved with the label window's target over every
-        row, before the masters' network features exist."""
+        joining date: exactly the declared share of those who may, the riskiest most
+        likely (the same hazard, with its own intercept)."""
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         early = np.zeros(n, dtype=bool)
         if self.earlier is not None:
@@ -185,9 +188,12 @@ class Churn(BaseStage):
             eligible &= np.isnan(pinned)                        # golden records are in the cohort
             early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n),
                                                             self.earlier.days, tl.window_days) - scores, np.inf)
-            b = calibrate(label_t, early_t, self.target_rate)
-            ctx.facts["churn_intercept_earlier"] = b
-            early = b > early_t
+            k = int(round(self.earlier.share * np.count_nonzero(eligible)))
+            ordered = np.sort(early_t[eligible])
+            if k > 0:                          # exactly k leave: the k lowest thresholds
+                b = float(ordered[k - 1] + ordered[k]) / 2 if k < ordered.size else float(ordered[-1]) + 1.0
+                early = early_t < b
+                ctx.facts["earlier_intercept"] = b
         before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
         left = np.where(early, days_before(tl.feature_date, before), np.datetime64("NaT", "us"))
         observed = np.where(early, left - DAY, tl.feature_date)
@@ -277,7 +283,7 @@ class ChurnKind:
     shape = {"kind": None, "label": None, "probability": None, "target_rate": None,
              "rules": Open({"when": None, "value": None, "weight": None}),
              "churn_date": {"column": None}, "treatment": None, "cohort": None,
-             "earlier": {"days": None, "when": None},
+             "earlier": {"days": None, "share": None, "when": None},
              "joined": {"column": None, "tenure_days": None}, "observed_until": None}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
@@ -295,8 +301,12 @@ class ChurnKind:
         if c.get("earlier") is not None:
             e = c["earlier"]
             days = _int(p, f"{group}.earlier.days", e.get("days"), 1)
+            share = e.get("share")
+            if not _is_number(share) or not 0 <= share < 1:
+                p.add(f"{group}.earlier.share", f"must be a share in [0, 1) of the partners who may leave "
+                      f"early, got {share!r}")
             when = _compile(p, f"{group}.earlier.when", e["when"]) if e.get("when") is not None else None
-            earlier = Earlier(days, when) if days is not None else None
+            earlier = Earlier(days, float(share), when) if days is not None and _is_number(share) else None
         treatment = c.get("treatment")
         if treatment is not None and not isinstance(treatment, str):
             p.add(f"{group}.treatment", f"must name the interventions' realized-effect column or be null, got {treatment!r}")

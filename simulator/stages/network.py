@@ -4,6 +4,9 @@ Kind ``network``. A declared share of masters has recruited no one; every other 
 gets a fan-out drawn from ``fanout``, its subs drawn without replacement from one
 permutation of the non-masters (the same law as repeated sampling without replacement,
 in whole-array operations); non-masters left over are independent (in no network). A
+declared share of the networks is *failing*: the subs that left before the feature date
+are concentrated there (``failing.concentration`` of them), which is what contagion
+means: the subs leave first, then the master's risk reads it. A
 world whose masters need more subs than there are non-masters is refused. A sub is
 recruited on a day within both lives, before the feature date: after both joined, before
 the sub left (subs that left before their master joined are swapped with staying subs of
@@ -117,9 +120,28 @@ def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.
                            f"{spec.fanout[1]} subs each need {int(counts.sum()):,} subs, but only {free.size:,} "
                            f"non-masters are free; declare at least {need:.2f} of masters without subs, or a "
                            f"smaller {spec.name}.fanout"])
-    master = np.concatenate([*reserved_m, np.repeat(master_rows, counts)]).astype(np.int64)
-    sub = np.concatenate([*reserved_s, free[:int(counts.sum())]]).astype(np.int64)
-    return Edges(master, sub)
+    slots = np.repeat(master_rows, counts)
+    chosen = free[:slots.size]
+    return Edges(np.concatenate([*reserved_m, slots]).astype(np.int64),
+                 np.concatenate([*reserved_s, _cluster(spec, slots, chosen, churned, recruits, master_rows, rng)]
+                                ).astype(np.int64))
+
+
+def _cluster(spec: "Network", slots: np.ndarray, chosen: np.ndarray, churned: np.ndarray, recruits: np.ndarray,
+             master_rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The chosen subs in slot order, with the declared concentration of those that left
+    before the feature date in the failing networks (the rest spread at random)."""
+    failing_rows = master_rows[recruits][rng.random(int(recruits.sum())) < spec.failing_share]
+    in_failing = np.isin(slots, failing_rows)
+    f_slots, o_slots = rng.permutation(np.flatnonzero(in_failing)), rng.permutation(np.flatnonzero(~in_failing))
+    left, stay = chosen[churned[chosen]], chosen[~churned[chosen]]
+    k = min(int(round(spec.concentration * left.size)), f_slots.size)
+    k = max(k, left.size - o_slots.size)      # what the other networks cannot hold goes to failing ones
+    out = np.empty(slots.size, dtype=np.int64)
+    out[f_slots[:k]] = left[:k]
+    out[o_slots[:left.size - k]] = left[k:]
+    out[np.concatenate([f_slots[k:], o_slots[left.size - k:]])] = stay
+    return out
 
 
 def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: np.random.Generator,
@@ -169,6 +191,8 @@ class Network(BaseStage):
     masters: str
     fanout: tuple[int, int]
     without_subs: float                       # share of masters who recruited no one
+    failing_share: float                      # share of masters with subs whose network is failing
+    concentration: float                      # share of the subs who left early that are in failing networks
     within_days: int                          # recruitment at most this many days before the feature date
     recent_days: int
     health: str
@@ -353,7 +377,7 @@ class NetworkKind:
     name = "network"
     defines_entity = False
     shape = {"kind": None, "table": None, "masters": None, "fanout": {"low": None, "high": None},
-             "without_subs": None, "recruited_within_days": None, "recent_days": None,
+             "without_subs": None, "failing": {"share": None, "concentration": None}, "recruited_within_days": None, "recent_days": None,
              "churn_label": None, "churn_date": None, "joined": None,
              "features": {"health": None, "recent_churn": None}}
 
@@ -373,11 +397,19 @@ class NetworkKind:
         for key in keys:
             if not isinstance(c.get(key), str):
                 p.add(f"{group}.{key}", f"must name a column, got {c.get(key)!r}")
+        failing = c.get("failing") or {"share": 0.0, "concentration": 0.0}
+        shares = []
+        for key in ("share", "concentration"):
+            v = failing.get(key)
+            if not _is_number(v) or not 0 <= v <= 1:
+                p.add(f"{group}.failing.{key}", f"must be a share in [0, 1], got {v!r}")
+            shares.append(v)
         feats = c.get("features") or {}
-        if None in (fanout, within, recent) or not _is_number(w) or not all(isinstance(c.get(k), str) for k in keys):
+        if None in (fanout, within, recent) or not _is_number(w) or not all(isinstance(c.get(k), str) for k in keys) \
+                or not all(_is_number(v) for v in shares):
             return None
         return Network(group, self.name, str(c.get("table", "network_relationships")), c["masters"],
-                       fanout, float(w), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
+                       fanout, float(w), float(shares[0]), float(shares[1]), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
                        str(feats.get("recent_churn", "subnetwork_recent_churn_count")),
                        c["churn_label"], c["churn_date"], c["joined"])
 
