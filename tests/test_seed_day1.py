@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+AS_OF = pd.Timestamp("2026-01-01")
+FEATURE_DATE = AS_OF - pd.Timedelta(days=90)      # the timeline: 3 episodes of 30 days before as_of
 CHURN_SCENARIOS = ["Trust_Erosion", "Network_Contagion", "Tier_Cliff_Anxiety", "Active_Churn",
                    "Passive_Disengagement"]
 
@@ -18,12 +20,15 @@ def test_synthetic_data_quality(default_run):
 
 
 def test_churn_rate_meets_target(default_run):
-    # Non-masters are calibrated exactly (1/n); masters add contagion on top: 5% of rows
-    # whose rate can at most double, so the whole stays within 0.01 of the target.
-    df = default_run.csv("partners")
-    non_masters = df[~df["is_master_affiliate"]]
-    assert abs(non_masters["churn_label"].mean() - 0.20) <= 1 / len(non_masters) + 5 / len(non_masters)
-    assert abs(df["churn_label"].mean() - 0.20) < 0.01
+    # the label: churn in the label window among partners active at the feature date (the
+    # cohort, partners_engineered), calibrated exactly: round(0.20 x cohort) churners
+    cohort = default_run.csv("partners_engineered")
+    assert cohort["churn_label"].sum() == round(0.20 * len(cohort))
+    # partners also holds the declared 4% of non-masters who left before the feature date
+    partners = default_run.csv("partners")
+    gone = pd.to_datetime(partners["churned_at"]) <= FEATURE_DATE
+    assert gone.sum() == round(0.04 * (~partners["is_master_affiliate"]).sum())
+    assert len(cohort) == len(partners) - gone.sum()
 
 
 def test_scenario_distribution(default_run):
@@ -71,14 +76,16 @@ def test_golden_records(default_run):
 
 
 def test_golden_contagion_is_real(default_run):
-    """P00003's network features are made true by network_relationships."""
+    """P00003's network features are made true by network_relationships: its subs left
+    before the feature date (4 of them in the 30 days up to it)."""
     partners = default_run.csv("partners").set_index("partner_id")
     net = default_run.csv("network_relationships")
     subs = partners.loc[net.loc[net["master_affiliate_id"] == "P00003", "sub_affiliate_id"]]
     churned_at = pd.to_datetime(subs["churned_at"])
-    recent = subs["churn_label"] & (churned_at >= pd.Timestamp("2026-01-01") - pd.Timedelta(days=30))
+    gone = churned_at <= FEATURE_DATE
+    recent = gone & (churned_at > FEATURE_DATE - pd.Timedelta(days=30))
     assert recent.sum() == 4
-    assert round((1 - subs["churn_label"].mean()) * 100, 2) == 35
+    assert round((1 - gone.mean()) * 100, 2) == 35
 
 
 def test_network_relationships(default_run):
@@ -86,33 +93,35 @@ def test_network_relationships(default_run):
     partners = default_run.csv("partners")
     masters = partners[partners["is_master_affiliate"]]
     per_master = net["master_affiliate_id"].value_counts().reindex(masters["partner_id"], fill_value=0)
-    assert per_master.between(0, 50).all()
-    # 10-50 while the pool lasts (masters in id order): full blocks, then at most one
-    # partial block when the pool runs out, then masters without subs
-    counts = per_master.to_numpy()
-    short = np.flatnonzero(counts < 10)
-    if short.size:
-        assert (counts[short[0] + 1:] == 0).all()
-        assert net["sub_affiliate_id"].nunique() == (~partners["is_master_affiliate"]).sum()
-    assert (counts[: short[0] if short.size else None] >= 10).all()
+    # the declared shares: half the masters recruited no one, the others 10-50 subs each
+    assert (per_master == 0).sum() == round(0.5 * len(masters))
+    assert per_master[per_master > 0].between(10, 50).all()
     assert net["sub_affiliate_id"].value_counts().max() == 1, "Sub-affiliates should have only ONE parent"
     assert not net["sub_affiliate_id"].isin(masters["partner_id"]).any()
+    # not every non-master is a sub: about a fifth are independent
+    independent = 1 - len(net) / (~partners["is_master_affiliate"]).sum()
+    assert 0.1 < independent < 0.35
+    # recruited within both lives, before the feature date and within a year of it
     recruited = pd.to_datetime(net["recruited_at"])
-    days = (pd.Timestamp("2026-01-01") - recruited).dt.days
-    assert days.between(0, 365).all()
-    # 30-365 days before as_of, except that nobody is recruited before master and sub joined
-    created = pd.to_datetime(partners.set_index("partner_id")["created_at"])
-    joined = np.maximum(created.loc[net["master_affiliate_id"]].to_numpy(),
-                        created.loc[net["sub_affiliate_id"]].to_numpy())
-    assert (recruited.to_numpy() >= joined).all()
-    assert ((days >= 30) | (recruited.to_numpy() == joined)).all()
+    assert ((FEATURE_DATE - recruited).dt.days.between(0, 365)).all()
+    by_id = partners.set_index("partner_id")
+    for side in ("master_affiliate_id", "sub_affiliate_id"):
+        created = pd.to_datetime(by_id.loc[net[side], "created_at"]).to_numpy()
+        gone = pd.to_datetime(by_id.loc[net[side], "churned_at"]).to_numpy()
+        assert (recruited.to_numpy() >= created).all()
+        assert not (recruited.to_numpy() >= gone).any()          # NaT compares False
+    # a relationship is active while both partners are
+    both = by_id.loc[net["master_affiliate_id"], "churned_at"].isna().to_numpy() & \
+        by_id.loc[net["sub_affiliate_id"], "churned_at"].isna().to_numpy()
+    assert (net["is_active"].to_numpy() == both).all()
 
 
 def test_dates_are_consistent(default_run):
     partners = default_run.csv("partners")
     churned = partners[partners["churn_label"]]
-    assert (pd.to_datetime(churned["churned_at"]) >= pd.to_datetime(churned["created_at"])).all()
-    assert (pd.to_datetime(partners["created_at"]) <= pd.Timestamp("2026-01-01")).all()
+    assert (pd.to_datetime(churned["churned_at"]) > pd.to_datetime(churned["created_at"])).all()
+    assert (pd.to_datetime(churned["churned_at"]) <= AS_OF).all()
+    assert (pd.to_datetime(partners["created_at"]) <= FEATURE_DATE).all()
 
 
 def test_network_features(default_run):
@@ -122,10 +131,10 @@ def test_network_features(default_run):
     assert masters["subnetwork_avg_health_score"].notna().all()
     assert non_masters["subnetwork_avg_health_score"].isna().all()
     assert non_masters["subnetwork_recent_churn_count"].isna().all()
-    # health recomputed from the edges equals the stored feature for every master
+    # health recomputed from the edges and the subs' churn dates as of the feature date
     net = default_run.csv("network_relationships")
-    label = df.set_index("partner_id")["churn_label"]
-    share = net.assign(c=label.loc[net["sub_affiliate_id"]].to_numpy()).groupby("master_affiliate_id")["c"].mean()
+    gone = pd.to_datetime(df.set_index("partner_id")["churned_at"]) <= FEATURE_DATE
+    share = net.assign(c=gone.loc[net["sub_affiliate_id"]].to_numpy()).groupby("master_affiliate_id")["c"].mean()
     health = masters.set_index("partner_id")["subnetwork_avg_health_score"]
     expected = ((1 - share) * 100).round(2).reindex(health.index, fill_value=np.nan).fillna(100.0)
     assert np.allclose(health, expected)
