@@ -24,7 +24,7 @@ def test_calibration_realizes_the_target_exactly(target):
     # a cohort of 9,999 (everyone stays to the feature date): the rate is a step function
     # of the intercept, and the solved one puts exactly round(target x cohort) past it
     label_t = stream(1, "lat").normal(size=9999)
-    b = churn.calibrate(label_t, np.ones(9999, dtype=bool), target)
+    b = churn.calibrate(label_t, np.ones(9999, dtype=bool), round(target * 9999))
     assert (label_t < b).sum() == round(target * label_t.size)
 
 
@@ -32,7 +32,7 @@ def test_calibration_counts_only_the_cohort():
     label_t = stream(2, "lat").normal(size=10_000)
     cohort = np.arange(10_000) % 4 != 0                                 # a quarter gone before
     label_t[:3] = -np.inf                                                # certain churners count too
-    b = churn.calibrate(label_t, cohort, 0.2)
+    b = churn.calibrate(label_t, cohort, round(0.2 * cohort.sum()))
     assert (label_t[cohort] < b).sum() == round(0.2 * cohort.sum())
 
 

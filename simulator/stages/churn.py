@@ -78,11 +78,10 @@ def earlier_thresholds(u: np.ndarray, days: int, window_days: int) -> np.ndarray
     return _logit_of_power(np.clip(u, 1e-300, 1 - 1e-16), window_days / days)
 
 
-def calibrate(label_t: np.ndarray, active: np.ndarray, target_rate: float) -> float:
-    """The intercept b at which exactly round(target x cohort) of the ``active`` rows (the
-    cohort at the feature date) churn in the window (their threshold ``label_t`` < b)."""
+def calibrate(label_t: np.ndarray, active: np.ndarray, k: int) -> float:
+    """The intercept b at which exactly ``k`` of the ``active`` rows (the cohort at the
+    feature date, golden records aside) churn in the window (threshold ``label_t`` < b)."""
     t = np.sort(label_t[active])
-    k = int(round(target_rate * t.size))
     if t.size == 0:
         return 0.0
     if k <= 0:
@@ -164,7 +163,9 @@ class Churn(BaseStage):
             self._earlier(ctx, scores, pinned)
         if step.scope is None or step.scope[0] == "inside":
             early = ~np.asarray(env[self.cohort], dtype=bool)
-            b = calibrate(label_t, ~early, self.target_rate)
+            free = ~early & np.isnan(pinned)       # golden churners count toward the target
+            k = int(round(self.target_rate * np.count_nonzero(~early))) - int(np.count_nonzero(pinned == 1))
+            b = calibrate(label_t, free, k)
             ctx.facts["churn_intercept"] = b
             churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
             q = episode_hazard(probability(scores, b), tl.episodes)
