@@ -42,13 +42,22 @@ def test_intervention_distribution(iv):
 
 
 def test_counts_dates_and_outcomes(iv, default_run):
+    # one decision per episode a partner of the cohort starts active: 1-3, fewer for early churners
+    cohort = default_run.csv("partners_engineered")
     per_partner = iv["partner_id"].value_counts()
-    assert per_partner.between(1, 3).all() and len(per_partner) == 10000
+    assert per_partner.between(1, 3).all() and set(per_partner.index) == set(cohort["partner_id"])
     date = pd.to_datetime(iv["intervention_date"])
-    assert ((AS_OF - date).dt.days.between(30, 90)).all()
+    assert set((AS_OF - date).dt.days) == {90, 60, 30}            # the seed's 30-90 days, per episode
     assert ((pd.to_datetime(iv["outcome_recorded_at"]) - date).dt.days == 30).all()
     assert set(iv["outcome"]) == {"Retained", "Churned"}
     assert iv["intervention_id"].is_unique and iv["intervention_id"].str.len().eq(36).all()
+    # a partner's outcome is its churn: Churned on the episode it left, Retained before
+    partners = default_run.csv("partners").set_index("partner_id")
+    churned_at = pd.to_datetime(partners.loc[iv["partner_id"], "churned_at"]).to_numpy()
+    in_window = (churned_at > date.to_numpy()) & (churned_at <= pd.to_datetime(iv["outcome_recorded_at"]).to_numpy())
+    assert ((iv["outcome"] == "Churned").to_numpy() == in_window).all()
+    short = per_partner[per_partner < 3].index
+    assert cohort.set_index("partner_id").loc[short, "churn_label"].all()    # only churners stop early
 
 
 def seed_table(p: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -61,29 +70,49 @@ def seed_table(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"call": call, "email": email, "none": np.zeros(len(p))}
 
 
-def test_uplift_truth_is_the_seeds_table(default_run, truth):
-    partners = default_run.csv("partners")
-    assert (truth["partner_id"] == partners["partner_id"]).all()
-    for kind, expected in seed_table(partners).items():
-        assert np.array_equal(truth[f"effect_{kind}"].to_numpy(), expected), kind
+def _outcome_by_quadrature(q: float, mu: float, sigma: float = 0.08, lo: float = -0.5, hi: float = 0.2) -> float:
+    """E[clip(q + clip(mu + eps, lo, hi), 0, 1)], eps ~ N(0, sigma), by numerical quadrature
+    (an independent check of the closed form)."""
+    from scipy import integrate, stats
+
+    f = lambda x: min(max(q + min(max(x, lo), hi), 0.0), 1.0) * stats.norm.pdf(x, mu, sigma)
+    kinks = sorted({lo, hi, -q, 1 - q})
+    edges = [mu - 10 * sigma, *[k for k in kinks if mu - 10 * sigma < k < mu + 10 * sigma], mu + 10 * sigma]
+    return sum(integrate.quad(f, a, b, epsabs=1e-12)[0] for a, b in zip(edges[:-1], edges[1:]))
+
+
+def test_uplift_truth_is_exact(default_run, truth):
+    cohort = default_run.csv("partners_engineered")
+    partners = default_run.csv("partners").set_index("partner_id").loc[cohort["partner_id"]].reset_index()
+    assert (truth["partner_id"] == cohort["partner_id"]).all()          # one row per partner of the cohort
+    for kind, expected in seed_table(partners).items():                 # the declared table stays beside it
+        assert np.array_equal(truth[f"declared_effect_{kind}"].to_numpy(), expected), kind
     assert truth["base_churn_probability"].between(0, 1).all()
-    # the base probability is the churn model's own: the labels were drawn from it, so it
-    # ranks churners above non-churners (AUC about 0.71 at the default rules; chance is 0.5)
-    base, label = truth["base_churn_probability"].to_numpy(), partners["churn_label"].to_numpy()
-    ranks = pd.Series(base).rank().to_numpy()
-    auc = (ranks[label].sum() - label.sum() * (label.sum() + 1) / 2) / (label.sum() * (~label).sum())
-    assert auc > 0.65
+    # the truth integrates the noise and both clips out: check 40 partners by quadrature, to 1e-6
+    base = truth["base_churn_probability"].to_numpy()
+    for i in np.linspace(0, len(truth) - 1, 40).astype(int):
+        # q (the hazard) is not written: recover it from P(Churned | none), monotone in q
+        from scipy.optimize import brentq
+        q = brentq(lambda x: _outcome_by_quadrature(x, 0.0) - base[i], 0, 1, xtol=1e-12)
+        for kind in ("call", "email"):
+            mu = truth.loc[i, f"declared_effect_{kind}"]
+            assert abs(truth.loc[i, f"effect_{kind}"] - (_outcome_by_quadrature(q, mu) - base[i])) < 1e-6
+    # the clip at 0 makes the true effect smaller than the declared one where churn risk is low
+    assert (truth["effect_call"] >= truth["declared_effect_call"] - 1e-12).all()
+    assert truth["effect_call"].mean() > truth["declared_effect_call"].mean()
 
 
-def test_realized_effects_match_the_declared_table(iv, truth):
+def test_realized_effects_match_the_declared_table(iv, default_run):
     """Per (type, table row): mean within 0.01 of the declared effect, sd near 0.08.
 
     Groups with >= 150 interventions: the mean's standard error is <= 0.08/sqrt(150) =
     0.0065 and the sd's about 0.0046; clipping at [-0.5, 0.2] touches < 1% of draws.
     """
+    truth = default_run.csv("uplift_truth")
     merged = iv.merge(truth, on="partner_id")
     merged["declared"] = np.choose(merged["intervention_type"].map({"call": 0, "email": 1, "none": 2}),
-                                   [merged["effect_call"], merged["effect_email"], merged["effect_none"]])
+                                   [merged["declared_effect_call"], merged["declared_effect_email"],
+                                    merged["declared_effect_none"]])
     groups = merged.groupby(["intervention_type", "declared"])["uplift_signal"].agg(["mean", "std", "size"])
     checked = groups[groups["size"] >= 150]
     assert len(checked) >= 7                              # most of the 9 table rows are tested
@@ -91,29 +120,38 @@ def test_realized_effects_match_the_declared_table(iv, truth):
     assert ((checked["std"] - 0.08).abs() < 0.015).all(), checked
 
 
-def test_outcomes_follow_the_final_probability(iv, truth):
-    merged = iv.merge(truth, on="partner_id")
-    final = np.clip(merged["base_churn_probability"] + merged["uplift_signal"], 0, 1)
-    churned = merged["outcome"] == "Churned"
-    se = np.sqrt((final * (1 - final)).sum()) / len(merged)
-    assert abs(churned.mean() - final.mean()) < 4 * se
+def test_outcomes_follow_their_truth(iv):
+    churned = iv["outcome"] == "Churned"
+    p = iv["outcome_probability"]
+    for kind, rows in iv.groupby("intervention_type"):
+        x, q = churned[rows.index], p[rows.index]
+        assert abs(x.mean() - q.mean()) < 4 * np.sqrt((q * (1 - q)).sum()) / len(rows), kind
     # treatment lowers churn: the calls' churn rate is below the controls'
-    by_type = churned.groupby(merged["intervention_type"]).mean()
-    assert by_type["call"] < by_type["email"] < by_type["none"]
+    by_type = churned.groupby(iv["intervention_type"]).mean()
+    assert by_type["call"] < by_type["none"] and by_type["email"] < by_type["none"]
+    # the default policy is the seed's random mix: every row's propensity is its type's share
+    assert np.allclose(iv["propensity"], iv["intervention_type"].map({"call": 0.15, "email": 0.45, "none": 0.40}))
 
 
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_changing_mix_or_table_leaves_partners_and_network_identical(tmp_path):
+def test_changing_mix_or_table_moves_only_what_follows_from_it(tmp_path):
+    # interventions cause churn in the label window: the label, its date and scenario move;
+    # every partners column before it, who left before the feature date and the network do not
     a, b = tmp_path / "a", tmp_path / "b"
     run_cli("n_partners=1500", out_dir=a)
     run_cli("n_partners=1500", "interventions.mix.call=0.25", "interventions.mix.none=0.30",
             "interventions.effects.call.0.effect=-0.4", out_dir=b)
-    for name in ("partners.csv", "partners.parquet", "network_relationships.csv",
-                 "network_relationships.parquet"):
-        assert _digest(a / name) == _digest(b / name), name
+    pa_, pb = pd.read_parquet(a / "partners.parquet"), pd.read_parquet(b / "partners.parquet")
+    moved = {"churn_label", "churned_at", "churn_scenario"}
+    pd.testing.assert_frame_equal(pa_.drop(columns=list(moved)), pb.drop(columns=list(moved)))
+    feature_date = pd.Timestamp("2025-10-03")
+    assert ((pa_["churned_at"] <= feature_date) == (pb["churned_at"] <= feature_date)).all()
+    na, nb = pd.read_parquet(a / "network_relationships.parquet"), pd.read_parquet(b / "network_relationships.parquet")
+    pd.testing.assert_frame_equal(na.drop(columns="is_active"), nb.drop(columns="is_active"))
+    assert (pa_["churn_label"] != pb["churn_label"]).any()
     assert _digest(a / "interventions.csv") != _digest(b / "interventions.csv")
 
 
@@ -140,8 +178,10 @@ def test_a_new_intervention_type_is_a_yaml_change(tmp_path):
     truth = pd.read_csv(out / "uplift_truth.csv")
     partners = pd.read_csv(out / "partners.csv")
     assert abs((iv["intervention_type"] == "sms").mean() - 0.20) < 0.02
+    partners = partners.set_index("partner_id").loc[truth["partner_id"]]
     expected = np.where(partners["login_count_30d"] > 20, -0.07, -0.02)
-    assert np.array_equal(truth["effect_sms"].to_numpy(), expected)
+    assert np.array_equal(truth["declared_effect_sms"].to_numpy(), expected)
+    assert (truth["effect_sms"] < 0).all() and (truth["effect_sms"] >= expected - 1e-12).all()
 
 
 @pytest.mark.parametrize("override, fragment", [
