@@ -200,6 +200,24 @@ class Network(BaseStage):
     churn_label: str                          # the churn label, date and joining date it reads
     churn_date: str
     joined: str
+    tenure: str | None = None                 # days from joining to the feature date (golden masters' filter)
+
+    def golden_filter(self, env, pins, record_of, m):
+        """A master whose pinned network lost subs before the feature date has existed
+        through the recruitment window (so those subs can have been its own)."""
+        if self.tenure is None or self.tenure not in env or not ({self.health, self.recent_churn} & set(pins)):
+            return None
+        ok = np.ones(m, dtype=bool)
+        failures = {}
+        records = set().union(*(set(pins[c][0].tolist()) for c in (self.health, self.recent_churn) if c in pins))
+        old = np.asarray(env[self.tenure], dtype=float) >= self.within_days
+        for i in records:
+            sel = record_of == i
+            if not old[sel].any():
+                failures[i] = (f"a master with pinned network features needs {self.tenure} >= "
+                               f"{self.name}.recruited_within_days ({self.within_days})")
+            ok &= old | ~sel
+        return ok, failures
 
     def writes(self) -> dict[str, Domain]:
         return _owned(self.health, self.recent_churn)
@@ -378,7 +396,7 @@ class NetworkKind:
     defines_entity = False
     shape = {"kind": None, "table": None, "masters": None, "fanout": {"low": None, "high": None},
              "without_subs": None, "failing": {"share": None, "concentration": None}, "recruited_within_days": None, "recent_days": None,
-             "churn_label": None, "churn_date": None, "joined": None,
+             "churn_label": None, "churn_date": None, "joined": None, "tenure": None,
              "features": {"health": None, "recent_churn": None}}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
@@ -411,7 +429,7 @@ class NetworkKind:
         return Network(group, self.name, str(c.get("table", "network_relationships")), c["masters"],
                        fanout, float(w), float(shares[0]), float(shares[1]), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
                        str(feats.get("recent_churn", "subnetwork_recent_churn_count")),
-                       c["churn_label"], c["churn_date"], c["joined"])
+                       c["churn_label"], c["churn_date"], c["joined"], c.get("tenure"))
 
 
 KIND = NetworkKind()
