@@ -26,7 +26,7 @@ def test_default_run_writes_tables_and_manifest(default_run):
 
 
 def test_formats_override_and_output_message(tmp_path):
-    proc = run_cli("n_partners=300", "output.formats=[parquet]", out_dir=tmp_path)
+    proc = run_cli("n_partners=1000", "output.formats=[parquet]", out_dir=tmp_path)
     assert "wrote 300 partners" in proc.stdout and str(tmp_path) in proc.stdout
     assert not list(tmp_path.glob("*.csv")) and (tmp_path / "partners.parquet").exists()
 
@@ -35,8 +35,8 @@ def test_formats_override_and_output_message(tmp_path):
     ("n_partners=abc", "n_partners: must be a whole number >= 1, got 'abc'"),
     ("n_partners=-5", "n_partners: must be a whole number >= 1, got -5"),
     ("region_mix=nope", "Could not find 'region_mix/nope'"),
-    ("population.columns.tenure_months.dist=expo", "unknown sampler 'expo'"),
-    ("population.columns.tenure_months.scale=-3", "must be a number > 0"),
+    ("population.columns.tenure_drawn.dist=expo", "unknown sampler 'expo'"),
+    ("population.columns.tenure_drawn.scale=-3", "must be a number > 0"),
     ("region_mix.weights.Brazil=0.5", "weights sum to 1.333"),
     ("population.columns.is_master_affiliate.p=1.5", "must be a probability in [0, 1]"),
     ("churn.rules.silence.when='days_since_last_interactoin > 10'",
@@ -46,7 +46,7 @@ def test_formats_override_and_output_message(tmp_path):
 ])
 def test_bad_override_is_refused_before_generation(tmp_path, override, fragment):
     out = tmp_path / "run"
-    proc = run_cli("n_partners=500", override, out_dir=out, check=False)
+    proc = run_cli("n_partners=1000", override, out_dir=out, check=False)
     assert proc.returncode != 0
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -56,8 +56,8 @@ def test_bad_override_is_refused_before_generation(tmp_path, override, fragment)
 
 
 def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
-    run_cli("n_partners=400", out_dir=tmp_path)
-    run_cli("n_partners=300", "output.formats=[parquet]", out_dir=tmp_path)
+    run_cli("n_partners=1000", out_dir=tmp_path)
+    run_cli("n_partners=1000", "output.formats=[parquet]", out_dir=tmp_path)
     assert not list(tmp_path.glob("*.csv"))
     assert pd.read_parquet(tmp_path / "partners.parquet").shape[0] == 300
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -65,9 +65,9 @@ def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
 
 
 def test_rerun_removes_the_earlier_report_and_database(tmp_path):
-    run_cli("n_partners=400", out_dir=tmp_path)
+    run_cli("n_partners=1000", out_dir=tmp_path)
     assert (tmp_path / "report.html").exists() and (tmp_path / "world.sqlite").exists()
-    run_cli("n_partners=300", "db=none", "output.report=false", out_dir=tmp_path)
+    run_cli("n_partners=1000", "db=none", "output.report=false", out_dir=tmp_path)
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "world.sqlite").exists()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["outputs"] == ["stats.json"]

@@ -31,8 +31,8 @@ def test_brazil_heavy_declares_at_least_40_percent(compose):
     ("n_partners=3", "golden.records.P00004: P00004 needs n_partners >= 4"),
     ("seed=-1", "seed: must be a whole number >= 0"),
     ("as_of=yesterday", "as_of: must be a date"),
-    ("population.columns.tenure_months.dist=expo", "unknown sampler 'expo'"),
-    ("population.columns.tenure_months.scale=-3", "population.columns.tenure_months.scale: must be a number > 0"),
+    ("population.columns.tenure_drawn.dist=expo", "unknown sampler 'expo'"),
+    ("population.columns.tenure_drawn.scale=-3", "population.columns.tenure_drawn.scale: must be a number > 0"),
     ("population.columns.is_master_affiliate.p=1.5", "is_master_affiliate.p: must be a probability in [0, 1]"),
     ("region_mix.weights.Brazil=0.5", "population.columns.region.weights: weights sum to 1.333"),
     ("population.columns.tier_proximity_score.expr='avg_comission_3m / 2'",
@@ -65,7 +65,7 @@ def test_bad_config_is_refused_with_its_path(compose, override, fragment):
 
 def test_all_problems_are_reported_at_once(compose):
     with pytest.raises(ConfigError) as info:
-        load_spec(compose(["n_partners=-5", "population.columns.tenure_months.dist=expo",
+        load_spec(compose(["n_partners=-5", "population.columns.tenure_drawn.dist=expo",
                            "churn.target_rate=2"]))
     assert len(info.value.problems) == 3
 
@@ -74,7 +74,7 @@ def test_golden_record_contradicting_the_rules_is_refused(compose):
     """P00001 pinned at 5,100 and Platinum cannot have proximity 0.5: refused, not silently fixed."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500", "golden.records.P00001.tier_proximity_score=0.5"]))
+    spec = load_spec(compose(["n_partners=1000", "golden.records.P00001.tier_proximity_score=0.5"]))
     with pytest.raises(ConfigError) as info:
         simulate(spec)
     assert "golden.records.P00001 (P00001): contradicts the declared rules" in str(info.value)
@@ -85,7 +85,7 @@ def test_golden_scenario_contradiction_is_refused(compose):
     """A Trust_Erosion partner (delay + 18 days of silence) cannot be pinned Healthy-looking Tier_Cliff."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500", "golden.records.P00002.churn_scenario=Tier_Cliff_Anxiety"]))
+    spec = load_spec(compose(["n_partners=1000", "golden.records.P00002.churn_scenario=Tier_Cliff_Anxiety"]))
     with pytest.raises(ConfigError, match="churn_scenario is pinned to 'Tier_Cliff_Anxiety'"):
         simulate(spec)
 

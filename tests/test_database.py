@@ -93,7 +93,7 @@ def test_second_load_replaces_not_duplicates(loaded, postgres_url, tmp_path):
 
 
 def test_a_new_intervention_type_gets_its_column(postgres_url, tmp_path):
-    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}",
+    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}",
             "interventions.mix.none=0.3", "+interventions.mix.sms=0.1",
             "+interventions.effects.sms=[{effect: -0.05}]", out_dir=tmp_path)
     cols = {r[0] for r in _query(postgres_url, "SELECT column_name FROM information_schema.columns "
@@ -103,7 +103,7 @@ def test_a_new_intervention_type_gets_its_column(postgres_url, tmp_path):
 
 
 def test_a_failed_load_leaves_the_database_as_it_was(postgres_url, tmp_path):
-    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
     # a world whose tier proximity overflows the seed's DECIMAL(5,4): COPY fails mid-load
     proc = run_cli("n_partners=800", "db=postgres", f"db.url={postgres_url}", "population.tiers.Bronze=1",
                    out_dir=tmp_path / "bad", check=False)
@@ -113,7 +113,7 @@ def test_a_failed_load_leaves_the_database_as_it_was(postgres_url, tmp_path):
 
 
 def test_a_killed_load_leaves_nothing_partial(postgres_url, tmp_path):
-    run_cli("n_partners=500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={tmp_path / 'big'}",
                              "n_partners=200000", "db=postgres", f"db.url={postgres_url}"],
@@ -133,7 +133,7 @@ def test_a_killed_load_leaves_nothing_partial(postgres_url, tmp_path):
 
 
 def test_unreachable_server_is_a_clear_one_line_error(tmp_path):
-    proc = run_cli("n_partners=300", "db=postgres", "db.url=postgresql+psycopg2://admin:hunter2@127.0.0.1:1/deriv_churn",
+    proc = run_cli("n_partners=1000", "db=postgres", "db.url=postgresql+psycopg2://admin:hunter2@127.0.0.1:1/deriv_churn",
                    out_dir=tmp_path, check=False)
     assert proc.returncode == 4
     first = proc.stderr.strip().splitlines()[0]
@@ -155,7 +155,7 @@ def test_sqlite_default_has_the_same_tables_and_counts(default_run):
 
 
 def test_db_none_writes_files_only(tmp_path):
-    run_cli("n_partners=300", "db=none", out_dir=tmp_path)
+    run_cli("n_partners=1000", "db=none", out_dir=tmp_path)
     assert not (tmp_path / "world.sqlite").exists() and (tmp_path / "partners.csv").exists()
 
 
@@ -173,7 +173,7 @@ def test_sql_pandera_and_frames_agree(postgres_url, compose, loaded):
     and the written frames have exactly the schema's columns."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=500", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     tables = simulate(spec).tables
     p = tables["partners"]
     schemas = {name: s for name, s in table_schemas(spec, tables).items() if name in TABLES}
@@ -223,7 +223,7 @@ def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
     from simulator.sinks import database
     from simulator.spec import DbSpec
 
-    spec = load_spec(compose(["n_partners=300", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("sqlite", "w.sqlite", "replace")
     database.load(db, tables, tmp_path, {}, spec.domains())
@@ -239,7 +239,7 @@ def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
 
 def test_wrong_credentials_are_a_clear_one_line_error(postgres_url, tmp_path):
     wrong = postgres_url.replace(":secret-pw@", ":not-the-password@")
-    proc = run_cli("n_partners=300", "db=postgres", f"db.url={wrong}", out_dir=tmp_path, check=False)
+    proc = run_cli("n_partners=1000", "db=postgres", f"db.url={wrong}", out_dir=tmp_path, check=False)
     assert proc.returncode == 4
     first = proc.stderr.strip().splitlines()[0]
     assert first.startswith("error: cannot connect to PostgreSQL at 127.0.0.1:") and "database deriv_churn" in first
@@ -254,7 +254,7 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
     from simulator.sinks import database
     from simulator.spec import DbSpec
 
-    spec = load_spec(compose(["n_partners=300", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("postgres", postgres_url, "replace")
     database.load(db, tables, Path("."), {}, spec.domains())
@@ -273,9 +273,9 @@ def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compo
     from simulator.spec import DbSpec
 
     db = DbSpec("sqlite", "w.sqlite", "replace")
-    spec = load_spec(compose(["n_partners=400", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     database.load(db, simulate(spec).tables, tmp_path, {}, spec.domains())
-    smaller = load_spec(compose(["n_partners=300", "seed=9", "interventions=none", "activity.write=false"]))
+    smaller = load_spec(compose(["n_partners=1000", "seed=9", "interventions=none", "activity.write=false"]))
     database.load(db, simulate(smaller).tables, tmp_path, {}, smaller.domains())
     conn = sqlite3.connect(tmp_path / "w.sqlite")
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
