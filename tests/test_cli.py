@@ -27,7 +27,7 @@ def test_default_run_writes_tables_and_manifest(default_run):
 
 def test_formats_override_and_output_message(tmp_path):
     proc = run_cli("n_partners=1000", "output.formats=[parquet]", out_dir=tmp_path)
-    assert "wrote 300 partners" in proc.stdout and str(tmp_path) in proc.stdout
+    assert "wrote 1,000 partners" in proc.stdout and str(tmp_path) in proc.stdout
     assert not list(tmp_path.glob("*.csv")) and (tmp_path / "partners.parquet").exists()
 
 
@@ -46,7 +46,7 @@ def test_formats_override_and_output_message(tmp_path):
 ])
 def test_bad_override_is_refused_before_generation(tmp_path, override, fragment):
     out = tmp_path / "run"
-    proc = run_cli("n_partners=1000", override, out_dir=out, check=False)
+    proc = run_cli("n_partners=1500", override, out_dir=out, check=False)
     assert proc.returncode != 0
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -56,16 +56,16 @@ def test_bad_override_is_refused_before_generation(tmp_path, override, fragment)
 
 
 def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
-    run_cli("n_partners=1000", out_dir=tmp_path)
+    run_cli("n_partners=1200", out_dir=tmp_path)
     run_cli("n_partners=1000", "output.formats=[parquet]", out_dir=tmp_path)
     assert not list(tmp_path.glob("*.csv"))
-    assert pd.read_parquet(tmp_path / "partners.parquet").shape[0] == 300
+    assert pd.read_parquet(tmp_path / "partners.parquet").shape[0] == 1000
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["tables"]["partners"]["files"]) == {"partners.parquet"}
 
 
 def test_rerun_removes_the_earlier_report_and_database(tmp_path):
-    run_cli("n_partners=1000", out_dir=tmp_path)
+    run_cli("n_partners=1200", out_dir=tmp_path)
     assert (tmp_path / "report.html").exists() and (tmp_path / "world.sqlite").exists()
     run_cli("n_partners=1000", "db=none", "output.report=false", out_dir=tmp_path)
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "world.sqlite").exists()

@@ -74,7 +74,7 @@ def test_golden_record_contradicting_the_rules_is_refused(compose):
     """P00001 pinned at 5,100 and Platinum cannot have proximity 0.5: refused, not silently fixed."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=1000", "golden.records.P00001.tier_proximity_score=0.5"]))
+    spec = load_spec(compose(["n_partners=1500", "golden.records.P00001.tier_proximity_score=0.5"]))
     with pytest.raises(ConfigError) as info:
         simulate(spec)
     assert "golden.records.P00001 (P00001): contradicts the declared rules" in str(info.value)
@@ -85,7 +85,7 @@ def test_golden_scenario_contradiction_is_refused(compose):
     """A Trust_Erosion partner (delay + 18 days of silence) cannot be pinned Healthy-looking Tier_Cliff."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=1000", "golden.records.P00002.churn_scenario=Tier_Cliff_Anxiety"]))
+    spec = load_spec(compose(["n_partners=1500", "golden.records.P00002.churn_scenario=Tier_Cliff_Anxiety"]))
     with pytest.raises(ConfigError, match="churn_scenario is pinned to 'Tier_Cliff_Anxiety'"):
         simulate(spec)
 
@@ -102,7 +102,7 @@ def test_cycle_between_columns_is_refused(compose):
 def test_a_new_region_is_a_yaml_change_and_mixes_may_leave_regions_out(compose):
     from simulator import generate
 
-    cfg = compose(["n_partners=3000", "~region_mix.weights.EU", "~region_mix.weights.UK",
+    cfg = compose(["n_partners=10000", "~region_mix.weights.EU", "~region_mix.weights.UK",
                    "region_mix.weights.Brazil=0.4001", "+region_mix.weights.Mexico=0.1"])
     partners = generate(cfg)["partners"]
     shares = partners["region"].value_counts(normalize=True)

@@ -39,7 +39,7 @@ def _query(url, sql, *args):
 @pytest.fixture(scope="module")
 def loaded(postgres_url, tmp_path_factory):
     out = tmp_path_factory.mktemp("pg_run")
-    proc = run_cli("n_partners=3000", "db=postgres", f"db.url={postgres_url}", out_dir=out)
+    proc = run_cli("n_partners=10000", "db=postgres", f"db.url={postgres_url}", out_dir=out)
     return out, proc
 
 
@@ -87,33 +87,34 @@ def test_the_password_never_appears(loaded):
 
 def test_second_load_replaces_not_duplicates(loaded, postgres_url, tmp_path):
     before = _query(postgres_url, "SELECT count(*) FROM interventions")[0][0]
-    run_cli("n_partners=3000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path)
+    run_cli("n_partners=10000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path)
     assert _query(postgres_url, "SELECT count(*) FROM interventions")[0][0] == before
-    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 3000
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 10000
 
 
 def test_a_new_intervention_type_gets_its_column(postgres_url, tmp_path):
-    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}",
+    run_cli("n_partners=1500", "db=postgres", f"db.url={postgres_url}",
             "interventions.mix.none=0.3", "+interventions.mix.sms=0.1",
             "+interventions.effects.sms=[{effect: -0.05}]", out_dir=tmp_path)
     cols = {r[0] for r in _query(postgres_url, "SELECT column_name FROM information_schema.columns "
                                                "WHERE table_name = 'uplift_truth'")}
-    assert "effect_sms" in cols
-    assert _query(postgres_url, "SELECT count(*) FROM uplift_truth WHERE effect_sms = -0.05")[0][0] == 500
+    assert {"effect_sms", "declared_effect_sms"} <= cols
+    declared = _query(postgres_url, "SELECT count(*) FROM uplift_truth WHERE declared_effect_sms = -0.05")[0][0]
+    assert declared == _query(postgres_url, "SELECT count(*) FROM uplift_truth")[0][0] > 1000
 
 
 def test_a_failed_load_leaves_the_database_as_it_was(postgres_url, tmp_path):
-    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    run_cli("n_partners=1500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
     # a world whose tier proximity overflows the seed's DECIMAL(5,4): COPY fails mid-load
     proc = run_cli("n_partners=800", "db=postgres", f"db.url={postgres_url}", "population.tiers.Bronze=1",
                    out_dir=tmp_path / "bad", check=False)
     assert proc.returncode == 4 and "rolled back" in proc.stderr and "Traceback" not in proc.stderr
-    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 500
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 1500
     assert (tmp_path / "bad" / "partners.csv").exists()      # the files stay valid
 
 
 def test_a_killed_load_leaves_nothing_partial(postgres_url, tmp_path):
-    run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    run_cli("n_partners=1500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={tmp_path / 'big'}",
                              "n_partners=200000", "db=postgres", f"db.url={postgres_url}"],
@@ -128,7 +129,7 @@ def test_a_killed_load_leaves_nothing_partial(postgres_url, tmp_path):
     proc.wait()
     time.sleep(0.5)
     assert busy, "the load never reached COPY"
-    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 500
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 1500
     assert _query(postgres_url, "SELECT count(*) FROM interventions WHERE partner_id = 'P100000'")[0][0] == 0
 
 
@@ -173,7 +174,7 @@ def test_sql_pandera_and_frames_agree(postgres_url, compose, loaded):
     and the written frames have exactly the schema's columns."""
     from simulator.engine import simulate
 
-    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1500", "activity.write=false"]))
     tables = simulate(spec).tables
     p = tables["partners"]
     schemas = {name: s for name, s in table_schemas(spec, tables).items() if name in TABLES}
@@ -233,7 +234,7 @@ def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
         database.load(db, {**tables, "interventions": broken, "partners": tables["partners"].iloc[:200]},
                       tmp_path, {}, spec.domains())
     conn = sqlite3.connect(tmp_path / "w.sqlite")
-    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
+    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 1000
     assert [p.name for p in tmp_path.iterdir()] == ["w.sqlite"]   # no partial file left
 
 
@@ -262,7 +263,7 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
     broken.loc[0, "partner_id"] = "P99999"
     with pytest.raises(database.DatabaseError, match="rolled back"):
         database.load(db, {**tables, "interventions": broken}, Path("."), {}, spec.domains())
-    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 300
+    assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 1000
     names = {r[0] for r in _query(postgres_url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")}
     assert {"fk_master", "fk_sub"} <= names
 
@@ -273,11 +274,11 @@ def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compo
     from simulator.spec import DbSpec
 
     db = DbSpec("sqlite", "w.sqlite", "replace")
-    spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
+    spec = load_spec(compose(["n_partners=1200", "activity.write=false"]))
     database.load(db, simulate(spec).tables, tmp_path, {}, spec.domains())
     smaller = load_spec(compose(["n_partners=1000", "seed=9", "interventions=none", "activity.write=false"]))
     database.load(db, simulate(smaller).tables, tmp_path, {}, smaller.domains())
     conn = sqlite3.connect(tmp_path / "w.sqlite")
-    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 300
+    assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 1000
     assert conn.execute("SELECT count(*) FROM interventions").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM uplift_truth").fetchone()[0] == 0

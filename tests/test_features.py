@@ -1,6 +1,7 @@
 """The feature pipeline: closed-form statistics against sums worked by hand, and the 18
 features of a real run recomputed independently (pandas, numpy.polyfit, VADER) from the
-history tables it wrote."""
+history tables it wrote, each partner's rows counted back from its own observation end
+(the feature date, or the day before it left); every row inside the partner's life."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,11 @@ from simulator.errors import ConfigError
 from simulator.histories import reduce as R
 
 AS_OF = pd.Timestamp("2026-01-01")
+FEATURE_DATE = AS_OF - pd.Timedelta(days=90)        # the default timeline: 3 episodes of 30 days
+DAY = pd.Timedelta(days=1)
+HISTORY_DATES = {"activity_daily": ["activity_date"], "commissions_daily": ["commission_date"],
+                 "conversions_weekly": ["week_start"], "payouts": ["due_date", "paid_at"],
+                 "support_tickets": ["opened_at"]}
 FEATURES = ["login_count_30d", "login_trend_30d", "days_since_last_interaction", "dashboard_usage_score",
             "asset_download_count_30d", "revenue_velocity", "conversion_rate_wow", "traffic_quality_score",
             "commission_trend_90d", "payment_delay_flag", "unresolved_ticket_count", "negative_sentiment_score",
@@ -85,10 +91,56 @@ def test_commission_block_reduces_to_hand_sums():
     h = SimpleNamespace(options={"months": 4, "spread": 5.0})
     monthly = [300.0, 900.0, 600.0, 450.0]                 # dollars per 30-day month
     cents = np.repeat(np.array(monthly) * 100 / 30, 30)[None, :]
-    agg = commissions.reduce(h, {"cents": cents, "early_totals": None})
+    agg = commissions.reduce(h, {"cents": cents, "early_totals": None, "first": np.array([0])})
     assert agg["avg_3m"][0] == pytest.approx((900 + 600 + 450) / 3)
     assert agg["second_difference"][0] == pytest.approx(450 - 2 * 600 + 900)
     assert agg["monthly_std"][0] == pytest.approx(np.std(monthly))
+
+
+def test_a_young_partners_commissions_reduce_over_its_live_months_only():
+    """45 live days of a 120-day grid: the last month whole, the one before on its last 15
+    days; nothing before. Averages over the 2 live months, no second difference, the
+    spread of the 2 months, and the trend of the 45 live days (no zeros before joining)."""
+    from types import SimpleNamespace
+
+    from simulator.histories import commissions
+
+    h = SimpleNamespace(options={"months": 4, "spread": 5.0})
+    daily = np.zeros(120)
+    daily[75:90] = 2000.0                                  # $20 a day, 15 days: $300
+    daily[90:] = np.linspace(1000, 3000, 30)               # $600
+    agg = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([75])})
+    assert agg["avg_3m"][0] == pytest.approx((300 + 600) / 2)
+    assert agg["second_difference"][0] == 0
+    assert agg["monthly_std"][0] == pytest.approx(np.std([300, 600]))
+    amounts = daily[75:] / 100
+    slope = np.polyfit(np.arange(45), amounts, 1)[0]
+    assert agg["trend_90d"][0] == pytest.approx(slope / amounts.mean() * 30)
+    one = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([119])})
+    assert one["trend_90d"][0] == 0 and one["monthly_std"][0] == 0         # a single live day
+
+
+def test_young_partners_weeks_and_payouts_by_hand():
+    from types import SimpleNamespace
+
+    from simulator.histories import payments, weekly
+
+    h = SimpleNamespace(options={"weeks": 3, "noise": 0.0, "column": "rate"})
+    rates = np.array([[0.1, 0.2, 0.4]] * 3)
+    agg = weekly.reduce(h, {"rates": rates, "first": np.array([0, 1, 2])})    # 3, 2 and 1 live weeks
+    assert agg["wow"].tolist() == pytest.approx([0.2, 0.2, 0.0])
+    assert agg["mean_rate"].tolist() == pytest.approx([0.7 / 3, 0.3, 0.4])
+    # payouts: a flagged partner of 60 days (late, paid), of 12 (late, due on its first day) and
+    # of 3 (too young to be paid late: outstanding); an unflagged one of 1 day
+    h = SimpleNamespace(options={"months": 3, "late_after_days": 7, "typical_delay": 2})
+    rng = lambda part: np.random.default_rng(len(part))
+    b = payments.generate(h, {"late": np.array([True, True, True, False]), "live": np.array([60, 12, 3, 1])},
+                          rng, True)
+    assert b["live"].sum(axis=1).tolist() == [1, 1, 1, 1]                 # due 30 days before, or on day 1
+    assert b["due"][:, -1].tolist() == [30, 11, 2, 0]
+    assert b["outstanding"].tolist() == [False, False, True, False]
+    assert payments.reduce(h, b)["latest_late"].tolist() == [True, True, True, False]
+    assert 8 <= b["delays"][1, -1] <= 11 and b["delays"][3, -1] == 0
 
 
 def test_ticket_negativity_is_vader_on_each_text():
@@ -120,16 +172,50 @@ def world(default_run):
              "commissions_daily", "conversions_weekly", "payouts", "support_tickets"]}
 
 
+@pytest.fixture(scope="module")
+def small_world():
+    """A default world of 3,000 partners, generated and validated in process."""
+    from simulator import compose, generate
+
+    return generate(compose(["n_partners=3000"]))
+
+
 def _rounded(computed, stored, decimals: int) -> bool:
     """``stored`` is ``computed`` rounded (half a unit, and float noise at the ties)."""
     gap = np.abs(np.asarray(computed, float) - np.asarray(stored, float))
     return bool(np.all(gap <= 0.5 * 10.0 ** -decimals + 1e-9))
 
 
-def _matrix(frame: pd.DataFrame, value: str, date: str, ids: pd.Series) -> np.ndarray:
-    """partners x periods (oldest first) from a long history table."""
-    wide = frame.pivot(index="partner_id", columns=date, values=value)
-    return wide.reindex(ids.astype(str)).sort_index(axis=1).to_numpy(dtype=float)
+def _ends(p: pd.DataFrame) -> pd.Series:
+    """Each partner's observation end: the feature date, or the day before it left."""
+    left = p["churned_at"] - DAY
+    return left.where(left < FEATURE_DATE, FEATURE_DATE)
+
+
+def _live(p: pd.DataFrame) -> np.ndarray:
+    """Each partner's live days: joining day to observation end, both included."""
+    return ((_ends(p) - p["created_at"]).dt.days + 1).to_numpy()
+
+
+def _back(frame: pd.DataFrame, date: str, p: pd.DataFrame) -> np.ndarray:
+    """Days from each row's date to its partner's observation end."""
+    ends = _ends(p).set_axis(p["partner_id"].astype(str))
+    return (ends.reindex(frame["partner_id"].astype(str)).to_numpy() - frame[date].to_numpy()) // DAY
+
+
+def _matrix(frame: pd.DataFrame, value: str, date: str, p: pd.DataFrame, k: int, per: int = 1) -> np.ndarray:
+    """partners x k periods of ``per`` days (oldest first, the last ending on the partner's
+    observation end) from a long history table; NaN where the partner has no row."""
+    back = _back(frame, date, p) // per
+    wide = frame.assign(back=back, pid=frame["partner_id"].astype(str)).pivot(index="pid", columns="back",
+                                                                               values=value)
+    return wide.reindex(index=p["partner_id"].astype(str), columns=range(k - 1, -1, -1)).to_numpy(dtype=float)
+
+
+def _recent(frame: pd.DataFrame, date: str, p: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Each partner's sums over the ``days`` days up to its observation end."""
+    recent = frame[_back(frame, date, p) < days]
+    return recent.groupby("partner_id", observed=True).sum(numeric_only=True).reindex(p["partner_id"], fill_value=0)
 
 
 def test_seed_validate_features(world):
@@ -171,20 +257,67 @@ def test_engineered_table_is_the_partners_columns(world):
     pd.testing.assert_frame_equal(eng, p[eng.columns], check_categorical=False)
 
 
+def test_every_history_row_is_inside_its_partners_life(small_world):
+    """No row before the partner joined, none after its observation end: on or before the
+    feature date always, before its churn date when it left."""
+    p = small_world["partners"].set_index("partner_id")
+    for table, cols in HISTORY_DATES.items():
+        frame = small_world[table]
+        pid = frame["partner_id"].astype(str)
+        created = p["created_at"].reindex(pid).to_numpy()
+        churned = p["churned_at"].reindex(pid).to_numpy()
+        for col in cols:
+            d = frame[col].to_numpy()
+            dated = ~np.isnat(d)
+            assert dated.all() or col == "paid_at", (table, col)   # only an outstanding payout is unpaid
+            assert (d[dated] >= created[dated]).all(), (table, col, "before joining")
+            assert (d[dated] <= np.datetime64(FEATURE_DATE)).all(), (table, col, "after the feature date")
+            left = dated & ~np.isnat(churned)
+            assert (d[left] < churned[left]).all(), (table, col, "on or after leaving")
+
+
+def test_day_histories_cover_each_life_up_to_their_grid(small_world):
+    """A row on every live day of the grid: the last on the observation end, the first on
+    the joining day (or the grid's first day for an older partner)."""
+    p = small_world["partners"]
+    ends, live = _ends(p).to_numpy(), _live(p)
+    for table, date, k in (("activity_daily", "activity_date", 60), ("commissions_daily", "commission_date", 180)):
+        frame = small_world[table]
+        g = frame.groupby("partner_id", observed=True)[date]
+        assert (g.size().reindex(p["partner_id"]).to_numpy() == np.minimum(live, k)).all(), table
+        assert (g.max().reindex(p["partner_id"]).to_numpy() == ends).all(), table
+        young = live < k
+        assert (g.min().reindex(p["partner_id"]).to_numpy()[young] == p["created_at"].to_numpy()[young]).all()
+    assert (live < 60).any() and (live >= 180).any()          # the small world has young and old partners
+
+
+def test_young_partners_show_no_change(small_world):
+    """The conventions for partners too young for a statistic (simulator/histories/)."""
+    p = small_world["partners"]
+    live = _live(p)
+    assert (p.loc[live < 61, "revenue_velocity"] == 0).all()            # fewer than 3 live months
+    assert (p.loc[live < 14, "conversion_rate_wow"] == 0).all()          # fewer than 2 live weeks
+    assert p.loc[live >= 61, "revenue_velocity"].ne(0).mean() > 0.9
+    payouts = small_world["payouts"]
+    assert payouts.groupby("partner_id", observed=True).size().reindex(p["partner_id"]).ge(1).all()
+
+
 def test_engagement_features_recomputed_from_daily_activity(world):
     p, daily = world["partners"], world["activity_daily"]
     ids = p["partner_id"]
-    logins = _matrix(daily, "logins", "activity_date", ids)
+    logins = _matrix(daily, "logins", "activity_date", p, 60)
     assert logins.shape == (len(p), 60)
+    live = _live(p)
+    assert (np.isnan(logins) == (np.arange(60)[None, :] < 60 - live[:, None])).all()   # rows on live days only
+    logins = np.nan_to_num(logins)                          # before joining: no logins
     assert (logins[:, -30:].sum(axis=1) == p["login_count_30d"]).all()
     # the trend: the 30-day login count on each of the last 30 days, and its least-squares slope
     counts = pd.DataFrame(logins.T).rolling(30).sum().to_numpy()[-30:]
     trend = np.polyfit(np.arange(30), counts, 1)[0]
     assert _rounded(trend, p["login_trend_30d"], 3)
     last = daily[daily["logins"] > 0].groupby("partner_id", observed=True)["activity_date"].max()
-    assert ((AS_OF - last.reindex(ids)).dt.days.to_numpy() == p["days_since_last_interaction"]).all()
-    recent = daily[daily["activity_date"] > AS_OF - pd.Timedelta(days=30)].groupby("partner_id", observed=True).sum(
-        numeric_only=True).reindex(ids)
+    assert ((_ends(p).to_numpy() - last.reindex(ids).to_numpy()) // DAY == p["days_since_last_interaction"]).all()
+    recent = _recent(daily, "activity_date", p, 30)
     assert (recent["asset_downloads"].to_numpy() == p["asset_download_count_30d"]).all()
     per_login = np.maximum(recent["logins"].to_numpy(), 1)
     usage = np.minimum(0.4 * recent["dashboard_clicks"] / (16 * per_login) + 0.3 * recent["minutes_spent"]
@@ -200,19 +333,30 @@ def test_financial_features_recomputed_from_commissions(world, compose):
     from simulator.load import load_spec
 
     p, daily = world["partners"], world["commissions_daily"]
-    amounts = _matrix(daily, "amount", "commission_date", p["partner_id"])
-    months = amounts.reshape(len(p), 6, 30).sum(axis=2)
-    assert _rounded(months[:, -3:].mean(axis=1), p["avg_commission_3m"], 2)
-    assert _rounded(months[:, -1] - 2 * months[:, -2] + months[:, -3], p["revenue_velocity"], 2)
-    assert _rounded(months.std(axis=1), p["commission_volatility"], 2)
-    last90 = amounts[:, -90:]
-    trend = np.polyfit(np.arange(90), last90.T, 1)[0] / last90.mean(axis=1) * 30
-    assert _rounded(np.nan_to_num(trend), p["commission_trend_90d"], 3)
+    amounts = _matrix(daily, "amount", "commission_date", p, 180).reshape(len(p), 6, 30)
+    live = ~np.isnan(amounts).all(axis=2)                  # months with a row: the live months
+    months = np.nansum(amounts, axis=2)
+    recent = live[:, -3:].sum(axis=1)
+    assert _rounded(months[:, -3:].sum(axis=1) / recent, p["avg_commission_3m"], 2)
+    velocity = np.where(recent == 3, months[:, -1] - 2 * months[:, -2] + months[:, -3], 0)
+    assert _rounded(velocity, p["revenue_velocity"], 2)
+    volatility = [np.std(m[ok]) for m, ok in zip(months, live)]
+    assert _rounded(volatility, p["commission_volatility"], 2)
+    # the 90-day trend over the partner's rows in the last 90 days (grouped by how many)
+    last90 = amounts.reshape(len(p), 180)[:, -90:]
+    rows = (~np.isnan(last90)).sum(axis=1)
+    trend = np.zeros(len(p))
+    for n in np.unique(rows[rows >= 2]):
+        sel = rows == n
+        y = last90[sel][:, -n:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            trend[sel] = np.nan_to_num(np.polyfit(np.arange(n), y.T, 1)[0] / y.mean(axis=1) * 30)
+    assert _rounded(trend, p["commission_trend_90d"], 3)
     # tier proximity from the computed average and the declared thresholds; tenure from the start date
     tiers = load_spec(compose([])).resolved["population"]["tiers"]
     threshold = p["tier"].astype(str).map(tiers)
     assert _rounded((p["avg_commission_3m"] - threshold) / threshold, p["tier_proximity_score"], 4)
-    assert (((AS_OF - p["created_at"]).dt.days // 30) == p["tenure_months"]).all()
+    assert (((_ends(p) - p["created_at"]).dt.days // 30) == p["tenure_months"]).all()
 
 
 def test_trust_and_performance_features_recomputed(world):
@@ -220,10 +364,15 @@ def test_trust_and_performance_features_recomputed(world):
 
     p = world["partners"]
     ids = p["partner_id"]
-    rates = _matrix(world["conversions_weekly"], "conversion_rate", "week_start", ids)
-    assert _rounded(rates[:, -1] - rates[:, -2], p["conversion_rate_wow"], 4)
-    payouts = world["payouts"].sort_values("due_date").groupby("partner_id", observed=True).last().reindex(ids)
-    assert ((payouts["delay_days"] > 7).to_numpy() == p["payment_delay_flag"]).all()
+    weekly = world["conversions_weekly"]
+    assert (_back(weekly, "week_start", p) % 7 == 6).all()            # whole weeks ending on the end
+    rates = _matrix(weekly, "conversion_rate", "week_start", p, 8, per=7)
+    wow = np.where(np.isnan(rates[:, -2]), 0, rates[:, -1] - rates[:, -2])   # 0 with fewer than 2 weeks
+    assert _rounded(wow, p["conversion_rate_wow"], 4)
+    payouts = world["payouts"].sort_values("due_date").groupby("partner_id", observed=True).nth(-1)
+    payouts = payouts.set_index(payouts["partner_id"].astype(str)).reindex(ids)
+    late = (payouts["delay_days"] > 7) | payouts["paid_at"].isna()    # paid late, or outstanding
+    assert (late.to_numpy() == p["payment_delay_flag"]).all()
     tickets = world["support_tickets"]
     open_ = tickets[tickets["status"] == "open"].groupby("partner_id", observed=True).size()
     assert (open_.reindex(ids, fill_value=0).to_numpy() == p["unresolved_ticket_count"]).all()
@@ -349,9 +498,8 @@ def test_histories_as_csv_on_request(tmp_path):
     run_cli("n_partners=400", "db=none", "output.report=false", "activity.formats=[csv]", out_dir=tmp_path)
     assert not list(tmp_path.glob("activity_daily.parquet"))
     daily = pd.read_csv(tmp_path / "activity_daily.csv", parse_dates=["activity_date"])
-    partners = pd.read_csv(tmp_path / "partners.csv")
-    recent = daily[daily["activity_date"] > AS_OF - pd.Timedelta(days=30)]
-    logins = recent.groupby("partner_id")["logins"].sum().reindex(partners["partner_id"])
+    partners = pd.read_csv(tmp_path / "partners.csv", parse_dates=["created_at", "churned_at"])
+    logins = _recent(daily, "activity_date", partners, 30)["logins"]
     assert (logins.to_numpy() == partners["login_count_30d"].to_numpy()).all()
     tickets = pd.read_csv(tmp_path / "support_tickets.csv")
     assert set(tickets["status"]) <= {"open", "resolved"} and tickets["text"].str.len().min() > 10

@@ -56,7 +56,12 @@ def test_every_column_is_summarized(stats, default_run):
     assert set(stats["columns"]) == {"partners", "network_relationships", "interventions", "uplift_truth",
                                      "partners_engineered", "activity_daily", "commissions_daily",
                                      "conversions_weekly", "payouts", "support_tickets"}
-    assert stats["columns"]["activity_daily"]["logins"]["count"] == 60 * len(partners)
+    # a row per partner per live day of the 60-day grid: joining day to observation end
+    joined = pd.to_datetime(partners["created_at"])
+    left = pd.to_datetime(partners["churned_at"]) - pd.Timedelta(days=1)
+    feature_date = pd.Timestamp(stats["timeline"]["feature_date"])
+    live = (left.where(left < feature_date, feature_date) - joined).dt.days + 1
+    assert stats["columns"]["activity_daily"]["logins"]["count"] == np.minimum(live, 60).sum()
 
 
 def test_a_new_declared_target_needs_no_code(compose):
