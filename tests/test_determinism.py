@@ -11,8 +11,8 @@ from simulator import generate
 
 PARTNER_COLS_NOT_NETWORK = ["region", "payment_rail_type", "tenure_months", "avg_commission_3m",
                             "tier", "tier_proximity_score", "login_count_30d", "payment_delay_flag",
-                            "negative_sentiment_score", "churn_label", "churned_at", "churn_scenario",
-                            "login_trend_30d", "revenue_velocity"]
+                            "negative_sentiment_score", "created_at", "login_trend_30d", "revenue_velocity"]
+OUTCOME = ["churn_label", "churned_at", "churn_scenario"]
 
 
 def _digests(directory):
@@ -38,6 +38,12 @@ def test_changing_fanout_moves_only_network_dependent_values(compose):
                                   wider.loc[non_masters, PARTNER_COLS_NOT_NETWORK])
     # the network did change, and so did masters' features
     assert not base["subnetwork_avg_health_score"].equals(wider["subnetwork_avg_health_score"])
+    # non-masters' churn moves only through the world's one intercept (solved so the cohort
+    # meets the target): a few partners at the margin, all in the same direction
+    a, b = base.loc[non_masters, "churn_label"], wider.loc[non_masters, "churn_label"]
+    flipped = a != b
+    assert flipped.sum() <= 0.002 * non_masters.sum()
+    assert b[flipped].all() or not b[flipped].any()
 
 
 def test_adding_a_column_leaves_the_others_unchanged(compose):
@@ -56,9 +62,9 @@ def test_changing_one_distribution_moves_only_its_dependents(compose):
     pd.testing.assert_frame_equal(base[unchanged], other[unchanged])
 
 
-def test_a_moved_churn_label_moves_only_that_partners_histories(compose):
-    """Masters' churn labels follow the network; their histories change, nobody else's
-    (history draws use the stream independently of other partners' inputs)."""
+def test_histories_do_not_follow_the_churn_label(compose):
+    """A wider fan-out moves masters' churn labels; no history changes at all: behaviour
+    leads to churn, never the other way (nothing is drawn from the label)."""
     from simulator.engine import simulate
     from simulator.load import load_spec
 
@@ -66,10 +72,6 @@ def test_a_moved_churn_label_moves_only_that_partners_histories(compose):
     wider = simulate(load_spec(compose(["n_partners=3000", "interventions=none", "network.fanout.low=20",
                                         "network.fanout.high=40"]))).tables
     p, q = base["partners"], wider["partners"]
-    moved = p.loc[p["churn_label"] != q["churn_label"], "partner_id"]
-    assert len(moved) > 0 and p.set_index("partner_id").loc[moved, "is_master_affiliate"].all()
+    assert (p["churn_label"] != q["churn_label"]).any()
     for table in ("activity_daily", "commissions_daily", "conversions_weekly", "payouts", "support_tickets"):
-        a, b = base[table], wider[table]
-        keep_a, keep_b = ~a["partner_id"].isin(moved), ~b["partner_id"].isin(moved)
-        pd.testing.assert_frame_equal(a[keep_a].reset_index(drop=True), b[keep_b].reset_index(drop=True))
-    assert not base["activity_daily"].equals(wider["activity_daily"])     # the moved masters' rows did change
+        pd.testing.assert_frame_equal(base[table], wider[table])

@@ -234,4 +234,4 @@ def test_a_users_tree_adds_a_region_and_an_intervention_type_in_yaml_only(tmp_pa
     assert set(tables["partners"]["region"]) == {"Brazil", "Mexico", "EU"}
     assert "sms" in set(tables["interventions"]["intervention_type"])
     truth = tables["uplift_truth"].merge(tables["partners"][["partner_id", "region"]], on="partner_id")
-    assert set(truth.loc[truth["region"] == "Mexico", "effect_sms"]) == {-0.2}
+    assert set(truth.loc[truth["region"] == "Mexico", "declared_effect_sms"]) == {-0.2}
