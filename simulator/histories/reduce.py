@@ -1,5 +1,7 @@
 """Closed-form statistics over histories held as 2-D arrays: one row per partner, one
-column per period, oldest first (the last column is the period ending at ``as_of``).
+column per period, oldest first (the last column is the period ending on the partner's
+observation end). Periods before a partner joined hold zeros; the ``*_last`` and
+``*_where`` forms leave them out.
 
 Every function works on whole blocks of partners at once (matrix products, cumulative
 sums, reshapes); none loops over rows. These are the feature definitions of the seed's
@@ -76,6 +78,33 @@ def relative_slope(y: np.ndarray, per: int) -> np.ndarray:
     mean = y.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(mean > 0, slope(y) / mean * per, 0.0)
+
+
+def relative_slope_last(y: np.ndarray, n: np.ndarray, per: int) -> np.ndarray:
+    """:func:`relative_slope` over the last ``n[i]`` columns of each row only (the columns
+    before them hold zeros): 0 with fewer than 2 columns or a mean of 0."""
+    c = y.shape[1]
+    n = np.clip(np.asarray(n, dtype=float), 0, c)
+    total = y.sum(axis=1)
+    centered = y @ np.arange(c, dtype=float) - (c - (n + 1) / 2) * total    # sum of (t - mean t) y
+    ok = n >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = centered / np.where(ok, n * (n * n - 1) / 12, 1)
+        mean = total / np.maximum(n, 1)
+        return np.where(ok & (mean > 0), slope / mean * per, 0.0)
+
+
+def std_where(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each row's values where ``mask`` (0 with none)."""
+    n = np.maximum(mask.sum(axis=1), 1)
+    mean = (y * mask).sum(axis=1) / n
+    return np.sqrt((((y - mean[:, None]) ** 2) * mask).sum(axis=1) / n)
+
+
+def mean_where(y: np.ndarray, mask: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """Mean of each row's values where ``mask`` (``empty`` with none)."""
+    n = mask.sum(axis=1)
+    return np.where(n > 0, (y * mask).sum(axis=1) / np.maximum(n, 1), empty)
 
 
 def std(y: np.ndarray) -> np.ndarray:
