@@ -99,8 +99,9 @@ def test_commission_block_reduces_to_hand_sums():
 
 def test_a_young_partners_commissions_reduce_over_its_live_months_only():
     """45 live days of a 120-day grid: the last month whole, the one before on its last 15
-    days; nothing before. Averages over the 2 live months, no second difference, the
-    spread of the 2 months, and the trend of the 45 live days (no zeros before joining)."""
+    days; nothing before. Averages the 2 live months' totals, no second difference, the
+    spread of the 2 months' rates (a partial month per live day x 30), and the trend of the
+    45 live days (no zeros before joining)."""
     from types import SimpleNamespace
 
     from simulator.histories import commissions
@@ -108,16 +109,16 @@ def test_a_young_partners_commissions_reduce_over_its_live_months_only():
     h = SimpleNamespace(options={"months": 4, "spread": 5.0})
     daily = np.zeros(120)
     daily[75:90] = 2000.0                                  # $20 a day, 15 days: $300
-    daily[90:] = np.linspace(1000, 3000, 30)               # $600
+    daily[90:] = np.linspace(2000, 4000, 30)               # $900
     agg = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([75])})
-    assert agg["avg_3m"][0] == pytest.approx((300 + 600) / 2)
+    assert agg["avg_3m"][0] == pytest.approx((300 + 900) / 2)
     assert agg["second_difference"][0] == 0
-    assert agg["monthly_std"][0] == pytest.approx(np.std([300, 600]))
+    assert agg["monthly_std"][0] == pytest.approx(np.std([300 * 30 / 15, 900]))
     amounts = daily[75:] / 100
     slope = np.polyfit(np.arange(45), amounts, 1)[0]
     assert agg["trend_90d"][0] == pytest.approx(slope / amounts.mean() * 30)
-    one = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([119])})
-    assert one["trend_90d"][0] == 0 and one["monthly_std"][0] == 0         # a single live day
+    young = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([91])})
+    assert young["trend_90d"][0] == 0 and young["monthly_std"][0] == 0      # 29 live days: no trend, one month
 
 
 def test_young_partners_weeks_and_payouts_by_hand():
@@ -334,19 +335,21 @@ def test_financial_features_recomputed_from_commissions(world, compose):
 
     p, daily = world["partners"], world["commissions_daily"]
     amounts = _matrix(daily, "amount", "commission_date", p, 180).reshape(len(p), 6, 30)
-    live = ~np.isnan(amounts).all(axis=2)                  # months with a row: the live months
+    days = (~np.isnan(amounts)).sum(axis=2)                # rows per month: its live days
+    live = days > 0
     months = np.nansum(amounts, axis=2)
+    rates = months / np.maximum(days, 1) * 30              # a partial month at its rate per 30 days
     recent = live[:, -3:].sum(axis=1)
     assert _rounded(months[:, -3:].sum(axis=1) / recent, p["avg_commission_3m"], 2)
-    velocity = np.where(recent == 3, months[:, -1] - 2 * months[:, -2] + months[:, -3], 0)
+    velocity = np.where(recent == 3, rates[:, -1] - 2 * rates[:, -2] + rates[:, -3], 0)
     assert _rounded(velocity, p["revenue_velocity"], 2)
-    volatility = [np.std(m[ok]) for m, ok in zip(months, live)]
+    volatility = [np.std(r[ok]) for r, ok in zip(rates, live)]
     assert _rounded(volatility, p["commission_volatility"], 2)
-    # the 90-day trend over the partner's rows in the last 90 days (grouped by how many)
+    # the 90-day trend over the partner's rows in the last 90 days (grouped by how many; 30 at least)
     last90 = amounts.reshape(len(p), 180)[:, -90:]
     rows = (~np.isnan(last90)).sum(axis=1)
     trend = np.zeros(len(p))
-    for n in np.unique(rows[rows >= 2]):
+    for n in np.unique(rows[rows >= 30]):
         sel = rows == n
         y = last90[sel][:, -n:]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -492,10 +495,32 @@ def test_an_unrealizable_golden_pin_is_refused(compose):
         simulate(spec)
 
 
+def test_live_days_are_declared_once_and_at_least_one(compose):
+    from simulator.engine import simulate
+    from simulator.load import load_spec
+
+    with pytest.raises(ConfigError, match=r"activity\.live_days: missing: each partner's live days"):
+        load_spec(compose(["~activity.live_days"]))
+    spec = load_spec(compose(["n_partners=3000", "activity.live_days='tenure_days - 5'"]))
+    with pytest.raises(ConfigError, match=r"activity\.live_days: must be at least 1 day for every partner"):
+        simulate(spec)
+
+
+def test_history_dates_count_back_from_each_partners_observation_end():
+    from simulator.histories import NO_DATE
+    from simulator.stages.activity import _dates
+
+    end = np.array(["2025-10-03", "2025-08-01"], dtype="datetime64[us]")
+    days = np.array([0, 29, 0, NO_DATE], dtype=np.int16)
+    got = _dates(end.view(np.int64), np.array([0, 0, 1, 1]), days)
+    assert got.tolist() == [np.datetime64("2025-10-03", "us").item(), np.datetime64("2025-09-04", "us").item(),
+                            np.datetime64("2025-08-01", "us").item(), None]
+
+
 def test_histories_as_csv_on_request(tmp_path):
     from conftest import run_cli
 
-    run_cli("n_partners=400", "db=none", "output.report=false", "activity.formats=[csv]", out_dir=tmp_path)
+    run_cli("n_partners=1500", "db=none", "output.report=false", "activity.formats=[csv]", out_dir=tmp_path)
     assert not list(tmp_path.glob("activity_daily.parquet"))
     daily = pd.read_csv(tmp_path / "activity_daily.csv", parse_dates=["activity_date"])
     partners = pd.read_csv(tmp_path / "partners.csv", parse_dates=["created_at", "churned_at"])

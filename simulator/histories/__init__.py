@@ -6,9 +6,18 @@ inputs (distributions or partners columns) and options, and the features compute
 its aggregates. Each kind module exposes a :class:`Kind`; add a kind by adding a module
 and one entry to :data:`KINDS`.
 
-Every kind works on a *block* of partners as 2-D arrays (partners x periods, oldest
-first), so generation and reduction are whole-array operations, and a 1M-partner world
-never holds all its daily rows at once unless the tables are being written.
+One timeline. Every kind works on a *block* of partners as 2-D arrays (partners x
+periods, oldest first) on a *relative* grid: the last period ends on each partner's own
+observation end (the feature date, or the day before it left), so generation and
+reduction need no dates and every feature reads only what happened up to that day. Each
+partner also has ``live`` days (input ``live``, declared once as ``activity.live_days``):
+the days from its joining to its observation end, both included. Periods before it
+joined hold no events, are left out of the aggregates, and have no rows. Frames carry
+each date as a small integer, days before the partner's observation end (``Kind.dates``;
+negative: none); the stage turns them into dates once the churn stage has placed every
+partner on the world's timeline. Generation and reduction stay whole-array operations,
+and a 1M-partner world never holds all its daily rows at once unless the tables are
+being written.
 """
 from __future__ import annotations
 
@@ -32,19 +41,23 @@ class Kind:
     options: Mapping[str, tuple[str, Any, Any]]  # option -> (type, default, minimum); types:
                                                # int, number, name, exprs (label -> expr), texts (label -> [str])
     aggregates: Mapping[str, str]              # aggregate -> meaning (what features may read)
-    generate: Callable[..., Block]             # (history, inputs, rng, full) -> block
+    generate: Callable[..., Block]             # (history, inputs incl. live, rng, full) -> block
     reduce: Callable[..., dict[str, np.ndarray]]   # (history, block) -> aggregates
-    frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, PartnerKey, as_of)
-    schema: Callable[..., Any]                 # (history, world spec) -> pandera schema
+    frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, PartnerKey): live rows only
+    schema: Callable[..., Any]                 # (history, world spec) -> pandera schema of the dated table
+    span: Callable[[Any], int]                 # (history) -> days of its grid, the end day included
+    dates: tuple[str, ...] = ()                # frame columns holding days before the observation end
     realize: Mapping[str, Callable[..., None]] = field(default_factory=dict)  # aggregate -> fixer
-    measures: Mapping[str, str] = field(default_factory=dict)  # input -> aggregate whose mean it is
+    measures: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # input -> (aggregate whose mean it is, live days a partner needs for the aggregate to measure it)
     panel: "Panel | None" = None               # how the report draws the written table by churn class
 
 
 @dataclass(frozen=True)
 class Panel:
-    """A report panel of a written history: a value column summed per day, by churn class.
-    ``window`` > 0: the trailing window-day total, day by day; 0: totals per 30-day month."""
+    """A report panel of a written history: a value column summed per day before each
+    partner's observation end, by churn class. ``window`` > 0: the trailing window-day
+    total, day by day; 0: totals per 30-day month."""
 
     value: str
     date: str
@@ -66,6 +79,57 @@ def partner_column(codes: np.ndarray, id_dtype: pd.CategoricalDtype, repeat: int
     """partner_id of a long history table: each partner's code repeated per row, as a
     categorical over all partner ids (4 bytes a row, dictionary-encoded in Parquet)."""
     return pd.Categorical.from_codes(np.repeat(codes, repeat).astype(np.int32), dtype=id_dtype)
+
+
+LIVE = "live"                # the input every kind gets: each partner's live days (>= 1)
+NO_DATE = -1                 # a date column's "none" (e.g. a payout not paid by the observation end)
+EARLIEST_END_YEARS = 10      # schemas: an observation end further back than this before the
+                             #   feature date is taken for a bug
+
+
+def first_live(k: int, live: np.ndarray) -> np.ndarray:
+    """Index of each partner's first live period on a grid of ``k`` periods whose last one
+    ends on its observation end (0 when it lived through the whole grid)."""
+    return np.clip(k - np.asarray(live, dtype=np.int64), 0, k)
+
+
+def live_grid(k: int, first: np.ndarray) -> np.ndarray:
+    """partners x k: True on the periods from each partner's first live one on."""
+    return np.arange(k)[None, :] >= np.asarray(first)[:, None]
+
+
+def days_to_end(k: int, m: int, per: int = 1, offset: int = 0) -> np.ndarray:
+    """partners x k int16: days from each period's (last day minus ``offset``) to the end,
+    for periods of ``per`` days, oldest first (the frames' date columns)."""
+    return np.broadcast_to((per * np.arange(k - 1, -1, -1) + offset).astype(np.int16), (m, k))
+
+
+def lower_date(spec: Any, span: int) -> np.datetime64:
+    """The earliest date a history of ``span`` days can hold: schemas' sane lower bound."""
+    return spec.feature_date - np.timedelta64(span - 1 + 365 * EARLIEST_END_YEARS, "D")
+
+
+def observation_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
+    """Each partner's observation end read back from the partners table: the feature date,
+    or the day before its churn date when it left earlier (the world's timeline; the churn
+    stage's helper column holding it is not a table column). For the review (stats,
+    report), which sees tables only."""
+    end = np.full(len(partners), np.datetime64(spec.feature_date, "us"))
+    event = spec.role("event_date")
+    if event is not None and event in partners:
+        left = partners[event].to_numpy(dtype="datetime64[us]") - np.timedelta64(1, "D")
+        end = np.where(~np.isnat(left) & (left < end), left, end)
+    return end
+
+
+def live_days(spec: Any, partners: pd.DataFrame) -> np.ndarray | None:
+    """Each partner's live days read back from the partners table (its joining date to its
+    observation end, both included), or None when the world dates no joining."""
+    joined = spec.role("joined")
+    if joined is None or joined not in partners:
+        return None
+    start = partners[joined].to_numpy(dtype="datetime64[us]")
+    return (observation_end(spec, partners) - start) // np.timedelta64(1, "D") + 1
 
 
 from . import commissions, daily, payments, tickets, weekly  # noqa: E402  (modules use Kind)

@@ -1,4 +1,5 @@
-"""Daily commissions over whole 30-day months (the last three are the 3-month window).
+"""Daily commissions over whole 30-day months (the last three are the 3-month window),
+ending on each partner's observation end.
 
 The last three monthly totals are solved from three targets: their mean is the partner's
 ``avg_commission_3m`` exactly (to the cent), their second difference is the intended
@@ -7,6 +8,28 @@ average, per 30 days) is the intended trend in expectation. Earlier months conti
 trend line plus noise scaled so that the standard deviation of all monthly totals is the
 intended volatility (never below what the trend itself implies). Each month's total is
 spread over its days by Dirichlet shares, to the cent, the rounding left on its last day.
+
+Young partners. Days before a partner joined have no commission and no rows; a month
+with at least one live day is a *live month*, and its *rate* is its total per live day
+times 30 (a whole month's rate is its total). The generator solves the targets above as
+rates, so the daily amounts run at one rate across a partial first month, and shifts the
+live recent months' rates together (which keeps their differences) until the mean of
+their totals is ``avg_commission_3m`` to the cent (a partner of one day earns it that
+day). Aggregates see live periods only, as a query over the partner's rows would; months
+are compared at their rates; and a statistic that needs more live periods than the
+partner has is 0 (a partner too young to show a change shows none):
+
+- ``avg_3m``: the mean of the live months' totals among the last three (a partial one
+  counts as a month).
+- ``second_difference``: of the last three months' rates; 0 unless all three are live.
+- ``trend_90d``: the least-squares slope over the live days among the last 90, relative
+  to their mean daily amount, per 30 days; 0 with fewer than 30 live days (fewer days
+  give a slope of noise). Two live recent months get their trend from their difference.
+- ``monthly_std``: the standard deviation (``np.std``) of the live months' rates; the
+  noise of the live earlier months is scaled to the intended volatility over those.
+
+A partner with 90 live days or more (three whole recent months) realizes the drawn
+acceleration and trend as an older one does; stats.json measures them over those.
 """
 from __future__ import annotations
 
@@ -14,95 +37,141 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..dates import days_before
-from . import Kind, Panel, partner_column
+from . import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 from . import reduce as R
 
 MONTH = 30
 RECENT = 3           # months in the average / acceleration / 90-day trend window
 
 
-def _trend_gap_factor() -> float:
-    """m[-1] - m[-3] per unit of relative 90-day trend per 30 days (see module doc)."""
-    t = R.centered_time(RECENT * MONTH)
-    ends = t.reshape(RECENT, MONTH).sum(axis=1)            # [-900, 0, 900]
+def _trend_gap_factor(months: int) -> float:
+    """m[-1] - m[-months] per unit of relative trend per 30 days, over ``months`` full
+    months (the middle month of three has no weight in the slope)."""
+    t = R.centered_time(months * MONTH)
+    ends = t.reshape(months, MONTH).sum(axis=1)            # e.g. [-900, 0, 900]
     return float(t @ t) / (ends[-1] * MONTH)
 
 
-def _recent_months(average, accel, trend):
+def _recent_months(average, accel, trend, live_recent):
+    """The last three monthly rates (dollars per 30 days): three live months as the module
+    says; two with the average as their mean and the trend as their difference; one the
+    average. Months before joining are 0. Also the trend gap, end to end, the earlier
+    months follow."""
     a = np.clip(accel, -6 * average, 2.9 * average)       # keeps every month >= 0
-    gap = np.clip(trend * average * _trend_gap_factor(), -(2 * average + a / 3), 2 * average + a / 3)
+    gap = np.clip(trend * average * _trend_gap_factor(3), -(2 * average + a / 3), 2 * average + a / 3)
     m5 = average - a / 3
-    return np.stack([average + a / 6 - gap / 2, m5, average + a / 6 + gap / 2], axis=1), gap
+    three = np.stack([average + a / 6 - gap / 2, m5, average + a / 6 + gap / 2], axis=1)
+    gap2 = np.clip(trend * average * _trend_gap_factor(2), -2 * average, 2 * average)
+    two = np.stack([np.zeros_like(average), average - gap2 / 2, average + gap2 / 2], axis=1)
+    one = np.stack([np.zeros_like(average), np.zeros_like(average), average], axis=1)
+    n = live_recent[:, None]
+    return np.where(n == 3, three, np.where(n == 2, two, one)), gap
 
 
-def _early_months(recent, gap, volatility, average, n_early, rng):
-    """Earlier months: the trend line back in time, plus noise to the target spread."""
+def _early_months(recent, gap, volatility, average, n_early, live_months, rng):
+    """Earlier months: the trend line back in time, plus noise to the target spread over
+    the live months (months before joining stay 0)."""
     steps = np.arange(n_early, 0, -1, dtype=float)
-    base = np.clip(recent[:, :1] - steps[None, :] * gap[:, None] / 2, 0, None)
+    base = np.clip(recent[:, :1] - steps[None, :] * gap[:, None] / 2, 0, None) * live_months[:, :n_early]
     u = np.concatenate([base, recent], axis=1)
-    z = np.concatenate([rng.standard_normal(base.shape), np.zeros_like(recent)], axis=1)
-    uc, zc = u - u.mean(axis=1, keepdims=True), z - z.mean(axis=1, keepdims=True)
+    z = np.concatenate([rng.standard_normal(base.shape), np.zeros_like(recent)], axis=1) * live_months
+    n = np.maximum(live_months.sum(axis=1), 1)
+    uc = (u - (u.sum(axis=1) / n)[:, None]) * live_months
+    zc = (z - (z.sum(axis=1) / n)[:, None]) * live_months
     suu, suz, szz = (uc * uc).sum(1), (uc * zc).sum(1), (zc * zc).sum(1)
-    target = (volatility * average) ** 2 * u.shape[1]
+    target = (volatility * average) ** 2 * n
     disc = np.maximum(suz ** 2 - szz * (suu - target), 0)
     s = np.where(szz > 0, np.maximum((-suz + np.sqrt(disc)) / np.where(szz > 0, szz, 1), 0), 0)
     return np.clip(base + s[:, None] * z[:, :n_early], 0, None)
 
 
-def _split(cents, spread, rng):
-    """Each month's cents over its 30 days (Dirichlet shares), exactly."""
+def _split(cents, spread, live, rng):
+    """Each month's cents over its live days (Dirichlet shares), exactly: a month's last
+    day is live whenever any of it is, and takes the rounding."""
     m, months = cents.shape
-    g = rng.gamma(spread, 1.0, size=(m, months, MONTH))
-    share = g / g.sum(axis=2, keepdims=True)
+    g = rng.gamma(spread, 1.0, size=(m, months, MONTH)) * live.reshape(m, months, MONTH)
+    total = g.sum(axis=2, keepdims=True)
+    share = g / np.where(total > 0, total, 1)
     days = np.floor(share * cents[:, :, None]).astype(np.int64)
     days[:, :, -1] += cents - days.sum(axis=2)
     return days.reshape(m, months * MONTH)
 
 
+def _live_months(first, months):
+    """partners x months: True for months with at least one live day."""
+    return (MONTH * np.arange(1, months + 1))[None, :] > np.asarray(first)[:, None]
+
+
+def _live_share(first, months):
+    """partners x months: each month's share of live days (0 before joining, 1 after)."""
+    return np.clip(MONTH * np.arange(1, months + 1)[None, :] - np.asarray(first)[:, None], 0, MONTH) / MONTH
+
+
 def generate(h, inp, rng, full: bool):
+    months = h.options["months"]
+    k = months * MONTH
+    first = first_live(k, inp[LIVE])
+    live = live_grid(k, first)
+    live_months, share = _live_months(first, months), _live_share(first, months)
+    live_recent = live_months[:, -RECENT:].sum(axis=1)
     average = np.asarray(inp["average"], dtype=float)
-    recent, gap = _recent_months(average, np.asarray(inp["acceleration"], float), np.asarray(inp["trend"], float))
-    total = np.round(average * RECENT * 100).astype(np.int64)       # the average, to the cent
+    rates, gap = _recent_months(average, np.asarray(inp["acceleration"], float), np.asarray(inp["trend"], float),
+                                live_recent)
+    # a partial month earns its live share of its rate: shift the live rates (>= 0) to the exact mean
+    recent_share = share[:, -RECENT:]
+    rates = rates + ((average * live_recent - (rates * recent_share).sum(axis=1))
+                     / recent_share.sum(axis=1))[:, None] * live_months[:, -RECENT:]
+    recent = rates * recent_share
+    total = np.round(average * live_recent * 100).astype(np.int64)   # the average over live months, to the cent
     cents = np.round(recent * 100).astype(np.int64)
-    cents[:, 1] = total - cents[:, 0] - cents[:, 2]
-    n_early = h.options["months"] - RECENT
-    early = np.round(_early_months(recent, gap, np.asarray(inp["volatility"], float), average, n_early,
-                                   rng("early-months")) * 100).astype(np.int64)
+    absorb = np.where(live_recent == 3, 1, 2)                         # the month that takes the rounding
+    rows = np.arange(cents.shape[0])
+    cents[rows, absorb] = 0
+    cents[rows, absorb] = total - cents.sum(axis=1)
+    n_early = months - RECENT
+    # (earlier months are live only after three whole recent months, whose scale is 1)
+    early = np.round(_early_months(rates, gap, np.asarray(inp["volatility"], float), average, n_early,
+                                   live_months, rng("early-months")) * share[:, :n_early] * 100).astype(np.int64)
     spread = h.options["spread"]
-    daily = _split(cents, spread, rng("recent-days"))
+    daily = _split(cents, spread, live[:, -RECENT * MONTH:], rng("recent-days"))
     if full:
-        daily = np.concatenate([_split(early, spread, rng("early-days")), daily], axis=1)
-    return {"cents": daily, "early_totals": early}
+        daily = np.concatenate([_split(early, spread, live[:, :-RECENT * MONTH], rng("early-days")), daily], axis=1)
+    return {"cents": daily, "early_totals": early, "first": first}
 
 
 def reduce(h, b):
-    daily = b["cents"]
+    months_n = h.options["months"]
+    daily, first = b["cents"], b["first"]
     recent_days = daily[:, -RECENT * MONTH:]
-    months = R.totals(daily, MONTH) if daily.shape[1] == h.options["months"] * MONTH else \
+    months = R.totals(daily, MONTH) if daily.shape[1] == months_n * MONTH else \
         np.concatenate([b["early_totals"], R.totals(recent_days, MONTH)], axis=1)
     months = months / 100
+    share = _live_share(first, months_n)
+    live = share > 0
+    rates = months / np.where(live, share, 1)                       # per 30 days: a partial month scaled up
+    live_recent = live[:, -RECENT:].sum(axis=1)
+    live_days = months_n * MONTH - first
     return {
-        "avg_3m": months[:, -RECENT:].mean(axis=1),
-        "second_difference": R.second_difference(months),
-        "trend_90d": R.relative_slope(recent_days / 100, MONTH),
-        "monthly_std": R.std(months),
+        "avg_3m": months[:, -RECENT:].sum(axis=1) / live_recent,
+        "second_difference": np.where(live_recent == RECENT, R.second_difference(rates), 0.0),
+        "trend_90d": np.where(live_days >= MONTH, R.relative_slope_last(recent_days / 100, live_days, MONTH), 0.0),
+        "monthly_std": R.std_where(rates, live),
     }
 
 
-def frame(h, b, codes, key, as_of):
+def frame(h, b, codes, key):
+    """One row per partner per live day; ``commission_date`` in days before the end."""
     m, k = b["cents"].shape
-    days = days_before(as_of, np.arange(k - 1, -1, -1))
-    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k), "commission_date": np.tile(days, m),
-                         "amount": b["cents"].ravel() / 100})
+    live = live_grid(k, b["first"])
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k - b["first"]),
+                         "commission_date": days_to_end(k, m)[live], "amount": b["cents"][live] / 100})
 
 
 def schema(h, spec):
     k = h.options["months"] * MONTH
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
-        "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(
-            days_before(spec.as_of, k - 1), spec.as_of)),
+        "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), spec.feature_date)),
         "amount": pa.Column("float64", pa.Check.ge(0)),
     }, strict=True, ordered=True, name=h.table)
 
@@ -110,19 +179,22 @@ def schema(h, spec):
 KIND = Kind(
     name="commissions",
     inputs={
-        "average": "mean monthly commission over the last 3 months (realized exactly, to the cent)",
+        "average": "mean monthly commission over the last 3 months (its live ones; realized exactly, to the cent)",
         "acceleration": "intended second difference of the last 3 monthly totals ($ per month^2)",
         "trend": "intended 90-day trend: least-squares slope of daily amounts / their mean, per 30 days",
         "volatility": "intended standard deviation of the monthly totals, as a share of the average",
     },
     options={"months": ("int", 6, RECENT), "spread": ("number", 5, 0.01)},
     aggregates={
-        "avg_3m": "mean of the last 3 monthly totals",
-        "second_difference": "last 3 monthly totals: m3 - 2 m2 + m1",
-        "trend_90d": "least-squares slope of the last 90 daily amounts / their mean, x 30",
-        "monthly_std": "standard deviation of all monthly totals (np.std)",
+        "avg_3m": "mean of the last 3 monthly totals (the live ones)",
+        "second_difference": "last 3 monthly rates: m3 - 2 m2 + m1 (0 unless all 3 are live)",
+        "trend_90d": "least-squares slope of the live days' amounts among the last 90 / their mean, x 30 "
+                     "(0 with fewer than 30 live days)",
+        "monthly_std": "standard deviation of the live months' rates (np.std)",
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
-    measures={"acceleration": "second_difference", "trend": "trend_90d", "average": "avg_3m"},
+    span=lambda h: h.options["months"] * MONTH, dates=("commission_date",),
+    measures={"acceleration": ("second_difference", RECENT * MONTH), "trend": ("trend_90d", RECENT * MONTH),
+              "average": ("avg_3m", 1)},
     panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
 )

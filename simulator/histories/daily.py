@@ -1,20 +1,24 @@
 """Daily activity: logins, dashboard use, asset downloads and the partner's traffic.
 
-Logins are built to three targets at once: the login count of the last 30 days (exact),
+The grid is the ``days`` days up to each partner's observation end ("the last 30 days"
+are the 30 days up to it); a partner that joined later has activity, and rows, only on
+its live days. Logins are built to three targets at once: the login count of the last 30 days (exact),
 the days since the last login (exact: a login on that day, none after), and an intended
 trend of the 30-day login count (in expectation). The trend is the least-squares slope of
 the trailing 30-day count over the last 30 days (:func:`reduce.rolling_slope`), which is
 linear in the daily counts; so the daily rate is given a linear shape whose *expected*
 slope equals the target, solved in closed form per partner. Partners with very few logins
 cannot realize a steep trend (the rate cannot go below zero); theirs is as close as the
-shape allows.
+shape allows; so can a partner that joined within the trend's 59 days, whose 30-day count
+starts from nothing (days before joining count as days without logins).
 
 Dashboard clicks, minutes and features used follow the logins, scaled by the partner's
 engagement (0-1); downloads (exact 30-day total) happen on login days; traffic sessions,
 bounces and session seconds follow the traffic volume and quality (0-1) so that
 ``(1 - bounce rate) * session seconds / reference`` is about the quality. These are drawn
-as totals per span (the last 30 days, the days before) and split into days only when the
-table is written, so reducing a million partners never materializes their daily rows.
+as totals per span (the last 30 days, the days before) for the live days in it, and split
+over those days only when the table is written, so reducing a million partners never
+materializes their daily rows.
 """
 from __future__ import annotations
 
@@ -22,29 +26,30 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..dates import days_before
-from . import Kind, Panel, partner_column
+from . import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 from . import draws as D
 from . import reduce as R
 
-WINDOW = 30          # the features' window: 30 days ending at as_of
+WINDOW = 30          # the features' window: 30 days ending on the observation end
 REFINE = 1           # corrections of the closed-form shape for the zero floor
 MAX_RATE_SLOPE = 0.1  # bound on the relative daily change of the login rate
 
 
-def _login_shape(h, logins, silent, trend):
+def _login_shape(h, logins, silent, trend, first):
     """Per partner: the relative daily login rate over the history (k days), and where
-    logins may fall (window days up to the last login, pre-window days before it)."""
+    logins may fall (live window days up to the last login, live pre-window days before
+    it)."""
     k = h.options["days"]
     m = logins.size
     w = R.rolling_slope_weights(k, WINDOW, WINDOW)
     i = np.arange(k, dtype=float)
     last = k - 1 - silent                                  # index of the last login
-    in_window = (i >= k - WINDOW) & (i[None, :] <= last[:, None])
+    start = np.maximum(first, k - WINDOW)                  # the first live day of the window
+    in_window = (i[None, :] >= start[:, None]) & (i[None, :] <= last[:, None])
     pre_end = np.minimum(last - 1, k - WINDOW - 1)
-    in_pre = i[None, :] <= pre_end[:, None]
+    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
     n_window = in_window.sum(axis=1)
-    center = np.where(n_window > 0, (k - WINDOW + last) / 2, np.maximum(pre_end, 0) / 2)
+    center = np.where(n_window > 0, (start + last) / 2, (first + np.maximum(pre_end, first)) / 2)
     spread = np.maximum(logins - 1, 0)                     # logins besides the last one
     level = np.where(logins > 0, logins, h.options["dormant_logins"]) / WINDOW
     anchor = np.where(last >= 0, w[np.clip(last, 0, k - 1)], 0.0)
@@ -63,11 +68,18 @@ def _login_shape(h, logins, silent, trend):
     return shape, in_window, in_pre, spread, level, last
 
 
-def _logins(h, inp, rng):
+def _logins(h, inp, rng, first):
     k = h.options["days"]
     logins = np.asarray(inp["logins"], dtype=np.int64)
     silent = np.asarray(inp["last_login"], dtype=np.int64)
-    shape, in_window, in_pre, spread, level, last = _login_shape(h, logins, silent, np.asarray(inp["trend"], float))
+    before_joining = (silent < k) & (k - 1 - silent < first)      # (beyond the grid: the realized check says so)
+    if before_joining.any():
+        bad = int(np.argmax(before_joining))
+        raise ValueError(f"a last login {silent[bad]} days before the observation end is before the partner "
+                         f"joined ({k - first[bad]} live days): days since the last login must be below the "
+                         f"live days")
+    shape, in_window, in_pre, spread, level, last = _login_shape(h, logins, silent, np.asarray(inp["trend"], float),
+                                                                 first)
     m = logins.size
     x = np.zeros((m, k), dtype=np.int64)
     u = rng("logins-window").random((m, int(spread.max(initial=0))))
@@ -105,23 +117,27 @@ def _totals(logins, engagement, volume, quality, days, options, rng):
 
 
 def generate(h, inp, rng, full: bool):
-    """Logins for every day, and the other columns as totals over the last 30 days (and
-    the days before, when the table is written): :func:`frame` splits them into days,
-    after any golden record has moved its logins."""
+    """Logins for every live day, and the other columns as totals over the live days of
+    the last 30 (and of the days before, when the table is written): :func:`frame` splits
+    them into live days, after any golden record has moved its logins."""
     k = h.options["days"]
-    x = _logins(h, inp, rng)
+    first = first_live(k, inp[LIVE])
+    x = _logins(h, inp, rng, first)
+    live_window = k - np.maximum(first, k - WINDOW)              # live days in each span
+    live_before = np.clip(k - WINDOW - first, 0, None)
     args = (inp["engagement"], inp["traffic"], inp["traffic_quality"])
-    b = {"logins": x, "downloads": np.asarray(inp["downloads"], dtype=np.int64),
-         "window": _totals(x[:, k - WINDOW:].sum(axis=1), *args, WINDOW, h.options,
+    b = {"logins": x, "first": first, "downloads": np.asarray(inp["downloads"], dtype=np.int64),
+         "window": _totals(x[:, k - WINDOW:].sum(axis=1), *args, live_window, h.options,
                            lambda name: rng(f"{name}-window"))}
     if full:
-        b["before"] = _totals(x[:, :k - WINDOW].sum(axis=1), *args, k - WINDOW, h.options,
+        b["before"] = _totals(x[:, :k - WINDOW].sum(axis=1), *args, live_before, h.options,
                               lambda name: rng(f"{name}-before"))
         b["before"]["asset_downloads"] = D.poisson(
-            b["downloads"] * (k - WINDOW) / WINDOW * (x[:, :k - WINDOW].sum(axis=1) > 0),
+            b["downloads"] * live_before / WINDOW * (x[:, :k - WINDOW].sum(axis=1) > 0),
             rng("downloads-before").random(x.shape[0]))
         b["split"] = rng("split").random((x.shape[0], 8))          # one systematic offset per column
-        b["day_noise"] = rng("day-noise").standard_gamma(5.0, x.shape)   # day-to-day traffic variation
+        # day-to-day traffic variation, nothing before joining
+        b["day_noise"] = rng("day-noise").standard_gamma(5.0, x.shape) * live_grid(k, first)
     return b
 
 
@@ -160,14 +176,16 @@ COLUMNS = ("logins", "dashboard_clicks", "minutes_spent", "features_used", "asse
            "sessions", "bounces", "session_seconds")
 
 
-def frame(h, b, codes, key, as_of):
+def frame(h, b, codes, key):
+    """One row per partner per live day; ``activity_date`` in days before the end."""
     x = b["logins"]
     m, k = x.shape
     spans = [_days(b, part, cols, x[:, cols], b["split"], b["day_noise"][:, cols])
              for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k)))]
-    days = days_before(as_of, np.arange(k - 1, -1, -1))
-    out = {key.column: partner_column(codes, key.dtype, k), "activity_date": np.tile(days, m), "logins": x.ravel()}
-    out.update({c: np.concatenate([s[c] for s in spans], axis=1).ravel() for c in COLUMNS if c != "logins"})
+    live = live_grid(k, b["first"])
+    out = {key.column: partner_column(codes, key.dtype, k - b["first"]),
+           "activity_date": days_to_end(k, m)[live], "logins": x[live]}
+    out.update({c: np.concatenate([s[c] for s in spans], axis=1)[live] for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)
 
 
@@ -176,8 +194,7 @@ def schema(h, spec):
     counts = {c: pa.Column("int64", pa.Check.ge(0)) for c in COLUMNS if c != "minutes_spent"}
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
-        "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(
-            days_before(spec.as_of, k - 1), spec.as_of)),
+        "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), spec.feature_date)),
         **{c: counts.get(c, pa.Column("float64", pa.Check.ge(0))) for c in COLUMNS},
     }, strict=True, ordered=True, name=h.table, checks=[
         pa.Check(lambda df: df["bounces"] <= df["sessions"], name="bounces <= sessions"),
@@ -187,15 +204,17 @@ def schema(h, spec):
 
 
 def realize_trend(h, b, row, target, decimals):
-    """Move this partner's logins (window days after its last login stay empty, the last
-    login stays, the 30-day total stays) until the rounded trend equals ``target``."""
+    """Move this partner's logins (window days after its last login stay empty, days
+    before it joined too, the last login stays, the 30-day total stays) until the rounded
+    trend equals ``target``."""
     x = b["logins"][row]
     k = x.size
+    first = int(b["first"][row])
     w = R.rolling_slope_weights(k, WINDOW, WINDOW)
     last = int(np.flatnonzero(x)[-1])
     tol = 0.5 * 10.0 ** -decimals
-    window = np.arange(k - WINDOW, last + 1)
-    before = np.arange(0, min(last, k - WINDOW))
+    window = np.arange(max(k - WINDOW, first), last + 1)
+    before = np.arange(first, min(last, k - WINDOW))
     for _ in range(10_000):
         gap = target - x @ w
         if abs(gap) < tol * 0.999:
@@ -220,15 +239,15 @@ def realize_trend(h, b, row, target, decimals):
         else:
             x[i] += 1 if op == "add" else -1
     raise ValueError(f"cannot reach a login trend of {target} from {int(x[k - WINDOW:].sum())} logins in 30 "
-                     f"days, the last {k - 1 - last} days ago; a rising trend needs more, and recent, logins "
-                     f"(pin login_count_30d and days_since_last_interaction)")
+                     f"days, the last {k - 1 - last} days ago, {k - first} live days; a rising trend needs "
+                     f"more, and recent, logins (pin login_count_30d and days_since_last_interaction)")
 
 
 KIND = Kind(
     name="daily_activity",
     inputs={
         "logins": "logins in the last 30 days (realized exactly)",
-        "last_login": "days since the last login (realized exactly; 0 = today)",
+        "last_login": "days since the last login (realized exactly; 0 = the observation end; below the live days)",
         "downloads": "asset downloads in the last 30 days, on login days (realized exactly)",
         "trend": "intended slope of the 30-day login count over the last 30 days, per day",
         "engagement": "dashboard depth per login, 0-1",
@@ -249,7 +268,8 @@ KIND = Kind(
         "session_seconds_30d": "seconds of engaged sessions, last 30 days",
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
-    measures={"trend": "login_trend"},
+    span=lambda h: h.options["days"], dates=("activity_date",),
+    measures={"trend": ("login_trend", 2 * WINDOW - 1)},      # the trend reads 59 days
     realize={"login_trend": realize_trend},
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
 )

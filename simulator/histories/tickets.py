@@ -5,6 +5,10 @@ Negative sentiment is measured, not drawn: every distinct template is scored onc
 VADER (a lexicon-based analyzer that ships its lexicon), a text's negativity is
 ``max(0, -compound)`` (0 neutral or positive, up to 1 very negative), and a partner's
 score is the mean over its tickets (0 with none).
+
+Tickets are opened within the ``window_days`` up to each partner's observation end, on
+its live days only (a partner of 5 days opened its tickets in those 5 days); their count
+and status do not depend on its age.
 """
 from __future__ import annotations
 
@@ -16,8 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..expr import evaluate
-from ..dates import days_before
-from . import Kind
+from . import LIVE, Kind, lower_date
 from . import reduce as R
 
 SEARCH_TICKETS = 6   # golden records: all combinations of texts for up to this many tickets
@@ -57,7 +60,8 @@ def generate(h, inp, rng, full: bool):
     sizes = np.bincount(tone_of, minlength=weights.shape[1])
     starts = np.cumsum(sizes) - sizes
     template = starts[tone] + np.floor(rng("template").random(owner.size) * sizes[tone]).astype(np.int64)
-    days = rng("opened").integers(0, h.options["window_days"], owner.size)
+    span = np.minimum(np.maximum(np.asarray(inp[LIVE], dtype=np.int64), 1), h.options["window_days"])
+    days = np.floor(rng("opened").random(owner.size) * span[owner]).astype(np.int16)   # days before the end
     return {"owner": owner, "open": status_open, "template": template, "days_before": days, "m": m}
 
 
@@ -71,12 +75,13 @@ def reduce(h, b):
     }
 
 
-def frame(h, b, codes, key, as_of):
+def frame(h, b, codes, key):
+    """One row per ticket; ``opened_at`` in days before the end."""
     texts, _ = templates(h)
     n = b["owner"].size
     return pd.DataFrame({
         key.column: pd.Categorical.from_codes(codes[b["owner"]].astype(np.int32), dtype=key.dtype),
-        "opened_at": days_before(as_of, b["days_before"]),
+        "opened_at": b["days_before"],
         "status": pd.Categorical.from_codes(np.where(b["open"], 0, 1).astype(np.int8), categories=["open", "resolved"]),
         "text": pd.Categorical.from_codes(b["template"], categories=list(texts)),   # texts are distinct
     }, index=pd.RangeIndex(n))
@@ -87,7 +92,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
         "opened_at": pa.Column("datetime64[us]", pa.Check.in_range(
-            days_before(spec.as_of, h.options["window_days"] - 1), spec.as_of)),
+            lower_date(spec, h.options["window_days"]), spec.feature_date)),
         "status": pa.Column("category", pa.Check.isin(["open", "resolved"])),
         "text": pa.Column("category", pa.Check.isin(list(texts))),
     }, strict=True, ordered=True, name=h.table)
@@ -122,5 +127,6 @@ KIND = Kind(
     aggregates={"open_count": "open tickets", "tickets": "all tickets",
                 "negativity": "mean of max(0, -VADER compound) over the partner's ticket texts (0 with none)"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
+    span=lambda h: h.options["window_days"], dates=("opened_at",),
     realize={"negativity": realize_negativity},
 )

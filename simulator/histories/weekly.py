@@ -1,16 +1,23 @@
 """Weekly rates (e.g. conversion rate): a level with week-to-week noise, and a last week
-that differs from the week before by exactly the intended week-over-week change."""
+that differs from the week before by exactly the intended week-over-week change.
+
+The weeks end on each partner's observation end (the last week is its last 7 days). A
+week that started before the partner joined is absent (its ``week_start`` would precede
+the joining date), so a partner has ``live // 7`` weeks. One with fewer than 2 shows no
+change: ``wow`` is 0 (its intended change is not realized); ``mean_rate`` is the mean
+over its weeks (0 with none).
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ..dates import days_before
-from . import Kind, partner_column
+from . import LIVE, Kind, days_to_end, live_grid, lower_date, partner_column
 from . import reduce as R
 
 DECIMALS = 4         # rates are stored to 4 decimals, so the change is exact to 4 too
+WEEK = 7
 
 
 def generate(h, inp, rng, full: bool):
@@ -22,18 +29,26 @@ def generate(h, inp, rng, full: bool):
     # the week before the last leaves room for the change within [0, 1]
     rates[:, -1] = np.clip(rates[:, -1], np.maximum(-change, 0), np.minimum(1 - change, 1))
     rates = np.round(rates, DECIMALS)
-    return {"rates": np.concatenate([rates, np.round(rates[:, -1:] + change[:, None], DECIMALS)], axis=1)}
+    first = weeks - np.clip(np.asarray(inp[LIVE], dtype=np.int64) // WEEK, 0, weeks)   # first whole live week
+    return {"rates": np.concatenate([rates, np.round(rates[:, -1:] + change[:, None], DECIMALS)], axis=1),
+            "first": first}
 
 
 def reduce(h, b):
-    return {"wow": np.round(R.last_change(b["rates"]), DECIMALS), "mean_rate": b["rates"].mean(axis=1)}
+    rates, first = b["rates"], b["first"]
+    weeks = rates.shape[1]
+    live = live_grid(weeks, first)
+    return {"wow": np.where(weeks - first >= 2, np.round(R.last_change(rates), DECIMALS), 0.0),
+            "mean_rate": R.mean_where(rates, live)}
 
 
-def frame(h, b, codes, key, as_of):
+def frame(h, b, codes, key):
+    """One row per partner per whole live week; ``week_start`` in days before the end."""
     m, k = b["rates"].shape
-    starts = days_before(as_of, 7 * np.arange(k, 0, -1) - 1)
-    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k), "week_start": np.tile(starts, m),
-                         h.options["column"]: b["rates"].ravel()})
+    live = live_grid(k, b["first"])
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k - b["first"]),
+                         "week_start": days_to_end(k, m, WEEK, WEEK - 1)[live],
+                         h.options["column"]: b["rates"][live]})
 
 
 def schema(h, spec):
@@ -41,7 +56,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
         "week_start": pa.Column("datetime64[us]", pa.Check.in_range(
-            days_before(spec.as_of, 7 * k - 1), days_before(spec.as_of, 6))),
+            lower_date(spec, WEEK * k), spec.feature_date - np.timedelta64(WEEK - 1, "D"))),
         h.options["column"]: pa.Column("float64", pa.Check.in_range(0, 1)),
     }, strict=True, ordered=True, name=h.table)
 
@@ -49,9 +64,12 @@ def schema(h, spec):
 KIND = Kind(
     name="weekly_rates",
     inputs={"level": "the partner's usual rate, 0-1",
-            "change": "intended change from the week before to the last week (exact to 4 decimals)"},
+            "change": "intended change from the week before to the last week (exact to 4 decimals, "
+                      "given 2 live weeks)"},
     options={"weeks": ("int", 8, 2), "noise": ("number", 0.005, 0), "column": ("name", "rate", None)},
-    aggregates={"wow": "last week's rate minus the week before's", "mean_rate": "mean weekly rate"},
+    aggregates={"wow": "last week's rate minus the week before's (0 with fewer than 2 live weeks)",
+                "mean_rate": "mean weekly rate over the live weeks"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
-    measures={"change": "wow", "level": "mean_rate"},
+    span=lambda h: WEEK * h.options["weeks"], dates=("week_start",),
+    measures={"change": ("wow", 2 * WEEK), "level": ("mean_rate", WEEK)},
 )

@@ -8,12 +8,19 @@ golden pins, reduced to aggregates and evaluated to features; the long table is 
 only when it is written. A feature that is also a drawn column is realized exactly by its
 history and re-checked, not written, so the churn model can read it before the history
 exists.
+
+One timeline: every history ends on each partner's observation end and covers only its
+live days (``live_days``, an expression over partners columns, given to every kind as
+input ``live``), so the histories run before the churn stage has dated anyone. The
+tables carry days before the observation end until :meth:`Activity.finish` dates them
+from the observation-end column (world role ``observed_end``; without one, the feature
+date for everyone).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +29,8 @@ import pandas as pd
 from ..distributions import SAMPLERS
 from ..errors import ConfigError, Problems, did_you_mean
 from ..expr import evaluate
-from ..histories import KINDS, PartnerKey
+from ..dates import DAY
+from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, live_days
 from ..plan import Step
 from ..spec.checks import FORMATS, _compile, _int, _is_number
 from ..spec.columns import _column
@@ -71,6 +79,7 @@ class FeatureSpec:
 class Activity(BaseStage):
     name: str
     kind: str
+    live: ColumnSpec                          # each partner's live days (kind 'derive', int)
     histories: tuple[HistorySpec, ...]
     features: tuple[FeatureSpec, ...]
     drawn: frozenset[str]                     # features that are also drawn columns (realized, checked)
@@ -91,13 +100,13 @@ class Activity(BaseStage):
         return [f.name for f in self.computed]
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(h.path, h.reads) for h in self.histories]
+        return [(self.live.path, self.live.reads), *((h.path, h.reads) for h in self.histories)]
 
     def steps(self) -> list[Step]:
         out = []
         for h in self.histories:
             feats = [f for f in self.features if f.history == h.name]
-            reads = h.reads.union(*(f.column.reads - f.aggregates for f in feats))
+            reads = h.reads.union(self.live.reads, *(f.column.reads - f.aggregates for f in feats))
             writes = frozenset(f.name for f in feats if f.name not in self.drawn)
             out.append(Step(self, f"history:{h.name}", reads, writes, payload=h, path=h.path))
         return out
@@ -135,6 +144,7 @@ class Activity(BaseStage):
         inputs = {k: columns.produce(col, env, n, ctx.rng("history", h.name, k), world.as_of)
                   for k, col in h.inputs.items()}
         inputs.update({c: env[c] for c in h.reads if c not in inputs})
+        inputs[LIVE] = self._live(ctx)
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self._history_pins(world, h, feats)
@@ -142,8 +152,11 @@ class Activity(BaseStage):
 
         def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
             stop = min(n, start + BLOCK)
-            data = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
-                                 lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
+            try:
+                data = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
+                                     lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
+            except ValueError as exc:
+                raise ConfigError([f"{h.path}: {exc}"]) from None
             for row, fix, pin, decimals, why in pins:
                 if start <= row < stop:
                     try:
@@ -152,7 +165,7 @@ class Activity(BaseStage):
                         raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
             fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
             values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
-            return values, kind.frame(h, data, np.arange(start, stop), key, world.as_of) if act.write else None
+            return values, kind.frame(h, data, np.arange(start, stop), key) if act.write else None
 
         # blocks have their own streams, so two at a time (numpy's samplers and array
         # kernels release the GIL) give the same data as one at a time
@@ -168,6 +181,50 @@ class Activity(BaseStage):
                 env[f.name] = values
         if act.write:
             ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    def _live(self, ctx: RunContext) -> np.ndarray:
+        """Each partner's live days (at least 1: its observation end is one of them)."""
+        live = np.asarray(columns.produce(self.live, ctx.env, ctx.n, None, ctx.world.as_of))   # an expression
+        if live.size and live.min() < 1:
+            bad = int(np.argmin(live))
+            raise ConfigError([f"{self.live.path}: must be at least 1 day for every partner (its observation end "
+                               f"is a live day), got {live[bad]} for {ctx.env[ctx.world.key][bad]}"])
+        return live.astype(np.int64)
+
+    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
+        """Date the history tables: ``date = observation end of the row's partner - days``
+        (the key's categorical code is the partner's row)."""
+        if not self.write:
+            return
+        role = ctx.world.role("observed_end")
+        end = (np.asarray(ctx.env[role], dtype="datetime64[us]") if role is not None
+               else np.full(ctx.n, np.datetime64(ctx.world.feature_date, "us")))
+        end_us = end.view(np.int64)
+        for h in self.histories:
+            table = ctx.tables[h.table]
+            codes = table[ctx.world.key].cat.codes.to_numpy()
+            for col in KINDS[h.kind].dates:
+                table[col] = _dates(end_us, codes, table[col].to_numpy())
+
+    def golden_filter(self, env, pins, record_of, m):
+        """A golden record whose pinned feature a history realizes by moving its events
+        (e.g. a login trend) gets a draw that lived through that history's whole grid."""
+        live = None
+        agree, failures = np.ones(m, dtype=bool), {}
+        for h in self.histories:
+            kind, span = KINDS[h.kind], KINDS[h.kind].span(h)
+            for f in self.features:
+                if f.history != h.name or f.aggregate not in kind.realize or f.name not in pins:
+                    continue
+                if live is None:
+                    live = np.asarray(columns.produce(self.live, env, m, None, None), dtype=float)
+                for i in pins[f.name][0]:
+                    mine = record_of == i
+                    agree &= ~mine | (live >= span)
+                    if not (mine & (live >= span)).any():
+                        failures.setdefault(int(i), f"{f.name} is realized by {h.path}, which needs a partner of "
+                                            f"{span} live days ({self.live.path}); no draw lived that long")
+        return agree, failures
 
     def _history_pins(self, world, h: HistorySpec, feats: list[FeatureSpec]) -> list[tuple]:
         """Golden pins on features this history must realize: (row, fixer, pin, decimals, why)."""
@@ -188,20 +245,25 @@ class Activity(BaseStage):
         from ..stats import REFERENCE_ROWS, groups, target
 
         partners, out = tables[world.table], []
+        live = live_days(world, partners)
         for h in self.histories:
-            for key, agg in KINDS[h.kind].measures.items():
+            for key, (agg, needs) in KINDS[h.kind].measures.items():
                 col = h.inputs[key]
                 feature = next((f.name for f in self.features if f.history == h.name
                                 and f.aggregate == agg and f.name in partners), None)
                 if col.kind != "sample" or feature is None:
                     continue
-                for label, mask, params, _ in groups(col, partners):
+                covered = np.ones(len(partners), dtype=bool) if live is None else live >= needs
+                for label, group, params, _ in groups(col, partners):
+                    mask = group & covered
                     ref = SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label),
                                                      REFERENCE_ROWS, **params)
                     x = partners.loc[mask, feature].to_numpy(dtype=float)
                     t = target(f"{h.path}.{key}{label}.mean", ref.mean(), x.mean() if x.size else 0,
                                x.std() / np.sqrt(max(x.size, 1)), x.size, "measured mean")
                     t["feature"] = feature
+                    if needs > 1 and live is not None:
+                        t["note"] = f"partners with {needs}+ live days"
                     t["miss"] = bool(abs(t["realized"] - t["declared"]) > 4 * x.std() / np.sqrt(max(x.size, 1))
                                      + 0.1 * ref.std()) if x.size else True
                     out.append(t)
@@ -215,6 +277,19 @@ class Activity(BaseStage):
         panels = [(tables[h.table], KINDS[h.kind].panel) for h in self.histories
                   if KINDS[h.kind].panel is not None and h.table in tables]
         return [("Histories by churn class", history_panels(world, tables, panels))]
+
+
+def _dates(end_us: np.ndarray, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """datetime64[us]: each row's partner's observation end minus ``days`` (NO_DATE: NaT),
+    in slices of rows to keep the temporaries small."""
+    out = end_us[codes]
+    step, us = 1 << 22, int(DAY / np.timedelta64(1, "us"))
+    for s in range(0, out.size, step):
+        d = days[s:s + step]
+        out[s:s + step] -= d.astype(np.int64) * us
+        if (d < 0).any():
+            out[s:s + step][d == NO_DATE] = np.iinfo(np.int64).min      # NaT
+    return out.view("datetime64[us]")
 
 
 def _check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:
@@ -318,7 +393,7 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
 class HistoriesKind:
     name = "histories"
     defines_entity = False
-    shape = {"kind": None, "formats": None, "write": None, "auto_write_max": None,
+    shape = {"kind": None, "formats": None, "write": None, "auto_write_max": None, "live_days": None,
              "histories": Open(None),
              "features": Open({"from": None, "expr": None, "round": None, "dtype": None, "clip": None})}
 
@@ -328,6 +403,12 @@ class HistoriesKind:
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Activity | None:
         """Its histories and features; the features' domains join ``ctx.domains``."""
         domains, n = ctx.domains, ctx.n
+        live = None
+        if c.get("live_days") is None:
+            p.add(f"{group}.live_days", "missing: each partner's live days, from joining to its observation end "
+                  "(both included), an expression over partners columns, e.g. \"tenure_days + 1\"")
+        else:
+            live = _input(p, "live_days", str(c["live_days"]), f"{group}.live_days", domains)
         hists = c.get("histories")
         if not isinstance(hists, Mapping) or not hists:
             p.add(f"{group}.histories", "must be a non-empty mapping of history name -> declaration")
@@ -373,7 +454,10 @@ class HistoriesKind:
         else:
             p.add(f"{group}.write", f"must be true, false or auto, got {write!r}")
             write_now = False
-        return Activity(group, self.name, tuple(histories), tuple(features),
+        if live is None:
+            return None
+        live = replace(live, cast="int", domain=Domain("int"))
+        return Activity(group, self.name, live, tuple(histories), tuple(features),
                         frozenset(f.name for f in features if f.name in drawn), tuple(formats),
                         write_now, write == "auto", limit or 0)
 
