@@ -110,21 +110,28 @@ def features_by_class(spec: WorldSpec, partners: pd.DataFrame, declared, panels:
 
 
 def history_panels(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: list):
-    """Churners' and healthy partners' histories on average, one panel per (table, Panel):
-    a trailing-window total day by day, or totals per 30-day month."""
+    """Churners' and healthy partners' histories on average, one panel per (table, Panel),
+    each partner's days counted back from its own observation end (the feature date, or
+    the day before it left): a trailing-window total day by day, or totals per 30-day
+    month. Days before a partner joined count as days without activity."""
+    from .histories import observation_end
+
     role = spec.role("label")
     if role is None or not panels:
         return None
-    label = tables[spec.table][role].to_numpy()
+    partners = tables[spec.table]
+    label = partners[role].to_numpy()
     if label.all() or not label.any():
         return None
+    end = observation_end(spec, partners)
     fig = figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (t, panel) in zip(axes, panels):
         value, date, window = panel.value, panel.date, panel.window
         # the key is a categorical over all partners, in partners order: its code is the row
-        churned = label[t[spec.key].cat.codes.to_numpy()]
-        day = ((spec.as_of - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
+        codes = t[spec.key].cat.codes.to_numpy()
+        churned = label[codes]
+        day = ((end[codes] - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
         k = int(day.max()) + 1
         totals = np.bincount(churned * k + day, weights=t[value].to_numpy(dtype=float), minlength=2 * k)
         per_day = totals.reshape(2, k)[:, ::-1] / np.array([(~label).sum(), label.sum()])[:, None]
@@ -137,7 +144,9 @@ def history_panels(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: 
             x = np.arange(-series.shape[1] + 1, 1)
         for row, lab, color in ((0, "healthy", "#1f77b4"), (1, "churned", "#d62728")):
             ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o")
-        ax.set(title=panel.title, xlabel="days before as_of" if window else "months before as_of", ylabel=panel.ylabel)
+        unit = "days" if window else "months"
+        ax.set(title=panel.title, xlabel=f"{unit} before the feature date (or the day before leaving)",
+               ylabel=panel.ylabel)
         ax.legend(fontsize=7)
     return png(fig)
 
