@@ -31,20 +31,29 @@ def _targets(stats):
 def test_stats_cover_every_kind_of_declared_target(stats, default_run):
     t = _targets(stats)
     assert t["churn.target_rate"]["declared"] == 0.2
-    assert abs(t["churn.target_rate"]["realized"] - default_run.csv("partners")["churn_label"].mean()) < 1e-6
+    cohort = default_run.csv("partners_engineered")
+    assert abs(t["churn.target_rate"]["realized"] - cohort["churn_label"].mean()) < 1e-6
+    assert t["churn.target_rate"]["n"] == len(cohort)
     assert {"population.columns.region.weights.Brazil", "population.columns.payment_rail_type[region=EU].weights.Bank",
             "population.columns.is_master_affiliate.p", "population.columns.tier.share.Platinum",
             "population.columns.avg_commission_3m.top20_share", "interventions.mix.call",
-            "interventions.effects.call[0].effect", "activity.histories.daily.trend[churn_label=True].mean",
-            "network.fanout.mean"} <= set(t)
+            "interventions.effects.call[0].effect", "interventions.effects.call[0].outcome",
+            "network.fanout.mean", "network.without_subs", "network.independent"} <= set(t)
     assert 0.75 < t["population.columns.avg_commission_3m.top20_share"]["realized"] < 0.8
     assert set(stats["realized"]["scenario_shares"]) >= {"Healthy", "Trust_Erosion", "Active_Churn"}
-    # class-conditional means of the computed velocity features beside the seed's declared values
-    velocity = t["activity.histories.commissions.acceleration[churn_label=True].mean"]
-    assert velocity["feature"] == "revenue_velocity" and velocity["kind"] == "measured mean"
-    churners = default_run.csv("partners").query("churn_label")["revenue_velocity"]
-    assert abs(velocity["realized"] - churners.mean()) < 1e-6 and abs(velocity["declared"] + 80) < 1
+    # the truth beside the realized: each effect-table row's churn rate vs its mean outcome_probability
+    outcome = t["interventions.effects.email[3].outcome"]
+    assert outcome["kind"] == "rate" and not outcome["miss"] and outcome["n"] > 1000
     assert stats["misses"] == sum(x["miss"] for x in stats["targets"])
+
+
+def test_stats_carry_the_timeline_and_its_invariants(stats):
+    assert stats["timeline"]["feature_date"] == "2025-10-03"
+    assert stats["timeline"]["label_window"] == {"start": "2025-10-04", "end": "2026-01-01"}
+    names = {i["invariant"] for i in stats["invariants"]}
+    assert any("outcome Churned exactly when" in n for n in names)
+    assert any("recomputed from network_relationships" in n for n in names)
+    assert all(i["violations"] == 0 for i in stats["invariants"])
 
 
 def test_every_column_is_summarized(stats, default_run):

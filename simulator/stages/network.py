@@ -3,7 +3,9 @@
 Kind ``network``. A declared share of masters has recruited no one; every other master
 gets a fan-out drawn from ``fanout``, its subs drawn without replacement from one
 permutation of the non-masters (the same law as repeated sampling without replacement,
-in whole-array operations); non-masters left over are independent (in no network). A
+in whole-array operations); non-masters left over are independent (in no network); in a
+world too small for the declared shares, the masters whose blocks do not fit recruit no
+one (with a warning). A
 declared share of the networks is *failing*: the subs that left before the feature date
 are concentrated there (``failing.concentration`` of them), which is what contagion
 means: the subs leave first, then the master's risk reads it. A
@@ -21,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -31,6 +35,8 @@ from ..plan import Step
 from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
+
+log = logging.getLogger("simulator")
 
 
 @dataclass(frozen=True)
@@ -115,11 +121,18 @@ def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.
     free = pool[~taken[pool]]
     counts = np.where(recruits, wanted, 0)
     if counts.sum() > free.size:
-        need = 1 - free.size / max(int(wanted[others].sum()), 1)
-        raise ConfigError([f"{spec.name}.without_subs: {int(recruits.sum()):,} masters with {spec.fanout[0]}-"
-                           f"{spec.fanout[1]} subs each need {int(counts.sum()):,} subs, but only {free.size:,} "
-                           f"non-masters are free; declare at least {need:.2f} of masters without subs, or a "
-                           f"smaller {spec.name}.fanout"])
+        # more subs wanted than there are: the masters whose blocks do not fit recruit no
+        # one (a small world's chance; stats.json shows the share realized beside the declared)
+        fits = np.zeros_like(recruits)
+        order = np.flatnonzero(recruits)
+        fits[order[np.cumsum(counts[order]) <= free.size]] = True
+        short = int(recruits.sum() - fits.sum())
+        need = 1 - fits.sum() / max(master_rows.size, 1)
+        log.warning("%s: %d masters with %d-%d subs each need %d subs but only %d non-masters are free: %d more "
+                    "masters recruit no one (%.2f of masters instead of %s.without_subs=%s)", spec.name,
+                    int(recruits.sum()), spec.fanout[0], spec.fanout[1], int(counts.sum()), free.size, short, need,
+                    spec.name, spec.without_subs)
+        recruits, counts = fits, np.where(fits, wanted, 0)
     slots = np.repeat(master_rows, counts)
     chosen = free[:slots.size]
     return Edges(np.concatenate([*reserved_m, slots]).astype(np.int64),
