@@ -168,7 +168,7 @@ def _multirun(*args, cwd=ROOT):
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_sweep_writes_one_summary_row_per_job(tmp_path, launcher):
-    proc = _multirun("seed=1,2", "region_mix=uniform,brazil_heavy", "n_partners=400", "db=none",
+    proc = _multirun("seed=1,2", "region_mix=uniform,brazil_heavy", "n_partners=1000", "db=none",
                      f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     summary = pd.read_csv(tmp_path / "sweep_summary.csv")
@@ -192,13 +192,13 @@ def test_every_experiment_composes_and_runs(tmp_path):
 
 
 def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
-    piped = run_cli("n_partners=300", "db=none", out_dir=tmp_path / "piped")
+    piped = run_cli("n_partners=1000", "db=none", out_dir=tmp_path / "piped")
     assert "generate" not in piped.stderr and "stage" not in piped.stderr
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))   # a sized terminal
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={tmp_path / 'tty'}",
-                             "n_partners=300", "db=none"], stdout=subprocess.DEVNULL, stderr=follower,
+                             "n_partners=1000", "db=none"], stdout=subprocess.DEVNULL, stderr=follower,
                             cwd=ROOT, env=env)
     os.close(follower)
     seen = b""
@@ -218,7 +218,7 @@ def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
 
 def test_diff_reads_runs_written_with_output_dir(tmp_path):
     out = tmp_path / "elsewhere"
-    run_cli("n_partners=300", "db=none", "output.report=false", f"output.dir={out}", out_dir=tmp_path / "hydra")
+    run_cli("n_partners=1000", "db=none", "output.report=false", f"output.dir={out}", out_dir=tmp_path / "hydra")
     proc = subprocess.run([sys.executable, "-m", "simulator.diff", str(out), str(out)], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 0 and "No config change." in proc.stdout

@@ -71,5 +71,5 @@ def test_a_schema_failure_publishes_nothing(tmp_path, compose, monkeypatch):
 
     monkeypatch.setattr(run_module, "validate_tables", failing)
     with pytest.raises(ValidationError):
-        run_module.run(compose(["n_partners=300", "db=none"]), tmp_path)
+        run_module.run(compose(["n_partners=1000", "db=none"]), tmp_path)
     assert list(tmp_path.iterdir()) == []
