@@ -174,12 +174,30 @@ def sample(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[np.linspace(0, len(frame) - 1, PLOT_ROWS).astype(np.int64)]
 
 
+def html_table(head: list[str], rows: list[list[object]]) -> str:
+    """A small HTML table (a stage's panel may be one instead of a picture)."""
+    cell = lambda v: format(v, ".4g") if isinstance(v, float) else html.escape(f"{v:,}" if isinstance(v, int) else str(v))
+    return (f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>"
+            + "".join(f"<tr>{''.join(f'<td>{cell(v)}</td>' for v in r)}</tr>" for r in rows) + "</table>")
+
+
+def _invariants_table(stats: Mapping) -> str:
+    rows = [[i["stage"], i["invariant"], i["violations"]] for i in stats.get("invariants", [])]
+    return html_table(["stage", "invariant", "violations"], rows) if rows else ""
+
+
+def _panel(title: str, payload: str) -> str:
+    if payload.startswith("<"):                 # an HTML table
+        return f"<h2>{html.escape(title)}</h2>{payload}"
+    return f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{payload}'>"
+
+
 def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
-    """The whole page as one HTML string: the targets table, then every stage's figures."""
+    """The whole page as one HTML string: the targets table, the invariants, then every
+    stage's figures (a base64 PNG, or an HTML table)."""
     # each stage plots whole tables or, for per-partner plots, report.sample(...) of them
     figures = [fig for s in spec.stages for fig in s.figures(spec, tables, stats)]
-    images = "".join(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{png}'>"
-                     for title, png in figures if png)
+    images = "".join(_panel(title, payload) for title, payload in figures if payload)
     counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())
     headline = "".join(f"{html.escape(k.replace('_', ' '))} {v:.2%}; " for k, v in stats["realized"].items()
                        if isinstance(v, float))
@@ -187,4 +205,5 @@ def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) 
             f"<style>{STYLE}</style></head><body><h1>World report</h1>"
             f"<p>seed {spec.seed}, as of {str(spec.as_of)[:10]}: {counts}. {headline}"
             f"{stats['misses']} of {len(stats['targets'])} declared targets missed (highlighted).</p>"
-            f"<h2>Declared vs realized</h2>{_targets_table(stats)}{images}</body></html>")
+            f"<h2>Declared vs realized</h2>{_targets_table(stats)}"
+            f"<h2>Invariants of the timeline</h2>{_invariants_table(stats)}{images}</body></html>")

@@ -275,19 +275,87 @@ class Interventions(BaseStage):
     def figures(self, world, tables, stats) -> list:
         from ..report import figure, png
 
+        out = [("The world's timeline: a few partners", self._timeline(world, tables)),
+               ("Interventions: realized vs true outcomes, arm by arm", self._arms(tables))]
         rows = [t for t in stats["targets"] if t.get("stage") == self.name and t["target"].endswith(".outcome")]
-        if not rows:
-            return []
-        fig = figure(figsize=(8, 3.5))
+        if rows:
+            fig = figure(figsize=(8, 3.5))
+            ax = fig.subplots()
+            x = np.arange(len(rows))
+            ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="true (mean outcome_probability)", color="#7f7f7f")
+            ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized churn rate", color="#2ca02c")
+            ax.set_xticks(x, [t["row"] for t in rows], rotation=45, fontsize=7)
+            ax.set(title="outcomes by intervention type and effect-table row: truth vs realized",
+                   ylabel="P(Churned) in the episode")
+            ax.legend(fontsize=7)
+            out.append(("Interventions by effect-table row", png(fig)))
+        return out
+
+    def _arms(self, tables) -> str:
+        """Per type: its decisions, realized churn rate beside the mean truth, and on the
+        first decisions (randomized by a random policy) the realized difference to the
+        control beside the mean true effect."""
+        from ..report import html_table
+
+        iv, truth = tables[self.table_name], tables[self.truth_table]
+        churned = (iv["outcome"] == self.churned).to_numpy()
+        kinds = iv["intervention_type"].to_numpy()
+        first = (iv["intervention_date"] == self.timeline.feature_date).to_numpy()
+        control = first & (kinds == self.control)
+        rows = []
+        for kind in self.types:
+            sel, arm = kinds == kind, first & (kinds == kind)
+            diff = churned[arm].mean() - churned[control].mean() if arm.any() and control.any() else float("nan")
+            rows.append([kind, int(sel.sum()), float(churned[sel].mean()) if sel.any() else float("nan"),
+                         float(iv["outcome_probability"].to_numpy()[sel].mean()) if sel.any() else float("nan"),
+                         float(diff), float(truth[self.truth_column(kind)].mean())])
+        return html_table(["type", "decisions", "realized churn rate", "true (mean outcome_probability)",
+                           f"first decision: realized - {self.control}", "true effect (mean of uplift_truth)"], rows)
+
+    def _timeline(self, world, tables):
+        """A handful of partners on the axis: joining, the feature date, each decision
+        (filled: Churned), the churn; one that left before the feature date."""
+        from ..report import figure, png
+
+        partners, iv = tables[world.table], tables[self.table_name]
+        joined, gone = world.role("joined"), self.churn_date
+        f = self.timeline.feature_date
+        left_early = partners.index[partners[gone] <= f][:1].tolist()
+        churners = partners.index[partners[gone] > f][:4].tolist()
+        stayers = partners.index[partners[gone].isna()][:3].tolist()
+        picks = left_early + churners + stayers
+        if not picks:
+            return None
+        fig = figure(figsize=(9, 0.45 * len(picks) + 1.2))
         ax = fig.subplots()
-        x = np.arange(len(rows))
-        ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="true (mean outcome_probability)", color="#7f7f7f")
-        ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized churn rate", color="#2ca02c")
-        ax.set_xticks(x, [t["row"] for t in rows], rotation=45, fontsize=7)
-        ax.set(title="outcomes by intervention type and effect-table row: truth vs realized",
-               ylabel="P(Churned) in the episode")
-        ax.legend(fontsize=7)
-        return [("Interventions: true vs realized outcome rates", png(fig))]
+        start = f - 120 * DAY
+        ax.axvspan(f, world.as_of, color="#fee", label="label window")
+        ax.axvline(f, color="k", lw=0.8, ls="--", label="feature date")
+        by_partner = iv.groupby(world.key, observed=True, sort=False)
+        groups = by_partner.indices
+        colors = dict(zip(self.types, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]))
+        for y, i in enumerate(picks):
+            row = partners.loc[i]
+            end = row[gone] if pd.notna(row[gone]) else world.as_of
+            ax.plot([max(row[joined], start), end], [y, y], color="#999", lw=2)
+            if row[joined] >= start:
+                ax.plot(row[joined], y, "k|", ms=10)
+            if pd.notna(row[gone]):
+                ax.plot(row[gone], y, "rx", ms=8)
+            for j in groups.get(row[world.key], []):
+                r = iv.iloc[j]
+                ax.plot(r["intervention_date"], y, "o", color=colors.get(r["intervention_type"], "k"),
+                        mfc=colors.get(r["intervention_type"], "k") if r["outcome"] == self.churned else "white")
+        ax.set_yticks(range(len(picks)), [partners.loc[i, world.key] for i in picks], fontsize=7)
+        for kind, c in colors.items():
+            if kind in self.types:
+                ax.plot([], [], "o", color=c, mfc="white", label=kind)
+        ax.plot([], [], "rx", label="churned_at")
+        ax.plot([], [], "k|", label="joined (created_at)")
+        ax.set(title="joining, feature date, decisions (filled: Churned) and churn", xlim=(start, world.as_of + 5 * DAY))
+        ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
+        fig.subplots_adjust(bottom=0.3)
+        return png(fig)
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:
