@@ -51,7 +51,7 @@ def _timed_once(cmd: list[str]) -> tuple[float, float]:
 
 def generation_seconds(n: int, overrides: list[str]) -> float:
     """Generation alone (start-up, validation and writing excluded), best of 3 in-process."""
-    code = ("import time; from simulator import compose; from simulator.spec import load_spec; "
+    code = ("import time; from simulator import compose; from simulator.load import load_spec; "
             "from simulator.engine import simulate; s = load_spec(compose(%r)); "
             "simulate(s); ts = []\n"
             "for _ in range(3):\n t = time.perf_counter(); simulate(s); ts.append(time.perf_counter() - t)\n"

@@ -26,7 +26,8 @@ import pandas as pd  # noqa: E402
 
 from simulator import compose, pgserver  # noqa: E402
 from simulator.sinks import database  # noqa: E402
-from simulator.spec import DbSpec, load_spec  # noqa: E402
+from simulator.load import load_spec  # noqa: E402
+from simulator.spec import DbSpec  # noqa: E402
 
 
 def best(fn, repeat: int) -> float:

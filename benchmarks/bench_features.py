@@ -24,7 +24,7 @@ CHILD = """
 import json, resource, time
 from simulator import compose
 from simulator.engine import simulate
-from simulator.spec import load_spec
+from simulator.load import load_spec
 spec = load_spec(compose(%r))
 best = None
 for _ in range(%d):
