@@ -238,11 +238,14 @@ def test_seed_feature_engineering(default_run):
 
 
 def test_seed_network_features(world):
-    """The seed's network features recomputed from the relationships and the sub-affiliates."""
+    """The seed's network features recomputed from the relationships and the subs' churn
+    dates as of the feature date (no later information)."""
     p, edges = world["partners"].set_index("partner_id"), world["network_relationships"]
+    feature_date = AS_OF - pd.Timedelta(days=90)
     subs = p.loc[edges["sub_affiliate_id"]]
-    recent = subs["churn_label"] & (subs["churned_at"] >= AS_OF - pd.Timedelta(days=30))
-    by_master = pd.DataFrame({"m": edges["master_affiliate_id"].to_numpy(), "churned": subs["churn_label"].to_numpy(),
+    gone = subs["churned_at"] <= feature_date
+    recent = gone & (subs["churned_at"] > feature_date - pd.Timedelta(days=30))
+    by_master = pd.DataFrame({"m": edges["master_affiliate_id"].to_numpy(), "churned": gone.to_numpy(),
                               "recent": recent.to_numpy()}).groupby("m")
     masters = p[p["is_master_affiliate"]]
     with_subs = masters.index.intersection(by_master.size().index)
@@ -253,9 +256,12 @@ def test_seed_network_features(world):
 
 
 def test_engineered_table_is_the_partners_columns(world):
+    """The cohort at risk at the feature date (joined by it, not yet gone), with the
+    partners table's values."""
     p, eng = world["partners"], world["partners_engineered"]
     assert list(eng.columns) == ["partner_id", *FEATURES, "is_master_affiliate", "churn_label", "churn_scenario"]
-    pd.testing.assert_frame_equal(eng, p[eng.columns], check_categorical=False)
+    cohort = ~(p["churned_at"] <= AS_OF - pd.Timedelta(days=90))
+    pd.testing.assert_frame_equal(eng, p.loc[cohort, eng.columns].reset_index(drop=True), check_categorical=False)
 
 
 def test_every_history_row_is_inside_its_partners_life(small_world):
@@ -395,6 +401,23 @@ def test_golden_pins_are_realized_by_their_histories(world):
     # (the recomputations above prove these values are what the history tables give)
 
 
+SEED_CLASS_MEANS = pytest.mark.xfail(strict=True, reason=(
+    "issue 12: the seed drew these from the realized label; with behaviour following a latent "
+    "state (nothing drawn from the label) the class means need the declared lead time and "
+    "difficulty of 'Signals that carry risk, not the label'"))
+
+
+@pytest.mark.parametrize("feature", ["login_trend_30d", "revenue_velocity", "commission_trend_90d",
+                                     "conversion_rate_wow"])
+def test_churners_decline_before_they_churn(world, feature):
+    """Behaviour leads to churn: churners' velocity features are lower than the rest's by
+    more than 5 standard errors of the difference (a latent drift, never the label)."""
+    p = world["partners_engineered"]
+    a, b = p.loc[p["churn_label"], feature], p.loc[~p["churn_label"], feature]
+    assert a.mean() - b.mean() < -5 * np.sqrt(a.var() / len(a) + b.var() / len(b))
+
+
+@SEED_CLASS_MEANS
 @pytest.mark.parametrize("feature, churner, healthy, churner_sd, healthy_sd", [
     ("login_trend_30d", -0.15, 0.05, 0.25, 0.2),
     ("revenue_velocity", -80, 10, 40, 30),
@@ -418,6 +441,7 @@ def test_velocity_features_separate_as_the_seed_declares(world, feature, churner
     assert gap[0] - gap[1] < 0.8 * (churner - healthy)      # churners decline: most of the declared gap
 
 
+@SEED_CLASS_MEANS
 def test_gradient_boosting_separates_churners(world):
     """A gradient-boosted classifier on the 18 features alone (no labels, no ids)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -473,8 +497,8 @@ def test_drawn_features_mode_still_selectable(tmp_path):
     eng = pd.read_parquet(tmp_path / "partners_engineered.parquet")
     assert list(eng.columns)[1:19] == FEATURES
     assert not (tmp_path / "activity_daily.parquet").exists()
-    churners = eng.loc[eng["churn_label"], "login_trend_30d"]
-    assert abs(churners.mean() + 0.15) < 4 * 0.25 / np.sqrt(len(churners))   # drawn: sampling error only
+    churners, others = eng.loc[eng["churn_label"], "login_trend_30d"], eng.loc[~eng["churn_label"], "login_trend_30d"]
+    assert churners.mean() < others.mean() - 5 * np.sqrt(churners.var() / len(churners) + others.var() / len(others))
 
 
 def test_a_history_that_cannot_realize_its_column_is_refused(compose):
