@@ -93,3 +93,67 @@ def test_inverse_propensity_weighting_recovers_a_targeted_policy(targeted):
     se = np.sqrt((w * y).mean() / len(y))                               # conservative (y in {0, 1})
     assert abs(ipw - true) < 4 * se, (ipw, true, se)
     assert abs(naive - true) > 4 * se, (naive, true, se)                # confounded by who gets calls
+
+
+# ------------------------------------------------------------------ the run's invariants
+
+@pytest.fixture(scope="module")
+def small(compose):
+    from simulator.load import load_spec
+
+    spec = load_spec(compose(["n_partners=2000", "db=none", "output.report=false"]))
+    return spec, generate(spec)
+
+
+def _break(tables, name, fn):
+    out = {k: v.copy() for k, v in tables.items()}
+    fn(out[name], out)
+    return out
+
+
+def _shift(col, days):
+    def fn(t, _):
+        t.loc[t.index[0], col] = t.loc[t.index[0], col] + pd.Timedelta(days=days)
+    return fn
+
+
+def _first_churner(t, tables):
+    """The first partner that churned in the label window, and its row."""
+    p = tables["partners"]
+    return p.index[p["churned_at"] > pd.Timestamp("2025-10-03")][0]
+
+
+BREAKS = {
+    "an activity day before joining": ("activity_daily", _shift("activity_date", -20000), "activity_daily.activity_date"),
+    "a commission after the observation end": ("commissions_daily", _shift("commission_date", 200), "commissions_daily"),
+    "a ticket before joining": ("support_tickets", _shift("opened_at", -4000), "support_tickets.opened_at"),
+    "an outcome flipped": ("interventions", lambda t, _: t.__setitem__(
+        "outcome", t["outcome"].where(t.index != t.index[0], "Churned" if t["outcome"].iloc[0] == "Retained"
+                                      else "Retained")), "outcome Churned exactly when"),
+    "a label without a churn date": ("partners", lambda t, tb: t.__setitem__(
+        "churned_at", t["churned_at"].where(t.index != _first_churner(t, tb), pd.NaT)), "churn_label is true exactly"),
+    "a recruitment after the sub left": ("network_relationships", _shift("recruited_at", 3000), "recruited before"),
+    "a master's health that the edges do not give": ("partners", lambda t, _: t.__setitem__(
+        "subnetwork_avg_health_score", t["subnetwork_avg_health_score"] * 0.5), "subnetwork_avg_health_score recomputed"),
+}
+
+
+@pytest.mark.parametrize("what", BREAKS)
+def test_each_invariant_catches_its_violation(small, what):
+    from simulator import invariants
+
+    spec, tables = small
+    assert all(r["violations"] == 0 for r in invariants.check(spec, tables))
+    name, fn, fragment = BREAKS[what]
+    broken = invariants.check(spec, _break(tables, name, fn))
+    hit = [r for r in broken if r["violations"]]
+    assert any(fragment in r["invariant"] for r in hit), (hit, fragment)     # (a break may show in more than one)
+
+
+def test_a_violation_fails_validation_before_publishing(small):
+    from simulator.schemas import ValidationError, validate_tables
+
+    spec, tables = small
+    name, fn, _ = BREAKS["an outcome flipped"]
+    with pytest.raises(ValidationError, match="the world contradicts itself"):
+        validate_tables(spec, _break(tables, name, fn))

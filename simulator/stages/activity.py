@@ -206,6 +206,31 @@ class Activity(BaseStage):
             for col in KINDS[h.kind].dates:            # (a Series is taken as is; an array would be copied)
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
 
+    def invariants(self, world, tables) -> list[dict]:
+        """Every history row inside its partner's life: on or after it joined, on or before
+        its observation end (the feature date, or the day before it left)."""
+        from ..histories import observation_end
+
+        partners = tables[world.table]
+        joined_role = world.role("joined")
+        if joined_role is None or not self.write:
+            return []
+        joined = partners[joined_role].to_numpy(dtype="datetime64[us]")
+        end = observation_end(world, partners)
+        out = []
+        for h in self.histories:
+            table = tables.get(h.table)
+            if table is None:
+                continue
+            codes = table[world.key].cat.codes.to_numpy()
+            for col in KINDS[h.kind].dates:
+                when = table[col].to_numpy(dtype="datetime64[us]")
+                seen = ~np.isnat(when)
+                out.append({"invariant": f"{h.table}.{col}: on or after the partner joined, on or before its "
+                                         f"observation end (before it churned)",
+                            "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (when > end[codes]))))})
+        return out
+
     def golden_filter(self, env, pins, record_of, m):
         """A golden record whose pinned feature a history realizes by moving its events
         (e.g. a login trend) gets a draw that lived through that history's whole grid."""

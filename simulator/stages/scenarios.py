@@ -61,6 +61,12 @@ class Scenarios(BaseStage):
                  pa.Check(lambda df: df[self.label] == (df[self.column] != self.default),
                           name=f"{self.label} <=> {self.column} != {self.default}"))]
 
+    def invariants(self, world, tables) -> list[dict]:
+        partners = tables[world.table]
+        healthy = (partners[self.column] == self.default).to_numpy()
+        return [{"invariant": f"{self.column} is {self.default} exactly when the partner has not churned",
+                 "violations": int(np.count_nonzero(healthy == partners[self.label].to_numpy(dtype=bool)))}]
+
     def realized(self, world, tables) -> dict[str, object]:
         shares = tables[world.table][self.column].value_counts(normalize=True)
         return {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
