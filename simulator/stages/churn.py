@@ -155,13 +155,13 @@ class Churn(BaseStage):
         there so the target holds exactly (see the module docstring)."""
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         scores = score(self.rules, env, n)    # a later pass's columns (network features) count as missing
-        effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
-        u = ctx.rng("churn", "episodes").random((n, tl.episodes))
-        label_t = label_thresholds(u, effect, tl.episodes) - scores
         pinned = self._pinned(ctx, n)
         if step.scope is None or step.scope[0] == "outside":
             self._earlier(ctx, scores, pinned)
         if step.scope is None or step.scope[0] == "inside":
+            effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
+            u = ctx.rng("churn", "episodes").random((n, tl.episodes))
+            label_t = label_thresholds(u, effect, tl.episodes) - scores
             early = ~np.asarray(env[self.cohort], dtype=bool)
             free = ~early & np.isnan(pinned)       # golden churners count toward the target
             k = int(round(self.target_rate * np.count_nonzero(~early))) - int(np.count_nonzero(pinned == 1))

@@ -138,6 +138,9 @@ class Interventions(BaseStage):
         got = kind[partner, ep]
         q = episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)
         loc, scale = self.noise
+        # every episode of a partner has the same hazard: one truth per (partner, type)
+        truth = np.zeros((ctx.n, len(self.types)))
+        truth[cohort] = outcome_probability(q[cohort, None], declared[cohort] + loc, scale, self.clip)
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
@@ -148,14 +151,13 @@ class Interventions(BaseStage):
             "uplift_signal": np.round(effect[partner, ep], 3),      # the seed's DECIMAL(5,3)
             "intervention_date": date,
             "outcome_recorded_at": date + tl.episode_days * DAY,
-            "outcome_probability": outcome_probability(q[partner], declared[partner, got] + loc, scale, self.clip),
+            "outcome_probability": truth[partner, got],
             "propensity": policy[partner, got],
         })
         rows = np.flatnonzero(cohort)
-        truth = {t: outcome_probability(q[rows], declared[rows, j] + loc, scale, self.clip)
-                 for j, t in enumerate(self.types)}
-        out = {world.key: pid.take(rows), "base_churn_probability": truth[self.control]}
-        out.update({self.truth_column(t): truth[t] - truth[self.control] for t in self.types})
+        c = self.types.index(self.control)
+        out = {world.key: pid.take(rows), "base_churn_probability": truth[rows, c]}
+        out.update({self.truth_column(t): truth[rows, j] - truth[rows, c] for j, t in enumerate(self.types)})
         out.update({f"declared_{self.truth_column(t)}": declared[rows, j] for j, t in enumerate(self.types)})
         ctx.tables[self.truth_table] = pd.DataFrame(out)
 

@@ -276,6 +276,7 @@ class Network(BaseStage):
         span = (end - lo) // DAY + 1
         when = lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
         pid, m = env[world.key], edges.master.size
+        ctx.facts[f"{self.name}:edges"] = edges          # rows of each edge, for finish
         ctx.tables[self.table_name] = pd.DataFrame({
             "relationship_id": ids.uuid4s(ctx.rng("network", "relationship_id"), m),
             "master_affiliate_id": pid.take(edges.master),
@@ -286,10 +287,9 @@ class Network(BaseStage):
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         """A relationship is active while both partners are (as of as_of)."""
-        t = ctx.tables[self.table_name]
-        gone = pd.Series(partners[self.churn_date].to_numpy(), index=partners[ctx.world.key])
-        t["is_active"] = (gone.reindex(t["master_affiliate_id"]).isna().to_numpy()
-                          & gone.reindex(t["sub_affiliate_id"]).isna().to_numpy())
+        edges = ctx.facts.pop(f"{self.name}:edges")
+        stays = np.isnat(partners[self.churn_date].to_numpy(dtype="datetime64[us]"))
+        ctx.tables[self.table_name]["is_active"] = stays[edges.master] & stays[edges.sub]
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name,)

@@ -44,11 +44,12 @@ class Projection(BaseStage):
             p.add(f"{self.name}.columns", f"a column may appear once, repeated: {dupes}")
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
-        # a column selection: with copy-on-write it shares the partners' arrays, no copy
-        table = partners[[ctx.world.key, *self.features, *self.carry]]
-        if self.rows is not None:
-            table = table[np.asarray(ctx.env[self.rows], dtype=bool)].reset_index(drop=True)
-        ctx.tables[self.table_name] = table
+        names = [ctx.world.key, *self.features, *self.carry]
+        if self.rows is None:                  # with copy-on-write a selection shares the arrays
+            ctx.tables[self.table_name] = partners[names]
+        else:                                  # one take of the selected rows and columns
+            rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
+            ctx.tables[self.table_name] = partners[names].take(rows).reset_index(drop=True)
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name,)
