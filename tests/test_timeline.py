@@ -132,6 +132,18 @@ BREAKS = {
                                       else "Retained")), "outcome Churned exactly when"),
     "a label without a churn date": ("partners", lambda t, tb: t.__setitem__(
         "churned_at", t["churned_at"].where(t.index != _first_churner(t, tb), pd.NaT)), "churn_label is true exactly"),
+    "an intervention after the partner churned": ("interventions", lambda t, tb: t.__setitem__(
+        "intervention_date", t["intervention_date"].where(
+            t["partner_id"] != tb["partners"].loc[_first_churner(t, tb), "partner_id"],
+            pd.Timestamp("2025-12-31"))), "dated before the partner churned"),
+    "a second Churned outcome": ("interventions", lambda t, _: t.__setitem__(
+        "outcome", t["outcome"].where(t.index != t.index[(                    # the row before a churn, same partner
+            (t["outcome"] == "Churned") & (t["partner_id"] == t["partner_id"].shift())).to_numpy().argmax() - 1],
+            "Churned")), "at most one Churned"),
+    "a churner called Healthy": ("partners", lambda t, tb: t.__setitem__(
+        "churn_scenario", t["churn_scenario"].where(t.index != _first_churner(t, tb), "Healthy")),
+        "churn_scenario is Healthy exactly"),
+    "a payout before joining": ("payouts", _shift("due_date", -20000), "payouts.due_date"),
     "a recruitment after the sub left": ("network_relationships", _shift("recruited_at", 3000), "recruited before"),
     "a master's health that the edges do not give": ("partners", lambda t, _: t.__setitem__(
         "subnetwork_avg_health_score", t["subnetwork_avg_health_score"] * 0.5), "subnetwork_avg_health_score recomputed"),
