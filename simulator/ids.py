@@ -40,3 +40,10 @@ def uuid4s(rng: np.random.Generator, m: int) -> pd.api.extensions.ExtensionArray
     for start, stop, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
         out[:, at:at + stop - start] = hexed[:, start:stop]
     return _strings(out)
+
+
+def rows_of(keys: pd.Series, values: pd.Series) -> np.ndarray:
+    """Row position in ``keys`` of each of ``values`` (-1 where absent), by Arrow's hash
+    kernel: a child table's partner ids back to partners rows."""
+    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(keys, type=pa.large_string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

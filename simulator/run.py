@@ -45,9 +45,10 @@ def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
     return result.tables
 
 
-def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> tuple[dict, str | None]:
-    """stats.json's contents and report.html's page (None when output.report is false)."""
-    figures = stats.build(spec, tables)
+def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame], invariants=None) -> tuple[dict, str | None]:
+    """stats.json's contents and report.html's page (None when output.report is false);
+    ``invariants``: the validation's counts (a callable that waits for them)."""
+    figures = stats.build(spec, tables, invariants)
     return figures, report.render(spec, tables, figures) if spec.report else None
 
 
@@ -70,7 +71,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     # Arrow's writers and hashing kernels release the GIL, so the three share both cores.
     with ThreadPoolExecutor(max_workers=2) as pool:
         checked = pool.submit(validate_tables, spec, result.tables)
-        review = pool.submit(_review, spec, result.tables)
+        review = pool.submit(_review, spec, result.tables, checked.result)
         formats = {name: spec.files_only.get(name, spec.formats) for name in result.tables}
         files = write_tables(result.tables, out_dir, formats, before_publish=checked.result)
         t4 = time.perf_counter()

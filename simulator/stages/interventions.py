@@ -206,7 +206,7 @@ class Interventions(BaseStage):
     def invariants(self, world, tables) -> list[dict]:
         """Every intervention inside its partner's life; its outcome is the partner's churn."""
         table, partners = tables[self.table_name], tables[world.table]
-        idx = pd.Index(partners[world.key]).get_indexer(table[world.key])
+        idx = ids.rows_of(partners[world.key], table[world.key])
         joined = partners[world.role("joined")].to_numpy()[idx]
         gone = partners[self.churn_date].to_numpy()[idx]
         date = table["intervention_date"].to_numpy()
@@ -236,7 +236,7 @@ class Interventions(BaseStage):
         reads = self.condition_reads & set(partners.columns)
         env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
                for c in reads}
-        pidx = pd.Index(partners[world.key]).get_indexer(table[world.key])
+        pidx = ids.rows_of(partners[world.key], table[world.key])
         kinds = table["intervention_type"].to_numpy()
         out = []
         if all(r.expr is None or r.expr.names <= reads for r in self.policy):

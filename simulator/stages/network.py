@@ -336,8 +336,7 @@ class Network(BaseStage):
         """Recruitment within both lives; the masters' features recomputed as of the
         feature date from the table and the subs' churn dates (no future information)."""
         t, partners = tables[self.table_name], tables[world.table]
-        key = pd.Index(partners[world.key])
-        m, sub = key.get_indexer(t["master_affiliate_id"]), key.get_indexer(t["sub_affiliate_id"])
+        m, sub = (ids.rows_of(partners[world.key], t[c]) for c in ("master_affiliate_id", "sub_affiliate_id"))
         joined, gone = partners[self.joined].to_numpy(), partners[self.churn_date].to_numpy()
         when = t["recruited_at"].to_numpy()
         after_churn = (~np.isnat(gone[m]) & (when >= gone[m])) | (~np.isnat(gone[sub]) & (when >= gone[sub]))
