@@ -333,8 +333,8 @@ class Interventions(BaseStage):
         start = f - 120 * DAY
         ax.axvspan(f, world.as_of, color="#fee", label="label window")
         ax.axvline(f, color="k", lw=0.8, ls="--", label="feature date")
-        by_partner = iv.groupby(world.key, observed=True, sort=False)
-        groups = by_partner.indices
+        picked = iv[iv[world.key].isin(partners.loc[picks, world.key])]   # a handful of partners' rows
+        groups = picked.groupby(world.key, observed=True, sort=False).indices
         colors = dict(zip(self.types, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]))
         for y, i in enumerate(picks):
             row = partners.loc[i]
@@ -345,7 +345,7 @@ class Interventions(BaseStage):
             if pd.notna(row[gone]):
                 ax.plot(row[gone], y, "rx", ms=8)
             for j in groups.get(row[world.key], []):
-                r = iv.iloc[j]
+                r = picked.iloc[j]
                 ax.plot(r["intervention_date"], y, "o", color=colors.get(r["intervention_type"], "k"),
                         mfc=colors.get(r["intervention_type"], "k") if r["outcome"] == self.churned else "white")
         ax.set_yticks(range(len(picks)), [partners.loc[i, world.key] for i in picks], fontsize=7)
