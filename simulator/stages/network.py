@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .. import ids
-from ..dates import DAY, days_before
+from ..dates import DAY
 from ..errors import ConfigError, Problems
 from ..plan import Step
 from ..spec.checks import _int, _is_number, _pair
