@@ -230,17 +230,30 @@ def realize_trend(h, b, row, target, decimals):
             if x[i] > 0:
                 moves.append((-w[i], ("remove", i, i)))
         best = min(moves, key=lambda mv: abs(gap - mv[0]))
-        if abs(gap - best[0]) >= abs(gap):
-            break
-        op, i, j = best[1]
-        if op == "move":
-            x[i] -= 1
-            x[j] += 1
-        else:
-            x[i] += 1 if op == "add" else -1
+        steps = [best[1]]
+        if abs(gap - best[0]) >= abs(gap) or abs(gap) < 4 * tol:
+            # near the target single steps overshoot: the best pair of steps (one
+            # partner, a few thousand pairs), so the rounded trend can land exactly
+            change = np.array([mv[0] for mv in moves])
+            total = change[:, None] + change[None, :]
+            a, c = np.unravel_index(np.argmin(np.abs(gap - total)), total.shape)
+            if abs(gap - total[a, c]) >= min(abs(gap), abs(gap - best[0])):
+                if abs(gap - best[0]) >= abs(gap):
+                    break
+            else:
+                steps = [moves[a][1], moves[c][1]]
+        for op, i, j in steps:
+            if op == "move" and x[i] > (1 if i == last else 0):
+                x[i] -= 1
+                x[j] += 1
+            elif op == "add":
+                x[i] += 1
+            elif op == "remove" and x[i] > 0:
+                x[i] -= 1
     raise ValueError(f"cannot reach a login trend of {target} from {int(x[k - WINDOW:].sum())} logins in 30 "
-                     f"days, the last {k - 1 - last} days ago, {k - first} live days; a rising trend needs "
-                     f"more, and recent, logins (pin login_count_30d and days_since_last_interaction)")
+                     f"days, the last {k - 1 - last} days ago, {k - first} live days; a steeper trend needs "
+                     f"more logins, and a rising one recent logins (pin login_count_30d and "
+                     f"days_since_last_interaction)")
 
 
 KIND = Kind(
