@@ -9,6 +9,7 @@ the groups that only feed ``${...}`` interpolations. Stages never see a ``DictCo
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
@@ -85,19 +87,37 @@ def _db(p: Problems, c: Mapping | None) -> DbSpec:
     return DbSpec(kind, target, mode)
 
 
+def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
+    """A calendar date written YYYY-MM-DD (quoted on the command line: as_of='"2026-01-01"'
+    is not needed, but a number such as 20260101 or a time of day is refused)."""
+    text = value.isoformat() if hasattr(value, "isoformat") and not isinstance(value, str) else value
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        p.add("as_of", f"must be a date written YYYY-MM-DD, like 2026-01-01 (no time of day), got {value!r}")
+        return None
+    try:
+        return np.datetime64(text.strip(), "D").astype("datetime64[us]")
+    except ValueError:
+        p.add("as_of", f"must be a real calendar date written YYYY-MM-DD, got {value!r}")
+        return None
+
+
+def _flag(p: Problems, path: str, value: Any, default: bool) -> bool:
+    """A boolean setting: true or false (a string such as 'maybe' is refused)."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        p.add(path, f"must be true or false, got {value!r}")
+        return default
+    return value
+
+
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     """Validate the composed config and return the typed spec, or raise ConfigError."""
     raw = _raw(cfg)
     p = Problems()
     n = _int(p, "n_partners", raw.get("n_partners"), 1)
     seed = _int(p, "seed", raw.get("seed"), 0)
-    try:
-        as_of = np.datetime64(str(raw.get("as_of")), "us")
-        if np.isnat(as_of):
-            raise ValueError
-    except ValueError:
-        p.add("as_of", f"must be a date like 2026-01-01, got {raw.get('as_of')!r}")
-        as_of = None
+    as_of = _as_of(p, raw.get("as_of"))
     check_keys(p, "", {k: raw[k] for k in WORLD_SHAPE if k in raw}, WORLD_SHAPE)
     tl = raw.get("timeline") or {}
     episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
@@ -131,6 +151,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
             for name in sorted(names - set(known)):
                 p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
         stage.check(p, known)
+        for path, expr, expected in stage.expressions():
+            exprtypes.check(p, path, expr, expected, known)
     golden_cfg = raw.get("golden") or {}
     records = golden_records.parse(p, golden_cfg, n, entities[0].entity, known) if entities else []
     candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
@@ -139,6 +161,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     if any(f not in FORMATS for f in formats) or not formats:
         p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
     db = _db(p, raw.get("db"))
+    report = _flag(p, "output.report", out.get("report"), True)
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
-                     out.get("dir"), db, bool(out.get("report", True)), raw, timeline)
+                     out.get("dir"), db, report, raw, timeline)

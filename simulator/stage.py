@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import Problems
+from .expr import Expr
 from .spec.model import Domain, IdSpec, Timeline, WorldSpec
 from .spec.shape import Shape
 
@@ -106,6 +107,10 @@ class Stage(Protocol):
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         """(config path, columns read there): every name is checked against the world's."""
 
+    def expressions(self) -> list[tuple[str, "Expr", str | None]]:
+        """(config path, expression, expected type: bool | number | None) of every
+        expression it evaluates, type-checked at load (simulator.exprtypes)."""
+
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         """Cross-checks once every stage is parsed (e.g. a column must be boolean)."""
 
@@ -176,6 +181,9 @@ class BaseStage:
         return {}
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
+        return []
+
+    def expressions(self) -> list:
         return []
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:

@@ -56,6 +56,7 @@ class RuleSpec:
     path: str
     expr: Expr
     weight: float = 0.0
+    boolean: bool = True                      # a `when` (boolean); False: a numeric `value`
 
 
 @dataclass(frozen=True)

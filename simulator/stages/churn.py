@@ -139,6 +139,13 @@ class Churn(BaseStage):
             out.append((f"{self.name}.treatment", frozenset([self.treatment])))
         return out
 
+    def expressions(self) -> list[tuple[str, Expr, str | None]]:
+        out = [(f"{r.path}.{'when' if r.boolean else 'value'}", r.expr, "bool" if r.boolean else "number")
+               for r in self.rules]
+        if self.earlier is not None and self.earlier.when is not None:
+            out.append((f"{self.name}.earlier.when", self.earlier.when, "bool"))
+        return out
+
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         if domains.get(self.tenure, Domain("")).dtype not in ("int", "any"):
             p.add(f"{self.name}.joined.tenure_days", f"must name an integer partners column (days from joining "
@@ -274,7 +281,7 @@ def rules(p: Problems, path: str, rules: Any, numeric: bool) -> list[RuleSpec]:
             p.add(f"{rpath}.weight", f"must be a number (log-odds), got {weight!r}")
             continue
         if expr is not None:
-            out.append(RuleSpec(str(name), rpath, expr, float(weight)))
+            out.append(RuleSpec(str(name), rpath, expr, float(weight), key == "when"))
     return out
 
 

@@ -90,6 +90,10 @@ class Interventions(BaseStage):
     def writes(self) -> dict[str, Domain]:
         return {self.effect_column: Domain("float")}
 
+    def expressions(self) -> list[tuple[str, Expr, str | None]]:
+        rows = [r for rows in self.effects.values() for r in rows] + list(self.policy)
+        return [(f"{r.path}.when", r.expr, "bool") for r in rows if r.expr is not None]
+
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         rows = [r for rows in self.effects.values() for r in rows] + list(self.policy)
         return [(r.path, r.expr.names) for r in rows if r.expr is not None] + [

@@ -45,6 +45,13 @@ class Population(BaseStage):
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(c.path, c.reads) for c in self.columns]
 
+    def expressions(self) -> list[tuple[str, object, str | None]]:
+        """Derived columns: a boolean column's expression must be boolean; a date's a number."""
+        kinds = {"derive": "expr", "date": "days_before"}
+        return [(f"{c.path}.{kinds[c.kind]}", c.expr,
+                 "number" if c.kind == "date" else "bool" if c.domain.dtype == "bool" else None)
+                for c in self.columns if c.kind in kinds and c.expr is not None]
+
     def steps(self) -> list[Step]:
         return [Step(self, c.name, c.reads, frozenset([c.name]), payload=c, path=c.path) for c in self.columns]
 

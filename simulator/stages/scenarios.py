@@ -44,6 +44,9 @@ class Scenarios(BaseStage):
     def roles(self) -> dict[str, str]:
         return {"scenario": self.column}
 
+    def expressions(self) -> list[tuple[str, object, str | None]]:
+        return [(f"{r.path}.when", r.expr, "bool") for r in self.rules]
+
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(r.path, r.expr.names) for r in self.rules] + [(f"{self.name}.label", frozenset([self.label]))]
 

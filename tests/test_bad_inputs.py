@@ -1,0 +1,66 @@
+"""The catalogue of bad inputs (issue "Hardening", first entries): each is refused before
+generation with its config path and what would be valid, never run as silent garbage."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+from simulator.errors import ConfigError
+from simulator.load import load_spec
+
+CATALOGUE = [
+    # dates and flags that used to run as garbage
+    ("as_of=20260101", "as_of: must be a date written YYYY-MM-DD"),
+    ("as_of=2026-13-01", "as_of: must be a real calendar date"),
+    ("as_of='2026-01-01T12:00'", "as_of: must be a date written YYYY-MM-DD, like 2026-01-01 (no time of day)"),
+    ("output.report=maybe", "output.report: must be true or false, got 'maybe'"),
+    # expressions of the wrong type
+    ("churn.rules.silence.when='days_since_last_interaction + 0.7'",
+     "churn.rules.silence.when: must be a boolean"),
+    ("scenarios.rules.Active_Churn.when='negative_sentiment_score + 0.7'",
+     "scenarios.rules.Active_Churn.when: must be a boolean"),
+    ("interventions.effects.call.0.when='avg_commission_3m * 2'", "interventions.effects.call[0].when: must be a boolean"),
+    ("churn.earlier.when='tenure_months'", "churn.earlier.when: must be a boolean"),
+    ("churn.rules.open_tickets.value='region'", "churn.rules.open_tickets.value: must be a number"),
+    ("churn.rules.open_tickets.value='region * 2'", "arithmetic needs numbers, got the category column 'region'"),
+    ("churn.rules.tier_cliff.when='tier > 2'", "an order comparison needs numbers, got the category column 'tier'"),
+    # a string literal compared with a categorical column must be one of its categories
+    ("scenarios.rules.Active_Churn.when='region == \"Brazl\"'", "'Brazl' is not a category of 'region'"),
+    ("+population.columns.flag.expr='churn_scenario == \"Trust_Erosian\"'", "'Trust_Erosian' is not a category of 'churn_scenario'"),
+    ("interventions.effects.call.0.when='tier in [\"Gold\", \"Platnum\"]'", "'Platnum' is not a category of 'tier'"),
+    ("interventions.effects.email.1.when='payment_rail_type != \"Paypal\"'", "'Paypal' is not a category of 'payment_rail_type'"),
+    ("+interventions.policy=[{when: 'region == \"Mars\"', mix: {call: 1.0}}]", "'Mars' is not a category of 'region'"),
+    ("+population.columns.bonus.expr='where(region == \"Brasil\", 1, 0)'", "did you mean 'Brazil'"),
+    # shares and policies
+    ("churn.earlier.share=2", "churn.earlier.share: must be a share in [0, 1)"),
+    ("network.without_subs=-1", "network.without_subs: must be a share in [0, 1)"),
+    ("network.failing.concentration=1.5", "network.failing.concentration: must be a share in [0, 1]"),
+    ("+interventions.policy=[{when: 'payment_delay_flag', mix: {call: 0.5}}]",
+     "interventions.policy[0].mix: weights sum to 0.5, must sum to 1"),
+    ("+interventions.policy=[{when: 'payment_delay_flag', mix: {sms: 1.0}}]",
+     "interventions.policy[0].mix.sms: unknown intervention type 'sms'"),
+    ("interventions.control=nothing", "interventions.control: must be one of the types"),
+    ("timeline.episodes=0", "timeline.episodes: must be a whole number >= 1"),
+]
+
+
+@pytest.mark.parametrize("override, fragment", CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_bad_input_is_refused_with_its_path(compose, override, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose([override]))
+    assert fragment in str(info.value)
+
+
+def test_a_bad_input_on_the_command_line_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("as_of=20260101", out_dir=out, check=False)
+    assert proc.returncode == 2 and "as_of: must be a date" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not any(p.suffix in (".csv", ".parquet", ".json") for p in out.rglob("*")) if out.exists() else True
+
+
+def test_a_long_expression_is_shortened_in_the_message(compose):
+    long = " or ".join(["days_since_last_interaction > 1"] * 20) + " or region == 'Brazl'"
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose([f"scenarios.rules.Active_Churn.when=\"{long}\""]))
+    assert "..." in str(info.value) and len(str(info.value)) < 400
