@@ -109,6 +109,13 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from .preflight import search_dirs, yaml_problems
+
+    problems = yaml_problems(search_dirs(sys.argv[1:], conf_dir()))
+    if problems:                               # before Hydra's traceback would show them
+        print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in the config files:\n"
+              + "\n".join(f"  {i}. {text}" for i, text in enumerate(problems, 1)), file=sys.stderr)
+        sys.exit(2)
     _main()
 
 

@@ -64,3 +64,19 @@ def test_a_long_expression_is_shortened_in_the_message(compose):
     with pytest.raises(ConfigError) as info:
         load_spec(compose([f"scenarios.rules.Active_Churn.when=\"{long}\""]))
     assert "..." in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("# @package _global_\nchurn:\n  target_rate: 0.3\n  target_rate: 0.2\n",
+     "bad.yaml, line 4, column 3: the key 'target_rate' is given twice (first on line 3)"),
+    ("# @package _global_\nchurn:\n  target_rate: [0.3\n", "bad.yaml, line 4, column 1: while parsing a flow sequence"),
+    ("# @package _global_\nchurn:\n target_rate: 0.3\n  label: x\n", "bad.yaml, line 4"),
+])
+def test_a_broken_config_file_is_one_line_with_its_file_and_line(tmp_path, text, fragment):
+    conf = tmp_path / "my_conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "bad.yaml").write_text(text)
+    proc = run_cli(f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "experiment=bad",
+                   out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
