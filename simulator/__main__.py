@@ -109,11 +109,12 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    from .preflight import search_dirs, yaml_problems
+    from .preflight import run_dir_problem, search_dirs, yaml_problems
 
     problems = yaml_problems(search_dirs(sys.argv[1:], conf_dir()))
+    problems += [p for p in [run_dir_problem(sys.argv[1:])] if p]
     if problems:                               # before Hydra's traceback would show them
-        print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in the config files:\n"
+        print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} before the run:\n"
               + "\n".join(f"  {i}. {text}" for i, text in enumerate(problems, 1)), file=sys.stderr)
         sys.exit(2)
     _main()

@@ -8,6 +8,7 @@ the directories a run will search (the package's ``conf/``, ``--config-dir``, an
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -57,3 +58,17 @@ def yaml_problems(dirs: list[Path]) -> list[str]:
             except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
                 out.append(f"{path}: {exc}")
     return out
+
+
+def run_dir_problem(argv: list[str]) -> str | None:
+    """Hydra creates ``hydra.run.dir`` before the run starts: say so plainly when it cannot."""
+    for arg in argv:
+        if arg.startswith("hydra.run.dir="):
+            target = Path(arg.split("=", 1)[1])
+            probe = target
+            while not probe.exists() and probe != probe.parent:
+                probe = probe.parent
+            if not probe.is_dir() or not os.access(probe, os.W_OK):
+                return (f"hydra.run.dir: {target} cannot be created ({probe} is not a writable directory); "
+                        f"choose another with hydra.run.dir=DIR")
+    return None

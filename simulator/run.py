@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import manifest, report, stats
+from . import manifest, report, resources, stats
 from .engine import simulate
 from .schemas import validate_tables
 from .sinks import database
@@ -58,6 +58,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     tick = progress or (lambda stage: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
+    resources.check(spec, out_dir)             # and a world that cannot fit, or nowhere to write
     for stage in spec.stages:                  # e.g. large histories kept in memory, or not written
         for notice in stage.notices(spec):
             log.warning("%s", notice)

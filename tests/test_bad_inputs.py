@@ -80,3 +80,18 @@ def test_a_broken_config_file_is_one_line_with_its_file_and_line(tmp_path, text,
                    out_dir=tmp_path / "run", check=False)
     assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_size_that_cannot_fit_is_refused_before_any_work(tmp_path):
+    proc = run_cli("n_partners=10000000000000", out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2 and "GiB of memory" in proc.stderr and "partners fit" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["hydra.run.dir", "output.dir"])
+def test_an_unwritable_output_directory_is_refused_before_any_work(tmp_path, where):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    args = [f"output.dir={blocker / 'sub'}"] if where == "output.dir" else []
+    out = blocker / "sub" if where == "hydra.run.dir" else tmp_path / "run"
+    proc = run_cli("n_partners=1000", "db=none", *args, out_dir=out, check=False)
+    assert proc.returncode == 2 and "cannot be" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
