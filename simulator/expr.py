@@ -61,6 +61,27 @@ class ExprError(ValueError):
     """An expression that is not valid in the safe grammar."""
 
 
+MAX_LENGTH = 4_000          # characters of an expression (a longer one is refused, unparsed)
+MAX_DEPTH = 60              # nesting of the parsed tree
+MAX_EXPONENT = 1_000        # |exponent| of a power of constants, folded at compile time
+
+
+def _excerpt(source: str) -> str:
+    return source if len(source) <= 80 else source[:77] + "..."
+
+
+def _depth(node: ast.AST, limit: int) -> int:
+    """Nesting depth of ``node``, counted without recursion (a deep tree must not crash)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
 @dataclass(frozen=True)
 class Expr:
     """A compiled expression: its source, the columns it reads, and the evaluator."""
@@ -84,9 +105,10 @@ class _Compiler:
     def __init__(self, source: str):
         self.source = source
         self.names: set[str] = set()
+        self.constants: dict[int, object] = {}
 
     def fail(self, node: ast.AST, what: str) -> ExprError:
-        return ExprError(f"{what} is not allowed in '{self.source}' (allowed: {GRAMMAR})")
+        return ExprError(f"{what} is not allowed in '{_excerpt(self.source)}' (allowed: {GRAMMAR})")
 
     def compile(self, node: ast.AST) -> Fn:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -128,7 +150,33 @@ class _Compiler:
         if op is None:
             raise self.fail(node, f"the operator in '{ast.unparse(node)}'")
         left, right = self.compile(node.left), self.compile(node.right)
+        if isinstance(node.op, ast.Pow):
+            exponent = self._constant(node.right)
+            if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and abs(exponent) > MAX_EXPONENT:
+                raise ExprError(f"the exponent {exponent:.6g} is too large (at most {MAX_EXPONENT}) in "
+                                f"'{_excerpt(self.source)}'")
+        a, b = self._constant(node.left), self._constant(node.right)
+        if a is not None and b is not None:    # constants fold now, in floats: bounded cost
+            try:
+                value = op(float(a), float(b)) if not isinstance(a, str) and not isinstance(b, str) else op(a, b)
+            except (OverflowError, ZeroDivisionError, TypeError, ValueError, MemoryError) as exc:
+                raise ExprError(f"'{ast.unparse(node)[:60]}' cannot be computed ({type(exc).__name__}) in "
+                                f"'{_excerpt(self.source)}'") from None
+            if isinstance(value, str) and len(value) > MAX_LENGTH:
+                raise ExprError(f"a string of {len(value):,} characters in '{_excerpt(self.source)}'")
+            self.constants[id(node)] = value
+            return lambda env: value
         return lambda env: op(left(env), right(env))
+
+    def _constant(self, node: ast.AST) -> object:
+        """The value of a constant (sub-)expression already folded, else None."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) \
+                and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._constant(node.operand)
+            return -inner if isinstance(inner, (int, float)) else None
+        return self.constants.get(id(node))
 
     def _BoolOp(self, node: ast.BoolOp) -> Fn:
         parts = [self.compile(v) for v in node.values]
@@ -197,10 +245,16 @@ def compile_expr(source: str) -> Expr:
     """Parse ``source`` in the safe grammar; raise :class:`ExprError` if it is not valid."""
     if not isinstance(source, str) or not source.strip():
         raise ExprError(f"an expression must be a non-empty string, got {source!r}")
+    if len(source) > MAX_LENGTH:
+        raise ExprError(f"an expression of {len(source):,} characters is too long (at most {MAX_LENGTH:,}): "
+                        f"'{_excerpt(source)}'")
     try:
         tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"'{source}' is not a valid expression ({exc.msg})") from None
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        why = exc.msg if isinstance(exc, SyntaxError) else "nested too deeply"
+        raise ExprError(f"'{_excerpt(source)}' is not a valid expression ({why})") from None
+    if _depth(tree, MAX_DEPTH) > MAX_DEPTH:
+        raise ExprError(f"'{_excerpt(source)}' is nested too deeply (at most {MAX_DEPTH} levels)")
     compiler = _Compiler(source)
     fn = compiler.compile(tree)
     return Expr(source=source, names=frozenset(compiler.names), _fn=fn)
