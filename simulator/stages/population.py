@@ -45,6 +45,11 @@ class Population(BaseStage):
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(c.path, c.reads) for c in self.columns]
 
+    def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
+        for c in self.columns:
+            if c.name in c.reads:
+                p.add(c.path, f"reads itself ({c.name!r}): a column is computed from other columns")
+
     def expressions(self) -> list[tuple[str, object, str | None]]:
         """Derived columns: a boolean column's expression must be boolean; a date's a number."""
         kinds = {"derive": "expr", "date": "days_before"}
