@@ -113,6 +113,9 @@ def main() -> None:
 
     problems = yaml_problems(search_dirs(sys.argv[1:], conf_dir()))
     problems += [p for p in [run_dir_problem(sys.argv[1:])] if p]
+    from .sweep import mask_log_records
+
+    mask_log_records()                         # before Hydra logs the overrides of a sweep
     if problems:                               # before Hydra's traceback would show them
         print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} before the run:\n"
               + "\n".join(f"  {i}. {text}" for i, text in enumerate(problems, 1)), file=sys.stderr)

@@ -54,10 +54,47 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mask_log_records() -> None:
+    """Mask URL passwords in every log record of this process (Hydra's launcher prints each
+    job's overrides, a database URL among them), whatever handlers Hydra installs later."""
+    from .sinks.database import mask
+
+    make = logging.getLogRecordFactory()
+    if getattr(make, "masks_passwords", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = make(*args, **kwargs)
+        text = record.getMessage()
+        if mask(text) != text:
+            record.msg, record.args = mask(text), ()
+        return record
+
+    factory.masks_passwords = True
+    logging.setLogRecordFactory(factory)
+
+
+def _mask_file(path: Path) -> None:
+    from .sinks.database import mask
+
+    if path.is_file():
+        text = path.read_text()
+        if mask(text) != text:
+            path.write_text(mask(text))
+
+
 class SweepSummary(Callback):
-    """Hydra callback: summarize the sweep once every job has finished."""
+    """Hydra callback: keep passwords out of the sweep's log lines and multirun.yaml, and
+    summarize the sweep once every job has finished."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mask_log_records()
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _mask_file(Path(config.hydra.sweep.dir) / "multirun.yaml")   # saved before the first job
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        _mask_file(sweep_dir / "multirun.yaml")
         if sweep_dir.is_dir() and summarize(sweep_dir) is not None:
             print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} and sweep_summary.md")

@@ -89,8 +89,10 @@ def sqlite_ddl(sql: str) -> str:
 
 
 def mask(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The text with every URL password replaced by ***: the userinfo form
+    (``://user:secret@``) and the query-string form (``?password=secret``)."""
+    text = re.sub(r"(:\\?//[^:/@\s\\]+\\?:)[^@\s]*@", r"\1***@", url)   # Hydra's echo escapes ':' as '\:'
+    return re.sub(r"([?&;]password=)[^&\s'\"]*", r"\1***", text, flags=re.IGNORECASE)
 
 
 def describe(db: DbSpec) -> str:
