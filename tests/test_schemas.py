@@ -73,3 +73,17 @@ def test_a_schema_failure_publishes_nothing(tmp_path, compose, monkeypatch):
     with pytest.raises(ValidationError):
         run_module.run(compose(["n_partners=1000", "db=none"]), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    import os
+
+    dead = tmp_path / ".partial-999999999-abc"          # no such process
+    legacy = tmp_path / ".partial-xyz"                  # an older version's name, no pid
+    live = tmp_path / f".partial-{os.getpid()}-def"     # a run still going (this process)
+    for d in (dead, legacy, live):
+        d.mkdir()
+        (d / "partners.parquet").write_bytes(b"half a file")
+    write_tables({"t": pd.DataFrame({"a": [1, 2]})}, tmp_path, ("csv",))
+    assert not dead.exists() and not legacy.exists() and live.exists()
+    assert (tmp_path / "t.csv").is_file() and set(tmp_path.glob(".partial-*")) == {live}   # its own staging gone too

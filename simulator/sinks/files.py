@@ -59,7 +59,8 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
     ``before_publish`` runs after the files are staged and before any is moved into place:
     if it raises (a schema check that ran beside the writers failed), nothing appears."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+    remove_stale_staging(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=out_dir))
     try:
         per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
         staged = {name: [(tmp / name).with_suffix(f".{fmt}") for fmt in per_table[name]] for name in tables}
@@ -85,6 +86,28 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                   # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging directories (``.partial-<pid>-*``) that killed runs left in
+    ``out_dir``: those whose process is gone, or that carry no pid (older versions)."""
+    removed = []
+    for path in out_dir.glob(".partial-*"):
+        pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _clear_previous_run(out_dir: Path, keep: set[str]) -> None:
