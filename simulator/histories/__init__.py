@@ -116,9 +116,9 @@ def observation_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
     report), which sees tables only."""
     end = np.full(len(partners), np.datetime64(spec.feature_date, "us"))
     event = spec.role("event_date")
-    if event is not None and event in partners:
-        left = partners[event].to_numpy(dtype="datetime64[us]") - np.timedelta64(1, "D")
-        end = np.where(~np.isnat(left) & (left < end), left, end)
+    if event is not None and event in partners and spec.timeline is not None:
+        gone = partners[event].to_numpy(dtype="datetime64[us]")
+        end = np.where(spec.timeline.active(gone), end, gone - np.timedelta64(1, "D"))
     return end
 
 

@@ -104,6 +104,12 @@ class Timeline:
         """The last day features observe; the label window starts the day after."""
         return self.as_of - np.timedelta64(self.window_days, "D")
 
+    def active(self, churned_at: object) -> np.ndarray:
+        """Who is still active at the feature date (the cohort), from each partner's churn
+        date (NaT: never churned)."""
+        gone = np.asarray(churned_at, dtype="datetime64[us]")
+        return np.isnat(gone) | (gone > self.feature_date)
+
     def decision_dates(self) -> np.ndarray:
         """The day each episode's decision is taken (its outcome window is the next
         ``episode_days`` days): the feature date, then every episode_days after it."""

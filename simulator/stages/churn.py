@@ -17,7 +17,8 @@ effect, and so a per-episode hazard ``q`` (simulator.truth). On the world's time
 Each partner's observation end is the feature date, or the day before it left early; it
 joined ``tenure`` days before that. Calibration picks the intercept at which the cohort's
 realized churn rate meets the target: each partner's outcome switches at a threshold of
-the intercept (closed form), so the rate is a step function solved by bisection. The step
+the intercept (closed form), so the intercept is an order statistic of those thresholds
+(:func:`calibrate`; leaving early is solved the same way for its declared share). The step
 is splittable (simulator.plan): when the rules read a scoped stage's columns (masters'
 network features, which read who left before the feature date), the first pass decides
 who left early, the scoped stage runs, and the second pass solves the label window's
@@ -39,7 +40,7 @@ from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
-from ..truth import episode_hazard  # noqa: F401  (re-exported for tests)
+from ..truth import episode_hazard
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -197,10 +198,9 @@ class Churn(BaseStage):
             early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n),
                                                             self.earlier.days, tl.window_days) - scores, np.inf)
             k = int(round(self.earlier.share * np.count_nonzero(eligible)))
-            ordered = np.sort(early_t[eligible])
             if k > 0:                          # exactly k leave: the k lowest thresholds
-                b = float(ordered[k - 1] + ordered[k]) / 2 if k < ordered.size else float(ordered[-1]) + 1.0
-                early = early_t < b
+                b = calibrate(early_t, eligible, k)
+                early = eligible & (early_t < b)
                 ctx.facts["earlier_intercept"] = b
         before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
         left = np.where(early, days_before(tl.feature_date, before), np.datetime64("NaT", "us"))
@@ -241,7 +241,7 @@ class Churn(BaseStage):
         from ..stats import target
 
         partners, r = tables[world.table], self.target_rate
-        cohort = partners[self.date_column].isna() | (partners[self.date_column] > world.feature_date)
+        cohort = world.timeline.active(partners[self.date_column])
         m = int(cohort.sum())
         t = target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
                    np.sqrt(r * (1 - r) / max(m, 1)), m, "rate")
@@ -250,7 +250,7 @@ class Churn(BaseStage):
 
     def realized(self, world, tables) -> dict[str, object]:
         partners = tables[world.table]
-        cohort = partners[self.date_column].isna() | (partners[self.date_column] > world.feature_date)
+        cohort = world.timeline.active(partners[self.date_column])
         return {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
                 "cohort": int(cohort.sum()), "left_before_feature_date": int((~cohort).sum())}
 

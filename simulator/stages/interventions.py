@@ -193,10 +193,10 @@ class Interventions(BaseStage):
             pa.Check(lambda df: df["outcome_recorded_at"] - df["intervention_date"] == after,
                      name=f"outcome recorded {self.timeline.episode_days} days after the intervention"),
         ])
-        cohort = partners[self.cohort] if self.cohort in partners else None
+        cohort = self.timeline.active(partners[self.churn_date])
         cols = {
-            world.key: pa.Column("str", unique=True, checks=member_of(
-                partners[world.key] if cohort is None else partners.loc[cohort, world.key], "is in the cohort")),
+            world.key: pa.Column("str", unique=True, checks=member_of(partners.loc[cohort, world.key],
+                                                                      "is in the cohort")),
             "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
         }
         for kind in self.types:
@@ -326,7 +326,7 @@ class Interventions(BaseStage):
         partners, iv = tables[world.table], tables[self.table_name]
         joined, gone = world.role("joined"), self.churn_date
         f = self.timeline.feature_date
-        left_early = partners.index[partners[gone] <= f][:1].tolist()
+        left_early = partners.index[~self.timeline.active(partners[gone])][:1].tolist()
         churners = partners.index[partners[gone] > f][:4].tolist()
         stayers = partners.index[partners[gone].isna()][:3].tolist()
         picks = left_early + churners + stayers

@@ -5,11 +5,9 @@ gets a fan-out drawn from ``fanout``, its subs drawn without replacement from on
 permutation of the non-masters (the same law as repeated sampling without replacement,
 in whole-array operations); non-masters left over are independent (in no network); in a
 world too small for the declared shares, the masters whose blocks do not fit recruit no
-one (with a warning). A
-declared share of the networks is *failing*: the subs that left before the feature date
-are concentrated there (``failing.concentration`` of them), which is what contagion
-means: the subs leave first, then the master's risk reads it. A
-world whose masters need more subs than there are non-masters is refused. A sub is
+one (with a warning). A declared share of the networks is *failing*: the subs that left
+before the feature date are concentrated there (``failing.concentration`` of them), which
+is what contagion means: the subs leave first, then the master's risk reads it. A sub is
 recruited on a day within both lives, before the feature date: after both joined, before
 the sub left (subs that left before their master joined are swapped with staying subs of
 older masters). The masters' features are observed at the feature date: the share of subs
@@ -20,10 +18,9 @@ masters' features, so a churn model that reads those features runs in two passes
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import logging
 
 import numpy as np
 import pandas as pd
@@ -254,9 +251,8 @@ class Network(BaseStage):
 
     def _gone(self, world, gone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(left by the feature date, left in the recent_days up to it)."""
-        f = world.feature_date
-        left = ~np.isnat(gone) & (gone <= f)
-        return left, left & (gone > f - self.recent_days * DAY)
+        left = ~world.timeline.active(gone)
+        return left, left & (gone > world.feature_date - self.recent_days * DAY)
 
     def run(self, step: Step, ctx: RunContext) -> None:
         env, world = ctx.env, ctx.world
