@@ -210,8 +210,7 @@ def _columns(p: Problems, decls: Any, reserved: dict[str, Domain],
             continue
         col = _column(p, str(name), decl, f"{path}.{name}", domains)
         if col is not None:
-            if col.kind == "categorical" and col.by is not None:
-                domains[col.name] = col.domain
+            domains[col.name] = col.domain     # a later column's `by:` may read it
             out.append(col)
         else:                                  # reported once; don't cascade into its readers
             domains.setdefault(str(name), Domain("any"))

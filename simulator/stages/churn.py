@@ -121,12 +121,15 @@ class Churn(BaseStage):
     cohort: str                               # helper: active at the feature date
     earlier: Earlier | None = None
     treatment: str | None = None              # helper column (partners x episodes): realized effects
+    truth: str | None = None                  # P(churn in the window | latent state, decisions): the oracle
+    signal: float = 1.0                       # scales every rule's weight: how decisive the risk is
 
     def writes(self) -> dict[str, Domain]:
-        return _owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort)
+        return {**_owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort),
+                **({self.truth: Domain("float", nullable=True)} if self.truth else {})}
 
     def output_columns(self) -> list[str]:
-        return [self.joined, self.label, self.date_column]
+        return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else [])]
 
     def roles(self) -> dict[str, str]:
         return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
@@ -162,7 +165,7 @@ class Churn(BaseStage):
         only) pass decides the label window for the whole cohort, with the intercept solved
         there so the target holds exactly (see the module docstring)."""
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
-        scores = score(self.rules, env, n)    # a later pass's columns (network features) count as missing
+        scores = self.signal * score(self.rules, env, n)   # a later pass's columns (network features) count as missing
         pinned = self._pinned(ctx, n)
         if step.scope is None or step.scope[0] == "outside":
             self._earlier(ctx, scores, pinned)
@@ -183,6 +186,9 @@ class Churn(BaseStage):
             when = tl.decision_dates()[episode] + day * DAY
             env[self.label] = early | churns
             env[self.probability] = probability(scores, b)
+            if self.truth:                     # the label's own probability: u_j is all it does not know
+                stay = np.prod(1 - np.clip(q[:, None] + effect, 0, 1), axis=1)
+                env[self.truth] = np.where(early, np.nan, 1 - stay)
             env[self.date_column] = np.where(churns, when, env[self.date_column])
 
     def _earlier(self, ctx: RunContext, scores: np.ndarray, pinned: np.ndarray) -> None:
@@ -251,8 +257,14 @@ class Churn(BaseStage):
     def realized(self, world, tables) -> dict[str, object]:
         partners = tables[world.table]
         cohort = world.timeline.active(partners[self.date_column])
-        return {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
-                "cohort": int(cohort.sum()), "left_before_feature_date": int((~cohort).sum())}
+        out = {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
+               "cohort": int(cohort.sum()), "left_before_feature_date": int((~cohort).sum())}
+        if self.truth:
+            from ..learnability import auc
+
+            out["oracle_auc"] = round(auc(partners.loc[cohort, self.label].to_numpy(),
+                                          partners.loc[cohort, self.truth].to_numpy(dtype=float)), 4)
+        return out
 
 
 def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:
@@ -292,13 +304,16 @@ class ChurnKind:
              "rules": Open({"when": None, "value": None, "weight": None}),
              "churn_date": {"column": None}, "treatment": None, "cohort": None,
              "earlier": {"days": None, "share": None, "when": None},
-             "joined": {"column": None, "tenure_days": None}, "observed_until": None}
+             "joined": {"column": None, "tenure_days": None}, "observed_until": None,
+             "truth": None, "signal": None}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
         date, joined = c.get("churn_date") or {}, c.get("joined") or {}
-        return _owned(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
-                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
-                      str(c.get("observed_until", "observed_until")), str(c.get("cohort", "in_cohort")))
+        truth = c.get("truth")
+        return {**_owned(str(c.get("label", "churn_label")), str(c.get("probability", "churn_probability")),
+                         str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
+                         str(c.get("observed_until", "observed_until")), str(c.get("cohort", "in_cohort"))),
+                **({truth: Domain("float", nullable=True)} if isinstance(truth, str) else {})}
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Churn | None:
         rate = c.get("target_rate")
@@ -318,14 +333,22 @@ class ChurnKind:
         treatment = c.get("treatment")
         if treatment is not None and not isinstance(treatment, str):
             p.add(f"{group}.treatment", f"must name the interventions' realized-effect column or be null, got {treatment!r}")
-        if not _is_number(rate) or ctx.timeline is None:
+        signal = c.get("signal", 1.0)
+        if not _is_number(signal) or signal < 0:
+            p.add(f"{group}.signal", f"must be a number >= 0 (0: churn is pure chance, 1: the rules' "
+                  f"weights as declared), got {signal!r}")
+        truth = c.get("truth")
+        if truth is not None and not isinstance(truth, str):
+            p.add(f"{group}.truth", f"must name the oracle probability column to write, or be null, got {truth!r}")
+        if not _is_number(rate) or ctx.timeline is None or not _is_number(signal):
             return None
         date, joined = c.get("churn_date") or {}, c.get("joined") or {}
         return Churn(group, self.name, str(c.get("label", "churn_label")),
                      str(c.get("probability", "churn_probability")), float(rate), tuple(parsed),
                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
                      str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
-                     str(c.get("cohort", "in_cohort")), earlier, treatment)
+                     str(c.get("cohort", "in_cohort")), earlier, treatment,
+                     truth if isinstance(truth, str) else None, float(signal))
 
 
 KIND = ChurnKind()

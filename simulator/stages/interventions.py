@@ -73,6 +73,12 @@ class Interventions(BaseStage):
     policy: tuple[PolicyRow, ...]             # the logging policy, first match wins (the last: mix)
     effects: Mapping[str, tuple[EffectRow, ...]]
     timeline: Timeline
+    noisy_control: bool = True                # the control's effect gets the noise too (the seed's formula)
+
+    def noise_of(self, kind: str) -> tuple[float, float]:
+        """(loc, scale) of the noise on a decision of type ``kind``: none on the control
+        unless declared noisy (its effect is then exactly 0)."""
+        return self.noise if self.noisy_control or kind != self.control else (0.0, 0.0)
 
     @property
     def shares(self) -> np.ndarray:
@@ -118,8 +124,8 @@ class Interventions(BaseStage):
         row = matched_row(self.policy, ctx.env, n)
         table = np.stack([r.shares for r in self.policy])
         kind = draw_categorical(ctx.rng("interventions", "type"), table, np.repeat(row, e), n * e).reshape(n, e)
-        loc, scale = self.noise
-        noise = ctx.rng("interventions", "noise").normal(loc, scale, (n, e))
+        loc, scale = (np.array(v) for v in zip(*map(self.noise_of, self.types)))
+        noise = loc[kind] + scale[kind] * ctx.rng("interventions", "noise").standard_normal((n, e))
         ctx.env[self.effect_column] = np.clip(np.take_along_axis(declared, kind, axis=1) + noise, *self.clip)
         ctx.env[f"{self.effect_column}:type"] = kind
         ctx.env[f"{self.effect_column}:declared"] = declared
@@ -141,10 +147,11 @@ class Interventions(BaseStage):
         ep = np.arange(partner.size) - np.repeat(np.cumsum(count) - count, count)
         got = kind[partner, ep]
         q = episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)
-        loc, scale = self.noise
         # every episode of a partner has the same hazard: one truth per (partner, type)
         truth = np.zeros((ctx.n, len(self.types)))
-        truth[cohort] = outcome_probability(q[cohort, None], declared[cohort] + loc, scale, self.clip)
+        for j, t in enumerate(self.types):
+            loc, scale = self.noise_of(t)
+            truth[cohort, j] = outcome_probability(q[cohort], declared[cohort, j] + loc, scale, self.clip)
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
@@ -251,7 +258,6 @@ class Interventions(BaseStage):
                 out.append(target(f"{self.name}.mix.{kind}", float(e.mean()) if m else 0.0,
                                   float((kinds == kind).mean()) if m else 0.0,
                                   float(np.sqrt((e * (1 - e)).sum()) / max(m, 1)), m, "share"))
-        loc, scale = self.noise
         churned = (table["outcome"] == self.churned).to_numpy()
         prob = table["outcome_probability"].to_numpy()
         signal = table["uplift_signal"].to_numpy()
@@ -270,6 +276,7 @@ class Interventions(BaseStage):
                            float(np.sqrt((p * (1 - p)).sum()) / max(k, 1)), k, "rate")
                 t.update(row=seg, note="realized churn rate vs the mean of outcome_probability (the exact truth)")
                 out.append(t)
+                loc, scale = self.noise_of(kind)
                 mean = float(clipped_mean(np.float64(row.effect + loc), scale, np.float64(self.clip[0]),
                                           np.float64(self.clip[1])))
                 t = target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
@@ -429,7 +436,7 @@ class InterventionsKind:
     defines_entity = False
     shape = {"kind": None, "table": None, "truth_table": None, "base": None, "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
-             "noise": {"loc": None, "scale": None}, "clip": {"min": None, "max": None},
+             "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
              "outcomes": {"churned": None, "retained": None}, "mix": Open(None),
              "policy": Each({"when": None, "mix": Open(None)}),
              "effects": Open(Each({"when": None, "effect": None}))}
@@ -466,6 +473,10 @@ class InterventionsKind:
         loc, scale = noise.get("loc", 0.0), noise.get("scale")
         if not _is_number(loc) or not _is_number(scale) or scale < 0:
             p.add(f"{group}.noise", f"needs loc (a number) and scale (a number >= 0), got {noise!r}")
+        noisy_control = noise.get("control", True)
+        if not isinstance(noisy_control, bool):
+            p.add(f"{group}.noise.control", f"must be true (the control's effect is noisy too, as in the "
+                  f"seed) or false (exactly 0), got {noisy_control!r}")
         clip = c.get("clip") or {}
         lo, hi = clip.get("min"), clip.get("max")
         if not (_is_number(lo) and _is_number(hi)):
@@ -488,7 +499,7 @@ class InterventionsKind:
                              churn["cohort"], (float(loc), float(scale)), (float(lo), float(hi)),
                              outcomes["churned"], outcomes["retained"], tuple(types), str(control),
                              (*policy, PolicyRow(f"{group}.mix", None, np.array(list(mix.values())))),
-                             effects, ctx.timeline)
+                             effects, ctx.timeline, noisy_control is not False)
 
 
 KIND = InterventionsKind()
