@@ -189,7 +189,10 @@ def _columns(p: Problems, decls: Any, reserved: dict[str, Domain],
              path: str = "population.columns") -> tuple[list[ColumnSpec], dict[str, Domain]]:
     """Every column of ``decls`` (name -> declaration), and the domains of every name known
     afterwards (``reserved`` plus these; a column that failed validation as 'any', so that
-    its problem is reported once, not again by every reader)."""
+    its problem is reported once, not again by every reader). A column set to null is left
+    out (how a YAML file removes what another declared)."""
+    if isinstance(decls, Mapping):
+        decls = {name: decl for name, decl in decls.items() if decl is not None}
     if not isinstance(decls, Mapping) or not decls:
         p.add(path, "must be a non-empty mapping of column name -> declaration")
         return [], dict(reserved)
