@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from .stage import StageKind
-from .stages import activity, churn, interventions, network, population, projection, scenarios
+from .stages import activity, churn, interventions, late_columns, network, population, projection, scenarios
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in [
     population.KIND, activity.KIND, churn.KIND, scenarios.KIND, network.KIND, projection.KIND,
-    interventions.KIND,
+    interventions.KIND, late_columns.KIND,
 ]}
 
 
