@@ -2,8 +2,9 @@
 
 The declared-vs-realized table with misses highlighted, then every stage's figures in
 stage order (each stage kind draws its own: commission concentration and churn by
-segment, histories and features by churn class, scenario shares, uplift, fan-out), with
-the plotting helpers here. matplotlib is imported only when a figure is drawn, after the
+segment, histories and features by churn class, each feature's AUC alone and the oracle's
+beside the declared band, histories by churn scenario, scenario shares, uplift, fan-out),
+with the plotting helpers here. matplotlib is imported only when a figure is drawn, after the
 tables are written.
 """
 from __future__ import annotations
@@ -114,41 +115,142 @@ def history_panels(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: 
     each partner's days counted back from its own observation end (the feature date, or
     the day before it left): a trailing-window total day by day, or totals per 30-day
     month. Days before a partner joined count as days without activity."""
-    from .histories import observation_end
-
     role = spec.role("label")
     if role is None or not panels:
         return None
-    partners = tables[spec.table]
-    label = partners[role].to_numpy()
+    label = tables[spec.table][role].to_numpy()
     if label.all() or not label.any():
         return None
-    end = observation_end(spec, partners)
-    fig = figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    groups = [("healthy", "#1f77b4"), ("churned", "#d62728")]
+    return _average_histories(spec, tables, panels, label.astype(np.int64), groups)
+
+
+def history_tables(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list:
+    """(table, Panel) of every written history whose kind declares a panel, whichever
+    stage declares it (a stage's ``histories``): none with activity=none or unwritten rows."""
+    from .histories import KINDS
+
+    return [(tables[h.table], KINDS[h.kind].panel) for s in spec.stages for h in getattr(s, "histories", ())
+            if KINDS[h.kind].panel is not None and h.table in tables]
+
+
+def scenario_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], rows: pd.DataFrame,
+                       label: str | None, scenario: str | None):
+    """Each churn scenario's average history beside healthy partners' (the scenarios'
+    signatures as a picture), over the partners of ``rows`` (the model-ready table: the
+    cohort, all observed to the feature date), one panel per written history."""
+    panels = history_tables(spec, tables)
+    if not panels or label is None or scenario is None or rows.empty:
+        return None
+    churned = rows[label].to_numpy(dtype=bool)
+    if churned.all() or not churned.any():
+        return None
+    scenarios = rows[scenario].astype("category")          # categories in declared order
+    present, code = np.unique(scenarios.cat.codes.to_numpy()[churned], return_inverse=True)
+    counts = np.bincount(code, minlength=present.size)
+    # a group per partners row: 0 healthy, 1 + its scenario for a churner, the last for rows not drawn
+    group = np.full(len(tables[spec.table]), 1 + present.size, dtype=np.int64)
+    where = pd.Index(tables[spec.table][spec.key]).get_indexer(rows[spec.key])
+    group[where[~churned]] = 0
+    group[where[churned]] = 1 + code
+    colors = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#2ca02c"]
+    groups = [(f"healthy (n={(~churned).sum():,})", "k")]
+    groups += [(f"{scenarios.cat.categories[c]} (n={k:,})", colors[i % len(colors)])
+               for i, (c, k) in enumerate(zip(present, counts))]
+    return _average_histories(spec, tables, panels, group, groups, "the feature date")
+
+
+def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: list,
+                       group: np.ndarray, groups: list[tuple[str, str]],
+                       end_name: str = "the feature date (or the day before leaving)"):
+    """One panel per (table, Panel): each group's average history. ``group`` holds a group
+    code per partners row (0 .. len(groups) - 1; len(groups): left out); an average is over
+    every partner of its group, a day it has no row counting as no activity."""
+    from .histories import observation_end
+
+    g = len(groups)
+    end = observation_end(spec, tables[spec.table])
+    sizes = np.bincount(group, minlength=g + 1)[:g]
+    beside = len(groups) > 2                               # a long legend beside the panels, not over a line
+    width = 5 * len(panels) + 2.4 * beside
+    fig = figure(figsize=(width, 3.6))
+    fig.subplots_adjust(left=0.7 / width, right=1 - (2.5 * beside + 0.2) / width, bottom=0.16, top=0.9, wspace=0.25)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (t, panel) in zip(axes, panels):
         value, date, window = panel.value, panel.date, panel.window
         # the key is a categorical over all partners, in partners order: its code is the row
         codes = t[spec.key].cat.codes.to_numpy()
-        churned = label[codes]
         day = ((end[codes] - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
         k = int(day.max()) + 1
-        totals = np.bincount(churned * k + day, weights=t[value].to_numpy(dtype=float), minlength=2 * k)
-        per_day = totals.reshape(2, k)[:, ::-1] / np.array([(~label).sum(), label.sum()])[:, None]
-        if window:                                         # the trailing 30-day count, as the trend reads it
+        totals = np.bincount(group[codes] * k + day, weights=t[value].to_numpy(dtype=float), minlength=(g + 1) * k)
+        per_day = totals.reshape(g + 1, k)[:g, ::-1] / np.maximum(sizes, 1)[:, None]
+        if window:                                         # the trailing window-day count, as the trend reads it
             series = np.cumsum(per_day, axis=1)
-            series = (series - np.concatenate([np.zeros((2, window)), series[:, :-window]], axis=1))[:, -window:]
+            series = (series - np.concatenate([np.zeros((g, window)), series[:, :-window]], axis=1))[:, -window:]
             x = np.arange(-window + 1, 1)
         else:                                              # 30-day months
-            series = per_day[:, per_day.shape[1] % 30:].reshape(2, -1, 30).sum(axis=2)
+            series = per_day[:, per_day.shape[1] % 30:].reshape(g, -1, 30).sum(axis=2)
             x = np.arange(-series.shape[1] + 1, 1)
-        for row, lab, color in ((0, "healthy", "#1f77b4"), (1, "churned", "#d62728")):
-            ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o")
+        for row, (lab, color) in enumerate(groups):
+            ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o",
+                    lw=2 if color == "k" else None)
         unit = "days" if window else "months"
-        ax.set(title=panel.title, xlabel=f"{unit} before the feature date (or the day before leaving)",
-               ylabel=panel.ylabel)
-        ax.legend(fontsize=7)
+        ax.set(title=panel.title, xlabel=f"{unit} before {end_name}", ylabel=panel.ylabel)
+    if beside:                                             # the same groups in every panel
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=7)
+    else:
+        for ax in axes:
+            ax.legend(fontsize=7)
     return png(fig)
+
+
+def auc_bars(stats: Mapping):
+    """Each feature's AUC alone (stats.json's ``feature_auc``), the declared single-feature
+    maximum and the oracle's AUC as lines (None without feature AUCs)."""
+    realized = stats.get("realized", {})
+    aucs = {k: v for k, v in (realized.get("feature_auc") or {}).items() if v is not None}
+    if not aucs:
+        return None
+    top, oracle = realized.get("feature_auc_max"), realized.get("oracle_auc")
+    order = sorted(aucs, key=aucs.get)
+    fig = figure(figsize=(7, 0.2 * len(order) + 1))
+    fig.subplots_adjust(left=0.33, right=0.97, bottom=0.6 / (0.2 * len(order) + 1), top=0.98)
+    ax = fig.subplots()
+    over = [top is not None and aucs[n] > top for n in order]
+    ax.barh(order, [aucs[n] - 0.5 for n in order], left=0.5, color=["#d62728" if o else "#1f77b4" for o in over])
+    if top is not None:
+        ax.axvline(top, color="k", ls="--", lw=1, label=f"declared maximum {top:.2f}")
+    if oracle is not None:
+        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle {oracle:.3f}")
+    ax.set(xlim=(0.5, 1), xlabel="AUC of the feature alone (0.5: chance; either direction)")
+    ax.tick_params(axis="y", labelsize=7)
+    if top is not None or oracle is not None:
+        ax.legend(fontsize=7, loc="lower right")
+    return png(fig)
+
+
+def learnability_table(stats: Mapping):
+    """The oracle's AUC beside the declared band of a trained model's (the report trains
+    none: the test suite does) and the best single feature beside its declared maximum."""
+    realized = stats.get("realized", {})
+    oracle, band = realized.get("oracle_auc"), realized.get("model_auc_band")
+    best, top = realized.get("max_feature_auc"), realized.get("feature_auc_max")
+    if oracle is None and band is None and best is None:
+        return None
+    reach = "" if band is None or oracle is None else (
+        "at or above the band's minimum: the band is within reach" if oracle >= band["min"]
+        else "below the band's minimum: no model can reach the band")
+    rows = [["oracle: the churn probability given the latent state (an upper bound for any model)",
+             "" if oracle is None else oracle, reach]]
+    if band is not None:
+        rows.append(["declared band of a trained model (HistGradientBoostingClassifier, the test suite)",
+                     f"{band['min']:.2f} to {band['max']:.2f}", ""])
+    if best is not None:
+        rows.append(["best single feature, realized", best, "" if top is None else (
+            "at or below the declared maximum" if best <= top else "above the declared maximum")])
+    if top is not None:
+        rows.append(["declared maximum of a single feature", top, ""])
+    return html_table(["", "AUC", "check"], rows)
 
 
 def _targets_table(stats: Mapping) -> str:
@@ -199,8 +301,8 @@ def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) 
     figures = [fig for s in spec.stages for fig in s.figures(spec, tables, stats)]
     images = "".join(_panel(title, payload) for title, payload in figures if payload)
     counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())
-    headline = "".join(f"{html.escape(k.replace('_', ' '))} {v:.2%}; " for k, v in stats["realized"].items()
-                       if isinstance(v, float))
+    headline = "".join(f"{html.escape(k.replace('_', ' '))} {v:{'.3f' if 'auc' in k else '.2%'}}; "
+                       for k, v in stats["realized"].items() if isinstance(v, float))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>World report (seed {spec.seed})</title>"
             f"<style>{STYLE}</style></head><body><h1>World report</h1>"
             f"<p>seed {spec.seed}, as of {str(spec.as_of)[:10]}: {counts}. {headline}"

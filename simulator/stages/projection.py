@@ -6,6 +6,15 @@ columns; the table is the key and those columns, the same values as the partners
 ``rows`` (optional) names a boolean column (a helper allowed) selecting the rows: the
 cohort at risk at the feature date for ``partners_engineered``. Its schema is the
 partners schema's columns and every partners row check whose columns it holds.
+
+What the table lets a model learn is declared beside it and measured without training one:
+``learnability`` (the band a model's AUC should fall in, which the test suite checks by
+training it, and the most any single feature may score alone) and ``class_means`` (a
+feature's declared mean among churners and stayers of the carried churn label). stats.json
+gets a target per class mean, with the tolerance of a measured feature (stats.py: 4
+standard errors plus a tenth of the declared sd), and each feature's AUC alone; the report
+draws those AUCs, the oracle's beside the band, and each churn scenario's average history
+beside healthy partners'.
 """
 from __future__ import annotations
 
@@ -17,8 +26,25 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
+from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
+from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
+
+
+CLASSES = (("churned", True), ("stayed", False))    # class_means keys -> value of the churn label
+
+
+@dataclass(frozen=True)
+class ClassMean:
+    """A feature's declared mean and sd among churners and among stayers."""
+
+    feature: str
+    path: str
+    churned: float
+    stayed: float
+    sd_churned: float
+    sd_stayed: float
 
 
 @dataclass(frozen=True)
@@ -30,6 +56,9 @@ class Projection(BaseStage):
     carry: tuple[str, ...]
     paths: tuple[tuple[str, str], ...] = ()   # (config path, column) of every name, for checks
     rows: str | None = None                   # a boolean column selecting the rows (None: all)
+    model_auc: tuple[float, float] | None = None   # declared band of a trained model's AUC (min, max)
+    feature_auc_max: float | None = None      # the most a single feature may score alone
+    class_means: tuple[ClassMean, ...] = ()
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
@@ -42,6 +71,11 @@ class Projection(BaseStage):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             p.add(f"{self.name}.columns", f"a column may appear once, repeated: {dupes}")
+        for m in self.class_means:
+            if m.feature not in names:
+                p.add(m.path, f"not a column of {self.table_name}" + did_you_mean(m.feature, names))
+            elif m.feature in domains and domains[m.feature].dtype not in ("float", "int", "any"):   # any: reported
+                p.add(m.path, f"a class mean needs a numeric column, {m.feature!r} is {domains[m.feature].dtype}")
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         names = [ctx.world.key, *self.features, *self.carry]
@@ -68,10 +102,58 @@ class Projection(BaseStage):
         return {self.table_name: pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True,
                                                     ordered=True, name=self.table_name, checks=checks)}
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import features_by_class
+    def _label(self, world) -> str | None:
+        """The carried churn label, or None when the table does not carry it."""
+        label = world.role("label")
+        return label if label in self.carry else None
 
-        return [("Features by churn class", features_by_class(world, tables[world.table], self.features))]
+    def targets(self, world, tables) -> list[dict]:
+        """Each declared class mean beside the feature's mean among the table's rows of that class."""
+        from ..stats import target
+
+        table, label, out = tables[self.table_name], self._label(world), []
+        for m in self.class_means:
+            for key, value in CLASSES:
+                declared, sd = getattr(m, key), getattr(m, f"sd_{key}")
+                x = (table.loc[table[label] == value, m.feature].to_numpy(dtype=float, na_value=np.nan)
+                     if label else np.empty(0))
+                x = x[~np.isnan(x)]
+                se = x.std() / np.sqrt(x.size) if x.size else 0.0
+                t = target(f"{m.path}.{key}", declared, x.mean() if x.size else 0.0, se, x.size, "class mean")
+                # a measured feature's tolerance (stats.py, as for the histories' measured means):
+                # 4 SE plus a tenth of the declared sd, for the floors of counts and amounts
+                t["miss"] = bool(abs(t["realized"] - declared) > 4 * se + 0.1 * sd) if x.size else True
+                t.update(feature=m.feature, declared_sd=sd, realized_sd=round(float(x.std()), 6) if x.size else None,
+                         note=f"{self.table_name} rows with {label} {str(value).lower()}" if label
+                         else f"{self.table_name} does not carry the churn label")
+                out.append(t)
+        return out
+
+    def realized(self, world, tables) -> dict[str, object]:
+        """Each feature's AUC alone (network features' nulls left out) and the declared band."""
+        from ..learnability import feature_aucs
+
+        label, out = self._label(world), {}
+        if label is not None:
+            aucs = feature_aucs(tables[self.table_name], label, list(self.features))
+            scored = [a for a in aucs.values() if a is not None]
+            out.update(feature_auc=aucs, max_feature_auc=max(scored) if scored else None)
+        if self.model_auc is not None:
+            out["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
+        if self.feature_auc_max is not None:
+            out["feature_auc_max"] = self.feature_auc_max
+        return out
+
+    def figures(self, world, tables, stats) -> list:
+        from ..report import auc_bars, features_by_class, learnability_table, scenario_histories
+
+        label = self._label(world)
+        scenario = world.role("scenario")
+        return [("Features by churn class", features_by_class(world, tables[world.table], self.features)),
+                ("Learnability: the oracle beside the declared band", learnability_table(stats)),
+                ("Each feature's AUC alone", auc_bars(stats)),
+                ("Histories by churn scenario", scenario_histories(
+                    world, tables, tables[self.table_name], label, scenario if scenario in self.carry else None))]
 
 
 def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
@@ -84,10 +166,67 @@ def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
     return [(path, x) for x in value]
 
 
+def _finite(v: Any) -> bool:
+    return _is_number(v) and bool(np.isfinite(v))
+
+
+def _auc(p: Problems, path: str, value: Any) -> float | None:
+    if not _is_number(value) or not 0.5 <= value <= 1:
+        p.add(path, f"must be an AUC in [0.5, 1] (0.5: chance, 1: a perfect ranking), got {value!r}")
+        return None
+    return float(value)
+
+
+def _learnability(p: Problems, path: str, c: Any) -> tuple[tuple[float, float] | None, float | None]:
+    """(model AUC band, single-feature maximum), each None when not declared."""
+    if c is None:
+        return None, None
+    if not isinstance(c, Mapping):
+        p.add(path, f"must be a mapping with model_auc: {{min, max}} and feature_auc_max, got {c!r}")
+        return None, None
+    band, top = c.get("model_auc"), c.get("feature_auc_max")
+    if band is not None:
+        if not isinstance(band, Mapping) or not {"min", "max"} <= set(band):
+            p.add(f"{path}.model_auc", f"must be a mapping {{min: AUC, max: AUC}}, got {band!r}")
+            band = None
+        else:
+            lo, hi = _auc(p, f"{path}.model_auc.min", band["min"]), _auc(p, f"{path}.model_auc.max", band["max"])
+            if lo is not None and hi is not None and lo > hi:
+                p.add(f"{path}.model_auc", f"min {lo} is above max {hi}")
+            band = (lo, hi) if lo is not None and hi is not None and lo <= hi else None
+    return band, _auc(p, f"{path}.feature_auc_max", top) if top is not None else None
+
+
+def _class_means(p: Problems, path: str, c: Any) -> tuple[ClassMean, ...]:
+    if c is None:
+        return ()
+    if not isinstance(c, Mapping):
+        p.add(path, f"must be a mapping of feature -> {{churned, stayed, sd: {{churned, stayed}}}}, got {c!r}")
+        return ()
+    out = []
+    for feature, fpath, entry in named_entries(p, path, c, "churned, stayed and sd"):
+        values, sd = {}, entry.get("sd")
+        if not isinstance(sd, Mapping):
+            p.add(f"{fpath}.sd", f"must be a mapping {{churned: sd, stayed: sd}}, got {sd!r}")
+            sd = {}
+        for key, _ in CLASSES:
+            mean, spread = entry.get(key), sd.get(key) if sd else None
+            if not _finite(mean):
+                p.add(f"{fpath}.{key}", f"must be a number (the declared mean), got {mean!r}")
+            if sd and (not _finite(spread) or spread <= 0):
+                p.add(f"{fpath}.sd.{key}", f"must be a number > 0, got {spread!r}")
+            values[key], values[f"sd_{key}"] = mean, spread
+        if all(_finite(v) for v in values.values()):
+            out.append(ClassMean(feature, fpath, **{k: float(v) for k, v in values.items()}))
+    return tuple(out)
+
+
 class ProjectionKind:
     name = "projection"
     defines_entity = False
-    shape = {"kind": None, "table": None, "columns": None, "carry": None, "rows": None}
+    shape = {"kind": None, "table": None, "columns": None, "carry": None, "rows": None,
+             "learnability": {"model_auc": {"min": None, "max": None}, "feature_auc_max": None},
+             "class_means": Open({"churned": None, "stayed": None, "sd": {"churned": None, "stayed": None}})}
 
     def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
         return {}
@@ -95,9 +234,10 @@ class ProjectionKind:
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Projection | None:
         features = _names(p, f"{group}.columns", c.get("columns"))
         carry = _names(p, f"{group}.carry", c.get("carry"))
+        band, top = _learnability(p, f"{group}.learnability", c.get("learnability"))
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
-                          c.get("rows"))
+                          c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")))
 
 
 KIND = ProjectionKind()
