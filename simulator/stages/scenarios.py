@@ -3,6 +3,13 @@
 Kind ``scenarios``: non-churners (``label`` false) get ``default``; churners the first
 rule that matches, else ``fallback``. Its golden hook prefers candidate draws whose
 pinned scenario follows from their pins.
+
+The rules define a churner's scenario; the latent ``road`` column (population's
+``churn_path``) is what makes partners behave as a scenario's churners do, its signature in
+the histories. The two must agree: of the partners on the road named like a rule's
+scenario, at least ``agreement`` must match that rule (an invariant: a rule edited away
+from its road's signature fails the run). ``shares`` are declared targets: each
+scenario's share among the cohort's churners.
 """
 from __future__ import annotations
 
@@ -12,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import Problems
+from ..errors import Problems, did_you_mean
 from ..expr import evaluate
 from ..plan import Step
+from ..spec.checks import _is_number
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
@@ -30,6 +38,9 @@ class Scenarios(BaseStage):
     default: str
     fallback: str
     rules: tuple[RuleSpec, ...]
+    road: str | None = None                   # the latent road column whose values name scenarios
+    agreement: float = 0.95                   # least share of a road's partners its rule must match
+    shares: Mapping[str, float] | None = None  # declared share of each scenario among the churners
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -48,7 +59,8 @@ class Scenarios(BaseStage):
         return [(f"{r.path}.when", r.expr, "bool") for r in self.rules]
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(r.path, r.expr.names) for r in self.rules] + [(f"{self.name}.label", frozenset([self.label]))]
+        return [(r.path, r.expr.names) for r in self.rules] + [(f"{self.name}.label", frozenset([self.label]))] \
+            + ([(f"{self.name}.road", frozenset([self.road]))] if self.road else [])
 
     def steps(self) -> list[Step]:
         reads = frozenset().union(*(r.expr.names for r in self.rules)) | {self.label}
@@ -67,12 +79,55 @@ class Scenarios(BaseStage):
     def invariants(self, world, tables) -> list[dict]:
         partners = tables[world.table]
         healthy = (partners[self.column] == self.default).to_numpy()
-        return [{"invariant": f"{self.column} is {self.default} exactly when the partner has not churned",
-                 "violations": int(np.count_nonzero(healthy == partners[self.label].to_numpy(dtype=bool)))}]
+        out = [{"invariant": f"{self.column} is {self.default} exactly when the partner has not churned",
+                "violations": int(np.count_nonzero(healthy == partners[self.label].to_numpy(dtype=bool)))}]
+        for rule, on_road, match in self._agreement(world, tables):
+            k = int(on_road.sum())
+            missed = int(np.count_nonzero(on_road & ~match))
+            out.append({"invariant": f"at least {self.agreement:.0%} of the partners on the {rule.name} road "
+                                     f"match {rule.path}.when (its signature)",
+                        "violations": missed if k and missed > (1 - self.agreement) * k else 0})
+        return out
+
+    def _agreement(self, world, tables):
+        """(rule, on its road, matches it) for each rule whose scenario names a road."""
+        partners = tables[world.table]
+        if self.road is None or self.road not in partners:
+            return []
+        road = partners[self.road].astype(str).to_numpy()
+        env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
+               for c in partners.columns}
+        return [(r, road == r.name, np.asarray(evaluate(r.expr, env, len(partners)), dtype=bool))
+                for r in self.rules if r.name in set(road) and r.expr.names <= set(partners.columns)]
+
+    def targets(self, world, tables) -> list[dict]:
+        """Each declared scenario share among the cohort's churners (4 standard errors)."""
+        from ..stats import target
+
+        if not self.shares:
+            return []
+        partners = tables[world.table]
+        cohort = world.timeline.active(partners[world.role("event_date")]) if world.timeline else \
+            np.ones(len(partners), dtype=bool)
+        churners = partners.loc[np.asarray(cohort) & partners[self.label].to_numpy(dtype=bool), self.column]
+        m = len(churners)
+        counts = churners.value_counts()
+        out = []
+        for name, share in self.shares.items():
+            t = target(f"{self.name}.shares.{name}", share, counts.get(name, 0) / m if m else 0.0,
+                       np.sqrt(share * (1 - share) / max(m, 1)), m, "share")
+            t["note"] = "share among the churners of the cohort"
+            out.append(t)
+        return out
 
     def realized(self, world, tables) -> dict[str, object]:
         shares = tables[world.table][self.column].value_counts(normalize=True)
-        return {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
+        out = {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
+        agreement = {r.name: round(float(match[on].mean()), 4) for r, on, match in self._agreement(world, tables)
+                     if on.any()}
+        if agreement:
+            out["road_agreement"] = agreement
+        return out
 
     def figures(self, world, tables, stats) -> list:
         from ..report import figure, png
@@ -118,7 +173,7 @@ class ScenariosKind:
     name = "scenarios"
     defines_entity = False
     shape = {"kind": None, "column": None, "label": None, "default": None, "fallback": None,
-             "rules": Open({"when": None})}
+             "rules": Open({"when": None}), "road": None, "agreement": None, "shares": Open(None)}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
         names = [str(k) for k, v in (c.get("rules") or {}).items() if v is not None] \
@@ -135,9 +190,34 @@ class ScenariosKind:
         dupes = sorted({str(n) for n in names if names.count(n) > 1})
         if dupes:
             p.add(f"{group}.rules", f"scenario names must be unique, repeated: {dupes}")
-        if not all(isinstance(c.get(k), str) and c.get(k) for k in ("column", "label", "default", "fallback")):
+        road, agreement, shares = c.get("road"), c.get("agreement", 0.95), c.get("shares")
+        if road is not None and not isinstance(road, str):
+            p.add(f"{group}.road", f"must name the latent road column (population) or be null, got {road!r}")
+        if not _is_number(agreement) or not 0 <= agreement <= 1:
+            p.add(f"{group}.agreement", f"must be a share in [0, 1] (of a road's partners its rule matches), "
+                  f"got {agreement!r}")
+        if shares is not None:
+            if not isinstance(shares, Mapping):
+                p.add(f"{group}.shares", f"must map scenario -> share among churners, got {shares!r}")
+                shares = None
+            else:
+                known = [*(r.name for r in parsed), str(c.get("fallback"))]
+                shares = {k: v for k, v in shares.items() if v is not None}   # null: left out
+                for name, share in shares.items():
+                    if str(name) not in known:
+                        p.add(f"{group}.shares.{name}", f"unknown churn scenario (known: {', '.join(known)})"
+                              + did_you_mean(str(name), known))
+                    elif not _is_number(share) or not 0 <= share <= 1:
+                        p.add(f"{group}.shares.{name}", f"must be a share in [0, 1], got {share!r}")
+                total = sum(v for v in shares.values() if _is_number(v))
+                if all(_is_number(v) for v in shares.values()) and total > 1 + 1e-6:
+                    p.add(f"{group}.shares", f"the churners' scenario shares must sum to at most 1, got {total:g}")
+        if not all(isinstance(c.get(k), str) and c.get(k) for k in ("column", "label", "default", "fallback")) \
+                or not _is_number(agreement):
             return None
-        return Scenarios(group, self.name, c["column"], c["label"], c["default"], c["fallback"], tuple(parsed))
+        return Scenarios(group, self.name, c["column"], c["label"], c["default"], c["fallback"], tuple(parsed),
+                         road if isinstance(road, str) else None, float(agreement),
+                         {str(k): float(v) for k, v in shares.items()} if isinstance(shares, Mapping) else None)
 
 
 KIND = ScenariosKind()
