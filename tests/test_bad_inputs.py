@@ -57,7 +57,7 @@ CATALOGUE = [
     ("population.columns.downloads_drawn.lam=-4", "population.columns.downloads_drawn.lam: must be a number >= 0"),
     ("population.columns.unresolved_ticket_count.lam=abc", "unresolved_ticket_count.lam: must be a number >= 0, got 'abc'"),
     ("population.columns.payment_rail_type.weights.Brazil.P2P=2", "payment_rail_type.weights.Brazil: weights sum to 2.5"),
-    ("population.columns.payment_delay_flag.p.P2P=-0.1", "payment_delay_flag.p: must be a probability in [0, 1]"),
+    ("population.columns.delay_drawn.p.P2P=-0.1", "delay_drawn.p: must be a probability in [0, 1]"),
     ("+population.columns.x.dist=normal", "population.columns.x.loc: missing: 'normal' needs loc, scale"),
     ("region_mix.weights.Brazil=-1", "population.columns.region.weights.Brazil: a weight must be a number >= 0"),
     ("interventions.mix.none=-0.1", "interventions.mix.none: a weight must be a number >= 0"),

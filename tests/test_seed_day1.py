@@ -19,15 +19,15 @@ def test_synthetic_data_quality(default_run):
     assert top_20_pct["avg_commission_3m"].sum() / df["avg_commission_3m"].sum() > 0.75
 
 
-def test_churn_rate_meets_target(default_run):
+def test_churn_rate_meets_target(default_run, compose):
     # the label: churn in the label window among partners active at the feature date (the
     # cohort, partners_engineered), calibrated exactly: round(0.20 x cohort) churners
     cohort = default_run.csv("partners_engineered")
     assert cohort["churn_label"].sum() == round(0.20 * len(cohort))
-    # partners also holds the declared 4% of non-masters who left before the feature date
+    # partners also holds the declared share of non-masters who left before the feature date
     partners = default_run.csv("partners")
     gone = pd.to_datetime(partners["churned_at"]) <= FEATURE_DATE
-    assert gone.sum() == round(0.04 * (~partners["is_master_affiliate"]).sum())
+    assert gone.sum() == round(compose([]).churn.earlier.share * (~partners["is_master_affiliate"]).sum())
     assert len(cohort) == len(partners) - gone.sum()
 
 
@@ -75,15 +75,15 @@ def test_golden_records(default_run):
     assert len(df) == 10000                   # golden rows replace generated ones
 
 
-def test_golden_contagion_is_real(default_run):
+def test_golden_contagion_is_real(default_run, compose):
     """P00003's network features are made true by network_relationships: its subs left
-    before the feature date (4 of them in the 30 days up to it)."""
+    before the feature date (4 of them in the declared recent days up to it)."""
     partners = default_run.csv("partners").set_index("partner_id")
     net = default_run.csv("network_relationships")
     subs = partners.loc[net.loc[net["master_affiliate_id"] == "P00003", "sub_affiliate_id"]]
     churned_at = pd.to_datetime(subs["churned_at"])
     gone = churned_at <= FEATURE_DATE
-    recent = gone & (churned_at > FEATURE_DATE - pd.Timedelta(days=30))
+    recent = gone & (churned_at > FEATURE_DATE - pd.Timedelta(days=compose([]).network.recent_days))
     assert recent.sum() == 4
     assert round((1 - gone.mean()) * 100, 2) == 35
 

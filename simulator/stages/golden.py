@@ -152,13 +152,19 @@ def _stage_filters(spec: WorldSpec, env: dict, pins: Mapping, record_of: np.ndar
                     fill[record_of == i] = value
             stage_env[col] = fill
     for stage in spec.stages:
-        found = stage.golden_filter(stage_env, pins, record_of, m)
+        # over the draws that agree with every pin so far, so that a failure says why the
+        # last of them fail (a scenario the other pins cannot lead to), not why any draw does
+        alive = np.flatnonzero(ok)
+        sub = {k: v[alive] for k, v in stage_env.items()}
+        found = stage.golden_filter(sub, pins, record_of[alive], alive.size)
         if found is None:
             continue
         agree, failures = found
         for i, why in failures.items():
             first_failure.setdefault(i, why)
-        ok &= agree
+        keep = np.zeros(m, dtype=bool)
+        keep[alive] = agree
+        ok &= keep
 
 
 def parse(p: Problems, c: Mapping, n: int | None, id_spec: IdSpec,
