@@ -149,9 +149,9 @@ class Interventions(BaseStage):
         q = episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)
         # every episode of a partner has the same hazard: one truth per (partner, type)
         truth = np.zeros((ctx.n, len(self.types)))
-        for j, t in enumerate(self.types):
-            loc, scale = self.noise_of(t)
-            truth[cohort, j] = outcome_probability(q[cohort], declared[cohort, j] + loc, scale, self.clip)
+        qc, dc = q[cohort], declared[cohort]
+        truth[cohort] = np.stack([outcome_probability(qc, dc[:, j] + self.noise_of(t)[0], self.noise_of(t)[1], self.clip)
+                                  for j, t in enumerate(self.types)], axis=1)
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
