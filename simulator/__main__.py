@@ -2,10 +2,12 @@
 
 A bad config or override is refused before any generation with a message naming the
 config path (exit status 2); a table that fails its schema stops the run before anything
-is written (exit status 3).
+is published (3); a database that refuses the load leaves the files complete (4); a full
+disk, a quota or a file-size limit stops it with nothing of the run published (5).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import sys
@@ -73,6 +75,17 @@ def _mask_saved_config(hydra_dir: Path, mask) -> None:
                 path.write_text(mask(text))
 
 
+FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}     # a full disk, a file-size limit, a quota
+
+
+def _free(out_dir: Path) -> str:
+    """Free space where the run writes, for the error line."""
+    try:
+        return f"{shutil.disk_usage(out_dir).free / 2**20:,.0f} MiB free there"
+    except OSError:
+        return "free space unknown"
+
+
 @hydra.main(config_path=conf_dir(), config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     from .run import run                       # heavy imports after Hydra parsed the CLI
@@ -98,6 +111,13 @@ def _main(cfg: DictConfig) -> None:
             tick.close()
             print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
             sys.exit(4)
+        except OSError as exc:
+            if exc.errno not in FULL:
+                raise
+            tick.close()
+            print(f"error: {exc.strerror} while writing {exc.filename or out_dir} ({_free(out_dir)}); "
+                  f"nothing of this run was published", file=sys.stderr)
+            sys.exit(5)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
     names = ", ".join([p.name for paths in report.files.values() for p in paths] + report.outputs)
     hydra_dir = Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra")

@@ -18,7 +18,7 @@ from . import manifest, report, resources, stats
 from .engine import simulate
 from .schemas import validate_tables
 from .sinks import database
-from .sinks.files import MANIFEST, write_json, write_tables, write_text
+from .sinks.files import MANIFEST, run_dir, write_json, write_tables, write_text
 from .load import load_spec
 from .spec import WorldSpec
 
@@ -68,22 +68,37 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     t2 = time.perf_counter()
     tick("validate and write")
     # Files are staged in a hidden directory while the schemas are checked and the review
-    # (stats, plots) is computed; nothing is moved into place unless every table passed.
-    # Arrow's writers and hashing kernels release the GIL, so the three share both cores.
+    # (stats, plots) is computed; the run is published (one switch, sinks/files.py) only if
+    # every table passed. Arrow's writers and hashing kernels release the GIL, so the three
+    # share both cores.
+    rows = {name: len(frame) for name, frame in result.tables.items()}
+    db_file = database.local_file(spec.db, out_dir)
+    own_db = db_file is not None and db_file.parent == out_dir
+    marks: dict[str, float] = {}
+
+    def stage_review(staging: Path, staged: dict[str, list[Path]]) -> None:
+        """stats.json, report.html and the manifest join the tables before publication: the
+        directory shows them together or not at all."""
+        marks["written"] = time.perf_counter()
+        tick("review")
+        figures, page = review.result()
+        write_json(figures, staging / STATS)
+        if page is not None:
+            write_text(page, staging / REPORT)
+        pending = {"target": database.describe(spec.db), "rows": {}, "error": None, "pending": True}
+        write_json(manifest.build(spec, rows, staged, {**result.facts, "database": pending},
+                                  [staging / STATS, *([staging / REPORT] if page is not None else [])]),
+                   staging / MANIFEST)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         checked = pool.submit(validate_tables, spec, result.tables)
         review = pool.submit(_review, spec, result.tables, checked.result)
         formats = {name: spec.files_only.get(name, spec.formats) for name in result.tables}
-        files = write_tables(result.tables, out_dir, formats, before_publish=checked.result)
-        t4 = time.perf_counter()
-        tick("review")
-        figures, page = review.result()
-    rows = {name: len(frame) for name, frame in result.tables.items()}
-    outputs = [out_dir / STATS]
-    write_json(figures, out_dir / STATS)
-    if page is not None:
-        write_text(page, out_dir / REPORT)
-        outputs.append(out_dir / REPORT)
+        files = write_tables(result.tables, out_dir, formats, before_publish=checked.result,
+                             stage_more=stage_review, keep=frozenset([db_file.name]) if own_db else frozenset())
+    t4 = marks.get("written", time.perf_counter())
+    run_files = run_dir(out_dir)
+    outputs = [out_dir / STATS] + ([out_dir / REPORT] if (run_files / REPORT).exists() else [])
     t5 = time.perf_counter()
     csv_files = {name: p for name, paths in files.items() for p in paths if p.suffix == ".csv"}
     tick("load")
@@ -97,11 +112,11 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None =
     db_facts = {"target": database.describe(spec.db), "rows": loaded,
                 "error": str(failure) if failure else None}
     t6 = time.perf_counter()
-    db_file = database.local_file(spec.db, out_dir)
-    if loaded and db_file is not None and db_file.parent == out_dir:
+    if loaded and own_db:
         outputs.append(db_file)
-    write_json(manifest.build(spec, rows, files, {**result.facts, "database": db_facts}, outputs),
-               out_dir / MANIFEST)
+    staged = {name: [run_files / p.name for p in paths] for name, paths in files.items()}
+    write_json(manifest.build(spec, rows, staged, {**result.facts, "database": db_facts}, outputs),
+               run_files / MANIFEST)           # the published run's manifest, now with its load
     if failure is not None:
         raise failure
     t7 = time.perf_counter()
