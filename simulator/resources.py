@@ -5,11 +5,16 @@ needs about ``BYTES_PER_PARTNER`` per partner (measured: 2.2 GiB peak for 1M par
 files only) plus ``BYTES_PER_HISTORY_PARTNER`` for each partner whose raw histories are
 kept for writing (about 250 rows each). A size whose estimate exceeds the machine's
 memory is refused with the estimate and the limit, instead of failing after minutes of
-work. The output directory must be creatable and writable.
+work. Disk: about ``DISK_PER_PARTNER`` bytes per partner per table format (measured: 1.03 GB
+for 1M partners as CSV + Parquet), ``DISK_PER_HISTORY_PARTNER`` for written histories and
+the same again for a SQLite file in the run directory; a world whose estimate exceeds the
+free space is refused (the previous run stays until the switch, so the new one needs its
+own room). The output directory must be creatable and writable.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,6 +23,8 @@ from .spec import WorldSpec
 
 BYTES_PER_PARTNER = 2_400
 BYTES_PER_HISTORY_PARTNER = 16_000
+DISK_PER_PARTNER = 520                 # per format of the main tables (CSV or Parquet)
+DISK_PER_HISTORY_PARTNER = 950         # the five history tables as Parquet
 GIB = 1024 ** 3
 
 
@@ -33,6 +40,14 @@ def estimate(spec: WorldSpec) -> int:
     """Bytes the run will hold at its peak, roughly."""
     kept = spec.n if spec.files_only else 0     # written histories are held until validated
     return spec.n * BYTES_PER_PARTNER + kept * BYTES_PER_HISTORY_PARTNER
+
+
+def disk_estimate(spec: WorldSpec) -> int:
+    """Bytes the run will write into its directory, roughly."""
+    histories = spec.n * DISK_PER_HISTORY_PARTNER if spec.files_only else 0
+    sqlite = spec.n * DISK_PER_PARTNER * 2 if spec.db is not None and spec.db.kind == "sqlite" \
+        and not Path(spec.db.target).is_absolute() else 0
+    return spec.n * DISK_PER_PARTNER * max(len(spec.formats), 1) + histories + sqlite
 
 
 def check(spec: WorldSpec, out_dir: Path) -> None:
@@ -51,5 +66,12 @@ def check(spec: WorldSpec, out_dir: Path) -> None:
     except OSError as exc:
         problems.append(f"output directory {out_dir}: cannot be written ({exc.strerror or exc}); choose another "
                         f"with hydra.run.dir=DIR or output.dir=DIR")
+    else:
+        free, disk = shutil.disk_usage(out_dir).free, disk_estimate(spec)
+        if disk > free:
+            problems.append(f"n_partners: {spec.n:,} partners write about {disk / GIB:,.1f} GiB into {out_dir}, "
+                            f"which has {free / GIB:,.1f} GiB free; at most about "
+                            f"{int(free / max(disk / spec.n, 1)):,} partners fit (or write elsewhere with "
+                            f"hydra.run.dir=DIR, or fewer formats: output.formats=[parquet])")
     if problems:
         raise ConfigError(problems)

@@ -88,3 +88,20 @@ def test_a_full_disk_stops_the_run_with_exit_5_and_nothing_published(tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert _published(out) == before
     assert not any(out.glob(".partial-*"))
+
+
+def test_a_world_that_cannot_fit_the_disk_is_refused_up_front(tmp_path):
+    """The disk estimate (simulator/resources.py) against the free space of the output
+    directory: twice the size that fits is refused with exit 2 before any generation."""
+    import shutil
+
+    from simulator import compose
+    from simulator.load import load_spec
+    from simulator.resources import disk_estimate
+
+    per_partner = disk_estimate(load_spec(compose(["n_partners=1000"]))) / 1000
+    n = int(2 * shutil.disk_usage(tmp_path).free / per_partner)
+    proc = run_cli(f"n_partners={n}", out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "GiB free; at most about" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "partners.csv").exists()
