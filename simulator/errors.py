@@ -37,6 +37,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    if len(known) > 12:
-        return f" ({len(known)} known{hint or '; see the config for their names'})"
+    if len(known) > 12:                        # too many to list: the nearest few, by spelling
+        nearest = difflib.get_close_matches(name, known, n=6, cutoff=0.0)
+        return f" ({len(known)} known, the nearest: {', '.join(nearest)}{hint})"
     return f" (known: {', '.join(known)}{hint})"

@@ -99,6 +99,16 @@ CATALOGUE = [
     ("golden.records.P00001.avg_commission_3m=abc", "golden.records.P00001.avg_commission_3m: 'abc' is not valid here"),
     ("+golden.records.P99999.tier=Gold", "golden.records.P99999: P99999 needs n_partners >= 99999"),
     ("population.id.prefix=''", "golden.records.P00001: 'P00001' is not an id this world generates"),
+    # mixed types from the command line, and unknown names among many (the nearest listed)
+    ("churn.target_rate=[1,a]", "churn.target_rate: must be a rate strictly between 0 and 1, got [1, 'a']"),
+    ("region_mix.weights.Brazil=[0.2]", "population.columns.region.weights.Brazil: a weight must be a number >= 0, got [0.2]"),
+    ("churn.rules.silence.when='days_since_last_interactoin > 10'",
+     "the nearest: days_since_last_interaction"),
+    ("population.columns.churn_path.by=at_clif", "did you mean 'at_cliff'?"),
+    # the signals of issue "Signals that carry risk"
+    ("churn.signal=-0.5", "churn.signal: must be a number >= 0"),
+    ("scenarios.shares.Active_Churn=0.9", "scenarios.shares: the churners' scenario shares must sum to at most 1"),
+    ("features.learnability.model_auc.min=0.95", "features.learnability.model_auc: min 0.95 is above max 0.9"),
 ]
 
 
@@ -112,6 +122,17 @@ def test_bad_input_is_refused_with_its_path(compose, override, fragment):
     assert fragment in str(info.value)
     assert len(str(info.value)) < 1_000                  # an excerpt, never the whole expression
     assert time.perf_counter() - start < 10              # refused in bounded time, never evaluated
+
+
+def test_an_empty_primary_config_is_refused_with_every_setting_it_lacks(compose, tmp_path):
+    """compose(config_dir=DIR) replaces our primary config: an empty config.yaml is refused,
+    naming each missing setting, not a traceback."""
+    (tmp_path / "config.yaml").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose(config_dir=str(tmp_path)))
+    for fragment in ("n_partners: must be a whole number >= 1", "seed: must be a whole number >= 0",
+                     "as_of: must be a date written YYYY-MM-DD", "output.formats: must be a non-empty list"):
+        assert fragment in str(info.value)
 
 
 def test_a_bad_input_on_the_command_line_exits_2_and_writes_nothing(tmp_path):
