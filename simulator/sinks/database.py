@@ -170,9 +170,12 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
 
     url = make_url(db.target)
     where = f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}, database {url.database}"
+    options = {k: v for k, v in url.query.items()}        # libpq options; a password may be one
+    password = url.password if url.password is not None else options.pop("password", None)
+    options.pop("password", None)
     try:
-        conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                                dbname=url.database, connect_timeout=10, **url.query)
+        conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=password,
+                                dbname=url.database, connect_timeout=10, **options)
     except psycopg2.OperationalError as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = lines[0] if lines else "connection failed"
