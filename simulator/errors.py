@@ -12,9 +12,9 @@ class ConfigError(Exception):
         self.problems = list(problems)
         super().__init__(self.render())
 
-    def render(self) -> str:
+    def render(self, where: str = "the composed config") -> str:
         n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in the composed config:"
+        head = f"{n} problem{'s' if n != 1 else ''} in {where}:"
         return "\n".join([head, *(f"  {i}. {p}" for i, p in enumerate(self.problems, 1))])
 
 

@@ -74,6 +74,7 @@ class Interventions(BaseStage):
     effects: Mapping[str, tuple[EffectRow, ...]]
     timeline: Timeline
     noisy_control: bool = True                # the control's effect gets the noise too (the seed's formula)
+    costs: Mapping[str, float] | None = None  # cost of one decision of each type (simulator.evaluate)
 
     def noise_of(self, kind: str) -> tuple[float, float]:
         """(loc, scale) of the noise on a decision of type ``kind``: none on the control
@@ -437,6 +438,7 @@ class InterventionsKind:
     shape = {"kind": None, "table": None, "truth_table": None, "base": None, "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
              "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
+             "costs": Open(None),
              "outcomes": {"churned": None, "retained": None}, "mix": Open(None),
              "policy": Each({"when": None, "mix": Open(None)}),
              "effects": Open(Each({"when": None, "effect": None}))}
@@ -477,6 +479,18 @@ class InterventionsKind:
         if not isinstance(noisy_control, bool):
             p.add(f"{group}.noise.control", f"must be true (the control's effect is noisy too, as in the "
                   f"seed) or false (exactly 0), got {noisy_control!r}")
+        costs = c.get("costs")
+        if costs is not None:
+            if not isinstance(costs, Mapping):
+                p.add(f"{group}.costs", f"must map intervention type -> cost of one decision, got {costs!r}")
+                costs = None
+            else:
+                for kind, cost in costs.items():
+                    if str(kind) not in (mix or {}):
+                        p.add(f"{group}.costs.{kind}", f"unknown intervention type (known: {', '.join(types)})"
+                              + did_you_mean(str(kind), types))
+                    elif not _is_number(cost) or cost < 0:
+                        p.add(f"{group}.costs.{kind}", f"must be a cost >= 0, got {cost!r}")
         clip = c.get("clip") or {}
         lo, hi = clip.get("min"), clip.get("max")
         if not (_is_number(lo) and _is_number(hi)):
@@ -499,7 +513,8 @@ class InterventionsKind:
                              churn["cohort"], (float(loc), float(scale)), (float(lo), float(hi)),
                              outcomes["churned"], outcomes["retained"], tuple(types), str(control),
                              (*policy, PolicyRow(f"{group}.mix", None, np.array(list(mix.values())))),
-                             effects, ctx.timeline, noisy_control is not False)
+                             effects, ctx.timeline, noisy_control is not False,
+                             {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None)
 
 
 KIND = InterventionsKind()

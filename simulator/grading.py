@@ -1,0 +1,122 @@
+"""Grade a model against the world's exact truth: churn, uplift and intervention policies.
+
+Pure functions over arrays; ``simulator.evaluate`` reads the run and the predictions.
+
+The truth of one decision (the partner's next outcome window) is ``uplift_truth``: the
+per-episode churn probability under the control, ``P_none``, and each type's exact effect,
+so ``P_t = P_none + effect_t`` is P(Churned | do(t)) with the noise and clips integrated
+out. A policy's expected churners are the sum of ``P_t`` over its assignment (a mixed
+policy, like the logging one, the sum of its shares times ``P_t``), never a sample; its
+expected commission retained weights each partner's ``1 - P`` by its monthly commission.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from .learnability import auc
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The cohort's exact outcome probabilities under each type, and what is at stake."""
+
+    types: tuple[str, ...]
+    control: str
+    p: np.ndarray                  # (n, types): P(Churned | do(type)) in the next window
+    commission: np.ndarray         # (n,): monthly commission (avg_commission_3m)
+    costs: Mapping[str, float]     # cost of one decision of each type
+
+    def cost_of(self, assignment: np.ndarray) -> np.ndarray:
+        return np.array([self.costs.get(t, 0.0) for t in self.types])[assignment]
+
+
+def policy_value(truth: Truth, shares: np.ndarray, name: str) -> dict:
+    """Expected churners, churn rate, commission retained and cost of a (mixed) policy:
+    ``shares`` (n, types) each partner's probability of each type."""
+    n = len(truth.p)
+    churn = (shares * truth.p).sum(axis=1)
+    cost = float((shares * np.array([truth.costs.get(t, 0.0) for t in truth.types])).sum())
+    return {"name": name, "expected_churners": float(churn.sum()),
+            "expected_churn_rate": float(churn.sum() / n) if n else 0.0,
+            "expected_commission_retained": float(((1 - churn) * truth.commission).sum()), "cost": cost}
+
+
+def one_hot(assignment: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((assignment.size, k))
+    out[np.arange(assignment.size), assignment] = 1.0
+    return out
+
+
+def oracle(truth: Truth, budget: float | None = None) -> np.ndarray:
+    """Each partner's best type (the lowest churn probability; among equals the cheapest).
+    Under a budget: start from the control and give each partner its best type in order of
+    churn prevented per unit of cost until the budget is spent (greedy)."""
+    cost = np.array([truth.costs.get(t, 0.0) for t in truth.types])
+    # lexicographic: lowest probability, then lowest cost (a tiny tie-break below 1e-12)
+    best = np.argmin(truth.p + 1e-13 * cost / max(cost.max(), 1.0), axis=1)
+    if budget is None:
+        return best
+    control = truth.types.index(truth.control)
+    gain = truth.p[:, control] - truth.p[np.arange(len(best)), best]
+    price = cost[best] - cost[control]
+    ratio = np.where(price > 0, gain / np.where(price > 0, price, 1), np.inf)
+    order = np.argsort(-ratio, kind="stable")
+    spent = np.cumsum(np.where(gain[order] > 0, price[order], 0.0))
+    take = np.zeros(len(best), dtype=bool)
+    take[order] = (gain[order] > 0) & (spent <= budget)
+    return np.where(take, best, control)
+
+
+def within_budget(truth: Truth, assignment: np.ndarray, priority: np.ndarray, budget: float) -> np.ndarray:
+    """A submitted assignment cut to a budget: the control for the partners whose turn
+    comes after the money runs out (highest ``priority`` first)."""
+    control = truth.types.index(truth.control)
+    order = np.argsort(-priority, kind="stable")
+    spent = np.cumsum(truth.cost_of(assignment)[order] - truth.cost_of(np.full(len(order), control))[order])
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order] = spent <= budget
+    return np.where(keep, assignment, control)
+
+
+def churn_model(predicted: np.ndarray, label: np.ndarray, true_p: np.ndarray) -> dict:
+    """AUC and Brier score against the realized label and against the true probability
+    (the oracle's AUC beside it), and a calibration table by decile of the prediction."""
+    deciles = np.minimum((np.argsort(np.argsort(predicted, kind="stable"), kind="stable") * 10) // len(predicted), 9)
+    table = [{"decile": int(d + 1), "n": int((deciles == d).sum()),
+              "mean_predicted": float(predicted[deciles == d].mean()),
+              "mean_true_probability": float(true_p[deciles == d].mean()),
+              "churn_rate": float(label[deciles == d].mean())} for d in range(10) if (deciles == d).any()]
+    return {"n": int(len(predicted)), "auc": auc(label, predicted), "oracle_auc": auc(label, true_p),
+            "brier": float(np.mean((predicted - label) ** 2)),
+            "oracle_brier": float(np.mean((true_p - label) ** 2)),
+            "brier_vs_true_probability": float(np.mean((predicted - true_p) ** 2)),
+            "calibration": table}
+
+
+def qini(score: np.ndarray, benefit: np.ndarray) -> tuple[float, np.ndarray]:
+    """The Qini coefficient of a ranking against the true benefit: the area between its
+    cumulative benefit curve (best-scored first) and the random ranking's straight line,
+    as a share of the perfect ranking's area (1: perfect, 0: random). Also the curve."""
+    n = len(score)
+    cum = np.concatenate([[0.0], np.cumsum(benefit[np.argsort(-score, kind="stable")])])
+    best = np.concatenate([[0.0], np.cumsum(np.sort(benefit)[::-1])])
+    line = np.arange(n + 1) / max(n, 1) * benefit.sum()
+    area, perfect = float((cum - line).sum()), float((best - line).sum())
+    return (area / perfect if perfect > 0 else float("nan")), cum
+
+
+def uplift_model(score: np.ndarray, benefit: np.ndarray, ks: Sequence[float] = (0.1, 0.2, 0.3)) -> dict:
+    """Qini, Spearman correlation with the true benefit and the mean true benefit of the
+    top k of the ranking (churn prevented per partner treated)."""
+    coefficient, curve = qini(score, benefit)
+    order = np.argsort(-score, kind="stable")
+    at = {f"uplift_at_{int(k * 100)}pct": float(benefit[order[:max(int(round(k * len(score))), 1)]].mean())
+          for k in ks}
+    points = np.linspace(0, len(score), 11).astype(int)
+    return {"n": int(len(score)), "qini": coefficient, "spearman": float(spearmanr(score, benefit).statistic),
+            **at, "mean_true_benefit": float(benefit.mean()),
+            "curve": [{"treated": int(i), "churn_prevented": float(curve[i])} for i in points]}

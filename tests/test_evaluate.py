@@ -1,0 +1,167 @@
+"""python -m simulator.evaluate: a model graded against the run's exact truth, and the
+learning loop played forward (issue "Grade a model against the truth")."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+
+TYPES = ["call", "email", "none"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded") / "run"
+    run_cli("n_partners=2000", out_dir=out)
+    truth = pd.read_parquet(out / "uplift_truth.parquet")
+    partners = pd.read_parquet(out / "partners.parquet").set_index("partner_id").loc[truth["partner_id"]]
+    return out, truth, partners
+
+
+def _evaluate(run_dir, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "simulator.evaluate", str(run_dir), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, env={"PYTHONPATH": str(ROOT),
+                                                                                      "PATH": "/usr/bin:/bin"})
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _p(truth):
+    return np.stack([truth["base_churn_probability"] + truth[f"effect_{t}"] for t in TYPES], axis=1)
+
+
+def _write(tmp_path, frame, name="pred.csv"):
+    path = tmp_path / name
+    frame.to_csv(path, index=False) if name.endswith(".csv") else frame.to_parquet(path)
+    return path
+
+
+def _graded(run, tmp_path, frame, *args):
+    out, _, _ = run
+    _evaluate(out, "--predictions", _write(tmp_path, frame), "--out", tmp_path / "ev", *args)
+    return json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+
+
+def _policy(result, name):
+    return next(r for r in result["policies"] if r["name"] == name)
+
+
+def test_the_oracle_policy_has_no_regret_and_none_expects_the_base_churn(run, tmp_path):
+    _, truth, _ = run
+    best = np.array(TYPES)[_p(truth).argmin(axis=1)]
+    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": best}))
+    assert abs(result["regret"]) < 1e-9
+    assert abs(_policy(result, "none")["expected_churners"] - truth["base_churn_probability"].sum()) < 1e-9
+    names = [r["name"] for r in result["policies"]]
+    assert names == ["submitted", "none", "logging", "all_call", "all_email", "oracle"]
+    assert _policy(result, "oracle")["expected_churners"] <= min(r["expected_churners"] for r in result["policies"])
+
+
+def test_a_random_policy_with_the_logging_shares_scores_like_logging(run, tmp_path):
+    """The default logging policy is the seed's random mix (15/45/40): a policy drawn with
+    those shares expects the logging policy's churners up to its sampling error (4 SD of
+    the sum of independent per-partner choices)."""
+    _, truth, _ = run
+    shares = np.array([0.15, 0.45, 0.40])
+    drawn = np.random.default_rng(7).choice(3, size=len(truth), p=shares)
+    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"],
+                                                  "recommended_intervention": np.array(TYPES)[drawn]}))
+    p = _p(truth).to_numpy() if hasattr(_p(truth), "to_numpy") else _p(truth)
+    sd = np.sqrt(((p ** 2) @ shares - (p @ shares) ** 2).sum())
+    diff = _policy(result, "submitted")["expected_churners"] - _policy(result, "logging")["expected_churners"]
+    assert abs(diff) < 4 * sd, (diff, sd)
+    assert abs(_policy(result, "logging")["expected_churners"] - (p @ shares).sum()) < 1e-9
+
+
+def test_a_perfect_uplift_ranking_scores_the_oracles_qini(run, tmp_path):
+    _, truth, partners = run
+    p = _p(truth)
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "uplift_score": p[:, 2] - p.min(axis=1),
+                          "churn_probability": partners["true_churn_probability"].to_numpy()})
+    result = _graded(run, tmp_path, frame)
+    assert abs(result["uplift_model"]["qini"] - 1) < 1e-12 and result["uplift_model"]["spearman"] > 0.999
+    noisy = frame.assign(uplift_score=frame["uplift_score"] + np.random.default_rng(0).normal(0, 0.1, len(frame)))
+    assert _graded(run, tmp_path, noisy)["uplift_model"]["qini"] < 1
+    churn = result["churn_model"]                  # the true probability is the oracle
+    assert churn["auc"] == churn["oracle_auc"] and churn["brier_vs_true_probability"] == 0
+    assert len(churn["calibration"]) == 10
+
+
+def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):
+    _, truth, _ = run
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call",
+                          "uplift_score": np.arange(len(truth), dtype=float)})
+    free = _graded(run, tmp_path, frame)
+    capped = _graded(run, tmp_path, frame, "--budget", 5000)
+    assert _policy(capped, "oracle")["cost"] <= 5000 and _policy(capped, "submitted")["cost"] <= 5000
+    assert _policy(free, "oracle")["expected_churners"] <= _policy(capped, "oracle")["expected_churners"] \
+        <= _policy(capped, "none")["expected_churners"]
+    assert _policy(free, "all_call")["cost"] == 25.0 * len(truth)      # interventions.costs
+
+
+def test_record_plays_the_window_forward_through_sqlite(run, tmp_path):
+    out, truth, _ = run
+    pred = pd.DataFrame({"prediction_id": [str(uuid.UUID(int=i)) for i in range(len(truth))],
+                         "partner_id": truth["partner_id"], "recommended_intervention": "email",
+                         "churn_probability": 0.2, "model_version": "v1", "predicted_at": "2025-10-03 00:00:00"})
+    with sqlite3.connect(out / "world.sqlite") as conn:
+        conn.execute("DELETE FROM predictions")
+        pred.to_sql("predictions", conn, if_exists="append", index=False)
+    _evaluate(out, "--from-db", "--record", "--out", tmp_path / "ev")
+    with sqlite3.connect(out / "world.sqlite") as conn:
+        db = pd.read_sql("SELECT * FROM predictions ORDER BY partner_id", conn)
+    assert db["actual_intervention"].eq("email").all() and db["actual_outcome"].isin(["Churned", "Retained"]).all()
+    assert (pd.to_datetime(db["outcome_recorded_at"]) == pd.Timestamp("2025-11-02")).all()   # + 30 days
+    recorded = pd.read_csv(tmp_path / "ev" / "predictions_outcomes.csv").sort_values("partner_id")
+    assert (recorded["actual_outcome"].to_numpy() == db["actual_outcome"].to_numpy()).all()
+    # the outcomes follow P(Churned | do(email)) (4 SD of a sum of Bernoullis)
+    p = (truth["base_churn_probability"] + truth["effect_email"]).to_numpy()
+    assert abs((db["actual_outcome"] == "Churned").sum() - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum())
+    again = _evaluate(out, "--from-db", "--record", "--out", tmp_path / "ev", check=False)
+    assert again.returncode == 2 and "model_version 'v1' is already recorded" in again.stderr
+    _evaluate(out, "--from-db", "--record", "--replace", "--out", tmp_path / "ev2")
+    replayed = pd.read_csv(tmp_path / "ev2" / "predictions_outcomes.csv").sort_values("partner_id")
+    assert (replayed["actual_outcome"].to_numpy() == recorded["actual_outcome"].to_numpy()).all()   # same stream
+
+
+def test_json_format_prints_the_json(run, tmp_path):
+    out, truth, _ = run
+    path = _write(tmp_path, pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "none"}),
+                  "p.parquet")
+    proc = _evaluate(out, "--predictions", path, "--out", tmp_path / "j", "--format", "json")
+    printed = json.loads(proc.stdout)
+    assert printed == json.loads((tmp_path / "j" / "evaluation.json").read_text())
+    assert (tmp_path / "j" / "evaluation.md").read_text().startswith("# Evaluation against the truth")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda f: f.assign(partner_id=["P99999999"] + f["partner_id"].tolist()[1:]),
+     "predictions row 1, partner_id: 'P99999999' is not a partner of this run's cohort"),
+    (lambda f: pd.concat([f, f.iloc[:1]]), "partner_id: "),
+    (lambda f: f.assign(recommended_intervention="sms"), "predictions row 1, recommended_intervention: 'sms' is not"),
+    (lambda f: f.assign(churn_probability=1.5), "predictions row 1, churn_probability: 1.5 is not a probability"),
+    (lambda f: f.drop(columns="partner_id"), "missing the required column partner_id"),
+])
+def test_bad_predictions_are_refused_with_row_and_column(run, tmp_path, change, fragment):
+    out, truth, _ = run
+    frame = change(pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call",
+                                 "churn_probability": 0.3}))
+    proc = _evaluate(out, "--predictions", _write(tmp_path, frame), "--out", tmp_path / "bad", check=False)
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "bad" / "evaluation.json").exists()
+
+
+def test_a_file_that_is_not_csv_or_parquet_is_refused(run, tmp_path):
+    out, _, _ = run
+    (tmp_path / "pred.txt").write_text("partner_id\nP00001\n")
+    proc = _evaluate(out, "--predictions", tmp_path / "pred.txt", check=False)
+    assert proc.returncode == 2 and "must be a .csv or .parquet file" in proc.stderr
