@@ -73,14 +73,29 @@ def _read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
+DB_URL: str | None = None        # --db-url (or DATABASE_URL): the saved config masks the password
+
+
 def _connect(spec, run_dir: Path):
+    import os
+
     from .sinks.database import local_file
 
     if spec.db.kind == "sqlite":
         return sqlite3.connect(local_file(spec.db, run_dir))
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return create_engine(spec.db.target).connect()
+    url = DB_URL or os.environ.get("DATABASE_URL") or spec.db.target
+    try:
+        return create_engine(url).connect()
+    except SQLAlchemyError as exc:
+        from .sinks.database import mask
+
+        hint = " (the run's saved config masks the password: pass --db-url URL or set DATABASE_URL)" \
+            if "***" in url else ""
+        raise ConfigError([f"--from-db: cannot connect to {mask(url)}{hint}: "
+                           f"{mask(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))}"]) from None
 
 
 def _shown(value: object) -> str:
@@ -269,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, help="the most the interventions may cost (interventions.costs)")
     parser.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
     parser.add_argument("--replace", action="store_true", help="with --record: record a model version again")
+    parser.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
     args = parser.parse_args(argv)
+    global DB_URL
+    DB_URL = args.db_url
     try:
         spec, stage, uplift, partners = load_run(args.run_dir)
         predictions = read_predictions(args, spec, args.run_dir)

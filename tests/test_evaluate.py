@@ -165,3 +165,34 @@ def test_a_file_that_is_not_csv_or_parquet_is_refused(run, tmp_path):
     (tmp_path / "pred.txt").write_text("partner_id\nP00001\n")
     proc = _evaluate(out, "--predictions", tmp_path / "pred.txt", check=False)
     assert proc.returncode == 2 and "must be a .csv or .parquet file" in proc.stderr
+
+
+def test_record_round_trips_through_a_real_postgresql(postgres_url, tmp_path):
+    """The same loop against PostgreSQL: predictions inserted by a "model", graded and
+    recorded from the database, the outcomes written back in one transaction."""
+    from sqlalchemy import create_engine, text
+
+    out = tmp_path / "run"
+    run_cli("n_partners=1500", "db=postgres", f"db.url={postgres_url}", out_dir=out)
+    truth = pd.read_parquet(out / "uplift_truth.parquet")
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM predictions"))
+        pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call", "uplift_score": 0.1,
+                      "model_version": "pg-1"}).to_sql("predictions", conn, if_exists="append", index=False)
+    masked = _evaluate(out, "--from-db", "--out", tmp_path / "ev", check=False)      # the saved config masks it
+    assert masked.returncode == 2 and "pass --db-url URL or set DATABASE_URL" in masked.stderr
+    assert "secret-pw" not in masked.stderr + masked.stdout
+    proc = _evaluate(out, "--from-db", "--record", "--db-url", postgres_url, "--out", tmp_path / "ev",
+                     "--format", "json")
+    assert json.loads(proc.stdout)["recorded"] == {"model_version": "pg-1", "rows": len(truth),
+                                                   "churned": int((pd.read_csv(tmp_path / "ev" / "predictions_outcomes.csv")
+                                                                   ["actual_outcome"] == "Churned").sum()),
+                                                   "file": "predictions_outcomes.csv", "database": True}
+    with engine.connect() as conn:
+        db = pd.read_sql("SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at FROM predictions",
+                         conn)
+    assert len(db) == len(truth) and db["actual_intervention"].eq("call").all()
+    assert db["actual_outcome"].isin(["Churned", "Retained"]).all() and db["outcome_recorded_at"].notna().all()
+    again = _evaluate(out, "--from-db", "--record", "--db-url", postgres_url, check=False)
+    assert again.returncode == 2 and "already recorded" in again.stderr
