@@ -53,22 +53,55 @@ def one_hot(assignment: np.ndarray, k: int) -> np.ndarray:
 
 def oracle(truth: Truth, budget: float | None = None) -> np.ndarray:
     """Each partner's best type (the lowest churn probability; among equals the cheapest).
-    Under a budget: start from the control and give each partner its best type in order of
-    churn prevented per unit of cost until the budget is spent (greedy)."""
+
+    Under a budget, a multiple-choice knapsack solved the greedy way: each partner's
+    upgrades from the control along the upper convex hull of its (cost, churn prevented)
+    points, all partners' upgrades taken in order of churn prevented per unit of cost
+    until the next one does not fit (optimal up to that one upgrade: the LP bound)."""
     cost = np.array([truth.costs.get(t, 0.0) for t in truth.types])
-    # lexicographic: lowest probability, then lowest cost (a tiny tie-break below 1e-12)
+    n, k = truth.p.shape
+    # lexicographic: lowest probability, then lowest cost (a tie-break far below 1e-12)
     best = np.argmin(truth.p + 1e-13 * cost / max(cost.max(), 1.0), axis=1)
     if budget is None:
         return best
     control = truth.types.index(truth.control)
-    gain = truth.p[:, control] - truth.p[np.arange(len(best)), best]
-    price = cost[best] - cost[control]
-    ratio = np.where(price > 0, gain / np.where(price > 0, price, 1), np.inf)
-    order = np.argsort(-ratio, kind="stable")
-    spent = np.cumsum(np.where(gain[order] > 0, price[order], 0.0))
-    take = np.zeros(len(best), dtype=bool)
-    take[order] = (gain[order] > 0) & (spent <= budget)
-    return np.where(take, best, control)
+    gain = truth.p[:, [control]] - truth.p                     # (n, k) churn prevented by each type
+    extra = cost - cost[control]                                # (k,) what each type costs beyond the control
+    steps_from, steps_to, steps_eff, steps_cost = [], [], [], []
+    current = np.full(n, control)
+    rows = np.arange(n)
+    for _ in range(k - 1):                                      # at most k - 1 upgrades per partner
+        dg = gain - gain[rows, current][:, None]
+        dc = extra[None, :] - extra[current][:, None]
+        ok = (dg > 1e-15) & (dc >= 0)
+        eff = np.where(ok, np.where(dc > 0, dg / np.where(dc > 0, dc, 1), np.inf), -np.inf)
+        nxt = np.argmax(eff, axis=1)
+        has = np.isfinite(eff[rows, nxt]) | (eff[rows, nxt] == np.inf)
+        if not has.any():
+            break
+        steps_from.append(np.where(has, current, -1))
+        steps_to.append(np.where(has, nxt, -1))
+        steps_eff.append(np.where(has, eff[rows, nxt], -np.inf))
+        steps_cost.append(np.where(has, dc[rows, nxt], 0.0))
+        current = np.where(has, nxt, current)
+    if not steps_to:
+        return np.full(n, control)
+    to, eff, dcost = np.stack(steps_to), np.stack(steps_eff), np.stack(steps_cost)   # (steps, n)
+    partner = np.broadcast_to(rows, to.shape)
+    order = np.argsort(-eff.ravel(), kind="stable")
+    valid = to.ravel()[order] >= 0
+    spent = np.cumsum(np.where(valid, dcost.ravel()[order], 0.0))
+    fits = valid & (spent <= budget + 1e-9)
+    stop = np.flatnonzero(valid & ~fits)
+    if stop.size:
+        fits[stop[0]:] = False                                  # the first upgrade that does not fit ends it
+    out = np.full(n, control)
+    taken = order[fits]
+    # a partner's upgrades come in order (its hull's efficiencies fall): its last one wins
+    step_index = taken // n
+    sort = np.argsort(step_index, kind="stable")
+    out[partner.ravel()[taken][sort]] = to.ravel()[taken][sort]
+    return out
 
 
 def within_budget(truth: Truth, assignment: np.ndarray, priority: np.ndarray, budget: float) -> np.ndarray:

@@ -106,6 +106,10 @@ def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, t
     assert _policy(free, "oracle")["expected_churners"] <= _policy(capped, "oracle")["expected_churners"] \
         <= _policy(capped, "none")["expected_churners"]
     assert _policy(free, "all_call")["cost"] == 25.0 * len(truth)      # interventions.costs
+    # the budgeted oracle beats every listed policy that fits the same budget (all_email does)
+    fitting = [r for r in capped["policies"] if r["within_budget"] and r["name"] != "oracle"]
+    assert any(r["name"] == "all_email" for r in fitting)
+    assert all(_policy(capped, "oracle")["expected_churners"] <= r["expected_churners"] + 1e-9 for r in fitting)
 
 
 def test_record_plays_the_window_forward_through_sqlite(run, tmp_path):
