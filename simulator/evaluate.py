@@ -2,8 +2,9 @@
 
 Reads a finished run (its saved config, ``uplift_truth``, ``partners``) and a model's
 predictions (the seed's ``predictions`` columns; ``partner_id`` required), from a CSV or
-Parquet file or, with ``--from-db``, from the run's database. Writes ``evaluation.json``
-and ``evaluation.md`` into ``--out`` (default: the run directory) and prints the Markdown
+Parquet file or, with ``--from-db``, from the run's database. Writes ``evaluation.json``,
+``evaluation.md`` and ``evaluation.html`` (the calibration and Qini curves) into ``--out``
+(default: the run directory) and prints the Markdown
 (``--format json``: the JSON). ``--record`` plays the next outcome window forward: each
 prediction's recommended intervention is applied and its outcome drawn from the world's
 own outcome process (a stream keyed by ``model_version``), written back to the database
@@ -225,6 +226,40 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def html_page(result: dict) -> str:
+    """evaluation.html: the Markdown's tables as a page, with the calibration and Qini curves
+    (self-contained, like report.html)."""
+    import html
+
+    from .report import STYLE, _panel, figure, png
+
+    panels = []
+    if "churn_model" in result:
+        rows = result["churn_model"]["calibration"]
+        fig = figure(figsize=(4.2, 3.6))
+        ax = fig.subplots()
+        ax.plot([r["mean_true_probability"] for r in rows], [r["mean_predicted"] for r in rows], "o-", label="model")
+        top = max(max(r["mean_true_probability"] for r in rows), max(r["mean_predicted"] for r in rows))
+        ax.plot([0, top], [0, top], "--", color="grey", label="calibrated")
+        ax.set(xlabel="mean true probability (decile)", ylabel="mean predicted", title="calibration")
+        ax.legend(fontsize=7)
+        panels.append(_panel("Churn model: calibration against the true probability", png(fig)))
+    if "uplift_model" in result:
+        curve = result["uplift_model"]["curve"]
+        fig = figure(figsize=(4.6, 3.6))
+        ax = fig.subplots()
+        x = [c["treated"] for c in curve]
+        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {result['uplift_model']['qini']:.3f})")
+        ax.plot([0, x[-1]], [0, curve[-1]["churn_prevented"]], "--", color="grey", label="random")
+        ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curve")
+        ax.legend(fontsize=7)
+        panels.append(_panel("Uplift model: the Qini curve against the true benefit", png(fig)))
+    body = f"<pre>{html.escape(markdown(result))}</pre>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Evaluation (seed {result['run']['seed']})"
+            f"</title><style>{STYLE}</style></head><body><h1>Evaluation against the truth</h1>"
+            f"{''.join(panels)}<h2>Figures</h2>{body}</body></html>")
+
+
 def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """The outcome window played forward: each prediction's recommended type (the control
     where none is given) and an outcome drawn from P(Churned | do(type)), one uniform per
@@ -326,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     text = markdown(result)
     (out_dir / "evaluation.md").write_text(text)
+    (out_dir / "evaluation.html").write_text(html_page(result))
     print(json.dumps(result, indent=2, default=float) if args.format == "json" else text)
     return 0
 

@@ -94,6 +94,7 @@ def test_a_perfect_uplift_ranking_scores_the_oracles_qini(run, tmp_path):
     churn = result["churn_model"]                  # the true probability is the oracle
     assert churn["auc"] == churn["oracle_auc"] and churn["brier_vs_true_probability"] == 0
     assert len(churn["calibration"]) == 10
+    assert (tmp_path / "ev" / "evaluation.html").read_text().count("data:image/png") == 2   # calibration, Qini
 
 
 def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):
@@ -145,6 +146,8 @@ def test_json_format_prints_the_json(run, tmp_path):
     printed = json.loads(proc.stdout)
     assert printed == json.loads((tmp_path / "j" / "evaluation.json").read_text())
     assert (tmp_path / "j" / "evaluation.md").read_text().startswith("# Evaluation against the truth")
+    page = (tmp_path / "j" / "evaluation.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "regret" in page.lower()
 
 
 @pytest.mark.parametrize("change, fragment", [
