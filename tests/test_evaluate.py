@@ -46,8 +46,12 @@ def _write(tmp_path, frame, name="pred.csv"):
 
 
 def _graded(run, tmp_path, frame, *args):
+    """In process (the CLI's own main; the subprocess tests below cover the command)."""
+    from simulator.evaluate import main
+
     out, _, _ = run
-    _evaluate(out, "--predictions", _write(tmp_path, frame), "--out", tmp_path / "ev", *args)
+    assert main([str(out), "--predictions", str(_write(tmp_path, frame)), "--out", str(tmp_path / "ev"),
+                 *map(str, args)]) == 0
     return json.loads((tmp_path / "ev" / "evaluation.json").read_text())
 
 
