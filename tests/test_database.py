@@ -283,3 +283,37 @@ def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compo
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 1000
     assert conn.execute("SELECT count(*) FROM interventions").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM uplift_truth").fetchone()[0] == 0
+
+
+def test_the_arrow_and_the_row_loaders_write_the_same_sqlite(compose, tmp_path, monkeypatch):
+    """ADBC's SQLite driver (Arrow ingest) and the standard library's sqlite3 (rows as
+    tuples) store the same values in every table, text timestamps and labels included."""
+    import builtins
+
+    from simulator import generate
+    from simulator.sinks import database as D
+
+    cfg = compose(["n_partners=1500"])
+    spec = load_spec(cfg)
+    tables = {n: t for n, t in generate(cfg).items() if n not in spec.files_only}
+    session = D._SqliteSession(tmp_path / "probe.sqlite", fresh=True)
+    assert session.adbc                         # a dependency: the fast path is the default
+    session.close()
+    contents = {}
+    for loader in ("adbc", "sqlite3"):
+        if loader == "sqlite3":
+            real = builtins.__import__
+
+            def without_adbc(name, *args, **kwargs):
+                if name.startswith("adbc_driver"):
+                    raise ImportError(name)
+                return real(name, *args, **kwargs)
+
+            monkeypatch.setattr(builtins, "__import__", without_adbc)
+        out = tmp_path / loader
+        out.mkdir()
+        D.load(spec.db, tables, out, {}, spec.domains(), D.names(spec))
+        with sqlite3.connect(out / "world.sqlite") as conn:
+            contents[loader] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
+    assert contents["adbc"] == contents["sqlite3"]
+    assert contents["adbc"]["partners"][0][0] == "P00001"
