@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import grading
 from .errors import ConfigError
+from .expr import frame_env
 from .streams import stream
 
 COLUMNS = ["prediction_id", "partner_id", "churn_probability", "top_churn_factors", "recommended_intervention",
@@ -64,8 +65,8 @@ def read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
 def _read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
     if args.from_db:
         if spec.db is None or spec.db.kind == "none":
-            raise ConfigError([f"--from-db: the run loaded no database (db=none)"])
-        return pd.read_sql("SELECT * FROM predictions", _connect(spec, run_dir))
+            raise ConfigError(["--from-db: the run loaded no database (db=none)"])
+        return pd.read_sql("SELECT * FROM predictions", _connect(spec, run_dir, args.db_url))
     path = Path(args.predictions)
     if path.suffix not in (".csv", ".parquet"):
         raise ConfigError([f"--predictions {path}: must be a .csv or .parquet file"])
@@ -74,10 +75,9 @@ def _read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-DB_URL: str | None = None        # --db-url (or DATABASE_URL): the saved config masks the password
-
-
-def _connect(spec, run_dir: Path):
+def _connect(spec, run_dir: Path, url: str | None = None):
+    """The run's database: its SQLite file, or the PostgreSQL of ``url`` (--db-url), else
+    DATABASE_URL, else the run's saved URL (whose password the saved config masks)."""
     import os
 
     from .sinks.database import local_file
@@ -87,7 +87,7 @@ def _connect(spec, run_dir: Path):
     from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
 
-    url = DB_URL or os.environ.get("DATABASE_URL") or spec.db.target
+    url = url or os.environ.get("DATABASE_URL") or spec.db.target
     try:
         return create_engine(url).connect()
     except SQLAlchemyError as exc:
@@ -162,7 +162,7 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
         out["uplift_model"] = {**grading.uplift_model(score, benefit),
                                "benefit": "churn prevented by " + ("the recommended type" if rec is not None
                                                                    else "each partner's best type")}
-    shares = _logging_shares(stage, people)
+    shares = stage.policy_shares(frame_env(people), len(people))   # the world's logging policy
     policies = []
     if rec is not None:
         submitted = rec if budget is None else grading.within_budget(
@@ -184,16 +184,6 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
     out["regret"] = by_name["submitted"]["expected_churners"] - by_name["oracle"]["expected_churners"] \
         if "submitted" in by_name else None
     return out
-
-
-def _logging_shares(stage, partners: pd.DataFrame) -> np.ndarray:
-    """Each partner's probability of each type under the world's logging policy."""
-    from .stages.interventions import matched_row
-
-    env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
-           for c in partners.columns}
-    table = np.stack([r.shares for r in stage.policy])
-    return table[matched_row(stage.policy, env, len(partners))]
 
 
 def markdown(result: dict) -> str:
@@ -260,13 +250,18 @@ def html_page(result: dict) -> str:
             f"{''.join(panels)}<h2>Figures</h2>{body}</body></html>")
 
 
+def model_version(predictions: pd.DataFrame) -> str:
+    """The predictions' model version (the stream of their recorded outcomes)."""
+    return str(predictions["model_version"].iloc[0]) if "model_version" in predictions and len(predictions) \
+        else "unversioned"
+
+
 def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """The outcome window played forward: each prediction's recommended type (the control
     where none is given) and an outcome drawn from P(Churned | do(type)), one uniform per
     partner from a stream keyed by the model version (the same predictions, the same
     outcomes)."""
-    version = str(predictions["model_version"].iloc[0]) if "model_version" in predictions and len(predictions) \
-        else "unversioned"
+    version = model_version(predictions)
     rows = uplift.set_index(spec.key).loc[predictions[spec.key].astype(str)]
     kind = predictions.get("recommended_intervention", pd.Series([None] * len(predictions)))
     kind = kind.fillna(stage.control).astype(str).to_numpy()
@@ -286,9 +281,9 @@ def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.D
     return out
 
 
-def _write_back(spec, run_dir: Path, recorded: pd.DataFrame) -> None:
+def _write_back(spec, run_dir: Path, recorded: pd.DataFrame, url: str | None) -> None:
     """The outcomes into the run's predictions table, in one transaction."""
-    conn = _connect(spec, run_dir)
+    conn = _connect(spec, run_dir, url)
     columns = [recorded["actual_intervention"].astype(str), recorded["actual_outcome"].astype(str),
                pd.to_datetime(recorded["outcome_recorded_at"]).astype(str), recorded["model_version"].astype(str),
                recorded[spec.key].astype(str)]
@@ -321,8 +316,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", action="store_true", help="with --record: record a model version again")
     parser.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
     args = parser.parse_args(argv)
-    global DB_URL
-    DB_URL = args.db_url
     try:
         spec, stage, uplift, partners = load_run(args.run_dir)
         predictions = read_predictions(args, spec, args.run_dir)
@@ -333,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             problems.append("--budget: this world declares no interventions.costs")
         out_dir = args.out or args.run_dir
         if args.record:
-            version = str(predictions["model_version"].iloc[0]) if "model_version" in predictions and \
-                len(predictions) else "unversioned"
+            version = model_version(predictions)
             done = (out_dir / OUTCOMES).is_file() and \
                 (pd.read_csv(out_dir / OUTCOMES)["model_version"].astype(str) == version).any()
             if args.from_db and "actual_outcome" in predictions:
@@ -352,10 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         recorded = record(spec, stage, uplift, predictions)
         if args.from_db:
-            _write_back(spec, args.run_dir, recorded)
+            _write_back(spec, args.run_dir, recorded, args.db_url)
         recorded.to_csv(out_dir / OUTCOMES, index=False)
         churned = recorded["actual_outcome"] == "Churned"
-        result["recorded"] = {"model_version": str(recorded["model_version"].iloc[0]) if len(recorded) else None,
+        result["recorded"] = {"model_version": model_version(recorded) if len(recorded) else None,
                               "rows": int(len(recorded)), "churned": int(churned.sum()),
                               "file": OUTCOMES, "database": bool(args.from_db)}
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2, default=float) + "\n")

@@ -260,6 +260,13 @@ def compile_expr(source: str) -> Expr:
     return Expr(source=source, names=frozenset(compiler.names), _fn=fn)
 
 
+def frame_env(frame: pd.DataFrame, names=None) -> dict[str, object]:
+    """A table's columns as an expression environment (labels stay categorical, so that
+    comparisons with their categories work): all columns, or those in ``names``."""
+    return {c: (frame[c].array if isinstance(frame[c].dtype, pd.CategoricalDtype) else frame[c].to_numpy())
+            for c in (frame.columns if names is None else names)}
+
+
 def evaluate(expr: Expr, env: Env, n: int) -> np.ndarray:
     """Evaluate over ``n`` rows, broadcasting constants to a full column."""
     value = expr(env)

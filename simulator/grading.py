@@ -30,8 +30,10 @@ class Truth:
     commission: np.ndarray         # (n,): monthly commission (avg_commission_3m)
     costs: Mapping[str, float]     # cost of one decision of each type
 
-    def cost_of(self, assignment: np.ndarray) -> np.ndarray:
-        return np.array([self.costs.get(t, 0.0) for t in self.types])[assignment]
+    @property
+    def cost(self) -> np.ndarray:
+        """(types,): the cost of one decision of each type (0 where none is declared)."""
+        return np.array([self.costs.get(t, 0.0) for t in self.types])
 
 
 def policy_value(truth: Truth, shares: np.ndarray, name: str) -> dict:
@@ -39,7 +41,7 @@ def policy_value(truth: Truth, shares: np.ndarray, name: str) -> dict:
     ``shares`` (n, types) each partner's probability of each type."""
     n = len(truth.p)
     churn = (shares * truth.p).sum(axis=1)
-    cost = float((shares * np.array([truth.costs.get(t, 0.0) for t in truth.types])).sum())
+    cost = float((shares * truth.cost).sum())
     return {"name": name, "expected_churners": float(churn.sum()),
             "expected_churn_rate": float(churn.sum() / n) if n else 0.0,
             "expected_commission_retained": float(((1 - churn) * truth.commission).sum()), "cost": cost}
@@ -58,7 +60,7 @@ def oracle(truth: Truth, budget: float | None = None) -> np.ndarray:
     upgrades from the control along the upper convex hull of its (cost, churn prevented)
     points, all partners' upgrades taken in order of churn prevented per unit of cost
     until the next one does not fit (optimal up to that one upgrade: the LP bound)."""
-    cost = np.array([truth.costs.get(t, 0.0) for t in truth.types])
+    cost = truth.cost
     n, k = truth.p.shape
     # lexicographic: lowest probability, then lowest cost (a tie-break far below 1e-12)
     best = np.argmin(truth.p + 1e-13 * cost / max(cost.max(), 1.0), axis=1)
@@ -109,7 +111,7 @@ def within_budget(truth: Truth, assignment: np.ndarray, priority: np.ndarray, bu
     comes after the money runs out (highest ``priority`` first)."""
     control = truth.types.index(truth.control)
     order = np.argsort(-priority, kind="stable")
-    spent = np.cumsum(truth.cost_of(assignment)[order] - truth.cost_of(np.full(len(order), control))[order])
+    spent = np.cumsum((truth.cost[assignment] - truth.cost[control])[order])
     keep = np.zeros(len(order), dtype=bool)
     keep[order] = spent <= budget
     return np.where(keep, assignment, control)

@@ -267,7 +267,7 @@ class Activity(BaseStage):
 
     def targets(self, world, tables) -> list[dict]:
         """History inputs drawn from a distribution, against the features that measure them."""
-        from ..stats import REFERENCE_ROWS, groups, target
+        from ..stats import REFERENCE_ROWS, groups, measured_target
 
         partners, out = tables[world.table], []
         live = live_days(world, partners)
@@ -284,13 +284,10 @@ class Activity(BaseStage):
                     ref = SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label),
                                                      REFERENCE_ROWS, **params)
                     x = partners.loc[mask, feature].to_numpy(dtype=float)
-                    t = target(f"{h.path}.{key}{label}.mean", ref.mean(), x.mean() if x.size else 0,
-                               x.std() / np.sqrt(max(x.size, 1)), x.size, "measured mean")
+                    t = measured_target(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(), "measured mean")
                     t["feature"] = feature
                     if needs > 1 and live is not None:
                         t["note"] = f"partners with {needs}+ live days"
-                    t["miss"] = bool(abs(t["realized"] - t["declared"]) > 4 * x.std() / np.sqrt(max(x.size, 1))
-                                     + 0.1 * ref.std()) if x.size else True
                     out.append(t)
         return out
 

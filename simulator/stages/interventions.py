@@ -26,7 +26,7 @@ from .. import ids
 from ..dates import DAY
 from ..distributions import draw_categorical
 from ..errors import Problems, did_you_mean
-from ..expr import Expr, evaluate
+from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
 from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
@@ -75,6 +75,11 @@ class Interventions(BaseStage):
     timeline: Timeline
     noisy_control: bool = True                # the control's effect gets the noise too (the seed's formula)
     costs: Mapping[str, float] | None = None  # cost of one decision of each type (simulator.evaluate)
+
+    def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
+        """(n, types): each partner's probability of each type under the logging policy
+        (its first matching policy row, else the mix)."""
+        return np.stack([r.shares for r in self.policy])[matched_row(self.policy, env, n)]
 
     def noise_of(self, kind: str) -> tuple[float, float]:
         """(loc, scale) of the noise on a decision of type ``kind``: none on the control
@@ -151,8 +156,9 @@ class Interventions(BaseStage):
         # every episode of a partner has the same hazard: one truth per (partner, type)
         truth = np.zeros((ctx.n, len(self.types)))
         qc, dc = q[cohort], declared[cohort]
-        truth[cohort] = np.stack([outcome_probability(qc, dc[:, j] + self.noise_of(t)[0], self.noise_of(t)[1], self.clip)
-                                  for j, t in enumerate(self.types)], axis=1)
+        noise = [self.noise_of(t) for t in self.types]
+        truth[cohort] = np.stack([outcome_probability(qc, dc[:, j] + loc, scale, self.clip)
+                                  for j, (loc, scale) in enumerate(noise)], axis=1)
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
@@ -246,13 +252,12 @@ class Interventions(BaseStage):
 
         table, partners = tables[self.table_name], tables[world.table]
         reads = self.condition_reads & set(partners.columns)
-        env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
-               for c in reads}
+        env = frame_env(partners, reads)
         pidx = ids.rows_of(partners[world.key], table[world.key])
         kinds = table["intervention_type"].to_numpy()
         out = []
         if all(r.expr is None or r.expr.names <= reads for r in self.policy):
-            shares = np.stack([r.shares for r in self.policy])[matched_row(self.policy, env, len(partners))[pidx]]
+            shares = self.policy_shares(env, len(partners))[pidx]
             m = len(table)
             for j, kind in enumerate(self.types):   # expected share: the mean of each row's policy share
                 e = shares[:, j]

@@ -109,7 +109,7 @@ class Projection(BaseStage):
 
     def targets(self, world, tables) -> list[dict]:
         """Each declared class mean beside the feature's mean among the table's rows of that class."""
-        from ..stats import target
+        from ..stats import measured_target
 
         table, label, out = tables[self.table_name], self._label(world), []
         for m in self.class_means:
@@ -118,11 +118,7 @@ class Projection(BaseStage):
                 x = (table.loc[table[label] == value, m.feature].to_numpy(dtype=float, na_value=np.nan)
                      if label else np.empty(0))
                 x = x[~np.isnan(x)]
-                se = x.std() / np.sqrt(x.size) if x.size else 0.0
-                t = target(f"{m.path}.{key}", declared, x.mean() if x.size else 0.0, se, x.size, "class mean")
-                # a measured feature's tolerance (stats.py, as for the histories' measured means):
-                # 4 SE plus a tenth of the declared sd, for the floors of counts and amounts
-                t["miss"] = bool(abs(t["realized"] - declared) > 4 * se + 0.1 * sd) if x.size else True
+                t = measured_target(f"{m.path}.{key}", declared, x, sd, "class mean")
                 t.update(feature=m.feature, declared_sd=sd, realized_sd=round(float(x.std()), 6) if x.size else None,
                          note=f"{self.table_name} rows with {label} {str(value).lower()}" if label
                          else f"{self.table_name} does not carry the churn label")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..expr import evaluate
+from ..expr import evaluate, frame_env
 from ..plan import Step
 from ..spec.checks import _is_number
 from ..spec.model import Domain, RuleSpec
@@ -95,8 +95,7 @@ class Scenarios(BaseStage):
         if self.road is None or self.road not in partners:
             return []
         road = partners[self.road].astype(str).to_numpy()
-        env = {c: (partners[c].array if isinstance(partners[c].dtype, pd.CategoricalDtype) else partners[c].to_numpy())
-               for c in partners.columns}
+        env = frame_env(partners)
         return [(r, road == r.name, np.asarray(evaluate(r.expr, env, len(partners)), dtype=bool))
                 for r in self.rules if r.name in set(road) and r.expr.names <= set(partners.columns)]
 
