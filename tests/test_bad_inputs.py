@@ -108,6 +108,11 @@ CATALOGUE = [
     # the signals of issue "Signals that carry risk"
     ("churn.signal=-0.5", "churn.signal: must be a number >= 0"),
     ("scenarios.shares.Active_Churn=0.9", "scenarios.shares: the churners' scenario shares must sum to at most 1"),
+    ("churn.signal=strong", "churn.signal: must be a number >= 0"),
+    ("+scenarios.shares.Trust_Erosian=0.1", "scenarios.shares.Trust_Erosian: unknown churn scenario"),
+    ("scenarios.agreement=1.5", "scenarios.agreement: must be a share in [0, 1]"),
+    ("scenarios.road=[a]", "scenarios.road: must name the latent road column"),
+    ("scenarios.road=roads", "scenarios.road: unknown column 'roads'"),
     ("features.learnability.model_auc.min=0.95", "features.learnability.model_auc: min 0.95 is above max 0.9"),
 ]
 
