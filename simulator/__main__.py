@@ -39,24 +39,25 @@ def _forget_run_dir(out_dir: Path) -> None:
 
 
 class _progress:
-    """One tqdm bar over the run's stages on a terminal; silent when stderr is not a TTY
-    (logs, CI, pipes). Used as ``with _progress() as tick: tick("write")``."""
+    """A tqdm bar on a terminal: the partners generated (rows done, rows/s, ETA), then the
+    stages after them; silent when stderr is not a TTY (logs, CI, pipes). Used as
+    ``with _progress() as tick: tick("generate", done, total)``."""
 
     def __enter__(self):
         from tqdm import tqdm
 
-        from .run import STAGES
-
-        self.bar = tqdm(total=len(STAGES), desc="world", unit="stage", leave=False,
-                        disable=not sys.stderr.isatty())
-        self.started = False
+        self.bar = tqdm(total=0, desc="world", unit=" partners", unit_scale=True, leave=False,
+                        disable=not sys.stderr.isatty(), dynamic_ncols=True)
         return self
 
-    def __call__(self, stage: str) -> None:
-        if self.started:
-            self.bar.update(1)
-        self.started = True
-        self.bar.set_description(stage)
+    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
+        if total and self.bar.total != total:
+            self.bar.reset(total=total)
+        self.bar.set_description(stage, refresh=False)
+        if done:
+            self.bar.update(done - self.bar.n)
+        else:
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

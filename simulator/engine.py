@@ -8,6 +8,7 @@ the tables that read the finished partners table.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +36,8 @@ class Result:
 def _initial_env(spec: WorldSpec) -> dict[str, object]:
     """The key column, and every column a stage writes other than by a column step, null
     until its step runs (a split pass fills its share of the rows)."""
-    env: dict[str, object] = {spec.key: ids.partner_ids(spec.entity.entity.prefix, spec.entity.entity.width, spec.n)}
+    entity = spec.entity.entity
+    env: dict[str, object] = {spec.key: ids.partner_ids(entity.prefix, entity.width, spec.n, spec.offset)}
     for s in spec.stages:
         if s.entity is None:
             for col, dom in s.writes().items():
@@ -67,10 +69,11 @@ def _as_series(values: object, domain: Domain) -> object:
     return values
 
 
-def simulate(spec: WorldSpec) -> Result:
-    """Generate every table of the world described by ``spec``."""
+def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Result:
+    """Generate every table of the world (or block, simulator.chunks) described by
+    ``spec``; ``given``: world-level solutions solved on another block."""
     plan = build_plan(spec)
-    ctx = RunContext(spec, golden.prepare(spec, plan), _initial_env(spec))
+    ctx = RunContext(spec, golden.prepare(spec, plan), _initial_env(spec), given=dict(given or {}))
     timings: dict[str, float] = {}
     for step in plan:
         start = time.perf_counter()
@@ -82,4 +85,4 @@ def simulate(spec: WorldSpec) -> Result:
     for s in spec.stages:
         s.finish(ctx, partners)
     return Result({spec.table: partners, **ctx.tables},
-                  {**ctx.facts, "step_seconds": timings, "plan": [s.name for s in plan]})
+                  {**ctx.facts, "solved": ctx.solved, "step_seconds": timings, "plan": [s.name for s in plan]})

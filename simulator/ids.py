@@ -22,9 +22,9 @@ def _strings(chars: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return pd.array(pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), pa.py_buffer(data)), dtype="str")
 
 
-def partner_ids(prefix: str, width: int, n: int) -> pd.api.extensions.ExtensionArray:
-    """prefix + 1..n zero-padded to at least ``width`` digits, like f"{prefix}{i:0{width}d}"."""
-    digits = pc.utf8_lpad(pa.array(np.arange(1, n + 1, dtype=np.int64)).cast(pa.string()),
+def partner_ids(prefix: str, width: int, n: int, start: int = 0) -> pd.api.extensions.ExtensionArray:
+    """prefix + start+1..start+n zero-padded to at least ``width`` digits, like f"{prefix}{i:0{width}d}"."""
+    digits = pc.utf8_lpad(pa.array(np.arange(start + 1, start + n + 1, dtype=np.int64)).cast(pa.string()),
                           width=width, padding="0")
     ids = pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
     return pd.array(ids.cast(pa.large_string()), dtype="str")

@@ -21,15 +21,17 @@ from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
-from .spec.model import DbSpec, Domain, Timeline, WorldSpec
+from .spec.model import DbSpec, Domain, ExecutorSpec, Timeline, WorldSpec
 from .spec.shape import Open, check_keys
 from .stage import ParseContext
 from .stages import golden as golden_records
 
-SETTINGS = ("n_partners", "seed", "as_of", "value_groups")
+SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
 WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None},
                "golden": {"candidates": None, "records": Open(None)},
-               "output": {"formats": None, "dir": None, "report": None}}
+               "output": {"formats": None, "dir": None, "report": None},
+               "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None}}
+EXECUTORS = ("local", "processes", "dask")
 DB_SHAPES = {"sqlite": {"kind": None, "path": None, "mode": None},
              "postgres": {"kind": None, "url": None, "mode": None},
              "none": {"kind": None}}
@@ -85,6 +87,26 @@ def _db(p: Problems, c: Mapping | None) -> DbSpec:
     if kind == "postgres" and not target.startswith("postgresql"):
         p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
     return DbSpec(kind, target, mode)
+
+
+def _executor(p: Problems, c: Mapping | None) -> ExecutorSpec:
+    """The executor group (conf/executor): where chunks run; none of it changes the data."""
+    c = c or {}
+    kind = c.get("kind", "local")
+    if kind not in EXECUTORS:
+        p.add("executor.kind", f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
+        kind = "local"
+    chunk = _int(p, "executor.chunk_size", c.get("chunk_size", ExecutorSpec.chunk_size), 1)
+    workers = c.get("workers")
+    if workers is not None:
+        workers = _int(p, "executor.workers", workers, 1)
+    address = c.get("address")
+    if address is not None and (not isinstance(address, str) or not re.fullmatch(r"(tcp|tls|inproc|ucx)://\S+", address)):
+        p.add("executor.address", f"must be a scheduler address like tcp://host:8786, got {address!r}")
+        address = None
+    if address is not None and kind != "dask":
+        p.add("executor.address", f"is read by executor=dask only; this run's executor is {kind!r}")
+    return ExecutorSpec(kind, chunk or ExecutorSpec.chunk_size, workers, address)
 
 
 def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
@@ -162,6 +184,11 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         p.add("output.formats", f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
     db = _db(p, raw.get("db"))
     report = _flag(p, "output.report", out.get("report"), True)
+    executor = _executor(p, raw.get("executor"))
+    block_size = _int(p, "block_size", raw.get("block_size", WorldSpec.block_size), 1024)
+    if records and block_size is not None and max(r.row for r in records) >= block_size:
+        p.add("block_size", f"must hold the golden records (rows up to {max(r.row for r in records) + 1}), "
+              f"got {block_size}")
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
-                     out.get("dir"), db, report, raw, timeline)
+                     out.get("dir"), db, report, raw, timeline, executor, block_size)

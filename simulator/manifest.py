@@ -16,9 +16,9 @@ PACKAGES = ("partner-world-simulator", "numpy", "pandas", "pyarrow", "scipy", "p
 
 
 def config_hash(resolved: Mapping) -> str:
-    """sha256 of the resolved config (output and database targets excluded: they do not
+    """sha256 of the resolved config (output, database and executor excluded: they do not
     change the data, and a database URL may hold a password)."""
-    world = {k: v for k, v in resolved.items() if k not in ("output", "db")}
+    world = {k: v for k, v in resolved.items() if k not in ("output", "db", "executor")}
     return hashlib.sha256(json.dumps(world, sort_keys=True, default=str).encode()).hexdigest()
 
 

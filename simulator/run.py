@@ -8,23 +8,22 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import manifest, report, resources, stats
-from .engine import simulate
-from .schemas import validate_tables
+from . import chunks, executors, manifest, report, resources, stats
+from .chunks import BlockResult
 from .sinks import database
-from .sinks.files import MANIFEST, run_dir, write_json, write_tables, write_text
+from .sinks.files import MANIFEST, Staging, run_dir, write_json, write_text
 from .load import load_spec
-from .spec import WorldSpec
+from .spec import ExecutorSpec, WorldSpec
 
 log = logging.getLogger("simulator")
 STATS, REPORT = "stats.json", "report.html"
-STAGES = ("generate", "validate and write", "review", "load")
+STAGES = ("generate", "write", "review", "load")
 
 
 @dataclass(frozen=True)
@@ -38,89 +37,178 @@ class RunReport:
 
 
 def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
-    """Every table of the configured world as DataFrames, validated; nothing is written."""
+    """Every table of the configured world as DataFrames, validated; nothing is written.
+    (The whole world in memory: for large worlds use :func:`run`, which streams.)"""
     spec = cfg if isinstance(cfg, WorldSpec) else load_spec(cfg)
-    result = simulate(spec)
-    validate_tables(spec, result.tables)
-    return result.tables
+    parts = [r.tables for r in executors.blocks(replace(spec, executor=ExecutorSpec()))]
+    return {name: chunks.concat([p[name] for p in parts]) for name in parts[0]}
 
 
-def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame], invariants=None) -> tuple[dict, str | None]:
-    """stats.json's contents and report.html's page (None when output.report is false);
-    ``invariants``: the validation's counts (a callable that waits for them)."""
-    figures = stats.build(spec, tables, invariants)
-    return figures, report.render(spec, tables, figures) if spec.report else None
+def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame], invariants) -> tuple[dict, str | None]:
+    """stats.json's contents and report.html's page (None when output.report is false),
+    measured on the pilot block's tables (the whole world when it is one block)."""
+    pilot = chunks.block_spec(spec, 0)
+    figures = stats.build(pilot, tables, invariants)
+    figures["n_partners"] = spec.n
+    if pilot.n < spec.n:
+        figures["review"] = {"partners": pilot.n, "note": (
+            f"targets, realized figures and column summaries are measured on the first block "
+            f"({pilot.n:,} of {spec.n:,} partners); invariants and row counts on every block")}
+    return figures, report.render(pilot, tables, figures) if spec.report else None
 
 
-def run(cfg: DictConfig, out_dir: Path, progress: Callable[[str], None] | None = None) -> RunReport:
-    """Generate, validate and write the world into ``out_dir``; ``progress(stage)`` is told
-    as each stage starts."""
-    tick = progress or (lambda stage: None)
+class _Sinks:
+    """Where each block goes as it arrives: the staged files and the database's one
+    transaction, written in a background thread (Arrow's writers release the GIL), at
+    most two blocks behind the generation. A database failure stops only the database:
+    the files are complete whatever happens there, and the error is raised after them."""
+
+    def __init__(self, spec: WorldSpec, staging: Staging, out_dir: Path):
+        self.spec, self.staging, self.out_dir = spec, staging, out_dir
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.inner = ThreadPoolExecutor(max_workers=2)
+        self.pending: list = []
+        self.load = None
+        self.failure: database.DatabaseError | None = None
+        self.load_seconds = 0.0
+
+    def submit(self, result: BlockResult) -> None:
+        while len(self.pending) >= 2:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(self._write, result))
+
+    def _write(self, result: BlockResult) -> None:
+        spec = self.spec
+        csv = dict(zip(result.tables, self.inner.map(lambda name: self.staging.write(name, result.tables[name]),
+                                                     result.tables)))
+        if spec.db.kind == "none" or self.failure is not None:
+            return
+        t0 = time.perf_counter()
+        loaded = {name: t for name, t in result.tables.items() if name not in spec.files_only}
+        try:
+            if self.load is None:
+                self.load = database.open_load(spec.db, loaded, self.out_dir, spec.domains(), database.names(spec))
+            for name in self.load.order:
+                self.load.insert(name, loaded[name], csv.get(name))
+        except database.DatabaseError as exc:
+            self.failure, self.load = exc, None
+        self.load_seconds += time.perf_counter() - t0
+
+    def drain(self) -> None:
+        for future in self.pending:
+            future.result()
+        self.pending = []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.inner.shutdown(wait=True)
+
+    def abort(self) -> None:
+        for future in self.pending:
+            future.cancel()
+        self.close()
+        if self.load is not None:
+            self.load.rollback()
+            self.load = None
+
+    def commit(self) -> dict[str, int]:
+        """Commit the load (after the files are published); rows per table."""
+        if self.failure is not None:
+            raise self.failure
+        if self.load is None:
+            return {}
+        t0 = time.perf_counter()
+        try:
+            return self.load.commit()
+        finally:
+            self.load = None
+            self.load_seconds += time.perf_counter() - t0
+
+
+def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = None) -> RunReport:
+    """Generate, validate and write the world into ``out_dir``, block by block;
+    ``progress(stage, done=0, total=0)`` is told as each stage starts and, while
+    generating, how many partners are done."""
+    tick = progress or (lambda stage, done=0, total=0: None)
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
     resources.check(spec, out_dir)             # and a world that cannot fit, or nowhere to write
-    for stage in spec.stages:                  # e.g. large histories kept in memory, or not written
+    for stage in spec.stages:                  # e.g. large histories not written
         for notice in stage.notices(spec):
             log.warning("%s", notice)
     t1 = time.perf_counter()
-    tick("generate")
-    result = simulate(spec)
-    t2 = time.perf_counter()
-    tick("validate and write")
-    # Files are staged in a hidden directory while the schemas are checked and the review
-    # (stats, plots) is computed; the run is published (one switch, sinks/files.py) only if
-    # every table passed. Arrow's writers and hashing kernels release the GIL, so the three
-    # share both cores.
-    rows = {name: len(frame) for name, frame in result.tables.items()}
+    tick("generate", 0, spec.n)
     db_file = database.local_file(spec.db, out_dir)
     own_db = db_file is not None and db_file.parent == out_dir
-    marks: dict[str, float] = {}
-
-    def stage_review(staging: Path, staged: dict[str, list[Path]]) -> None:
-        """stats.json, report.html and the manifest join the tables before publication: the
-        directory shows them together or not at all."""
-        marks["written"] = time.perf_counter()
-        tick("review")
-        figures, page = review.result()
-        write_json(figures, staging / STATS)
-        if page is not None:
-            write_text(page, staging / REPORT)
-        pending = {"target": database.describe(spec.db), "rows": {}, "error": None, "pending": True}
-        write_json(manifest.build(spec, rows, staged, {**result.facts, "database": pending},
-                                  [staging / STATS, *([staging / REPORT] if page is not None else [])]),
-                   staging / MANIFEST)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        checked = pool.submit(validate_tables, spec, result.tables)
-        review = pool.submit(_review, spec, result.tables, checked.result)
-        formats = {name: spec.files_only.get(name, spec.formats) for name in result.tables}
-        files = write_tables(result.tables, out_dir, formats, before_publish=checked.result,
-                             stage_more=stage_review, keep=frozenset([db_file.name]) if own_db else frozenset())
-    t4 = marks.get("written", time.perf_counter())
+    names = [spec.table, *(t for s in spec.stages for t in s.tables())]
+    staging = Staging(out_dir, {name: spec.files_only.get(name, spec.formats) for name in names})
+    sinks = _Sinks(spec, staging, out_dir)
+    rows: dict[str, int] = {}
+    seconds = {"generate": 0.0, "validate": 0.0}
+    step_seconds: dict[str, float] = {}
+    review = facts = None
+    done = 0
+    # Blocks are generated (here or by workers), validated, and handed to the sinks as they
+    # finish; stats and the report are computed from the pilot block beside them. The run
+    # is published (one switch, sinks/files.py) only when every block passed.
+    with ThreadPoolExecutor(max_workers=1) as reviewer:
+        try:
+            for result in executors.blocks(spec):
+                if result.block == 0:
+                    facts = result.facts
+                    review = reviewer.submit(_review, spec, result.tables, result.invariants)
+                for name, count in result.rows.items():
+                    rows[name] = rows.get(name, 0) + count
+                for key, value in result.seconds.items():
+                    seconds[key] += value
+                for key, value in result.facts.get("step_seconds", {}).items():
+                    step_seconds[key] = step_seconds.get(key, 0.0) + value
+                sinks.submit(result)
+                done += result.rows[spec.table]
+                tick("generate", done, spec.n)
+            tick("write")
+            sinks.drain()
+            staged = staging.close()
+            t2 = time.perf_counter()
+            tick("review")
+            figures, page = review.result()
+            write_json(figures, staging.dir / STATS)
+            if page is not None:
+                write_text(page, staging.dir / REPORT)
+            run_facts = {**facts, "step_seconds": step_seconds, "blocks": chunks.n_blocks(spec)}
+            pending = {"target": database.describe(spec.db), "rows": {}, "error": None, "pending": True}
+            write_json(manifest.build(spec, rows, staged, {**run_facts, "database": pending},
+                                      [staging.dir / STATS, *([staging.dir / REPORT] if page is not None else [])]),
+                       staging.dir / MANIFEST)
+            files = staging.publish(frozenset([db_file.name]) if own_db else frozenset())
+        except BaseException:
+            sinks.abort()
+            staging.discard()
+            raise
+    t3 = time.perf_counter()
     run_files = run_dir(out_dir)
     outputs = [out_dir / STATS] + ([out_dir / REPORT] if (run_files / REPORT).exists() else [])
-    t5 = time.perf_counter()
-    csv_files = {name: p for name, paths in files.items() for p in paths if p.suffix == ".csv"}
     tick("load")
     failure = None
     try:                                       # the files are complete whatever happens here
-        loaded = database.load(spec.db, {name: t for name, t in result.tables.items()
-                                         if name not in spec.files_only},
-                               out_dir, csv_files, spec.domains(), database.names(spec))
+        loaded = sinks.commit()
     except database.DatabaseError as exc:
         failure, loaded = exc, {}
+    sinks.close()
     db_facts = {"target": database.describe(spec.db), "rows": loaded,
                 "error": str(failure) if failure else None}
-    t6 = time.perf_counter()
+    t4 = time.perf_counter()
     if loaded and own_db:
         outputs.append(db_file)
     staged = {name: [run_files / p.name for p in paths] for name, paths in files.items()}
-    write_json(manifest.build(spec, rows, staged, {**result.facts, "database": db_facts}, outputs),
+    write_json(manifest.build(spec, rows, staged, {**run_facts, "database": db_facts}, outputs),
                run_files / MANIFEST)           # the published run's manifest, now with its load
     if failure is not None:
         raise failure
-    t7 = time.perf_counter()
-    seconds = {"spec": t1 - t0, "generate": t2 - t1, "validate and write": t4 - t2,
-               "review (beyond writing)": t5 - t4, "load": t6 - t5, "manifest": t7 - t6}
-    return RunReport(out_dir, rows, files, seconds, database.describe(spec.db) if loaded else None,
+    t5 = time.perf_counter()
+    report_seconds = {"spec": t1 - t0, "generate and write": t2 - t1, "review and publish": t3 - t2,
+                      "load (commit)": t4 - t3, "manifest": t5 - t4,
+                      "blocks: generate": seconds["generate"], "blocks: validate": seconds["validate"],
+                      "database inserts": sinks.load_seconds}
+    return RunReport(out_dir, rows, files, report_seconds, database.describe(spec.db) if loaded else None,
                      [p.name for p in outputs])

@@ -69,6 +69,8 @@ class RunContext:
     env: dict[str, object]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     facts: dict[str, object] = field(default_factory=dict)
+    given: Mapping[str, float] = field(default_factory=dict)   # world-level solutions (simulator.chunks)
+    solved: dict[str, float] = field(default_factory=dict)     # those used here, to hand on
 
     @property
     def n(self) -> int:
@@ -81,9 +83,18 @@ class RunContext:
         return pd.CategoricalDtype(pd.Index(self.env[self.world.key]))
 
     def rng(self, *names: str) -> np.random.Generator:
+        """The named stream of this block: block 0 keeps the bare names, so a world of one
+        block draws as before blocks existed; block b appends its index."""
         from .streams import stream
 
-        return stream(self.world.seed, *names)
+        return stream(self.world.seed, *names, *([f"block {self.world.block}"] if self.world.block else []))
+
+    def solve(self, name: str, compute) -> float:
+        """A world-level quantity (e.g. the churn intercept): the one handed to this block,
+        else computed here (the first block) and recorded in the facts."""
+        value = self.given[name] if name in self.given else compute()
+        self.facts[name] = self.solved[name] = value
+        return value
 
 
 class Stage(Protocol):

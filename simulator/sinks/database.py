@@ -107,17 +107,6 @@ class LoadReport:
     seconds: float
 
 
-def _csv_source(name: str, frame: pd.DataFrame, csv_files: Mapping[str, Path]) -> io.BufferedIOBase:
-    """The table as CSV with a header: the written file, or one made in memory."""
-    path = csv_files.get(name)
-    if path is not None and path.is_file():
-        return open(path, "rb")
-    buf = io.BytesIO()
-    pacsv.write_csv(csv_table(pa.Table.from_pandas(frame, preserve_index=False)), buf)
-    buf.seek(0)
-    return buf
-
-
 def _order(tables: Mapping[str, pd.DataFrame], renames: Mapping[str, str] | None) -> tuple[list[str], list[str]]:
     """(DDL statements in dependency order, tables to load in that order). A table that no
     schema/ file describes (a stage kind of your own) gets a plain CREATE TABLE from its
@@ -163,8 +152,7 @@ def _defer_indexes_and_foreign_keys(cur, tables: list[str]) -> list[str]:
         [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, definition in fks]
 
 
-def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Mapping[str, Path],
-                   domains: Mapping[str, Domain], renames: Mapping[str, str] | None) -> dict[str, int]:
+def _connect_postgres(db: DbSpec):
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -180,35 +168,94 @@ def _load_postgres(db: DbSpec, tables: Mapping[str, pd.DataFrame], csv_files: Ma
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = lines[0] if lines else "connection failed"
         raise DatabaseError(f"cannot connect to {where} as {url.username}: {mask(reason)}") from None
-    files, order = _order(tables, renames)
-    try:
-        with conn:                              # one transaction: commit at the end or roll back
-            with conn.cursor() as cur:
-                for f in files:
-                    cur.execute(f)
-                for name in order:
-                    cur.execute("SELECT column_name FROM information_schema.columns "
-                                "WHERE table_schema = current_schema() AND table_name = %s", (name,))
-                    for col, sql_type in _extra_columns({r[0] for r in cur.fetchall()}, tables[name], domains):
-                        log.info("adding column %s.%s %s (declared in YAML)", name, col, sql_type)
-                        cur.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
-                deferred: list[str] = []
-                if db.mode == "replace":
-                    # every simulator table, also those this world does not write
-                    cur.execute(f"TRUNCATE TABLE {', '.join(table_of(f) for f in files)} CASCADE")
-                    deferred = _defer_indexes_and_foreign_keys(cur, order)
-                for name in order:
-                    cols = ", ".join(f'"{c}"' for c in tables[name].columns)
-                    with _csv_source(name, tables[name], csv_files) as src:
-                        cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)", src)
-                for statement in deferred:     # one index build, one foreign-key check per table
-                    cur.execute(statement)
-    except psycopg2.Error as exc:
-        first = (exc.pgerror or str(exc)).strip().splitlines()[0]
-        raise DatabaseError(f"load into {where} failed and was rolled back: {first}") from None
-    finally:
-        conn.close()
-    return {name: len(tables[name]) for name in order}
+    return conn, where
+
+
+def _csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:
+    """A block as CSV rows without a header (what COPY reads)."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    buf = io.BytesIO()
+    pacsv.write_csv(csv_table(table), buf, pacsv.WriteOptions(include_header=False))
+    return buf.getvalue()
+
+
+class _PostgresLoad:
+    """One transaction on PostgreSQL: DDL, then each block COPYed as it comes, then the
+    deferred indexes and foreign keys, then the commit."""
+
+    def __init__(self, db: DbSpec, first: Mapping[str, pd.DataFrame], domains: Mapping[str, Domain],
+                 renames: Mapping[str, str] | None):
+        import psycopg2
+
+        self.errors = psycopg2.Error
+        self.conn, self.where = _connect_postgres(db)
+        files, self.order = _order(first, renames)
+        self.rows = {name: 0 for name in self.order}
+        self.columns = {name: list(first[name].columns) for name in self.order}
+        self.deferred: list[str] = []
+        with self._guard():
+            self.cur = self.conn.cursor()
+            for f in files:
+                self.cur.execute(f)
+            for name in self.order:
+                self.cur.execute("SELECT column_name FROM information_schema.columns "
+                                 "WHERE table_schema = current_schema() AND table_name = %s", (name,))
+                for col, sql_type in _extra_columns({r[0] for r in self.cur.fetchall()}, first[name], domains):
+                    log.info("adding column %s.%s %s (declared in YAML)", name, col, sql_type)
+                    self.cur.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
+            if db.mode == "replace":
+                # every simulator table, also those this world does not write
+                self.cur.execute(f"TRUNCATE TABLE {', '.join(table_of(f) for f in files)} CASCADE")
+                self.deferred = _defer_indexes_and_foreign_keys(self.cur, self.order)
+
+    def _guard(self) -> "_Guard":
+        return _Guard(self)
+
+    def failed(self, exc: BaseException) -> str:
+        first = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]
+        return f"load into {self.where} failed and was rolled back: {first}"
+
+    def insert(self, name: str, table: pa.Table | pd.DataFrame, csv: bytes | None = None) -> None:
+        if name not in self.rows:
+            return
+        cols = ", ".join(f'"{c}"' for c in self.columns[name])
+        with self._guard():
+            self.cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)",
+                                 io.BytesIO(_csv_bytes(table) if csv is None else csv))
+        self.rows[name] += len(table)
+
+    def commit(self) -> dict[str, int]:
+        with self._guard():
+            for statement in self.deferred:   # one index build, one foreign-key check per table
+                self.cur.execute(statement)
+            self.conn.commit()
+        self.conn.close()
+        return self.rows
+
+    def rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        except self.errors:
+            pass
+        self.conn.close()
+
+
+class _Guard:
+    """A database error inside the block becomes one DatabaseError line (the load's
+    ``failed``), after the transaction is rolled back."""
+
+    def __init__(self, load: "_PostgresLoad | _SqliteLoad"):
+        self.load = load
+
+    def __enter__(self) -> "_Guard":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, self.load.errors):
+            self.load.rollback()
+            raise DatabaseError(self.load.failed(exc)) from None
+        return False
 
 
 # ----------------------------------------------------------------------------- SQLite
@@ -248,13 +295,12 @@ def local_file(db: DbSpec, out_dir: Path) -> Path | None:
     return path if path.is_absolute() else out_dir / path
 
 
-def _arrow_for_sqlite(frame: pd.DataFrame):
+def _arrow_for_sqlite(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """The table as Arrow columns SQLite stores as the row loader does: text for labels and
     timestamps (to the second), integers for booleans, nulls as NULL."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False) if isinstance(frame, pd.DataFrame) else frame
     cols = []
     for field, col in zip(table.schema, table.columns):
         if pa.types.is_dictionary(field.type):
@@ -294,10 +340,12 @@ class _SqliteSession:
             return self.cur.fetchall() if self.cur.description else []
         return self.conn.execute(sql).fetchall()
 
-    def insert(self, name: str, frame: pd.DataFrame) -> None:
+    def insert(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         if self.adbc:
             self.cur.adbc_ingest(name, _arrow_for_sqlite(frame), mode="append")
             return
+        if isinstance(frame, pa.Table):
+            frame = frame.to_pandas()
         cols = ", ".join(f'"{c}"' for c in frame.columns)
         marks = ", ".join("?" * len(frame.columns))
         self.conn.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", _sqlite_rows(frame))
@@ -325,64 +373,97 @@ def _sqlite_errors() -> tuple[type[BaseException], ...]:
     return (sqlite3.Error, dbapi.Error)
 
 
-def _load_sqlite(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path,
-                 domains: Mapping[str, Domain], renames: Mapping[str, str] | None) -> dict[str, int]:
-    path = local_file(db, out_dir)
-    fresh = not path.exists()
-    # a new database file is built under a temporary name and renamed when complete, so
-    # it needs no rollback journal; an existing one is changed in a normal transaction
-    target = path.with_name(f".{path.name}.partial") if fresh else path
-    files, order = _order(tables, renames)
-    errors = _sqlite_errors()
-    try:
-        if fresh:
-            target.unlink(missing_ok=True)
-        session = _SqliteSession(target, fresh)
-    except (*errors, OSError) as exc:
-        raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
-    try:
-        statements = [st for f in files for st in sqlite_ddl(f).split(";") if st.strip()]
-        indexes = [st for st in statements if "CREATE INDEX" in st]
-        for statement in statements:
-            if statement not in indexes:
-                session.run(statement)
-        for name in order:
-            existing = {row[1] for row in session.run(f"PRAGMA table_info({name})")}
-            for col, sql_type in _extra_columns(existing, tables[name], domains):
-                session.run(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
-        if db.mode == "replace":               # every simulator table, children first
-            for name in reversed([table_of(f) for f in files]):
-                session.run(f"DELETE FROM {name}")
-        for name in order:
-            session.insert(name, tables[name])
-        for statement in indexes:              # one sort per index, after the rows are in
-            session.run(statement)
-        # foreign keys checked once over the whole load rather than row by row
-        broken = session.run("PRAGMA foreign_key_check")[:3]
-        if broken:
-            raise sqlite3.IntegrityError(f"foreign key violations, e.g. (table, rowid, parent) {broken}")
-        session.commit()
-    except errors as exc:
+class _SqliteLoad:
+    """One transaction on a SQLite file: DDL without the indexes, each block ingested as it
+    comes, then one sort per index and one foreign-key check, then the commit. A new
+    database file is built under a temporary name and renamed when complete, so it needs
+    no rollback journal; an existing one is changed in a normal transaction."""
+
+    def __init__(self, db: DbSpec, first: Mapping[str, pd.DataFrame], out_dir: Path,
+                 domains: Mapping[str, Domain], renames: Mapping[str, str] | None):
+        self.path = local_file(db, out_dir)
+        self.fresh = not self.path.exists()
+        self.target = self.path.with_name(f".{self.path.name}.partial") if self.fresh else self.path
+        files, self.order = _order(first, renames)
+        self.rows = {name: 0 for name in self.order}
+        self.errors = _sqlite_errors()
         try:
-            session.rollback()
-        except errors:
+            if self.fresh:
+                self.target.unlink(missing_ok=True)
+            self.session = _SqliteSession(self.target, self.fresh)
+        except (*self.errors, OSError) as exc:
+            raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from None
+        with self._guard():
+            statements = [st for f in files for st in sqlite_ddl(f).split(";") if st.strip()]
+            self.indexes = [st for st in statements if "CREATE INDEX" in st]
+            for statement in statements:
+                if statement not in self.indexes:
+                    self.session.run(statement)
+            for name in self.order:
+                existing = {row[1] for row in self.session.run(f"PRAGMA table_info({name})")}
+                for col, sql_type in _extra_columns(existing, first[name], domains):
+                    self.session.run(f'ALTER TABLE {name} ADD COLUMN "{col}" {sql_type}')
+            if db.mode == "replace":           # every simulator table, children first
+                for name in reversed([table_of(f) for f in files]):
+                    self.session.run(f"DELETE FROM {name}")
+
+    def _guard(self) -> "_Guard":
+        return _Guard(self)
+
+    def failed(self, exc: BaseException) -> str:
+        return f"load into SQLite database {self.path} failed and was rolled back: {exc}"
+
+    def insert(self, name: str, table: pa.Table | pd.DataFrame, csv: bytes | None = None) -> None:
+        if name not in self.rows:
+            return
+        with self._guard():
+            self.session.insert(name, table)
+        self.rows[name] += len(table)
+
+    def commit(self) -> dict[str, int]:
+        with self._guard():
+            for statement in self.indexes:     # one sort per index, after the rows are in
+                self.session.run(statement)
+            # foreign keys checked once over the whole load rather than row by row
+            broken = self.session.run("PRAGMA foreign_key_check")[:3]
+            if broken:
+                raise sqlite3.IntegrityError(f"foreign key violations, e.g. (table, rowid, parent) {broken}")
+            self.session.commit()
+        self.session.close()
+        if self.fresh:
+            os.replace(self.target, self.path)
+        return self.rows
+
+    def rollback(self) -> None:
+        try:
+            self.session.rollback()
+        except self.errors:
             pass
-        session.close()
-        if fresh:
-            target.unlink(missing_ok=True)
-        raise DatabaseError(f"load into SQLite database {path} failed and was rolled back: {exc}") from None
-    session.close()
-    if fresh:
-        os.replace(target, path)
-    return {name: len(tables[name]) for name in order}
+        self.session.close()
+        if self.fresh:
+            self.target.unlink(missing_ok=True)
+
+
+def open_load(db: DbSpec, first: Mapping[str, pd.DataFrame], out_dir: Path, domains: Mapping[str, Domain],
+              renames: Mapping[str, str] | None = None):
+    """Begin the run's one load transaction (None for db=none): ``first`` is the first
+    block's tables (their columns make the DDL); then ``insert(name, table)`` each block,
+    ``commit()`` (rows per table) or ``rollback()``."""
+    if db.kind == "none":
+        return None
+    if db.kind == "postgres":
+        return _PostgresLoad(db, first, domains, renames)
+    return _SqliteLoad(db, first, out_dir, domains, renames)
 
 
 def load(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path, csv_files: Mapping[str, Path],
          domains: Mapping[str, Domain], renames: Mapping[str, str] | None = None) -> dict[str, int]:
-    """Load every table into the configured database in one transaction; rows per table.
-    ``renames`` (see :func:`names`) maps schema/'s table and key names to the world's."""
-    if db.kind == "none":
+    """Load whole tables into the configured database in one transaction; rows per table.
+    ``renames`` (see :func:`names`) maps schema/'s table and key names to the world's.
+    ``csv_files`` is kept for callers of the whole-table form; the rows come from ``tables``."""
+    session = open_load(db, tables, out_dir, domains, renames)
+    if session is None:
         return {}
-    if db.kind == "postgres":
-        return _load_postgres(db, tables, csv_files, domains, renames)
-    return _load_sqlite(db, tables, out_dir, domains, renames)
+    for name in session.order:
+        session.insert(name, tables[name])
+    return session.commit()

@@ -12,6 +12,7 @@ and the staging a killed run left.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -41,10 +42,43 @@ def csv_table(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-WRITERS = {
-    "csv": lambda table, path: pacsv.write_csv(csv_table(table), path),
-    "parquet": lambda table, path: pq.write_table(table, path),
-}
+class _CsvWriter:
+    """A CSV file appended block by block: the header once, then each block's rows (the
+    bytes are those of one ``write_csv`` of all blocks). ``write`` returns the rows' bytes
+    (without the header), which a PostgreSQL COPY can reuse."""
+
+    def __init__(self, path: Path, first: pa.Table):
+        self.fh = open(path, "wb")
+        buf = pa.BufferOutputStream()
+        pacsv.write_csv(csv_table(first.slice(0, 0)), buf)
+        self.fh.write(buf.getvalue().to_pybytes())
+
+    def write(self, table: pa.Table) -> bytes:
+        buf = io.BytesIO()
+        pacsv.write_csv(csv_table(table), buf, pacsv.WriteOptions(include_header=False))
+        data = buf.getvalue()
+        self.fh.write(data)
+        return data
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _ParquetWriter:
+    """A Parquet file with each block's row groups (pyarrow's default row-group size within
+    a block, so the file is the same whatever the chunks)."""
+
+    def __init__(self, path: Path, first: pa.Table):
+        self.writer = pq.ParquetWriter(path, first.schema)
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+WRITERS = {"csv": _CsvWriter, "parquet": _ParquetWriter}
 
 
 def sha256(path: Path) -> str:
@@ -55,42 +89,88 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Staging:
+    """A run's files written into a hidden staging directory beside ``out_dir``, table by
+    table and block by block, then published together (:func:`publish`) or discarded.
+
+    ``formats``: each table's formats. The first block of a table fixes its schema; later
+    blocks are cast to it (a block's labels have fewer categories, so narrower codes)."""
+
+    def __init__(self, out_dir: Path, formats: Mapping[str, tuple[str, ...]]):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(out_dir)
+        self.out_dir, self.formats = out_dir, formats
+        self.dir = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=out_dir))
+        self.schemas: dict[str, pa.Schema] = {}
+        self.writers: dict[str, list] = {}
+
+    def paths(self, name: str) -> list[Path]:
+        return [(self.dir / name).with_suffix(f".{fmt}") for fmt in self.formats[name]]
+
+    def write(self, name: str, table: pa.Table | pd.DataFrame) -> bytes | None:
+        """Append one block of table ``name`` to each of its files; the block's CSV rows
+        when the table is written as CSV."""
+        if isinstance(table, pd.DataFrame):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        if name not in self.writers:
+            self.schemas[name] = table.schema
+            self.writers[name] = [WRITERS[p.suffix[1:]](p, table) for p in self.paths(name)]
+        elif not table.schema.equals(self.schemas[name], check_metadata=False):
+            table = table.cast(self.schemas[name])
+        out = None
+        for writer in self.writers[name]:
+            data = writer.write(table)
+            out = data if data is not None else out
+        return out
+
+    def close(self) -> dict[str, list[Path]]:
+        """Finish every file; each table's staged paths."""
+        for writers in self.writers.values():
+            for writer in writers:
+                writer.close()
+        return {name: self.paths(name) for name in self.writers}
+
+    def publish(self, keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
+        """Publish the staged run (see the module docstring); each table's visible paths."""
+        publish(self.out_dir, self.dir, keep)
+        return {name: [self.out_dir / p.name for p in self.paths(name)] for name in self.writers}
+
+    def discard(self) -> None:
+        for writers in self.writers.values():
+            for writer in writers:
+                try:
+                    writer.close()
+                except Exception:           # closing a half-written file after a failure
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
                  formats: tuple[str, ...] | Mapping[str, tuple[str, ...]],
                  before_publish: Callable[[], object] = lambda: None,
                  stage_more: Callable[[Path, dict[str, list[Path]]], object] | None = None,
                  keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
-    """Write every table in its formats (one tuple for all, or per table) and publish them
-    together; returns each table's visible paths.
+    """Write whole tables in their formats (one tuple for all, or per table) and publish
+    them together; returns each table's visible paths.
 
-    ``before_publish`` runs after the files are staged: if it raises (a schema check that
-    ran beside the writers failed), nothing appears. ``stage_more(staging, staged)`` writes
-    the run's other files (stats, report, manifest) into the staging directory, to be
-    published with the tables. ``keep``: regular files of the directory this run owns
-    outside the switch (its SQLite file)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=out_dir))
+    ``before_publish`` runs after the files are staged: if it raises, nothing appears.
+    ``stage_more(staging, staged)`` writes the run's other files (stats, report, manifest)
+    into the staging directory, to be published with the tables. ``keep``: regular files
+    of the directory this run owns outside the switch (its SQLite file)."""
+    per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
+    staging = Staging(out_dir, per_table)
     try:
-        per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
-        staged = {name: [(tmp / name).with_suffix(f".{fmt}") for fmt in per_table[name]] for name in tables}
-
-        def write(name: str) -> None:          # one Arrow copy of a table alive per thread
-            table = pa.Table.from_pandas(tables[name], preserve_index=False)
-            for path in staged[name]:
-                WRITERS[path.suffix[1:]](table, path)
-
         # Arrow's writers release the GIL: two tables at a time keep both cores busy
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(write, name) for name in tables]:
+            for future in [pool.submit(staging.write, name, frame) for name, frame in tables.items()]:
                 future.result()
+        staged = staging.close()
         before_publish()
         if stage_more is not None:
-            stage_more(tmp, staged)
-        publish(out_dir, tmp, keep)
-        return {name: [out_dir / path.name for path in paths] for name, paths in staged.items()}
+            stage_more(staging.dir, staged)
+        return staging.publish(keep)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging.dir, ignore_errors=True)
 
 
 RUNS = ".runs"            # one directory per complete run

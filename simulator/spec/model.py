@@ -125,6 +125,17 @@ class Timeline:
 
 
 @dataclass(frozen=True)
+class ExecutorSpec:
+    """Where and in what pieces the world is generated: performance settings that change
+    no output byte (simulator.chunks, simulator.executors)."""
+
+    kind: str = "local"                       # local | processes | dask
+    chunk_size: int = 131_072                 # partners per task, rounded up to whole blocks
+    workers: int | None = None                # processes / LocalCluster workers (None: all cores)
+    address: str | None = None                # dask: an existing scheduler (None: a LocalCluster)
+
+
+@dataclass(frozen=True)
 class WorldSpec:
     """Everything a run needs, validated. Built once by :func:`simulator.load.load_spec`.
 
@@ -143,6 +154,10 @@ class WorldSpec:
     report: bool
     resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
     timeline: Timeline | None = None
+    executor: ExecutorSpec = ExecutorSpec()
+    block_size: int = 65_536                  # partners per block (simulator.chunks): a data setting
+    block: int = 0                            # a block's own spec (simulator.chunks): its index,
+    offset: int = 0                           #   and the world row of its first partner
 
     @property
     def feature_date(self) -> np.datetime64:

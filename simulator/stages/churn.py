@@ -176,8 +176,7 @@ class Churn(BaseStage):
             early = ~np.asarray(env[self.cohort], dtype=bool)
             free = ~early & np.isnan(pinned)       # golden churners count toward the target
             k = int(round(self.target_rate * np.count_nonzero(~early))) - int(np.count_nonzero(pinned == 1))
-            b = calibrate(label_t, free, k)
-            ctx.facts["churn_intercept"] = b
+            b = ctx.solve("churn_intercept", lambda: calibrate(label_t, free, k))
             churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
             q = episode_hazard(probability(scores, b), tl.episodes)
             trigger = u < q[:, None] + effect
@@ -204,10 +203,9 @@ class Churn(BaseStage):
             early_t = np.where(eligible, earlier_thresholds(ctx.rng("churn", "earlier").random(n),
                                                             self.earlier.days, tl.window_days) - scores, np.inf)
             k = int(round(self.earlier.share * np.count_nonzero(eligible)))
-            if k > 0:                          # exactly k leave: the k lowest thresholds
-                b = calibrate(early_t, eligible, k)
+            if k > 0 or "earlier_intercept" in ctx.given:   # exactly k leave: the k lowest thresholds
+                b = ctx.solve("earlier_intercept", lambda: calibrate(early_t, eligible, k))
                 early = eligible & (early_t < b)
-                ctx.facts["earlier_intercept"] = b
         before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
         left = np.where(early, days_before(tl.feature_date, before), np.datetime64("NaT", "us"))
         observed = np.where(early, left - DAY, tl.feature_date)

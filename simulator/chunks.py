@@ -1,0 +1,89 @@
+"""Blocks and chunks: how a world of any size is generated in pieces without changing a byte.
+
+A *block* is the unit of the data: partners ``[b x B, (b+1) x B)`` (``block_size`` B,
+65,536 by default: a data setting, unlike the chunk size) form a world of their own (:func:`block_spec`): every stream is keyed by the block's index (block 0 keeps
+the bare names, so a world of one block is what it always was), its network is built
+among its own partners, its golden records are block 0's. What is global, a world-level
+solve (the churn intercept, the intercept of who left early), is solved once on block 0,
+the *pilot*, and handed to every other block (``RunContext.given``): the pilot's own rows
+meet the declared rate exactly, the world's rate is within the sampling error of the
+pilot's partners (about 0.16 points at a 20% rate for 65,536).
+
+A *chunk* is the unit of work: a run of consecutive blocks (``executor.chunk_size``
+partners, rounded up to whole blocks) that one task generates, validates and returns.
+Chunks change memory and parallelism, never the data: each block's tables are written as
+they are (simulator.sinks.stream), so the files are the same for every chunk size,
+executor and number of workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .spec import WorldSpec
+
+
+def n_blocks(spec: WorldSpec) -> int:
+    return max(1, -(-spec.n // spec.block_size))
+
+
+def block_spec(spec: WorldSpec, b: int) -> WorldSpec:
+    """The world of block ``b``: its own partners, streams keyed by its index, the golden
+    records only in block 0."""
+    start = b * spec.block_size
+    return dataclasses.replace(spec, n=min(spec.block_size, spec.n - start), golden=spec.golden if b == 0 else (),
+                               block=b, offset=start)
+
+
+def chunks(spec: WorldSpec) -> list[list[int]]:
+    """The blocks of each chunk after the pilot (block 0, always a chunk of its own)."""
+    per = max(1, -(-spec.executor.chunk_size // spec.block_size))
+    rest = list(range(1, n_blocks(spec)))
+    return [rest[i:i + per] for i in range(0, len(rest), per)]
+
+
+@dataclass
+class BlockResult:
+    """One block's validated tables and what the run needs to know of them."""
+
+    block: int
+    tables: dict[str, pd.DataFrame]
+    facts: dict[str, object]
+    invariants: list[dict]
+    seconds: dict[str, float] = field(default_factory=dict)   # generate, validate
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.tables.items()}
+
+
+def run_block(spec: WorldSpec, b: int, given: Mapping[str, float]) -> BlockResult:
+    """Generate and validate block ``b`` of the world (a schema or invariant failure raises)."""
+    from .engine import simulate
+    from .schemas import validate_tables
+
+    world = block_spec(spec, b)
+    t0 = time.perf_counter()
+    result = simulate(world, given)
+    t1 = time.perf_counter()
+    counts = validate_tables(world, result.tables)
+    return BlockResult(b, result.tables, result.facts, counts,
+                       {"generate": t1 - t0, "validate": time.perf_counter() - t1})
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Blocks' tables as one (each block's labels are categories of its own: their union)."""
+    if len(frames) == 1:
+        return frames[0]
+    out = {}
+    for col in frames[0].columns:
+        parts = [f[col] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            out[col] = pd.api.types.union_categoricals([p.array for p in parts], ignore_order=True)
+        else:
+            out[col] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(out)

@@ -1,0 +1,138 @@
+"""Executors: where the chunks of a world are generated (config group ``executor``).
+
+Every executor yields the same :class:`~simulator.chunks.BlockResult` objects in block
+order: the pilot (block 0, generated here, because its world-level solutions are every
+other block's input), then each chunk's blocks. ``local`` runs the chunks in this
+process; ``processes`` in a pool of worker processes on this machine; ``dask`` on a
+``dask.distributed`` cluster (a LocalCluster, or the scheduler at ``executor.address``).
+Workers rebuild the spec from the resolved config (plain data, cheap to send) and return
+each block's tables as Arrow, which this process writes. At most ``workers + 1`` chunks
+are in flight, so memory is bounded by the chunk size, not the world's.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+
+import pyarrow as pa
+
+from .chunks import BlockResult, chunks, run_block
+from .errors import ConfigError
+from .spec import WorldSpec
+
+log = logging.getLogger("simulator")
+
+
+def as_arrow(result: BlockResult) -> BlockResult:
+    """The block with its tables as Arrow (compact to send, what the writers take)."""
+    tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in result.tables.items()}
+    return BlockResult(result.block, tables, result.facts, result.invariants, result.seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _spec(resolved: bytes) -> WorldSpec:
+    from .load import load_spec
+
+    return load_spec(pickle.loads(resolved))
+
+
+def _warm(resolved: bytes) -> int:
+    """Import the stack and parse the spec before the first chunk arrives."""
+    _spec(resolved)
+    return os.getpid()
+
+
+def chunk_task(resolved: bytes, blocks: list[int], given: Mapping[str, float]) -> list[BlockResult]:
+    """A worker's task: generate and validate ``blocks`` of the world ``resolved`` describes."""
+    spec = _spec(resolved)
+    return [as_arrow(run_block(spec, b, given)) for b in blocks]
+
+
+def _resolved(spec: WorldSpec) -> bytes:
+    """The resolved config as plain data (YAML's keys, True among them, survive a pickle, not JSON)."""
+    return pickle.dumps(dict(spec.resolved))
+
+
+def workers(spec: WorldSpec) -> int:
+    return spec.executor.workers or os.cpu_count() or 1
+
+
+def _in_order(submit: Callable[[list[int]], object], result: Callable[[object], list[BlockResult]],
+              todo: list[list[int]], ahead: int) -> Iterator[BlockResult]:
+    """Submit chunks ``ahead`` at a time and yield their blocks in order."""
+    pending: deque = deque()
+    queue = deque(todo)
+    while queue or pending:
+        while queue and len(pending) < ahead:
+            pending.append(submit(queue.popleft()))
+        yield from result(pending.popleft())
+
+
+def blocks(spec: WorldSpec) -> Iterator[BlockResult]:
+    """Every block of the world, generated and validated, in block order."""
+    kind = spec.executor.kind
+    if kind == "local":
+        pilot = run_block(spec, 0, {})
+        yield pilot
+        for chunk in chunks(spec):
+            for b in chunk:
+                yield run_block(spec, b, pilot.facts["solved"])
+        return
+    if kind == "processes":
+        yield from _processes(spec)
+    else:
+        yield from _dask(spec)
+
+
+def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    todo, resolved = chunks(spec), _resolved(spec)
+    if not todo:                               # one block: nothing to hand out
+        yield run_block(spec, 0, {})
+        return
+    n = min(workers(spec), len(todo))
+    # spawn: a clean interpreter per worker (forking a process that runs threads is unsafe);
+    # the workers start while this process generates the pilot
+    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        warm = [pool.submit(_warm, resolved) for _ in range(n)]
+        pilot = run_block(spec, 0, {})
+        yield pilot
+        for w in warm:
+            w.result()
+        given = pilot.facts["solved"]
+        yield from _in_order(lambda c: pool.submit(chunk_task, resolved, c, given),
+                             lambda f: f.result(), todo, n + 1)
+
+
+def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError(["executor.kind: dask needs dask.distributed, which is not installed "
+                           "(pip install 'partner-world-simulator[dask]')"]) from None
+
+    todo, resolved, address = chunks(spec), _resolved(spec), spec.executor.address
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        address = cluster.scheduler_address
+    try:
+        with Client(address, timeout=30) as client:
+            n = max(len(client.scheduler_info().get("workers", {})), 1)
+            warm = client.run(_warm, resolved) if todo else {}
+            log.info("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
+            pilot = run_block(spec, 0, {})
+            yield pilot
+            given = pilot.facts["solved"]
+            yield from _in_order(lambda c: client.submit(chunk_task, resolved, c, given, pure=False),
+                                 lambda f: f.result(), todo, n + 1)
+    finally:
+        if cluster is not None:
+            cluster.close()
