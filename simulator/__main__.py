@@ -46,8 +46,9 @@ class _progress:
     def __enter__(self):
         from tqdm import tqdm
 
+        # a terminal that reports no width (a bare pty) gets 100 columns, not an empty bar
         self.bar = tqdm(total=0, desc="world", unit=" partners", unit_scale=True, leave=False,
-                        disable=not sys.stderr.isatty(), dynamic_ncols=True)
+                        disable=not sys.stderr.isatty(), ncols=shutil.get_terminal_size((100, 24)).columns)
         return self
 
     def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:

@@ -48,12 +48,13 @@ def chunks(spec: WorldSpec) -> list[list[int]]:
 
 @dataclass
 class BlockResult:
-    """One block's validated tables and what the run needs to know of them."""
+    """One block's tables and what the run needs to know of them; ``invariants`` is None
+    until the block is validated (:func:`validate_block`)."""
 
     block: int
     tables: dict[str, pd.DataFrame]
     facts: dict[str, object]
-    invariants: list[dict]
+    invariants: list[dict] | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # generate, validate
 
     @property
@@ -61,18 +62,25 @@ class BlockResult:
         return {name: len(frame) for name, frame in self.tables.items()}
 
 
-def run_block(spec: WorldSpec, b: int, given: Mapping[str, float]) -> BlockResult:
-    """Generate and validate block ``b`` of the world (a schema or invariant failure raises)."""
+def run_block(spec: WorldSpec, b: int, given: Mapping[str, float], validate: bool = True) -> BlockResult:
+    """Generate block ``b`` of the world, and validate it (a schema or invariant failure raises)."""
     from .engine import simulate
+
+    t0 = time.perf_counter()
+    result = simulate(block_spec(spec, b), given)
+    out = BlockResult(b, result.tables, result.facts, None, {"generate": time.perf_counter() - t0})
+    return validate_block(spec, out) if validate else out
+
+
+def validate_block(spec: WorldSpec, result: BlockResult) -> BlockResult:
+    """Check the block's tables against their schemas and the world's invariants."""
     from .schemas import validate_tables
 
-    world = block_spec(spec, b)
-    t0 = time.perf_counter()
-    result = simulate(world, given)
-    t1 = time.perf_counter()
-    counts = validate_tables(world, result.tables)
-    return BlockResult(b, result.tables, result.facts, counts,
-                       {"generate": t1 - t0, "validate": time.perf_counter() - t1})
+    if result.invariants is None:
+        t0 = time.perf_counter()
+        result.invariants = validate_tables(block_spec(spec, result.block), result.tables)
+        result.seconds["validate"] = time.perf_counter() - t0
+    return result
 
 
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

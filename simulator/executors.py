@@ -73,14 +73,16 @@ def _in_order(submit: Callable[[list[int]], object], result: Callable[[object], 
 
 
 def blocks(spec: WorldSpec) -> Iterator[BlockResult]:
-    """Every block of the world, generated and validated, in block order."""
+    """Every block of the world, generated, in block order: validated by the workers, or
+    (``invariants`` None) left to the caller (:func:`simulator.chunks.validate_block`),
+    which can check one block while the next is generated."""
     kind = spec.executor.kind
-    if kind == "local":
-        pilot = run_block(spec, 0, {})
+    if kind == "local":                        # validated by the consumer, beside the next block
+        pilot = run_block(spec, 0, {}, validate=False)
         yield pilot
         for chunk in chunks(spec):
             for b in chunk:
-                yield run_block(spec, b, pilot.facts["solved"])
+                yield run_block(spec, b, pilot.facts["solved"], validate=False)
         return
     if kind == "processes":
         yield from _processes(spec)
@@ -94,14 +96,14 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
 
     todo, resolved = chunks(spec), _resolved(spec)
     if not todo:                               # one block: nothing to hand out
-        yield run_block(spec, 0, {})
+        yield run_block(spec, 0, {}, validate=False)
         return
     n = min(workers(spec), len(todo))
     # spawn: a clean interpreter per worker (forking a process that runs threads is unsafe);
     # the workers start while this process generates the pilot
     with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
         warm = [pool.submit(_warm, resolved) for _ in range(n)]
-        pilot = run_block(spec, 0, {})
+        pilot = run_block(spec, 0, {}, validate=False)
         yield pilot
         for w in warm:
             w.result()
@@ -128,7 +130,7 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
             n = max(len(client.scheduler_info().get("workers", {})), 1)
             warm = client.run(_warm, resolved) if todo else {}
             log.info("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
-            pilot = run_block(spec, 0, {})
+            pilot = run_block(spec, 0, {}, validate=False)
             yield pilot
             given = pilot.facts["solved"]
             yield from _in_order(lambda c: client.submit(chunk_task, resolved, c, given, pure=False),

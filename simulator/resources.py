@@ -1,9 +1,10 @@
 """What a run needs from the machine, checked before any generation.
 
-Memory: the whole world is held at once (until issue "Scale" streams it), so a run
-needs about ``BYTES_PER_PARTNER`` per partner (measured: 2.2 GiB peak for 1M partners,
-files only) plus ``BYTES_PER_HISTORY_PARTNER`` for each partner whose raw histories are
-kept for writing (about 250 rows each). A size whose estimate exceeds the machine's
+Memory: a world is generated in blocks (simulator.chunks), so a run holds the blocks in
+flight, not the world: about ``BYTES_PER_PARTNER`` per partner of those blocks (measured:
+0.75 GiB peak for 1M partners in blocks of 65,536, files only) plus
+``BYTES_PER_HISTORY_PARTNER`` for each whose raw histories are written (about 250 rows
+each); :func:`in_flight` counts the blocks. A size whose estimate exceeds the machine's
 memory is refused with the estimate and the limit, instead of failing after minutes of
 work. Disk: about ``DISK_PER_PARTNER`` bytes per partner per table format (measured: 1.03 GB
 for 1M partners as CSV + Parquet), ``DISK_PER_HISTORY_PARTNER`` for written histories and
@@ -36,10 +37,22 @@ def memory_limit() -> int | None:
         return None
 
 
+def in_flight(spec: WorldSpec) -> int:
+    """Blocks alive at once, at most: the pilot (kept for the review), the one being
+    generated and the two the writer may be behind; with workers, each worker's chunk
+    and the chunks that wait for the writer."""
+    if spec.executor.kind == "local":
+        return 4
+    per_chunk = max(1, -(-spec.executor.chunk_size // spec.block_size))
+    workers = spec.executor.workers or os.cpu_count() or 1
+    return 3 + per_chunk * (2 * workers + 1)
+
+
 def estimate(spec: WorldSpec) -> int:
-    """Bytes the run will hold at its peak, roughly."""
-    kept = spec.n if spec.files_only else 0     # written histories are held until validated
-    return spec.n * BYTES_PER_PARTNER + kept * BYTES_PER_HISTORY_PARTNER
+    """Bytes the run will hold at its peak, roughly (summed over its processes)."""
+    partners = min(spec.n, in_flight(spec) * spec.block_size)
+    per = BYTES_PER_PARTNER + (BYTES_PER_HISTORY_PARTNER if spec.files_only else 0)
+    return partners * per
 
 
 def disk_estimate(spec: WorldSpec) -> int:
@@ -55,9 +68,9 @@ def check(spec: WorldSpec, out_dir: Path) -> None:
     problems = []
     limit, need = memory_limit(), estimate(spec)
     if limit is not None and need > limit:
-        problems.append(f"n_partners: {spec.n:,} partners need about {need / GIB:,.1f} GiB of memory, and this "
-                        f"machine has {limit / GIB:,.1f} GiB; at most about "
-                        f"{int(limit / max(need / spec.n, 1)):,} partners fit"
+        problems.append(f"executor: {in_flight(spec)} blocks of {spec.block_size:,} partners in flight need about "
+                        f"{need / GIB:,.1f} GiB of memory, and this machine has {limit / GIB:,.1f} GiB; "
+                        f"fewer workers (executor.workers) or a smaller executor.chunk_size fit"
                         + (" (activity.write=false keeps no history rows)" if spec.files_only else ""))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

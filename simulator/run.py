@@ -72,17 +72,22 @@ class _Sinks:
         self.failure: database.DatabaseError | None = None
         self.load_seconds = 0.0
 
-    def submit(self, result: BlockResult) -> None:
+    def submit(self, result: BlockResult):
+        """Validate (if the executor did not) and write the block; returns the future of
+        its invariants' counts."""
         while len(self.pending) >= 2:
             self.pending.pop(0).result()
-        self.pending.append(self.pool.submit(self._write, result))
+        future = self.pool.submit(self._write, result)
+        self.pending.append(future)
+        return future
 
-    def _write(self, result: BlockResult) -> None:
+    def _write(self, result: BlockResult) -> list[dict]:
         spec = self.spec
+        chunks.validate_block(spec, result)
         csv = dict(zip(result.tables, self.inner.map(lambda name: self.staging.write(name, result.tables[name]),
                                                      result.tables)))
         if spec.db.kind == "none" or self.failure is not None:
-            return
+            return result.invariants
         t0 = time.perf_counter()
         loaded = {name: t for name, t in result.tables.items() if name not in spec.files_only}
         try:
@@ -93,6 +98,7 @@ class _Sinks:
         except database.DatabaseError as exc:
             self.failure, self.load = exc, None
         self.load_seconds += time.perf_counter() - t0
+        return result.invariants
 
     def drain(self) -> None:
         for future in self.pending:
@@ -147,27 +153,29 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     seconds = {"generate": 0.0, "validate": 0.0}
     step_seconds: dict[str, float] = {}
     review = facts = None
-    done = 0
+    done, blocks = 0, []
     # Blocks are generated (here or by workers), validated, and handed to the sinks as they
     # finish; stats and the report are computed from the pilot block beside them. The run
     # is published (one switch, sinks/files.py) only when every block passed.
     with ThreadPoolExecutor(max_workers=1) as reviewer:
         try:
             for result in executors.blocks(spec):
+                written = sinks.submit(result)
                 if result.block == 0:
                     facts = result.facts
-                    review = reviewer.submit(_review, spec, result.tables, result.invariants)
+                    review = reviewer.submit(_review, spec, result.tables, written.result)
                 for name, count in result.rows.items():
                     rows[name] = rows.get(name, 0) + count
-                for key, value in result.seconds.items():
-                    seconds[key] += value
                 for key, value in result.facts.get("step_seconds", {}).items():
                     step_seconds[key] = step_seconds.get(key, 0.0) + value
-                sinks.submit(result)
+                blocks.append(result.seconds)  # complete once the block is validated
                 done += result.rows[spec.table]
                 tick("generate", done, spec.n)
             tick("write")
             sinks.drain()
+            for part in blocks:
+                for key, value in part.items():
+                    seconds[key] += value
             staged = staging.close()
             t2 = time.perf_counter()
             tick("review")

@@ -7,11 +7,18 @@ or scenario declared in YAML needs no schema edit.
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-import pandera.pandas as pa
+
+# pandera looks for geopandas on every dtype it resolves (about 4 ms a failed import, 17
+# per block validated); where geopandas is not installed, say so once
+if "geopandas" not in sys.modules and importlib.util.find_spec("geopandas") is None:
+    sys.modules["geopandas"] = None            # `import geopandas` then fails at once
+import pandera.pandas as pa  # noqa: E402
 import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors

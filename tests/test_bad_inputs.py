@@ -171,9 +171,11 @@ def test_a_broken_config_file_is_one_line_with_its_file_and_line(tmp_path, text,
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
 
 
-def test_a_size_that_cannot_fit_is_refused_before_any_work(tmp_path):
-    proc = run_cli("n_partners=10000000000000", out_dir=tmp_path / "run", check=False)
-    assert proc.returncode == 2 and "GiB of memory" in proc.stderr and "partners fit" in proc.stderr
+def test_chunks_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_path):
+    """Memory grows with the blocks in flight (workers x chunk), not the world."""
+    proc = run_cli("n_partners=1000000000", "executor=processes", "executor.workers=64",
+                   "executor.chunk_size=100000000", out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2 and "GiB of memory" in proc.stderr and "executor.chunk_size" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("where", ["hydra.run.dir", "output.dir"])

@@ -124,16 +124,16 @@ class Activity(BaseStage):
         return {h.table: KINDS[h.kind].schema(h, world) for h in self.histories if self.write}
 
     def notices(self, world) -> list[str]:
-        """Say when large histories are kept in memory, or not written because of their size."""
+        """Say how much large written histories are, or that they are not written because of their size."""
         n = f"{world.n:,}"
         if self.write and world.n > self.auto_write_max:
-            return [f"writing the raw histories of {n} partners keeps about {world.n * 250 // 1_000_000} million "
-                    f"rows in memory; {self.name}.write=false computes the same features from histories that "
-                    f"are reduced, not kept"]
+            return [f"writing the raw histories of {n} partners: about {world.n * 250 // 1_000_000:,} million "
+                    f"rows, streamed block by block; {self.name}.write=false computes the same features from "
+                    f"histories that are reduced, not written"]
         if not self.write and self.write_auto:
             return [f"the raw histories of {n} partners are reduced to features and not written "
                     f"({self.name}.write=auto writes them up to {self.name}.auto_write_max="
-                    f"{self.auto_write_max:,} partners); {self.name}.write=true writes them"]
+                    f"{self.auto_write_max:,} partners); {self.name}.write=true writes them at any size"]
         return []
 
     def run(self, step: Step, ctx: RunContext) -> None:

@@ -1,0 +1,179 @@
+"""Scale: a world generated in blocks is the same world whatever the chunks, the executor
+and the number of workers; it streams into its files and database; the pilot block's
+world-level solves hold for every block; progress shows on terminals only.
+
+The worlds here are small (block_size=2048, so 3-5 blocks of a few thousand partners);
+the sizes that show the speed are in benchmarks/scale.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+
+WORLD = ["n_partners=7000", "block_size=2048", "activity.write=true", "output.report=false"]
+
+
+def _digests(out: Path) -> dict[str, str]:
+    m = json.loads((out / "manifest.json").read_text())
+    return {name: f["sha256"] for t in m["tables"].values() for name, f in t["files"].items()}
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    run_cli(*WORLD, "executor.chunk_size=2048", out_dir=out)
+    return out
+
+
+def test_chunk_size_and_processes_change_no_byte(local_run, tmp_path):
+    """One block per chunk, all blocks in one chunk, two worker processes: the same files
+    (tables and histories, CSV and Parquet) and the same database rows."""
+    whole = tmp_path / "whole"
+    run_cli(*WORLD, "executor.chunk_size=1000000", out_dir=whole)
+    procs = tmp_path / "procs"
+    run_cli(*WORLD, "executor=processes", "executor.workers=2", "executor.chunk_size=2048", out_dir=procs)
+    reference = _digests(local_run)
+    assert len(reference) >= 14                        # five tables x 2 formats, five histories
+    assert _digests(whole) == reference
+    assert _digests(procs) == reference
+    m = json.loads((procs / "manifest.json").read_text())
+    assert m["n_partners"] == 7000 and m["tables"]["partners"]["rows"] == 7000
+    with sqlite3.connect(procs / "world.sqlite") as db:   # every block's rows, in one load
+        for table in ("partners", "interventions", "network_relationships", "uplift_truth"):
+            assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == m["tables"][table]["rows"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_dask_cluster_gives_the_same_bytes(local_run, tmp_path):
+    """A dask-scheduler and two dask-worker processes started here on 127.0.0.1 (and
+    stopped): the files are byte-identical to the local run's."""
+    pytest.importorskip("distributed")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bindir = Path(sys.executable).parent
+    scheduler = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], env=env, cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        address = f"tcp://127.0.0.1:{port}"
+        workers = [subprocess.Popen([str(bindir / "dask"), "worker", address, "--nthreads", "1",
+                                     "--no-dashboard", "--host", "127.0.0.1"], env=env, cwd=tmp_path,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert len(client.scheduler_info()["workers"]) == 2
+        out = tmp_path / "dask"
+        run_cli(*WORLD, "executor=dask", f"executor.address={address}", "executor.chunk_size=2048", out_dir=out)
+        assert _digests(out) == _digests(local_run)
+    finally:
+        for p in [*workers, scheduler]:
+            p.terminate()
+        for p in [*workers, scheduler]:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_the_pilot_block_solves_once_for_every_block(local_run):
+    """The churn intercept is solved on block 0 (exactly the declared rate there) and every
+    other block uses it: the world's rate is the target within its sampling error."""
+    partners = pd.read_parquet(local_run / "partners.parquet")
+    m = json.loads((local_run / "manifest.json").read_text())
+    rate = 0.20
+    feature_date = np.datetime64(m["feature_date"])
+    active = partners["churned_at"].isna() | (partners["churned_at"] > feature_date)
+    pilot = active.iloc[:2048]
+    golden = partners["partner_id"].iloc[:5]
+    assert golden.tolist() == ["P00001", "P00002", "P00003", "P00004", "P00005"]
+    k = partners.loc[:2047][pilot]["churn_label"].sum()
+    assert k == round(rate * pilot.sum())                # exact on the pilot
+    rest = partners.iloc[2048:][active.iloc[2048:]]["churn_label"].mean()
+    se = np.sqrt(rate * (1 - rate) / active.iloc[2048:].sum())
+    assert abs(rest - rate) < 3 * se + np.sqrt(rate * (1 - rate) / pilot.sum()) * 3
+    assert partners["partner_id"].is_unique and partners["partner_id"].iloc[-1] == "P07000"
+    edges = pd.read_parquet(local_run / "network_relationships.parquet")
+    row = pd.Series(np.arange(len(partners)), index=partners["partner_id"])
+    block_of = lambda ids: row[ids].to_numpy() // 2048
+    assert (block_of(edges["master_affiliate_id"]) == block_of(edges["sub_affiliate_id"])).all()   # subtrees in a block
+
+
+def test_a_run_killed_while_streaming_leaves_the_previous_run(local_run, tmp_path):
+    """SIGKILL once the first blocks are in the staged files: the directory still shows the
+    previous complete run, byte for byte, and no half-written file."""
+    from test_publication import _published
+
+    out = tmp_path / "run"
+    run_cli(*WORLD, "n_partners=3000", out_dir=out)
+    before = _digests(out)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *WORLD,
+                             "n_partners=40000", "executor.chunk_size=2048"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:                    # the first block's history is on disk
+        staged = [p for p in out.glob(".partial-*/commissions_daily.parquet") if p.stat().st_size > 1 << 20]
+        if staged:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert staged, "the run never started streaming"
+    state = _published(out)
+    assert state is not None and state["n_partners"] == 3000
+    assert _digests(out) == before
+
+
+def test_progress_shows_partners_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
+    """Under a pseudo-terminal the bar counts partners with a rate; in a pipe stderr stays quiet."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    args = [sys.executable, "-m", "simulator", "n_partners=5000", "block_size=2048", "db=none",
+            "activity.write=false", "output.report=false"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))   # a terminal's size
+    proc = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'tty'}"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    proc.wait()
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0
+    assert "partners/s" in text and "generate" in text, text[-500:]
+    piped = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'pipe'}"], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+    assert piped.returncode == 0 and "partners/s" not in piped.stderr and "\r" not in piped.stderr
