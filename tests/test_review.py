@@ -193,7 +193,7 @@ def test_every_experiment_composes_and_runs(tmp_path):
 
 def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
     piped = run_cli("n_partners=1000", "db=none", out_dir=tmp_path / "piped")
-    assert "generate" not in piped.stderr and "stage" not in piped.stderr
+    assert "generate" not in piped.stderr and "partners/s" not in piped.stderr
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))   # a sized terminal
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -213,7 +213,7 @@ def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
             break
     os.close(leader)
     assert proc.wait(timeout=120) == 0
-    assert b"review" in seen and b"stage" in seen
+    assert b"review" in seen and b"partners/s" in seen   # the stages, and partners done with a rate
 
 
 def test_diff_reads_runs_written_with_output_dir(tmp_path):

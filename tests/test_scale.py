@@ -1,6 +1,6 @@
 """Scale: a world generated in blocks is the same world whatever the chunks, the executor
 and the number of workers; it streams into its files and database; the pilot block's
-world-level solves hold for every block; progress shows on terminals only.
+world-level solves hold for every block (the progress bar: tests/test_review.py).
 
 The worlds here are small (block_size=2048, so 3-5 blocks of a few thousand partners);
 the sizes that show the speed are in benchmarks/scale.py.
@@ -143,37 +143,3 @@ def test_a_run_killed_while_streaming_leaves_the_previous_run(local_run, tmp_pat
     state = _published(out)
     assert state is not None and state["n_partners"] == 3000
     assert _digests(out) == before
-
-
-def test_progress_shows_partners_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
-    """Under a pseudo-terminal the bar counts partners with a rate; in a pipe stderr stays quiet."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    args = [sys.executable, "-m", "simulator", "n_partners=5000", "block_size=2048", "db=none",
-            "activity.write=false", "output.report=false"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))   # a terminal's size
-    proc = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'tty'}"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=slave)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        seen += data
-    proc.wait()
-    os.close(master)
-    text = seen.decode(errors="replace")
-    assert proc.returncode == 0
-    assert "partners/s" in text and "generate" in text, text[-500:]
-    piped = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'pipe'}"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
-    assert piped.returncode == 0 and "partners/s" not in piped.stderr and "\r" not in piped.stderr
