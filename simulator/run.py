@@ -34,6 +34,7 @@ class RunReport:
     seconds: dict[str, float]
     database: str | None = None                # where the tables were loaded, password masked
     outputs: list[str] = field(default_factory=list)   # stats.json, report.html, world.sqlite
+    steps: dict[str, float] = field(default_factory=dict)   # seconds per plan step, summed over blocks
 
 
 def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
@@ -219,4 +220,4 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
                       "blocks: generate": seconds["generate"], "blocks: validate": seconds["validate"],
                       "database inserts": sinks.load_seconds}
     return RunReport(out_dir, rows, files, report_seconds, database.describe(spec.db) if loaded else None,
-                     [p.name for p in outputs])
+                     [p.name for p in outputs], step_seconds)

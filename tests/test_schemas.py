@@ -63,15 +63,21 @@ def test_a_failed_write_leaves_no_partial_files(tmp_path, world):
 
 
 def test_a_schema_failure_publishes_nothing(tmp_path, compose, monkeypatch):
-    """Files are staged while the schemas are checked: a failure leaves the directory empty."""
+    """Blocks are staged as they are checked: a failure in the last block, after the
+    others were written, leaves the directory empty."""
     import simulator.run as run_module
+    import simulator.schemas as schemas_module
+
+    real = schemas_module.validate_tables
 
     def failing(spec, tables):
-        raise ValidationError("table 'partners' failed validation (test)")
+        if spec.block == 2:
+            raise ValidationError("table 'partners' failed validation (test)")
+        return real(spec, tables)
 
-    monkeypatch.setattr(run_module, "validate_tables", failing)
+    monkeypatch.setattr(schemas_module, "validate_tables", failing)
     with pytest.raises(ValidationError):
-        run_module.run(compose(["n_partners=1000", "db=none"]), tmp_path)
+        run_module.run(compose(["n_partners=2500", "block_size=1024", "db=sqlite"]), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
