@@ -56,6 +56,7 @@ class BlockResult:
     facts: dict[str, object]
     invariants: list[dict] | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # generate, validate
+    csv: dict[str, bytes] = field(default_factory=dict)       # tables' CSV rows, encoded by a worker
 
     @property
     def rows(self) -> dict[str, int]:

@@ -15,11 +15,13 @@ import functools
 import logging
 import os
 import pickle
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 
 import pyarrow as pa
 
+from . import threads
 from .chunks import BlockResult, chunks, run_block
 from .errors import ConfigError
 from .spec import WorldSpec
@@ -27,10 +29,17 @@ from .spec import WorldSpec
 log = logging.getLogger("simulator")
 
 
-def as_arrow(result: BlockResult) -> BlockResult:
-    """The block with its tables as Arrow (compact to send, what the writers take)."""
+def as_arrow(spec: WorldSpec, result: BlockResult) -> BlockResult:
+    """The block with its tables as Arrow (compact to send, what the writers take) and the
+    CSV rows of those written as CSV, encoded here so that the writer only appends them."""
+    from .sinks.files import csv_rows
+
+    t0 = time.perf_counter()
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in result.tables.items()}
-    return BlockResult(result.block, tables, result.facts, result.invariants, result.seconds)
+    csv = {name: csv_rows(table) for name, table in tables.items()
+           if "csv" in spec.files_only.get(name, spec.formats)}
+    seconds = {**result.seconds, "encode": time.perf_counter() - t0}
+    return BlockResult(result.block, tables, result.facts, result.invariants, seconds, csv)
 
 
 @functools.lru_cache(maxsize=4)
@@ -42,14 +51,16 @@ def _spec(resolved: bytes) -> WorldSpec:
 
 def _warm(resolved: bytes) -> int:
     """Import the stack and parse the spec before the first chunk arrives."""
+    threads.single()
     _spec(resolved)
     return os.getpid()
 
 
 def chunk_task(resolved: bytes, blocks: list[int], given: Mapping[str, float]) -> list[BlockResult]:
     """A worker's task: generate and validate ``blocks`` of the world ``resolved`` describes."""
+    threads.single()
     spec = _spec(resolved)
-    return [as_arrow(run_block(spec, b, given)) for b in blocks]
+    return [as_arrow(spec, run_block(spec, b, given)) for b in blocks]
 
 
 def _resolved(spec: WorldSpec) -> bytes:

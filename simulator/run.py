@@ -59,14 +59,16 @@ def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame], invariants) -> tup
 
 
 class _Sinks:
-    """Where each block goes as it arrives: the staged files and the database's one
-    transaction, written in a background thread (Arrow's writers release the GIL), at
-    most two blocks behind the generation. A database failure stops only the database:
-    the files are complete whatever happens there, and the error is raised after them."""
+    """Where each block goes as it arrives, in three background threads (Arrow's writers,
+    pandas' kernels and the database drivers release the GIL): the schema and invariant
+    checks, the staged files, and the database's one transaction, at most two blocks
+    behind the generation. Nothing is published unless every block passed its checks. A
+    database failure stops only the database: the files are complete whatever happens
+    there, and the error is raised after them."""
 
     def __init__(self, spec: WorldSpec, staging: Staging, out_dir: Path):
         self.spec, self.staging, self.out_dir = spec, staging, out_dir
-        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.checker, self.writer, self.loader = (ThreadPoolExecutor(max_workers=1) for _ in range(3))
         self.inner = ThreadPoolExecutor(max_workers=2)
         self.pending: list = []
         self.load = None
@@ -74,21 +76,27 @@ class _Sinks:
         self.load_seconds = 0.0
 
     def submit(self, result: BlockResult):
-        """Validate (if the executor did not) and write the block; returns the future of
-        its invariants' counts."""
+        """Check (if the executor did not), write and load the block; returns the future
+        of its invariants' counts."""
         while len(self.pending) >= 2:
-            self.pending.pop(0).result()
-        future = self.pool.submit(self._write, result)
-        self.pending.append(future)
-        return future
+            for future in self.pending.pop(0):
+                future.result()
+        checked = self.checker.submit(chunks.validate_block, self.spec, result)
+        written = self.writer.submit(self._write, result)
+        loaded = self.loader.submit(self._load, result, written) if self.spec.db.kind != "none" else None
+        self.pending.append([f for f in (checked, written, loaded) if f is not None])
+        return self.checker.submit(lambda: checked.result().invariants)
 
-    def _write(self, result: BlockResult) -> list[dict]:
+    def _write(self, result: BlockResult) -> dict[str, bytes | None]:
+        """Each table's block into its files; the CSV rows written (a COPY reuses them)."""
+        return dict(zip(result.tables, self.inner.map(
+            lambda name: self.staging.write(name, result.tables[name], result.csv.get(name)), result.tables)))
+
+    def _load(self, result: BlockResult, written) -> None:
         spec = self.spec
-        chunks.validate_block(spec, result)
-        csv = dict(zip(result.tables, self.inner.map(lambda name: self.staging.write(name, result.tables[name]),
-                                                     result.tables)))
-        if spec.db.kind == "none" or self.failure is not None:
-            return result.invariants
+        if self.failure is not None:
+            return
+        csv = written.result() if spec.db.kind == "postgres" else {}
         t0 = time.perf_counter()
         loaded = {name: t for name, t in result.tables.items() if name not in spec.files_only}
         try:
@@ -99,20 +107,21 @@ class _Sinks:
         except database.DatabaseError as exc:
             self.failure, self.load = exc, None
         self.load_seconds += time.perf_counter() - t0
-        return result.invariants
 
     def drain(self) -> None:
-        for future in self.pending:
-            future.result()
+        for futures in self.pending:
+            for future in futures:
+                future.result()
         self.pending = []
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.inner.shutdown(wait=True)
+        for pool in (self.checker, self.writer, self.loader, self.inner):
+            pool.shutdown(wait=True)
 
     def abort(self) -> None:
-        for future in self.pending:
-            future.cancel()
+        for futures in self.pending:
+            for future in futures:
+                future.cancel()
         self.close()
         if self.load is not None:
             self.load.rollback()
@@ -176,7 +185,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
             sinks.drain()
             for part in blocks:
                 for key, value in part.items():
-                    seconds[key] += value
+                    seconds[key] = seconds.get(key, 0.0) + value
             staged = staging.close()
             t2 = time.perf_counter()
             tick("review")
@@ -217,7 +226,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     t5 = time.perf_counter()
     report_seconds = {"spec": t1 - t0, "generate and write": t2 - t1, "review and publish": t3 - t2,
                       "load (commit)": t4 - t3, "manifest": t5 - t4,
-                      "blocks: generate": seconds["generate"], "blocks: validate": seconds["validate"],
+                      **{f"blocks: {k}": v for k, v in seconds.items()},
                       "database inserts": sinks.load_seconds}
     return RunReport(out_dir, rows, files, report_seconds, database.describe(spec.db) if loaded else None,
                      [p.name for p in outputs], step_seconds)

@@ -23,6 +23,7 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
+from . import threads
 from .spec import Domain, WorldSpec
 
 DTYPES = {"float": "float64", "int": "int64", "bool": "bool", "datetime": "datetime64[us]",
@@ -111,7 +112,7 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> list[di
         raise ValidationError(f"table(s) {', '.join(missing)} have no schema: every stage must give "
                               f"one for each table it writes")
     # Arrow's hashing kernels release the GIL, so two threads use both cores
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=threads.count()) as pool:
         futures = [pool.submit(validate, name, tables[name], schema) for name, schema in children.items()]
         for future in futures:
             future.result()

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..spec import DbSpec, Domain
-from .files import csv_table
+from .files import csv_rows, csv_table
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,7 @@ def _csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     """A block as CSV rows without a header (what COPY reads)."""
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    buf = io.BytesIO()
-    pacsv.write_csv(csv_table(table), buf, pacsv.WriteOptions(include_header=False))
-    return buf.getvalue()
+    return csv_rows(table)
 
 
 class _PostgresLoad:

@@ -42,6 +42,13 @@ def csv_table(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
+def csv_rows(table: pa.Table) -> bytes:
+    """A block's rows as CSV, without the header."""
+    buf = io.BytesIO()
+    pacsv.write_csv(csv_table(table), buf, pacsv.WriteOptions(include_header=False))
+    return buf.getvalue()
+
+
 class _CsvWriter:
     """A CSV file appended block by block: the header once, then each block's rows (the
     bytes are those of one ``write_csv`` of all blocks). ``write`` returns the rows' bytes
@@ -53,10 +60,8 @@ class _CsvWriter:
         pacsv.write_csv(csv_table(first.slice(0, 0)), buf)
         self.fh.write(buf.getvalue().to_pybytes())
 
-    def write(self, table: pa.Table) -> bytes:
-        buf = io.BytesIO()
-        pacsv.write_csv(csv_table(table), buf, pacsv.WriteOptions(include_header=False))
-        data = buf.getvalue()
+    def write(self, table: pa.Table, rows: bytes | None = None) -> bytes:
+        data = csv_rows(table) if rows is None else rows
         self.fh.write(data)
         return data
 
@@ -71,7 +76,7 @@ class _ParquetWriter:
     def __init__(self, path: Path, first: pa.Table):
         self.writer = pq.ParquetWriter(path, first.schema)
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, rows: bytes | None = None) -> None:
         self.writer.write_table(table)
 
     def close(self) -> None:
@@ -107,9 +112,9 @@ class Staging:
     def paths(self, name: str) -> list[Path]:
         return [(self.dir / name).with_suffix(f".{fmt}") for fmt in self.formats[name]]
 
-    def write(self, name: str, table: pa.Table | pd.DataFrame) -> bytes | None:
-        """Append one block of table ``name`` to each of its files; the block's CSV rows
-        when the table is written as CSV."""
+    def write(self, name: str, table: pa.Table | pd.DataFrame, rows: bytes | None = None) -> bytes | None:
+        """Append one block of table ``name`` to each of its files (``rows``: its CSV rows
+        if already encoded); the block's CSV rows when the table is written as CSV."""
         if isinstance(table, pd.DataFrame):
             table = pa.Table.from_pandas(table, preserve_index=False)
         if name not in self.writers:
@@ -119,7 +124,7 @@ class Staging:
             table = table.cast(self.schemas[name])
         out = None
         for writer in self.writers[name]:
-            data = writer.write(table)
+            data = writer.write(table, rows)
             out = data if data is not None else out
         return out
 

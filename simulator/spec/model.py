@@ -130,7 +130,7 @@ class ExecutorSpec:
     no output byte (simulator.chunks, simulator.executors)."""
 
     kind: str = "local"                       # local | processes | dask
-    chunk_size: int = 131_072                 # partners per task, rounded up to whole blocks
+    chunk_size: int = 65_536                  # partners per task, rounded up to whole blocks
     workers: int | None = None                # processes / LocalCluster workers (None: all cores)
     address: str | None = None                # dask: an existing scheduler (None: a LocalCluster)
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import threads
 from ..distributions import SAMPLERS
 from ..errors import ConfigError, Problems, did_you_mean
 from ..expr import evaluate
@@ -41,7 +42,6 @@ from ..streams import stream
 from . import columns
 
 BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
-WORKERS = 2          # blocks in flight at once
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Activity(BaseStage):
 
         # blocks have their own streams, so two at a time (numpy's samplers and array
         # kernels release the GIL) give the same data as one at a time
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=threads.count()) as pool:
             done = list(pool.map(block, range(0, n, BLOCK)))
         parts = {f.name: [values[f.name] for values, _ in done] for f in feats}
         frames = [frame for _, frame in done]
