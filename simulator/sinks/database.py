@@ -120,6 +120,16 @@ def _order(tables: Mapping[str, pd.DataFrame], renames: Mapping[str, str] | None
     return files, [t for t in known if t in tables]
 
 
+def primary_keys(files: list[str]) -> dict[str, str]:
+    """Table -> its single-column primary key, from the DDL."""
+    out = {}
+    for f in files:
+        found = re.search(r"^\s*(\w+)\s+[^,\n]*\bPRIMARY KEY\b", f, re.MULTILINE)
+        if found:
+            out[table_of(f)] = found.group(1)
+    return out
+
+
 def _extra_columns(existing: set[str], frame: pd.DataFrame, domains: Mapping[str, Domain]) -> list[tuple[str, str]]:
     return [(c, SQL_TYPES[domains[c].dtype if c in domains else _dtype_kind(frame[c])])
             for c in frame.columns if c not in existing]
@@ -293,6 +303,16 @@ def local_file(db: DbSpec, out_dir: Path) -> Path | None:
     return path if path.is_absolute() else out_dir / path
 
 
+def _timestamp_text(col: pa.ChunkedArray) -> pa.Array:
+    """Timestamps as 'YYYY-MM-DD HH:MM:SS' text, formatted once per distinct value (dates
+    repeat: a few thousand distinct days among millions of rows; strftime is the slow part)."""
+    import pyarrow.compute as pc
+
+    seconds = pc.cast(col, pa.timestamp("s"), safe=False).combine_chunks()
+    coded = pc.dictionary_encode(seconds)
+    return pc.take(pc.strftime(coded.dictionary, format="%Y-%m-%d %H:%M:%S"), coded.indices)
+
+
 def _arrow_for_sqlite(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """The table as Arrow columns SQLite stores as the row loader does: text for labels and
     timestamps (to the second), integers for booleans, nulls as NULL."""
@@ -304,7 +324,7 @@ def _arrow_for_sqlite(frame: pd.DataFrame | pa.Table) -> pa.Table:
         if pa.types.is_dictionary(field.type):
             col = col.cast(pa.string())
         elif pa.types.is_timestamp(field.type):
-            col = pc.strftime(pc.cast(col, pa.timestamp("s"), safe=False), format="%Y-%m-%d %H:%M:%S")
+            col = _timestamp_text(col)
         elif pa.types.is_boolean(field.type):
             col = col.cast(pa.int64())
         cols.append(col)
@@ -383,6 +403,7 @@ class _SqliteLoad:
         self.fresh = not self.path.exists()
         self.target = self.path.with_name(f".{self.path.name}.partial") if self.fresh else self.path
         files, self.order = _order(first, renames)
+        self.keys = primary_keys(files)
         self.rows = {name: 0 for name in self.order}
         self.errors = _sqlite_errors()
         try:
@@ -414,6 +435,13 @@ class _SqliteLoad:
     def insert(self, name: str, table: pa.Table | pd.DataFrame, csv: bytes | None = None) -> None:
         if name not in self.rows:
             return
+        key = self.keys.get(name)
+        if key is not None:                    # a block in key order: B-tree inserts near each other
+            if isinstance(table, pd.DataFrame):
+                table = pa.Table.from_pandas(table, preserve_index=False)
+            import pyarrow.compute as pc
+
+            table = table.take(pc.sort_indices(table[key]))
         with self._guard():
             self.session.insert(name, table)
         self.rows[name] += len(table)
