@@ -101,7 +101,8 @@ class _Sinks:
         loaded = {name: t for name, t in result.tables.items() if name not in spec.files_only}
         try:
             if self.load is None:
-                self.load = database.open_load(spec.db, loaded, self.out_dir, spec.domains(), database.names(spec))
+                self.load = database.open_load(spec.db, loaded, self.out_dir, spec.domains(), database.names(spec),
+                                               checked=True)
             for name in self.load.order:
                 self.load.insert(name, loaded[name], csv.get(name))
         except database.DatabaseError as exc:

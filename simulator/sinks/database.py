@@ -268,6 +268,7 @@ class _Guard:
 
 # ----------------------------------------------------------------------------- SQLite
 
+SQLITE_CACHE_KIB = 256 * 1024               # page cache for a load (SQLite's default: 2 MiB)
 SQLITE_CHUNK = 100_000                        # rows converted to Python values at a time
 
 
@@ -398,8 +399,8 @@ class _SqliteLoad:
     no rollback journal; an existing one is changed in a normal transaction."""
 
     def __init__(self, db: DbSpec, first: Mapping[str, pd.DataFrame], out_dir: Path,
-                 domains: Mapping[str, Domain], renames: Mapping[str, str] | None):
-        self.path = local_file(db, out_dir)
+                 domains: Mapping[str, Domain], renames: Mapping[str, str] | None, checked: bool = False):
+        self.path, self.checked = local_file(db, out_dir), checked
         self.fresh = not self.path.exists()
         self.target = self.path.with_name(f".{self.path.name}.partial") if self.fresh else self.path
         files, self.order = _order(first, renames)
@@ -413,6 +414,7 @@ class _SqliteLoad:
         except (*self.errors, OSError) as exc:
             raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from None
         with self._guard():
+            self.session.run(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")   # the key B-trees of a large load
             statements = [st for f in files for st in sqlite_ddl(f).split(";") if st.strip()]
             self.indexes = [st for st in statements if "CREATE INDEX" in st]
             for statement in statements:
@@ -450,8 +452,9 @@ class _SqliteLoad:
         with self._guard():
             for statement in self.indexes:     # one sort per index, after the rows are in
                 self.session.run(statement)
-            # foreign keys checked once over the whole load rather than row by row
-            broken = self.session.run("PRAGMA foreign_key_check")[:3]
+            # foreign keys checked once over the whole load rather than row by row, unless
+            # the schemas checked every block's keys against its partners already (a run)
+            broken = [] if self.checked else self.session.run("PRAGMA foreign_key_check")[:3]
             if broken:
                 raise sqlite3.IntegrityError(f"foreign key violations, e.g. (table, rowid, parent) {broken}")
             self.session.commit()
@@ -471,15 +474,17 @@ class _SqliteLoad:
 
 
 def open_load(db: DbSpec, first: Mapping[str, pd.DataFrame], out_dir: Path, domains: Mapping[str, Domain],
-              renames: Mapping[str, str] | None = None):
+              renames: Mapping[str, str] | None = None, checked: bool = False):
     """Begin the run's one load transaction (None for db=none): ``first`` is the first
     block's tables (their columns make the DDL); then ``insert(name, table)`` each block,
-    ``commit()`` (rows per table) or ``rollback()``."""
+    ``commit()`` (rows per table) or ``rollback()``. ``checked``: every block's keys were
+    validated against its partners (the run's schemas), so SQLite skips its foreign-key
+    scan (PostgreSQL checks its constraints itself)."""
     if db.kind == "none":
         return None
     if db.kind == "postgres":
         return _PostgresLoad(db, first, domains, renames)
-    return _SqliteLoad(db, first, out_dir, domains, renames)
+    return _SqliteLoad(db, first, out_dir, domains, renames, checked)
 
 
 def load(db: DbSpec, tables: Mapping[str, pd.DataFrame], out_dir: Path, csv_files: Mapping[str, Path],
