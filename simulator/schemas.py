@@ -111,11 +111,16 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> list[di
     if missing:
         raise ValidationError(f"table(s) {', '.join(missing)} have no schema: every stage must give "
                               f"one for each table it writes")
-    # Arrow's hashing kernels release the GIL, so two threads use both cores
-    with ThreadPoolExecutor(max_workers=threads.count()) as pool:
-        futures = [pool.submit(validate, name, tables[name], schema) for name, schema in children.items()]
-        for future in futures:
-            future.result()
+    # Arrow's hashing kernels release the GIL, so two threads use both cores (a worker
+    # process, whose siblings fill the cores, checks them in turn)
+    if threads.count() == 1:
+        for name, schema in children.items():
+            validate(name, tables[name], schema)
+    else:
+        with ThreadPoolExecutor(max_workers=threads.count()) as pool:
+            futures = [pool.submit(validate, name, tables[name], schema) for name, schema in children.items()]
+            for future in futures:
+                future.result()
     from . import invariants
 
     results = invariants.check(spec, tables)

@@ -114,6 +114,13 @@ CATALOGUE = [
     ("scenarios.road=[a]", "scenarios.road: must name the latent road column"),
     ("scenarios.road=roads", "scenarios.road: unknown column 'roads'"),
     ("features.learnability.model_auc.min=0.95", "features.learnability.model_auc: min 0.95 is above max 0.9"),
+    # the executor and the blocks of issue "Scale"
+    ("executor.kind=threads", "executor.kind: unknown executor 'threads' (known: local, processes, dask)"),
+    ("executor.chunk_size=0", "executor.chunk_size: must be a whole number >= 1, got 0"),
+    ("+executor.workers=two", "executor.workers: must be a whole number >= 1, got 'two'"),
+    ("+executor.address=tcp://127.0.0.1:8786", "executor.address: is read by executor=dask only"),
+    ("+executor.adress=tcp://h:1", "executor.adress: unknown key"),
+    ("block_size=100", "block_size: must be a whole number >= 1024, got 100"),
 ]
 
 
