@@ -85,6 +85,7 @@ def main() -> None:
             t_psql = best(psql_copy, args.repeat)
             t_ours = best(lambda: database.load(db, {"partners": tables["partners"]}, out, csvs, domains),
                           args.repeat)
+            t_streamed = best(lambda: streamed(db, {"partners": tables["partners"]}, out, domains), args.repeat)
             t_all = best(lambda: streamed(db, tables, out, domains), 1)
         sqlite = DbSpec("sqlite", str(Path(tmp) / "bench.sqlite"), "replace")
         t_sqlite = best(lambda: database.load(sqlite, {"partners": tables["partners"]}, out, csvs, domains), 1)
@@ -94,6 +95,7 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| psql \\copy partners (floor) | {t_psql:.2f} | {n / t_psql:,.0f} | 1.00 |")
     print(f"| simulator -> PostgreSQL, partners | {t_ours:.2f} | {n / t_ours:,.0f} | {t_psql / t_ours:.2f} |")
+    print(f"| simulator -> PostgreSQL, partners, 16 blocks | {t_streamed:.2f} | {n / t_streamed:,.0f} | {t_psql / t_streamed:.2f} |")
     print(f"| simulator -> PostgreSQL, all 5 tables, 16 blocks | {t_all:.2f} | {rows_all / t_all:,.0f} | - |")
     print(f"| simulator -> SQLite, partners | {t_sqlite:.2f} | {n / t_sqlite:,.0f} | - |")
     print(f"| simulator -> SQLite, all 5 tables, 16 blocks | {t_sqlite_all:.2f} | {rows_all / t_sqlite_all:,.0f} | - |")
