@@ -26,12 +26,16 @@ def allocate(counts: np.ndarray, weights: np.ndarray, u: np.ndarray) -> np.ndarr
     j = u.shape[1]
     if m == 0 or j == 0:
         return np.zeros((m, k), dtype=np.int64)
-    rows = np.arange(m, dtype=float)[:, None]
-    pos = np.searchsorted((cdf + 2 * rows).ravel(), (u[:, :j] + 2 * rows).ravel(), side="right")
-    bins = (pos.reshape(m, j) - (np.arange(m) * k)[:, None]).clip(0, k - 1)
-    used = np.arange(j)[None, :] < counts[:, None]
-    flat = (np.arange(m)[:, None] * k + bins)[used]
-    return np.bincount(flat, minlength=m * k).reshape(m, k)
+    # each used uniform's bin: the number of its row's cdf entries at or below it, by a
+    # binary search within the row (log2 k steps over the used uniforms only)
+    rows, cols = np.nonzero(np.arange(j)[None, :] < counts[:, None])
+    x, flat, base = u[rows, cols], cdf.ravel(), rows * k
+    lo, hi = np.zeros(x.size, dtype=np.int64), np.full(x.size, k - 1, dtype=np.int64)
+    while (open_ := lo < hi).any():
+        mid = (lo + hi) // 2
+        right = flat[base + mid] <= x
+        lo, hi = np.where(open_ & right, mid + 1, lo), np.where(open_ & ~right, mid, hi)
+    return np.bincount(base + lo, minlength=m * k).reshape(m, k)
 
 
 def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
