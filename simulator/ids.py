@@ -11,6 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode("ascii"), dtype=np.uint16)
+# the 36 characters of a UUID as positions among 32 hex digits and a dash (index 32)
+_UUID_LAYOUT = np.array([*range(0, 8), 32, *range(8, 12), 32, *range(12, 16), 32, *range(16, 20), 32,
+                         *range(20, 32)])
 
 
 def _strings(chars: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -35,11 +38,10 @@ def uuid4s(rng: np.random.Generator, m: int) -> pd.api.extensions.ExtensionArray
     raw = rng.integers(0, 256, size=(m, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexed = _HEX_PAIRS[raw].view(np.uint8).reshape(m, 32)   # two ASCII hex digits per byte
-    out = np.full((m, 36), ord("-"), dtype=np.uint8)        # 8-4-4-4-12, dashes between
-    for start, stop, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
-        out[:, at:at + stop - start] = hexed[:, start:stop]
-    return _strings(out)
+    # two ASCII hex digits per byte, then one gather into 8-4-4-4-12 with the dashes
+    hexed = np.concatenate([_HEX_PAIRS[raw].view(np.uint8).reshape(m, 32), np.full((m, 1), ord("-"), np.uint8)],
+                           axis=1)
+    return _strings(hexed[:, _UUID_LAYOUT])
 
 
 def rows_of(keys: pd.Series, values: pd.Series) -> np.ndarray:

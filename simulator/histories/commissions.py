@@ -89,10 +89,13 @@ def _split(cents, spread, live, rng):
     """Each month's cents over its live days (Dirichlet shares), exactly: a month's last
     day is live whenever any of it is, and takes the rounding."""
     m, months = cents.shape
-    g = rng.gamma(spread, 1.0, size=(m, months, MONTH)) * live.reshape(m, months, MONTH)
-    total = g.sum(axis=2, keepdims=True)
-    share = g / np.where(total > 0, total, 1)
-    days = np.floor(share * cents[:, :, None]).astype(np.int64)
+    # standard_gamma: the values of gamma(spread, 1.0), without its broadcasting (a third
+    # faster); then in place, the same operations in the same order
+    g = rng.standard_gamma(spread, size=(m, months, MONTH))
+    g *= live.reshape(m, months, MONTH)
+    g /= np.where((total := g.sum(axis=2, keepdims=True)) > 0, total, 1)
+    g *= cents[:, :, None]
+    days = np.floor(g, out=g).astype(np.int64)
     days[:, :, -1] += cents - days.sum(axis=2)
     return days.reshape(m, months * MONTH)
 
