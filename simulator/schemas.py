@@ -46,8 +46,22 @@ def row_checks(spec: WorldSpec) -> list[tuple[frozenset[str], pa.Check]]:
     return [rc for s in spec.stages for rc in s.row_checks()]
 
 
+_PARTNERS: dict[int, tuple[tuple, pa.DataFrameSchema]] = {}
+
+
 def partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
-    """The partners table: every stage's columns with their domains and checks."""
+    """The partners table: every stage's columns with their domains and checks. Built once
+    per world: every block's spec shares the world's stages, and the schema reads nothing else."""
+    cached = _PARTNERS.get(id(spec.stages))
+    if cached is not None and cached[0] is spec.stages:
+        return cached[1]
+    schema = _partners_schema(spec)
+    _PARTNERS.clear()                          # one world at a time; the tuple is kept to pin its id
+    _PARTNERS[id(spec.stages)] = (spec.stages, schema)
+    return schema
+
+
+def _partners_schema(spec: WorldSpec) -> pa.DataFrameSchema:
     domains = spec.domains()
     extra: dict[str, list] = {}
     for s in spec.stages:
