@@ -26,6 +26,7 @@ BYTES_PER_PARTNER = 2_400
 BYTES_PER_HISTORY_PARTNER = 16_000
 DISK_PER_PARTNER = 520                 # per format of the main tables (CSV or Parquet)
 DISK_PER_HISTORY_PARTNER = 950         # the five history tables as Parquet
+BYTES_PER_WORKER = 300 * 1024 ** 2     # a spawned worker process (measured: about 250 MiB idle)
 GIB = 1024 ** 3
 
 
@@ -49,10 +50,13 @@ def in_flight(spec: WorldSpec) -> int:
 
 
 def estimate(spec: WorldSpec) -> int:
-    """Bytes the run will hold at its peak, roughly (summed over its processes)."""
+    """Bytes the run will hold at its peak, roughly (summed over its processes: a worker's
+    interpreter with the stack imported is about ``BYTES_PER_WORKER``)."""
     partners = min(spec.n, in_flight(spec) * spec.block_size)
     per = BYTES_PER_PARTNER + (BYTES_PER_HISTORY_PARTNER if spec.files_only else 0)
-    return partners * per
+    workers = 0 if spec.executor.kind == "local" or spec.executor.address else \
+        (spec.executor.workers or os.cpu_count() or 1)
+    return partners * per + workers * BYTES_PER_WORKER
 
 
 def disk_estimate(spec: WorldSpec) -> int:
