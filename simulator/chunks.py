@@ -12,7 +12,7 @@ pilot's partners (about 0.16 points at a 20% rate for 65,536).
 A *chunk* is the unit of work: a run of consecutive blocks (``executor.chunk_size``
 partners, rounded up to whole blocks) that one task generates, validates and returns.
 Chunks change memory and parallelism, never the data: each block's tables are written as
-they are (simulator.sinks.stream), so the files are the same for every chunk size,
+they are (simulator.sinks.files.Staging), so the files are the same for every chunk size,
 executor and number of workers.
 """
 from __future__ import annotations

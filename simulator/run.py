@@ -41,7 +41,7 @@ def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
     """Every table of the configured world as DataFrames, validated; nothing is written.
     (The whole world in memory: for large worlds use :func:`run`, which streams.)"""
     spec = cfg if isinstance(cfg, WorldSpec) else load_spec(cfg)
-    parts = [r.tables for r in executors.blocks(replace(spec, executor=ExecutorSpec()))]
+    parts = [chunks.validate_block(spec, r).tables for r in executors.blocks(replace(spec, executor=ExecutorSpec()))]
     return {name: chunks.concat([p[name] for p in parts]) for name in parts[0]}
 
 
