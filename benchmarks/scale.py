@@ -81,9 +81,9 @@ def main() -> None:
         split = None
         if args.big:
             small_w, _, _ = simulator(tmp / "hist-n", f"n_partners={n}", *BIG, *procs)
-            rows.append((f"features from histories, Parquet, processes", n, small_w, None, None))
+            rows.append(("features from histories, Parquet, processes", n, small_w, None, None))
             w, p, m = simulator(tmp / "big", f"n_partners={args.big}", *BIG, *procs, steps=True)
-            rows.append((f"features from histories, Parquet, processes", args.big, w, p, None))
+            rows.append(("features from histories, Parquet, processes", args.big, w, p, None))
             rows.append(("  throughput at big / at n", args.big, (args.big / w) / (n / small_w), None, None))
             split = sorted(m["steps"].items(), key=lambda kv: -kv[1])
             phases = m["seconds"]

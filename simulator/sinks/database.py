@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from ..spec import DbSpec, Domain
-from .files import csv_rows, csv_table
+from .files import csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +316,6 @@ def _timestamp_text(col: pa.ChunkedArray) -> pa.Array:
 def _arrow_for_sqlite(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """The table as Arrow columns SQLite stores as the row loader does: text for labels and
     timestamps (to the second), integers for booleans, nulls as NULL."""
-    import pyarrow.compute as pc
-
     table = pa.Table.from_pandas(frame, preserve_index=False) if isinstance(frame, pd.DataFrame) else frame
     cols = []
     for field, col in zip(table.schema, table.columns):
