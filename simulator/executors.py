@@ -131,6 +131,9 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
                            "(pip install 'partner-world-simulator[dask]')"]) from None
 
     todo, resolved, address = chunks(spec), _resolved(spec), spec.executor.address
+    if not todo:                               # one block: no cluster to start or reach
+        yield run_block(spec, 0, {}, validate=False)
+        return
     cluster = None
     if address is None:
         cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
@@ -139,7 +142,7 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
     try:
         with Client(address, timeout=30) as client:
             n = max(len(client.scheduler_info().get("workers", {})), 1)
-            warm = client.run(_warm, resolved) if todo else {}
+            warm = client.run(_warm, resolved)
             log.info("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
             pilot = run_block(spec, 0, {}, validate=False)
             yield pilot
