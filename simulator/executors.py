@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .spec import WorldSpec
 
 log = logging.getLogger("simulator")
+CONNECT_SECONDS = 10                         # how long to wait for executor.address's scheduler
 
 
 def as_arrow(spec: WorldSpec, result: BlockResult) -> BlockResult:
@@ -140,8 +141,19 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
                                dashboard_address=None, host="127.0.0.1")
         address = cluster.scheduler_address
     try:
-        with Client(address, timeout=30) as client:
-            n = max(len(client.scheduler_info().get("workers", {})), 1)
+        try:
+            client = Client(address, timeout=CONNECT_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError([f"executor.address: no dask scheduler answered at {address} within "
+                               f"{CONNECT_SECONDS} s ({type(exc).__name__}); start one (dask scheduler) or "
+                               f"leave executor.address out for a LocalCluster"]) from None
+        with client:
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_SECONDS * 6)
+            except TimeoutError:
+                raise ConfigError([f"executor.address: the dask scheduler at {address} has no workers "
+                                   f"(start some: dask worker {address})"]) from None
+            n = len(client.scheduler_info().get("workers", {}))
             warm = client.run(_warm, resolved)
             log.info("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
             pilot = run_block(spec, 0, {}, validate=False)

@@ -160,3 +160,17 @@ def test_the_library_returns_every_block_validated(local_run, compose, monkeypat
     assert len(tables["partners"]) == 7000
     pd.testing.assert_series_equal(tables["partners"]["churn_label"], partners["churn_label"], check_names=False)
     assert tables["partners"]["partner_id"].tolist() == partners["partner_id"].tolist()
+
+
+def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path):
+    """executor.address where nothing listens: exit 2 within the connect timeout, the
+    address and what to do, no traceback, no run directory."""
+    pytest.importorskip("distributed")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    start = time.time()
+    proc = run_cli("n_partners=5000", "block_size=2048", "db=none", "executor=dask", f"executor.address={address}",
+                   out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f"executor.address: no dask scheduler answered at {address}" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+    assert time.time() - start < 60
