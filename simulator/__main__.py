@@ -113,6 +113,11 @@ def _main(cfg: DictConfig) -> None:
             tick.close()
             print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
             sys.exit(4)
+        except KeyboardInterrupt:
+            tick.close()
+            print(f"interrupted: nothing of this run was published in {out_dir} "
+                  f"(a previous complete run there is kept)", file=sys.stderr)
+            sys.exit(130)
         except OSError as exc:
             if exc.errno not in FULL:
                 raise

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import pickle
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -112,8 +113,10 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
         return
     n = min(workers(spec), len(todo))
     # spawn: a clean interpreter per worker (forking a process that runs threads is unsafe);
-    # the workers start while this process generates the pilot
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # the workers start while this process generates the pilot, and leave Ctrl-C to it
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    try:
         warm = [pool.submit(_warm, resolved) for _ in range(n)]
         pilot = run_block(spec, 0, {}, validate=False)
         yield pilot
@@ -122,6 +125,8 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
         given = pilot.facts["solved"]
         yield from _in_order(lambda c: pool.submit(chunk_task, resolved, c, given),
                              lambda f: f.result(), todo, n + 1)
+    finally:                                   # on a failure or an interrupt, queued chunks are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
@@ -136,9 +141,10 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
         yield run_block(spec, 0, {}, validate=False)
         return
     cluster = None
+    logging.getLogger("distributed").setLevel(logging.WARNING)   # its INFO lines are not the run's
     if address is None:
         cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+                               dashboard_address=None, host="127.0.0.1", silence_logs=logging.WARNING)
         address = cluster.scheduler_address
     try:
         try:
@@ -155,7 +161,7 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
                                    f"(start some: dask worker {address})"]) from None
             n = len(client.scheduler_info().get("workers", {}))
             warm = client.run(_warm, resolved)
-            log.info("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
+            log.debug("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
             pilot = run_block(spec, 0, {}, validate=False)
             yield pilot
             given = pilot.facts["solved"]
