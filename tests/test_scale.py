@@ -174,3 +174,26 @@ def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path):
     assert f"executor.address: no dask scheduler answered at {address}" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
     assert time.time() - start < 60
+
+
+def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path):
+    """SIGINT while blocks stream (worker processes too): one line, exit 130, the staging
+    removed, no worker left behind."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *WORLD, "n_partners=60000",
+                             "executor=processes", "executor.workers=2"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob(".partial-*/partners.csv")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)             # what a terminal sends the whole group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"interrupted: nothing of this run was published in {out} "
+                                        f"(a previous complete run there is kept)"]
+    assert not list(out.glob(".partial-*")) and not (out / "manifest.json").exists()
+    deadline = time.time() + 10                   # the workers and multiprocessing's resource tracker go
+    while time.time() < deadline and subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
+        time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 1   # no worker left
