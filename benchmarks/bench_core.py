@@ -50,10 +50,11 @@ def _timed_once(cmd: list[str]) -> tuple[float, float]:
 
 
 def generation_seconds(n: int, overrides: list[str]) -> float:
-    """Generation alone (start-up, validation and writing excluded), best of 3 in-process."""
+    """Generation alone (start-up, validation and writing excluded), block by block as a
+    run generates (executor=local), best of 3 in-process."""
     code = ("import time; from simulator import compose; from simulator.load import load_spec; "
-            "from simulator.engine import simulate; s = load_spec(compose(%r)); "
-            "simulate(s); ts = []\n"
+            "from simulator.executors import blocks; s = load_spec(compose(%r)); "
+            "simulate = lambda s: [None for _ in blocks(s)]; simulate(s); ts = []\n"
             "for _ in range(3):\n t = time.perf_counter(); simulate(s); ts.append(time.perf_counter() - t)\n"
             "print(min(ts))") % [f"n_partners={n}", *overrides]
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True,
