@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
@@ -56,6 +57,16 @@ def _review(spec: WorldSpec, tables: dict[str, pd.DataFrame], invariants) -> tup
             f"targets, realized figures and column summaries are measured on the first block "
             f"({pilot.n:,} of {spec.n:,} partners); invariants and row counts on every block")}
     return figures, report.render(pilot, tables, figures) if spec.report else None
+
+
+def _world_counts(spec: WorldSpec, partners: pd.DataFrame) -> dict[str, int]:
+    """What the review of a world larger than its pilot can still count on every block:
+    the cohort at the feature date and its churners in the label window."""
+    label, when = spec.role("label"), spec.role("event_date")
+    if label is None or when is None or spec.timeline is None:
+        return {}
+    cohort = spec.timeline.active(partners[when])
+    return {"cohort": int(cohort.sum()), "churners": int(np.asarray(partners[label])[cohort].sum())}
 
 
 class _Sinks:
@@ -164,7 +175,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     seconds = {"generate": 0.0, "validate": 0.0}
     step_seconds: dict[str, float] = {}
     review = facts = None
-    done, blocks = 0, []
+    done, blocks, world = 0, [], {}
     # Blocks are generated (here or by workers), validated, and handed to the sinks as they
     # finish; stats and the report are computed from the pilot block beside them. The run
     # is published (one switch, sinks/files.py) only when every block passed.
@@ -177,6 +188,8 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
                     review = reviewer.submit(_review, spec, result.tables, written.result)
                 for name, count in result.rows.items():
                     rows[name] = rows.get(name, 0) + count
+                for key, value in _world_counts(spec, result.tables[spec.table]).items():
+                    world[key] = world.get(key, 0) + value
                 for key, value in result.facts.get("step_seconds", {}).items():
                     step_seconds[key] = step_seconds.get(key, 0.0) + value
                 blocks.append(result.seconds)  # complete once the block is validated
@@ -191,6 +204,8 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
             t2 = time.perf_counter()
             tick("review")
             figures, page = review.result()
+            if "review" in figures and world.get("cohort"):      # the pilot's figures, and the world's rate
+                figures["review"]["world"] = {**world, "churn_rate": round(world["churners"] / world["cohort"], 6)}
             write_json(figures, staging.dir / STATS)
             if page is not None:
                 write_text(page, staging.dir / REPORT)

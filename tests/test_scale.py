@@ -128,6 +128,9 @@ def test_the_pilot_block_solves_once_for_every_block(local_run):
     se = np.sqrt(rate * (1 - rate) / active.iloc[2048:].sum())
     assert abs(rest - rate) < 3 * se + np.sqrt(rate * (1 - rate) / pilot.sum()) * 3
     assert partners["partner_id"].is_unique and partners["partner_id"].iloc[-1] == "P07000"
+    review = json.loads((local_run / "stats.json").read_text())["review"]   # the pilot's figures, the world's rate
+    assert review["partners"] == 2048 and review["world"]["cohort"] == int(active.sum())
+    assert review["world"]["churners"] == int(partners.loc[active, "churn_label"].sum())
     edges = pd.read_parquet(local_run / "network_relationships.parquet")
     row = pd.Series(np.arange(len(partners)), index=partners["partner_id"])
     block_of = lambda ids: row[ids].to_numpy() // 2048
