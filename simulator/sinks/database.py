@@ -9,13 +9,13 @@ parents before children; ``mode: replace`` first empties the simulator's tables.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -97,13 +97,6 @@ def mask(url: str) -> str:
 def describe(db: DbSpec) -> str:
     """Where a load goes, safe to print."""
     return f"{db.kind} {mask(db.target)}" if db.target else db.kind
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    target: str
-    rows: dict[str, int]
-    seconds: float
 
 
 def _order(tables: Mapping[str, pd.DataFrame], renames: Mapping[str, str] | None) -> tuple[list[str], list[str]]:
@@ -201,7 +194,7 @@ class _PostgresLoad:
         self.rows = {name: 0 for name in self.order}
         self.columns = {name: list(first[name].columns) for name in self.order}
         self.deferred: list[str] = []
-        with self._guard():
+        with _guard(self):
             self.cur = self.conn.cursor()
             for f in files:
                 self.cur.execute(f)
@@ -216,9 +209,6 @@ class _PostgresLoad:
                 self.cur.execute(f"TRUNCATE TABLE {', '.join(table_of(f) for f in files)} CASCADE")
                 self.deferred = _defer_indexes_and_foreign_keys(self.cur, self.order)
 
-    def _guard(self) -> "_Guard":
-        return _Guard(self)
-
     def failed(self, exc: BaseException) -> str:
         first = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]
         return f"load into {self.where} failed and was rolled back: {first}"
@@ -227,13 +217,13 @@ class _PostgresLoad:
         if name not in self.rows:
             return
         cols = ", ".join(f'"{c}"' for c in self.columns[name])
-        with self._guard():
+        with _guard(self):
             self.cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)",
                                  io.BytesIO(_csv_bytes(table) if csv is None else csv))
         self.rows[name] += len(table)
 
     def commit(self) -> dict[str, int]:
-        with self._guard():
+        with _guard(self):
             for statement in self.deferred:   # one index build, one foreign-key check per table
                 self.cur.execute(statement)
             self.conn.commit()
@@ -248,21 +238,15 @@ class _PostgresLoad:
         self.conn.close()
 
 
-class _Guard:
+@contextlib.contextmanager
+def _guard(load: "_PostgresLoad | _SqliteLoad"):
     """A database error inside the block becomes one DatabaseError line (the load's
     ``failed``), after the transaction is rolled back."""
-
-    def __init__(self, load: "_PostgresLoad | _SqliteLoad"):
-        self.load = load
-
-    def __enter__(self) -> "_Guard":
-        return self
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is not None and isinstance(exc, self.load.errors):
-            self.load.rollback()
-            raise DatabaseError(self.load.failed(exc)) from None
-        return False
+    try:
+        yield
+    except load.errors as exc:
+        load.rollback()
+        raise DatabaseError(load.failed(exc)) from None
 
 
 # ----------------------------------------------------------------------------- SQLite
@@ -410,7 +394,7 @@ class _SqliteLoad:
             self.session = _SqliteSession(self.target, self.fresh)
         except (*self.errors, OSError) as exc:
             raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from None
-        with self._guard():
+        with _guard(self):
             self.session.run(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")   # the key B-trees of a large load
             statements = [st for f in files for st in sqlite_ddl(f).split(";") if st.strip()]
             self.indexes = [st for st in statements if "CREATE INDEX" in st]
@@ -425,9 +409,6 @@ class _SqliteLoad:
                 for name in reversed([table_of(f) for f in files]):
                     self.session.run(f"DELETE FROM {name}")
 
-    def _guard(self) -> "_Guard":
-        return _Guard(self)
-
     def failed(self, exc: BaseException) -> str:
         return f"load into SQLite database {self.path} failed and was rolled back: {exc}"
 
@@ -441,12 +422,12 @@ class _SqliteLoad:
             import pyarrow.compute as pc
 
             table = table.take(pc.sort_indices(table[key]))
-        with self._guard():
+        with _guard(self):
             self.session.insert(name, table)
         self.rows[name] += len(table)
 
     def commit(self) -> dict[str, int]:
-        with self._guard():
+        with _guard(self):
             for statement in self.indexes:     # one sort per index, after the rows are in
                 self.session.run(statement)
             # foreign keys checked once over the whole load rather than row by row, unless
