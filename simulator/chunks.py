@@ -18,6 +18,7 @@ executor and number of workers.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,10 +40,19 @@ def block_spec(spec: WorldSpec, b: int) -> WorldSpec:
                                block=b, offset=start)
 
 
+def blocks_per_chunk(spec: WorldSpec) -> int:
+    """executor.chunk_size rounded up to whole blocks."""
+    return max(1, -(-spec.executor.chunk_size // spec.block_size))
+
+
+def workers(spec: WorldSpec) -> int:
+    """Worker processes of executor=processes (or a LocalCluster): executor.workers, else one per core."""
+    return spec.executor.workers or os.cpu_count() or 1
+
+
 def chunks(spec: WorldSpec) -> list[list[int]]:
     """The blocks of each chunk after the pilot (block 0, always a chunk of its own)."""
-    per = max(1, -(-spec.executor.chunk_size // spec.block_size))
-    rest = list(range(1, n_blocks(spec)))
+    per, rest = blocks_per_chunk(spec), list(range(1, n_blocks(spec)))
     return [rest[i:i + per] for i in range(0, len(rest), per)]
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 import pyarrow as pa
 
 from . import threads
-from .chunks import BlockResult, chunks, run_block
+from .chunks import BlockResult, chunks, run_block, workers
 from .errors import ConfigError
 from .spec import WorldSpec
 
@@ -70,10 +70,6 @@ def _resolved(spec: WorldSpec) -> bytes:
     return pickle.dumps(dict(spec.resolved))
 
 
-def workers(spec: WorldSpec) -> int:
-    return spec.executor.workers or os.cpu_count() or 1
-
-
 def _in_order(submit: Callable[[list[int]], object], result: Callable[[object], list[BlockResult]],
               todo: list[list[int]], ahead: int) -> Iterator[BlockResult]:
     """Submit chunks ``ahead`` at a time and yield their blocks in order."""
@@ -90,14 +86,13 @@ def blocks(spec: WorldSpec) -> Iterator[BlockResult]:
     (``invariants`` None) left to the caller (:func:`simulator.chunks.validate_block`),
     which can check one block while the next is generated."""
     kind = spec.executor.kind
-    if kind == "local":                        # validated by the consumer, beside the next block
-        pilot = run_block(spec, 0, {}, validate=False)
+    if kind == "local" or not chunks(spec):    # (a world of one block needs no worker)
+        pilot = run_block(spec, 0, {}, validate=False)      # validated by the consumer, beside the next block
         yield pilot
         for chunk in chunks(spec):
             for b in chunk:
                 yield run_block(spec, b, pilot.facts["solved"], validate=False)
-        return
-    if kind == "processes":
+    elif kind == "processes":
         yield from _processes(spec)
     else:
         yield from _dask(spec)
@@ -108,9 +103,6 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
     from concurrent.futures import ProcessPoolExecutor
 
     todo, resolved = chunks(spec), _resolved(spec)
-    if not todo:                               # one block: nothing to hand out
-        yield run_block(spec, 0, {}, validate=False)
-        return
     n = min(workers(spec), len(todo))
     # spawn: a clean interpreter per worker (forking a process that runs threads is unsafe);
     # the workers start while this process generates the pilot, and leave Ctrl-C to it
@@ -137,9 +129,6 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
                            "(pip install 'partner-world-simulator[dask]')"]) from None
 
     todo, resolved, address = chunks(spec), _resolved(spec), spec.executor.address
-    if not todo:                               # one block: no cluster to start or reach
-        yield run_block(spec, 0, {}, validate=False)
-        return
     cluster = None
     logging.getLogger("distributed").setLevel(logging.WARNING)   # its INFO lines are not the run's
     if address is None:

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .chunks import blocks_per_chunk, workers
 from .errors import ConfigError
 from .spec import WorldSpec
 
@@ -44,9 +45,7 @@ def in_flight(spec: WorldSpec) -> int:
     and the chunks that wait for the writer."""
     if spec.executor.kind == "local":
         return 4
-    per_chunk = max(1, -(-spec.executor.chunk_size // spec.block_size))
-    workers = spec.executor.workers or os.cpu_count() or 1
-    return 3 + per_chunk * (2 * workers + 1)
+    return 3 + blocks_per_chunk(spec) * (2 * workers(spec) + 1)
 
 
 def estimate(spec: WorldSpec) -> int:
@@ -54,9 +53,8 @@ def estimate(spec: WorldSpec) -> int:
     interpreter with the stack imported is about ``BYTES_PER_WORKER``)."""
     partners = min(spec.n, in_flight(spec) * spec.block_size)
     per = BYTES_PER_PARTNER + (BYTES_PER_HISTORY_PARTNER if spec.files_only else 0)
-    workers = 0 if spec.executor.kind == "local" or spec.executor.address else \
-        (spec.executor.workers or os.cpu_count() or 1)
-    return partners * per + workers * BYTES_PER_WORKER
+    local = spec.executor.kind == "local" or spec.executor.address   # no worker on this machine
+    return partners * per + (0 if local else workers(spec)) * BYTES_PER_WORKER
 
 
 def disk_estimate(spec: WorldSpec) -> int:

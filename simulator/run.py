@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -171,35 +172,30 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     names = [spec.table, *(t for s in spec.stages for t in s.tables())]
     staging = Staging(out_dir, {name: spec.files_only.get(name, spec.formats) for name in names})
     sinks = _Sinks(spec, staging, out_dir)
-    rows: dict[str, int] = {}
-    seconds = {"generate": 0.0, "validate": 0.0}
-    step_seconds: dict[str, float] = {}
+    # sums over the blocks: rows per table, the world's cohort and churners, seconds per
+    # plan step, and per phase (a block's are complete once it is checked)
+    rows, world, step_seconds, seconds = Counter(), Counter(), Counter(), Counter()
     review = facts = None
-    done, blocks, world = 0, [], {}
+    checked_seconds = []
     # Blocks are generated (here or by workers), validated, and handed to the sinks as they
     # finish; stats and the report are computed from the pilot block beside them. The run
     # is published (one switch, sinks/files.py) only when every block passed.
     with ThreadPoolExecutor(max_workers=1) as reviewer:
         try:
             for result in executors.blocks(spec):
-                written = sinks.submit(result)
-                if result.block == 0:
+                invariants = sinks.submit(result)
+                if result.block == 0:          # the pilot's facts (intercepts, plan) are the run's
                     facts = result.facts
-                    review = reviewer.submit(_review, spec, result.tables, written.result)
-                for name, count in result.rows.items():
-                    rows[name] = rows.get(name, 0) + count
-                for key, value in _world_counts(spec, result.tables[spec.table]).items():
-                    world[key] = world.get(key, 0) + value
-                for key, value in result.facts.get("step_seconds", {}).items():
-                    step_seconds[key] = step_seconds.get(key, 0.0) + value
-                blocks.append(result.seconds)  # complete once the block is validated
-                done += result.rows[spec.table]
-                tick("generate", done, spec.n)
+                    review = reviewer.submit(_review, spec, result.tables, invariants.result)
+                rows.update(result.rows)
+                world.update(_world_counts(spec, result.tables[spec.table]))
+                step_seconds.update(result.facts.get("step_seconds", {}))
+                checked_seconds.append(result.seconds)
+                tick("generate", rows[spec.table], spec.n)
             tick("write")
             sinks.drain()
-            for part in blocks:
-                for key, value in part.items():
-                    seconds[key] = seconds.get(key, 0.0) + value
+            for part in checked_seconds:
+                seconds.update(part)
             staged = staging.close()
             t2 = time.perf_counter()
             tick("review")
@@ -209,9 +205,8 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
             write_json(figures, staging.dir / STATS)
             if page is not None:
                 write_text(page, staging.dir / REPORT)
-            run_facts = {**facts, "step_seconds": step_seconds, "blocks": chunks.n_blocks(spec)}
             pending = {"target": database.describe(spec.db), "rows": {}, "error": None, "pending": True}
-            write_json(manifest.build(spec, rows, staged, {**run_facts, "database": pending},
+            write_json(manifest.build(spec, rows, staged, {**facts, "database": pending},
                                       [staging.dir / STATS, *([staging.dir / REPORT] if page is not None else [])]),
                        staging.dir / MANIFEST)
             files = staging.publish(frozenset([db_file.name]) if own_db else frozenset())
@@ -235,7 +230,7 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     if loaded and own_db:
         outputs.append(db_file)
     staged = {name: [run_files / p.name for p in paths] for name, paths in files.items()}
-    write_json(manifest.build(spec, rows, staged, {**run_facts, "database": db_facts}, outputs),
+    write_json(manifest.build(spec, rows, staged, {**facts, "database": db_facts}, outputs),
                run_files / MANIFEST)           # the published run's manifest, now with its load
     if failure is not None:
         raise failure
@@ -244,5 +239,5 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
                       "load (commit)": t4 - t3, "manifest": t5 - t4,
                       **{f"blocks: {k}": v for k, v in seconds.items()},
                       "database inserts": sinks.load_seconds}
-    return RunReport(out_dir, rows, files, report_seconds, database.describe(spec.db) if loaded else None,
-                     [p.name for p in outputs], step_seconds)
+    return RunReport(out_dir, dict(rows), files, report_seconds, database.describe(spec.db) if loaded else None,
+                     [p.name for p in outputs], dict(step_seconds))

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -152,16 +152,10 @@ class Staging:
 
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
                  formats: tuple[str, ...] | Mapping[str, tuple[str, ...]],
-                 before_publish: Callable[[], object] = lambda: None,
-                 stage_more: Callable[[Path, dict[str, list[Path]]], object] | None = None,
                  keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
-    """Write whole tables in their formats (one tuple for all, or per table) and publish
-    them together; returns each table's visible paths.
-
-    ``before_publish`` runs after the files are staged: if it raises, nothing appears.
-    ``stage_more(staging, staged)`` writes the run's other files (stats, report, manifest)
-    into the staging directory, to be published with the tables. ``keep``: regular files
-    of the directory this run owns outside the switch (its SQLite file)."""
+    """Write whole tables in their formats (one tuple for all, or per table), each as one
+    block of a :class:`Staging`, and publish them together; returns each table's visible
+    paths. ``keep``: regular files of the directory this run owns outside the switch."""
     per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
     staging = Staging(out_dir, per_table)
     try:
@@ -169,13 +163,11 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(staging.write, name, frame) for name, frame in tables.items()]:
                 future.result()
-        staged = staging.close()
-        before_publish()
-        if stage_more is not None:
-            stage_more(staging.dir, staged)
+        staging.close()
         return staging.publish(keep)
-    finally:
-        shutil.rmtree(staging.dir, ignore_errors=True)
+    except BaseException:
+        staging.discard()
+        raise
 
 
 RUNS = ".runs"            # one directory per complete run
