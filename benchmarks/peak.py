@@ -17,19 +17,26 @@ import time
 import psutil
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _tree_rss(proc: psutil.Process, each: dict[int, list] | None = None) -> int:
+    """The resident bytes of ``proc`` and its descendants; ``each`` keeps every process's
+    peak and command line by pid."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            rss = p.memory_info().rss
+            if each is not None:
+                seen = each.setdefault(p.pid, [0, " ".join(p.cmdline())])
+                seen[0] = max(seen[0], rss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
+            continue
+        total += rss
     return total
 
 
 def measure(cmd: list[str], cwd: str | None = None, env: dict | None = None,
-            interval: float = 0.02) -> tuple[float, float, str]:
-    """(wall seconds, peak MiB of the process tree, stdout) of ``cmd``; exits on failure."""
+            interval: float = 0.02, each: dict[int, list] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak MiB of the process tree, stdout) of ``cmd``; exits on failure.
+    ``each``, a dict, receives every process's [peak bytes, command line] by pid."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -38,7 +45,7 @@ def measure(cmd: list[str], cwd: str | None = None, env: dict | None = None,
     def sample() -> None:
         while not done.is_set():
             try:
-                peak[0] = max(peak[0], _tree_rss(watched))
+                peak[0] = max(peak[0], _tree_rss(watched, each))
             except psutil.NoSuchProcess:
                 return
             done.wait(interval)

@@ -5,7 +5,13 @@ Runs, for ``--n`` partners (default 1M):
   * the yardstick ``../shared/bench/reference_vectorized.py`` (pyarrow CSV + Parquet);
   * like-for-like with it (``activity=none db=none output.report=false``: features drawn,
     CSV + Parquet) with ``executor=local`` and ``executor=processes`` (2 workers);
+  * the floor of that like-for-like run on ``--workers`` cores: what cannot overlap (the
+    imports, one compose, the pilot block) plus each other block's single-threaded work
+    divided by the cores, as if it overlapped perfectly;
+  * each process's peak of the ``processes`` run;
   * the default run at that size (features from histories, SQLite load, report);
+  * the quick default: importing the stack, the default 10k run, and its floor (its
+    imports, one compose and its one block, which nothing can overlap), against the import;
   * with ``--big N`` (e.g. 10000000): features from histories, Parquet, ``processes``, and
     how its time splits by step (summed over blocks, from the manifest), beside the same at
     ``--n`` for the throughput's linearity.
@@ -34,17 +40,52 @@ BIG = ["activity.write=false", "output.formats=[parquet]", "db=none", "output.re
 RUN = ("import json, sys; from pathlib import Path; from simulator import compose; from simulator.run import run\n"
        "r = run(compose(sys.argv[2:]), Path(sys.argv[1]))\n"
        "print(json.dumps({'steps': r.steps, 'seconds': r.seconds}))")
+# The stack a run imports, as the issue timed it ("importing the full stack")
+STACK = "import hydra, omegaconf, pandas, numpy, scipy.stats, pandera, sqlalchemy, pyarrow, matplotlib.pyplot"
+# What no executor can overlap, and the work that it can: the imports, one compose and the
+# pilot block (every other block needs its solved intercepts), then blocks 1 and 2 done
+# single-threaded, step by step, as the run does them (generate, check, Arrow, CSV, Parquet)
+FLOOR = """
+import io, json, sys, time
+t0 = time.perf_counter()
+from simulator import chunks, compose, threads
+from simulator.executors import as_arrow
+from simulator.load import load_spec
+from simulator.schemas import validate_tables
+import pyarrow.parquet as pq
+out = {"import": time.perf_counter() - t0}
+t = time.perf_counter(); spec = load_spec(compose(sys.argv[1:])); out["compose"] = time.perf_counter() - t
+t = time.perf_counter(); pilot = chunks.run_block(spec, 0, {}, validate=False); out["pilot"] = time.perf_counter() - t
+out["blocks"] = chunks.n_blocks(spec)
+threads.single()
+t = time.perf_counter(); validate_tables(chunks.block_spec(spec, 0), pilot.tables); out["pilot check"] = time.perf_counter() - t
+work = {}
+for b in range(1, min(3, out["blocks"])):
+    t = time.perf_counter(); r = chunks.run_block(spec, b, pilot.facts["solved"], validate=False)
+    step = {"generate": time.perf_counter() - t}
+    t = time.perf_counter(); validate_tables(chunks.block_spec(spec, b), r.tables); step["check"] = time.perf_counter() - t
+    t = time.perf_counter(); a = as_arrow(spec, r); step["arrow and csv"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for table in a.tables.values():
+        pq.write_table(table, io.BytesIO())
+    step["parquet"] = time.perf_counter() - t
+    for k, v in step.items():
+        work[k] = work.get(k, 0) + v / (min(3, out["blocks"]) - 1)
+out["per_block"] = work
+print(json.dumps(out))
+"""
 
 
-def simulator(out: Path, *overrides: str, steps: bool = False) -> tuple[float, float, dict]:
+def simulator(out: Path, *overrides: str, steps: bool = False, each: dict | None = None) -> tuple[float, float, dict]:
     """(wall, peak MiB, manifest) of the CLI run; with ``steps``, the run is started through
-    the library (the same task, no Hydra job) to read its seconds per step as well."""
+    the library (the same task, no Hydra job) to read its seconds per step as well;
+    ``each`` receives each process's peak (benchmarks/peak.py)."""
     if steps:
         wall, peak, printed = measure([sys.executable, "-c", RUN, str(out), *overrides], cwd=str(ROOT),
                                       env={"PYTHONPATH": str(ROOT)})
         return wall, peak, {**json.loads((out / "manifest.json").read_text()), **json.loads(printed)}
     wall, peak, _ = measure([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *overrides],
-                            cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)})
+                            cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)}, each=each)
     return wall, peak, json.loads((out / "manifest.json").read_text())
 
 
@@ -53,7 +94,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--big", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma-separated: like,processes,default")
+    ap.add_argument("--skip", default="", help="comma-separated: like,processes,default,floor,quick")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     n, rows = args.n, []
@@ -67,11 +108,40 @@ def main() -> None:
             w, p, _ = simulator(tmp / "local", f"n_partners={n}", *LIKE)
             rows.append(("like-for-like, executor=local", n, w, p, w / y_wall))
             local = w
+        if "floor" not in skip:
+            _, _, printed = measure([sys.executable, "-c", FLOOR, f"n_partners={n}", *LIKE], cwd=str(ROOT),
+                                    env={"PYTHONPATH": str(ROOT)})
+            f = json.loads(printed)
+            block = sum(f["per_block"].values())
+            serial = f["import"] + f["compose"] + f["pilot"]
+            floor = serial + (f["pilot check"] + (f["blocks"] - 1) * block) / args.workers
+            rows.append((f"  floor: imports, compose, pilot {serial:.2f} s + (its check {f['pilot check']:.2f} + "
+                         f"{f['blocks'] - 1} blocks x {block:.3f} CPU-s) / {args.workers} cores (perfect overlap)",
+                         n, floor, None, floor / y_wall))
+            rows.append(("  one block's CPU-s, single-threaded: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in f["per_block"].items()), 65_536, None, None, None))
         if "processes" not in skip:
-            w, p, _ = simulator(tmp / "procs", f"n_partners={n}", *LIKE, *procs)
+            each: dict = {}
+            w, p, _ = simulator(tmp / "procs", f"n_partners={n}", *LIKE, *procs, each=each)
             rows.append((f"like-for-like, executor=processes ({args.workers} workers)", n, w, p, w / y_wall))
+            rows.append(("  peak by process: " + ", ".join(
+                f"{'workers' if 'multiprocessing' in cmd else 'run'} {rss / 2**20:,.0f} MiB"
+                for rss, cmd in sorted(each.values(), key=lambda v: 'multiprocessing' in v[1])
+                if rss > 50 * 2**20), n, None, None, None))
             if "like" not in skip:
                 rows.append(("  processes speed-up over local", n, local / w, None, None))
+        if "quick" not in skip:
+            s_wall, s_peak, _ = measure([sys.executable, "-c", STACK])
+            rows.append(("importing the stack (" + STACK.removeprefix("import ") + ")", 0, s_wall, s_peak, None))
+            q_wall, q_peak, _ = simulator(tmp / "quick")
+            rows.append(("the default run (10k: histories, SQLite, report), x the import", 10_000, q_wall, q_peak,
+                         q_wall / s_wall))
+            _, _, printed = measure([sys.executable, "-c", FLOOR, "n_partners=10000"], cwd=str(ROOT),
+                                    env={"PYTHONPATH": str(ROOT)})
+            f = json.loads(printed)
+            rows.append((f"  floor, x the import: its imports {f['import']:.2f} s, one compose {f['compose']:.2f} s, "
+                         f"its one block {f['pilot']:.2f} s", 10_000, sum(f[k] for k in ("import", "compose", "pilot")),
+                         None, sum(f[k] for k in ("import", "compose", "pilot")) / s_wall))
         if "default" not in skip:
             w, p, m = simulator(tmp / "default", f"n_partners={n}")
             rows.append(("default run (histories, SQLite load, report)", n, w, p, w / y_wall))
@@ -91,7 +161,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, size, wall, peak, ratio in rows:
         fmt = lambda v, f: "" if v is None else format(v, f)
-        print(f"| {name} | {size:,} | {fmt(wall, '.2f')} | {fmt(peak, ',.0f')} | {fmt(ratio, '.2f')} |")
+        print(f"| {name} | {f'{size:,}' if size else ''} | {fmt(wall, '.2f')} | {fmt(peak, ',.0f')} | {fmt(ratio, '.2f')} |")
     if split:
         print(f"\nPhases at {args.big:,} partners (wall seconds; blocks: CPU seconds summed over workers):\n")
         print(", ".join(f"{k} {v:.1f}" for k, v in phases.items()))

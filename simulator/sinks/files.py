@@ -133,12 +133,17 @@ class Staging:
         for writers in self.writers.values():
             for writer in writers:
                 writer.close()
-        return {name: self.paths(name) for name in self.writers}
+        return {name: self.paths(name) for name in self.written()}
+
+    def written(self) -> list[str]:
+        """The tables with files, in the order ``formats`` declares them (whichever of the
+        writer threads opened its files first)."""
+        return [name for name in self.formats if name in self.writers]
 
     def publish(self, keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
         """Publish the staged run (see the module docstring); each table's visible paths."""
         publish(self.out_dir, self.dir, keep)
-        return {name: [self.out_dir / p.name for p in self.paths(name)] for name in self.writers}
+        return {name: [self.out_dir / p.name for p in self.paths(name)] for name in self.written()}
 
     def discard(self) -> None:
         for writers in self.writers.values():
