@@ -11,11 +11,13 @@ are in flight, so memory is bounded by the chunk size, not the world's.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import pickle
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -121,6 +123,20 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile, so that processes started here inherit it ignored (where
+    signals can be set: in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
     try:
         from distributed import Client, LocalCluster
@@ -132,8 +148,12 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
     cluster = None
     logging.getLogger("distributed").setLevel(logging.WARNING)   # its INFO lines are not the run's
     if address is None:
-        cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1", silence_logs=logging.WARNING)
+        # A Ctrl-C is this process's: it closes the cluster. Its worker processes start with
+        # SIGINT ignored (a spawn keeps an ignored signal across exec), or each would print
+        # its own traceback; and they log only errors (a task cancelled by the close is none)
+        with _sigint_ignored():
+            cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
         address = cluster.scheduler_address
     try:
         try:

@@ -194,13 +194,17 @@ def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path):
     assert time.time() - start < 60
 
 
-def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path):
-    """SIGINT while blocks stream (worker processes too): one line, exit 130, the staging
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
+    """SIGINT to the whole process group while blocks stream (worker processes, or a dask
+    LocalCluster's nannies and workers, get it too): one line, exit 130, the staging
     removed, no worker left behind."""
+    if executor == "dask":
+        _dask_cli()
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *WORLD, "n_partners=60000",
-                             "executor=processes", "executor.workers=2"], cwd=ROOT, env=env,
+                             f"executor={executor}", "executor.workers=2"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and not list(out.glob(".partial-*/partners.csv")):
