@@ -221,7 +221,7 @@ def html_page(result: dict) -> str:
     (self-contained, like report.html)."""
     import html
 
-    from .report import STYLE, _panel, figure, png
+    from .report import STYLE, figure, image, panel
 
     panels = []
     if "churn_model" in result:
@@ -233,7 +233,7 @@ def html_page(result: dict) -> str:
         ax.plot([0, top], [0, top], "--", color="grey", label="calibrated")
         ax.set(xlabel="mean true probability (decile)", ylabel="mean predicted", title="calibration")
         ax.legend(fontsize=7)
-        panels.append(_panel("Churn model: calibration against the true probability", png(fig)))
+        panels.append(panel("Churn model: calibration against the true probability", image(fig)))
     if "uplift_model" in result:
         curve = result["uplift_model"]["curve"]
         fig = figure(figsize=(4.6, 3.6))
@@ -243,7 +243,7 @@ def html_page(result: dict) -> str:
         ax.plot([0, x[-1]], [0, curve[-1]["churn_prevented"]], "--", color="grey", label="random")
         ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curve")
         ax.legend(fontsize=7)
-        panels.append(_panel("Uplift model: the Qini curve against the true benefit", png(fig)))
+        panels.append(panel("Uplift model: the Qini curve against the true benefit", image(fig)))
     body = f"<pre>{html.escape(markdown(result))}</pre>"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Evaluation (seed {result['run']['seed']})"
             f"</title><style>{STYLE}</style></head><body><h1>Evaluation against the truth</h1>"

@@ -1,4 +1,4 @@
-"""report.html: a self-contained page (plots embedded as PNG) for reviewing a run.
+"""report.html: a self-contained page (plots embedded as SVG) for reviewing a run.
 
 The declared-vs-realized table with misses highlighted, then every stage's figures in
 stage order (each stage kind draws its own: commission concentration and churn by
@@ -30,9 +30,15 @@ def figure(**kwargs):
     return Figure(**kwargs)
 
 
-def png(fig) -> str:
+def image(fig) -> str:
+    """The figure as SVG, base64 for an <img>: its text stays text, set by the browser
+    rather than rasterized here (a quarter less time than a PNG, and sharp at any zoom);
+    the same bytes every run (fixed ids, no date)."""
+    import matplotlib
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "report"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -51,7 +57,7 @@ def lorenz(partners: pd.DataFrame, cols: list[str]):
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
     ax.set(xlabel="share of partners (poorest first)", ylabel="share of the total", title="Lorenz curve")
     ax.legend(fontsize=7)
-    return png(fig)
+    return image(fig)
 
 
 def rates_by(partners: pd.DataFrame, label: str | None, by: list[str]):
@@ -66,9 +72,10 @@ def rates_by(partners: pd.DataFrame, label: str | None, by: list[str]):
         rate = partners.groupby(name, observed=True)[label].mean()
         ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
         ax.axhline(overall, color="k", ls="--", lw=0.8)
-        ax.set(title=f"{label} rate by {name}", ylim=(0, max(0.5, rate.max() * 1.1)))
+        ax.set(ylim=(0, max(0.5, rate.max() * 1.1)))
+        ax.set_title(f"{label} rate by {name}", fontsize=9)     # four titles side by side
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    return png(fig)
+    return image(fig)
 
 
 def features_by_class(spec: WorldSpec, partners: pd.DataFrame, declared, panels: int = 8):
@@ -107,7 +114,7 @@ def features_by_class(spec: WorldSpec, partners: pd.DataFrame, declared, panels:
     axes[0, 0].legend(fontsize=7)
     for ax in axes.ravel()[len(top):]:
         ax.axis("off")
-    return png(fig)
+    return image(fig)
 
 
 def history_panels(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: list):
@@ -201,7 +208,7 @@ def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
     else:
         for ax in axes:
             ax.legend(fontsize=7)
-    return png(fig)
+    return image(fig)
 
 
 def auc_bars(stats: Mapping):
@@ -226,7 +233,7 @@ def auc_bars(stats: Mapping):
     ax.tick_params(axis="y", labelsize=7)
     if top is not None or oracle is not None:
         ax.legend(fontsize=7, loc="lower right")
-    return png(fig)
+    return image(fig)
 
 
 def learnability_table(stats: Mapping):
@@ -288,18 +295,19 @@ def _invariants_table(stats: Mapping) -> str:
     return html_table(["stage", "invariant", "violations"], rows) if rows else ""
 
 
-def _panel(title: str, payload: str) -> str:
+def panel(title: str, payload: str) -> str:
+    """A titled section: ``payload`` an HTML table, or a figure from :func:`image`."""
     if payload.startswith("<"):                 # an HTML table
         return f"<h2>{html.escape(title)}</h2>{payload}"
-    return f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{payload}'>"
+    return f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/svg+xml;base64,{payload}'>"
 
 
 def render(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], stats: Mapping) -> str:
     """The whole page as one HTML string: the targets table, the invariants, then every
-    stage's figures (a base64 PNG, or an HTML table)."""
+    stage's figures (a base64 SVG, or an HTML table)."""
     # each stage plots whole tables or, for per-partner plots, report.sample(...) of them
     figures = [fig for s in spec.stages for fig in s.figures(spec, tables, stats)]
-    images = "".join(_panel(title, payload) for title, payload in figures if payload)
+    images = "".join(panel(title, payload) for title, payload in figures if payload)
     counts = ", ".join(f"{len(t):,} {name}" for name, t in tables.items())
     headline = "".join(f"{html.escape(k.replace('_', ' '))} {v:{'.3f' if 'auc' in k else '.2%'}}; "
                        for k, v in stats["realized"].items() if isinstance(v, float))

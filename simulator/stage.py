@@ -165,7 +165,7 @@ class Stage(Protocol):
 
     def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame],
                 stats: Mapping) -> list[tuple[str, str | None]]:
-        """(title, base64 PNG or None) report panels."""
+        """(title, base64 SVG, an HTML table or None) report panels."""
 
     def notices(self, world: WorldSpec) -> list[str]:
         """Warnings for the user before generation (e.g. what a size setting implies)."""

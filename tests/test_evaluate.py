@@ -98,7 +98,7 @@ def test_a_perfect_uplift_ranking_scores_the_oracles_qini(run, tmp_path):
     churn = result["churn_model"]                  # the true probability is the oracle
     assert churn["auc"] == churn["oracle_auc"] and churn["brier_vs_true_probability"] == 0
     assert len(churn["calibration"]) == 10
-    assert (tmp_path / "ev" / "evaluation.html").read_text().count("data:image/png") == 2   # calibration, Qini
+    assert (tmp_path / "ev" / "evaluation.html").read_text().count("data:image/svg+xml") == 2   # calibration, Qini
 
 
 def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):

@@ -102,7 +102,7 @@ def test_the_miss_rule():
 def test_report_is_self_contained(default_run):
     page = (default_run.dir / "report.html").read_text()
     assert "http://" not in page and "https://" not in page
-    assert page.count("src='data:image/png;base64,") >= 6
+    assert page.count("src='data:image/svg+xml;base64,") >= 6
     assert "Declared vs realized" in page and "Commission concentration" in page
     assert "Histories by churn class" in page          # the default world writes its histories
 

@@ -292,7 +292,7 @@ class Interventions(BaseStage):
         return out
 
     def figures(self, world, tables, stats) -> list:
-        from ..report import figure, png
+        from ..report import figure, image
 
         out = [("The world's timeline: a few partners", self._timeline(world, tables)),
                ("Interventions: realized vs true outcomes, arm by arm", self._arms(tables))]
@@ -307,7 +307,7 @@ class Interventions(BaseStage):
             ax.set(title="outcomes by intervention type and effect-table row: truth vs realized",
                    ylabel="P(Churned) in the episode")
             ax.legend(fontsize=7)
-            out.append(("Interventions by effect-table row", png(fig)))
+            out.append(("Interventions by effect-table row", image(fig)))
         return out
 
     def _arms(self, tables) -> str:
@@ -334,7 +334,7 @@ class Interventions(BaseStage):
     def _timeline(self, world, tables):
         """A handful of partners on the axis: joining, the feature date, each decision
         (filled: Churned), the churn; one that left before the feature date."""
-        from ..report import figure, png
+        from ..report import figure, image
 
         partners, iv = tables[world.table], tables[self.table_name]
         joined, gone = world.role("joined"), self.churn_date
@@ -374,7 +374,7 @@ class Interventions(BaseStage):
         ax.set(title="joining, feature date, decisions (filled: Churned) and churn", xlim=(start, world.as_of + 5 * DAY))
         ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
         fig.subplots_adjust(bottom=0.3)
-        return png(fig)
+        return image(fig)
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:

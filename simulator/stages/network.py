@@ -386,13 +386,13 @@ class Network(BaseStage):
         return out
 
     def figures(self, world, tables, stats) -> list:
-        from ..report import figure, png
+        from ..report import figure, image
 
         fig = figure(figsize=(5, 3.5))
         ax = fig.subplots()
         ax.hist(self._fan(world, tables).to_numpy(), bins=np.arange(0, self.fanout[1] + 2) - 0.5, color="#9467bd")
         ax.set(title="subs per master", xlabel="subs", ylabel="masters")
-        return [("Network fan-out", png(fig))]
+        return [("Network fan-out", image(fig))]
 
 
 def _owned(health: str, recent: str) -> dict[str, Domain]:

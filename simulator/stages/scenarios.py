@@ -129,7 +129,7 @@ class Scenarios(BaseStage):
         return out
 
     def figures(self, world, tables, stats) -> list:
-        from ..report import figure, png
+        from ..report import figure, image
 
         shares = tables[world.table][self.column].value_counts(normalize=True)
         fig = figure(figsize=(4, 3.4))
@@ -138,7 +138,7 @@ class Scenarios(BaseStage):
         ax.bar(shares.index.astype(str), shares.to_numpy(), color="#d62728")
         ax.set(title="scenario shares")
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        return [("Scenario shares", png(fig))]
+        return [("Scenario shares", image(fig))]
 
     def golden_filter(self, env, pins, record_of, m):
         """Candidates whose scenario (under their pinned label and stage pins) is the pinned one."""
