@@ -30,7 +30,6 @@ from .errors import ConfigError
 from .spec import WorldSpec
 
 log = logging.getLogger("simulator")
-CONNECT_SECONDS = 10                         # how long to wait for executor.address's scheduler
 
 
 def as_arrow(spec: WorldSpec, result: BlockResult) -> BlockResult:
@@ -144,7 +143,7 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
         raise ConfigError(["executor.kind: dask needs dask.distributed, which is not installed "
                            "(pip install 'partner-world-simulator[dask]')"]) from None
 
-    todo, resolved, address = chunks(spec), _resolved(spec), spec.executor.address
+    todo, resolved, address, timeout = chunks(spec), _resolved(spec), spec.executor.address, spec.executor.timeout
     cluster = None
     logging.getLogger("distributed").setLevel(logging.WARNING)   # its INFO lines are not the run's
     if address is None:
@@ -157,17 +156,17 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
         address = cluster.scheduler_address
     try:
         try:
-            client = Client(address, timeout=CONNECT_SECONDS)
+            client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ConfigError([f"executor.address: no dask scheduler answered at {address} within "
-                               f"{CONNECT_SECONDS} s ({type(exc).__name__}); start one (dask scheduler) or "
-                               f"leave executor.address out for a LocalCluster"]) from None
+                               f"{timeout:g} s (executor.timeout; {type(exc).__name__}); start one (dask scheduler) "
+                               f"or leave executor.address out for a LocalCluster"]) from None
         with client:
             try:
-                client.wait_for_workers(1, timeout=CONNECT_SECONDS * 6)
+                client.wait_for_workers(1, timeout=timeout * 6)
             except TimeoutError:
-                raise ConfigError([f"executor.address: the dask scheduler at {address} has no workers "
-                                   f"(start some: dask worker {address})"]) from None
+                raise ConfigError([f"executor.address: the dask scheduler at {address} has no workers after "
+                                   f"{timeout * 6:g} s (start some: dask worker {address})"]) from None
             n = len(client.scheduler_info().get("workers", {}))
             warm = client.run(_warm, resolved)
             log.debug("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))

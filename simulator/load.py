@@ -30,7 +30,7 @@ SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
 WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None},
                "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None},
-               "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None}}
+               "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None, "timeout": None}}
 EXECUTORS = ("local", "processes", "dask")
 DB_SHAPES = {"sqlite": {"kind": None, "path": None, "mode": None},
              "postgres": {"kind": None, "url": None, "mode": None},
@@ -106,7 +106,11 @@ def _executor(p: Problems, c: Mapping | None) -> ExecutorSpec:
         address = None
     if address is not None and kind != "dask":
         p.add("executor.address", f"is read by executor=dask only; this run's executor is {kind!r}")
-    return ExecutorSpec(kind, chunk or ExecutorSpec.chunk_size, workers, address)
+    timeout = c.get("timeout", ExecutorSpec.timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+        p.add("executor.timeout", f"must be a number of seconds above 0 and at most 3600, got {timeout!r}")
+        timeout = ExecutorSpec.timeout
+    return ExecutorSpec(kind, chunk or ExecutorSpec.chunk_size, workers, address, float(timeout))
 
 
 def _as_of(p: Problems, value: Any) -> np.datetime64 | None:

@@ -120,6 +120,7 @@ CATALOGUE = [
     ("+executor.workers=two", "executor.workers: must be a whole number >= 1, got 'two'"),
     ("+executor.address=tcp://127.0.0.1:8786", "executor.address: is read by executor=dask only"),
     ("+executor.adress=tcp://h:1", "executor.adress: unknown key"),
+    ("+executor.timeout=0", "executor.timeout: must be a number of seconds above 0 and at most 3600, got 0"),
     ("block_size=100", "block_size: must be a whole number >= 1024, got 100"),
 ]
 

@@ -133,6 +133,7 @@ class ExecutorSpec:
     chunk_size: int = 65_536                  # partners per task, rounded up to whole blocks
     workers: int | None = None                # processes / LocalCluster workers (None: all cores)
     address: str | None = None                # dask: an existing scheduler (None: a LocalCluster)
+    timeout: float = 10.0                     # dask: seconds to wait for the scheduler (6x for a worker)
 
 
 @dataclass(frozen=True)
