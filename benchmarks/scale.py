@@ -136,6 +136,9 @@ def main() -> None:
             q_wall, q_peak, _ = simulator(tmp / "quick")
             rows.append(("the default run (10k: histories, SQLite, report), x the import", 10_000, q_wall, q_peak,
                          q_wall / s_wall))
+            q_wall, q_peak, _ = simulator(tmp / "quick-no-report", "output.report=false")
+            rows.append(("  the same without the report's figures (output.report=false; stats.json stays)", 10_000,
+                         q_wall, q_peak, q_wall / s_wall))
             _, _, printed = measure([sys.executable, "-c", FLOOR, "n_partners=10000"], cwd=str(ROOT),
                                     env={"PYTHONPATH": str(ROOT)})
             f = json.loads(printed)
