@@ -110,7 +110,8 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
     try:
-        warm = [pool.submit(_warm, resolved) for _ in range(n)]
+        with _sigint_ignored():                # spawned now, each starts with it ignored
+            warm = [pool.submit(_warm, resolved) for _ in range(n)]
         pilot = run_block(spec, 0, {}, validate=False)
         yield pilot
         for w in warm:
