@@ -17,7 +17,8 @@ Runs, for ``--n`` partners (default 1M):
     ``--n`` for the throughput's linearity.
 Prints a Markdown table; ratios are against the yardstick of the same invocation.
 
-usage: python benchmarks/scale.py [--n 1000000] [--big 10000000] [--skip default]
+usage: [YARDSTICKS=DIR] python benchmarks/scale.py [--n 1000000] [--big 10000000] [--skip default]
+(DIR holds reference_vectorized.py; by default ../shared/bench beside the project)
 """
 from __future__ import annotations
 
@@ -97,6 +98,9 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma-separated: like,processes,default,floor,quick")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    if not (BENCH / "reference_vectorized.py").is_file():
+        sys.exit(f"the yardstick {BENCH / 'reference_vectorized.py'} is not there: set YARDSTICKS to the "
+                 f"directory that holds reference_vectorized.py (the team's shared/bench)")
     n, rows = args.n, []
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         tmp = Path(tmp)
@@ -160,7 +164,7 @@ def main() -> None:
             rows.append(("  throughput at big / at n", args.big, (args.big / w) / (n / small_w), None, None))
             split = sorted(m["steps"].items(), key=lambda kv: -kv[1])
             phases = m["seconds"]
-    print("| run | partners | seconds | peak MiB (all processes) | x yardstick |")
+    print("| run | partners | seconds | peak MiB (all processes) | ratio (x the yardstick; quick rows: x the import) |")
     print("|---|---|---|---|---|")
     for name, size, wall, peak, ratio in rows:
         fmt = lambda v, f: "" if v is None else format(v, f)

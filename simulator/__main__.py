@@ -115,8 +115,10 @@ def _main(cfg: DictConfig) -> None:
             sys.exit(4)
         except KeyboardInterrupt:
             tick.close()
-            print(f"interrupted: nothing of this run was published in {out_dir} "
-                  f"(a previous complete run there is kept)", file=sys.stderr)
+            from .sinks.files import CURRENT
+
+            kept = " (its previous complete run is kept)" if (out_dir / CURRENT).exists() else ""
+            print(f"interrupted: nothing of this run was published in {out_dir}{kept}", file=sys.stderr)
             sys.exit(130)
         except OSError as exc:
             if exc.errno not in FULL:

@@ -46,8 +46,9 @@ def blocks_per_chunk(spec: WorldSpec) -> int:
 
 
 def workers(spec: WorldSpec) -> int:
-    """Worker processes of executor=processes (or a LocalCluster): executor.workers, else one per core."""
-    return spec.executor.workers or os.cpu_count() or 1
+    """Worker processes of executor=processes (or a LocalCluster): executor.workers, else one
+    per core, but no more than there are chunks to give them (and at least one)."""
+    return max(1, min(spec.executor.workers or os.cpu_count() or 1, len(chunks(spec))))
 
 
 def chunks(spec: WorldSpec) -> list[list[int]]:

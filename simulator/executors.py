@@ -17,6 +17,7 @@ import logging
 import os
 import pickle
 import signal
+import tempfile
 import threading
 import time
 from collections import deque
@@ -87,7 +88,9 @@ def blocks(spec: WorldSpec) -> Iterator[BlockResult]:
     (``invariants`` None) left to the caller (:func:`simulator.chunks.validate_block`),
     which can check one block while the next is generated."""
     kind = spec.executor.kind
-    if kind == "local" or not chunks(spec):    # (a world of one block needs no worker)
+    # a world of one block needs no worker (but a scheduler named by executor.address is
+    # still asked for, so that a wrong address fails at any size)
+    if kind == "local" or not chunks(spec) and not (kind == "dask" and spec.executor.address):
         pilot = run_block(spec, 0, {}, validate=False)      # validated by the consumer, beside the next block
         yield pilot
         for chunk in chunks(spec):
@@ -139,21 +142,26 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError(["executor.kind: dask needs dask.distributed, which is not installed "
                            "(pip install 'partner-world-simulator[dask]')"]) from None
 
     todo, resolved, address, timeout = chunks(spec), _resolved(spec), spec.executor.address, spec.executor.timeout
-    cluster = None
-    logging.getLogger("distributed").setLevel(logging.WARNING)   # its INFO lines are not the run's
+    cluster = scratch = None
+    logs = logging.getLogger("distributed")
+    logs.setLevel(logging.WARNING)             # its INFO lines are not the run's
     if address is None:
         # A Ctrl-C is this process's: it closes the cluster. Its worker processes start with
         # SIGINT ignored (a spawn keeps an ignored signal across exec), or each would print
-        # its own traceback; and they log only errors (a task cancelled by the close is none)
-        with _sigint_ignored():
+        # its own traceback. Whatever they would log is the cluster's business: a failed task
+        # comes back to this process as its exception. Their scratch space goes with them.
+        scratch = tempfile.TemporaryDirectory(prefix="simulator-dask-")
+        with _sigint_ignored(), dask.config.set({"temporary-directory": scratch.name}):   # the scheduler's
             cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
+                                   dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL,
+                                   local_directory=scratch.name)
         address = cluster.scheduler_address
     try:
         try:
@@ -171,11 +179,17 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
             n = len(client.scheduler_info().get("workers", {}))
             warm = client.run(_warm, resolved)
             log.debug("dask: %d workers at %s (%s)", n, address, ", ".join(map(str, warm.values())))
-            pilot = run_block(spec, 0, {}, validate=False)
-            yield pilot
-            given = pilot.facts["solved"]
-            yield from _in_order(lambda c: client.submit(chunk_task, resolved, c, given, pure=False),
-                                 lambda f: f.result(), todo, n + 1)
+            try:
+                pilot = run_block(spec, 0, {}, validate=False)
+                yield pilot
+                given = pilot.facts["solved"]
+                yield from _in_order(lambda c: client.submit(chunk_task, resolved, c, given, pure=False),
+                                     lambda f: f.result(), todo, n + 1)
+            except BaseException:              # an interrupt, a failed check: closing logs its own breakage
+                logs.setLevel(logging.CRITICAL)
+                raise
     finally:
         if cluster is not None:
             cluster.close()
+        if scratch is not None:
+            scratch.cleanup()

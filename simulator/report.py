@@ -64,9 +64,9 @@ def rates_by(partners: pd.DataFrame, label: str | None, by: list[str]):
     """The rate of boolean ``label`` by every label column in ``by`` (the overall rate dashed)."""
     if label is None or not by:
         return None
-    fig = figure(figsize=(3.2 * len(by), 3.4))
+    fig = figure(figsize=(3.2 * len(by), 4))
     axes = np.atleast_1d(fig.subplots(1, len(by)))
-    fig.subplots_adjust(bottom=0.3, wspace=0.3)
+    fig.subplots_adjust(bottom=0.4, wspace=0.3)              # upright labels: long names never overlap
     overall = partners[label].mean()
     for ax, name in zip(axes, by):
         rate = partners.groupby(name, observed=True)[label].mean()
@@ -74,7 +74,7 @@ def rates_by(partners: pd.DataFrame, label: str | None, by: list[str]):
         ax.axhline(overall, color="k", ls="--", lw=0.8)
         ax.set(ylim=(0, max(0.5, rate.max() * 1.1)))
         ax.set_title(f"{label} rate by {name}", fontsize=9)     # four titles side by side
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
     return image(fig)
 
 

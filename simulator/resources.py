@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .chunks import blocks_per_chunk, workers
+from .chunks import blocks_per_chunk, chunks, n_blocks, workers
 from .errors import ConfigError
 from .spec import WorldSpec
 
@@ -43,9 +43,9 @@ def in_flight(spec: WorldSpec) -> int:
     """Blocks alive at once, at most: the pilot (kept for the review), the one being
     generated and the two the writer may be behind; with workers, each worker's chunk
     and the chunks that wait for the writer."""
-    if spec.executor.kind == "local":
+    if spec.executor.kind == "local" or not chunks(spec):   # (one block: no worker either)
         return 4
-    return 3 + blocks_per_chunk(spec) * (2 * workers(spec) + 1)
+    return min(n_blocks(spec), 3 + blocks_per_chunk(spec) * (2 * workers(spec) + 1))
 
 
 def estimate(spec: WorldSpec) -> int:
@@ -53,7 +53,7 @@ def estimate(spec: WorldSpec) -> int:
     interpreter with the stack imported is about ``BYTES_PER_WORKER``)."""
     partners = min(spec.n, in_flight(spec) * spec.block_size)
     per = BYTES_PER_PARTNER + (BYTES_PER_HISTORY_PARTNER if spec.files_only else 0)
-    local = spec.executor.kind == "local" or spec.executor.address   # no worker on this machine
+    local = spec.executor.kind == "local" or spec.executor.address or not chunks(spec)   # no worker here
     return partners * per + (0 if local else workers(spec)) * BYTES_PER_WORKER
 
 

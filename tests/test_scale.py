@@ -180,13 +180,15 @@ def test_the_library_returns_every_block_validated(local_run, compose, monkeypat
     assert tables["partners"]["partner_id"].tolist() == partners["partner_id"].tolist()
 
 
-def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path):
+@pytest.mark.parametrize("blocks", ["block_size=2048", "block_size=65536"])   # 3 blocks; 1, the pilot alone
+def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path, blocks):
     """executor.address where nothing listens: exit 2 within the connect timeout, the
-    address and what to do, no traceback, no run directory."""
+    address and what to do, no traceback, no run directory; at any size (a world of one
+    block needs no worker, but the address it names is still wrong)."""
     _dask_cli()
     address = f"tcp://127.0.0.1:{_free_port()}"
     start = time.time()
-    proc = run_cli("n_partners=5000", "block_size=2048", "db=none", "executor=dask", f"executor.address={address}",
+    proc = run_cli("n_partners=5000", blocks, "db=none", "executor=dask", f"executor.address={address}",
                    "executor.timeout=2", out_dir=tmp_path / "run", check=False)
     assert proc.returncode == 2, proc.stderr
     assert f"executor.address: no dask scheduler answered at {address} within 2 s (executor.timeout" in proc.stderr
@@ -201,8 +203,9 @@ def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
     removed, no worker left behind."""
     if executor == "dask":
         _dask_cli()
-    out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out, scratch = tmp_path / "run", tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}   # what the cluster leaves there
     proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *WORLD, "n_partners=60000",
                              f"executor={executor}", "executor.workers=2"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -212,10 +215,23 @@ def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
     os.killpg(proc.pid, signal.SIGINT)             # what a terminal sends the whole group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == [f"interrupted: nothing of this run was published in {out} "
-                                        f"(a previous complete run there is kept)"]
+    assert err.strip().splitlines() == [f"interrupted: nothing of this run was published in {out}"]   # none before
     assert not list(out.glob(".partial-*")) and not (out / "manifest.json").exists()
+    assert not list(scratch.iterdir())              # no dask-scratch-space, no temporary directory
     deadline = time.time() + 10                   # the workers and multiprocessing's resource tracker go
     while time.time() < deadline and subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
         time.sleep(0.1)
     assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 1   # no worker left
+
+
+def test_workers_are_never_more_than_the_chunks(compose):
+    """executor.workers=100 on a world of four blocks starts three workers (one per chunk
+    after the pilot), and the memory check counts those three, not a hundred."""
+    from simulator import resources
+    from simulator.chunks import chunks, workers
+    from simulator.load import load_spec
+
+    many = load_spec(compose(["n_partners=200000", "executor=processes", "executor.workers=100"]))
+    three = load_spec(compose(["n_partners=200000", "executor=processes", "executor.workers=3"]))
+    assert len(chunks(many)) == 3 and workers(many) == 3
+    assert resources.estimate(many) == resources.estimate(three)   # was a hundred workers' (29.7 GiB, refused)

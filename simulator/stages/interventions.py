@@ -298,7 +298,8 @@ class Interventions(BaseStage):
                ("Interventions: realized vs true outcomes, arm by arm", self._arms(tables))]
         rows = [t for t in stats["targets"] if t.get("stage") == self.name and t["target"].endswith(".outcome")]
         if rows:
-            fig = figure(figsize=(8, 3.5))
+            fig = figure(figsize=(8, 3.8))
+            fig.subplots_adjust(bottom=0.25)   # the rotated row names
             ax = fig.subplots()
             x = np.arange(len(rows))
             ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="true (mean outcome_probability)", color="#7f7f7f")

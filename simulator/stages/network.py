@@ -389,6 +389,7 @@ class Network(BaseStage):
         from ..report import figure, image
 
         fig = figure(figsize=(5, 3.5))
+        fig.subplots_adjust(bottom=0.15)
         ax = fig.subplots()
         ax.hist(self._fan(world, tables).to_numpy(), bins=np.arange(0, self.fanout[1] + 2) - 0.5, color="#9467bd")
         ax.set(title="subs per master", xlabel="subs", ylabel="masters")
