@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -70,5 +71,10 @@ def run_dir_problem(argv: list[str]) -> str | None:
                 probe = probe.parent
             if not probe.is_dir() or not os.access(probe, os.W_OK):
                 return (f"hydra.run.dir: {target} cannot be created ({probe} is not a writable directory); "
+                        f"choose another with hydra.run.dir=DIR")
+            try:                               # access() says yes to root even where nothing can be made (/proc)
+                os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=probe))
+            except OSError as exc:
+                return (f"hydra.run.dir: {target} cannot be created ({probe}: {exc.strerror}); "
                         f"choose another with hydra.run.dir=DIR")
     return None

@@ -2,6 +2,8 @@
 generation with its config path and what would be valid, never run as silent garbage."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import run_cli
@@ -194,3 +196,12 @@ def test_an_unwritable_output_directory_is_refused_before_any_work(tmp_path, whe
     out = blocker / "sub" if where == "hydra.run.dir" else tmp_path / "run"
     proc = run_cli("n_partners=1000", "db=none", *args, out_dir=out, check=False)
     assert proc.returncode == 2 and "cannot be" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_a_directory_where_nothing_can_be_made_is_refused_before_hydra():
+    """/proc passes an access() check for root, yet refuses every mkdir: one line, exit 2,
+    not Hydra's traceback."""
+    proc = run_cli("n_partners=1000", "db=none", out_dir=Path("/proc/simulator-run"), check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "hydra.run.dir: /proc/simulator-run cannot be created" in proc.stderr and "Traceback" not in proc.stderr
