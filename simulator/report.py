@@ -261,18 +261,19 @@ def learnability_table(stats: Mapping):
 
 
 def _targets_table(stats: Mapping) -> str:
-    head = "<tr><th>target</th><th>declared</th><th>realized</th><th>n</th></tr>"
+    head = "<tr><th>target</th><th class='n'>declared</th><th class='n'>realized</th><th class='n'>n</th></tr>"
     rows = []
     for t in stats["targets"]:
         cls = ' class="miss"' if t["miss"] else ""
         note = f' <span class="note">{html.escape(t["note"])}</span>' if t.get("note") else ""
-        rows.append(f"<tr{cls}><td>{html.escape(t['target'])}{note}</td><td>{t['declared']:.4g}</td>"
-                    f"<td>{'' if t['realized'] is None else format(t['realized'], '.4g')}</td><td>{t['n']:,}</td></tr>")
+        rows.append(f"<tr{cls}><td>{html.escape(t['target'])}{note}</td><td class='n'>{t['declared']:.4g}</td>"
+                    f"<td class='n'>{'' if t['realized'] is None else format(t['realized'], '.4g')}</td>"
+                    f"<td class='n'>{t['n']:,}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;font-size:12px}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} td:first-child{text-align:left}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:left} .n{text-align:right}
 tr.miss{background:#fdd;font-weight:bold} .note{color:#777;font-weight:normal} img{max-width:100%}"""
 
 
@@ -285,9 +286,14 @@ def sample(frame: pd.DataFrame) -> pd.DataFrame:
 
 def html_table(head: list[str], rows: list[list[object]]) -> str:
     """A small HTML table (a stage's panel may be one instead of a picture)."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     cell = lambda v: format(v, ".4g") if isinstance(v, float) else html.escape(f"{v:,}" if isinstance(v, int) else str(v))
-    return (f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>"
-            + "".join(f"<tr>{''.join(f'<td>{cell(v)}</td>' for v in r)}</tr>" for r in rows) + "</table>")
+    td = lambda v: f"<td class='n'>{cell(v)}</td>" if number(v) else f"<td>{cell(v)}</td>"
+    # numbers right-aligned, and the heads of the columns that hold only numbers
+    numeric = [bool(rows) and all(number(r[i]) or r[i] == "" for r in rows) for i in range(len(head))]
+    th = "".join(f"<th class='n'>{html.escape(h)}</th>" if n else f"<th>{html.escape(h)}</th>"
+                 for h, n in zip(head, numeric))
+    return f"<table><tr>{th}</tr>" + "".join(f"<tr>{''.join(td(v) for v in r)}</tr>" for r in rows) + "</table>"
 
 
 def _invariants_table(stats: Mapping) -> str:

@@ -235,9 +235,10 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     if failure is not None:
         raise failure
     t5 = time.perf_counter()
+    loads = spec.db.kind != "none"             # (no database: no load to time)
     report_seconds = {"spec": t1 - t0, "generate and write": t2 - t1, "review and publish": t3 - t2,
-                      "load (commit)": t4 - t3, "manifest": t5 - t4,
+                      **({"load (commit)": t4 - t3} if loads else {}), "manifest": t5 - t4,
                       **{f"blocks: {k}": v for k, v in seconds.items()},
-                      "database inserts": sinks.load_seconds}
+                      **({"database inserts": sinks.load_seconds} if loads else {})}
     return RunReport(out_dir, dict(rows), files, report_seconds, database.describe(spec.db) if loaded else None,
                      [p.name for p in outputs], dict(step_seconds))
