@@ -17,7 +17,7 @@ OUTCOME = ["churn_label", "churned_at", "churn_scenario"]
 
 def _digests(directory):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.suffix in (".csv", ".parquet", ".json")}
+            for p in sorted(directory.iterdir()) if p.suffix in (".csv", ".parquet", ".json", ".html")}
 
 
 def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
@@ -26,7 +26,8 @@ def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
     run_cli("n_partners=2000", out_dir=b)
     run_cli("n_partners=2000", "seed=7", out_dir=c)
     da, db, dc = _digests(a), _digests(b), _digests(c)
-    assert len(da) == 17 and da == db   # 5 tables x (csv, parquet) + 5 histories (parquet) + manifest + stats
+    # 5 tables x (csv, parquet) + 5 histories (parquet) + manifest + stats + the report (its SVG ids are fixed)
+    assert len(da) == 18 and da == db
     assert all(da[name] != dc[name] for name in da)
 
 
