@@ -102,7 +102,9 @@ class Population(BaseStage):
         heavy = [c.name for c in self.columns if c.sampler in ("pareto", "lognormal") and c.keep]
         labels = [c.name for c in self.columns if c.domain.dtype == "category" and c.keep]
         return [("Commission concentration", lorenz(partners, heavy)),
-                ("Churn by segment", rates_by(partners, world.role("label"), labels))]
+                # every partner, the early leavers too: the headline's churn rate is the cohort's
+                ("Churn by segment (all partners; dashed: their overall rate)",
+                 rates_by(partners, world.role("label"), labels))]
 
 
 SHAPE = {"kind": None, "table": None, "id": {"column": None, "prefix": None, "width": None},
