@@ -41,8 +41,8 @@ def memory_limit() -> int | None:
 
 def in_flight(spec: WorldSpec) -> int:
     """Blocks alive at once, at most: the pilot (kept for the review), the one being
-    generated and the two the writer may be behind; with workers, each worker's chunk
-    and the chunks that wait for the writer."""
+    generated, the one the sinks are on and one waiting for them; with workers, each
+    worker's chunk and the chunks that wait for the writer."""
     if spec.executor.kind == "local" or not chunks(spec):   # (one block: no worker either)
         return 4
     return min(n_blocks(spec), 3 + blocks_per_chunk(spec) * (2 * workers(spec) + 1))
