@@ -106,14 +106,13 @@ def _processes(spec: WorldSpec) -> Iterator[BlockResult]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    todo, resolved = chunks(spec), _resolved(spec)
-    n = min(workers(spec), len(todo))
+    todo, resolved, n = chunks(spec), _resolved(spec), workers(spec)
     # spawn: a clean interpreter per worker (forking a process that runs threads is unsafe);
-    # the workers start while this process generates the pilot, and leave Ctrl-C to it
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    # the workers start while this process generates the pilot, all of them at these
+    # submits, with SIGINT ignored: Ctrl-C is this process's
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
     try:
-        with _sigint_ignored():                # spawned now, each starts with it ignored
+        with _sigint_ignored():
             warm = [pool.submit(_warm, resolved) for _ in range(n)]
         pilot = run_block(spec, 0, {}, validate=False)
         yield pilot
