@@ -33,7 +33,7 @@ def conf_dir() -> str:
 
 def _forget_run_dir(out_dir: Path) -> None:
     """After a refused config, remove what Hydra created if that is all the directory holds."""
-    bookkeeping = {".hydra", "__main__.log", "simulator.log"}
+    bookkeeping = {".hydra", ".lock", "__main__.log", "simulator.log"}
     if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -67,14 +67,24 @@ class _progress:
         self.bar.close()
 
 
-def _mask_saved_config(hydra_dir: Path, mask) -> None:
-    """Hydra saves the config and overrides as given: mask any password in a URL there."""
-    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
-        path = hydra_dir / name
-        if path.is_file():
-            text = path.read_text()
-            if mask(text) != text:
-                path.write_text(mask(text))
+def _job_record(cfg: DictConfig) -> dict[str, str]:
+    """What Hydra would save in ``.hydra/`` (config.yaml, hydra.yaml, overrides.yaml), passwords
+    hidden, for the run to publish with its tables: Hydra's own saving is off
+    (``hydra.output_subdir: null`` in config.yaml), because it writes into the run directory
+    before the run starts, so a refused, killed or interrupted run would replace the
+    published run's config."""
+    from omegaconf import OmegaConf
+
+    from .secrets import mask
+
+    hydra_cfg = HydraConfig.get()
+    texts = {"config.yaml": OmegaConf.to_yaml(cfg),
+             "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hydra_cfg)})),
+             "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hydra_cfg.overrides.task)))}
+    return {f"{RECORD}/{name}": mask(text) for name, text in texts.items()}
+
+
+RECORD = ".hydra"                              # where a run's config is published (Hydra's name for it)
 
 
 FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}     # a full disk, a file-size limit, a quota
@@ -92,14 +102,18 @@ def _free(out_dir: Path) -> str:
 def _main(cfg: DictConfig) -> None:
     from .run import run                       # heavy imports after Hydra parsed the CLI
     from .schemas import ValidationError
-    from .sinks.database import DatabaseError, mask
+    from .sinks import SinkError
+    from .sinks.publication import RunDirInUse
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(cfg.output.dir or hydra_cfg.runtime.output_dir)
-    _mask_saved_config(Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra"), mask)
     with _progress() as tick:
         try:
-            report = run(cfg, out_dir, progress=tick)
+            report = run(cfg, out_dir, progress=tick, record=_job_record(cfg))
+        except RunDirInUse as exc:
+            tick.close()
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         except ConfigError as exc:
             tick.close()
             print(exc.render(), file=sys.stderr)
@@ -109,13 +123,13 @@ def _main(cfg: DictConfig) -> None:
             tick.close()
             print(str(exc), file=sys.stderr)
             sys.exit(3)
-        except DatabaseError as exc:
+        except SinkError as exc:
             tick.close()
             print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
             sys.exit(4)
         except KeyboardInterrupt:
             tick.close()
-            from .sinks.files import CURRENT
+            from .sinks.publication import CURRENT
 
             kept = " (its previous complete run is kept)" if (out_dir / CURRENT).exists() else ""
             print(f"interrupted: nothing of this run was published in {out_dir}{kept}", file=sys.stderr)
@@ -129,9 +143,6 @@ def _main(cfg: DictConfig) -> None:
             sys.exit(5)
     counts = ", ".join(f"{rows:,} {name}" for name, rows in report.rows.items())
     names = ", ".join([p.name for paths in report.files.values() for p in paths] + report.outputs)
-    hydra_dir = Path(hydra_cfg.runtime.output_dir) / (hydra_cfg.output_subdir or ".hydra")
-    if out_dir.resolve() != Path(hydra_cfg.runtime.output_dir).resolve() and hydra_dir.is_dir():
-        shutil.copytree(hydra_dir, out_dir / ".hydra", dirs_exist_ok=True)   # so diff can read it
     loaded = f"\n  loaded into {report.database}" if report.database else ""
     print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json{loaded}\n  "
           + ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()))

@@ -80,7 +80,7 @@ def _connect(spec, run_dir: Path, url: str | None = None):
     DATABASE_URL, else the run's saved URL (whose password the saved config masks)."""
     import os
 
-    from .sinks.database import local_file
+    from .sinks.sqlite import database_file as local_file
 
     if spec.db.kind == "sqlite":
         return sqlite3.connect(local_file(spec.db, run_dir))
@@ -91,7 +91,7 @@ def _connect(spec, run_dir: Path, url: str | None = None):
     try:
         return create_engine(url).connect()
     except SQLAlchemyError as exc:
-        from .sinks.database import mask
+        from .secrets import mask
 
         hint = " (the run's saved config masks the password: pass --db-url URL or set DATABASE_URL)" \
             if "***" in url else ""

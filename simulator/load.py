@@ -32,9 +32,6 @@ WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None},
                "output": {"formats": None, "dir": None, "report": None},
                "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None, "timeout": None}}
 EXECUTORS = ("local", "processes", "dask")
-DB_SHAPES = {"sqlite": {"kind": None, "path": None, "mode": None},
-             "postgres": {"kind": None, "url": None, "mode": None},
-             "none": {"kind": None}}
 
 
 def _raw(cfg: DictConfig | Mapping) -> dict:
@@ -69,24 +66,19 @@ def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
 
 
 def _db(p: Problems, c: Mapping | None) -> DbSpec:
-    c = c or {"kind": "none"}
+    """The db group: a sink kind (simulator.sinks) parses its own keys; ``none``: files only."""
+    from .sinks import NONE, SINK_KINDS
+
+    c = c or {"kind": NONE}
     kind = c.get("kind")
-    if kind not in DB_SHAPES:
-        p.add("db.kind", f"unknown database kind {kind!r} (known: {', '.join(DB_SHAPES)})")
-        return DbSpec("none")
-    check_keys(p, "db", c, DB_SHAPES[kind])
-    mode = c.get("mode", "replace")
-    if mode not in ("replace", "append"):
-        p.add("db.mode", f"must be replace or append, got {mode!r}")
-    if kind == "none":
-        return DbSpec("none")
-    target = c.get("path") if kind == "sqlite" else c.get("url")
-    if not isinstance(target, str) or not target:
-        p.add(f"db.{'path' if kind == 'sqlite' else 'url'}", f"must be a non-empty string, got {target!r}")
-        return DbSpec("none")
-    if kind == "postgres" and not target.startswith("postgresql"):
-        p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
-    return DbSpec(kind, target, mode)
+    if kind == NONE:
+        check_keys(p, "db", c, {"kind": None})
+        return DbSpec(NONE)
+    if kind not in SINK_KINDS:
+        p.add("db.kind", f"unknown database kind {kind!r}" + did_you_mean(str(kind), [NONE, *SINK_KINDS]))
+        return DbSpec(NONE)
+    check_keys(p, "db", c, SINK_KINDS[kind].shape)
+    return SINK_KINDS[kind].parse(p, c) or DbSpec(NONE)
 
 
 def _executor(p: Problems, c: Mapping | None) -> ExecutorSpec:

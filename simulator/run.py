@@ -8,7 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,8 +18,10 @@ from omegaconf import DictConfig
 
 from . import chunks, executors, manifest, report, resources, stats
 from .chunks import BlockResult
-from .sinks import database
-from .sinks.files import MANIFEST, Staging, run_dir, write_json, write_text
+from . import sinks
+from .sinks import Block, Sink, SinkError, publication
+from .sinks.files import FilesSink
+from .sinks.publication import MANIFEST, write_json, write_text
 from .load import load_spec
 from .spec import ExecutorSpec, WorldSpec
 
@@ -40,7 +42,7 @@ class RunReport:
     rows: dict[str, int]
     files: dict[str, list[Path]]
     seconds: dict[str, float]
-    database: str | None = None                # where the tables were loaded, password masked
+    database: str | None = None                # where the tables were loaded, password hidden
     outputs: list[str] = field(default_factory=list)   # stats.json, report.html, world.sqlite
     steps: dict[str, float] = field(default_factory=dict)   # seconds per plan step, summed over blocks
 
@@ -76,58 +78,47 @@ def _world_counts(spec: WorldSpec, partners: pd.DataFrame) -> dict[str, int]:
     return {"cohort": int(cohort.sum()), "churners": int(np.asarray(partners[label])[cohort].sum())}
 
 
-class _Sinks:
-    """Where each block goes as it arrives, in three background threads (Arrow's writers,
-    pandas' kernels and the database drivers release the GIL): the schema and invariant
-    checks, the staged files, and the database's one transaction, at most one block behind
-    the generation with executor=local and two with workers (``BEHIND_*``). Nothing is
-    published unless every block passed its checks. A database failure stops only the
-    database: the files are complete whatever happens there, and the error is raised after
-    them."""
+class _Fanout:
+    """Each block to the checks and to every sink, each in a background thread of its own
+    (Arrow's writers, pandas' kernels and the database drivers release the GIL), at most
+    one block behind the generation with executor=local and two with workers (``BEHIND_*``).
+    Nothing is published unless every block passed its checks. A sink that fails with a
+    SinkError (a database that refuses the load) stops taking blocks, the others go on, and
+    its error is raised once the files are published; any other failure aborts the run."""
 
-    def __init__(self, spec: WorldSpec, staging: Staging, out_dir: Path):
-        self.spec, self.staging, self.out_dir = spec, staging, out_dir
-        self.checker, self.writer, self.loader = (ThreadPoolExecutor(max_workers=1) for _ in range(3))
-        self.inner = ThreadPoolExecutor(max_workers=2)
+    def __init__(self, spec: WorldSpec, sinks: list[Sink]):
+        self.spec, self.sinks = spec, sinks
+        self.checker = ThreadPoolExecutor(max_workers=1)
+        self.threads = [ThreadPoolExecutor(max_workers=1) for _ in sinks]
         self.pending: list = []
-        self.load = None
-        self.failure: database.DatabaseError | None = None
-        self.load_seconds = 0.0
+        self.failures: dict[int, SinkError] = {}
+        self.seconds: Counter = Counter()
 
     def submit(self, result: BlockResult):
-        """Check (if the executor did not), write and load the block; returns the future
-        of its invariants' counts."""
+        """Check (if the executor did not) and hand the block to every sink; returns the
+        future of its invariants' counts."""
         behind = BEHIND_LOCAL if self.spec.executor.kind == "local" else BEHIND_WITH_WORKERS
         while len(self.pending) >= behind:
             for future in self.pending.pop(0):
                 future.result()
+        block = Block(result.block, result.tables, result.csv)
         checked = self.checker.submit(chunks.validate_block, self.spec, result)
-        written = self.writer.submit(self._write, result)
-        loaded = self.loader.submit(self._load, result, written) if self.spec.db.kind != "none" else None
-        self.pending.append([f for f in (checked, written, loaded) if f is not None])
+        handed = [pool.submit(self._write, i, block) for i, pool in enumerate(self.threads)]
+        self.pending.append([checked, *handed])
         return self.checker.submit(lambda: checked.result().invariants)
 
-    def _write(self, result: BlockResult) -> dict[str, bytes | None]:
-        """Each table's block into its files; the CSV rows written (a COPY reuses them)."""
-        return dict(zip(result.tables, self.inner.map(
-            lambda name: self.staging.write(name, result.tables[name], result.csv.get(name)), result.tables)))
-
-    def _load(self, result: BlockResult, written) -> None:
-        spec = self.spec
-        if self.failure is not None:
+    def _write(self, i: int, block: Block) -> None:
+        sink = self.sinks[i]
+        if i in self.failures:
             return
-        csv = written.result() if spec.db.kind == "postgres" else {}
         t0 = time.perf_counter()
-        loaded = {name: t for name, t in result.tables.items() if name not in spec.files_only}
         try:
-            if self.load is None:
-                self.load = database.open_load(spec.db, loaded, self.out_dir, spec.domains(), database.names(spec),
-                                               checked=True)
-            for name in self.load.order:
-                self.load.insert(name, loaded[name], csv.get(name))
-        except database.DatabaseError as exc:
-            self.failure, self.load = exc, None
-        self.load_seconds += time.perf_counter() - t0
+            if block.index == 0:
+                sink.open(block)
+            sink.write(block)
+        except SinkError as exc:
+            self.failures[i] = exc
+        self.seconds[f"{sink.kind} writes"] += time.perf_counter() - t0
 
     def drain(self) -> None:
         for futures in self.pending:
@@ -135,8 +126,35 @@ class _Sinks:
                 future.result()
         self.pending = []
 
+    def prepare(self) -> None:
+        """Finish the staged sinks (the files), before the run's switch publishes them."""
+        self.drain()
+        for sink in self.sinks:
+            if sink.staged:
+                sink.commit()
+
+    def commit(self) -> dict[str, dict]:
+        """Commit every other sink (after the switch): each one's rows per table, or its error."""
+        out = {}
+        for i, sink in enumerate(self.sinks):
+            if sink.staged:
+                continue
+            t0 = time.perf_counter()
+            if i not in self.failures:
+                try:
+                    out[sink.kind] = {"rows": sink.commit(), "error": None}
+                except SinkError as exc:
+                    self.failures[i] = exc
+            if i in self.failures:
+                out[sink.kind] = {"rows": {}, "error": str(self.failures[i])}
+            self.seconds[f"{sink.kind} commit"] += time.perf_counter() - t0
+        return out
+
+    def failure(self) -> SinkError | None:
+        return next(iter(self.failures.values()), None)
+
     def close(self) -> None:
-        for pool in (self.checker, self.writer, self.loader, self.inner):
+        for pool in (self.checker, *self.threads):
             pool.shutdown(wait=True)
 
     def abort(self) -> None:
@@ -144,29 +162,23 @@ class _Sinks:
             for future in futures:
                 future.cancel()
         self.close()
-        if self.load is not None:
-            self.load.rollback()
-            self.load = None
-
-    def commit(self) -> dict[str, int]:
-        """Commit the load (after the files are published); rows per table."""
-        if self.failure is not None:
-            raise self.failure
-        if self.load is None:
-            return {}
-        t0 = time.perf_counter()
-        try:
-            return self.load.commit()
-        finally:
-            self.load = None
-            self.load_seconds += time.perf_counter() - t0
+        for sink in self.sinks:
+            sink.abort()
 
 
-def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = None) -> RunReport:
-    """Generate, validate and write the world into ``out_dir``, block by block;
+def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = None,
+        record: Mapping[str, str] | None = None) -> RunReport:
+    """Generate, validate and write the world into ``out_dir``, block by block, holding the
+    directory's lock (a second run into it is refused at once: RunDirInUse).
     ``progress(stage, done=0, total=0)`` is told as each stage starts and, while
-    generating, how many partners are done."""
-    tick = progress or (lambda stage, done=0, total=0: None)
+    generating, how many partners are done; ``published`` right after the switch.
+    ``record``: files (relative path -> text, e.g. ``.hydra/config.yaml``) published with
+    the run, so that its config is always the config of the published tables."""
+    with publication.lock(out_dir):
+        return _run(cfg, out_dir, progress or (lambda stage, done=0, total=0: None), record or {})
+
+
+def _run(cfg: DictConfig, out_dir: Path, tick: Callable[..., None], record: Mapping[str, str]) -> RunReport:
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
     resources.check(spec, out_dir)             # and a world that cannot fit, or nowhere to write
@@ -175,11 +187,9 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
             log.warning("%s", notice)
     t1 = time.perf_counter()
     tick("generate", 0, spec.n)
-    db_file = database.local_file(spec.db, out_dir)
-    own_db = db_file is not None and db_file.parent == out_dir
-    names = [spec.table, *(t for s in spec.stages for t in s.tables())]
-    staging = Staging(out_dir, {name: spec.files_only.get(name, spec.formats) for name in names})
-    sinks = _Sinks(spec, staging, out_dir)
+    staging = publication.Staging(out_dir)
+    fanout = _Fanout(spec, sinks.configured(spec, out_dir, staging.dir))
+    files = next(s for s in fanout.sinks if isinstance(s, FilesSink))
     # sums over the blocks: rows per table, the world's cohort and churners, seconds per
     # plan step, and per phase (a block's are complete once it is checked)
     rows, world, step_seconds, seconds = Counter(), Counter(), Counter(), Counter()
@@ -187,11 +197,11 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     checked_seconds = []
     # Blocks are generated (here or by workers), validated, and handed to the sinks as they
     # finish; stats and the report are computed from the pilot block beside them. The run
-    # is published (one switch, sinks/files.py) only when every block passed.
+    # is published (one switch, sinks/publication.py) only when every block passed.
     with ThreadPoolExecutor(max_workers=1) as reviewer:
         try:
             for result in executors.blocks(spec):
-                invariants = sinks.submit(result)
+                invariants = fanout.submit(result)
                 if result.block == 0:          # the pilot's facts (intercepts, plan) are the run's
                     facts = result.facts
                     review = reviewer.submit(_review, spec, result.tables, invariants.result)
@@ -201,10 +211,10 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
                 checked_seconds.append(result.seconds)
                 tick("generate", rows[spec.table], spec.n)
             tick("write")
-            sinks.drain()
+            fanout.prepare()
             for part in checked_seconds:
                 seconds.update(part)
-            staged = staging.close()
+            staged = files.files()
             t2 = time.perf_counter()
             tick("review")
             figures, page = review.result()
@@ -213,40 +223,42 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
             write_json(figures, staging.dir / STATS)
             if page is not None:
                 write_text(page, staging.dir / REPORT)
-            pending = {"target": database.describe(spec.db), "rows": {}, "error": None, "pending": True}
+            for name, text in record.items():
+                (staging.dir / name).parent.mkdir(parents=True, exist_ok=True)
+                write_text(text, staging.dir / name)
+            pending = {"target": sinks.describe(spec.db), "rows": {}, "error": None, "pending": True}
             write_json(manifest.build(spec, rows, staged, {**facts, "database": pending},
                                       [staging.dir / STATS, *([staging.dir / REPORT] if page is not None else [])]),
                        staging.dir / MANIFEST)
-            files = staging.publish(frozenset([db_file.name]) if own_db else frozenset())
+            keep = frozenset(p.name for s in fanout.sinks for p in s.outputs())
+            run_files = staging.publish(keep)
         except BaseException:
-            sinks.abort()
+            fanout.abort()
             staging.discard()
             raise
+    tick("published")
     t3 = time.perf_counter()
-    run_files = run_dir(out_dir)
     outputs = [out_dir / STATS] + ([out_dir / REPORT] if (run_files / REPORT).exists() else [])
     tick("load")
-    failure = None
-    try:                                       # the files are complete whatever happens here
-        loaded = sinks.commit()
-    except database.DatabaseError as exc:
-        failure, loaded = exc, {}
-    sinks.close()
-    db_facts = {"target": database.describe(spec.db), "rows": loaded,
-                "error": str(failure) if failure else None}
+    committed = fanout.commit()                # the files are complete whatever happens here
+    fanout.close()
+    failure = fanout.failure()
+    db = next(iter(committed.values()), {"rows": {}, "error": None})
     t4 = time.perf_counter()
-    if loaded and own_db:
-        outputs.append(db_file)
-    staged = {name: [run_files / p.name for p in paths] for name, paths in files.items()}
-    write_json(manifest.build(spec, rows, staged, {**facts, "database": db_facts}, outputs),
+    if db["rows"]:
+        outputs += [p for s in fanout.sinks for p in s.outputs()]
+    published = {name: [run_files / p.name for p in paths] for name, paths in staged.items()}
+    write_json(manifest.build(spec, rows, published, {**facts, "database": {"target": sinks.describe(spec.db), **db}},
+                              outputs),
                run_files / MANIFEST)           # the published run's manifest, now with its load
     if failure is not None:
         raise failure
     t5 = time.perf_counter()
-    loads = spec.db.kind != "none"             # (no database: no load to time)
+    loads = spec.db.kind != sinks.NONE         # (no database: no load to time)
     report_seconds = {"spec": t1 - t0, "generate and write": t2 - t1, "review and publish": t3 - t2,
                       **({"load (commit)": t4 - t3} if loads else {}), "manifest": t5 - t4,
                       **{f"blocks: {k}": v for k, v in seconds.items()},
-                      **({"database inserts": sinks.load_seconds} if loads else {})}
-    return RunReport(out_dir, dict(rows), files, report_seconds, database.describe(spec.db) if loaded else None,
+                      **{f"sinks: {k}": v for k, v in fanout.seconds.items() if loads or "files" in k}}
+    visible = {name: [out_dir / p.name for p in paths] for name, paths in staged.items()}
+    return RunReport(out_dir, dict(rows), visible, report_seconds, sinks.describe(spec.db) if db["rows"] else None,
                      [p.name for p in outputs], dict(step_seconds))

@@ -57,7 +57,7 @@ def _markdown(table: pd.DataFrame) -> str:
 def mask_log_records() -> None:
     """Mask URL passwords in every log record of this process (Hydra's launcher prints each
     job's overrides, a database URL among them), whatever handlers Hydra installs later."""
-    from .sinks.database import mask
+    from .secrets import mask
 
     make = logging.getLogRecordFactory()
     if getattr(make, "masks_passwords", False):
@@ -75,7 +75,7 @@ def mask_log_records() -> None:
 
 
 def _mask_file(path: Path) -> None:
-    from .sinks.database import mask
+    from .secrets import mask
 
     if path.is_file():
         text = path.read_text()

@@ -1,22 +1,16 @@
-"""CSV and Parquet files, written all-or-nothing, plus the run's manifest.json.
+"""The files sink: every table as CSV and/or Parquet, appended block by block into the run's
+staging directory (simulator.sinks.publication publishes them with the run).
 
-A run's files (tables, stats.json, report.html, manifest.json) are written into a hidden
-staging directory beside the destination. When every one is complete the staging
-directory becomes ``.runs/<run>`` and the run is published by switching one symlink,
-``.current``, to it with ``os.replace`` (atomic): each visible file is a link
-``<name> -> .current/<name>``, so the directory shows the previous complete run or the new
-complete run, never a mix, whenever the process is killed. Links to names the new run
-does not write dangle after the switch and are removed, as are older runs' directories
-and the staging a killed run left.
+Each table's formats are ``output.formats`` unless its stage writes it as files only
+(``files_only``). The first block of a table fixes its schema; later blocks are cast to it
+(a block's labels have fewer categories, so narrower codes). The bytes of a file are the
+same whatever the blocks: a CSV is one header then each block's rows, a Parquet file each
+block's row groups.
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-MANIFEST = "manifest.json"
+from .base import Block
+from .publication import Staging
 
 
 def csv_table(table: pa.Table) -> pa.Table:
@@ -51,8 +46,8 @@ def csv_rows(table: pa.Table) -> bytes:
 
 class _CsvWriter:
     """A CSV file appended block by block: the header once, then each block's rows (the
-    bytes are those of one ``write_csv`` of all blocks). ``write`` returns the rows' bytes
-    (without the header), which a PostgreSQL COPY can reuse."""
+    bytes are those of one ``write_csv`` of all blocks). ``write`` takes the block's rows
+    as a callable: encoded once per block, shared with a PostgreSQL COPY."""
 
     def __init__(self, path: Path, first: pa.Table):
         self.fh = open(path, "wb")
@@ -60,10 +55,8 @@ class _CsvWriter:
         pacsv.write_csv(csv_table(first.slice(0, 0)), buf)
         self.fh.write(buf.getvalue().to_pybytes())
 
-    def write(self, table: pa.Table, rows: bytes | None = None) -> bytes:
-        data = csv_rows(table) if rows is None else rows
-        self.fh.write(data)
-        return data
+    def write(self, table: pa.Table, rows) -> None:
+        self.fh.write(rows())
 
     def close(self) -> None:
         self.fh.close()
@@ -76,7 +69,7 @@ class _ParquetWriter:
     def __init__(self, path: Path, first: pa.Table):
         self.writer = pq.ParquetWriter(path, first.schema)
 
-    def write(self, table: pa.Table, rows: bytes | None = None) -> None:
+    def write(self, table: pa.Table, rows) -> None:
         self.writer.write_table(table)
 
     def close(self) -> None:
@@ -94,180 +87,90 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Staging:
-    """A run's files written into a hidden staging directory beside ``out_dir``, table by
-    table and block by block, then published together (:func:`publish`) or discarded.
+class FilesSink:
+    """The run's CSV and Parquet files (see the module docstring); staged, so its commit
+    finishes the files before the run's switch publishes them."""
 
-    ``formats``: each table's formats. The first block of a table fixes its schema; later
-    blocks are cast to it (a block's labels have fewer categories, so narrower codes)."""
+    kind = "files"
+    staged = True
 
-    def __init__(self, out_dir: Path, formats: Mapping[str, tuple[str, ...]]):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(out_dir)
-        self.out_dir, self.formats = out_dir, formats
-        self.dir = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=out_dir))
+    def __init__(self, staging: Path, formats: Mapping[str, tuple[str, ...]]):
+        self.dir, self.formats = staging, formats
         self.schemas: dict[str, pa.Schema] = {}
         self.writers: dict[str, list] = {}
+        self.rows: dict[str, int] = {}
+        self.pool = ThreadPoolExecutor(max_workers=2)   # Arrow's writers release the GIL
 
     def paths(self, name: str) -> list[Path]:
         return [(self.dir / name).with_suffix(f".{fmt}") for fmt in self.formats[name]]
 
-    def write(self, name: str, table: pa.Table | pd.DataFrame, rows: bytes | None = None) -> bytes | None:
-        """Append one block of table ``name`` to each of its files (``rows``: its CSV rows
-        if already encoded); the block's CSV rows when the table is written as CSV."""
-        if isinstance(table, pd.DataFrame):
-            table = pa.Table.from_pandas(table, preserve_index=False)
+    def open(self, first: Block) -> None:
+        return None
+
+    def write(self, block: Block) -> None:
+        for future in [self.pool.submit(self._table, block, name) for name in block.names if name in self.formats]:
+            future.result()
+
+    def _table(self, block: Block, name: str) -> None:
+        table = block.table(name)
         if name not in self.writers:
             self.schemas[name] = table.schema
             self.writers[name] = [WRITERS[p.suffix[1:]](p, table) for p in self.paths(name)]
+            self.rows[name] = 0
         elif not table.schema.equals(self.schemas[name], check_metadata=False):
             table = table.cast(self.schemas[name])
-        out = None
         for writer in self.writers[name]:
-            data = writer.write(table, rows)
-            out = data if data is not None else out
-        return out
-
-    def close(self) -> dict[str, list[Path]]:
-        """Finish every file; each table's staged paths."""
-        for writers in self.writers.values():
-            for writer in writers:
-                writer.close()
-        return {name: self.paths(name) for name in self.written()}
+            writer.write(table, lambda: block.csv(name))
+        self.rows[name] += table.num_rows
 
     def written(self) -> list[str]:
         """The tables with files, in the order ``formats`` declares them (whichever of the
         writer threads opened its files first)."""
         return [name for name in self.formats if name in self.writers]
 
-    def publish(self, keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
-        """Publish the staged run (see the module docstring); each table's visible paths."""
-        publish(self.out_dir, self.dir, keep)
-        return {name: [self.out_dir / p.name for p in self.paths(name)] for name in self.written()}
+    def files(self) -> dict[str, list[Path]]:
+        """Each written table's staged paths."""
+        return {name: self.paths(name) for name in self.written()}
 
-    def discard(self) -> None:
+    def commit(self) -> dict[str, int]:
+        """Finish every file; rows per table."""
+        self.pool.shutdown(wait=True)
+        for writers in self.writers.values():
+            for writer in writers:
+                writer.close()
+        return {name: self.rows[name] for name in self.written()}
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
         for writers in self.writers.values():
             for writer in writers:
                 try:
                     writer.close()
                 except Exception:           # closing a half-written file after a failure
                     pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def describe(self) -> str:
+        return "files"
+
+    def outputs(self) -> list[Path]:
+        return []
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path,
                  formats: tuple[str, ...] | Mapping[str, tuple[str, ...]],
                  keep: frozenset[str] = frozenset()) -> dict[str, list[Path]]:
-    """Write whole tables in their formats (one tuple for all, or per table), each as one
-    block of a :class:`Staging`, and publish them together; returns each table's visible
-    paths. ``keep``: regular files of the directory this run owns outside the switch."""
+    """Write whole tables in their formats (one tuple for all, or per table) as one block
+    and publish them together; returns each table's visible paths. ``keep``: regular files
+    of the directory this run owns outside the switch."""
     per_table = formats if isinstance(formats, Mapping) else {name: formats for name in tables}
-    staging = Staging(out_dir, per_table)
+    staging = Staging(out_dir)
+    sink = FilesSink(staging.dir, per_table)
     try:
-        # Arrow's writers release the GIL: two tables at a time keep both cores busy
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(staging.write, name, frame) for name, frame in tables.items()]:
-                future.result()
-        staging.close()
-        return staging.publish(keep)
+        sink.write(Block(0, tables))
+        staged = sink.commit()
+        staging.publish(keep)
+        return {name: [out_dir / p.name for p in sink.paths(name)] for name in staged}
     except BaseException:
+        sink.abort()
         staging.discard()
         raise
-
-
-RUNS = ".runs"            # one directory per complete run
-CURRENT = ".current"      # the published run: a symlink switched atomically
-
-
-def publish(out_dir: Path, staging: Path, keep: frozenset[str] = frozenset()) -> Path:
-    """Make the complete run in ``staging`` the directory's run in one atomic step (see the
-    module docstring); returns the run's own directory."""
-    legacy = _legacy_files(out_dir)              # read before the switch hides it
-    runs = out_dir / RUNS
-    runs.mkdir(exist_ok=True)
-    run = runs / staging.name.removeprefix(".partial-")
-    os.replace(staging, run)
-    names = sorted(p.name for p in run.iterdir())
-    for name in names:                         # stable links; they resolve through .current
-        link = out_dir / name
-        if not (link.is_symlink() and os.readlink(link) == f"{CURRENT}/{name}"):
-            _atomic_symlink(f"{CURRENT}/{name}", link)
-    _atomic_symlink(f"{RUNS}/{run.name}", out_dir / CURRENT)     # the switch
-    for link in out_dir.iterdir():             # names this run does not write
-        if link.is_symlink() and os.readlink(link).startswith(f"{CURRENT}/") and not link.exists():
-            link.unlink(missing_ok=True)
-    for old in runs.iterdir():
-        if old != run:
-            shutil.rmtree(old, ignore_errors=True)
-    for name in legacy - set(names) - keep:    # a run written before the switch existed
-        (out_dir / name).unlink(missing_ok=True)
-    return run
-
-
-def run_dir(out_dir: Path) -> Path:
-    """The published run's own directory (where its files really are)."""
-    return (out_dir / CURRENT).resolve()
-
-
-def _atomic_symlink(target: str, link: Path) -> None:
-    tmp = link.with_name(f".{link.name}.link-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
-def _legacy_files(out_dir: Path) -> set[str]:
-    """Regular files (not links) the previous run listed in its manifest: its database
-    file, or every file of a run written in place before the switch existed."""
-    manifest = out_dir / MANIFEST
-    if not manifest.is_file():
-        return set()
-    try:
-        previous = json.loads(manifest.read_text())
-        old = {name for table in previous["tables"].values() for name in table.get("files", {})}
-        old |= set(previous.get("outputs", []))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        old = set()
-    return {name for name in old | {MANIFEST} if "/" not in name and (out_dir / name).is_file()
-            and not (out_dir / name).is_symlink()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:                   # someone else's live process
-        return True
-    return True
-
-
-def remove_stale_staging(out_dir: Path) -> list[Path]:
-    """Remove the staging directories (``.partial-<pid>-*``) that killed runs left in
-    ``out_dir``: those whose process is gone, or that carry no pid (older versions), and
-    their half-made links."""
-    removed = []
-    for path in out_dir.glob(".partial-*"):
-        pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
-        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    for path in out_dir.glob(".*.link-*"):
-        pid = path.name.rsplit("-", 1)[-1]
-        if path.is_symlink() and not (pid.isdigit() and _alive(int(pid))):
-            path.unlink(missing_ok=True)
-    return removed
-
-
-def write_text(text: str, path: Path) -> None:
-    """Atomically write ``text`` (temporary name, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)                      # mkstemp makes it private; outputs are not
-    os.replace(tmp, path)
-
-
-def write_json(data: Mapping, path: Path) -> None:
-    """Atomically write ``data`` as pretty JSON."""
-    write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", path)

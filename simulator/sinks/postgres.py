@@ -1,0 +1,185 @@
+"""The PostgreSQL sink (``db=postgres``): every table COPYed in one transaction.
+
+The DDL first (the schema/ files docker-compose mounts, with this world's names), then each
+block COPYed as it comes (the CSV rows the files sink wrote, reused), then the deferred
+indexes and foreign keys, then the commit. ``mode: replace`` first empties every simulator
+table, also those this world does not write, and drops their secondary indexes and foreign
+keys until the rows are in: building an index once and checking a foreign key in one pass
+after COPY beats maintaining both row by row. A column that exists already with a type
+that would round the world's fractional values (an integer, a NUMERIC of scale 0) refuses
+the load before any row is written. The URL is parsed by SQLAlchemy's ``make_url``; only
+its masked form is ever printed.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..secrets import mask
+from .base import Block, SinkContext, SinkError
+from .sql import TransactionSink, extra_columns, mode, narrowing, quote
+
+log = logging.getLogger(__name__)
+
+name = "postgres"
+shape = {"kind": None, "url": None, "mode": None}
+
+
+def parse(p, config: Mapping):
+    from ..spec import DbSpec
+
+    url = config.get("url")
+    if not isinstance(url, str) or not url:
+        p.add("db.url", f"must be a non-empty string, got {url!r}")
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:                          # ArgumentError: not a URL at all
+        parsed = None
+    if parsed is None or not parsed.drivername.startswith("postgresql"):
+        p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
+        return None
+    return DbSpec(name, url, mode(p, config))
+
+
+def sink(ctx: SinkContext) -> "PostgresSink":
+    return PostgresSink(ctx)
+
+
+def connect(url: str):
+    """(a psycopg2 connection, where it goes: safe to print); SinkError if it cannot."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}, database {parsed.database}"
+    options = dict(parsed.query)               # libpq options; a password may be one
+    password = parsed.password if parsed.password is not None else options.pop("password", None)
+    options.pop("password", None)
+    try:
+        conn = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username, password=password,
+                                dbname=parsed.database, connect_timeout=10, **options)
+    except psycopg2.Error as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        reason = lines[0] if lines else "connection failed"
+        raise SinkError(f"cannot connect to {where} as {parsed.username}: {mask(reason)}") from None
+    return conn, where
+
+
+class PostgresSink(TransactionSink):
+    """See the module docstring."""
+
+    kind = name
+
+    def __init__(self, ctx: SinkContext):
+        super().__init__(ctx)
+        import psycopg2
+
+        self.errors = (psycopg2.Error,)
+        self.deferred: list[str] = []
+
+    def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
+        self.conn, self.where = connect(self.db.target)
+        self.cur = self.conn.cursor()
+        for d in self.ddls:
+            self.cur.execute(d.text)
+        for table in self.order:
+            self.cur.execute("SELECT column_name, data_type, numeric_scale FROM information_schema.columns "
+                             "WHERE table_schema = current_schema() AND table_name = %s", (table,))
+            existing = {col: (typ, scale) for col, typ, scale in self.cur.fetchall()}
+            narrowing(table, schemas[table], existing, self.where)
+            for col, sql_type in extra_columns(set(existing), schemas[table]):
+                log.info("adding column %s.%s %s (declared in YAML)", table, col, sql_type)
+                self.cur.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(col)} {sql_type}")
+        self.columns = {table: schemas[table].names for table in self.order}
+        if self.db.mode == "replace":
+            # every simulator table, also those this world does not write
+            self.cur.execute(f"TRUNCATE TABLE {', '.join(quote(d.table) for d in self.ddls)} CASCADE")
+            self.deferred = self._defer_indexes_and_foreign_keys()
+
+    def _defer_indexes_and_foreign_keys(self) -> list[str]:
+        """Drop the secondary indexes and foreign keys of the (just emptied) tables and
+        return the statements that restore them, all in the load's transaction."""
+        cur = self.cur
+        cur.execute("SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+                    "JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f' "
+                    "AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)", (self.order,))
+        fks = cur.fetchall()
+        cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+                    "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s) "
+                    "AND NOT x.indisprimary AND NOT x.indisunique", (self.order,))
+        indexes = cur.fetchall()
+        for table, constraint, _ in fks:
+            cur.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(constraint)}")
+        for index, _ in indexes:
+            cur.execute(f"DROP INDEX {quote(index)}")
+        return [definition for _, definition in indexes] + \
+            [f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(constraint)} {definition}"
+             for table, constraint, definition in fks]
+
+    def insert(self, table: str, block: Block) -> None:
+        cols = ", ".join(quote(c) for c in self.columns[table])
+        self.cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(block.csv(table)))
+
+    def finish(self) -> None:
+        for statement in self.deferred:        # one index build, one foreign-key check per table
+            self.cur.execute(statement)
+        self.conn.commit()
+        self.conn.close()
+
+    def rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+def _engine_url(db, url: str | None) -> str:
+    import os
+
+    return url or os.environ.get("DATABASE_URL") or db.target
+
+
+def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
+    """Table ``table`` of the run's PostgreSQL database (``url``, else DATABASE_URL, else
+    the run's saved URL, whose password the saved config hides)."""
+    conn, where = connect(_engine_url(db, url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {quote(table)}")
+            cols = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+    except Exception as exc:
+        raise SinkError(f"cannot read {table} from {where}: {mask(str(exc).strip().splitlines()[0])}") from None
+    finally:
+        conn.close()
+    import pandas as pd
+
+    return pa.Table.from_pandas(pd.DataFrame.from_records(rows, columns=cols), preserve_index=False)
+
+
+def update(db, run_dir: Path, table: str, key: str, rows: pa.Table, url: str | None = None) -> int:
+    """Set ``rows``' other columns on the rows of ``table`` with the same ``key``, in one
+    transaction."""
+    import psycopg2.extras
+
+    conn, where = connect(_engine_url(db, url))
+    cols = [c for c in rows.column_names if c != key]
+    sql = (f"UPDATE {quote(table)} SET " + ", ".join(f"{quote(c)} = %s" for c in cols)
+           + f" WHERE {quote(key)} = %s")
+    values = list(zip(*(rows[c].to_pylist() for c in [*cols, key])))
+    try:
+        with conn, conn.cursor() as cur:       # one transaction: all rows or none
+            psycopg2.extras.execute_batch(cur, sql, values, page_size=1000)
+    except psycopg2.Error as exc:
+        raise SinkError(f"cannot record into {table} of {where}: {mask(str(exc).strip().splitlines()[0])}") from None
+    finally:
+        conn.close()
+    return rows.num_rows
