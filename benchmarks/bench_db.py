@@ -25,20 +25,21 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from simulator import compose, pgserver  # noqa: E402
-from simulator.sinks import database  # noqa: E402
+from simulator import sinks  # noqa: E402
+from simulator.sinks import Block, SinkContext  # noqa: E402
 from simulator.load import load_spec  # noqa: E402
 from simulator.spec import DbSpec  # noqa: E402
 
 
-def streamed(db, tables, out, domains, parts: int = 16) -> None:
-    """The run's way: one transaction, each table inserted in ``parts`` blocks, then commit."""
-    load = database.open_load(db, {k: v.iloc[:1] for k, v in tables.items()}, out, domains, checked=True)
-    for i in range(parts):
-        for name in load.order:
-            t = tables[name]
-            step = -(-len(t) // parts)
-            load.insert(name, t.iloc[i * step:(i + 1) * step])
-    load.commit()
+def streamed(db, tables, out, domains=None, parts: int = 16) -> None:
+    """The run's way: one transaction, each table written in ``parts`` blocks, then commit."""
+    sink = sinks.kind(db).sink(SinkContext(db, out, {}))
+    blocks = [Block(i, {name: t.iloc[i * -(-len(t) // parts):(i + 1) * -(-len(t) // parts)]
+                        for name, t in tables.items()}) for i in range(parts)]
+    sink.open(blocks[0])
+    for block in blocks:
+        sink.write(block)
+    sink.commit()
 
 
 def best(fn, repeat: int) -> float:
@@ -70,7 +71,7 @@ def main() -> None:
         rows_all = sum(len(t) for t in tables.values())
         with pgserver.server() as url:
             db = DbSpec("postgres", url, "replace")
-            database.load(db, {"partners": tables["partners"]}, out, csvs, domains)   # schema + warm-up
+            sinks.load(db, {"partners": tables["partners"]}, out)   # schema + warm-up
             port = url.rsplit(":", 1)[1].split("/")[0]
             psql = [shutil.which("psql") or str(pgserver.bindir() / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres",
                     "-d", "deriv_churn", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -83,12 +84,12 @@ def main() -> None:
                                check=True)
 
             t_psql = best(psql_copy, args.repeat)
-            t_ours = best(lambda: database.load(db, {"partners": tables["partners"]}, out, csvs, domains),
+            t_ours = best(lambda: sinks.load(db, {"partners": tables["partners"]}, out),
                           args.repeat)
             t_streamed = best(lambda: streamed(db, {"partners": tables["partners"]}, out, domains), args.repeat)
             t_all = best(lambda: streamed(db, tables, out, domains), 1)
         sqlite = DbSpec("sqlite", str(Path(tmp) / "bench.sqlite"), "replace")
-        t_sqlite = best(lambda: database.load(sqlite, {"partners": tables["partners"]}, out, csvs, domains), 1)
+        t_sqlite = best(lambda: sinks.load(sqlite, {"partners": tables["partners"]}, out), 1)
         t_sqlite_all = best(lambda: streamed(sqlite, tables, out, domains), 1)
     print(f"partners rows: {n:,}; all tables: {rows_all:,} rows")
     print("| load | seconds | rows/s | vs psql \\copy |")

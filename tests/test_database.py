@@ -16,7 +16,9 @@ import pytest
 
 from conftest import ROOT, run_cli
 from simulator.schemas import table_schemas
-from simulator.sinks.database import ddl_files, sqlite_ddl, table_of
+from simulator import sinks
+from simulator.sinks.sql import ddl_files, names, table_of
+from simulator.sinks.sqlite import sqlite_ddl
 from simulator.load import load_spec
 
 SEED_INDEXES = {"idx_partners_churn", "idx_partners_region", "idx_predictions_partner",
@@ -222,18 +224,16 @@ def test_docker_compose_is_valid_compose_spec():
 
 def test_sqlite_failed_load_changes_nothing(tmp_path, compose):
     from simulator.engine import simulate
-    from simulator.sinks import database
     from simulator.spec import DbSpec
 
     spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("sqlite", "w.sqlite", "replace")
-    database.load(db, tables, tmp_path, {}, spec.domains())
+    sinks.load(db, tables, tmp_path)
     broken = tables["interventions"].copy()
     broken.loc[0, "partner_id"] = "P99999"                   # no such partner
-    with pytest.raises(database.DatabaseError, match="foreign key"):
-        database.load(db, {**tables, "interventions": broken, "partners": tables["partners"].iloc[:200]},
-                      tmp_path, {}, spec.domains())
+    with pytest.raises(sinks.SinkError, match="foreign key"):
+        sinks.load(db, {**tables, "interventions": broken, "partners": tables["partners"].iloc[:200]}, tmp_path)
     conn = sqlite3.connect(tmp_path / "w.sqlite")
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 1000
     assert [p.name for p in tmp_path.iterdir()] == ["w.sqlite"]   # no partial file left
@@ -253,17 +253,16 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
     """The loader drops and restores foreign keys around COPY: a broken reference still fails
     the whole load, and the constraints are back afterwards."""
     from simulator.engine import simulate
-    from simulator.sinks import database
     from simulator.spec import DbSpec
 
     spec = load_spec(compose(["n_partners=1000", "activity.write=false"]))
     tables = simulate(spec).tables
     db = DbSpec("postgres", postgres_url, "replace")
-    database.load(db, tables, Path("."), {}, spec.domains())
+    sinks.load(db, tables, Path("."))
     broken = tables["interventions"].copy()
     broken.loc[0, "partner_id"] = "P99999"
-    with pytest.raises(database.DatabaseError, match="rolled back"):
-        database.load(db, {**tables, "interventions": broken}, Path("."), {}, spec.domains())
+    with pytest.raises(sinks.SinkError, match="rolled back"):
+        sinks.load(db, {**tables, "interventions": broken}, Path("."))
     assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 1000
     names = {r[0] for r in _query(postgres_url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")}
     assert {"fk_master", "fk_sub"} <= names
@@ -271,14 +270,13 @@ def test_postgres_foreign_keys_are_checked_after_copy(postgres_url, compose):
 
 def test_sqlite_replace_empties_tables_this_world_does_not_write(tmp_path, compose):
     from simulator.engine import simulate
-    from simulator.sinks import database
     from simulator.spec import DbSpec
 
     db = DbSpec("sqlite", "w.sqlite", "replace")
     spec = load_spec(compose(["n_partners=1200", "activity.write=false"]))
-    database.load(db, simulate(spec).tables, tmp_path, {}, spec.domains())
+    sinks.load(db, simulate(spec).tables, tmp_path)
     smaller = load_spec(compose(["n_partners=1000", "seed=9", "interventions=none", "activity.write=false"]))
-    database.load(db, simulate(smaller).tables, tmp_path, {}, smaller.domains())
+    sinks.load(db, simulate(smaller).tables, tmp_path)
     conn = sqlite3.connect(tmp_path / "w.sqlite")
     assert conn.execute("SELECT count(*) FROM partners").fetchone()[0] == 1000
     assert conn.execute("SELECT count(*) FROM interventions").fetchone()[0] == 0
@@ -291,12 +289,12 @@ def test_the_arrow_and_the_row_loaders_write_the_same_sqlite(compose, tmp_path, 
     import builtins
 
     from simulator import generate
-    from simulator.sinks import database as D
+    from simulator.sinks import sqlite
 
     cfg = compose(["n_partners=1500"])
     spec = load_spec(cfg)
     tables = {n: t for n, t in generate(cfg).items() if n not in spec.files_only}
-    session = D._SqliteSession(tmp_path / "probe.sqlite", fresh=True)
+    session = sqlite.Session(tmp_path / "probe.sqlite", fresh=True)
     assert session.adbc                         # a dependency: the fast path is the default
     session.close()
     contents = {}
@@ -312,7 +310,7 @@ def test_the_arrow_and_the_row_loaders_write_the_same_sqlite(compose, tmp_path, 
             monkeypatch.setattr(builtins, "__import__", without_adbc)
         out = tmp_path / loader
         out.mkdir()
-        D.load(spec.db, tables, out, {}, spec.domains(), D.names(spec))
+        sinks.load(spec.db, tables, out, names(spec))
         with sqlite3.connect(out / "world.sqlite") as conn:
             contents[loader] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
     assert contents["adbc"] == contents["sqlite3"]

@@ -42,6 +42,8 @@ def _published(out: Path) -> dict | None:
     visible = {p.name for p in out.iterdir() if p.is_symlink() and not p.name.startswith(".")}
     listed = {n for t in m["tables"].values() for n in t["files"]} | set(m["outputs"]) | {"manifest.json"}
     assert visible <= listed, visible - listed          # no file of another run beside them
+    config = (out / ".hydra" / "config.yaml").read_text()   # the config of these tables, published with them
+    assert (out / ".hydra" / "config.yaml").resolve().parent.parent == run and f"seed: {m['seed']}\n" in config
     return m
 
 

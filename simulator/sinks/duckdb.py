@@ -65,6 +65,7 @@ class DuckDBSink(TransactionSink):
         self.errors = (duckdb.Error,)
         self.path = database_file(ctx.db, ctx.out_dir)
         self.where = f"DuckDB database {self.path}"
+        self.conn = None                       # until opened
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
         self.fresh = self.db.mode == "replace" or not self.path.exists()
@@ -74,7 +75,6 @@ class DuckDBSink(TransactionSink):
                 self.target.unlink(missing_ok=True)
             self.conn = self.duckdb.connect(str(self.target))
         except (self.duckdb.Error, OSError) as exc:
-            self.live = False
             raise SinkError(f"cannot open {self.where}: {exc}") from None
         self.conn.begin()
         statements = [st for d in self.ddls for st in duckdb_ddl(d.text).split(";") if st.strip()]
@@ -108,6 +108,8 @@ class DuckDBSink(TransactionSink):
             os.replace(self.target, self.path)
 
     def rollback(self) -> None:
+        if self.conn is None:
+            return
         try:
             self.conn.rollback()
         finally:

@@ -83,6 +83,7 @@ class PostgresSink(TransactionSink):
 
         self.errors = (psycopg2.Error,)
         self.deferred: list[str] = []
+        self.conn = None                       # until connected
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
         self.conn, self.where = connect(self.db.target)
@@ -135,6 +136,8 @@ class PostgresSink(TransactionSink):
         self.conn.close()
 
     def rollback(self) -> None:
+        if self.conn is None:
+            return
         try:
             self.conn.rollback()
         finally:

@@ -157,6 +157,7 @@ class SqliteSink(TransactionSink):
         self.path = database_file(ctx.db, ctx.out_dir)
         self.where = f"SQLite database {self.path}"
         self.errors = _errors()
+        self.session = None                    # until opened
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
         self.fresh = not self.path.exists()
@@ -167,7 +168,6 @@ class SqliteSink(TransactionSink):
                 self.target.unlink(missing_ok=True)
             self.session = Session(self.target, self.fresh)
         except (*self.errors, OSError) as exc:
-            self.live = False
             raise SinkError(f"cannot open {self.where}: {exc}") from None
         self.session.run(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")   # the key B-trees of a large load
         statements = [st for d in self.ddls for st in sqlite_ddl(d.text).split(";") if st.strip()]
@@ -204,6 +204,8 @@ class SqliteSink(TransactionSink):
             os.replace(self.target, self.path)
 
     def rollback(self) -> None:
+        if self.session is None:
+            return
         try:
             self.session.rollback()
         finally:
