@@ -315,3 +315,23 @@ def test_the_arrow_and_the_row_loaders_write_the_same_sqlite(compose, tmp_path, 
             contents[loader] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
     assert contents["adbc"] == contents["sqlite3"]
     assert contents["adbc"]["partners"][0][0] == "P00001"
+
+
+def test_an_existing_numeric_scale_0_column_is_refused_before_loading(postgres_url, tmp_path):
+    """An existing PostgreSQL column NUMERIC(12,0) for commissions would silently round
+    every fractional commission: exit 4 naming partners.avg_commission_3m, the database as
+    it was (the issue saw 981 commissions rounded, exit 0)."""
+    run_cli("n_partners=1500", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "ok")
+    with _connect(postgres_url) as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE partners CASCADE")
+        cur.execute("ALTER TABLE partners ALTER COLUMN avg_commission_3m TYPE NUMERIC(12,0)")
+    try:
+        proc = run_cli("n_partners=1000", "db=postgres", f"db.url={postgres_url}", out_dir=tmp_path / "run",
+                       check=False)
+        assert proc.returncode == 4, proc.stderr
+        assert "partners.avg_commission_3m (numeric, scale 0) would round fractional values" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert _query(postgres_url, "SELECT count(*) FROM partners")[0][0] == 0
+    finally:
+        with _connect(postgres_url) as conn, conn.cursor() as cur:
+            cur.execute("ALTER TABLE partners ALTER COLUMN avg_commission_3m TYPE DECIMAL(10,2)")

@@ -183,3 +183,25 @@ def test_a_database_file_outside_the_run_directory_is_refused(path):
 
     with pytest.raises(ConfigError, match="db.path: must be a file name inside the run directory"):
         load_spec(compose(["db=sqlite", f"db.path='{path}'"]))
+
+
+def test_two_runs_into_one_directory_at_once(tmp_path):
+    """The second run into a directory where the first is generating is refused at once,
+    naming the first's pid; the first finishes and is the run that is published (the issue
+    saw a shared partial database, a traceback, and the wrong run published, 3 times of 3)."""
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", "n_partners=20000",
+                              "seed=1", "output.report=false"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob(".partial-*")) and time.time() < deadline:     # the first is writing
+        time.sleep(0.05)
+    second = run_cli("n_partners=1000", "seed=2", out_dir=out, check=False)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and f"in use by another run (pid {first.pid} on" in second.stderr
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 1
+    assert "seed: 1\n" in (out / ".hydra" / "config.yaml").read_text()
