@@ -11,7 +11,6 @@ already with a type that would round the world's fractional values refuses the l
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .base import Block, SinkContext, SinkError
-from .sql import TransactionSink, extra_columns, local_path, mode, narrowing, quote
+from .sql import LocalFile, TransactionSink, extra_columns, local_path, mode, narrowing, quote
 
 name = "duckdb"
 shape = {"kind": None, "path": None, "mode": None}
@@ -65,15 +64,11 @@ class DuckDBSink(TransactionSink):
         self.errors = (duckdb.Error,)
         self.path = database_file(ctx.db, ctx.out_dir)
         self.where = f"DuckDB database {self.path}"
-        self.conn = None                       # until opened
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
-        self.fresh = self.db.mode == "replace" or not self.path.exists()
-        self.target = self.path.with_name(f".{self.path.name}.partial") if self.fresh else self.path
         try:
-            if self.fresh:
-                self.target.unlink(missing_ok=True)
-            self.conn = self.duckdb.connect(str(self.target))
+            self.file = LocalFile(self.path, fresh=self.db.mode == "replace" or not self.path.exists())
+            self.conn = self.duckdb.connect(str(self.file.target))
         except (self.duckdb.Error, OSError) as exc:
             raise SinkError(f"cannot open {self.where}: {exc}") from None
         self.conn.begin()
@@ -99,24 +94,9 @@ class DuckDBSink(TransactionSink):
         finally:
             self.conn.unregister(_BLOCK)
 
-    def finish(self) -> None:
+    def before_commit(self) -> None:
         for statement in self.indexes:         # one index build per index, after the rows are in
             self.conn.execute(statement)
-        self.conn.commit()
-        self.conn.close()
-        if self.fresh:
-            os.replace(self.target, self.path)
-
-    def rollback(self) -> None:
-        if self.conn is None:
-            return
-        try:
-            self.conn.rollback()
-        finally:
-            self.conn.close()
-            if self.fresh:
-                self.target.unlink(missing_ok=True)
-                self.target.with_name(self.target.name + ".wal").unlink(missing_ok=True)
 
     def outputs(self) -> list[Path]:
         return [self.path]

@@ -83,7 +83,6 @@ class PostgresSink(TransactionSink):
 
         self.errors = (psycopg2.Error,)
         self.deferred: list[str] = []
-        self.conn = None                       # until connected
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
         self.conn, self.where = connect(self.db.target)
@@ -129,19 +128,9 @@ class PostgresSink(TransactionSink):
         cols = ", ".join(quote(c) for c in self.columns[table])
         self.cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(block.csv(table)))
 
-    def finish(self) -> None:
+    def before_commit(self) -> None:
         for statement in self.deferred:        # one index build, one foreign-key check per table
             self.cur.execute(statement)
-        self.conn.commit()
-        self.conn.close()
-
-    def rollback(self) -> None:
-        if self.conn is None:
-            return
-        try:
-            self.conn.rollback()
-        finally:
-            self.conn.close()
 
 
 def _engine_url(db, url: str | None) -> str:

@@ -9,10 +9,10 @@ or the new complete run, never a mix, whenever the process is killed. Links to n
 new run does not write dangle after the switch and are removed, as are older runs'
 directories and the staging a killed run left.
 
-One run writes into a directory at a time: :func:`lock` holds an advisory lock on
-``<dir>/.lock`` (``flock``, which the kernel releases when the process dies, so the lock
-of a killed run is taken over by the next one without a word) and names the holder's
-process to a second run, which is refused at once.
+One run writes into a directory at a time: :func:`lock` holds an advisory lock on the
+directory (``flock``, which the kernel releases when the process dies, so the lock of a
+killed run is taken over by the next one without a word), and a second run is refused at
+once with the holder's process, from ``<dir>/.lock``.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 MANIFEST = "manifest.json"
-LOCK = ".lock"            # the run directory's lock file (kept: removing it would race)
+LOCK = ".lock"            # who holds the run directory's lock (while a run is in progress)
 
 
 class RunDirInUse(Exception):
@@ -38,20 +38,26 @@ class RunDirInUse(Exception):
 @contextlib.contextmanager
 def lock(out_dir: Path) -> Iterator[None]:
     """Hold ``out_dir``'s lock while the body runs; :class:`RunDirInUse` at once if another
-    live process holds it."""
+    live process holds it. The lock is an ``flock`` on the directory itself (the kernel
+    drops it with its process); ``.lock`` only says who holds it, for the message."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise RunDirInUse(f"{out_dir} is in use by another run ({holder}); wait for it to finish "
-                              f"or choose another directory with hydra.run.dir=DIR") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
-        yield
+            try:
+                holder = (out_dir / LOCK).read_text(errors="replace").strip()
+            except OSError:
+                holder = ""
+            raise RunDirInUse(f"{out_dir} is in use by another run ({holder or 'another process'}); wait for it "
+                              f"to finish or choose another directory with hydra.run.dir=DIR") from None
+        write_text(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n",
+                   out_dir / LOCK)
+        try:
+            yield
+        finally:
+            (out_dir / LOCK).unlink(missing_ok=True)
     finally:
         os.close(fd)                           # releases the lock
 

@@ -12,6 +12,7 @@ CREATE TABLE from its Arrow types.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ class TransactionSink:
         self.where = self.kind
         self.rows: dict[str, int] = {}
         self.live = False
+        self.conn = None                       # the driver's connection (commit, rollback, close), once open
+        self.file: LocalFile | None = None     # a database file of the run directory
 
     def open(self, first: Block) -> None:
         schemas = {name: first.table(name).schema for name in first.names if name not in self.ctx.skip}
@@ -207,18 +210,54 @@ class TransactionSink:
         first = text.splitlines()[0] if text else type(exc).__name__
         return f"load into {self.where} failed and was rolled back: {mask(first)}"
 
+    def finish(self) -> None:
+        self.before_commit()
+        self.conn.commit()
+        self.conn.close()
+        if self.file is not None:
+            self.file.complete()
+
+    def rollback(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.rollback()
+        finally:
+            self.conn.close()
+            if self.file is not None:
+                self.file.discard()
+
     # what a kind implements
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
+        """Connect (``self.conn``), create the tables and whatever the load defers."""
         raise NotImplementedError
 
     def insert(self, name: str, block: Block) -> None:
         raise NotImplementedError
 
-    def finish(self) -> None:
-        raise NotImplementedError
+    def before_commit(self) -> None:
+        """The deferred work (indexes, key checks), inside the transaction."""
 
-    def rollback(self) -> None:
-        raise NotImplementedError
+
+class LocalFile:
+    """A database file inside the run directory. A fresh one is built under a temporary
+    name (no journal needed: nothing to roll back to) and renamed into place when complete;
+    an existing one is changed in place, in the load's transaction."""
+
+    def __init__(self, path: Path, fresh: bool):
+        self.path, self.fresh = path, fresh
+        self.target = path.with_name(f".{path.name}.partial") if fresh else path
+        if fresh:
+            self.discard()
+
+    def complete(self) -> None:
+        if self.fresh:
+            os.replace(self.target, self.path)
+
+    def discard(self) -> None:
+        if self.fresh:
+            for leftover in (self.target, self.target.with_name(self.target.name + ".wal")):
+                leftover.unlink(missing_ok=True)
 
 
 def local_path(p, kind: str, value, default: str) -> str | None:

@@ -11,7 +11,6 @@ value here.
 """
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Block, SinkContext, SinkError
-from .sql import TransactionSink, extra_columns, local_path, mode, primary_keys, quote
+from .sql import LocalFile, TransactionSink, extra_columns, local_path, mode, primary_keys, quote
 
 SQLITE_CACHE_KIB = 256 * 1024               # page cache for a load (SQLite's default: 2 MiB)
 SQLITE_CHUNK = 100_000                        # rows converted to Python values at a time
@@ -157,61 +156,43 @@ class SqliteSink(TransactionSink):
         self.path = database_file(ctx.db, ctx.out_dir)
         self.where = f"SQLite database {self.path}"
         self.errors = _errors()
-        self.session = None                    # until opened
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
-        self.fresh = not self.path.exists()
-        self.target = self.path.with_name(f".{self.path.name}.partial") if self.fresh else self.path
         self.keys = primary_keys(self.ddls)
         try:
-            if self.fresh:
-                self.target.unlink(missing_ok=True)
-            self.session = Session(self.target, self.fresh)
+            self.file = LocalFile(self.path, fresh=not self.path.exists())
+            self.conn = Session(self.file.target, self.file.fresh)
         except (*self.errors, OSError) as exc:
             raise SinkError(f"cannot open {self.where}: {exc}") from None
-        self.session.run(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")   # the key B-trees of a large load
+        self.conn.run(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")   # the key B-trees of a large load
         statements = [st for d in self.ddls for st in sqlite_ddl(d.text).split(";") if st.strip()]
         self.indexes = [st for st in statements if "CREATE INDEX" in st]
         for statement in statements:
             if statement not in self.indexes:
-                self.session.run(statement)
+                self.conn.run(statement)
         for table in self.order:
-            existing = {row[1] for row in self.session.run("SELECT * FROM pragma_table_info(?)", (table,))}
+            existing = {row[1] for row in self.conn.run("SELECT * FROM pragma_table_info(?)", (table,))}
             for col, sql_type in extra_columns(existing, schemas[table]):
-                self.session.run(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(col)} {sql_type}")
+                self.conn.run(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(col)} {sql_type}")
         if self.db.mode == "replace":          # every simulator table, children first
             for d in reversed(self.ddls):
-                self.session.run(f"DELETE FROM {quote(d.table)}")
+                self.conn.run(f"DELETE FROM {quote(d.table)}")
 
     def insert(self, table: str, block: Block) -> None:
         data = block.table(table)
         key = self.keys.get(table)
         if key is not None:                    # a block in key order: B-tree inserts near each other
             data = data.take(pc.sort_indices(data[key]))
-        self.session.insert(table, data)
+        self.conn.insert(table, data)
 
-    def finish(self) -> None:
+    def before_commit(self) -> None:
         for statement in self.indexes:         # one sort per index, after the rows are in
-            self.session.run(statement)
+            self.conn.run(statement)
         # foreign keys checked once over the whole load rather than row by row, unless
         # the run's schemas checked every block's keys against its partners already
-        broken = [] if self.ctx.checked else self.session.run("PRAGMA foreign_key_check")[:3]
+        broken = [] if self.ctx.checked else self.conn.run("PRAGMA foreign_key_check")[:3]
         if broken:
             raise sqlite3.IntegrityError(f"foreign key violations, e.g. (table, rowid, parent) {broken}")
-        self.session.commit()
-        self.session.close()
-        if self.fresh:
-            os.replace(self.target, self.path)
-
-    def rollback(self) -> None:
-        if self.session is None:
-            return
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-            if self.fresh:
-                self.target.unlink(missing_ok=True)
 
     def outputs(self) -> list[Path]:
         return [self.path]
