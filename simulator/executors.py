@@ -36,7 +36,7 @@ log = logging.getLogger("simulator")
 def as_arrow(spec: WorldSpec, result: BlockResult) -> BlockResult:
     """The block with its tables as Arrow (compact to send, what the writers take) and the
     CSV rows of those written as CSV, encoded here so that the writer only appends them."""
-    from .sinks.files import csv_rows
+    from .sinks.encode import csv_rows
 
     t0 = time.perf_counter()
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in result.tables.items()}

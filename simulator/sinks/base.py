@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 import pyarrow as pa
 
+from .encode import csv_rows
+
 if TYPE_CHECKING:
     from ..errors import Problems
     from ..spec import DbSpec
@@ -69,8 +71,6 @@ class Block:
         table = self.table(name)
         with self._locks[name]:
             if name not in self._csv:
-                from .files import csv_rows
-
                 self._csv[name] = csv_rows(table)
             return self._csv[name]
 
