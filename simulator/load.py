@@ -137,6 +137,18 @@ def _flag(p: Problems, path: str, value: Any, default: bool) -> bool:
     return value
 
 
+def _undeclared_names(ctx: ParseContext, stages: list) -> None:
+    """Declare, under its group's path, every table and column a stage writes that its
+    parser did not declare (a stage kind of your own): no name from YAML escapes the rule."""
+    for stage in stages:
+        tables = [*([stage.table] if stage.entity is not None else []), *stage.tables()]
+        columns = [*([stage.entity.column] if stage.entity is not None else []), *stage.writes(), *stage.output_columns()]
+        for what, names, declare in (("table", tables, ctx.names.table), ("column", columns, ctx.names.column)):
+            for name in dict.fromkeys(names):
+                if not ctx.names.under(stage.name, name, what):
+                    declare(stage.name, name, f"a {what} that {stage.name} writes")
+
+
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     """Validate the composed config and return the typed spec, or raise ConfigError."""
     raw = _raw(cfg)
@@ -166,6 +178,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         ctx.domains.update({k: v for k, v in stage.writes().items() if k not in ctx.domains})
         stages.append(stage)
     stages.sort(key=lambda s: order.index(s.name))
+    _undeclared_names(ctx, stages)
+    ctx.names.check(p)
     entities = [s for s in stages if s.entity is not None]
     if len(entities) != 1 and not p.items:
         p.add("config", f"needs exactly one stage that defines the partners table "

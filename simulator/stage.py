@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import Problems
 from .expr import Expr
+from .identifiers import Names
 from .spec.model import Domain, IdSpec, Timeline, WorldSpec
 from .spec.shape import Shape
 
@@ -37,11 +38,14 @@ class ParseContext:
 
     ``domains`` holds every column known so far: the columns other stages own outright
     (declared before any stage is parsed) and those of the stages parsed before this one
-    (the entity stage is parsed first). ``n`` is None when n_partners is invalid."""
+    (the entity stage is parsed first). ``n`` is None when n_partners is invalid.
+    ``names``: where a parser declares every table and column name its group gives, with
+    its config path (simulator.identifiers checks them all, with the other problems)."""
 
     n: int | None
     domains: dict[str, Domain]
     timeline: "Timeline | None" = None        # None when as_of or the timeline is invalid
+    names: Names = field(default_factory=Names)
 
 
 class StageKind(Protocol):
