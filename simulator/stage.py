@@ -129,6 +129,12 @@ class Stage(Protocol):
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         """Cross-checks once every stage is parsed (e.g. a column must be boolean)."""
 
+    def lookback(self) -> list[tuple[str, int]]:
+        """(config path, days) of each day count that takes this stage's dates further back
+        than the feature date, beyond where the other stages' dates end (early leavers'
+        observation ends, then the histories before them): load_spec adds them up for the
+        earliest date the world can write."""
+
     def steps(self) -> list["Step"]:
         """This stage's plan nodes."""
 
@@ -203,6 +209,9 @@ class BaseStage:
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         return None
+
+    def lookback(self) -> list[tuple[str, int]]:
+        return []
 
     def steps(self) -> list["Step"]:
         return []

@@ -160,6 +160,22 @@ CATALOGUE = [
      "digits and _, starting with a letter or _, at most 63 characters); a column of interventions.truth_table for type 'SMS'"),
     ("+interventions.mix." + "t" * 50 + "=0", "' is not a valid column name (lower-case letters, digits and _, starting "
      "with a letter or _, at most 63 characters): it has 66"),
+    # values the world cannot hold (issue 22, item 8): dates in 1900-01-01..2200-12-31, caps above 0
+    ("as_of=0001-01-01", "as_of: must be a date from 1900-01-01 to 2200-12-31"),
+    ("as_of=2201-01-01", "as_of: must be a date from 1900-01-01 to 2200-12-31 (every date the world writes "
+     "stays in that range), got 2201-01-01"),
+    ("timeline.episode_days=1000000", "timeline.episode_days: the label window (3 episodes x 1,000,000 days) would "
+     "start before 1900-01-01; with as_of 2026-01-01 at most 15,340 days per episode"),
+    ("timeline.episode_days=100000000000000000000", "timeline.episode_days: the label window"),
+    ("timeline.episodes=1000000", "timeline.episode_days: the label window (1000000 episodes x 30 days)"),
+    ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the feature date "
+     "2025-10-03 (50,000 (churn.earlier.days) + 180 (activity.histories.commissions)), before 1900-01-01"),
+    ("activity.histories.daily.days=60000", "activity.histories.daily: dates would reach 60,090 days before"),
+    ("activity.histories.commissions.months=2000", "activity.histories.commissions: dates would reach"),
+    ("as_of=1900-03-01", "before 1900-01-01"),
+    ("population.columns.avg_commission_3m.cap=0",
+     "population.columns.avg_commission_3m.cap: must be a number > 0 (the largest value the column may take), got 0"),
+    ("population.columns.avg_commission_3m.cap=-5", "population.columns.avg_commission_3m.cap: must be a number > 0"),
     ("+late={kind: late_columns, columns: {Late: {expr: 'tenure_months + 1'}}}",
      "late.columns.Late: 'Late' is not a valid column name"),
 ]

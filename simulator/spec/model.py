@@ -83,6 +83,13 @@ class DbSpec:
     mode: str = "replace"                     # replace | append
 
 
+# Every date the world writes lies in this range: wide enough for any history, narrow
+# enough that every database and file format holds it (numpy would go on into negative
+# years, which PostgreSQL, SQLite's text dates and Parquet readers all disagree on).
+EARLIEST_DATE = np.datetime64("1900-01-01", "D")
+LATEST_DATE = np.datetime64("2200-12-31", "D")
+
+
 @dataclass(frozen=True)
 class Timeline:
     """The one time axis of every partner (README: "The world's timeline").

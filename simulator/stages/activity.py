@@ -97,6 +97,11 @@ class Activity(BaseStage):
     def writes(self) -> dict[str, Domain]:
         return {f.name: f.column.domain for f in self.computed}
 
+    def lookback(self) -> list[tuple[str, int]]:
+        # each history's grid ends at a partner's observation end: the longest reaches furthest
+        spans = [(h.path, KINDS[h.kind].span(h)) for h in self.histories]
+        return [max(spans, key=lambda s: s[1])] if spans else []
+
     def output_columns(self) -> list[str]:
         return [f.name for f in self.computed]
 

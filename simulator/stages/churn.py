@@ -131,6 +131,10 @@ class Churn(BaseStage):
     def output_columns(self) -> list[str]:
         return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else [])]
 
+    def lookback(self) -> list[tuple[str, int]]:
+        # early leavers are observed to a day up to earlier.days before the feature date
+        return [(f"{self.name}.earlier.days", self.earlier.days)] if self.earlier else []
+
     def roles(self) -> dict[str, str]:
         return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
                 "joined": self.joined, "observed_end": self.observed, "cohort": self.cohort}
