@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .schemas import ValidationError
+from .errors import ValidationError
 from .spec import WorldSpec
 
 
