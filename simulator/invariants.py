@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from .errors import ValidationError
-from .spec import WorldSpec
+from .stage import WorldSpec
 
 
 def check(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:

@@ -21,9 +21,9 @@ from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
-from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline, WorldSpec
+from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
 from .spec.shape import Open, check_keys
-from .stage import ParseContext
+from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")

@@ -25,7 +25,8 @@ from pandera.errors import SchemaErrors
 
 from . import invariants, threads
 from .errors import ValidationError
-from .spec import Domain, WorldSpec
+from .spec import Domain
+from .stage import WorldSpec
 
 DTYPES = {"float": "float64", "int": "int64", "bool": "bool", "datetime": "datetime64[us]",
           "str": "str", "any": None}
