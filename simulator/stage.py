@@ -8,6 +8,10 @@ what it writes), its plan steps and their run, the schemas of the tables it writ
 declared targets for stats.json, its report figures and its golden-record hooks. The
 plan, the engine, the schemas, stats and the report iterate over stages and know none of
 them by name. :class:`BaseStage` gives every optional part a neutral default.
+
+The world (:class:`WorldSpec`: the settings and the stages) and a stage's unit of work
+(:class:`Step`) are defined here too: each refers to the stage contract and the contract
+to them, so one module holds all three and no import goes round in a circle.
 """
 from __future__ import annotations
 
