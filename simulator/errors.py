@@ -18,6 +18,11 @@ class ConfigError(Exception):
         return "\n".join([head, *(f"  {i}. {p}" for i, p in enumerate(self.problems, 1))])
 
 
+class ValidationError(Exception):
+    """A generated table broke its schema or the world's invariants; the message names
+    table, column, check and rows (simulator.schemas, simulator.invariants)."""
+
+
 class Problems:
     """Collects problems during validation; raises them together."""
 

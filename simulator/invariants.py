@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .schemas import ValidationError
-from .spec import WorldSpec
+from .errors import ValidationError
+from .stage import WorldSpec
 
 
 def check(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:

@@ -21,9 +21,9 @@ from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
-from .spec.model import DbSpec, Domain, ExecutorSpec, Timeline, WorldSpec
+from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
 from .spec.shape import Open, check_keys
-from .stage import ParseContext
+from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
@@ -113,10 +113,45 @@ def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
         p.add("as_of", f"must be a date written YYYY-MM-DD, like 2026-01-01 (no time of day), got {value!r}")
         return None
     try:
-        return np.datetime64(text.strip(), "D").astype("datetime64[us]")
+        day = np.datetime64(text.strip(), "D")
     except ValueError:
         p.add("as_of", f"must be a real calendar date written YYYY-MM-DD, got {value!r}")
         return None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        p.add("as_of", f"must be a date from {EARLIEST_DATE} to {LATEST_DATE} (every date the world writes "
+              f"stays in that range), got {day}")
+        return None
+    return day.astype("datetime64[us]")
+
+
+def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
+              episode_days: int | None) -> Timeline | None:
+    """The timeline, or None when its parts are invalid or its label window would start
+    before EARLIEST_DATE (counted in Python integers: numpy's day arithmetic would wrap)."""
+    if as_of is None or None in (episodes, episode_days):
+        return None
+    room = int((np.datetime64(as_of, "D") - EARLIEST_DATE).astype(int))
+    if episodes * episode_days > room:
+        p.add("timeline.episode_days", f"the label window ({episodes} episodes x {episode_days:,} days) would "
+              f"start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
+              f"{room // episodes:,} days per episode")
+        return None
+    return Timeline(as_of, episodes, episode_days)
+
+
+def _earliest_date(p: Problems, timeline: Timeline, stages: list) -> None:
+    """Refuse day counts that would take a date before EARLIEST_DATE: the feature date minus
+    every stage's lookback, added up (see Stage.lookback). Dates after the feature date end
+    at as_of, already in range."""
+    reach = sorted(((path, int(days)) for s in stages for path, days in s.lookback()), key=lambda r: -r[1])
+    room = int((np.datetime64(timeline.feature_date, "D") - EARLIEST_DATE).astype(int))
+    total = sum(days for _, days in reach)
+    if reach and total > room:
+        path, days = reach[0]
+        parts = " + ".join(f"{d:,} ({where})" for where, d in reach)
+        p.add(path, f"dates would reach {total:,} days before the feature date "
+              f"{np.datetime64(timeline.feature_date, 'D')} ({parts}), before {EARLIEST_DATE}; "
+              f"at most {room:,} days in all, so at most {max(room - total + days, 0):,} here")
 
 
 def _flag(p: Problems, path: str, value: Any, default: bool) -> bool:
@@ -127,6 +162,18 @@ def _flag(p: Problems, path: str, value: Any, default: bool) -> bool:
         p.add(path, f"must be true or false, got {value!r}")
         return default
     return value
+
+
+def _undeclared_names(ctx: ParseContext, stages: list) -> None:
+    """Declare, under its group's path, every table and column a stage writes that its
+    parser did not declare (a stage kind of your own): no name from YAML escapes the rule."""
+    for stage in stages:
+        tables = [*([stage.table] if stage.entity is not None else []), *stage.tables()]
+        columns = [*([stage.entity.column] if stage.entity is not None else []), *stage.writes(), *stage.output_columns()]
+        for what, names, declare in (("table", tables, ctx.names.table), ("column", columns, ctx.names.column)):
+            for name in dict.fromkeys(names):
+                if not ctx.names.under(stage.name, name, what):
+                    declare(stage.name, name, f"a {what} that {stage.name} writes")
 
 
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
@@ -140,7 +187,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     tl = raw.get("timeline") or {}
     episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
     episode_days = _int(p, "timeline.episode_days", tl.get("episode_days", 30), 1)
-    timeline = Timeline(as_of, episodes, episode_days) if as_of is not None and None not in (episodes, episode_days) else None
+    timeline = _timeline(p, as_of, episodes, episode_days)
     groups = _stage_groups(p, raw)
     ctx = ParseContext(n, {}, timeline)
     for group, kind, c in groups:              # columns stages own outright, known to every parser
@@ -158,6 +205,10 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         ctx.domains.update({k: v for k, v in stage.writes().items() if k not in ctx.domains})
         stages.append(stage)
     stages.sort(key=lambda s: order.index(s.name))
+    _undeclared_names(ctx, stages)
+    if timeline is not None:
+        _earliest_date(p, timeline, stages)
+    ctx.names.check(p)
     entities = [s for s in stages if s.entity is not None]
     if len(entities) != 1 and not p.items:
         p.add("config", f"needs exactly one stage that defines the partners table "

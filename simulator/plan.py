@@ -12,29 +12,12 @@ over the rows outside the scope, then the scoped step, then a pass over the rows
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
 
 from .errors import ConfigError
+from .stage import Step, WorldSpec
 
-if TYPE_CHECKING:
-    from .spec import WorldSpec
-    from .stage import Stage
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of the plan: a stage's unit of work, with the columns it reads and writes."""
-
-    stage: "Stage"
-    name: str
-    reads: frozenset[str]
-    writes: frozenset[str]
-    payload: Any = None           # what the stage needs to run the step (a column, a history)
-    path: str | None = None       # config path named in a cycle error
-    scope: tuple[str, str] | None = None   # ('outside' | 'inside', column): the rows of a split pass
-    scope_column: str | None = None        # a scoped step (see the module docstring)
-    splittable: bool = False
+__all__ = ["Step", "build_plan"]              # Step lives with the stage contract; stages import it here
 
 
 def _split(steps: list[Step]) -> list[Step]:

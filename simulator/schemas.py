@@ -23,15 +23,13 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from . import threads
-from .spec import Domain, WorldSpec
+from . import invariants, threads
+from .errors import ValidationError
+from .spec import Domain
+from .stage import WorldSpec
 
 DTYPES = {"float": "float64", "int": "int64", "bool": "bool", "datetime": "datetime64[us]",
           "str": "str", "any": None}
-
-
-class ValidationError(Exception):
-    """A generated table broke its schema; the message names table, column, check, rows."""
 
 
 def _column(domain: Domain, checks: list[pa.Check]) -> pa.Column:
@@ -135,8 +133,6 @@ def validate_tables(spec: WorldSpec, tables: dict[str, pd.DataFrame]) -> list[di
             futures = [pool.submit(validate, name, tables[name], schema) for name, schema in children.items()]
             for future in futures:
                 future.result()
-    from . import invariants
-
     results = invariants.check(spec, tables)
     invariants.enforce(results)
     return results

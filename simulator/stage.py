@@ -8,27 +8,29 @@ what it writes), its plan steps and their run, the schemas of the tables it writ
 declared targets for stats.json, its report figures and its golden-record hooks. The
 plan, the engine, the schemas, stats and the report iterate over stages and know none of
 them by name. :class:`BaseStage` gives every optional part a neutral default.
+
+The world (:class:`WorldSpec`: the settings and the stages) and a stage's unit of work
+(:class:`Step`) are defined here too: each refers to the stage contract and the contract
+to them, so one module holds all three and no import goes round in a circle.
 """
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from .errors import Problems
 from .expr import Expr
-from .spec.model import Domain, IdSpec, Timeline, WorldSpec
+from .identifiers import Names
+from .spec.model import DbSpec, Domain, ExecutorSpec, GoldenRecord, IdSpec, Timeline
 from .spec.shape import Shape
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
-
-    from .plan import Step
-    from .stages.golden import Golden
 
 
 @dataclass
@@ -37,11 +39,14 @@ class ParseContext:
 
     ``domains`` holds every column known so far: the columns other stages own outright
     (declared before any stage is parsed) and those of the stages parsed before this one
-    (the entity stage is parsed first). ``n`` is None when n_partners is invalid."""
+    (the entity stage is parsed first). ``n`` is None when n_partners is invalid.
+    ``names``: where a parser declares every table and column name its group gives, with
+    its config path (simulator.identifiers checks them all, with the other problems)."""
 
     n: int | None
     domains: dict[str, Domain]
     timeline: "Timeline | None" = None        # None when as_of or the timeline is invalid
+    names: Names = field(default_factory=Names)
 
 
 class StageKind(Protocol):
@@ -59,13 +64,108 @@ class StageKind(Protocol):
         """The typed stage, or None after adding its problems (each with a config path)."""
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of the plan: a stage's unit of work, with the columns it reads and writes."""
+
+    stage: "Stage"
+    name: str
+    reads: frozenset[str]
+    writes: frozenset[str]
+    payload: Any = None           # what the stage needs to run the step (a column, a history)
+    path: str | None = None       # config path named in a cycle error
+    scope: tuple[str, str] | None = None   # ('outside' | 'inside', column): the rows of a split pass
+    scope_column: str | None = None        # a scoped step (see the module docstring)
+    splittable: bool = False
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Everything a run needs, validated. Built once by :func:`simulator.load.load_spec`.
+
+    ``stages`` are the config groups that name a ``kind:``, in config order; exactly one
+    of them (the entity stage) defines the partners table and its key."""
+
+    n: int
+    seed: int
+    as_of: np.datetime64
+    stages: tuple["Stage", ...]
+    golden: tuple[GoldenRecord, ...]
+    golden_candidates: int
+    formats: tuple[str, ...]
+    output_dir: str | None
+    db: DbSpec
+    report: bool
+    resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
+    timeline: Timeline | None = None
+    executor: ExecutorSpec = ExecutorSpec()
+    block_size: int = 65_536                  # partners per block (simulator.chunks): a data setting
+    block: int = 0                            # a block's own spec (simulator.chunks): its index,
+    offset: int = 0                           #   and the world row of its first partner
+
+    @property
+    def feature_date(self) -> np.datetime64:
+        """The last day features observe (as_of minus the label window)."""
+        return self.timeline.feature_date if self.timeline else self.as_of
+
+    @property
+    def entity(self) -> "Stage":
+        """The stage whose table has one row per partner."""
+        return next(s for s in self.stages if s.entity is not None)
+
+    @property
+    def key(self) -> str:
+        """The partners table's key column (population.id.column)."""
+        return self.entity.entity.column
+
+    @property
+    def table(self) -> str:
+        """The partners table's name."""
+        return self.entity.table
+
+    def stage(self, name: str) -> "Stage | None":
+        """The stage of config group ``name``, or None when the world leaves it out."""
+        return next((s for s in self.stages if s.name == name), None)
+
+    def role(self, role: str) -> str | None:
+        """The column a stage declares for ``role`` (e.g. 'label': the churn label)."""
+        return next((s.roles()[role] for s in self.stages if role in s.roles()), None)
+
+    def domains(self) -> dict[str, Domain]:
+        """Every column of the partners table (and helpers) -> its domain."""
+        out = {self.key: Domain("str")}
+        for s in self.stages:
+            out.update(s.writes())
+        return out
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The partners table's columns in order: the key, then each stage's."""
+        return [self.key, *(c for s in self.stages for c in s.output_columns())]
+
+    @property
+    def files_only(self) -> dict[str, tuple[str, ...]]:
+        """Tables written as files only (in their own formats), not loaded into the database."""
+        return {t: f for s in self.stages for t, f in s.files_only().items()}
+
+
+class GoldenRows(Protocol):
+    """What a step may use of the golden records of its block (simulator.stages.golden.Golden)."""
+
+    rows: np.ndarray                           # row positions of the records, in record order
+    pins: Mapping[str, tuple[np.ndarray, list]]  # column -> (record positions, pinned values)
+
+    def apply(self, name: str, values: object) -> object:
+        """Put the golden rows' values of ``name`` into a freshly produced column."""
+
+
 @dataclass
 class RunContext:
     """The state of one generation, handed to each step: the columns produced so far by
     name (``env``), the tables written so far, facts for the manifest, named streams."""
 
     world: WorldSpec
-    gold: "Golden"
+    gold: GoldenRows
     env: dict[str, object]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     facts: dict[str, object] = field(default_factory=dict)
@@ -124,6 +224,12 @@ class Stage(Protocol):
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         """Cross-checks once every stage is parsed (e.g. a column must be boolean)."""
+
+    def lookback(self) -> list[tuple[str, int]]:
+        """(config path, days) of each day count that takes this stage's dates further back
+        than the feature date, beyond where the other stages' dates end (early leavers'
+        observation ends, then the histories before them): load_spec adds them up for the
+        earliest date the world can write."""
 
     def steps(self) -> list["Step"]:
         """This stage's plan nodes."""
@@ -199,6 +305,9 @@ class BaseStage:
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         return None
+
+    def lookback(self) -> list[tuple[str, int]]:
+        return []
 
     def steps(self) -> list["Step"]:
         return []

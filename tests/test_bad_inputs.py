@@ -124,6 +124,60 @@ CATALOGUE = [
     ("+executor.adress=tcp://h:1", "executor.adress: unknown key"),
     ("+executor.timeout=0", "executor.timeout: must be a number of seconds above 0 and at most 3600, got 0"),
     ("block_size=100", "block_size: must be a whole number >= 1024, got 100"),
+    # names from YAML reach files and SQL (issue 22, item 2): one rule, simulator/identifiers.py
+    ("interventions.truth_table=/tmp/another_run/.current/partners",
+     "interventions.truth_table: '/tmp/another_run/.current/partners' is not a valid table name (lower-case "
+     "letters, digits and _, starting with a letter or _, at most 63 characters)"),
+    ("network.table=../../evil_net", "network.table: '../../evil_net' is not a valid table name"),
+    ("interventions.truth_table=\"x; COPY (SELECT 1) TO PROGRAM 'touch x'; --\"",
+     "interventions.truth_table: \"x; COPY (SELECT 1) TO PROGRAM 'touch x'; --\" is not a valid table name"),
+    ("+population.columns.order.expr='tenure_months + 1'",
+     "population.columns.order: 'order' is a reserved word in PostgreSQL, SQLite and DuckDB; choose another name"),
+    ("+population.columns.select.expr='tenure_months + 1'", "population.columns.select: 'select' is a reserved word"),
+    ("+population.columns.user.expr='tenure_months + 1'",
+     "population.columns.user: 'user' is a reserved word in PostgreSQL; choose another name"),
+    ("+population.columns.Tenure.expr='tenure_months + 1'", "population.columns.Tenure: 'Tenure' is not a valid column name"),
+    ("network.table='evil net'", "network.table: 'evil net' is not a valid table name"),
+    ("network.table=interventions",
+     "interventions.table: 'interventions' is also the table of network.table; every table needs its own name"),
+    ("activity.histories.daily.table=payouts", "activity.histories.payouts.table: 'payouts' is also the table of "
+     "activity.histories.daily.table"),
+    ("network.table=predictions", "network.table: 'predictions' is the database's predictions table"),
+    ("network.table=" + "n" * 64, "network.table: '" + "n" * 64 + "' is not a valid table name (lower-case letters, "
+     "digits and _, starting with a letter or _, at most 63 characters): it has 64"),
+    ("population.table=Partners", "population.table: 'Partners' is not a valid table name"),
+    ("population.id.column=affiliate-id", "population.id.column: 'affiliate-id' is not a valid column name"),
+    ("features.table=by", "features.table: 'by' is a reserved word in DuckDB"),
+    ("activity.histories.tickets.table='tickets;'", "activity.histories.tickets.table: 'tickets;' is not a valid table name"),
+    ("activity.histories.conversions.column=1rate", "activity.histories.conversions.column: '1rate' is not a valid column name"),
+    ("+activity.features.Logins.from=daily", "activity.features.Logins: 'Logins' is not a valid column name"),
+    ("churn.observed_until=select", "churn.observed_until: 'select' is a reserved word"),
+    ("churn.churn_date.column=order", "churn.churn_date.column: 'order' is a reserved word"),
+    ("churn.truth=true_p.churn", "churn.truth: 'true_p.churn' is not a valid column name"),
+    ("network.features.health=left", "network.features.health: 'left' is a reserved word in PostgreSQL and DuckDB"),
+    ("interventions.effect_column=values", "interventions.effect_column: 'values' is a reserved word in SQLite"),
+    ("+interventions.mix.SMS=0", "interventions.mix.SMS: 'effect_SMS' is not a valid column name (lower-case letters, "
+     "digits and _, starting with a letter or _, at most 63 characters); a column of interventions.truth_table for type 'SMS'"),
+    ("+interventions.mix." + "t" * 50 + "=0", "' is not a valid column name (lower-case letters, digits and _, starting "
+     "with a letter or _, at most 63 characters): it has 66"),
+    # values the world cannot hold (issue 22, item 8): dates in 1900-01-01..2200-12-31, caps above 0
+    ("as_of=0001-01-01", "as_of: must be a date from 1900-01-01 to 2200-12-31"),
+    ("as_of=2201-01-01", "as_of: must be a date from 1900-01-01 to 2200-12-31 (every date the world writes "
+     "stays in that range), got 2201-01-01"),
+    ("timeline.episode_days=1000000", "timeline.episode_days: the label window (3 episodes x 1,000,000 days) would "
+     "start before 1900-01-01; with as_of 2026-01-01 at most 15,340 days per episode"),
+    ("timeline.episode_days=100000000000000000000", "timeline.episode_days: the label window"),
+    ("timeline.episodes=1000000", "timeline.episode_days: the label window (1000000 episodes x 30 days)"),
+    ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the feature date "
+     "2025-10-03 (50,000 (churn.earlier.days) + 180 (activity.histories.commissions)), before 1900-01-01"),
+    ("activity.histories.daily.days=60000", "activity.histories.daily: dates would reach 60,090 days before"),
+    ("activity.histories.commissions.months=2000", "activity.histories.commissions: dates would reach"),
+    ("as_of=1900-03-01", "before 1900-01-01"),
+    ("population.columns.avg_commission_3m.cap=0",
+     "population.columns.avg_commission_3m.cap: must be a number > 0 (the largest value the column may take), got 0"),
+    ("population.columns.avg_commission_3m.cap=-5", "population.columns.avg_commission_3m.cap: must be a number > 0"),
+    ("+late={kind: late_columns, columns: {Late: {expr: 'tenure_months + 1'}}}",
+     "late.columns.Late: 'Late' is not a valid column name"),
 ]
 
 
@@ -137,6 +191,58 @@ def test_bad_input_is_refused_with_its_path(compose, override, fragment):
     assert fragment in str(info.value)
     assert len(str(info.value)) < 1_000                  # an excerpt, never the whole expression
     assert time.perf_counter() - start < 10              # refused in bounded time, never evaluated
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("scenarios.column=Scenario", "scenarios.column: 'Scenario' is not a valid column name"),
+    ("churn.label=select", "churn.label: 'select' is a reserved word in PostgreSQL, SQLite and DuckDB"),
+])
+def test_a_bad_name_that_other_groups_read_is_refused_at_its_own_path(compose, override, fragment):
+    """The golden records and features.carry name these columns too, and say so; the name's
+    own problem comes with theirs."""
+    with pytest.raises(ConfigError) as info:
+        load_spec(compose([override]))
+    assert fragment in str(info.value)
+
+
+def test_names_from_a_users_yaml_are_checked_and_nothing_is_written(tmp_path):
+    """A YAML key can hold what an override cannot (a double quote, a space): refused at
+    compose time, exit 2, every problem at once, nothing written inside or outside the run."""
+    exp = tmp_path / "conf" / "experiment"
+    exp.mkdir(parents=True)
+    (exp / "names.yaml").write_text(
+        "# @package _global_\npopulation:\n  columns:\n    'a\"b': {expr: 'tenure_months + 1'}\n"
+        "    'two words': {expr: 'tenure_months + 1'}\nnetwork:\n  table: ../../evil_net\n")
+    proc = run_cli(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "experiment=names",
+                   out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 2, proc.stderr
+    for fragment in ("3 problems", "population.columns.a\"b: 'a\"b' is not a valid column name",
+                     "population.columns.two words: 'two words' is not a valid column name",
+                     "network.table: '../../evil_net' is not a valid table name"):
+        assert fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("*evil*")) and not list(tmp_path.rglob("*.csv"))
+
+
+def test_the_frozen_reserved_words_cover_the_installed_duckdb():
+    """identifiers.DUCKDB is a literal, so the rule never needs the driver; this says when a
+    new DuckDB reserves a word the literal lacks."""
+    duckdb = pytest.importorskip("duckdb")
+    from simulator import identifiers
+
+    live = {r[0] for r in duckdb.sql("select keyword_name from duckdb_keywords() "
+                                     "where keyword_category = 'reserved'").fetchall()}
+    assert live <= identifiers.DUCKDB, sorted(live - identifiers.DUCKDB)
+
+
+@pytest.mark.parametrize("name, ok", [("partners", True), ("_x1", True), ("a" * 63, True), ("a" * 64, False),
+                                      ("1a", False), ("A", False), ("a-b", False), ("a b", False), ("é", False),
+                                      ("", False), ("order", False), ("user", False), ("by", False), ("values", False),
+                                      (7, False), (None, False)])
+def test_the_identifier_rule(name, ok):
+    from simulator.identifiers import problem
+
+    assert (problem(name, "table") is None) is ok
 
 
 def test_an_empty_primary_config_is_refused_with_every_setting_it_lacks(compose, tmp_path):

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from . import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 from . import reduce as R
+from .kind import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 
 MONTH = 30
 RECENT = 3           # months in the average / acceleration / 90-day trend window

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from . import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 from . import draws as D
 from . import reduce as R
+from .kind import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
 
 WINDOW = 30          # the features' window: 30 days ending on the observation end
 REFINE = 1           # corrections of the closed-form shape for the zero floor

@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..dates import DAY
-from . import LIVE, NO_DATE, Kind, lower_date, partner_column
+from .kind import LIVE, NO_DATE, Kind, lower_date, partner_column
 
 MONTH = 30
 MAX_DELAY = 28       # a payout is made within four weeks of its due date

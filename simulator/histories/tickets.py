@@ -20,8 +20,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..expr import evaluate
-from . import LIVE, Kind, lower_date
 from . import reduce as R
+from .kind import LIVE, Kind, lower_date
 
 SEARCH_TICKETS = 6   # golden records: all combinations of texts for up to this many tickets
 

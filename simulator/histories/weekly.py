@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from . import LIVE, Kind, days_to_end, live_grid, lower_date, partner_column
 from . import reduce as R
+from .kind import LIVE, Kind, days_to_end, live_grid, lower_date, partner_column
 
 DECIMALS = 4         # rates are stored to 4 decimals, so the change is exact to 4 too
 WEEK = 7

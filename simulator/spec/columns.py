@@ -64,11 +64,15 @@ def _column(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Dom
 def _modifiers(p: Problems, decl: Mapping, path: str) -> dict:
     clip = decl.get("clip") or {}
     lo, hi = clip.get("min"), clip.get("max")
-    if "cap" in decl:
-        hi = decl["cap"] if hi is None else min(hi, decl["cap"])
-    for bound, label in ((lo, "clip.min"), (hi, "clip.max/cap")):
+    for bound, label in ((lo, "clip.min"), (hi, "clip.max")):
         if bound is not None and not _is_number(bound):
             p.add(f"{path}.{label}", f"must be a number, got {bound!r}")
+    if "cap" in decl:                          # the largest value a heavy tail may take
+        cap = decl["cap"]
+        if not _is_number(cap) or not cap > 0:
+            p.add(f"{path}.cap", f"must be a number > 0 (the largest value the column may take), got {cap!r}")
+        elif _is_number(hi) or hi is None:
+            hi = cap if hi is None else min(hi, cap)
     if _is_number(lo) and _is_number(hi) and lo > hi:
         p.add(f"{path}.clip", f"min {lo} is above max {hi}")
     rnd = decl.get("round")

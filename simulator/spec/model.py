@@ -1,20 +1,18 @@
 """The typed spec: frozen dataclasses that stages read instead of the Hydra config.
 
 The world-level parts live here (columns, domains, golden records, the database target,
-the world itself); each stage kind owns the dataclass of its own group in its module.
+the timeline); the world itself (``WorldSpec``, which holds its stages) lives beside the
+stage contract in simulator.stage; each stage kind owns the dataclass of its own group.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..expr import Expr
-
-if TYPE_CHECKING:                               # the protocol module imports this one
-    from ..stage import Stage
 
 
 @dataclass(frozen=True)
@@ -83,6 +81,13 @@ class DbSpec:
     mode: str = "replace"                     # replace | append
 
 
+# Every date the world writes lies in this range: wide enough for any history, narrow
+# enough that every database and file format holds it (numpy would go on into negative
+# years, which PostgreSQL, SQLite's text dates and Parquet readers all disagree on).
+EARLIEST_DATE = np.datetime64("1900-01-01", "D")
+LATEST_DATE = np.datetime64("2200-12-31", "D")
+
+
 @dataclass(frozen=True)
 class Timeline:
     """The one time axis of every partner (README: "The world's timeline").
@@ -134,73 +139,3 @@ class ExecutorSpec:
     workers: int | None = None                # processes / LocalCluster workers (None: all cores)
     address: str | None = None                # dask: an existing scheduler (None: a LocalCluster)
     timeout: float = 10.0                     # dask: seconds to wait for the scheduler (6x for a worker)
-
-
-@dataclass(frozen=True)
-class WorldSpec:
-    """Everything a run needs, validated. Built once by :func:`simulator.load.load_spec`.
-
-    ``stages`` are the config groups that name a ``kind:``, in config order; exactly one
-    of them (the entity stage) defines the partners table and its key."""
-
-    n: int
-    seed: int
-    as_of: np.datetime64
-    stages: tuple["Stage", ...]
-    golden: tuple[GoldenRecord, ...]
-    golden_candidates: int
-    formats: tuple[str, ...]
-    output_dir: str | None
-    db: DbSpec
-    report: bool
-    resolved: Mapping[str, Any]               # the resolved config, for hashing and reports
-    timeline: Timeline | None = None
-    executor: ExecutorSpec = ExecutorSpec()
-    block_size: int = 65_536                  # partners per block (simulator.chunks): a data setting
-    block: int = 0                            # a block's own spec (simulator.chunks): its index,
-    offset: int = 0                           #   and the world row of its first partner
-
-    @property
-    def feature_date(self) -> np.datetime64:
-        """The last day features observe (as_of minus the label window)."""
-        return self.timeline.feature_date if self.timeline else self.as_of
-
-    @property
-    def entity(self) -> "Stage":
-        """The stage whose table has one row per partner."""
-        return next(s for s in self.stages if s.entity is not None)
-
-    @property
-    def key(self) -> str:
-        """The partners table's key column (population.id.column)."""
-        return self.entity.entity.column
-
-    @property
-    def table(self) -> str:
-        """The partners table's name."""
-        return self.entity.table
-
-    def stage(self, name: str) -> "Stage | None":
-        """The stage of config group ``name``, or None when the world leaves it out."""
-        return next((s for s in self.stages if s.name == name), None)
-
-    def role(self, role: str) -> str | None:
-        """The column a stage declares for ``role`` (e.g. 'label': the churn label)."""
-        return next((s.roles()[role] for s in self.stages if role in s.roles()), None)
-
-    def domains(self) -> dict[str, Domain]:
-        """Every column of the partners table (and helpers) -> its domain."""
-        out = {self.key: Domain("str")}
-        for s in self.stages:
-            out.update(s.writes())
-        return out
-
-    @property
-    def output_columns(self) -> list[str]:
-        """The partners table's columns in order: the key, then each stage's."""
-        return [self.key, *(c for s in self.stages for c in s.output_columns())]
-
-    @property
-    def files_only(self) -> dict[str, tuple[str, ...]]:
-        """Tables written as files only (in their own formats), not loaded into the database."""
-        return {t: f for s in self.stages for t, f in s.files_only().items()}

@@ -32,6 +32,7 @@ from ..errors import ConfigError, Problems, did_you_mean
 from ..expr import evaluate
 from ..dates import DAY
 from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, live_days
+from ..identifiers import Names
 from ..plan import Step
 from ..spec.checks import FORMATS, _compile, _int, _is_number
 from ..spec.columns import _column
@@ -95,6 +96,11 @@ class Activity(BaseStage):
 
     def writes(self) -> dict[str, Domain]:
         return {f.name: f.column.domain for f in self.computed}
+
+    def lookback(self) -> list[tuple[str, int]]:
+        # each history's grid ends at a partner's observation end: the longest reaches furthest
+        spans = [(h.path, KINDS[h.kind].span(h)) for h in self.histories]
+        return [max(spans, key=lambda s: s[1])] if spans else []
 
     def output_columns(self) -> list[str]:
         return [f.name for f in self.computed]
@@ -347,8 +353,8 @@ def _option(p: Problems, path: str, kind: str, value: Any, minimum: Any) -> Any:
             p.add(path, f"must be a number >= {minimum}, got {value!r}")
             return None
         return float(value)
-    if kind == "name":
-        if not isinstance(value, str) or not value.isidentifier():
+    if kind == "name":                         # the rule for names: simulator.identifiers, via _history
+        if not isinstance(value, str):
             p.add(path, f"must be a column name, got {value!r}")
             return None
         return value
@@ -371,7 +377,8 @@ def _option(p: Problems, path: str, kind: str, value: Any, minimum: Any) -> Any:
     raise AssertionError(kind)
 
 
-def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domain]) -> HistorySpec | None:
+def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domain],
+             names: Names) -> HistorySpec | None:
     if not isinstance(c, Mapping):
         p.add(path, f"must be a mapping with kind, table and the kind's inputs, got {c!r}")
         return None
@@ -380,8 +387,7 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
         p.add(f"{path}.kind", f"unknown history kind {c.get('kind')!r}" + did_you_mean(str(c.get("kind")), KINDS))
         return None
     table = c.get("table")
-    if not isinstance(table, str) or not table.isidentifier():
-        p.add(f"{path}.table", f"must be a table name, got {table!r}")
+    names.table(f"{path}.table", table)
     known_keys = {"kind", "table", *kind.inputs, *kind.options}
     for key in sorted(set(c) - known_keys):
         p.add(f"{path}.{key}", f"unknown key for a '{kind.name}' history" + did_you_mean(key, known_keys)
@@ -400,6 +406,8 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
             p.add(f"{path}.{key}", f"missing: a '{kind.name}' history needs {key}")
             continue
         options[key] = _option(p, f"{path}.{key}", typ, c.get(key, default), minimum)
+        if typ == "name" and options[key] is not None:     # a column of the history's table
+            names.column(f"{path}.{key}", options[key])
     exprs = [k for k, (t, _, _) in kind.options.items() if t == "exprs"]
     texts = [k for k, (t, _, _) in kind.options.items() if t == "texts"]
     for e, t in zip(exprs, texts):               # each labelled expression has its texts
@@ -438,11 +446,9 @@ class HistoriesKind:
             p.add(f"{group}.histories", "must be a non-empty mapping of history name -> declaration")
             return None
         histories = [h for name, decl in hists.items()
-                     if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains)) is not None]
+                     if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains, ctx.names)) is not None]
         by_name = {h.name: h for h in histories}
-        tables = [h.table for h in histories]
-        if len(set(tables)) != len(tables):
-            p.add(f"{group}.histories", f"two histories write the same table: {tables}")
+        ctx.names.keys(f"{group}.features", c.get("features"))
         features = []
         drawn = frozenset(domains)
         for fname, decl in (c.get("features") or {}).items():

@@ -131,6 +131,10 @@ class Churn(BaseStage):
     def output_columns(self) -> list[str]:
         return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else [])]
 
+    def lookback(self) -> list[tuple[str, int]]:
+        # early leavers are observed to a day up to earlier.days before the feature date
+        return [(f"{self.name}.earlier.days", self.earlier.days)] if self.earlier else []
+
     def roles(self) -> dict[str, str]:
         return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
                 "joined": self.joined, "observed_end": self.observed, "cohort": self.cohort}
@@ -338,9 +342,17 @@ class ChurnKind:
         truth = c.get("truth")
         if truth is not None and not isinstance(truth, str):
             p.add(f"{group}.truth", f"must name the oracle probability column to write, or be null, got {truth!r}")
+        date, joined = c.get("churn_date") or {}, c.get("joined") or {}
+        for path, name in ((f"{group}.label", c.get("label", "churn_label")),
+                           (f"{group}.probability", c.get("probability", "churn_probability")),
+                           (f"{group}.churn_date.column", date.get("column", "churned_at")),
+                           (f"{group}.joined.column", joined.get("column", "created_at")),
+                           (f"{group}.observed_until", c.get("observed_until", "observed_until")),
+                           (f"{group}.cohort", c.get("cohort", "in_cohort")), (f"{group}.truth", truth)):
+            if name is not None:               # truth: null writes no oracle column
+                ctx.names.column(path, name)
         if not _is_number(rate) or ctx.timeline is None or not _is_number(signal):
             return None
-        date, joined = c.get("churn_date") or {}, c.get("joined") or {}
         return Churn(group, self.name, str(c.get("label", "churn_label")),
                      str(c.get("probability", "churn_probability")), float(rate), tuple(parsed),
                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),

@@ -21,7 +21,8 @@ from typing import Any
 from ..errors import ConfigError, Problems, did_you_mean
 from ..plan import Step
 from ..spec.checks import _is_number, _key, named_entries
-from ..spec.model import ColumnSpec, Domain, GoldenRecord, IdSpec, WorldSpec
+from ..spec.model import ColumnSpec, Domain, GoldenRecord, IdSpec
+from ..stage import WorldSpec
 from ..streams import stream
 from . import columns
 

@@ -53,6 +53,12 @@ class PolicyRow:
     shares: np.ndarray
 
 
+def truth_column(kind: str) -> str:
+    """The truth table's column of intervention type ``kind`` (its uplift; ``declared_``
+    before it: its declared effect), so a type's name is part of two column names."""
+    return f"effect_{kind}"
+
+
 @dataclass(frozen=True)
 class Interventions(BaseStage):
     name: str
@@ -97,7 +103,7 @@ class Interventions(BaseStage):
         return frozenset().union(*(r.expr.names for r in rows if r.expr is not None))
 
     def truth_column(self, kind: str) -> str:
-        return f"effect_{kind}"
+        return truth_column(kind)
 
     def writes(self) -> dict[str, Domain]:
         return {self.effect_column: Domain("float")}
@@ -511,6 +517,12 @@ class InterventionsKind:
         for key, value in (("base", c.get("base")), *((f"churn.{k}", churn.get(k)) for k in ("label", "date", "cohort"))):
             if not isinstance(value, str):
                 p.add(f"{group}.{key}", f"must name a column of the churn process, got {value!r}")
+        ctx.names.table(f"{group}.table", c.get("table", "interventions"))
+        ctx.names.table(f"{group}.truth_table", c.get("truth_table", "uplift_truth"))
+        ctx.names.column(f"{group}.effect_column", c.get("effect_column", "realized_effect"))
+        for kind in types:                     # each type's columns of the truth table
+            for column in (truth_column(kind), f"declared_{truth_column(kind)}"):
+                ctx.names.column(f"{group}.mix.{kind}", column, f"a column of {group}.truth_table for type {kind!r}")
         if len(p.items) > before or ctx.timeline is None:
             return None
         return Interventions(group, self.name, str(c.get("table", "interventions")),

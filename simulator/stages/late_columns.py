@@ -50,6 +50,7 @@ class LateColumnsKind:
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> LateColumns | None:
         """Its columns; every column known so far (the population's, and what the stages
         own) may be read, and a name already taken is refused."""
+        ctx.names.keys(f"{group}.columns", c.get("columns"))
         cols, known = _columns(p, c.get("columns"), dict(ctx.domains), f"{group}.columns")
         ctx.domains.update(known)
         return LateColumns(group, self.name, tuple(cols))

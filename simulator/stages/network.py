@@ -432,6 +432,9 @@ class NetworkKind:
                 p.add(f"{group}.failing.{key}", f"must be a share in [0, 1], got {v!r}")
             shares.append(v)
         feats = c.get("features") or {}
+        ctx.names.table(f"{group}.table", c.get("table", "network_relationships"))
+        ctx.names.column(f"{group}.features.health", feats.get("health", "subnetwork_avg_health_score"))
+        ctx.names.column(f"{group}.features.recent_churn", feats.get("recent_churn", "subnetwork_recent_churn_count"))
         if None in (fanout, within, recent) or not _is_number(w) or not all(isinstance(c.get(k), str) for k in keys) \
                 or not all(_is_number(v) for v in shares):
             return None

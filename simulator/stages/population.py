@@ -124,9 +124,10 @@ class PopulationKind:
         id_spec = IdSpec(str(ids.get("column", "partner_id")), str(ids.get("prefix", "P")),
                          _int(p, f"{group}.id.width", ids.get("width", 5), 1) or 5)
         table = c.get("table")
-        if not isinstance(table, str) or not table.isidentifier():
-            p.add(f"{group}.table", f"must be a table name, got {table!r}")
-            table = "partners"
+        ctx.names.table(f"{group}.table", table)
+        ctx.names.column(f"{group}.id.column", id_spec.column)
+        ctx.names.keys(f"{group}.columns", c.get("columns"))
+        table = table if isinstance(table, str) else "partners"    # reported by ctx.names
         reserved = {**ctx.domains, id_spec.column: Domain("str")}
         cols, known = _columns(p, c.get("columns"), reserved, f"{group}.columns")
         ctx.domains.update(known)

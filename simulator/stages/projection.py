@@ -231,6 +231,7 @@ class ProjectionKind:
         features = _names(p, f"{group}.columns", c.get("columns"))
         carry = _names(p, f"{group}.carry", c.get("carry"))
         band, top = _learnability(p, f"{group}.learnability", c.get("learnability"))
+        ctx.names.table(f"{group}.table", c.get("table", "partners_engineered"))
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
                           c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")))

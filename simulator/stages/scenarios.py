@@ -185,6 +185,7 @@ class ScenariosKind:
         for key in ("column", "label", "default", "fallback"):
             if not isinstance(c.get(key), str) or not c.get(key):
                 p.add(f"{group}.{key}", f"must be a name, got {c.get(key)!r}")
+        ctx.names.column(f"{group}.column", c.get("column"))
         names = [c.get("default"), *(r.name for r in parsed), c.get("fallback")]
         dupes = sorted({str(n) for n in names if names.count(n) > 1})
         if dupes:

@@ -1,0 +1,115 @@
+"""The contract of a history kind (:class:`Kind`) and the grid helpers every kind shares.
+
+A module of its own so that the kinds and the registry in ``simulator.histories`` both
+import it, and neither imports the other's importer (see the package docstring)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Block = dict[str, Any]              # a kind's generated arrays for one block of partners
+Rng = Callable[[str], np.random.Generator]   # named stream for one part of one block
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of history: its declared inputs and the functions that implement it."""
+
+    name: str
+    inputs: Mapping[str, str]                  # per-partner input -> meaning (all required)
+    options: Mapping[str, tuple[str, Any, Any]]  # option -> (type, default, minimum); types:
+                                               # int, number, name, exprs (label -> expr), texts (label -> [str])
+    aggregates: Mapping[str, str]              # aggregate -> meaning (what features may read)
+    generate: Callable[..., Block]             # (history, inputs incl. live, rng, full) -> block
+    reduce: Callable[..., dict[str, np.ndarray]]   # (history, block) -> aggregates
+    frame: Callable[..., pd.DataFrame]         # (history, block, partner codes, PartnerKey): live rows only
+    schema: Callable[..., Any]                 # (history, world spec) -> pandera schema of the dated table
+    span: Callable[[Any], int]                 # (history) -> days of its grid, the end day included
+    dates: tuple[str, ...] = ()                # frame columns holding days before the observation end
+    realize: Mapping[str, Callable[..., None]] = field(default_factory=dict)  # aggregate -> fixer
+    measures: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # input -> (aggregate whose mean it is, live days a partner needs for the aggregate to measure it)
+    panel: "Panel | None" = None               # how the report draws the written table by churn class
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A report panel of a written history: a value column summed per day before each
+    partner's observation end, by churn class. ``window`` > 0: the trailing window-day
+    total, day by day; 0: totals per 30-day month."""
+
+    value: str
+    date: str
+    window: int
+    title: str
+    ylabel: str
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    """The key column of the history tables: its name (the partners table's key, from YAML)
+    and a categorical dtype over all partner ids, built once per run."""
+
+    column: str
+    dtype: pd.CategoricalDtype
+
+
+def partner_column(codes: np.ndarray, id_dtype: pd.CategoricalDtype, repeat: int | np.ndarray) -> pd.Categorical:
+    """partner_id of a long history table: each partner's code repeated per row, as a
+    categorical over all partner ids (4 bytes a row, dictionary-encoded in Parquet)."""
+    return pd.Categorical.from_codes(np.repeat(codes, repeat).astype(np.int32), dtype=id_dtype)
+
+
+LIVE = "live"                # the input every kind gets: each partner's live days (>= 1)
+NO_DATE = -1                 # a date column's "none" (e.g. a payout not paid by the observation end)
+EARLIEST_END_YEARS = 10      # schemas: an observation end further back than this before the
+                             #   feature date is taken for a bug
+
+
+def first_live(k: int, live: np.ndarray) -> np.ndarray:
+    """Index of each partner's first live period on a grid of ``k`` periods whose last one
+    ends on its observation end (0 when it lived through the whole grid)."""
+    return np.clip(k - np.asarray(live, dtype=np.int64), 0, k)
+
+
+def live_grid(k: int, first: np.ndarray) -> np.ndarray:
+    """partners x k: True on the periods from each partner's first live one on."""
+    return np.arange(k)[None, :] >= np.asarray(first)[:, None]
+
+
+def days_to_end(k: int, m: int, per: int = 1, offset: int = 0) -> np.ndarray:
+    """partners x k int16: days from each period's (last day minus ``offset``) to the end,
+    for periods of ``per`` days, oldest first (the frames' date columns)."""
+    return np.broadcast_to((per * np.arange(k - 1, -1, -1) + offset).astype(np.int16), (m, k))
+
+
+def lower_date(spec: Any, span: int) -> np.datetime64:
+    """The earliest date a history of ``span`` days can hold: schemas' sane lower bound."""
+    return spec.feature_date - np.timedelta64(span - 1 + 365 * EARLIEST_END_YEARS, "D")
+
+
+def observation_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
+    """Each partner's observation end read back from the partners table: the feature date,
+    or the day before its churn date when it left earlier (the world's timeline; the churn
+    stage's helper column holding it is not a table column). For the review (stats,
+    report), which sees tables only."""
+    end = np.full(len(partners), np.datetime64(spec.feature_date, "us"))
+    event = spec.role("event_date")
+    if event is not None and event in partners and spec.timeline is not None:
+        gone = partners[event].to_numpy(dtype="datetime64[us]")
+        end = np.where(spec.timeline.active(gone), end, gone - np.timedelta64(1, "D"))
+    return end
+
+
+def live_days(spec: Any, partners: pd.DataFrame) -> np.ndarray | None:
+    """Each partner's live days read back from the partners table (its joining date to its
+    observation end, both included), or None when the world dates no joining."""
+    joined = spec.role("joined")
+    if joined is None or joined not in partners:
+        return None
+    start = partners[joined].to_numpy(dtype="datetime64[us]")
+    return (observation_end(spec, partners) - start) // np.timedelta64(1, "D") + 1
