@@ -174,14 +174,15 @@ def run(cfg: DictConfig, out_dir: Path, progress: Callable[..., None] | None = N
     generating, how many partners are done; ``published`` right after the switch.
     ``record``: files (relative path -> text, e.g. ``.hydra/config.yaml``) published with
     the run, so that its config is always the config of the published tables."""
-    with publication.lock(out_dir):
-        return _run(cfg, out_dir, progress or (lambda stage, done=0, total=0: None), record or {})
-
-
-def _run(cfg: DictConfig, out_dir: Path, tick: Callable[..., None], record: Mapping[str, str]) -> RunReport:
     t0 = time.perf_counter()
     spec = load_spec(cfg)                      # refuses a bad config before any work
     resources.check(spec, out_dir)             # and a world that cannot fit, or nowhere to write
+    with publication.lock(out_dir):
+        return _run(spec, out_dir, progress or (lambda stage, done=0, total=0: None), record or {}, t0)
+
+
+def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapping[str, str],
+         t0: float) -> RunReport:
     for stage in spec.stages:                  # e.g. large histories not written
         for notice in stage.notices(spec):
             log.warning("%s", notice)

@@ -10,19 +10,17 @@ block's row groups.
 from __future__ import annotations
 
 import hashlib
-import io
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .base import Block
-from .encode import csv_rows, csv_table
+from .encode import csv_table
 from .publication import Staging
 
 
