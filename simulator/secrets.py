@@ -10,7 +10,8 @@ named ``password`` or ``sslpassword`` (any case) are hidden as well.
 The guarantee: everything between the first ``:`` after ``scheme://`` and the *last*
 ``@`` of the URL is hidden. A raw ``@``, ``:`` or ``/`` inside a password therefore stays
 hidden (``admin:p@ss:w/rd@host`` -> ``admin:***@host``); when the split is ambiguous the
-mask hides too much (part of a host), never too little.
+mask hides too much (part of a host), never too little. In free text a URL ends at
+whitespace or a quote, so a password holding one must be percent-encoded.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy.engine import URL, make_url
 
@@ -35,7 +36,7 @@ _HYDRA_SPECIAL = re.compile(r"[()\[\]{}:=, \t]")
 _HYDRA_ESCAPE = re.compile(r"\\+(?=[()\[\]{}:=, \t])")
 # A secret query value, hidden before the userinfo is looked for (a '@' in it must not
 # count); Hydra's echo writes its '=' as '\='.
-_SECRET_QUERY = re.compile(r"([?&;](?:ssl)?password\\*=)[^&;#]*", re.IGNORECASE)
+_SECRET_QUERY = re.compile(rf"([?&;](?:{'|'.join(sorted(SECRET_QUERY_KEYS))})\\*=)[^&;#]*", re.IGNORECASE)
 
 
 def _split(url: str) -> tuple[str, str | None, str | None, str]:
@@ -56,8 +57,13 @@ def parse_url(url: str) -> URL:
     scheme, user, password, rest = _split(url)
     if user is None:
         return make_url(url)
-    userinfo = quote(user, safe="") + ("" if password is None else ":" + quote(password, safe=""))
+    userinfo = _quote(user) + ("" if password is None else ":" + _quote(password))
     return make_url(f"{scheme}://{userinfo}@{rest}")
+
+
+def _quote(part: str) -> str:
+    """A userinfo part percent-encoded once: make_url decodes it once, encoded or not."""
+    return quote(unquote(part), safe="")
 
 
 def _has_secret(url: str) -> bool:
@@ -68,7 +74,7 @@ def _hidden_userinfo(scheme: str, user: str, password: str) -> str:
     """``scheme://user:***@`` as SQLAlchemy renders it with ``hide_password``; the host is
     a stand-in, so a URL whose host or port ``make_url`` refuses is still handled."""
     try:
-        url = make_url(f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@localhost")
+        url = make_url(f"{scheme}://{_quote(user)}:{_quote(password)}@localhost")
         rendered = url.render_as_string(hide_password=True)
         return rendered[:rendered.rindex("@") + 1]
     except Exception:                                     # noqa: BLE001 - e.g. a scheme it refuses
