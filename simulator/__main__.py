@@ -4,20 +4,28 @@ A bad config or override is refused before any generation with a message naming 
 config path (exit status 2); a table that fails its schema stops the run before anything
 is published (3); a database that refuses the load leaves the files complete (4); a full
 disk, a quota or a file-size limit stops it with nothing of the run published (5).
+
+In a multirun (``-m``) each job's refusal or failure is recorded and the sweep goes on;
+it exits with the highest failed job's status (see simulator.sweep). Every line this
+process prints, Hydra's ``--cfg`` output included, has its URL passwords hidden
+(see simulator.secrets).
 """
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .errors import ConfigError
+from .secrets import mask_log_records, mask_streams
 
 log = logging.getLogger("simulator")
 
@@ -100,6 +108,15 @@ def _free(out_dir: Path) -> str:
 
 @hydra.main(config_path=conf_dir(), config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    if HydraConfig.get().mode == RunMode.MULTIRUN:     # one job of a sweep: its failure is recorded
+        from .sweep import run_job                     # and the sweep goes on (see simulator.sweep)
+
+        run_job(_run, cfg)
+    else:
+        _run(cfg)
+
+
+def _run(cfg: DictConfig) -> None:
     from .run import run                       # heavy imports after Hydra parsed the CLI
     from .schemas import ValidationError
     from .sinks import SinkError
@@ -149,18 +166,27 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    mask_streams()                             # first: every line this process prints (secrets.py)
+    mask_log_records()                         # before Hydra logs the overrides of a sweep
     from .preflight import run_dir_problem, search_dirs, yaml_problems
 
     problems = yaml_problems(search_dirs(sys.argv[1:], conf_dir()))
     problems += [p for p in [run_dir_problem(sys.argv[1:])] if p]
-    from .sweep import mask_log_records
-
-    mask_log_records()                         # before Hydra logs the overrides of a sweep
     if problems:                               # before Hydra's traceback would show them
         print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} before the run:\n"
               + "\n".join(f"  {i}. {text}" for i, text in enumerate(problems, 1)), file=sys.stderr)
         sys.exit(2)
-    _main()
+    try:
+        _main()
+    except ValueError as exc:                  # Hydra's own check of its flags (e.g. -m with --cfg),
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":   # raised outside its error reporting
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    from .sweep import exit_status
+
+    if exit_status():                          # a multirun with a failed job (a single run exits itself)
+        sys.exit(exit_status())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..secrets import mask
+from ..secrets import mask, parse_url
 from .base import Block, SinkContext, SinkError
 from .sql import TransactionSink, extra_columns, mode, narrowing, quote
 
@@ -37,9 +37,7 @@ def parse(p, config: Mapping):
         p.add("db.url", f"must be a non-empty string, got {url!r}")
         return None
     try:
-        from sqlalchemy.engine import make_url
-
-        parsed = make_url(url)
+        parsed = parse_url(url)
     except Exception:                          # ArgumentError: not a URL at all
         parsed = None
     if parsed is None or not parsed.drivername.startswith("postgresql"):
@@ -55,13 +53,13 @@ def sink(ctx: SinkContext) -> "PostgresSink":
 def connect(url: str):
     """(a psycopg2 connection, where it goes: safe to print); SinkError if it cannot."""
     import psycopg2
-    from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
+    parsed = parse_url(url)                    # a raw '@', ':' or '/' in the password read right
     where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}, database {parsed.database}"
-    options = dict(parsed.query)               # libpq options; a password may be one
-    password = parsed.password if parsed.password is not None else options.pop("password", None)
-    options.pop("password", None)
+    # libpq options, keys in any case; a password may be one of them
+    options = {k.lower(): v for k, v in parsed.query.items()}
+    password = options.pop("password", None)
+    password = parsed.password if parsed.password is not None else password
     try:
         conn = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username, password=password,
                                 dbname=parsed.database, connect_timeout=10, **options)

@@ -1,0 +1,60 @@
+"""A multirun completes: a failing job is recorded in the summary, later jobs still run,
+and the sweep's exit status says that a job failed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+
+from conftest import ROOT
+from simulator.sweep import RECORDS, exit_status, summarize
+
+
+def _simulator(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_refused_job_does_not_stop_the_sweep(tmp_path):
+    """The first job's value is refused by load_spec (exit 2 in a single run); the second
+    job still runs, and the summary names the refused job's config path."""
+    proc = _simulator("-m", "churn.target_rate=1.5,0.2", "n_partners=1000", "output.report=false", "db=none",
+                      f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr
+    assert "churn.target_rate" in proc.stderr and "Traceback" not in proc.stderr
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert summary[["job", "status", "exit_status"]].values.tolist() == [[0, "failed", 2], [1, "ok", 0]]
+    assert summary.loc[0, "reason"].startswith("churn.target_rate: ")
+    assert (tmp_path / "1" / "stats.json").is_file() and summary.loc[1, "churn_rate"] > 0
+    assert "1 of 2 jobs failed" in proc.stdout
+
+
+def test_cfg_with_a_multirun_is_refused_in_one_line(tmp_path):
+    proc = _simulator("-m", "seed=1,2", "--cfg", "job")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: Only one of"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_summary_lists_every_job_even_one_that_left_no_record(tmp_path):
+    """Three jobs: one succeeded, one refused (its directory removed), one killed (a
+    directory, no record); the sweep's exit status is the highest failed one."""
+    (tmp_path / RECORDS).mkdir()
+    ok = tmp_path / "0"
+    ok.mkdir()
+    (ok / "stats.json").write_text(json.dumps({"seed": 1, "n_partners": 10, "realized": {"churn_rate": 0.2},
+                                               "misses": 0, "targets": []}))
+    for num, status, why in [(0, 0, ""), (1, 4, "cannot connect to PostgreSQL at h:1, database d as a: refused")]:
+        (tmp_path / RECORDS / f"{num}.json").write_text(json.dumps(
+            {"job": num, "dir": str(tmp_path / str(num)), "status": status, "reason": why, "overrides": f"seed={num}"}))
+    (tmp_path / "2" / ".hydra").mkdir(parents=True)
+    (tmp_path / "2" / ".hydra" / "overrides.yaml").write_text("- seed=2\n")
+    table = summarize(tmp_path)
+    assert table[["job", "overrides", "status"]].values.tolist() == [
+        [0, "seed=0", "ok"], [1, "seed=1", "failed"], [2, "seed=2", "failed"]]
+    assert table["reason"].tolist()[1:] == ["cannot connect to PostgreSQL at h:1, database d as a: refused",
+                                            "no outcome recorded (killed?)"]
+    assert exit_status() == 4
+    assert (tmp_path / "sweep_summary.md").read_text().startswith("| job | overrides | status | exit_status | reason |")
