@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-import simulator.secrets
 from conftest import ROOT
 from simulator.secrets import MaskedStream, hide_password, mask, parse_url
 
