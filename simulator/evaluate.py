@@ -86,7 +86,9 @@ def read_predictions(args: argparse.Namespace, spec, run_dir: Path) -> tuple[pd.
     else:
         path = Path(args.predictions)
         frame, source = preds.read_file(path, spec.key), str(path)
-        if args.model_version is not None and "model_version" in frame:
+        if args.model_version is not None:
+            if "model_version" not in frame:
+                raise ConfigError([f"--model-version {args.model_version}: {path} has no model_version column"])
             frame = frame[frame["model_version"].astype(str) == args.model_version].reset_index(drop=True)
     if not args.from_db:
         return frame, source
@@ -177,8 +179,8 @@ def markdown(result: dict) -> str:
         lines += [f"| mean true benefit, top {k.split('_')[2].removesuffix('pct')}% | {v:.4f} |"
                   for k, v in u.items() if k.startswith("uplift_at_")]
     lines += ["", "## Policies" + (f" (budget {result['budget']:,.2f})" if result["budget"] is not None else ""),
-              "", f"| policy | expected churners | churn rate | {result.get('value_column') or 'value'} retained | cost |",
-              "|---|---|---|---|---|"]
+              "", f"| policy | expected churners | churn rate | {result.get('value_column') or 'value'} retained "
+                  f"| cost |", "|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['expected_churners']:,.2f} | {r['expected_churn_rate']:.4f} | "
               f"{_fixed(r['expected_commission_retained'], ',.0f')} | {r['cost']:,.2f} |" for r in result["policies"]]
     if result["regret"] is not None:
@@ -210,7 +212,8 @@ def html_page(result: dict) -> str:
         fig = figure(figsize=(4.6, 3.6))
         ax = fig.subplots()
         x = [c["treated"] for c in curve]
-        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {_fixed(result['uplift_model']['qini'], '.3f')})")
+        qini = _fixed(result["uplift_model"]["qini"], ".3f")
+        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {qini})")
         ax.plot([0, x[-1]], [0, curve[-1]["churn_prevented"]], "--", color="grey", label="random")
         ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curve")
         ax.legend(fontsize=7)

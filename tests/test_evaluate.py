@@ -158,7 +158,8 @@ def test_json_format_prints_the_json(run, tmp_path):
     (lambda f: f.assign(partner_id=["P99999999"] + f["partner_id"].tolist()[1:]),
      "pred.csv row 1, column partner_id: 'P99999999' is not a partner of this run's cohort"),
     (lambda f: pd.concat([f, f.iloc[:1]]), "column partner_id: 'P00001' appears twice"),
-    (lambda f: f.assign(recommended_intervention="sms"), "pred.csv row 1, column recommended_intervention: 'sms' is not"),
+    (lambda f: f.assign(recommended_intervention="sms"),
+     "pred.csv row 1, column recommended_intervention: 'sms' is not"),
     (lambda f: f.assign(churn_probability=1.5), "pred.csv row 1, column churn_probability: 1.5 is not a probability"),
     (lambda f: f.drop(columns="partner_id"), "pred.csv: no partner_id column (the required key"),
 ])
