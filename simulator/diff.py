@@ -2,24 +2,24 @@
 
 The resolved-config keys that changed (old -> new) and every realized statistic that
 moved (declared targets and column summaries from stats.json), as Markdown ready to
-paste into a pull request, or as JSON with ``--format json``.
+paste into a pull request, or as JSON with ``--format json`` (strict JSON: a statistic that
+is not a finite number is null). A run whose files are missing, broken, or whose config no
+longer matches its manifest is refused (exit 2, the file named; see simulator.runfiles).
 """
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from . import runfiles
+from .errors import ConfigError
 
-REQUIRED = ("stats.json", "manifest.json", ".hydra/config.yaml")
-
-
-class NotARun(Exception):
-    pass
+REQUIRED = (runfiles.STATS, runfiles.MANIFEST, runfiles.CONFIG)
+SECTIONS = {"targets": list, "realized": Mapping, "columns": Mapping}   # stats.json's parts the diff reads
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -30,23 +30,29 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
         return out
     if isinstance(data, list) and data and all(isinstance(x, Mapping) and "target" in x for x in data):
         return {f"{prefix}.{x['target']}": x.get("realized") for x in data}
+    if isinstance(data, float) and not math.isfinite(data):
+        return {prefix: None}                  # NaN is not a statistic that can move, nor JSON
     return {prefix: data}
 
 
 def load_run(path: Path) -> tuple[dict, dict]:
     """(flattened config, flattened realized statistics) of a run directory."""
-    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    missing = [name for name in REQUIRED if not (path / name).exists()]
     if missing:
-        raise NotARun(f"{path} is not a simulator run directory (missing {', '.join(missing)}); "
-                      f"pass the directory a run printed after 'wrote ... to'")
-    cfg = OmegaConf.load(path / ".hydra" / "config.yaml")
-    try:
-        config = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:                          # an env var the reviewer does not have
-        config = OmegaConf.to_container(cfg, resolve=False)
-    stats = json.loads((path / "stats.json").read_text())
-    realized = _flatten({"targets": stats["targets"], "realized": stats["realized"], "columns": stats["columns"]})
-    return _flatten(config), realized
+        raise ConfigError([f"{path} is not a simulator run directory (missing {', '.join(missing)}); "
+                           f"pass the directory a run printed after 'wrote ... to'"])
+    manifest = runfiles.read_manifest(path)
+    config = runfiles.resolved_config(runfiles.read_config(path))
+    runfiles.verify_config(path, config, manifest)
+    stats = runfiles.read_json(path / runfiles.STATS, "the run's statistics")
+    wrong = [f"'{k}' ({'a list' if t is list else 'an object'})" for k, t in SECTIONS.items()
+             if not isinstance(stats, Mapping) or not isinstance(stats.get(k), t)]
+    if wrong:
+        raise ConfigError([f"{path / runfiles.STATS}: no {', '.join(wrong)} (the statistics of a run; "
+                           f"{runfiles.REGENERATE})"])
+    if not all(isinstance(x, Mapping) for x in stats["targets"]):
+        raise ConfigError([f"{path / runfiles.STATS}: 'targets' must be a list of objects ({runfiles.REGENERATE})"])
+    return _flatten(config), _flatten({k: stats[k] for k in SECTIONS})
 
 
 def _moved(a: Any, b: Any) -> bool:
@@ -102,8 +108,8 @@ def markdown(diff: Mapping, limit: int = 60) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m simulator.diff",
-                                 description="Compare two simulator runs: config keys and realized statistics.")
+    ap = runfiles.CliParser(prog="python -m simulator.diff",
+                            description="Compare two simulator runs: config keys and realized statistics.")
     ap.add_argument("run_a", type=Path)
     ap.add_argument("run_b", type=Path)
     ap.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -111,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         diff = compare(args.run_a, args.run_b)
-    except NotARun as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(exc.render("the runs"), file=sys.stderr)
         return 2
-    print(json.dumps(diff, indent=2, default=str) if args.format == "json" else markdown(diff, args.limit), end="")
+    print(json.dumps(diff, indent=2, default=str, allow_nan=False) + "\n" if args.format == "json"
+          else markdown(diff, args.limit), end="")
     return 0
 
 

@@ -1,132 +1,98 @@
 """``python -m simulator.evaluate RUN_DIR --predictions FILE``: grade a model against the truth.
 
-Reads a finished run (its saved config, ``uplift_truth``, ``partners``) and a model's
-predictions (the seed's ``predictions`` columns; ``partner_id`` required), from a CSV or
-Parquet file or, with ``--from-db``, from the run's database. Writes ``evaluation.json``,
-``evaluation.md`` and ``evaluation.html`` (the calibration and Qini curves) into ``--out``
-(default: the run directory) and prints the Markdown
-(``--format json``: the JSON). ``--record`` plays the next outcome window forward: each
-prediction's recommended intervention is applied and its outcome drawn from the world's
-own outcome process (a stream keyed by ``model_version``), written back to the database
-table (one transaction) and as ``predictions_outcomes.csv``. Exit 2 for bad predictions
-(row and column named) or a run that cannot be read; nothing is written then.
+Reads a finished run (its saved config, its truth table and its partners table, each checked
+against ``manifest.json``) and a model's predictions (the seed's ``predictions`` columns, the
+world's key column required), from a CSV or Parquet file or, with ``--from-db``, from the
+run's database. Writes ``evaluation.json`` (strict JSON), ``evaluation.md`` and
+``evaluation.html`` (the calibration and Qini curves) into ``--out`` (default: the run
+directory), each atomically, and prints the Markdown (``--format json``: the JSON).
+``--record`` plays the next outcome window forward: each prediction's recommended
+intervention is applied and its outcome drawn from the world's own outcome process (a stream
+keyed by ``model_version``), written back to the database table (one transaction) and as
+``predictions_outcomes.csv``. Exit 2 for anything malformed (the file, row and column named:
+see simulator.predictions and simulator.runfiles); nothing is written then.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
+import math
+import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from . import grading
+from . import predictions as preds
+from . import runfiles
 from .errors import ConfigError
 from .expr import frame_env
 from .streams import stream
 
-COLUMNS = ["prediction_id", "partner_id", "churn_probability", "top_churn_factors", "recommended_intervention",
-           "uplift_score", "predicted_at", "actual_intervention", "actual_outcome", "outcome_recorded_at",
-           "model_version"]
 OUTCOMES = "predictions_outcomes.csv"
+OUTPUTS = ("evaluation.json", "evaluation.md", "evaluation.html")
 
 
-def load_run(run_dir: Path):
-    """The run's spec (from its saved config), its interventions stage and its tables."""
-    from omegaconf import OmegaConf
+class Run(NamedTuple):
+    """A finished run as evaluate reads it: its spec, interventions stage and two tables."""
 
+    spec: object
+    stage: object
+    uplift: pd.DataFrame
+    partners: pd.DataFrame
+
+
+def load_run(run_dir: Path) -> Run:
+    """The run's spec (from its saved config) and its truth and partners tables, every file
+    checked against manifest.json (an edit after the run is refused)."""
     from .load import load_spec
 
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
-        raise ConfigError([f"{run_dir}: not a run directory (no .hydra/config.yaml; run python -m simulator first)"])
-    spec = load_spec(OmegaConf.load(saved))
+    manifest = runfiles.read_manifest(run_dir)
+    cfg = runfiles.read_config(run_dir)
+    runfiles.verify_config(run_dir, runfiles.resolved_config(cfg), manifest)
+    spec = load_spec(cfg)
     stage = next((s for s in spec.stages if s.kind == "interventions"), None)
     if stage is None:
         raise ConfigError([f"{run_dir}: this world has no interventions (interventions=none): nothing to grade"])
-
-    def table(name: str) -> pd.DataFrame:
-        for suffix, read in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
-            if (run_dir / f"{name}{suffix}").exists():
-                return read(run_dir / f"{name}{suffix}")
-        raise ConfigError([f"{run_dir}: no {name}.parquet or {name}.csv"])
-
-    return spec, stage, table(stage.truth_table), table(spec.table)
+    return Run(spec, stage, runfiles.read_table(run_dir, manifest, stage.truth_table),
+               runfiles.read_table(run_dir, manifest, spec.table))
 
 
-def read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
-    """The predictions; an optional column with no value at all counts as not given."""
-    frame = _read_predictions(args, spec, run_dir)
-    return frame.drop(columns=[c for c in frame.columns if c != "partner_id" and frame[c].isna().all()])
+def value_column(spec) -> str | None:
+    """The partners column a policy's retained value is weighed by: the one the world's
+    tiers are binned by (the monthly commission in the seed's world), None if it has none.
+
+    A stopgap until a stage declares a 'value' role: read here from the entity stage's
+    ``bins`` column so that no column name is written in Python."""
+    return next((c.source for c in getattr(spec.entity, "columns", ()) if c.kind == "bins"), None)
 
 
-def _read_predictions(args, spec, run_dir: Path) -> pd.DataFrame:
+def truth_probability_column(spec) -> str | None:
+    """The oracle's churn probability (the churn stage's ``truth``), else its model probability."""
+    return next((s.truth for s in spec.stages if getattr(s, "truth", None)), None) or spec.role("probability")
+
+
+def read_predictions(args: argparse.Namespace, spec, run_dir: Path) -> tuple[pd.DataFrame, str]:
+    """(the predictions, where they came from). In the database table, which always has
+    every column, a column with no value at all counts as not given; in a file, a column
+    given is meant (an empty number there is refused)."""
     if args.from_db:
-        if spec.db is None or spec.db.kind == "none":
-            raise ConfigError(["--from-db: the run loaded no database (db=none)"])
-        return pd.read_sql("SELECT * FROM predictions", _connect(spec, run_dir, args.db_url))
-    path = Path(args.predictions)
-    if path.suffix not in (".csv", ".parquet"):
-        raise ConfigError([f"--predictions {path}: must be a .csv or .parquet file"])
-    if not path.is_file():
-        raise ConfigError([f"--predictions {path}: no such file"])
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-
-
-def _connect(spec, run_dir: Path, url: str | None = None):
-    """The run's database: its SQLite file, or the PostgreSQL of ``url`` (--db-url), else
-    DATABASE_URL, else the run's saved URL (whose password the saved config masks)."""
-    import os
-
-    from .sinks.sqlite import database_file as local_file
-
-    if spec.db.kind == "sqlite":
-        return sqlite3.connect(local_file(spec.db, run_dir))
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = url or os.environ.get("DATABASE_URL") or spec.db.target
-    try:
-        return create_engine(url).connect()
-    except SQLAlchemyError as exc:
-        from .secrets import mask
-
-        hint = " (the run's saved config masks the password: pass --db-url URL or set DATABASE_URL)" \
-            if "***" in url else ""
-        raise ConfigError([f"--from-db: cannot connect to {mask(url)}{hint}: "
-                           f"{mask(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))}"]) from None
-
-
-def _shown(value: object) -> str:
-    return repr(value.item() if hasattr(value, "item") else value)     # 1.5, not np.float64(1.5)
-
-
-def check_predictions(frame: pd.DataFrame, cohort: pd.Index, types: tuple[str, ...]) -> list[str]:
-    """Every problem of the predictions, with its row (1 = the first data row) and column."""
-    problems = []
-    if "partner_id" not in frame:
-        return [f"predictions: missing the required column partner_id (columns: {', '.join(map(str, frame.columns))})"]
-    ids = frame["partner_id"].astype(str)
-    for i in np.flatnonzero(~ids.isin(cohort).to_numpy())[:5]:
-        problems.append(f"predictions row {i + 1}, partner_id: {ids.iloc[i]!r} is not a partner of this run's cohort")
-    for i in np.flatnonzero(ids.duplicated().to_numpy())[:5]:
-        problems.append(f"predictions row {i + 1}, partner_id: {ids.iloc[i]!r} appears twice")
-    if "churn_probability" in frame:
-        p = pd.to_numeric(frame["churn_probability"], errors="coerce")
-        for i in np.flatnonzero((p.isna() & frame["churn_probability"].notna() | (p < 0) | (p > 1)).to_numpy())[:5]:
-            problems.append(f"predictions row {i + 1}, churn_probability: {_shown(frame['churn_probability'].iloc[i])} "
-                            f"is not a probability in [0, 1]")
-    if "recommended_intervention" in frame:
-        rec = frame["recommended_intervention"]
-        for i in np.flatnonzero((rec.notna() & ~rec.astype(str).isin(types)).to_numpy())[:5]:
-            problems.append(f"predictions row {i + 1}, recommended_intervention: {_shown(rec.iloc[i])} is not an "
-                            f"intervention type (known: {', '.join(types)})")
-    if "uplift_score" in frame and pd.to_numeric(frame["uplift_score"], errors="coerce").isna().any():
-        i = int(np.flatnonzero(pd.to_numeric(frame["uplift_score"], errors="coerce").isna().to_numpy())[0])
-        problems.append(f"predictions row {i + 1}, uplift_score: {_shown(frame['uplift_score'].iloc[i])} is not a number")
-    return problems
+        frame = preds.read_table(spec, run_dir, args.db_url, args.model_version)
+        source = preds.describe(spec, run_dir, args.db_url)
+    else:
+        path = Path(args.predictions)
+        frame, source = preds.read_file(path, spec.key), str(path)
+        if args.model_version is not None:
+            if "model_version" not in frame:
+                raise ConfigError([f"--model-version {args.model_version}: {path} has no model_version column"])
+            frame = frame[frame["model_version"].astype(str) == args.model_version].reset_index(drop=True)
+    if not args.from_db:
+        return frame, source
+    return frame.drop(columns=[c for c in frame.columns if c != spec.key and frame[c].isna().all()]), source
 
 
 def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predictions: pd.DataFrame,
@@ -137,14 +103,16 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
     ids = predictions[key].astype(str).to_numpy()
     rows = truth_rows.loc[ids]
     p_none = rows["base_churn_probability"].to_numpy(dtype=float)
-    p = np.stack([p_none + rows[f"effect_{t}"].to_numpy(dtype=float) for t in stage.types], axis=1)
+    p = np.stack([p_none + rows[stage.truth_column(t)].to_numpy(dtype=float) for t in stage.types], axis=1)
     people = partners.set_index(key).loc[ids]
+    value = value_column(spec)
     truth = grading.Truth(stage.types, stage.control, np.clip(p, 0, 1),
-                          people["avg_commission_3m"].to_numpy(dtype=float), stage.costs or {})
+                          people[value].to_numpy(dtype=float) if value in people else None, stage.costs or {})
     out: dict = {"run": {"seed": spec.seed, "n_partners": spec.n, "predictions": int(len(predictions)),
                          "window": "the partner's next decision and its outcome window "
-                                   f"({spec.timeline.episode_days} days)"}}
-    label, truth_column = spec.role("label"), next((s.truth for s in spec.stages if s.kind == "churn"), None)
+                                   f"({spec.timeline.episode_days} days)"},
+                 "value_column": value}
+    label, truth_column = spec.role("label"), truth_probability_column(spec)
     if "churn_probability" in predictions:
         out["churn_model"] = grading.churn_model(predictions["churn_probability"].to_numpy(dtype=float),
                                                  people[label].to_numpy(dtype=bool),
@@ -154,7 +122,7 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
     rec = None
     if "recommended_intervention" in predictions:
         names = predictions["recommended_intervention"].fillna(stage.control).astype(str)
-        rec = np.array([stage.types.index(t) for t in names])
+        rec = pd.Index(stage.types).get_indexer(names)
     if "uplift_score" in predictions:
         score = predictions["uplift_score"].to_numpy(dtype=float)
         chosen = rec if rec is not None else np.argmin(p, axis=1)
@@ -186,6 +154,10 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
     return out
 
 
+def _fixed(value: float | None, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def markdown(result: dict) -> str:
     """evaluation.md: the figures as tables, for a pull request."""
     lines = [f"# Evaluation against the truth (seed {result['run']['seed']}, "
@@ -193,7 +165,7 @@ def markdown(result: dict) -> str:
     if "churn_model" in result:
         c = result["churn_model"]
         lines += ["", "## Churn model", "", "| | model | oracle |", "|---|---|---|",
-                  f"| AUC (realized label) | {c['auc']:.4f} | {c['oracle_auc']:.4f} |",
+                  f"| AUC (realized label) | {_fixed(c['auc'])} | {_fixed(c['oracle_auc'])} |",
                   f"| Brier score | {c['brier']:.4f} | {c['oracle_brier']:.4f} |",
                   f"| mean squared distance to the true probability | {c['brier_vs_true_probability']:.4f} | 0 |",
                   "", "| decile | n | mean predicted | mean true probability | churn rate |", "|---|---|---|---|---|"]
@@ -202,14 +174,15 @@ def markdown(result: dict) -> str:
     if "uplift_model" in result:
         u = result["uplift_model"]
         lines += ["", "## Uplift model", "", f"Benefit: {u['benefit']}.", "", "| measure | value |", "|---|---|",
-                  f"| Qini coefficient (1 = perfect ranking) | {u['qini']:.4f} |",
-                  f"| Spearman with the true benefit | {u['spearman']:.4f} |"]
+                  f"| Qini coefficient (1 = perfect ranking) | {_fixed(u['qini'])} |",
+                  f"| Spearman with the true benefit | {_fixed(u['spearman'])} |"]
         lines += [f"| mean true benefit, top {k.split('_')[2].removesuffix('pct')}% | {v:.4f} |"
                   for k, v in u.items() if k.startswith("uplift_at_")]
     lines += ["", "## Policies" + (f" (budget {result['budget']:,.2f})" if result["budget"] is not None else ""),
-              "", "| policy | expected churners | churn rate | commission retained | cost |", "|---|---|---|---|---|"]
+              "", f"| policy | expected churners | churn rate | {result.get('value_column') or 'value'} retained "
+                  f"| cost |", "|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['expected_churners']:,.2f} | {r['expected_churn_rate']:.4f} | "
-              f"{r['expected_commission_retained']:,.0f} | {r['cost']:,.2f} |" for r in result["policies"]]
+              f"{_fixed(r['expected_commission_retained'], ',.0f')} | {r['cost']:,.2f} |" for r in result["policies"]]
     if result["regret"] is not None:
         lines += ["", f"Regret (expected churners of the submitted policy minus the oracle's): "
                       f"**{result['regret']:,.3f}**"]
@@ -239,7 +212,8 @@ def html_page(result: dict) -> str:
         fig = figure(figsize=(4.6, 3.6))
         ax = fig.subplots()
         x = [c["treated"] for c in curve]
-        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {result['uplift_model']['qini']:.3f})")
+        qini = _fixed(result["uplift_model"]["qini"], ".3f")
+        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {qini})")
         ax.plot([0, x[-1]], [0, curve[-1]["churn_prevented"]], "--", color="grey", label="random")
         ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curve")
         ax.legend(fontsize=7)
@@ -251,110 +225,150 @@ def html_page(result: dict) -> str:
 
 
 def model_version(predictions: pd.DataFrame) -> str:
-    """The predictions' model version (the stream of their recorded outcomes)."""
-    return str(predictions["model_version"].iloc[0]) if "model_version" in predictions and len(predictions) \
-        else "unversioned"
+    """The predictions' model version (the stream of their recorded outcomes); the checks
+    allow one per call."""
+    versions = predictions["model_version"].dropna() if "model_version" in predictions else ()
+    return str(versions.iloc[0]) if len(versions) else "unversioned"
 
 
 def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """The outcome window played forward: each prediction's recommended type (the control
-    where none is given) and an outcome drawn from P(Churned | do(type)), one uniform per
+    where none is given) and an outcome drawn from P(outcome | do(type)), one uniform per
     partner from a stream keyed by the model version (the same predictions, the same
-    outcomes)."""
+    outcomes). The window is the one the truth describes: it opens at the run's feature date
+    (also a missing ``predicted_at``), never at the wall clock."""
     version = model_version(predictions)
     rows = uplift.set_index(spec.key).loc[predictions[spec.key].astype(str)]
     kind = predictions.get("recommended_intervention", pd.Series([None] * len(predictions)))
     kind = kind.fillna(stage.control).astype(str).to_numpy()
-    prob = rows["base_churn_probability"].to_numpy(dtype=float) + \
-        np.choose(np.array([stage.types.index(k) for k in kind]),
-                  [rows[f"effect_{t}"].to_numpy(dtype=float) for t in stage.types])
+    chosen = pd.Index(stage.types).get_indexer(kind)
+    effects = np.stack([rows[stage.truth_column(t)].to_numpy(dtype=float) for t in stage.types], axis=1)
+    prob = rows["base_churn_probability"].to_numpy(dtype=float) + effects[np.arange(len(kind)), chosen]
     order = np.argsort(predictions[spec.key].astype(str).to_numpy(), kind="stable")
     u = np.empty(len(predictions))
     u[order] = stream(spec.seed, "evaluate", "record", version).random(len(predictions))
-    when = pd.to_datetime(predictions["predicted_at"]) if "predicted_at" in predictions and \
-        predictions["predicted_at"].notna().all() else pd.Series([pd.Timestamp(spec.feature_date)] * len(predictions))
+    opened = pd.Timestamp(spec.feature_date)
     out = predictions.copy()
+    if "predicted_at" in out:
+        out["predicted_at"] = out["predicted_at"].astype(object).where(out["predicted_at"].notna(), str(opened))
+    else:
+        out["predicted_at"] = str(opened)
     out["actual_intervention"] = kind
-    out["actual_outcome"] = np.where(u < np.clip(prob, 0, 1), "Churned", "Retained")
-    out["outcome_recorded_at"] = (when + pd.Timedelta(days=spec.timeline.episode_days)).to_numpy()
+    out["actual_outcome"] = np.where(u < np.clip(prob, 0, 1), stage.churned, stage.retained)
+    out["outcome_recorded_at"] = opened + pd.Timedelta(days=spec.timeline.episode_days)
     out["model_version"] = version
     return out
 
 
-def _write_back(spec, run_dir: Path, recorded: pd.DataFrame, url: str | None) -> None:
-    """The outcomes into the run's predictions table, in one transaction."""
-    conn = _connect(spec, run_dir, url)
-    columns = [recorded["actual_intervention"].astype(str), recorded["actual_outcome"].astype(str),
-               pd.to_datetime(recorded["outcome_recorded_at"]).astype(str), recorded["model_version"].astype(str),
-               recorded[spec.key].astype(str)]
-    values = list(zip(*(c.tolist() for c in columns)))
-    if isinstance(conn, sqlite3.Connection):
-        with conn:
-            conn.executemany("UPDATE predictions SET actual_intervention = ?, actual_outcome = ?, "
-                             "outcome_recorded_at = ?, model_version = ? WHERE partner_id = ?", values)
-        conn.close()
-        return
-    from sqlalchemy import text
+def finite_budget(text: str) -> float:
+    """argparse type of --budget: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0 (the most the interventions may "
+                                         f"cost), got {text!r}")
+    return value
 
-    with conn.begin():                         # one transaction: all outcomes or none
-        conn.execute(text("UPDATE predictions SET actual_intervention = :a, actual_outcome = :b, "
-                          "outcome_recorded_at = CAST(:c AS TIMESTAMP), model_version = :d WHERE partner_id = :e"),
-                     [dict(zip("abcde", v)) for v in values])
-    conn.close()
+
+def claim_out_dir(out: Path) -> list[Path]:
+    """Refuse an --out evaluate could not write into, before anything is computed: make the
+    directory and a probe file in it. Returns the directories made (to remove on a refusal)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError([f"--out {out}: not a directory"])
+    made = [d for d in (out, *out.parents) if not d.exists()][::-1]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".evaluate-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        release(made)
+        raise ConfigError([f"--out {out}: cannot write there ({exc.strerror or exc})"]) from None
+    return made
+
+
+def release(made: list[Path]) -> None:
+    """Remove the directories claim_out_dir made, innermost first (only if still empty)."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def write_outputs(out_dir: Path, result: dict, recorded: pd.DataFrame | None) -> None:
+    """evaluation.json (strict JSON), .md and .html, and the recorded outcomes, each atomically."""
+    from .sinks.publication import write_text
+
+    write_text(json.dumps(result, indent=2, allow_nan=False, default=float) + "\n", out_dir / OUTPUTS[0])
+    write_text(markdown(result), out_dir / OUTPUTS[1])
+    write_text(html_page(result), out_dir / OUTPUTS[2])
+    if recorded is not None:
+        write_text(recorded.to_csv(index=False), out_dir / OUTCOMES)
+
+
+def already_recorded(args: argparse.Namespace, spec, out_dir: Path, predictions: pd.DataFrame) -> bool:
+    """Whether these predictions' model version has outcomes already (in --out, or in the table)."""
+    version = model_version(predictions)
+    done = False
+    if (out_dir / OUTCOMES).is_file():
+        earlier = preds.read_file(out_dir / OUTCOMES, spec.key)
+        done = "model_version" in earlier and bool((earlier["model_version"].astype(str) == version).any())
+    if args.from_db and "actual_outcome" in predictions:
+        done = done or bool(predictions["actual_outcome"].notna().any())
+    return done
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = runfiles.CliParser(prog="python -m simulator.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", help="CSV or Parquet with the seed's predictions columns")
+    source.add_argument("--from-db", action="store_true", help="read the run's database predictions table")
+    ap.add_argument("--model-version", help="grade only this model_version's predictions (one per call)")
+    ap.add_argument("--out", type=Path, help="where evaluation.json/.md go (default: the run directory)")
+    ap.add_argument("--format", choices=["md", "json"], default="md")
+    ap.add_argument("--budget", type=finite_budget, help="the most the interventions may cost (interventions.costs)")
+    ap.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
+    ap.add_argument("--replace", action="store_true", help="with --record: record a model version again")
+    ap.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulator.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", help="CSV or Parquet with the seed's predictions columns")
-    source.add_argument("--from-db", action="store_true", help="read the run's database predictions table")
-    parser.add_argument("--out", type=Path, help="where evaluation.json/.md go (default: the run directory)")
-    parser.add_argument("--format", choices=["md", "json"], default="md")
-    parser.add_argument("--budget", type=float, help="the most the interventions may cost (interventions.costs)")
-    parser.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
-    parser.add_argument("--replace", action="store_true", help="with --record: record a model version again")
-    parser.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
+    out_dir = args.out or args.run_dir
+    made: list[Path] = []
     try:
         spec, stage, uplift, partners = load_run(args.run_dir)
-        predictions = read_predictions(args, spec, args.run_dir)
-        problems = check_predictions(predictions, pd.Index(uplift[spec.key].astype(str)), stage.types)
-        if args.budget is not None and args.budget < 0:
-            problems.append(f"--budget: must be >= 0, got {args.budget}")
+        predictions, source = read_predictions(args, spec, args.run_dir)
+        problems = preds.check(predictions, source, spec, stage.types, pd.Index(uplift[spec.key].astype(str)))
         if args.budget is not None and not stage.costs:
             problems.append("--budget: this world declares no interventions.costs")
-        out_dir = args.out or args.run_dir
-        if args.record:
-            version = model_version(predictions)
-            done = (out_dir / OUTCOMES).is_file() and \
-                (pd.read_csv(out_dir / OUTCOMES)["model_version"].astype(str) == version).any()
-            if args.from_db and "actual_outcome" in predictions:
-                done = done or predictions["actual_outcome"].notna().any()
-            if done and not args.replace:
-                problems.append(f"--record: model_version {version!r} is already recorded (add --replace to "
-                                f"record it again)")
+        if args.record and not problems and already_recorded(args, spec, out_dir, predictions) and not args.replace:
+            problems.append(f"--record: model_version {model_version(predictions)!r} is already recorded "
+                            f"(add --replace to record it again)")
         if problems:
             raise ConfigError(problems)
+        made = claim_out_dir(out_dir)
+        result = evaluate(spec, stage, uplift, partners, predictions, args.budget)
+        recorded = None
+        if args.record:
+            recorded = record(spec, stage, uplift, predictions)
+            if args.from_db:
+                preds.write_outcomes(spec, args.run_dir, recorded, None if "model_version" not in predictions
+                                     else model_version(predictions), args.db_url)
+            churned = recorded["actual_outcome"] == stage.churned
+            result["recorded"] = {"model_version": model_version(recorded), "rows": int(len(recorded)),
+                                  "churned": int(churned.sum()), "file": OUTCOMES, "database": bool(args.from_db)}
     except ConfigError as exc:
+        release(made)
         print(exc.render("the run or the predictions"), file=sys.stderr)
         return 2
-    result = evaluate(spec, stage, uplift, partners, predictions, args.budget)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.record:
-        recorded = record(spec, stage, uplift, predictions)
-        if args.from_db:
-            _write_back(spec, args.run_dir, recorded, args.db_url)
-        recorded.to_csv(out_dir / OUTCOMES, index=False)
-        churned = recorded["actual_outcome"] == "Churned"
-        result["recorded"] = {"model_version": model_version(recorded) if len(recorded) else None,
-                              "rows": int(len(recorded)), "churned": int(churned.sum()),
-                              "file": OUTCOMES, "database": bool(args.from_db)}
-    (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    text = markdown(result)
-    (out_dir / "evaluation.md").write_text(text)
-    (out_dir / "evaluation.html").write_text(html_page(result))
-    print(json.dumps(result, indent=2, default=float) if args.format == "json" else text)
+    write_outputs(out_dir, result, recorded)
+    print(json.dumps(result, indent=2, allow_nan=False, default=float) if args.format == "json" else markdown(result))
     return 0
 
 

@@ -7,7 +7,12 @@ per-episode churn probability under the control, ``P_none``, and each type's exa
 so ``P_t = P_none + effect_t`` is P(Churned | do(t)) with the noise and clips integrated
 out. A policy's expected churners are the sum of ``P_t`` over its assignment (a mixed
 policy, like the logging one, the sum of its shares times ``P_t``), never a sample; its
-expected commission retained weights each partner's ``1 - P`` by its monthly commission.
+expected commission retained weights each partner's ``1 - P`` by its value (the world's
+value column, e.g. the monthly commission).
+
+A figure that is not defined for the given inputs (an AUC with one class, a correlation with
+a constant score, a Qini coefficient when no ranking beats random) is ``None``, never NaN,
+so the evaluation is strict JSON.
 """
 from __future__ import annotations
 
@@ -20,6 +25,11 @@ from scipy.stats import spearmanr
 from .learnability import auc
 
 
+def defined(value: float) -> float | None:
+    """``value``, or None where it is not a finite number (undefined for these inputs)."""
+    return float(value) if np.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class Truth:
     """The cohort's exact outcome probabilities under each type, and what is at stake."""
@@ -27,7 +37,7 @@ class Truth:
     types: tuple[str, ...]
     control: str
     p: np.ndarray                  # (n, types): P(Churned | do(type)) in the next window
-    commission: np.ndarray         # (n,): monthly commission (avg_commission_3m)
+    commission: np.ndarray | None  # (n,): each partner's value (the world's value column), if it has one
     costs: Mapping[str, float]     # cost of one decision of each type
 
     @property
@@ -44,7 +54,8 @@ def policy_value(truth: Truth, shares: np.ndarray, name: str) -> dict:
     cost = float((shares * truth.cost).sum())
     return {"name": name, "expected_churners": float(churn.sum()),
             "expected_churn_rate": float(churn.sum() / n) if n else 0.0,
-            "expected_commission_retained": float(((1 - churn) * truth.commission).sum()), "cost": cost}
+            "expected_commission_retained": None if truth.commission is None
+            else float(((1 - churn) * truth.commission).sum()), "cost": cost}
 
 
 def one_hot(assignment: np.ndarray, k: int) -> np.ndarray:
@@ -125,23 +136,24 @@ def churn_model(predicted: np.ndarray, label: np.ndarray, true_p: np.ndarray) ->
               "mean_predicted": float(predicted[deciles == d].mean()),
               "mean_true_probability": float(true_p[deciles == d].mean()),
               "churn_rate": float(label[deciles == d].mean())} for d in range(10) if (deciles == d).any()]
-    return {"n": int(len(predicted)), "auc": auc(label, predicted), "oracle_auc": auc(label, true_p),
+    return {"n": int(len(predicted)), "auc": defined(auc(label, predicted)), "oracle_auc": defined(auc(label, true_p)),
             "brier": float(np.mean((predicted - label) ** 2)),
             "oracle_brier": float(np.mean((true_p - label) ** 2)),
             "brier_vs_true_probability": float(np.mean((predicted - true_p) ** 2)),
             "calibration": table}
 
 
-def qini(score: np.ndarray, benefit: np.ndarray) -> tuple[float, np.ndarray]:
+def qini(score: np.ndarray, benefit: np.ndarray) -> tuple[float | None, np.ndarray]:
     """The Qini coefficient of a ranking against the true benefit: the area between its
     cumulative benefit curve (best-scored first) and the random ranking's straight line,
-    as a share of the perfect ranking's area (1: perfect, 0: random). Also the curve."""
+    as a share of the perfect ranking's area (1: perfect, 0: random; None when the perfect
+    ranking does no better than random). Also the curve."""
     n = len(score)
     cum = np.concatenate([[0.0], np.cumsum(benefit[np.argsort(-score, kind="stable")])])
     best = np.concatenate([[0.0], np.cumsum(np.sort(benefit)[::-1])])
     line = np.arange(n + 1) / max(n, 1) * benefit.sum()
     area, perfect = float((cum - line).sum()), float((best - line).sum())
-    return (area / perfect if perfect > 0 else float("nan")), cum
+    return (area / perfect if perfect > 0 else None), cum
 
 
 def uplift_model(score: np.ndarray, benefit: np.ndarray, ks: Sequence[float] = (0.1, 0.2, 0.3)) -> dict:
@@ -152,6 +164,8 @@ def uplift_model(score: np.ndarray, benefit: np.ndarray, ks: Sequence[float] = (
     at = {f"uplift_at_{int(k * 100)}pct": float(benefit[order[:max(int(round(k * len(score))), 1)]].mean())
           for k in ks}
     points = np.linspace(0, len(score), 11).astype(int)
-    return {"n": int(len(score)), "qini": coefficient, "spearman": float(spearmanr(score, benefit).statistic),
+    constant = np.ptp(score) == 0 or np.ptp(benefit) == 0     # Spearman's rho is undefined: no ranking
+    return {"n": int(len(score)), "qini": coefficient,
+            "spearman": None if constant else defined(float(spearmanr(score, benefit).statistic)),
             **at, "mean_true_benefit": float(benefit.mean()),
             "curve": [{"treated": int(i), "churn_prevented": float(curve[i])} for i in points]}

@@ -156,11 +156,12 @@ def test_json_format_prints_the_json(run, tmp_path):
 
 @pytest.mark.parametrize("change, fragment", [
     (lambda f: f.assign(partner_id=["P99999999"] + f["partner_id"].tolist()[1:]),
-     "predictions row 1, partner_id: 'P99999999' is not a partner of this run's cohort"),
-    (lambda f: pd.concat([f, f.iloc[:1]]), "partner_id: "),
-    (lambda f: f.assign(recommended_intervention="sms"), "predictions row 1, recommended_intervention: 'sms' is not"),
-    (lambda f: f.assign(churn_probability=1.5), "predictions row 1, churn_probability: 1.5 is not a probability"),
-    (lambda f: f.drop(columns="partner_id"), "missing the required column partner_id"),
+     "pred.csv row 1, column partner_id: 'P99999999' is not a partner of this run's cohort"),
+    (lambda f: pd.concat([f, f.iloc[:1]]), "column partner_id: 'P00001' appears twice"),
+    (lambda f: f.assign(recommended_intervention="sms"),
+     "pred.csv row 1, column recommended_intervention: 'sms' is not"),
+    (lambda f: f.assign(churn_probability=1.5), "pred.csv row 1, column churn_probability: 1.5 is not a probability"),
+    (lambda f: f.drop(columns="partner_id"), "pred.csv: no partner_id column (the required key"),
 ])
 def test_bad_predictions_are_refused_with_row_and_column(run, tmp_path, change, fragment):
     out, truth, _ = run
@@ -207,3 +208,102 @@ def test_record_round_trips_through_a_real_postgresql(postgres_url, tmp_path):
     assert db["actual_outcome"].isin(["Churned", "Retained"]).all() and db["outcome_recorded_at"].notna().all()
     again = _evaluate(out, "--from-db", "--record", "--db-url", postgres_url, check=False)
     assert again.returncode == 2 and "already recorded" in again.stderr
+
+
+# ----------------------------------------------------------------------------- the happy paths' edges (issue 22)
+
+def _copy_run(out, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, symlinks=True)
+    return copy
+
+
+def _strict(text):
+    def refuse(token):
+        raise AssertionError(f"{token} in evaluation.json")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_evaluation_json_is_strict_when_a_figure_is_undefined(run, tmp_path):
+    """A constant uplift score has no Spearman correlation: null in the JSON, n/a in the
+    Markdown, never a bare NaN token."""
+    _, truth, _ = run
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "uplift_score": 0.5, "churn_probability": 0.2})
+    result = _graded(run, tmp_path, frame)
+    assert result["uplift_model"]["spearman"] is None
+    _strict((tmp_path / "ev" / "evaluation.json").read_text())
+    assert "| Spearman with the true benefit | n/a |" in (tmp_path / "ev" / "evaluation.md").read_text()
+
+
+def test_outputs_are_replaced_atomically(run, tmp_path):
+    """Each output is written under a temporary name and renamed over the old one: a reader
+    sees the old file or the new, never half of one, and no temporary file is left."""
+    _, truth, _ = run
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "email"})
+    _graded(run, tmp_path, frame)
+    inodes = {p.name: p.stat().st_ino for p in (tmp_path / "ev").iterdir()}
+    _graded(run, tmp_path, frame, "--record")
+    after = {p.name: p.stat().st_ino for p in (tmp_path / "ev").iterdir()}
+    assert set(after) == {"evaluation.json", "evaluation.md", "evaluation.html", "predictions_outcomes.csv"}
+    assert all(after[name] != inode for name, inode in inodes.items())      # renamed in, not rewritten
+
+
+def test_a_missing_predicted_at_is_the_feature_date_never_the_wall_clock(run, tmp_path):
+    """From a file without predicted_at, and from the database, whose DEFAULT fills the
+    wall clock: the window recorded opens at the run's feature date (2025-10-03)."""
+    out, truth, _ = run
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call",
+                          "model_version": "clock"})
+    _graded(run, tmp_path, frame, "--record")
+    recorded = pd.read_csv(tmp_path / "ev" / "predictions_outcomes.csv")
+    assert (pd.to_datetime(recorded["predicted_at"]) == pd.Timestamp("2025-10-03")).all()
+    assert (pd.to_datetime(recorded["outcome_recorded_at"]) == pd.Timestamp("2025-11-02")).all()
+    copy = _copy_run(out, tmp_path)
+    with sqlite3.connect(copy / "world.sqlite") as conn:
+        conn.execute("DELETE FROM predictions")
+        frame.to_sql("predictions", conn, if_exists="append", index=False)   # predicted_at: DEFAULT (the clock)
+    _evaluate(copy, "--from-db", "--record", "--out", tmp_path / "db")
+    with sqlite3.connect(copy / "world.sqlite") as conn:
+        db = pd.read_sql("SELECT outcome_recorded_at FROM predictions", conn)
+    assert (pd.to_datetime(db["outcome_recorded_at"]) == pd.Timestamp("2025-11-02")).all()
+
+
+def test_model_version_grades_and_records_one_version_of_the_table(run, tmp_path):
+    out, truth, _ = run
+    copy = _copy_run(out, tmp_path)
+    base = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "email"})
+    with sqlite3.connect(copy / "world.sqlite") as conn:
+        conn.execute("DELETE FROM predictions")
+        for version in ("v1", "v2"):
+            base.assign(model_version=version).to_sql("predictions", conn, if_exists="append", index=False)
+    mixed = _evaluate(copy, "--from-db", "--out", tmp_path / "ev", check=False)
+    assert mixed.returncode == 2 and "2 model versions in one call" in mixed.stderr
+    _evaluate(copy, "--from-db", "--model-version", "v2", "--record", "--out", tmp_path / "ev")
+    with sqlite3.connect(copy / "world.sqlite") as conn:
+        db = pd.read_sql("SELECT model_version, actual_outcome FROM predictions", conn)
+    assert db.loc[db["model_version"] == "v2", "actual_outcome"].notna().all()
+    assert db.loc[db["model_version"] == "v1", "actual_outcome"].isna().all()      # the other version untouched
+
+
+def test_evaluate_reads_the_key_and_the_outcome_labels_from_the_spec(tmp_path):
+    """A world whose key column and outcome labels are not the seed's: no name is written in Python."""
+    out = tmp_path / "renamed"
+    run_cli("n_partners=1000", "output.report=false", "population.id.column=affiliate_id",
+            "interventions.outcomes.churned=Left", "interventions.outcomes.retained=Stayed", out_dir=out)
+    truth = pd.read_parquet(out / "uplift_truth.parquet")
+    with sqlite3.connect(out / "world.sqlite") as conn:
+        pd.DataFrame({"affiliate_id": truth["affiliate_id"], "recommended_intervention": "call",
+                      "model_version": "k1"}).to_sql("predictions", conn, if_exists="append", index=False)
+    proc = _evaluate(out, "--from-db", "--record", "--out", tmp_path / "ev", "--format", "json")
+    result = _strict(proc.stdout)
+    assert result["recorded"]["rows"] == len(truth) and result["value_column"] == "avg_commission_3m"
+    with sqlite3.connect(out / "world.sqlite") as conn:
+        db = pd.read_sql("SELECT affiliate_id, actual_outcome FROM predictions", conn)
+    assert set(db["actual_outcome"]) == {"Left", "Stayed"}
+    assert result["recorded"]["churned"] == int((db["actual_outcome"] == "Left").sum())
+    wrong_key = tmp_path / "p.csv"
+    pd.DataFrame({"partner_id": truth["affiliate_id"]}).to_csv(wrong_key, index=False)
+    refused = _evaluate(out, "--predictions", wrong_key, "--out", tmp_path / "no", check=False)
+    assert refused.returncode == 2 and "no affiliate_id column" in refused.stderr

@@ -113,10 +113,11 @@ class SinkKind(Protocol):
         """A sink for one run."""
 
     def read(self, db: "DbSpec", run_dir: Path, table: str, url: str | None = None) -> "pa.Table":
-        """A table of the run's database (``url``: the connection, if the run's is masked);
+        """A table of the run's database (``url``: the connection, if the run's is hidden);
         refused (SinkError) when the database does not exist: never creates one."""
 
-    def update(self, db: "DbSpec", run_dir: Path, table: str, key: str, rows: "pa.Table",
+    def update(self, db: "DbSpec", run_dir: Path, table: str, match: Mapping[str, str], rows: "pa.Table",
                url: str | None = None) -> int:
-        """Set the columns of ``rows`` on the rows of ``table`` with the same ``key``, in one
-        transaction; the rows changed."""
+        """Set the other columns of ``rows`` on the rows of ``table`` where each ``match``
+        column (table column -> the column of ``rows`` holding its value) is equal (NULL
+        equals NULL), in one transaction; the rows given."""

@@ -125,18 +125,20 @@ def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
         conn.close()
 
 
-def update(db, run_dir: Path, table: str, key: str, rows: pa.Table, url: str | None = None) -> int:
-    """Set ``rows``' other columns on the rows of ``table`` with the same ``key``, in one
-    transaction (one UPDATE ... FROM the Arrow rows)."""
+def update(db, run_dir: Path, table: str, match: Mapping[str, str], rows: pa.Table, url: str | None = None) -> int:
+    """Set ``rows``' other columns on the rows of ``table`` whose ``match`` columns equal
+    theirs (NULL equals NULL), in one transaction: one UPDATE ... FROM the Arrow rows."""
     import duckdb
 
     conn = _open_existing(db, run_dir, read_only=False)
-    cols = [c for c in rows.column_names if c != key]
+    cols = [c for c in rows.column_names if c not in match.values()]
+    t = quote(table)
     try:
         conn.begin()
         conn.register(_BLOCK, _plain(rows))
-        conn.execute(f"UPDATE {quote(table)} SET " + ", ".join(f"{quote(c)} = {_BLOCK}.{quote(c)}" for c in cols)
-                     + f" FROM {_BLOCK} WHERE {quote(table)}.{quote(key)} = {_BLOCK}.{quote(key)}")
+        conn.execute(f"UPDATE {t} SET " + ", ".join(f"{quote(c)} = {_BLOCK}.{quote(c)}" for c in cols)
+                     + f" FROM {_BLOCK} WHERE "
+                     + " AND ".join(f"{t}.{quote(c)} IS NOT DISTINCT FROM {_BLOCK}.{quote(v)}" for c, v in match.items()))
         conn.commit()
     except duckdb.Error as exc:
         conn.rollback()

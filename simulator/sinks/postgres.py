@@ -155,16 +155,17 @@ def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
     return pa.Table.from_pandas(pd.DataFrame.from_records(rows, columns=cols), preserve_index=False)
 
 
-def update(db, run_dir: Path, table: str, key: str, rows: pa.Table, url: str | None = None) -> int:
-    """Set ``rows``' other columns on the rows of ``table`` with the same ``key``, in one
-    transaction."""
+def update(db, run_dir: Path, table: str, match: Mapping[str, str], rows: pa.Table, url: str | None = None) -> int:
+    """Set ``rows``' other columns on the rows of ``table`` whose ``match`` columns equal
+    theirs (``IS NOT DISTINCT FROM``: NULL equals NULL), in one transaction."""
+    import psycopg2
     import psycopg2.extras
 
     conn, where = connect(_engine_url(db, url))
-    cols = [c for c in rows.column_names if c != key]
+    cols = [c for c in rows.column_names if c not in match.values()]
     sql = (f"UPDATE {quote(table)} SET " + ", ".join(f"{quote(c)} = %s" for c in cols)
-           + f" WHERE {quote(key)} = %s")
-    values = list(zip(*(rows[c].to_pylist() for c in [*cols, key])))
+           + " WHERE " + " AND ".join(f"{quote(c)} IS NOT DISTINCT FROM %s" for c in match))
+    values = list(zip(*(rows[c].to_pylist() for c in [*cols, *match.values()])))
     try:
         with conn, conn.cursor() as cur:       # one transaction: all rows or none
             psycopg2.extras.execute_batch(cur, sql, values, page_size=1000)

@@ -220,19 +220,16 @@ def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def update(db, run_dir: Path, table: str, key: str, rows: pa.Table, url: str | None = None) -> int:
-    """Set ``rows``' other columns on the rows of ``table`` with the same ``key``, in one
-    transaction."""
+def update(db, run_dir: Path, table: str, match: Mapping[str, str], rows: pa.Table, url: str | None = None) -> int:
+    """Set ``rows``' other columns on the rows of ``table`` whose ``match`` columns equal
+    theirs (``IS``: NULL equals NULL), in one transaction."""
     session = _open_existing(db, run_dir, read_only=False)
-    cols = [c for c in rows.column_names if c != key]
+    cols = [c for c in rows.column_names if c not in match.values()]
     sql = (f"UPDATE {quote(table)} SET " + ", ".join(f"{quote(c)} = ?" for c in cols)
-           + f" WHERE {quote(key)} = ?")
-    values = for_sqlite(rows.select([*cols, key]))
+           + " WHERE " + " AND ".join(f"{quote(c)} IS ?" for c in match))
+    values = list(zip(*(c.to_pylist() for c in for_sqlite(rows.select([*cols, *match.values()])).columns)))
     try:
-        if session.adbc:
-            session.cur.executemany(sql, list(zip(*(c.to_pylist() for c in values.columns))))
-        else:
-            session.conn.executemany(sql, zip(*(c.to_pylist() for c in values.columns)))
+        (session.cur if session.adbc else session.conn).executemany(sql, values)
         session.commit()
     except _errors() as exc:
         session.rollback()
