@@ -188,7 +188,7 @@ class Interventions(BaseStage):
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
 
-        from ..schemas import member_of
+        from ..table_checks import member_of
 
         partners = tables[world.table]
         dates = list(self.timeline.decision_dates())

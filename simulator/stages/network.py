@@ -310,7 +310,7 @@ class Network(BaseStage):
         the feature date (within both lives: an invariant, checked with the partners)."""
         import pandera.pandas as pa
 
-        from ..schemas import member_of
+        from ..table_checks import member_of
 
         partners = tables[world.table]
         pids = partners[world.key]

@@ -94,7 +94,7 @@ class Projection(BaseStage):
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
 
-        from ..schemas import partners_schema, row_checks
+        from ..table_checks import partners_schema, row_checks
 
         partners = partners_schema(world)
         names = [world.key, *self.features, *self.carry]
