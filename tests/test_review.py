@@ -74,7 +74,7 @@ def test_every_column_is_summarized(stats, default_run):
 
 
 def test_a_new_declared_target_needs_no_code(compose):
-    from simulator import stats as stats_mod
+    from simulator.review import stats as stats_mod
     from simulator.engine import simulate
     from simulator.load import load_spec
 
@@ -91,8 +91,10 @@ def test_the_default_world_meets_every_declared_target(stats):
 
 
 def test_the_miss_rule():
-    from simulator.stats import target as _target
+    from simulator.review.data import Target
+    from simulator.review.stats import row
 
+    _target = lambda *args: row(Target(*args))
     se = np.sqrt(0.2 * 0.8 / 10000)                         # 0.004
     assert _target("x", 0.2, 0.21, se, 10000, "rate")["miss"] is False      # 2.5 SE
     assert _target("x", 0.2, 0.22, se, 10000, "rate")["miss"] is True       # 5 SE
