@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..spec import WorldSpec
-from .canvas import Html, Image, Payload, figure, html_table, image  # noqa: F401  (figure, image: evaluate.py)
+from .canvas import Html, Image, Payload, html_table
 from .figures import draw
 
 
