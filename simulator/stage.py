@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import Problems
 from .expr import Expr
-from .review.data import Figure, StageReview
+from .review.data import FigureSpec, StageReview
 from .spec.model import Domain, IdSpec, Timeline, WorldSpec
 from .spec.shape import Shape
 
@@ -164,7 +164,7 @@ class Stage(Protocol):
         """What stats.json needs, as plain records (simulator.review.data): declared targets
         beside realized values, and headline realized values or measures."""
 
-    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[Figure]:
+    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
         """The report's panels, as figure specifications (simulator.review.data); the review
         draws them."""
 
@@ -234,7 +234,7 @@ class BaseStage:
     def review(self, world, tables) -> StageReview:
         return StageReview()
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         return []
 
     def notices(self, world) -> list[str]:

@@ -107,7 +107,8 @@ def test_stages_hand_the_review_plain_data_and_import_none_of_it():
     import ast
 
     banned = {"report", "stats", "schemas", "learnability"}
-    modules = sorted((ROOT / "simulator" / "stages").glob("*.py")) + sorted((ROOT / "simulator" / "histories").glob("*.py"))
+    modules = [*sorted((ROOT / "simulator" / "stages").glob("*.py")),
+               *sorted((ROOT / "simulator" / "histories").glob("*.py"))]
     found = []
     for path in modules:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -124,11 +125,11 @@ def test_stages_hand_the_review_plain_data_and_import_none_of_it():
 
 def test_every_figure_kind_has_a_drawing_and_payloads_are_typed():
     from simulator.review.canvas import Html
-    from simulator.review.data import Figure
+    from simulator.review.data import FigureSpec
     from simulator.review.figures import DRAWINGS
     from simulator.review.report import panel
 
-    assert set(Figure.__subclasses__()) == set(DRAWINGS)
+    assert set(FigureSpec.__subclasses__()) == set(DRAWINGS)
     assert panel("t", Html("<table></table>")) == "<h2>t</h2><table></table>"
     with pytest.raises(TypeError, match="not a panel payload"):
         panel("t", "<table></table>")              # a bare string is neither an Image nor Html

@@ -109,14 +109,14 @@ class StageReview:
 # ----------------------------------------------------------------------------- figures
 
 @dataclass(frozen=True, kw_only=True)
-class Figure:
+class FigureSpec:
     """A report panel: its heading; each subclass is one kind of figure."""
 
     heading: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class Lorenz(Figure):
+class Lorenz(FigureSpec):
     """Lorenz curves of the heavy-tailed ``columns`` of ``table`` (no panel without any)."""
 
     table: str
@@ -124,7 +124,7 @@ class Lorenz(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RatesBy(Figure):
+class RatesBy(FigureSpec):
     """The rate of the boolean ``label`` of ``table`` by each label column in ``by``."""
 
     table: str
@@ -133,7 +133,7 @@ class RatesBy(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassHistograms(Figure):
+class ClassHistograms(FigureSpec):
     """The numeric ``features`` of ``table`` by churn class: each one's standardized mean
     difference, and the distributions of those that separate the classes most."""
 
@@ -143,14 +143,14 @@ class ClassHistograms(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassHistories(Figure):
+class ClassHistories(FigureSpec):
     """Churners' and healthy partners' average written histories: (table, Panel) each."""
 
     histories: tuple[tuple[str, "Panel"], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScenarioHistories(Figure):
+class ScenarioHistories(FigureSpec):
     """Each churn scenario's average history beside healthy partners', over the rows of
     ``table`` (every written history whose kind declares a panel)."""
 
@@ -160,7 +160,7 @@ class ScenarioHistories(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AucBars(Figure):
+class AucBars(FigureSpec):
     """Each feature's AUC alone beside the declared maximum and the oracle's AUC: the
     stats.json ``realized`` keys holding them."""
 
@@ -170,7 +170,7 @@ class AucBars(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LearnabilityTable(Figure):
+class LearnabilityTable(FigureSpec):
     """The oracle's AUC beside the declared band and the best feature beside its
     declared maximum: the stats.json ``realized`` keys holding them."""
 
@@ -181,7 +181,7 @@ class LearnabilityTable(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Bars(Figure):
+class Bars(FigureSpec):
     """Bars of ``values`` over ``labels`` (e.g. shares of a label column)."""
 
     labels: tuple[str, ...]
@@ -191,7 +191,7 @@ class Bars(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Histogram(Figure):
+class Histogram(FigureSpec):
     """A histogram of whole-number ``values`` over ``bins`` (edges)."""
 
     values: np.ndarray
@@ -203,7 +203,7 @@ class Histogram(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TargetBars(Figure):
+class TargetBars(FigureSpec):
     """A stage's stats.json targets whose names end in ``suffix``: declared beside
     realized, one pair of bars each, labelled by the target's ``label_key``."""
 
@@ -217,7 +217,7 @@ class TargetBars(Figure):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Table(Figure):
+class SummaryTable(FigureSpec):
     """A small table of numbers and strings."""
 
     head: tuple[str, ...]
@@ -237,7 +237,7 @@ class Life:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Lifelines(Figure):
+class Lifelines(FigureSpec):
     """A few partners' lives on the calendar: the label window from ``feature_date`` to
     ``as_of`` shaded, each life from ``start`` on, events coloured by type."""
 

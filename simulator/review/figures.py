@@ -16,8 +16,8 @@ import pandas as pd
 from ..spec import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
-from .data import (AucBars, Bars, ClassHistograms, ClassHistories, Figure, Histogram, LearnabilityTable, Lifelines,
-                   Lorenz, RatesBy, ScenarioHistories, Table, TargetBars)
+from .data import (AucBars, Bars, ClassHistograms, ClassHistories, FigureSpec, Histogram, LearnabilityTable, Lifelines,
+                   Lorenz, RatesBy, ScenarioHistories, SummaryTable, TargetBars)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Scene:
     histories: list
 
 
-Drawing = Callable[[Figure, Scene], "Payload | None"]
+Drawing = Callable[[FigureSpec, Scene], "Payload | None"]
 
 DRAWINGS: dict[type, Drawing] = {
     Lorenz: lambda f, s: charts.lorenz(sample(s.tables[f.table]), f.columns),
@@ -47,12 +47,12 @@ DRAWINGS: dict[type, Drawing] = {
     Bars: lambda f, s: charts.bars(f),
     Histogram: lambda f, s: charts.histogram(f),
     TargetBars: lambda f, s: charts.target_bars(f, s.stats),
-    Table: lambda f, s: charts.table(f.head, f.rows),
+    SummaryTable: lambda f, s: charts.table(f.head, f.rows),
     Lifelines: lambda f, s: charts.lifelines(f),
 }
 
 
-def draw(figures: Sequence[Figure], world: WorldSpec, tables: Mapping[str, pd.DataFrame],
+def draw(figures: Sequence[FigureSpec], world: WorldSpec, tables: Mapping[str, pd.DataFrame],
          stats: Mapping) -> list[tuple[str, Payload]]:
     """(heading, payload) of every figure with something to show, in the order given."""
     histories = [(tables[t], panel) for f in figures if isinstance(f, ClassHistories) for t, panel in f.histories]

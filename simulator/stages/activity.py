@@ -33,7 +33,7 @@ from ..expr import evaluate
 from ..dates import DAY
 from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, live_days
 from ..plan import Step
-from ..review.data import REFERENCE_ROWS, ClassHistories, Figure, MeasuredTarget, StageReview
+from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview
 from ..spec.checks import FORMATS, _compile, _int, _is_number
 from ..spec.columns import _column
 from ..spec.model import ColumnSpec, Domain
@@ -288,7 +288,7 @@ class Activity(BaseStage):
                                               "measured mean", {"feature": feature, **note}))
         return StageReview(out)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         """Churners' and healthy partners' written histories on average, one panel per
         history whose kind declares one."""
         return [ClassHistories(heading="Histories by churn class", histories=tuple(

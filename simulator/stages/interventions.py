@@ -28,7 +28,7 @@ from ..distributions import draw_categorical
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
-from ..review.data import Figure, Life, Lifelines, StageReview, Table, Target, TargetBars
+from ..review.data import FigureSpec, Life, Lifelines, StageReview, SummaryTable, Target, TargetBars
 from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
@@ -291,19 +291,19 @@ class Interventions(BaseStage):
                                                        f"clipped (expectation exact)"}))
         return StageReview(out)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         """A few partners' timelines, each arm's realized and true outcomes, and each
         effect-table row's truth beside its realized churn (from its stats.json targets)."""
         return [self._timeline(world, tables),
-                Table(heading="Interventions: realized vs true outcomes, arm by arm", **self._arms(tables)),
+                self._arms(tables),
                 TargetBars(heading="Interventions by effect-table row", stage=self.name, suffix=".outcome",
                            label_key="row", declared="true (mean outcome_probability)",
                            realized="realized churn rate",
                            title="outcomes by intervention type and effect-table row: truth vs realized",
                            ylabel="P(Churned) in the episode")]
 
-    def _arms(self, tables) -> dict[str, tuple]:
-        """Per type (the head and rows of a table): its decisions, realized churn rate beside
+    def _arms(self, tables) -> SummaryTable:
+        """Per type: its decisions, realized churn rate beside
         the mean truth, and on the first decisions (randomized by a random policy) the
         realized difference to the control beside the mean true effect."""
         iv, truth = tables[self.table_name], tables[self.truth_table]
@@ -318,9 +318,10 @@ class Interventions(BaseStage):
             rows.append((kind, int(sel.sum()), float(churned[sel].mean()) if sel.any() else float("nan"),
                          float(iv["outcome_probability"].to_numpy()[sel].mean()) if sel.any() else float("nan"),
                          float(diff), float(truth[self.truth_column(kind)].mean())))
-        return {"head": ("type", "decisions", "realized churn rate", "true (mean outcome_probability)",
-                         f"first decision: realized - {self.control}", "true effect (mean of uplift_truth)"),
-                "rows": tuple(rows)}
+        return SummaryTable(heading="Interventions: realized vs true outcomes, arm by arm",
+                            head=("type", "decisions", "realized churn rate", "true (mean outcome_probability)",
+                                  f"first decision: realized - {self.control}", "true effect (mean of uplift_truth)"),
+                            rows=tuple(rows))
 
     def _timeline(self, world, tables) -> Lifelines:
         """A handful of partners on the axis: joining, the feature date, each decision

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ..errors import Problems
-from ..review.data import Figure, StageReview
+from ..review.data import FigureSpec, StageReview
 from ..spec.columns import _columns
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -36,7 +36,7 @@ class LateColumns(Population):
     def review(self, world, tables) -> StageReview:
         return Population.review(replace(self, table=world.table), world, tables)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         return []
 
 

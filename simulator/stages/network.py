@@ -29,7 +29,7 @@ from .. import ids
 from ..dates import DAY
 from ..errors import ConfigError, Problems
 from ..plan import Step
-from ..review.data import Figure, Histogram, StageReview, Target
+from ..review.data import FigureSpec, Histogram, StageReview, Target
 from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
@@ -382,7 +382,7 @@ class Network(BaseStage):
                    {"note": "non-masters in no network; declared = what the masters, without_subs and fan-out imply"}),
         ])
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         return [Histogram(heading="Network fan-out", values=self._fan(world, tables).to_numpy(),
                           bins=np.arange(0, self.fanout[1] + 2) - 0.5, title="subs per master", xlabel="subs",
                           ylabel="masters", color="#9467bd")]

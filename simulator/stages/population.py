@@ -21,7 +21,7 @@ from ..errors import Problems
 from ..plan import Step
 from ..spec.checks import _int
 from ..spec.columns import _columns
-from ..review.data import REFERENCE_ROWS, AnyTarget, Figure, Lorenz, RatesBy, StageReview, TailTarget, Target
+from ..review.data import REFERENCE_ROWS, AnyTarget, FigureSpec, Lorenz, RatesBy, StageReview, TailTarget, Target
 from ..spec.model import ColumnSpec, Domain, IdSpec, WorldSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
@@ -99,7 +99,7 @@ class Population(BaseStage):
                                  partners[col.name])
         return StageReview(out)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         heavy = tuple(c.name for c in self.columns if c.sampler in HEAVY_TAILED and c.keep)
         labels = tuple(c.name for c in self.columns if c.domain.dtype == "category" and c.keep)
         return [Lorenz(heading="Commission concentration", table=self.table, columns=heavy),

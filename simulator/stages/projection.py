@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..review.data import (AucBars, ClassHistograms, FeatureAucs, Figure, LearnabilityTable, MeasuredTarget,
+from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, LearnabilityTable, MeasuredTarget,
                            ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
@@ -134,7 +134,7 @@ class Projection(BaseStage):
             realized["feature_auc_max"] = self.feature_auc_max
         return StageReview(out, realized)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         """The features by churn class, the learnability measures beside their declarations
         (the oracle's AUC is the churn stage's ``oracle_auc``), each churn scenario's histories."""
         domains = world.domains()

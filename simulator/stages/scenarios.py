@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import Problems, did_you_mean
 from ..expr import evaluate, frame_env
 from ..plan import Step
-from ..review.data import Bars, Figure, StageReview, Target
+from ..review.data import Bars, FigureSpec, StageReview, Target
 from ..spec.checks import _is_number
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -123,7 +123,7 @@ class Scenarios(BaseStage):
             realized["road_agreement"] = agreement
         return StageReview(out, realized)
 
-    def figures(self, world, tables) -> list[Figure]:
+    def figures(self, world, tables) -> list[FigureSpec]:
         shares = tables[world.table][self.column].value_counts(normalize=True)
         return [Bars(heading="Scenario shares", labels=tuple(shares.index.astype(str)), values=shares.to_numpy(),
                      title="scenario shares", color="#d62728")]
