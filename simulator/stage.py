@@ -5,9 +5,11 @@ in :data:`simulator.registry.STAGE_KINDS`; YAML names it: every top-level config
 with a ``kind:`` is a stage of that kind. The kind owns its group's config shape and its
 parsing; the parsed :class:`Stage` owns what it reads and writes (with the domains of
 what it writes), its plan steps and their run, the schemas of the tables it writes, its
-declared targets for stats.json, its report figures and its golden-record hooks. The
-plan, the engine, the schemas, stats and the report iterate over stages and know none of
-them by name. :class:`BaseStage` gives every optional part a neutral default.
+invariants and its golden-record hooks. What the review (stats.json, report.html) needs
+it hands over as plain records (``simulator.review.data``): ``review`` (declared targets,
+realized values) and ``figures`` (figure specifications); it never imports the review.
+The plan, the engine, the schemas, stats and the report iterate over stages and know none
+of them by name. :class:`BaseStage` gives every optional part a neutral default.
 
 The world (:class:`WorldSpec`: the settings and the stages) and a stage's unit of work
 (:class:`Step`) are defined here too: each refers to the stage contract and the contract
@@ -26,6 +28,7 @@ import pandas as pd
 from .errors import Problems
 from .expr import Expr
 from .identifiers import Names
+from .review.data import FigureSpec, StageReview
 from .spec.model import DbSpec, Domain, ExecutorSpec, GoldenRecord, IdSpec, Timeline
 from .spec.shape import Shape
 
@@ -259,19 +262,17 @@ class Stage(Protocol):
         """Partners-table checks across its columns (e.g. 'date set exactly for churners'),
         each with the columns it reads (a projection keeps the checks it can hold)."""
 
-    def targets(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:
-        """Declared targets beside their realized values (simulator.stats.target)."""
-
     def invariants(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[dict]:
         """What the timeline implies across its tables: ``{invariant, violations}`` each
         (simulator.invariants); any violation fails the run."""
 
-    def realized(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
-        """Headline realized statistics for stats.json's ``realized``."""
+    def review(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> StageReview:
+        """What stats.json needs, as plain records (simulator.review.data): declared targets
+        beside realized values, and headline realized values or measures."""
 
-    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame],
-                stats: Mapping) -> list[tuple[str, str | None]]:
-        """(title, base64 SVG, an HTML table or None) report panels."""
+    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+        """The report's panels, as figure specifications (simulator.review.data); the review
+        draws them."""
 
     def notices(self, world: WorldSpec) -> list[str]:
         """Warnings for the user before generation (e.g. what a size setting implies)."""
@@ -336,16 +337,13 @@ class BaseStage:
     def row_checks(self) -> list:
         return []
 
-    def targets(self, world, tables) -> list[dict]:
-        return []
-
     def invariants(self, world, tables) -> list[dict]:
         return []
 
-    def realized(self, world, tables) -> dict[str, object]:
-        return {}
+    def review(self, world, tables) -> StageReview:
+        return StageReview()
 
-    def figures(self, world, tables, stats) -> list:
+    def figures(self, world, tables) -> list[FigureSpec]:
         return []
 
     def notices(self, world) -> list[str]:

@@ -49,7 +49,7 @@ class Referrals(BaseStage):
     def schemas(self, world, tables):
         import pandera.pandas as pa
 
-        from simulator.schemas import member_of
+        from simulator.table_checks import member_of
 
         pids = tables[world.table][world.key]
         return {self.table_name: pa.DataFrameSchema({

@@ -81,13 +81,15 @@ def test_report_draws_the_aucs_the_oracle_beside_the_band_and_the_scenarios(smal
 
 
 def test_without_histories_the_scenario_panel_is_left_out(compose, small_run):
-    from simulator.report import scenario_histories
+    from simulator.review.figures import draw
 
     table = small_run[1].assign(churn_scenario=lambda t: t["churn_scenario"].astype("category"))
     for overrides in (["activity=none"], []):           # no history stage; or its tables not written (large worlds)
         spec = load_spec(compose(["n_partners=1000", *overrides]))
-        assert scenario_histories(spec, {spec.table: table}, table, "churn_label", "churn_scenario") is None
-
+        tables = {spec.table: table, "partners_engineered": table}
+        figures = [f for s in spec.stages if s.kind in ("histories", "projection") for f in s.figures(spec, tables)]
+        assert "Histories by churn scenario" in [f.heading for f in figures]
+        assert "Histories by churn scenario" not in [h for h, _ in draw(figures, spec, tables, {"realized": {}})]
 
 BAD = [
     ("features.learnability.model_auc.min=0.95", "features.learnability.model_auc: min 0.95 is above max 0.9"),

@@ -74,7 +74,7 @@ def test_every_column_is_summarized(stats, default_run):
 
 
 def test_a_new_declared_target_needs_no_code(compose):
-    from simulator import stats as stats_mod
+    from simulator.review import stats as stats_mod
     from simulator.engine import simulate
     from simulator.load import load_spec
 
@@ -91,12 +91,48 @@ def test_the_default_world_meets_every_declared_target(stats):
 
 
 def test_the_miss_rule():
-    from simulator.stats import target as _target
+    from simulator.review.data import Target
+    from simulator.review.stats import row
 
+    _target = lambda *args: row(Target(*args))
     se = np.sqrt(0.2 * 0.8 / 10000)                         # 0.004
     assert _target("x", 0.2, 0.21, se, 10000, "rate")["miss"] is False      # 2.5 SE
     assert _target("x", 0.2, 0.22, se, 10000, "rate")["miss"] is True       # 5 SE
     assert _target("x", 0.2, 0.204, 0.0001, 10**8, "rate")["miss"] is False  # within 0.005
+
+
+def test_stages_hand_the_review_plain_data_and_import_none_of_it():
+    """No stage or history module imports report, stats, schemas or learnability, not even
+    inside a function: of the review they import only its data records."""
+    import ast
+
+    banned = {"report", "stats", "schemas", "learnability"}
+    modules = [*sorted((ROOT / "simulator" / "stages").glob("*.py")),
+               *sorted((ROOT / "simulator" / "histories").glob("*.py"))]
+    found = []
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                parts = (node.module or "").split(".")
+                names = {a.name for a in node.names}
+                if banned & set(parts) or ("review" in parts and parts[-1] != "data") \
+                        or (parts[-1] in ("", "simulator", "review") and names & (banned | {"review"})):
+                    found.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(banned & set(a.name.split(".")) for a in node.names):
+                found.append(f"{path.name}:{node.lineno}")
+    assert not found, found
+
+
+def test_every_figure_kind_has_a_drawing_and_payloads_are_typed():
+    from simulator.review.canvas import Html
+    from simulator.review.data import FigureSpec
+    from simulator.review.figures import DRAWINGS
+    from simulator.review.report import panel
+
+    assert set(FigureSpec.__subclasses__()) == set(DRAWINGS)
+    assert panel("t", Html("<table></table>")) == "<h2>t</h2><table></table>"
+    with pytest.raises(TypeError, match="not a panel payload"):
+        panel("t", "<table></table>")              # a bare string is neither an Image nor Html
 
 
 def test_report_is_self_contained(default_run):

@@ -34,6 +34,7 @@ from ..dates import DAY
 from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, live_days
 from ..identifiers import Names
 from ..plan import Step
+from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview
 from ..spec.checks import FORMATS, _compile, _int, _is_number
 from ..spec.columns import _column
 from ..spec.model import ColumnSpec, Domain
@@ -271,10 +272,8 @@ class Activity(BaseStage):
         return out
 
 
-    def targets(self, world, tables) -> list[dict]:
+    def review(self, world, tables) -> StageReview:
         """History inputs drawn from a distribution, against the features that measure them."""
-        from ..stats import REFERENCE_ROWS, groups, measured_target
-
         partners, out = tables[world.table], []
         live = live_days(world, partners)
         for h in self.histories:
@@ -285,27 +284,22 @@ class Activity(BaseStage):
                 if col.kind != "sample" or feature is None:
                     continue
                 covered = np.ones(len(partners), dtype=bool) if live is None else live >= needs
-                for label, group, params, _ in groups(col, partners):
+                for label, group, params, _ in columns.by_groups(col, partners):
                     mask = group & covered
                     ref = SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label),
                                                      REFERENCE_ROWS, **params)
                     x = partners.loc[mask, feature].to_numpy(dtype=float)
-                    t = measured_target(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(), "measured mean")
-                    t["feature"] = feature
-                    if needs > 1 and live is not None:
-                        t["note"] = f"partners with {needs}+ live days"
-                    out.append(t)
-        return out
+                    note = {"note": f"partners with {needs}+ live days"} if needs > 1 and live is not None else {}
+                    out.append(MeasuredTarget(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(),
+                                              "measured mean", {"feature": feature, **note}))
+        return StageReview(out)
 
-    def figures(self, world, tables, stats) -> list:
+    def figures(self, world, tables) -> list[FigureSpec]:
         """Churners' and healthy partners' written histories on average, one panel per
         history whose kind declares one."""
-        from ..report import history_panels
-
-        panels = [(tables[h.table], KINDS[h.kind].panel) for h in self.histories
-                  if KINDS[h.kind].panel is not None and h.table in tables]
-        return [("Histories by churn class", history_panels(world, tables, panels))]
-
+        return [ClassHistories(heading="Histories by churn class", histories=tuple(
+            (h.table, KINDS[h.kind].panel) for h in self.histories
+            if KINDS[h.kind].panel is not None and h.table in tables))]
 
 def _dates(end_us: np.ndarray, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
     """datetime64[us]: each row's partner's observation end minus ``days`` (NO_DATE: NaT),

@@ -36,6 +36,7 @@ from ..dates import DAY, days_before
 from ..errors import Problems
 from ..expr import Expr, evaluate
 from ..plan import Step
+from ..review.data import Auc, StageReview, Target
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -245,29 +246,21 @@ class Churn(BaseStage):
              "violations": int(np.count_nonzero(joined > world.feature_date))},
         ]
 
-    def targets(self, world, tables) -> list[dict]:
-        from ..stats import target
-
+    def review(self, world, tables) -> StageReview:
+        """The target rate among the cohort; the realized rate, the cohort's size, the early
+        leavers, and the oracle's AUC (its truth column ranking the label)."""
         partners, r = tables[world.table], self.target_rate
         cohort = world.timeline.active(partners[self.date_column])
         m = int(cohort.sum())
-        t = target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
-                   np.sqrt(r * (1 - r) / max(m, 1)), m, "rate")
-        t["note"] = "churn in the label window, among the partners active at the feature date"
-        return [t]
-
-    def realized(self, world, tables) -> dict[str, object]:
-        partners = tables[world.table]
-        cohort = world.timeline.active(partners[self.date_column])
-        out = {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
-               "cohort": int(cohort.sum()), "left_before_feature_date": int((~cohort).sum())}
+        rate = Target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
+                      np.sqrt(r * (1 - r) / max(m, 1)), m, "rate",
+                      {"note": "churn in the label window, among the partners active at the feature date"})
+        realized = {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
+                    "cohort": m, "left_before_feature_date": int((~cohort).sum())}
         if self.truth:
-            from ..learnability import auc
-
-            out["oracle_auc"] = round(auc(partners.loc[cohort, self.label].to_numpy(),
-                                          partners.loc[cohort, self.truth].to_numpy(dtype=float)), 4)
-        return out
-
+            realized["oracle_auc"] = Auc(partners.loc[cohort, self.label].to_numpy(),
+                                         partners.loc[cohort, self.truth].to_numpy(dtype=float))
+        return StageReview([rate], realized)
 
 def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:
     return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True),

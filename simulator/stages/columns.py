@@ -75,3 +75,18 @@ def range_checks(col: ColumnSpec) -> list:
     if col.sampler == "beta":
         checks.append(pa.Check.in_range(0, 1))
     return checks
+
+
+def by_groups(col: ColumnSpec, partners: pd.DataFrame):
+    """(label, row mask, parameters, weights) of each `by` value of a declared column, or
+    one group of every row: what each group's declared targets are measured on."""
+    if col.by is None:
+        yield "", np.ones(len(partners), dtype=bool), col.params, col.weights
+        return
+    if col.by not in partners:                 # a latent helper column: its groups are not observable
+        return
+    by = partners[col.by]
+    for i, key in enumerate(col.by_keys):
+        params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}
+        weights = col.weights[i] if col.weights is not None else None
+        yield f"[{col.by}={key}]", np.asarray(by == key), params, weights

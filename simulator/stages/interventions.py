@@ -28,6 +28,7 @@ from ..distributions import draw_categorical
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
+from ..review.data import FigureSpec, Life, Lifelines, StageReview, SummaryTable, Target, TargetBars
 from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
@@ -194,7 +195,7 @@ class Interventions(BaseStage):
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
 
-        from ..schemas import member_of
+        from ..table_checks import member_of
 
         partners = tables[world.table]
         dates = list(self.timeline.decision_dates())
@@ -250,12 +251,10 @@ class Interventions(BaseStage):
              "violations": int(np.count_nonzero(n_churned > 1) + np.count_nonzero(churned & ~last))},
         ]
 
-    def targets(self, world, tables) -> list[dict]:
+    def review(self, world, tables) -> StageReview:
         """The policy's shares, and per type and effect-table row: the realized churn rate
         beside the mean truth of the rows (outcome_probability), and the mean realized
         effect beside its exact expectation (the clipped noise integrated out)."""
-        from ..stats import target
-
         table, partners = tables[self.table_name], tables[world.table]
         reads = self.condition_reads & set(partners.columns)
         env = frame_env(partners, reads)
@@ -267,7 +266,7 @@ class Interventions(BaseStage):
             m = len(table)
             for j, kind in enumerate(self.types):   # expected share: the mean of each row's policy share
                 e = shares[:, j]
-                out.append(target(f"{self.name}.mix.{kind}", float(e.mean()) if m else 0.0,
+                out.append(Target(f"{self.name}.mix.{kind}", float(e.mean()) if m else 0.0,
                                   float((kinds == kind).mean()) if m else 0.0,
                                   float(np.sqrt((e * (1 - e)).sum()) / max(m, 1)), m, "share"))
         churned = (table["outcome"] == self.churned).to_numpy()
@@ -284,45 +283,35 @@ class Interventions(BaseStage):
                 k = int(sel.sum())
                 seg = row.path.removeprefix(f"{self.name}.effects.")
                 p = prob[sel]
-                t = target(f"{row.path}.outcome", float(p.mean()) if k else 0.0, float(churned[sel].mean()) if k else 0.0,
-                           float(np.sqrt((p * (1 - p)).sum()) / max(k, 1)), k, "rate")
-                t.update(row=seg, note="realized churn rate vs the mean of outcome_probability (the exact truth)")
-                out.append(t)
+                out.append(Target(f"{row.path}.outcome", float(p.mean()) if k else 0.0,
+                                  float(churned[sel].mean()) if k else 0.0,
+                                  float(np.sqrt((p * (1 - p)).sum()) / max(k, 1)), k, "rate",
+                                  {"row": seg, "note": "realized churn rate vs the mean of outcome_probability "
+                                                       "(the exact truth)"}))
                 loc, scale = self.noise_of(kind)
                 mean = float(clipped_mean(np.float64(row.effect + loc), scale, np.float64(self.clip[0]),
                                           np.float64(self.clip[1])))
-                t = target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
-                           scale / np.sqrt(max(k, 1)), k, "mean")
-                t.update(row=seg, note=f"uplift_signal: the declared {row.effect} plus noise, clipped (expectation exact)")
-                out.append(t)
-        return out
+                out.append(Target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
+                                  scale / np.sqrt(max(k, 1)), k, "mean",
+                                  {"row": seg, "note": f"uplift_signal: the declared {row.effect} plus noise, "
+                                                       f"clipped (expectation exact)"}))
+        return StageReview(out)
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import figure, image
+    def figures(self, world, tables) -> list[FigureSpec]:
+        """A few partners' timelines, each arm's realized and true outcomes, and each
+        effect-table row's truth beside its realized churn (from its stats.json targets)."""
+        return [self._timeline(world, tables),
+                self._arms(tables),
+                TargetBars(heading="Interventions by effect-table row", stage=self.name, suffix=".outcome",
+                           label_key="row", declared="true (mean outcome_probability)",
+                           realized="realized churn rate",
+                           title="outcomes by intervention type and effect-table row: truth vs realized",
+                           ylabel="P(Churned) in the episode")]
 
-        out = [("The world's timeline: a few partners", self._timeline(world, tables)),
-               ("Interventions: realized vs true outcomes, arm by arm", self._arms(tables))]
-        rows = [t for t in stats["targets"] if t.get("stage") == self.name and t["target"].endswith(".outcome")]
-        if rows:
-            fig = figure(figsize=(8, 3.8))
-            fig.subplots_adjust(bottom=0.25)   # the rotated row names
-            ax = fig.subplots()
-            x = np.arange(len(rows))
-            ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label="true (mean outcome_probability)", color="#7f7f7f")
-            ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label="realized churn rate", color="#2ca02c")
-            ax.set_xticks(x, [t["row"] for t in rows], rotation=45, fontsize=7)
-            ax.set(title="outcomes by intervention type and effect-table row: truth vs realized",
-                   ylabel="P(Churned) in the episode")
-            ax.legend(fontsize=7)
-            out.append(("Interventions by effect-table row", image(fig)))
-        return out
-
-    def _arms(self, tables) -> str:
-        """Per type: its decisions, realized churn rate beside the mean truth, and on the
-        first decisions (randomized by a random policy) the realized difference to the
-        control beside the mean true effect."""
-        from ..report import html_table
-
+    def _arms(self, tables) -> SummaryTable:
+        """Per type: its decisions, realized churn rate beside
+        the mean truth, and on the first decisions (randomized by a random policy) the
+        realized difference to the control beside the mean true effect."""
         iv, truth = tables[self.table_name], tables[self.truth_table]
         churned = (iv["outcome"] == self.churned).to_numpy()
         kinds = iv["intervention_type"].to_numpy()
@@ -332,17 +321,17 @@ class Interventions(BaseStage):
         for kind in self.types:
             sel, arm = kinds == kind, first & (kinds == kind)
             diff = churned[arm].mean() - churned[control].mean() if arm.any() and control.any() else float("nan")
-            rows.append([kind, int(sel.sum()), float(churned[sel].mean()) if sel.any() else float("nan"),
+            rows.append((kind, int(sel.sum()), float(churned[sel].mean()) if sel.any() else float("nan"),
                          float(iv["outcome_probability"].to_numpy()[sel].mean()) if sel.any() else float("nan"),
-                         float(diff), float(truth[self.truth_column(kind)].mean())])
-        return html_table(["type", "decisions", "realized churn rate", "true (mean outcome_probability)",
-                           f"first decision: realized - {self.control}", "true effect (mean of uplift_truth)"], rows)
+                         float(diff), float(truth[self.truth_column(kind)].mean())))
+        return SummaryTable(heading="Interventions: realized vs true outcomes, arm by arm",
+                            head=("type", "decisions", "realized churn rate", "true (mean outcome_probability)",
+                                  f"first decision: realized - {self.control}", "true effect (mean of uplift_truth)"),
+                            rows=tuple(rows))
 
-    def _timeline(self, world, tables):
+    def _timeline(self, world, tables) -> Lifelines:
         """A handful of partners on the axis: joining, the feature date, each decision
         (filled: Churned), the churn; one that left before the feature date."""
-        from ..report import figure, image
-
         partners, iv = tables[world.table], tables[self.table_name]
         joined, gone = world.role("joined"), self.churn_date
         f = self.timeline.feature_date
@@ -350,38 +339,19 @@ class Interventions(BaseStage):
         churners = partners.index[partners[gone] > f][:4].tolist()
         stayers = partners.index[partners[gone].isna()][:3].tolist()
         picks = left_early + churners + stayers
-        if not picks:
-            return None
-        fig = figure(figsize=(9, 0.45 * len(picks) + 1.2))
-        ax = fig.subplots()
-        start = f - 120 * DAY
-        ax.axvspan(f, world.as_of, color="#fee", label="label window")
-        ax.axvline(f, color="k", lw=0.8, ls="--", label="feature date")
         picked = iv[iv[world.key].isin(partners.loc[picks, world.key])]   # a handful of partners' rows
         groups = picked.groupby(world.key, observed=True, sort=False).indices
-        colors = dict(zip(self.types, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]))
-        for y, i in enumerate(picks):
+        lives = []
+        for i in picks:
             row = partners.loc[i]
-            end = row[gone] if pd.notna(row[gone]) else world.as_of
-            ax.plot([max(row[joined], start), end], [y, y], color="#999", lw=2)
-            if row[joined] >= start:
-                ax.plot(row[joined], y, "k|", ms=10)
-            if pd.notna(row[gone]):
-                ax.plot(row[gone], y, "rx", ms=8)
-            for j in groups.get(row[world.key], []):
-                r = picked.iloc[j]
-                ax.plot(r["intervention_date"], y, "o", color=colors.get(r["intervention_type"], "k"),
-                        mfc=colors.get(r["intervention_type"], "k") if r["outcome"] == self.churned else "white")
-        ax.set_yticks(range(len(picks)), [partners.loc[i, world.key] for i in picks], fontsize=7)
-        for kind, c in colors.items():
-            if kind in self.types:
-                ax.plot([], [], "o", color=c, mfc="white", label=kind)
-        ax.plot([], [], "rx", label="churned_at")
-        ax.plot([], [], "k|", label="joined (created_at)")
-        ax.set(title="joining, feature date, decisions (filled: Churned) and churn", xlim=(start, world.as_of + 5 * DAY))
-        ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
-        fig.subplots_adjust(bottom=0.3)
-        return image(fig)
+            left = pd.notna(row[gone])
+            events = tuple((r["intervention_date"], r["intervention_type"], r["outcome"] == self.churned)
+                           for r in (picked.iloc[j] for j in groups.get(row[world.key], [])))
+            lives.append(Life(row[world.key], row[joined], row[gone] if left else world.as_of,
+                              row[gone] if left else None, events))
+        return Lifelines(heading="The world's timeline: a few partners", lives=tuple(lives), feature_date=f,
+                        as_of=world.as_of, start=f - 120 * DAY, types=self.types,
+                        title="joining, feature date, decisions (filled: Churned) and churn")
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ..errors import Problems
+from ..review.data import FigureSpec, StageReview
 from ..spec.columns import _columns
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -24,7 +25,7 @@ from .population import Population
 
 @dataclass(frozen=True)
 class LateColumns(Population):
-    """The population's column steps (writes, reads, checks, steps, run, targets) over
+    """The population's column steps (writes, reads, checks, steps, run, review) over
     this group's columns; the partners table and its key stay the population's."""
 
     table: str | None = None
@@ -32,10 +33,10 @@ class LateColumns(Population):
     def ddl(self) -> dict[str, str]:
         return {}
 
-    def targets(self, world, tables) -> list[dict]:
-        return Population.targets(replace(self, table=world.table), world, tables)
+    def review(self, world, tables) -> StageReview:
+        return Population.review(replace(self, table=world.table), world, tables)
 
-    def figures(self, world, tables, stats) -> list:
+    def figures(self, world, tables) -> list[FigureSpec]:
         return []
 
 

@@ -29,6 +29,7 @@ from .. import ids
 from ..dates import DAY
 from ..errors import ConfigError, Problems
 from ..plan import Step
+from ..review.data import FigureSpec, Histogram, StageReview, Target
 from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
@@ -310,7 +311,7 @@ class Network(BaseStage):
         the feature date (within both lives: an invariant, checked with the partners)."""
         import pandera.pandas as pa
 
-        from ..schemas import member_of
+        from ..table_checks import member_of
 
         partners = tables[world.table]
         pids = partners[world.key]
@@ -360,41 +361,31 @@ class Network(BaseStage):
         masters = partners.loc[partners[self.masters], world.key]
         return tables[self.table_name]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
 
-    def targets(self, world, tables) -> list[dict]:
+    def review(self, world, tables) -> StageReview:
         """The fan-out, the share of masters without subs and of independent non-masters."""
-        from ..stats import target
-
         fan = self._fan(world, tables)
         full = fan[fan > 0]
         lo, hi = self.fanout
         mean, sd = (lo + hi) / 2, np.sqrt(((hi - lo + 1) ** 2 - 1) / 12)
-        out = [target(f"{self.name}.fanout.mean", mean, full.mean() if len(full) else 0,
-                      sd / np.sqrt(max(len(full), 1)), len(full), "mean")]
         k = len(fan)
         w = self.without_subs
-        t = target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0,
-                   1 / max(k, 1), k, "share")
-        t["note"] = "exactly round(share x masters), golden masters aside"
-        out.append(t)
         partners = tables[world.table]
         others = int((~partners[self.masters]).sum())
         implied = 1 - (k - round(w * k)) * mean / max(others, 1)
-        t = target(f"{self.name}.independent", implied, 1 - len(tables[self.table_name]) / max(others, 1),
-                   sd * np.sqrt(max(k, 1)) / max(others, 1), others, "share")
-        t["note"] = "non-masters in no network; declared = what the masters, without_subs and fan-out imply"
-        out.append(t)
-        return out
+        return StageReview([
+            Target(f"{self.name}.fanout.mean", mean, full.mean() if len(full) else 0,
+                   sd / np.sqrt(max(len(full), 1)), len(full), "mean"),
+            Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0, 1 / max(k, 1), k, "share",
+                   {"note": "exactly round(share x masters), golden masters aside"}),
+            Target(f"{self.name}.independent", implied, 1 - len(tables[self.table_name]) / max(others, 1),
+                   sd * np.sqrt(max(k, 1)) / max(others, 1), others, "share",
+                   {"note": "non-masters in no network; declared = what the masters, without_subs and fan-out imply"}),
+        ])
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import figure, image
-
-        fig = figure(figsize=(5, 3.5))
-        fig.subplots_adjust(bottom=0.15)
-        ax = fig.subplots()
-        ax.hist(self._fan(world, tables).to_numpy(), bins=np.arange(0, self.fanout[1] + 2) - 0.5, color="#9467bd")
-        ax.set(title="subs per master", xlabel="subs", ylabel="masters")
-        return [("Network fan-out", image(fig))]
-
+    def figures(self, world, tables) -> list[FigureSpec]:
+        return [Histogram(heading="Network fan-out", values=self._fan(world, tables).to_numpy(),
+                          bins=np.arange(0, self.fanout[1] + 2) - 0.5, title="subs per master", xlabel="subs",
+                          ylabel="masters", color="#9467bd")]
 
 def _owned(health: str, recent: str) -> dict[str, Domain]:
     return {health: Domain("float", nullable=True), recent: Domain("int", nullable=True)}

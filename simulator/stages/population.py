@@ -21,11 +21,14 @@ from ..errors import Problems
 from ..plan import Step
 from ..spec.checks import _int
 from ..spec.columns import _columns
-from ..spec.model import ColumnSpec, Domain, IdSpec
+from ..review.data import REFERENCE_ROWS, AnyTarget, FigureSpec, Lorenz, RatesBy, StageReview, TailTarget, Target
+from ..spec.model import ColumnSpec, Domain, IdSpec, WorldSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
 from ..streams import stream
 from . import columns
+
+HEAVY_TAILED = ("pareto", "lognormal")   # samplers whose top-20% share is a target, and Lorenz-drawn
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,10 @@ class Population(BaseStage):
     def column_checks(self) -> dict:
         return {c.name: columns.range_checks(c) for c in self.columns if c.keep}
 
-    def targets(self, world, tables) -> list[dict]:
-        from ..stats import REFERENCE_ROWS, column_targets, share_targets
-
+    def review(self, world, tables) -> StageReview:
+        """Every declared column's targets (weights, rate or mean, per `by` group, and a
+        heavy tail's top-20% share), and the shares of bins implied by the declared
+        distribution of the column they bin."""
         partners = tables[self.table]
         out = []
         for col in self.columns:
@@ -93,19 +97,53 @@ class Population(BaseStage):
             labels = col.domain.categories
             out += share_targets(f"{col.path}.share", labels, [ref_bins.get(k, 0.0) for k in labels],
                                  partners[col.name])
-        return out
+        return StageReview(out)
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import lorenz, rates_by, sample
-
-        partners = sample(tables[self.table])
-        heavy = [c.name for c in self.columns if c.sampler in ("pareto", "lognormal") and c.keep]
-        labels = [c.name for c in self.columns if c.domain.dtype == "category" and c.keep]
-        return [("Commission concentration", lorenz(partners, heavy)),
+    def figures(self, world, tables) -> list[FigureSpec]:
+        heavy = tuple(c.name for c in self.columns if c.sampler in HEAVY_TAILED and c.keep)
+        labels = tuple(c.name for c in self.columns if c.domain.dtype == "category" and c.keep)
+        return [Lorenz(heading="Commission concentration", table=self.table, columns=heavy),
                 # every partner, the early leavers too: the headline's churn rate is the cohort's
-                ("Churn by segment (all partners; dashed: their overall rate)",
-                 rates_by(partners, world.role("label"), labels))]
+                RatesBy(heading="Churn by segment (all partners; dashed: their overall rate)", table=self.table,
+                        label=world.role("label"), by=labels)]
 
+
+def share_targets(path: str, labels, weights, values: pd.Series, extra=lambda label: {}) -> list[Target]:
+    """Each label's declared weight beside its share of ``values`` (a binomial standard
+    error); ``extra(label)``: the row's further keys."""
+    n = len(values)
+    counts = values.value_counts()
+    return [Target(f"{path}.{label}", w, counts.get(label, 0) / n if n else 0.0,
+                   np.sqrt(w * (1 - w) / max(n, 1)), n, "share", extra(label))
+            for label, w in zip(labels, weights)]
+
+
+def column_targets(world: WorldSpec, col: ColumnSpec, partners: pd.DataFrame) -> list[AnyTarget]:
+    """A declared column's targets, per `by` group: a categorical's weights, a bernoulli's
+    rate, another sampler's mean from a reference draw of its declaration (and a heavy
+    tail's top-20% share)."""
+    if col.name not in partners.columns:
+        return []
+    out: list[AnyTarget] = []
+    for label, mask, params, weights in columns.by_groups(col, partners):
+        values = partners.loc[mask, col.name]
+        if col.kind == "categorical":
+            out += share_targets(f"{col.path}{label}.weights", col.domain.categories, weights, values,
+                                 lambda k: {"column": col.name, "label": str(k), "conditional": col.by is not None})
+        elif col.sampler == "bernoulli":
+            p = float(params["p"])
+            n = len(values)
+            out.append(Target(f"{col.path}{label}.p", p, values.mean() if n else 0,
+                              np.sqrt(p * (1 - p) / max(n, 1)), n, "rate"))
+        else:
+            ref = columns.finish(col, SAMPLERS[col.sampler].draw(
+                stream(world.seed, "reference", col.name, label), REFERENCE_ROWS, **params)).astype(float)
+            x = values.to_numpy(dtype=float)
+            out.append(Target(f"{col.path}{label}.mean", ref.mean(), x.mean() if x.size else 0,
+                              ref.std() / np.sqrt(max(x.size, 1)), x.size, "mean"))
+            if col.sampler in HEAVY_TAILED:
+                out.append(TailTarget(f"{col.path}{label}.top20_share", ref, x))
+    return out
 
 SHAPE = {"kind": None, "table": None, "id": {"column": None, "prefix": None, "width": None},
          "tiers": Open(None), "columns": Open(None)}

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
+from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, LearnabilityTable, MeasuredTarget,
+                           ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -94,7 +96,7 @@ class Projection(BaseStage):
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
 
-        from ..schemas import partners_schema, row_checks
+        from ..table_checks import partners_schema, row_checks
 
         partners = partners_schema(world)
         names = [world.key, *self.features, *self.carry]
@@ -107,10 +109,10 @@ class Projection(BaseStage):
         label = world.role("label")
         return label if label in self.carry else None
 
-    def targets(self, world, tables) -> list[dict]:
-        """Each declared class mean beside the feature's mean among the table's rows of that class."""
-        from ..stats import measured_target
-
+    def review(self, world, tables) -> StageReview:
+        """Each declared class mean beside the feature's mean among the table's rows of that
+        class; each feature's AUC alone (network features' nulls left out) and the declared
+        band."""
         table, label, out = tables[self.table_name], self._label(world), []
         for m in self.class_means:
             for key, value in CLASSES:
@@ -118,39 +120,33 @@ class Projection(BaseStage):
                 x = (table.loc[table[label] == value, m.feature].to_numpy(dtype=float, na_value=np.nan)
                      if label else np.empty(0))
                 x = x[~np.isnan(x)]
-                t = measured_target(f"{m.path}.{key}", declared, x, sd, "class mean")
-                t.update(feature=m.feature, declared_sd=sd, realized_sd=round(float(x.std()), 6) if x.size else None,
-                         note=f"{self.table_name} rows with {label} {str(value).lower()}" if label
-                         else f"{self.table_name} does not carry the churn label")
-                out.append(t)
-        return out
-
-    def realized(self, world, tables) -> dict[str, object]:
-        """Each feature's AUC alone (network features' nulls left out) and the declared band."""
-        from ..learnability import feature_aucs
-
-        label, out = self._label(world), {}
+                out.append(MeasuredTarget(f"{m.path}.{key}", declared, x, sd, "class mean", {
+                    "feature": m.feature, "declared_sd": sd,
+                    "realized_sd": round(float(x.std()), 6) if x.size else None,
+                    "note": f"{self.table_name} rows with {label} {str(value).lower()}" if label
+                    else f"{self.table_name} does not carry the churn label"}))
+        realized = {}
         if label is not None:
-            aucs = feature_aucs(tables[self.table_name], label, list(self.features))
-            scored = [a for a in aucs.values() if a is not None]
-            out.update(feature_auc=aucs, max_feature_auc=max(scored) if scored else None)
+            realized["feature_auc"] = FeatureAucs(table, label, self.features, best="max_feature_auc")
         if self.model_auc is not None:
-            out["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
+            realized["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
         if self.feature_auc_max is not None:
-            out["feature_auc_max"] = self.feature_auc_max
-        return out
+            realized["feature_auc_max"] = self.feature_auc_max
+        return StageReview(out, realized)
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import auc_bars, features_by_class, learnability_table, scenario_histories
-
-        label = self._label(world)
+    def figures(self, world, tables) -> list[FigureSpec]:
+        """The features by churn class, the learnability measures beside their declarations
+        (the oracle's AUC is the churn stage's ``oracle_auc``), each churn scenario's histories."""
+        domains = world.domains()
         scenario = world.role("scenario")
-        return [("Features by churn class", features_by_class(world, tables[world.table], self.features)),
-                ("Learnability: the oracle beside the declared band", learnability_table(stats)),
-                ("Each feature's AUC alone", auc_bars(stats)),
-                ("Histories by churn scenario", scenario_histories(
-                    world, tables, tables[self.table_name], label, scenario if scenario in self.carry else None))]
-
+        return [ClassHistograms(heading="Features by churn class", table=world.table, label=world.role("label"),
+                                features=tuple(n for n in self.features if domains[n].dtype in ("float", "int"))),
+                LearnabilityTable(heading="Learnability: the oracle beside the declared band", oracle="oracle_auc",
+                                  band="model_auc_band", best="max_feature_auc", top="feature_auc_max"),
+                AucBars(heading="Each feature's AUC alone", aucs="feature_auc", top="feature_auc_max",
+                        oracle="oracle_auc"),
+                ScenarioHistories(heading="Histories by churn scenario", table=self.table_name,
+                                  label=self._label(world), scenario=scenario if scenario in self.carry else None)]
 
 def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
     """(path, name) of a list of names, or of a mapping section -> list (null: left out)."""

@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import Problems, did_you_mean
 from ..expr import evaluate, frame_env
 from ..plan import Step
+from ..review.data import Bars, FigureSpec, StageReview, Target
 from ..spec.checks import _is_number
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -99,46 +100,33 @@ class Scenarios(BaseStage):
         return [(r, road == r.name, np.asarray(evaluate(r.expr, env, len(partners)), dtype=bool))
                 for r in self.rules if r.name in set(road) and r.expr.names <= set(partners.columns)]
 
-    def targets(self, world, tables) -> list[dict]:
-        """Each declared scenario share among the cohort's churners (4 standard errors)."""
-        from ..stats import target
-
-        if not self.shares:
-            return []
+    def review(self, world, tables) -> StageReview:
+        """Each declared scenario share among the cohort's churners (4 standard errors); the
+        realized shares, and each road's agreement with its scenario's rule."""
         partners = tables[world.table]
-        cohort = world.timeline.active(partners[world.role("event_date")]) if world.timeline else \
-            np.ones(len(partners), dtype=bool)
-        churners = partners.loc[np.asarray(cohort) & partners[self.label].to_numpy(dtype=bool), self.column]
-        m = len(churners)
-        counts = churners.value_counts()
         out = []
-        for name, share in self.shares.items():
-            t = target(f"{self.name}.shares.{name}", share, counts.get(name, 0) / m if m else 0.0,
-                       np.sqrt(share * (1 - share) / max(m, 1)), m, "share")
-            t["note"] = "share among the churners of the cohort"
-            out.append(t)
-        return out
-
-    def realized(self, world, tables) -> dict[str, object]:
-        shares = tables[world.table][self.column].value_counts(normalize=True)
-        out = {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
+        if self.shares:
+            cohort = world.timeline.active(partners[world.role("event_date")]) if world.timeline else \
+                np.ones(len(partners), dtype=bool)
+            churners = partners.loc[np.asarray(cohort) & partners[self.label].to_numpy(dtype=bool), self.column]
+            m = len(churners)
+            counts = churners.value_counts()
+            out = [Target(f"{self.name}.shares.{name}", share, counts.get(name, 0) / m if m else 0.0,
+                          np.sqrt(share * (1 - share) / max(m, 1)), m, "share",
+                          {"note": "share among the churners of the cohort"})
+                   for name, share in self.shares.items()]
+        shares = partners[self.column].value_counts(normalize=True)
+        realized = {"scenario_shares": {str(k): round(float(v), 6) for k, v in shares.items()}}
         agreement = {r.name: round(float(match[on].mean()), 4) for r, on, match in self._agreement(world, tables)
                      if on.any()}
         if agreement:
-            out["road_agreement"] = agreement
-        return out
+            realized["road_agreement"] = agreement
+        return StageReview(out, realized)
 
-    def figures(self, world, tables, stats) -> list:
-        from ..report import figure, image
-
+    def figures(self, world, tables) -> list[FigureSpec]:
         shares = tables[world.table][self.column].value_counts(normalize=True)
-        fig = figure(figsize=(4, 3.4))
-        fig.subplots_adjust(bottom=0.35)
-        ax = fig.subplots()
-        ax.bar(shares.index.astype(str), shares.to_numpy(), color="#d62728")
-        ax.set(title="scenario shares")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        return [("Scenario shares", image(fig))]
+        return [Bars(heading="Scenario shares", labels=tuple(shares.index.astype(str)), values=shares.to_numpy(),
+                     title="scenario shares", color="#d62728")]
 
     def golden_filter(self, env, pins, record_of, m):
         """Candidates whose scenario (under their pinned label and stage pins) is the pinned one."""

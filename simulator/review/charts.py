@@ -1,0 +1,215 @@
+"""The report's charts: one function per kind of figure a stage specifies (``review.data``).
+
+Each draws from plain data (a table and column names, arrays, or stats.json's values)
+and returns a payload (``review.canvas``), or None when there is nothing to draw. The
+histories' averages are in ``review.history_plots``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..dates import DAY
+from .canvas import MAX_POINTS, Html, Image, figure, html_table, image, sample
+from .data import AucBars, Bars, Histogram, LearnabilityTable, Lifelines, TargetBars
+
+
+def lorenz(partners: pd.DataFrame, cols: Sequence[str]) -> Image | None:
+    """Lorenz curves of heavy-tailed columns (None without any)."""
+    if not cols:
+        return None
+    fig = figure(figsize=(5, 4))
+    ax = fig.subplots()
+    for name in cols:
+        x = np.sort(partners[name].to_numpy(dtype=float))
+        cum = np.concatenate([[0], np.cumsum(x)]) / x.sum()
+        idx = np.linspace(0, x.size, min(MAX_POINTS, x.size + 1)).astype(int)
+        share = 1 - cum[x.size - np.minimum(x.size // 5, x.size)]
+        ax.plot(idx / x.size, cum[idx], label=f"{name} (top 20% hold {share:.0%})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
+    ax.set(xlabel="share of partners (poorest first)", ylabel="share of the total", title="Lorenz curve")
+    ax.legend(fontsize=7)
+    return image(fig)
+
+
+def rates_by(partners: pd.DataFrame, label: str | None, by: Sequence[str]) -> Image | None:
+    """The rate of boolean ``label`` by every label column in ``by`` (the overall rate dashed)."""
+    if label is None or not by:
+        return None
+    fig = figure(figsize=(3.2 * len(by), 4))
+    axes = np.atleast_1d(fig.subplots(1, len(by)))
+    fig.subplots_adjust(bottom=0.4, wspace=0.3)              # upright labels: long names never overlap
+    overall = partners[label].mean()
+    for ax, name in zip(axes, by):
+        rate = partners.groupby(name, observed=True)[label].mean()
+        ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
+        ax.axhline(overall, color="k", ls="--", lw=0.8)
+        ax.set(ylim=(0, max(0.5, rate.max() * 1.1)))
+        ax.set_title(f"{label} rate by {name}", fontsize=9)     # four titles side by side
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    return image(fig)
+
+
+def features_by_class(partners: pd.DataFrame, label: str | None, numeric: Sequence[str],
+                      panels: int = 8) -> Image | None:
+    """Distributions by churn class of the features that separate the classes most
+    (largest standardized mean difference), plus that difference for every ``numeric``
+    feature the table holds."""
+    if label is None:
+        return None
+    partners = sample(partners)
+    churned = partners[label].to_numpy()
+    names = [n for n in numeric if n in partners.columns]
+    if not names or churned.all() or not churned.any():
+        return None
+    values = {n: partners[n].to_numpy(dtype=float) for n in names}
+    smd = {n: (np.nanmean(x[churned]) - np.nanmean(x[~churned])) / (np.nanstd(x) or 1) for n, x in values.items()}
+    top = sorted(names, key=lambda n: -abs(smd[n]))[:panels]
+    fig = figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(3, 4, hspace=0.55, wspace=0.3)
+    bar = fig.add_subplot(grid[0, :])
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(4)] for r in range(1, 3)])
+    order = sorted(names, key=lambda n: smd[n])
+    bar.barh(order, [smd[n] for n in order], color=["#d62728" if smd[n] < 0 else "#1f77b4" for n in order])
+    bar.set_title("standardized mean difference, churned - healthy", fontsize=9)
+    bar.tick_params(labelsize=6)
+    for ax, name in zip(axes.ravel(), top):
+        x = values[name]
+        lo, hi = np.nanpercentile(x, [0.5, 99.5])
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+        for mask, lab, color in ((~churned, "healthy", "#1f77b4"), (churned, "churned", "#d62728")):
+            counts, _ = np.histogram(np.clip(x[mask], lo, hi), bins=bins, density=True)
+            ax.stairs(counts, bins, fill=True, alpha=0.5, label=lab, color=color)   # one artist, not 40 bars
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.locator_params(nbins=4)
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes.ravel()[len(top):]:
+        ax.axis("off")
+    return image(fig)
+
+
+def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
+    """Each feature's AUC alone, the declared single-feature maximum and the oracle's AUC
+    as lines, from stats.json's ``realized`` under the keys ``spec`` names (None without
+    feature AUCs)."""
+    realized = stats.get("realized", {})
+    aucs = {k: v for k, v in (realized.get(spec.aucs) or {}).items() if v is not None}
+    if not aucs:
+        return None
+    top, oracle = realized.get(spec.top), realized.get(spec.oracle)
+    order = sorted(aucs, key=aucs.get)
+    fig = figure(figsize=(7, 0.2 * len(order) + 1))
+    fig.subplots_adjust(left=0.33, right=0.97, bottom=0.6 / (0.2 * len(order) + 1), top=0.98)
+    ax = fig.subplots()
+    over = [top is not None and aucs[n] > top for n in order]
+    ax.barh(order, [aucs[n] - 0.5 for n in order], left=0.5, color=["#d62728" if o else "#1f77b4" for o in over])
+    if top is not None:
+        ax.axvline(top, color="k", ls="--", lw=1, label=f"declared maximum {top:.2f}")
+    if oracle is not None:
+        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle {oracle:.3f}")
+    ax.set(xlim=(0.5, 1), xlabel="AUC of the feature alone (0.5: chance; either direction)")
+    ax.tick_params(axis="y", labelsize=7)
+    if top is not None or oracle is not None:
+        ax.legend(fontsize=7, loc="lower right")
+    return image(fig)
+
+
+def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
+    """The oracle's AUC beside the declared band of a trained model's (the report trains
+    none: the test suite does) and the best single feature beside its declared maximum,
+    from stats.json's ``realized`` under the keys ``spec`` names."""
+    realized = stats.get("realized", {})
+    oracle, band = realized.get(spec.oracle), realized.get(spec.band)
+    best, top = realized.get(spec.best), realized.get(spec.top)
+    if oracle is None and band is None and best is None:
+        return None
+    reach = "" if band is None or oracle is None else (
+        "at or above the band's minimum: the band is within reach" if oracle >= band["min"]
+        else "below the band's minimum: no model can reach the band")
+    rows = [["oracle: the churn probability given the latent state (an upper bound for any model)",
+             "" if oracle is None else oracle, reach]]
+    if band is not None:
+        rows.append(["declared band of a trained model (HistGradientBoostingClassifier, the test suite)",
+                     f"{band['min']:.2f} to {band['max']:.2f}", ""])
+    if best is not None:
+        rows.append(["best single feature, realized", best, "" if top is None else (
+            "at or below the declared maximum" if best <= top else "above the declared maximum")])
+    if top is not None:
+        rows.append(["declared maximum of a single feature", top, ""])
+    return html_table(["", "AUC", "check"], rows)
+
+
+def bars(spec: Bars) -> Image:
+    """Bars of values over labels (e.g. a label column's shares), the labels slanted."""
+    fig = figure(figsize=(4, 3.4))
+    fig.subplots_adjust(bottom=0.35)
+    ax = fig.subplots()
+    ax.bar(list(spec.labels), spec.values, color=spec.color)
+    ax.set(title=spec.title)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    return image(fig)
+
+
+def histogram(spec: Histogram) -> Image:
+    """A histogram of whole numbers, one bar per value."""
+    fig = figure(figsize=(5, 3.5))
+    fig.subplots_adjust(bottom=0.15)
+    ax = fig.subplots()
+    ax.hist(spec.values, bins=spec.bins, color=spec.color)
+    ax.set(title=spec.title, xlabel=spec.xlabel, ylabel=spec.ylabel)
+    return image(fig)
+
+
+def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
+    """A stage's targets (stats.json rows) named ``*suffix``: declared beside realized
+    (None without any)."""
+    rows = [t for t in stats["targets"] if t.get("stage") == spec.stage and t["target"].endswith(spec.suffix)]
+    if not rows:
+        return None
+    fig = figure(figsize=(8, 3.8))
+    fig.subplots_adjust(bottom=0.25)   # the rotated row names
+    ax = fig.subplots()
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
+    ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label=spec.realized, color="#2ca02c")
+    ax.set_xticks(x, [t[spec.label_key] for t in rows], rotation=45, fontsize=7)
+    ax.set(title=spec.title, ylabel=spec.ylabel)
+    ax.legend(fontsize=7)
+    return image(fig)
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> Html:
+    """A stage's table as HTML."""
+    return html_table(list(head), [list(r) for r in rows])
+
+
+def lifelines(spec: Lifelines) -> Image | None:
+    """A handful of lives on the calendar: joining (a tick, when after ``start``), the
+    label window shaded from the feature date, each event (filled: ``filled``), the churn."""
+    if not spec.lives:
+        return None
+    fig = figure(figsize=(9, 0.45 * len(spec.lives) + 1.2))
+    ax = fig.subplots()
+    ax.axvspan(spec.feature_date, spec.as_of, color="#fee", label="label window")
+    ax.axvline(spec.feature_date, color="k", lw=0.8, ls="--", label="feature date")
+    colors = dict(zip(spec.types, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]))
+    for y, life in enumerate(spec.lives):
+        ax.plot([max(life.joined, spec.start), life.end], [y, y], color="#999", lw=2)
+        if life.joined >= spec.start:
+            ax.plot(life.joined, y, "k|", ms=10)
+        if life.gone is not None:
+            ax.plot(life.gone, y, "rx", ms=8)
+        for date, kind, filled in life.events:
+            ax.plot(date, y, "o", color=colors.get(kind, "k"), mfc=colors.get(kind, "k") if filled else "white")
+    ax.set_yticks(range(len(spec.lives)), [life.key for life in spec.lives], fontsize=7)
+    for kind, c in colors.items():
+        ax.plot([], [], "o", color=c, mfc="white", label=kind)
+    ax.plot([], [], "rx", label="churned_at")
+    ax.plot([], [], "k|", label="joined (created_at)")
+    ax.set(title=spec.title, xlim=(spec.start, spec.as_of + 5 * DAY))
+    ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
+    fig.subplots_adjust(bottom=0.3)
+    return image(fig)

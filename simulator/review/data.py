@@ -1,0 +1,249 @@
+"""What a stage hands the review: plain records of numbers, arrays, names and strings.
+
+The stages generate and check; the review (``simulator.review``) measures and draws. A
+stage never imports the review: it returns these records from ``Stage.review`` (declared
+targets beside realized values, headline values for stats.json) and ``Stage.figures``
+(what to draw, by name of a figure kind below), and the review turns them into
+stats.json's rows and report.html's panels. This module imports nothing heavier than
+numpy and pandas, so a stage may import it at module level.
+
+Three kinds of target, each with its miss rule (``review.stats``): a :class:`Target`
+(realized within 4 standard errors, or 0.005), a :class:`MeasuredTarget` (a feature's
+mean measured from its values, allowed a tenth of the declared sd more) and a
+:class:`TailTarget` (a heavy tail's top-20% share, within 2 points). Two measures the
+review computes for ``realized``: :class:`Auc` and :class:`FeatureAucs`. Every figure is a
+frozen dataclass with a ``heading`` (its panel's title); the review draws it by its type,
+never by inspecting its contents.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from ..histories import Panel
+
+REFERENCE_ROWS = 100_000          # rows of a reference draw of a declared distribution
+
+
+# ----------------------------------------------------------------------------- targets
+
+@dataclass(frozen=True)
+class Target:
+    """A declared value beside its realized one and the realized value's standard error
+    over ``n`` rows; ``extra`` holds the row's further stats.json keys, in order (e.g.
+    ``note``)."""
+
+    name: str
+    declared: float
+    realized: float
+    se: float
+    n: int
+    kind: str                          # share, rate, mean, ...
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeasuredTarget:
+    """A declared mean beside the mean of ``values`` (a feature measured from data), with
+    the declared standard deviation that widens its tolerance."""
+
+    name: str
+    declared: float
+    values: np.ndarray
+    declared_sd: float
+    kind: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TailTarget:
+    """The share the top 20% of ``values`` hold, beside that of ``reference`` (a large draw
+    of the declared distribution); a miss beyond ``band``, since a heavy tail's share
+    converges too slowly for standard errors."""
+
+    name: str
+    reference: np.ndarray
+    values: np.ndarray
+    band: float = 0.02
+
+
+AnyTarget = Target | MeasuredTarget | TailTarget
+
+
+# ----------------------------------------------------------------------------- measures
+
+@dataclass(frozen=True)
+class Auc:
+    """A realized value: the rank AUC of ``score`` for the boolean ``label``, rounded."""
+
+    label: np.ndarray
+    score: np.ndarray
+    digits: int = 4
+
+
+@dataclass(frozen=True)
+class FeatureAucs:
+    """A realized value: each of ``features``' AUC alone in ``frame`` for ``label`` (a dict),
+    and the best of them under the key ``best``."""
+
+    frame: pd.DataFrame
+    label: str
+    features: tuple[str, ...]
+    best: str
+
+
+@dataclass(frozen=True)
+class StageReview:
+    """What one stage hands stats.json: its declared targets and its headline realized
+    values (numbers, strings, dicts of them, or an :class:`Auc` / :class:`FeatureAucs`)."""
+
+    targets: list[AnyTarget] = field(default_factory=list)
+    realized: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- figures
+
+@dataclass(frozen=True, kw_only=True)
+class FigureSpec:
+    """A report panel: its heading; each subclass is one kind of figure."""
+
+    heading: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lorenz(FigureSpec):
+    """Lorenz curves of the heavy-tailed ``columns`` of ``table`` (no panel without any)."""
+
+    table: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RatesBy(FigureSpec):
+    """The rate of the boolean ``label`` of ``table`` by each label column in ``by``."""
+
+    table: str
+    label: str | None
+    by: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassHistograms(FigureSpec):
+    """The numeric ``features`` of ``table`` by churn class: each one's standardized mean
+    difference, and the distributions of those that separate the classes most."""
+
+    table: str
+    label: str | None
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassHistories(FigureSpec):
+    """Churners' and healthy partners' average written histories: (table, Panel) each."""
+
+    histories: tuple[tuple[str, "Panel"], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioHistories(FigureSpec):
+    """Each churn scenario's average history beside healthy partners', over the rows of
+    ``table`` (every written history whose kind declares a panel)."""
+
+    table: str
+    label: str | None
+    scenario: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AucBars(FigureSpec):
+    """Each feature's AUC alone beside the declared maximum and the oracle's AUC: the
+    stats.json ``realized`` keys holding them."""
+
+    aucs: str
+    top: str
+    oracle: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnabilityTable(FigureSpec):
+    """The oracle's AUC beside the declared band and the best feature beside its
+    declared maximum: the stats.json ``realized`` keys holding them."""
+
+    oracle: str
+    band: str
+    best: str
+    top: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bars(FigureSpec):
+    """Bars of ``values`` over ``labels`` (e.g. shares of a label column)."""
+
+    labels: tuple[str, ...]
+    values: np.ndarray
+    title: str
+    color: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Histogram(FigureSpec):
+    """A histogram of whole-number ``values`` over ``bins`` (edges)."""
+
+    values: np.ndarray
+    bins: np.ndarray
+    title: str
+    xlabel: str
+    ylabel: str
+    color: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetBars(FigureSpec):
+    """A stage's stats.json targets whose names end in ``suffix``: declared beside
+    realized, one pair of bars each, labelled by the target's ``label_key``."""
+
+    stage: str
+    suffix: str
+    label_key: str
+    declared: str                      # legend of the declared bars
+    realized: str                      # legend of the realized bars
+    title: str
+    ylabel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryTable(FigureSpec):
+    """A small table of numbers and strings."""
+
+    head: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Life:
+    """One partner on a timeline: joined, its end (churn or as_of), its churn date (None if
+    it stayed), and its dated events as (date, type, filled)."""
+
+    key: str
+    joined: Any
+    end: Any
+    gone: Any
+    events: tuple[tuple[Any, str, bool], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lifelines(FigureSpec):
+    """A few partners' lives on the calendar: the label window from ``feature_date`` to
+    ``as_of`` shaded, each life from ``start`` on, events coloured by type."""
+
+    lives: tuple[Life, ...]
+    feature_date: Any
+    as_of: Any
+    start: Any
+    types: tuple[str, ...]
+    title: str
