@@ -21,7 +21,6 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -31,7 +30,7 @@ import yaml
 # limit still composes in seconds, and the limit is checked before reading (fstat)
 MAX_BYTES = 256 * 1024
 # 25x the nodes of every file in conf/ together (1,866 keys, values and collections): an
-# alias bomb of a few hundred bytes passes it after a handful of levels
+# alias bomb of a few hundred bytes is past it within five levels of nine aliases
 MAX_NODES = 50_000
 # 5x the deepest file in conf/ (6 levels); PyYAML's composer and OmegaConf recurse per level
 MAX_DEPTH = 32
@@ -72,10 +71,12 @@ def search_dirs(argv: list[str], conf: str) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def config_files(root: Path) -> Iterator[Path | str]:
-    """Every ``*.yaml`` under ``root`` in a stable order, following symlinked directories
-    once each; a problem line instead if the tree has more than :data:`MAX_DIRS` directories."""
+def config_files(root: Path) -> tuple[list[Path], str | None]:
+    """Every ``*.yaml`` under ``root``, sorted, following symlinked directories (as Hydra
+    does) once each; and a problem line if the tree has more than :data:`MAX_DIRS`
+    directories (then the files found so far)."""
     seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
     todo = [root]
     while todo:
         directory = todo.pop()
@@ -84,18 +85,18 @@ def config_files(root: Path) -> Iterator[Path | str]:
             if (info.st_dev, info.st_ino) in seen:
                 continue
             seen.add((info.st_dev, info.st_ino))
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = list(os.scandir(directory))
         except OSError:
             continue                           # unreadable: Hydra cannot read it either
         if len(seen) > MAX_DIRS:
-            yield (f"{root}: more than {MAX_DIRS:,} directories under this config directory; "
-                   f"point --config-dir or hydra.searchpath at a config tree")
-            return
+            return sorted(found), (f"{root}: more than {MAX_DIRS:,} directories under this config directory; "
+                                   f"point --config-dir or hydra.searchpath at a config tree")
         for entry in entries:
             if entry.name.endswith(".yaml"):
-                yield Path(entry.path)
+                found.append(Path(entry.path))
             elif entry.is_dir():               # follows a symlink, as Hydra does
                 todo.append(Path(entry.path))
+    return sorted(found), None
 
 
 def read_bounded(path: Path) -> str:
@@ -179,10 +180,9 @@ def yaml_problems(dirs: list[Path]) -> list[str]:
     ``FILE: what`` for one that is not a bounded regular file (see the module docstring)."""
     out = []
     for d in dirs:
-        for path in config_files(d):
-            if isinstance(path, str):
-                out.append(path)
-                continue
+        paths, too_many = config_files(d)
+        out += [too_many] if too_many else []
+        for path in paths:
             try:
                 text = read_bounded(path)
                 problem = size_problem(text)
