@@ -3,7 +3,9 @@
 A bad config or override is refused before any generation with a message naming the
 config path (exit status 2); a table that fails its schema stops the run before anything
 is published (3); a database that refuses the load leaves the files complete (4); a full
-disk, a quota or a file-size limit stops it with nothing of the run published (5).
+disk, a quota or a file-size limit stops it with nothing of the run published (5). Ctrl-C
+(130) and SIGTERM (143) stop the workers and publish nothing; after the publication switch
+they exit 0, because the run is published.
 
 In a multirun (``-m``) each job's refusal or failure is recorded and the sweep goes on;
 it exits with the highest failed job's status (see simulator.sweep). Every line this
@@ -16,7 +18,10 @@ import errno
 import logging
 import os
 import shutil
+import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -49,7 +54,11 @@ def _forget_run_dir(out_dir: Path) -> None:
 class _progress:
     """A tqdm bar on a terminal: the partners generated (rows done, rows/s, ETA), then the
     stages after them; silent when stderr is not a TTY (logs, CI, pipes). Used as
-    ``with _progress() as tick: tick("generate", done, total)``."""
+    ``with _progress() as tick: tick("generate", done, total)``; ``listener(stage)`` is
+    also told each stage (whether the run got past its publication switch)."""
+
+    def __init__(self, listener: Callable[[str], None] | None = None):
+        self.listener = listener
 
     def __enter__(self):
         from tqdm import tqdm
@@ -60,6 +69,8 @@ class _progress:
         return self
 
     def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
+        if self.listener is not None:
+            self.listener(stage)
         if total and self.bar.total != total:
             self.bar.reset(total=total)
         self.bar.set_description(stage, refresh=False)
@@ -98,6 +109,85 @@ RECORD = ".hydra"                              # where a run's config is publish
 FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}     # a full disk, a file-size limit, a quota
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception in the main thread. A KeyboardInterrupt, so that it unwinds
+    through every cleanup a Ctrl-C does (workers terminated, the LocalCluster closed, the
+    staging removed, the load rolled back); only its line and exit status differ."""
+
+
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM    # the shell's 130 and 143
+_stopping = False                              # set by the first SIGINT or SIGTERM
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """The first SIGINT or SIGTERM raises in the main thread; later ones are ignored, so that
+    a second Ctrl-C cannot cut the cleanup short and leave workers or a staging behind (the
+    cleanup is bounded: workers are terminated, not waited for)."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+@dataclass
+class _Publication:
+    """Whether this run's publication switch has happened, for the line an interrupt prints.
+
+    ``run`` reports ``published`` right after the switch. The switch can also come and the
+    interrupt land before that report (``publish`` removes older runs after it), so the
+    ``.current`` link is also compared with what it was when the run began (read at the
+    run's first report, when it holds the directory's lock: no other run can switch it)."""
+
+    out_dir: Path
+    loads: bool                                # a database load follows the switch
+    before: str | None = None
+    began: bool = False
+    switched: bool = False
+
+    def _current(self) -> str | None:
+        from .sinks.publication import CURRENT
+
+        try:
+            return os.readlink(self.out_dir / CURRENT)
+        except OSError:
+            return None
+
+    def seen(self, stage: str) -> None:
+        """Told every progress report of the run."""
+        if not self.began:
+            self.began, self.before = True, self._current()
+        if stage == "published":
+            self.switched = True
+
+    def published(self) -> bool:
+        current = self._current()
+        return self.switched or (self.began and current is not None and current != self.before)
+
+
+_publication: _Publication | None = None       # the run in progress, once _main knows its directory
+
+
+def _exit_interrupted(exc: KeyboardInterrupt) -> None:
+    """One line for a Ctrl-C or SIGTERM, and its exit status: 130 or 143 if nothing of the run
+    was published, 0 once the switch has published it (README: "When things go wrong")."""
+    from .sinks.publication import CURRENT
+
+    what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    state = _publication
+    if state is not None and state.published():
+        load = "; its database load may not be committed (manifest.json then says 'pending')" if state.loads else ""
+        print(f"{what} after publication: this run is published in {state.out_dir} and its files are "
+              f"complete{load}", file=sys.stderr)
+        sys.exit(0)
+    if state is None:
+        print(f"{what} before the run started: nothing was generated or published", file=sys.stderr)
+    else:
+        kept = " (its previous complete run is kept)" if (state.out_dir / CURRENT).exists() else ""
+        print(f"{what}: nothing of this run was published in {state.out_dir}{kept}", file=sys.stderr)
+    sys.exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT)
+
+
 def _free(out_dir: Path) -> str:
     """Free space where the run writes, for the error line."""
     try:
@@ -119,12 +209,14 @@ def _main(cfg: DictConfig) -> None:
 def _run(cfg: DictConfig) -> None:
     from .run import run                       # heavy imports after Hydra parsed the CLI
     from .schemas import ValidationError
-    from .sinks import SinkError
+    from .sinks import NONE, SinkError
     from .sinks.publication import RunDirInUse
 
+    global _publication
     hydra_cfg = HydraConfig.get()
     out_dir = Path(cfg.output.dir or hydra_cfg.runtime.output_dir)
-    with _progress() as tick:
+    _publication = publication = _Publication(out_dir, loads=cfg.db.kind != NONE)
+    with _progress(publication.seen) as tick:
         try:
             report = run(cfg, out_dir, progress=tick, record=_job_record(cfg))
         except RunDirInUse as exc:
@@ -144,13 +236,9 @@ def _run(cfg: DictConfig) -> None:
             tick.close()
             print(f"error: {exc}\n(the files in {out_dir} are complete and valid)", file=sys.stderr)
             sys.exit(4)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:       # Ctrl-C, or SIGTERM (Terminated)
             tick.close()
-            from .sinks.publication import CURRENT
-
-            kept = " (its previous complete run is kept)" if (out_dir / CURRENT).exists() else ""
-            print(f"interrupted: nothing of this run was published in {out_dir}{kept}", file=sys.stderr)
-            sys.exit(130)
+            _exit_interrupted(exc)
         except OSError as exc:
             if exc.errno not in FULL:
                 raise
@@ -167,6 +255,17 @@ def _run(cfg: DictConfig) -> None:
 
 def main() -> None:
     mask_streams()                             # first: every line this process prints (secrets.py)
+    # then: a SIGTERM at any moment is a Terminated, handled like a Ctrl-C
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        _checked_main()
+    except KeyboardInterrupt as exc:           # one that landed outside the run: before it, or after its switch
+        _exit_interrupted(exc)
+
+
+def _checked_main() -> None:
+    """The pre-checks of the command line's config files and run directory, then Hydra."""
     mask_log_records()                         # before Hydra logs the overrides of a sweep
     from .preflight import run_dir_problem, search_dirs, yaml_problems
 

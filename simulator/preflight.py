@@ -5,15 +5,42 @@ traceback, the file and line only at its end. This check parses every ``*.yaml``
 the directories a run will search (the package's ``conf/``, ``--config-dir``, and
 ``hydra.searchpath`` entries on the command line) and reports each problem as
 ``FILE, line L: what``; the CLI exits 2 without starting the run.
+
+Reading is bounded, because these files come from anywhere a command line points, and
+Hydra reads the same files afterwards without limits: a FIFO or a device (a link to
+``/dev/zero``) would block or fill memory, a YAML "billion laughs" alias bomb expands to
+more values than memory holds when Hydra copies it into an OmegaConf tree, and deep nesting
+overflows the recursive composer. So each file must be a regular file of at most
+:data:`MAX_BYTES`, nested at most :data:`MAX_DEPTH` deep, holding at most
+:data:`MAX_NODES` nodes once its aliases are expanded; the count is made on the parser's
+event stream (iterative, linear in the file's size), before anything is composed.
 """
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
 import yaml
+
+# 25x the largest file in conf/ (activity/histories.yaml, 10 KB). PyYAML's pure-Python
+# loader, which Hydra uses, reads about 0.1 MB/s on a busy 2-core machine: a file at the
+# limit still composes in seconds, and the limit is checked before reading (fstat)
+MAX_BYTES = 256 * 1024
+# 25x the nodes of every file in conf/ together (1,866 keys, values and collections): an
+# alias bomb of a few hundred bytes is past it within five levels of nine aliases
+MAX_NODES = 50_000
+# 5x the deepest file in conf/ (6 levels); PyYAML's composer and OmegaConf recurse per level
+MAX_DEPTH = 32
+# directories walked under one search directory: a config tree has tens; this stops
+# --config-dir / from walking a whole file system (symlinked directories are followed, as
+# Hydra follows them, each real directory once)
+MAX_DIRS = 1_000
+
+_KINDS = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+          stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -44,19 +71,133 @@ def search_dirs(argv: list[str], conf: str) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def config_files(root: Path) -> tuple[list[Path], str | None]:
+    """Every ``*.yaml`` under ``root``, sorted, following symlinked directories (as Hydra
+    does) once each; and a problem line if the tree has more than :data:`MAX_DIRS`
+    directories (then the files found so far)."""
+    seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    todo = [root]
+    while todo:
+        directory = todo.pop()
+        try:
+            info = directory.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue                           # unreadable: Hydra cannot read it either
+        if len(seen) > MAX_DIRS:
+            return sorted(found), (f"{root}: more than {MAX_DIRS:,} directories under this config directory; "
+                                   f"point --config-dir or hydra.searchpath at a config tree")
+        for entry in entries:
+            if entry.name.endswith(".yaml"):
+                found.append(Path(entry.path))
+            elif entry.is_dir():               # follows a symlink, as Hydra does
+                todo.append(Path(entry.path))
+    return sorted(found), None
+
+
+def read_bounded(path: Path) -> str:
+    """The text of a config file that is a regular file of at most :data:`MAX_BYTES`;
+    ValueError naming what it is otherwise. Opened without blocking and checked on the open
+    descriptor, so a FIFO or a device is never read (and cannot be swapped in meanwhile)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        for test, kind in _KINDS.items():
+            if test(info.st_mode):
+                raise ValueError(f"is {kind}, not a regular file; a config file must be one")
+        if info.st_size > MAX_BYTES:
+            raise ValueError(f"is {info.st_size:,} bytes, over the {MAX_BYTES // 1024} KiB limit for a config file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)      # a file that grew since fstat is still bounded
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"grew over the {MAX_BYTES // 1024} KiB limit for a config file while it was read")
+    return data.decode("utf-8")
+
+
+def size_problem(text: str) -> str | None:
+    """What makes this YAML too large once composed, or None: nesting deeper than
+    :data:`MAX_DEPTH`, or more than :data:`MAX_NODES` nodes with every alias expanded.
+
+    Made on the event stream, so that nothing is composed and nothing recurses: each
+    anchored node's expanded size and depth are remembered when it ends, and an alias adds
+    them where it appears (a bomb's sizes multiply level by level, and are refused at the
+    level that passes the limit, not after expanding it)."""
+    parser = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+    anchors: dict[str, tuple[int, int]] = {}   # anchor -> (nodes, depth) of the node it names
+    stack: list[list] = []                     # open collections: [anchor, nodes, deepest below]
+    total = deepest = 0
+    aliases = False
+    events = yaml.parse(text, Loader=parser)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            return None
+        except yaml.YAMLError:                 # a syntax error: the strict loader words it, with its line
+            return None
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            stack.append([event.anchor, 1, 0])
+            if len(stack) > MAX_DEPTH:
+                return f"nests deeper than {MAX_DEPTH} levels, the limit for a config file"
+            continue
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, nodes, below = stack.pop()
+            size, depth = nodes, below + 1
+            if anchor:
+                anchors[anchor] = (size, depth)
+        elif isinstance(event, yaml.ScalarEvent):
+            size, depth = 1, 0
+            if event.anchor:
+                anchors[event.anchor] = (size, depth)
+        elif isinstance(event, yaml.AliasEvent):
+            aliases = True
+            size, depth = anchors.get(event.anchor, (1, 0))   # an unknown anchor: the loader says so
+        else:
+            continue
+        if stack:
+            stack[-1][1] += size
+            stack[-1][2] = max(stack[-1][2], depth)
+        else:
+            total += size
+        deepest = max(deepest, len(stack) + depth)
+        if deepest > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH} levels once its aliases are expanded, the limit for a config file"
+        if total + sum(frame[1] for frame in stack) > MAX_NODES:
+            if aliases:
+                return (f"its aliases expand it past {MAX_NODES:,} nodes (keys, values and collections), "
+                        f"the limit for a config file: an alias bomb?")
+            return f"holds more than {MAX_NODES:,} nodes (keys, values and collections), the limit for a config file"
+
+
 def yaml_problems(dirs: list[Path]) -> list[str]:
-    """``FILE, line L, column C: message`` for every config file that does not parse."""
+    """``FILE, line L, column C: message`` for every config file that does not parse, and
+    ``FILE: what`` for one that is not a bounded regular file (see the module docstring)."""
     out = []
     for d in dirs:
-        for path in sorted(d.rglob("*.yaml")):
+        paths, too_many = config_files(d)
+        out += [too_many] if too_many else []
+        for path in paths:
             try:
-                yaml.load(path.read_text(), Loader=_StrictLoader)
+                text = read_bounded(path)
+                problem = size_problem(text)
+                if problem is not None:
+                    out.append(f"{path}: {problem}")
+                    continue
+                yaml.load(text, Loader=_StrictLoader)
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 what = " ".join(x for x in (exc.context, exc.problem) if x)
                 out.append(f"{path}{where}: {what}")
-            except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            except ValueError as exc:          # read_bounded's refusals, and UnicodeDecodeError
+                out.append(f"{path}: {exc}")
+            except (yaml.YAMLError, OSError) as exc:
                 out.append(f"{path}: {exc}")
     return out
 

@@ -241,7 +241,11 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
     t3 = time.perf_counter()
     outputs = [out_dir / STATS] + ([out_dir / REPORT] if (run_files / REPORT).exists() else [])
     tick("load")
-    committed = fanout.commit()                # the files are complete whatever happens here
+    try:
+        committed = fanout.commit()            # the files are complete whatever happens here
+    except BaseException:                      # an interrupt in the load: roll it back, leave no partial file
+        fanout.abort()
+        raise
     fanout.close()
     failure = fanout.failure()
     db = next(iter(committed.values()), {"rows": {}, "error": None})

@@ -107,3 +107,72 @@ def test_a_world_that_cannot_fit_the_disk_is_refused_up_front(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "GiB free; at most about" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "partners.csv").exists()
+
+
+# The run, its "load" stage made 30 s long: an interrupt then lands after the switch.
+AFTER_SWITCH = """
+import sys, time
+import simulator.__main__ as cli
+
+shown = cli._progress.__call__
+
+def slow(self, stage, done=0, total=0):
+    shown(self, stage, done, total)
+    if stage == "load":
+        time.sleep(30)
+
+cli._progress.__call__ = slow
+sys.argv[0] = "simulator"
+cli.main()
+"""
+
+
+def test_ctrl_c_after_the_switch_exits_0_and_says_the_run_is_published(tmp_path):
+    """A Ctrl-C that lands after the publication switch (here, in the database load): the
+    run is published, so exit 0, not 130 (which says nothing was published), with one line
+    saying so; the directory shows the new run, complete."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", AFTER_SWITCH, f"hydra.run.dir={out}", *ARGS,
+                             "n_partners=1000", "seed=2", "output.report=false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (out / ".current").is_symlink():
+        time.sleep(0.05)
+    time.sleep(0.5)                            # into the 30 s load
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted after publication: this run is published in {out} and its files are complete; "
+        f"its database load may not be committed (manifest.json then says 'pending')")
+    assert "Traceback" not in err
+    state = _published(out)
+    assert state["seed"] == 2 and state["database"].get("pending") is True
+
+
+def test_an_interrupt_knows_a_switch_that_came_before_run_could_report_it(tmp_path):
+    """publish() removes older runs after switching .current, before run() reports
+    "published": an interrupt there is after publication too (exit 0), as .current moved
+    since the run began; before any switch, SIGTERM is 143 and Ctrl-C 130."""
+    import simulator.__main__ as cli
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".current").symlink_to(".runs/1-old")
+    state = cli._Publication(out, loads=False)
+    state.seen("generate")                     # the run's first report: .current as it began
+    assert not state.published()
+    for exc, status in ((cli.Terminated(), 143), (KeyboardInterrupt(), 130)):
+        cli._publication = state
+        with pytest.raises(SystemExit) as exit_:
+            cli._exit_interrupted(exc)
+        assert exit_.value.code == status
+    (out / ".current").unlink()
+    (out / ".current").symlink_to(".runs/2-new")          # the switch
+    assert state.published()
+    cli._publication = state
+    with pytest.raises(SystemExit) as exit_:
+        cli._exit_interrupted(cli.Terminated())
+    assert exit_.value.code == 0
+    cli._publication = None

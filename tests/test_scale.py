@@ -224,6 +224,72 @@ def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
     assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 1   # no worker left
 
 
+def test_sigterm_is_ctrl_c_exit_143_and_no_worker_left(tmp_path):
+    """SIGTERM to the run's process alone (as kill, timeout or a container stop send it)
+    while blocks stream with executor=processes: it used to kill only that process and
+    leave the workers running (13 min+ seen). Now one line, exit 143, the staging removed,
+    no process of the run left (the LocalCluster's case is the Ctrl-C test's cleanup)."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *WORLD, "n_partners=60000",
+                             "executor=processes", "executor.workers=2"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob(".partial-*/partners.csv")):
+        time.sleep(0.05)
+    assert subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True).returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == [f"terminated (SIGTERM): nothing of this run was published in {out}"]
+    assert not list(out.glob(".partial-*")) and not (out / "manifest.json").exists()
+    deadline = time.time() + 10                   # multiprocessing's resource tracker goes after the workers
+    while time.time() < deadline and subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
+        time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 1   # no worker left
+
+
+ORPHAN = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from simulator.executors import exit_with_parent
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 600)
+    time.sleep(600)
+"""
+
+
+def test_a_worker_exits_when_the_run_is_sigkilled():
+    """A SIGKILLed run can clean nothing up: its workers watch it and exit within a second
+    or two (each worker process of executor=processes, and each LocalCluster worker)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and _running(worker):
+        time.sleep(0.1)
+    alive = _running(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its SIGKILLed parent"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_workers_are_never_more_than_the_chunks(compose):
     """executor.workers=100 on a world of four blocks starts three workers (one per chunk
     after the pilot), and the memory check counts those three, not a hundred."""
