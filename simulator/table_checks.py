@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .spec import Domain, WorldSpec
+from .spec import Domain
+from .stage import WorldSpec
 
 if TYPE_CHECKING:
     import pandera.pandas as pa

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..spec import WorldSpec
+from ..stage import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
 from .data import (AucBars, Bars, ClassHistograms, ClassHistories, FigureSpec, Histogram, LearnabilityTable, Lifelines,

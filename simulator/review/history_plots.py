@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..histories import observation_end
-from ..spec import WorldSpec
+from ..stage import WorldSpec
 from .canvas import Image, figure, image
 
 

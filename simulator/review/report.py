@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..spec import WorldSpec
+from ..stage import WorldSpec
 from .canvas import Html, Image, Payload, html_table
 from .figures import draw
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..spec import WorldSpec
+from ..stage import WorldSpec
 from .data import AnyTarget, Auc, FeatureAucs, MeasuredTarget, TailTarget, Target
 from .learnability import auc, feature_aucs
 

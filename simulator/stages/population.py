@@ -22,7 +22,8 @@ from ..plan import Step
 from ..spec.checks import _int
 from ..spec.columns import _columns
 from ..review.data import REFERENCE_ROWS, AnyTarget, FigureSpec, Lorenz, RatesBy, StageReview, TailTarget, Target
-from ..spec.model import ColumnSpec, Domain, IdSpec, WorldSpec
+from ..spec.model import ColumnSpec, Domain, IdSpec
+from ..stage import WorldSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
 from ..streams import stream
