@@ -63,12 +63,9 @@ def load_run(run_dir: Path) -> Run:
 
 
 def value_column(spec) -> str | None:
-    """The partners column a policy's retained value is weighed by: the one the world's
-    tiers are binned by (the monthly commission in the seed's world), None if it has none.
-
-    A stopgap until a stage declares a 'value' role: read here from the entity stage's
-    ``bins`` column so that no column name is written in Python."""
-    return next((c.source for c in getattr(spec.entity, "columns", ()) if c.kind == "bins"), None)
+    """The partners column a policy's retained value is weighed by (the population's declared
+    ``value``: the monthly commission in the seed's world), None if the world declares none."""
+    return spec.role("value")
 
 
 def truth_probability_column(spec) -> str | None:
@@ -194,7 +191,8 @@ def html_page(result: dict) -> str:
     (self-contained, like report.html)."""
     import html
 
-    from .report import STYLE, figure, image, panel
+    from .review.canvas import figure, image
+    from .review.report import STYLE, panel
 
     panels = []
     if "churn_model" in result:

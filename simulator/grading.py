@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from .learnability import auc
+from .review.learnability import auc
 
 
 def defined(value: float) -> float | None:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import chunks, executors, manifest, report, resources, stats
+from . import chunks, executors, manifest, resources
+from .review import report, stats
 from .chunks import BlockResult
 from . import sinks
 from .sinks import Block, Sink, SinkError, publication

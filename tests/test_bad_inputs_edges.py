@@ -143,7 +143,11 @@ def silent_server() -> Iterator[str]:
 @pytest.fixture
 def http_server() -> Iterator[str]:
     """An HTTP server on 127.0.0.1 (what a dashboard's address, or a typo, points at)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:    # the scheduler handshake it refuses is not the test's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

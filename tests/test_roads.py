@@ -81,7 +81,7 @@ def test_the_signal_knob_orders_the_oracle(compose):
     auc = {}
     for signal in (0.35, 1.0, 3.0):
         tables = generate(compose(["n_partners=3000", "activity=none", "db=none", f"churn.signal={signal}"]))
-        from simulator.learnability import auc as rank_auc
+        from simulator.review.learnability import auc as rank_auc
         p, cohort = tables["partners"].set_index("partner_id"), tables["partners_engineered"]
         auc[signal] = rank_auc(cohort["churn_label"].to_numpy(),
                                p.loc[cohort["partner_id"], "true_churn_probability"].to_numpy())

@@ -188,20 +188,27 @@ def test_a_database_file_outside_the_run_directory_is_refused(path):
 def test_two_runs_into_one_directory_at_once(tmp_path):
     """The second run into a directory where the first is generating is refused at once,
     naming the first's pid; the first finishes and is the run that is published (the issue
-    saw a shared partial database, a traceback, and the wrong run published, 3 times of 3)."""
+    saw a shared partial database, a traceback, and the wrong run published, 3 times of 3).
+    The second waits, its imports done, until the first holds the lock, so that it starts
+    within a fraction of a second of it whatever the machine's load."""
     import time
 
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    second = subprocess.Popen([sys.executable, "-c", "import sys; import simulator.run; from simulator.__main__ import main\n"
+                               "sys.stdin.readline(); main()",
+                               f"hydra.run.dir={out}", "n_partners=1000", "seed=2"],
+                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
     first = subprocess.Popen([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", "n_partners=20000",
                               "seed=1", "output.report=false"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not list(out.glob(".partial-*")) and time.time() < deadline:     # the first is writing
-        time.sleep(0.05)
-    second = run_cli("n_partners=1000", "seed=2", out_dir=out, check=False)
+    while not (out / publication.LOCK).exists() and time.time() < deadline:    # the first holds the lock
+        time.sleep(0.01)
+    _, second_err = second.communicate("go\n", timeout=300)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert second.returncode == 2 and f"in use by another run (pid {first.pid} on" in second.stderr
+    assert second.returncode == 2 and f"in use by another run (pid {first.pid} on" in second_err, second_err
     assert json.loads((out / "manifest.json").read_text())["seed"] == 1
     assert "seed: 1\n" in (out / ".hydra" / "config.yaml").read_text()

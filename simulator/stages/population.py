@@ -39,6 +39,7 @@ class Population(BaseStage):
     columns: tuple[ColumnSpec, ...]
     table: str = "partners"                   # (always given: defaults only because BaseStage has them)
     entity: IdSpec | None = None
+    value: str | None = None                  # the column a retained partner is worth (role 'value')
 
     def writes(self) -> dict[str, Domain]:
         return {c.name: c.domain for c in self.columns}
@@ -46,13 +47,20 @@ class Population(BaseStage):
     def output_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.keep]
 
-    def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(c.path, c.reads) for c in self.columns]
+    def roles(self) -> dict[str, str]:
+        return {"value": self.value} if self.value else {}
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         for c in self.columns:
             if c.name in c.reads:
                 p.add(c.path, f"reads itself ({c.name!r}): a column is computed from other columns")
+        if self.value is not None and self.value in domains and domains[self.value].dtype not in ("float", "int"):
+            p.add(f"{self.name}.value", f"must name a numeric column, got {self.value!r} "
+                                        f"({domains[self.value].dtype})")
+
+    def reads(self) -> list[tuple[str, frozenset[str]]]:
+        own = [(c.path, c.reads) for c in self.columns]
+        return own + ([(f"{self.name}.value", frozenset([self.value]))] if self.value else [])
 
     def expressions(self) -> list[tuple[str, object, str | None]]:
         """Derived columns: a boolean column's expression must be boolean; a date's a number."""
@@ -147,7 +155,7 @@ def column_targets(world: WorldSpec, col: ColumnSpec, partners: pd.DataFrame) ->
     return out
 
 SHAPE = {"kind": None, "table": None, "id": {"column": None, "prefix": None, "width": None},
-         "tiers": Open(None), "columns": Open(None)}
+         "tiers": Open(None), "columns": Open(None), "value": None}
 
 
 class PopulationKind:
@@ -170,7 +178,11 @@ class PopulationKind:
         reserved = {**ctx.domains, id_spec.column: Domain("str")}
         cols, known = _columns(p, c.get("columns"), reserved, f"{group}.columns")
         ctx.domains.update(known)
-        return Population(group, self.name, tuple(cols), table, id_spec)
+        value = c.get("value")
+        if value is not None and not isinstance(value, str):
+            p.add(f"{group}.value", f"must be a column name, got {value!r}")
+            value = None
+        return Population(group, self.name, tuple(cols), table, id_spec, value)
 
 
 KIND = PopulationKind()
