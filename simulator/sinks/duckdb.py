@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .base import Block, SinkContext, SinkError
-from .sql import LocalFile, TransactionSink, extra_columns, local_path, mode, narrowing, quote
+from .sql import LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database, narrowing, quote
 
 name = "duckdb"
 shape = {"kind": None, "path": None, "mode": None}
@@ -26,10 +26,7 @@ _BLOCK = "_simulator_block"                   # the registered Arrow block (a fi
 
 
 def parse(p, config: Mapping):
-    from ..spec import DbSpec
-
-    path = local_path(p, name, config.get("path"), "world.duckdb")
-    return None if path is None else DbSpec(name, path, mode(p, config))
+    return file_database(p, name, config, "world.duckdb")
 
 
 def sink(ctx: SinkContext) -> "DuckDBSink":
@@ -39,10 +36,6 @@ def sink(ctx: SinkContext) -> "DuckDBSink":
 def duckdb_ddl(sql: str) -> str:
     """PostgreSQL DDL -> DuckDB's (JSONB is JSON there; the rest is the same)."""
     return re.sub(r"\bJSONB\b", "JSON", re.sub(r"--[^\n]*", "", sql))
-
-
-def database_file(db, out_dir: Path) -> Path:
-    return out_dir / db.target
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -105,11 +98,7 @@ class DuckDBSink(TransactionSink):
 def _open_existing(db, run_dir: Path, read_only: bool):
     import duckdb
 
-    path = database_file(db, run_dir)
-    if not path.is_file():
-        raise SinkError(f"no DuckDB database at {path} (the run's database file is gone; run python -m simulator "
-                        f"again, or read the predictions from a file)")
-    return duckdb.connect(str(path), read_only=read_only)
+    return duckdb.connect(str(existing_file(db, run_dir, "DuckDB")), read_only=read_only)
 
 
 def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:

@@ -260,16 +260,31 @@ class LocalFile:
                 leftover.unlink(missing_ok=True)
 
 
-def local_path(p, kind: str, value, default: str) -> str | None:
-    """A database file's ``db.path``: a file name inside the run directory (nothing is
-    written outside it), or None after adding the problem."""
-    if value is None:
-        value = default
+def file_database(p, kind: str, config: Mapping, default: str):
+    """The db group of a database file: ``db.path`` a file name inside the run directory
+    (nothing is written outside it), or None after adding the problem."""
+    from ..spec import DbSpec
+
+    value = config.get("path", default)
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value) or ".." in value:
         p.add("db.path", f"must be a file name inside the run directory (letters, digits, '_', '.', '-'), "
                          f"like {default}, got {value!r}")
         return None
-    return value
+    return DbSpec(kind, value, mode(p, config))
+
+
+def database_file(db, run_dir: Path) -> Path:
+    """A database file of a run (``db.path`` inside the run directory)."""
+    return run_dir / db.target
+
+
+def existing_file(db, run_dir: Path, what: str) -> Path:
+    """The run's database file, refused (SinkError) when it is gone: it is never created anew."""
+    path = database_file(db, run_dir)
+    if not path.is_file():
+        raise SinkError(f"no {what} database at {path} (the run's database file is gone; run python -m simulator "
+                        f"again, or read the predictions from a file)")
+    return path
 
 
 def mode(p, config: Mapping) -> str:

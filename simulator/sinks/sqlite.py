@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Block, SinkContext, SinkError
-from .sql import LocalFile, TransactionSink, extra_columns, local_path, mode, primary_keys, quote
+from .sql import (LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database,
+                  primary_keys, quote)
 
 SQLITE_CACHE_KIB = 256 * 1024               # page cache for a load (SQLite's default: 2 MiB)
 SQLITE_CHUNK = 100_000                        # rows converted to Python values at a time
@@ -34,10 +35,7 @@ shape = {"kind": None, "path": None, "mode": None}
 
 
 def parse(p, config: Mapping):
-    from ..spec import DbSpec
-
-    path = local_path(p, name, config.get("path"), "world.sqlite")
-    return None if path is None else DbSpec(name, path, mode(p, config))
+    return file_database(p, name, config, "world.sqlite")
 
 
 def sink(ctx: SinkContext) -> "SqliteSink":
@@ -49,11 +47,6 @@ def sqlite_ddl(sql: str) -> str:
     for pattern, repl in _DIALECT:
         sql = re.sub(pattern, repl, sql)
     return sql
-
-
-def database_file(db, out_dir: Path) -> Path:
-    """The SQLite file of a run (``db.path`` inside the run directory)."""
-    return out_dir / db.target
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -199,11 +192,7 @@ class SqliteSink(TransactionSink):
 
 
 def _open_existing(db, run_dir: Path, read_only: bool) -> Session:
-    path = database_file(db, run_dir)
-    if not path.is_file():
-        raise SinkError(f"no SQLite database at {path} (the run's database file is gone; run python -m simulator "
-                        f"again, or read the predictions from a file)")
-    return Session(path, fresh=False, read_only=read_only)
+    return Session(existing_file(db, run_dir, "SQLite"), fresh=False, read_only=read_only)
 
 
 def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
