@@ -55,6 +55,7 @@ def test_bad_override_is_refused_before_generation(tmp_path, override, fragment)
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_rerun_into_the_same_directory_leaves_no_stale_files(tmp_path):
     run_cli("n_partners=1200", out_dir=tmp_path)
     run_cli("n_partners=1000", "output.formats=[parquet]", out_dir=tmp_path)

@@ -317,6 +317,7 @@ def test_the_arrow_and_the_row_loaders_write_the_same_sqlite(compose, tmp_path, 
     assert contents["adbc"]["partners"][0][0] == "P00001"
 
 
+@pytest.mark.slow
 def test_an_existing_numeric_scale_0_column_is_refused_before_loading(postgres_url, tmp_path):
     """An existing PostgreSQL column NUMERIC(12,0) for commissions would silently round
     every fractional commission: exit 4 naming partners.avg_commission_3m, the database as

@@ -1,6 +1,8 @@
 """Same config and seed -> identical bytes; named streams keep unrelated columns still."""
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 
 import numpy as np
@@ -20,6 +22,7 @@ def _digests(directory):
             for p in sorted(directory.iterdir()) if p.suffix in (".csv", ".parquet", ".json", ".html")}
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     run_cli("n_partners=2000", out_dir=a)

@@ -179,6 +179,7 @@ def test_a_file_that_is_not_csv_or_parquet_is_refused(run, tmp_path):
     assert proc.returncode == 2 and "must be a .csv or .parquet file" in proc.stderr
 
 
+@pytest.mark.slow
 def test_record_round_trips_through_a_real_postgresql(postgres_url, tmp_path):
     """The same loop against PostgreSQL: predictions inserted by a "model", graded and
     recorded from the database, the outcomes written back in one transaction."""

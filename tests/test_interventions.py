@@ -145,6 +145,7 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_changing_mix_or_table_moves_only_what_follows_from_it(tmp_path):
     # interventions cause churn in the label window: the label, its date and scenario move;
     # every partners column before it, who left before the feature date and the network do not

@@ -47,6 +47,7 @@ def _published(out: Path) -> dict | None:
     return m
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_the_previous_run_or_the_new_one(tmp_path):
     """SIGKILL at six moments spread over a run (generation, file writing, publication, the
     SQLite load): afterwards the directory holds one complete run, the one before (the
@@ -73,6 +74,7 @@ def test_a_killed_run_leaves_the_previous_run_or_the_new_one(tmp_path):
     assert not any(out.glob(".partial-*")) and len(list((out / ".runs").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_exit_5_and_nothing_published(tmp_path):
     """A file-size limit (RLIMIT_FSIZE, as a full disk or a quota would) met while writing:
     one line naming what could not be written, exit 5, the previous run still published."""

@@ -170,6 +170,7 @@ def test_report_renders_in_a_headless_browser(default_run, tmp_path):
     assert blue > 2000 and red > 500
 
 
+@pytest.mark.slow
 def test_diff_reports_config_and_statistics(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     run_cli("n_partners=1500", "db=none", out_dir=a)
@@ -202,6 +203,7 @@ def _multirun(*args, cwd=ROOT):
                           cwd=cwd, env=env, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_sweep_writes_one_summary_row_per_job(tmp_path, launcher):
     proc = _multirun("seed=1,2", "region_mix=uniform,brazil_heavy", "n_partners=1000", "db=none",
@@ -215,6 +217,7 @@ def test_sweep_writes_one_summary_row_per_job(tmp_path, launcher):
     assert (tmp_path / "sweep_summary.md").read_text().startswith("| job | overrides |")
 
 
+@pytest.mark.slow
 def test_every_experiment_composes_and_runs(tmp_path):
     proc = _multirun("experiment=glob(*)", "n_partners=1500", "db=none", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
@@ -227,6 +230,7 @@ def test_every_experiment_composes_and_runs(tmp_path):
     assert eu["region.EU"] > 0.4
 
 
+@pytest.mark.slow
 def test_progress_shows_on_a_terminal_and_not_in_pipes(tmp_path):
     piped = run_cli("n_partners=1000", "db=none", out_dir=tmp_path / "piped")
     assert "generate" not in piped.stderr and "partners/s" not in piped.stderr

@@ -39,6 +39,7 @@ def local_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_chunk_size_and_processes_change_no_byte(local_run, tmp_path):
     """One block per chunk, all blocks in one chunk, two worker processes: the same files
     (tables and histories, CSV and Parquet) and the same database rows."""
@@ -78,6 +79,7 @@ def _dask_cli() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_a_real_dask_cluster_gives_the_same_bytes(local_run, tmp_path):
     """A dask-scheduler and two dask-worker processes started here on 127.0.0.1 (and
     stopped): the files are byte-identical to the local run's."""
@@ -196,6 +198,7 @@ def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path, blocks):
     assert time.time() - start < 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
     """SIGINT to the whole process group while blocks stream (worker processes, or a dask

@@ -101,6 +101,7 @@ def test_a_toy_sink_is_one_module_one_registry_line_and_yaml(toy, tmp_path):
     assert "toy.jsonl" in manifest["outputs"] and report.database == "toy toy.jsonl"
 
 
+@pytest.mark.slow
 def test_the_duckdb_sink_loads_every_table_and_the_empty_predictions(tmp_path):
     out = tmp_path / "run"
     run_cli("n_partners=1500", "db=duckdb", out_dir=out)
@@ -185,6 +186,7 @@ def test_a_database_file_outside_the_run_directory_is_refused(path):
         load_spec(compose(["db=sqlite", f"db.path='{path}'"]))
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_directory_at_once(tmp_path):
     """The second run into a directory where the first is generating is refused at once,
     naming the first's pid; the first finishes and is the run that is published (the issue
