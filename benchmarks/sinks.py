@@ -55,7 +55,7 @@ def main() -> None:
         for i in range(args.repeat):
             for case, overrides in CASES.items():
                 for label, checkout in checkouts.items():
-                    if "duckdb" in case and not (checkout / "conf" / "db" / "duckdb.yaml").exists():
+                    if "db=duckdb" in overrides and not (checkout / "conf" / "db" / "duckdb.yaml").exists():
                         continue
                     out = tmp / f"{label}-{i}-{len(times)}"
                     times.setdefault((case, label), []).append(run(checkout, out, args.n, overrides))

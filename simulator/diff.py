@@ -126,4 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from .secrets import mask_streams
+
+    mask_streams()                             # every line it prints: a --db-url's password hidden
     sys.exit(main())
