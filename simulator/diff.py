@@ -52,6 +52,7 @@ def load_run(path: Path) -> tuple[dict, dict]:
                            f"{runfiles.REGENERATE})"])
     if not all(isinstance(x, Mapping) for x in stats["targets"]):
         raise ConfigError([f"{path / runfiles.STATS}: 'targets' must be a list of objects ({runfiles.REGENERATE})"])
+    runfiles.verify_output(path, manifest, runfiles.STATS)     # well-formed, and still the run's own
     return _flatten(config), _flatten({k: stats[k] for k in SECTIONS})
 
 

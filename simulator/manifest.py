@@ -33,10 +33,12 @@ def _versions() -> dict[str, str]:
 
 
 def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Path]],
-          facts: Mapping[str, object], outputs: list[Path] = ()) -> dict:
+          facts: Mapping[str, object], outputs: list[Path] = (), final: list[Path] = ()) -> dict:
     """Manifest contents: deterministic for a given config, seed and package versions.
-    ``outputs`` are the run's other files (stats, report, database file), listed by name."""
-    paths = [p for ps in files.values() for p in ps]
+    ``outputs`` are the run's other files (stats, report, database file), listed by name;
+    ``final`` those among them whose bytes are final (not a database, which a model's
+    predictions change later), hashed like the tables."""
+    paths = [p for ps in files.values() for p in ps] + list(final)
     with ThreadPoolExecutor(max_workers=2) as pool:   # hashlib releases the GIL on big reads
         digests = dict(zip(paths, pool.map(sha256, paths)))
     return {
@@ -50,6 +52,7 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
                                     for p in files.get(name, [])}}
                    for name in rows},
         "outputs": sorted(p.name for p in outputs),
+        "output_files": {p.name: {"sha256": digests[p], "bytes": p.stat().st_size} for p in final},
         "churn_intercept": facts.get("churn_intercept"),
         "database": facts.get("database"),
         "plan": facts.get("plan"),

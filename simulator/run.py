@@ -229,8 +229,8 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
                 (staging.dir / name).parent.mkdir(parents=True, exist_ok=True)
                 write_text(text, staging.dir / name)
             pending = {"target": sinks.describe(spec.db), "rows": {}, "error": None, "pending": True}
-            write_json(manifest.build(spec, rows, staged, {**facts, "database": pending},
-                                      [staging.dir / STATS, *([staging.dir / REPORT] if page is not None else [])]),
+            reviewed = [staging.dir / STATS, *([staging.dir / REPORT] if page is not None else [])]
+            write_json(manifest.build(spec, rows, staged, {**facts, "database": pending}, reviewed, reviewed),
                        staging.dir / MANIFEST)
             keep = frozenset(p.name for s in fanout.sinks for p in s.outputs())
             run_files = staging.publish(keep)
@@ -255,7 +255,7 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
         outputs += [p for s in fanout.sinks for p in s.outputs()]
     published = {name: [run_files / p.name for p in paths] for name, paths in staged.items()}
     write_json(manifest.build(spec, rows, published, {**facts, "database": {"target": sinks.describe(spec.db), **db}},
-                              outputs),
+                              outputs, [run_files / p.name for p in reviewed]),
                run_files / MANIFEST)           # the published run's manifest, now with its load
     if failure is not None:
         raise failure

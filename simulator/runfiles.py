@@ -154,6 +154,17 @@ def verify_file(run_dir: Path, manifest: Mapping, name: str) -> Path:
     return path
 
 
+def verify_output(run_dir: Path, manifest: Mapping, name: str) -> Path:
+    """The path of a run's review file (stats.json, report.html) whose sha256 is the one the
+    manifest recorded in ``output_files`` (runs from before it was recorded: unchecked)."""
+    path = run_dir / name
+    entry = (manifest.get("output_files") or {}).get(name)
+    if isinstance(entry, Mapping) and path.is_file() and sha256(path) != entry.get("sha256"):
+        raise ConfigError([f"{path}: edited after the run (its sha256 no longer matches {MANIFEST}'s "
+                           f"output_files; {REGENERATE})"])
+    return path
+
+
 def read_table(run_dir: Path, manifest: Mapping, table: str) -> pd.DataFrame:
     """One of the run's tables (its Parquet file, else its CSV), verified against the manifest."""
     files = manifest["tables"].get(table, {}).get("files", {}) if isinstance(manifest["tables"].get(table),

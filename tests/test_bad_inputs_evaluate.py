@@ -283,6 +283,9 @@ DIFF_CASES = [
      "stats.json: no 'targets' (a list), 'columns' (an object)"),
     ("stats.json not an object", _diff_broken(lambda r: _rewrite(r / "stats.json", b"[1, 2]")),
      "stats.json: no 'targets' (a list)"),
+    ("stats.json edited after the run", _diff_broken(lambda r: _rewrite(r / "stats.json", (r / "stats.json").read_bytes()
+                                                                        .replace(b'"seed": 42', b'"seed": 43'))),
+     "stats.json: edited after the run (its sha256 no longer matches manifest.json's output_files"),
     ("config truncated", _diff_broken(lambda r: _truncate(r / ".hydra" / "config.yaml", 4000)),
      ".hydra/config.yaml: edited after the run"),           # still YAML, no longer the run's config
     ("config invalid YAML", _diff_broken(lambda r: _append(r / ".hydra" / "config.yaml", "  broken: [1,\n")),
