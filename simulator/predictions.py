@@ -13,7 +13,6 @@ identifier; :func:`read_table` and :func:`write_outcomes` word its errors for ev
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, did_you_mean
-from .secrets import mask
 from .sinks.sql import DDL_KEY
 
 # schema/predictions.sql: the seed's learning-loop table. Its name is the schema's, not the
@@ -83,13 +81,9 @@ def read_file(path: Path, key: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- the run's database
 
 def describe(spec, run_dir: Path, url: str | None = None) -> str:
-    """Where the predictions table is, safe to print: its database file or hidden URL, and the table."""
-    where = run_dir / spec.db.target if spec.db.kind in LOCAL else \
-        mask(url or os.environ.get("DATABASE_URL") or spec.db.target or "")
-    return f"{where} table {table_name(spec)}"
-
-
-LOCAL = ("sqlite", "duckdb")                  # database kinds whose file lives in the run directory
+    """Where the predictions table is, safe to print: the run's database (its sink kind says
+    where) and the table."""
+    return f"{_kind(spec).locate(spec.db, run_dir, url)} table {table_name(spec)}"
 
 
 def _kind(spec):
@@ -101,20 +95,14 @@ def _kind(spec):
 
 
 def read_table(spec, run_dir: Path, url: str | None = None, version: str | None = None) -> pd.DataFrame:
-    """The predictions table, through the run's database sink (a missing database file is
-    refused, never created); only ``version``'s rows when given."""
+    """The predictions table, through the run's database sink (which refuses a missing
+    database, never creating one); only ``version``'s rows when given."""
     from .sinks import SinkError
 
-    kind = _kind(spec)
-    if spec.db.kind in LOCAL and not (run_dir / spec.db.target).is_file():
-        raise ConfigError([f"{run_dir / spec.db.target}: no such database (the run's database file is gone; "
-                           f"re-run python -m simulator to rebuild it; evaluate never creates one)"])
     try:
-        frame = kind.read(spec.db, run_dir, table_name(spec), url).to_pandas()
-    except SinkError as exc:
-        hint = " (the run's saved config hides the password: pass --db-url URL or set DATABASE_URL)" \
-            if spec.db.kind not in LOCAL and "***" in (url or os.environ.get("DATABASE_URL") or spec.db.target) else ""
-        raise ConfigError([f"{describe(spec, run_dir, url)}: cannot be read ({exc}){hint}"]) from None
+        frame = _kind(spec).read(spec.db, run_dir, table_name(spec), url).to_pandas()
+    except SinkError as exc:                   # the sink's own line names the database
+        raise ConfigError([str(exc)]) from None
     if spec.key in frame:
         frame[spec.key] = frame[spec.key].astype(str)              # keys stay text: 'P007', not 7
     if version is not None and "model_version" in frame:

@@ -21,7 +21,6 @@ from .review import report, stats
 from .chunks import BlockResult
 from . import sinks
 from .sinks import Block, Sink, SinkError, publication
-from .sinks.files import FilesSink
 from .sinks.publication import MANIFEST, write_json, write_text
 from .load import load_spec
 from .spec import ExecutorSpec, WorldSpec
@@ -127,12 +126,16 @@ class _Fanout:
                 future.result()
         self.pending = []
 
-    def prepare(self) -> None:
-        """Finish the staged sinks (the files), before the run's switch publishes them."""
+    def prepare(self) -> dict[str, list[Path]]:
+        """Finish the staged sinks (the files), before the run's switch publishes them; each
+        table's staged files."""
         self.drain()
+        staged: dict[str, list[Path]] = {}
         for sink in self.sinks:
             if sink.staged:
                 sink.commit()
+                staged.update(sink.files())
+        return staged
 
     def commit(self) -> dict[str, dict]:
         """Commit every other sink (after the switch): each one's rows per table, or its error."""
@@ -191,7 +194,6 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
     tick("generate", 0, spec.n)
     staging = publication.Staging(out_dir)
     fanout = _Fanout(spec, sinks.configured(spec, out_dir, staging.dir))
-    files = next(s for s in fanout.sinks if isinstance(s, FilesSink))
     # sums over the blocks: rows per table, the world's cohort and churners, seconds per
     # plan step, and per phase (a block's are complete once it is checked)
     rows, world, step_seconds, seconds = Counter(), Counter(), Counter(), Counter()
@@ -213,10 +215,9 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
                 checked_seconds.append(result.seconds)
                 tick("generate", rows[spec.table], spec.n)
             tick("write")
-            fanout.prepare()
+            staged = fanout.prepare()
             for part in checked_seconds:
                 seconds.update(part)
-            staged = files.files()
             t2 = time.perf_counter()
             tick("review")
             figures, page = review.result()

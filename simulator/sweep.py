@@ -137,8 +137,8 @@ def summarize(sweep_dir: Path) -> pd.DataFrame | None:
         return None
     table = pd.DataFrame([_row(num, dirs.get(num), records.get(num)) for num in sorted(records.keys() | dirs.keys())])
     _failed.clear()
-    _failed.update({int(r.job): int(r.exit_status) if pd.notna(r.exit_status) else 1
-                    for r in table.itertuples() if r.status != "ok"})
+    failed = table[table["status"] != "ok"]
+    _failed.update(zip(failed["job"].astype(int), failed["exit_status"].fillna(1).astype(int)))
     table["exit_status"] = table["exit_status"].astype("Int64")
     table.to_csv(sweep_dir / "sweep_summary.csv", index=False)
     (sweep_dir / "sweep_summary.md").write_text(_markdown(table))

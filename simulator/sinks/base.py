@@ -99,6 +99,10 @@ class Sink(Protocol):
     def outputs(self) -> list[Path]:
         """Regular files of the run directory it keeps outside the switch (a database file)."""
 
+    def files(self) -> dict[str, list[Path]]:
+        """A staged sink's files in the staging directory, per table (hashed into the
+        manifest); only staged sinks are asked."""
+
 
 class SinkKind(Protocol):
     """A kind of database sink, named by YAML as ``db.kind``."""
@@ -111,6 +115,9 @@ class SinkKind(Protocol):
 
     def sink(self, ctx: SinkContext) -> Sink:
         """A sink for one run."""
+
+    def locate(self, db: "DbSpec", run_dir: Path, url: str | None = None) -> str:
+        """Where a finished run's database is, safe to print (a file path, a hidden URL)."""
 
     def read(self, db: "DbSpec", run_dir: Path, table: str, url: str | None = None) -> "pa.Table":
         """A table of the run's database (``url``: the connection, if the run's is hidden);

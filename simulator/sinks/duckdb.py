@@ -25,6 +25,11 @@ shape = {"kind": None, "path": None, "mode": None}
 _BLOCK = "_simulator_block"                   # the registered Arrow block (a fixed name, never YAML's)
 
 
+def locate(db, run_dir: Path, url: str | None = None) -> str:
+    """Where the run's database is, safe to print."""
+    return str(database_file(db, run_dir))
+
+
 def parse(p, config: Mapping):
     return file_database(p, name, config, "world.duckdb")
 

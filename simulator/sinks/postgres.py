@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ..secrets import mask, parse_url
 from .base import Block, SinkContext, SinkError
-from .sql import TransactionSink, extra_columns, mode, narrowing, quote
+from .sql import TransactionSink, extra_columns, mode, narrowing
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,15 @@ def parse(p, config: Mapping):
         p.add("db.url", "must be a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db")
         return None
     return DbSpec(name, url, mode(p, config))
+
+
+def _statement(template: str, *names: str | list[str]):
+    """``template`` with each ``{}`` an identifier (or a list of them, comma-separated),
+    quoted by psycopg2 (``psycopg2.sql``), never formatted into the text."""
+    from psycopg2 import sql
+
+    parts = [sql.SQL(", ").join(map(sql.Identifier, n)) if isinstance(n, list) else sql.Identifier(n) for n in names]
+    return sql.SQL(template).format(*parts)
 
 
 def sink(ctx: SinkContext) -> "PostgresSink":
@@ -80,7 +89,7 @@ class PostgresSink(TransactionSink):
         import psycopg2
 
         self.errors = (psycopg2.Error,)
-        self.deferred: list[str] = []
+        self.deferred: list = []               # statements (text or psycopg2.sql) run before the commit
 
     def begin(self, schemas: Mapping[str, pa.Schema]) -> None:
         self.conn, self.where = connect(self.db.target)
@@ -94,16 +103,18 @@ class PostgresSink(TransactionSink):
             narrowing(table, schemas[table], existing, self.where)
             for col, sql_type in extra_columns(set(existing), schemas[table]):
                 log.info("adding column %s.%s %s (declared in YAML)", table, col, sql_type)
-                self.cur.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(col)} {sql_type}")
+                self.cur.execute(_statement("ALTER TABLE {} ADD COLUMN {} " + sql_type, table, col))
         self.columns = {table: schemas[table].names for table in self.order}
         if self.db.mode == "replace":
             # every simulator table, also those this world does not write
-            self.cur.execute(f"TRUNCATE TABLE {', '.join(quote(d.table) for d in self.ddls)} CASCADE")
+            self.cur.execute(_statement("TRUNCATE TABLE {} CASCADE", [d.table for d in self.ddls]))
             self.deferred = self._defer_indexes_and_foreign_keys()
 
-    def _defer_indexes_and_foreign_keys(self) -> list[str]:
+    def _defer_indexes_and_foreign_keys(self) -> list:
         """Drop the secondary indexes and foreign keys of the (just emptied) tables and
         return the statements that restore them, all in the load's transaction."""
+        from psycopg2 import sql
+
         cur = self.cur
         cur.execute("SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
                     "JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f' "
@@ -115,16 +126,16 @@ class PostgresSink(TransactionSink):
                     "AND NOT x.indisprimary AND NOT x.indisunique", (self.order,))
         indexes = cur.fetchall()
         for table, constraint, _ in fks:
-            cur.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(constraint)}")
+            cur.execute(_statement("ALTER TABLE {} DROP CONSTRAINT {}", table, constraint))
         for index, _ in indexes:
-            cur.execute(f"DROP INDEX {quote(index)}")
+            cur.execute(_statement("DROP INDEX {}", index))
         return [definition for _, definition in indexes] + \
-            [f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(constraint)} {definition}"
+            [_statement("ALTER TABLE {} ADD CONSTRAINT {} ", table, constraint) + sql.SQL(definition)
              for table, constraint, definition in fks]
 
     def insert(self, table: str, block: Block) -> None:
-        cols = ", ".join(quote(c) for c in self.columns[table])
-        self.cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(block.csv(table)))
+        self.cur.copy_expert(_statement("COPY {} ({}) FROM STDIN WITH (FORMAT csv)", table, self.columns[table]),
+                             io.BytesIO(block.csv(table)))
 
     def before_commit(self) -> None:
         for statement in self.deferred:        # one index build, one foreign-key check per table
@@ -137,13 +148,30 @@ def _engine_url(db, url: str | None) -> str:
     return url or os.environ.get("DATABASE_URL") or db.target
 
 
+def locate(db, run_dir: Path, url: str | None = None) -> str:
+    """Where the run's database is, safe to print (the URL ``read`` and ``update`` use)."""
+    return mask(_engine_url(db, url))
+
+
+def _connect_saved(db, url: str | None):
+    """A connection for a finished run (``url``, else DATABASE_URL, else the run's saved
+    URL, whose password the saved config hides: then the refusal says how to give it)."""
+    target = _engine_url(db, url)
+    try:
+        return connect(target)
+    except SinkError as exc:
+        hint = " (the run's saved config hides the password: pass --db-url URL or set DATABASE_URL)" \
+            if "***" in target else ""
+        raise SinkError(f"{exc}{hint}") from None
+
+
 def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
     """Table ``table`` of the run's PostgreSQL database (``url``, else DATABASE_URL, else
     the run's saved URL, whose password the saved config hides)."""
-    conn, where = connect(_engine_url(db, url))
+    conn, where = _connect_saved(db, url)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {quote(table)}")
+            cur.execute(_statement("SELECT * FROM {}", table))
             cols = [d[0] for d in cur.description]
             rows = cur.fetchall()
     except Exception as exc:
@@ -161,14 +189,15 @@ def update(db, run_dir: Path, table: str, match: Mapping[str, str], rows: pa.Tab
     import psycopg2
     import psycopg2.extras
 
-    conn, where = connect(_engine_url(db, url))
+    conn, where = _connect_saved(db, url)
     cols = [c for c in rows.column_names if c not in match.values()]
-    sql = (f"UPDATE {quote(table)} SET " + ", ".join(f"{quote(c)} = %s" for c in cols)
-           + " WHERE " + " AND ".join(f"{quote(c)} IS NOT DISTINCT FROM %s" for c in match))
+    sets = " = %s, ".join(["{}"] * len(cols)) + " = %s"
+    where = " IS NOT DISTINCT FROM %s AND ".join(["{}"] * len(match)) + " IS NOT DISTINCT FROM %s"
+    statement = _statement("UPDATE {} SET " + sets + " WHERE " + where, table, *cols, *match)
     values = list(zip(*(rows[c].to_pylist() for c in [*cols, *match.values()])))
     try:
         with conn, conn.cursor() as cur:       # one transaction: all rows or none
-            psycopg2.extras.execute_batch(cur, sql, values, page_size=1000)
+            psycopg2.extras.execute_batch(cur, statement, values, page_size=1000)
     except psycopg2.Error as exc:
         raise SinkError(f"cannot record into {table} of {where}: {mask(str(exc).strip().splitlines()[0])}") from None
     finally:

@@ -282,8 +282,8 @@ def existing_file(db, run_dir: Path, what: str) -> Path:
     """The run's database file, refused (SinkError) when it is gone: it is never created anew."""
     path = database_file(db, run_dir)
     if not path.is_file():
-        raise SinkError(f"no {what} database at {path} (the run's database file is gone; run python -m simulator "
-                        f"again, or read the predictions from a file)")
+        raise SinkError(f"{path}: no such database (the run's {what} file is gone; re-run python -m simulator "
+                        f"to rebuild it, or read the predictions from a file; it is never created anew)")
     return path
 
 

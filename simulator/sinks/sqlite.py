@@ -34,6 +34,11 @@ name = "sqlite"
 shape = {"kind": None, "path": None, "mode": None}
 
 
+def locate(db, run_dir: Path, url: str | None = None) -> str:
+    """Where the run's database is, safe to print."""
+    return str(database_file(db, run_dir))
+
+
 def parse(p, config: Mapping):
     return file_database(p, name, config, "world.sqlite")
 
