@@ -18,16 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from .base import Block, SinkContext, SinkError
-from .sql import LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database, narrowing, quote
+from .sql import (LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database, locate_file,
+                  narrowing, quote)
 
 name = "duckdb"
 shape = {"kind": None, "path": None, "mode": None}
+locate = locate_file                          # where a finished run's database is: its file
 _BLOCK = "_simulator_block"                   # the registered Arrow block (a fixed name, never YAML's)
-
-
-def locate(db, run_dir: Path, url: str | None = None) -> str:
-    """Where the run's database is, safe to print."""
-    return str(database_file(db, run_dir))
 
 
 def parse(p, config: Mapping):

@@ -278,6 +278,11 @@ def database_file(db, run_dir: Path) -> Path:
     return run_dir / db.target
 
 
+def locate_file(db, run_dir: Path, url: str | None = None) -> str:
+    """Where a run's database file is, safe to print (a file kind's ``locate``)."""
+    return str(database_file(db, run_dir))
+
+
 def existing_file(db, run_dir: Path, what: str) -> Path:
     """The run's database file, refused (SinkError) when it is gone: it is never created anew."""
     path = database_file(db, run_dir)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Block, SinkContext, SinkError
-from .sql import (LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database,
+from .sql import (LocalFile, TransactionSink, database_file, existing_file, extra_columns, file_database, locate_file,
                   primary_keys, quote)
 
 SQLITE_CACHE_KIB = 256 * 1024               # page cache for a load (SQLite's default: 2 MiB)
@@ -32,11 +32,7 @@ _DIALECT = [(r"--[^\n]*", ""),   # comments first: the statements are split at '
 
 name = "sqlite"
 shape = {"kind": None, "path": None, "mode": None}
-
-
-def locate(db, run_dir: Path, url: str | None = None) -> str:
-    """Where the run's database is, safe to print."""
-    return str(database_file(db, run_dir))
+locate = locate_file                          # where a finished run's database is: its file
 
 
 def parse(p, config: Mapping):
