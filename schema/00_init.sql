@@ -7,4 +7,5 @@
 \ir interventions.sql
 \ir predictions.sql
 \ir uplift_truth.sql
+\ir decision_truth.sql
 \ir partners_engineered.sql

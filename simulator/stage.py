@@ -240,6 +240,15 @@ class Stage(Protocol):
     def run(self, step: "Step", ctx: RunContext) -> None:
         """Run one of its steps: arrays in ``ctx.env`` in, arrays and tables out."""
 
+    def varying(self) -> frozenset[str]:
+        """The partners columns it writes whose value moves with the date: the partner's
+        state at the feature date, which :meth:`state_at` gives at any later day."""
+
+    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray) -> dict[str, np.ndarray]:
+        """Its :meth:`varying` columns as of the day ``when``, given every partner's churn
+        date so far (``gone``: NaT for a partner still active), after its step has run: what
+        a churn process that moves through time reads at each period's start."""
+
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         """After every step and the golden check: tables built from the partners table."""
 
@@ -315,6 +324,12 @@ class BaseStage:
 
     def run(self, step: "Step", ctx: RunContext) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no steps")
+
+    def varying(self) -> frozenset[str]:
+        return frozenset()
+
+    def state_at(self, ctx: RunContext, when, gone) -> dict[str, np.ndarray]:
+        return {}
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         return None

@@ -16,7 +16,14 @@ from scipy.special import ndtr
 
 def episode_hazard(p: np.ndarray, episodes: int) -> np.ndarray:
     """Per-episode churn probability q with 1 - (1 - q) ** episodes = p."""
-    return -np.expm1(np.log1p(-np.asarray(p, dtype=float)) / episodes)
+    with np.errstate(divide="ignore"):                 # p = 1: a certain churn, q = 1
+        return -np.expm1(np.log1p(-np.asarray(p, dtype=float)) / episodes)
+
+
+def hazard_column(probability: str) -> str:
+    """The helper (partners x periods) the churn process writes beside its probability
+    column: each partner's hazard at every period's start (the decisions' truth reads it)."""
+    return f"{probability}:hazard"
 
 
 def _excess(mu: np.ndarray, sigma: float, c: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
-from ..truth import episode_hazard
+from ..truth import episode_hazard, hazard_column
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -96,6 +96,84 @@ def calibrate(label_t: np.ndarray, active: np.ndarray, k: int) -> float:
     if not np.isfinite(lo):
         return float(hi) - 1.0
     return float(lo + hi) / 2
+
+
+def solve_intercept(count, k: int, lo: float = -60.0, hi: float = 60.0, steps: int = 60) -> float:
+    """The intercept in the middle of those at which exactly ``k`` partners churn.
+
+    ``count(b)``, the churners at intercept b, never falls as b rises (every hazard rises,
+    and a master's risk only rises with its subs' churn), so bisection finds the first b
+    reaching k and the first reaching k + 1; their middle is the order statistics' middle
+    of :func:`calibrate` when no state moves, to the last bits."""
+    def first_reaching(target: int) -> float:
+        if count(lo) >= target:
+            return lo
+        if count(hi) < target:
+            return hi
+        a, z = lo, hi
+        for _ in range(steps):
+            mid = (a + z) / 2
+            if count(mid) >= target:
+                z = mid
+            else:
+                a = mid
+        return z
+    return (first_reaching(k) + first_reaching(k + 1)) / 2
+
+
+@dataclass(frozen=True)
+class Path:
+    """One play of the label window at an intercept."""
+
+    episode: np.ndarray       # each partner's churn period (-1: stays)
+    hazard: np.ndarray        # (partners, periods): the hazard at each period's start
+    gone: np.ndarray          # churn dates (the early leavers' too)
+    scores: np.ndarray        # the score at the feature date
+
+
+class Periods:
+    """The label window's periods for one block: the draws, and the state of the columns
+    the rules read that other stages move through time (:meth:`Stage.state_at`)."""
+
+    def __init__(self, churn: "Churn", ctx: RunContext, effect: np.ndarray, u: np.ndarray, day: np.ndarray,
+                 pinned: np.ndarray):
+        self.ctx, self.effect, self.u, self.pinned = ctx, effect, u, pinned
+        self.signal, tl = churn.signal, ctx.world.timeline
+        self.dates = tl.decision_dates()
+        self.when = self.dates[:, None] + day[None, :] * DAY          # the churn day in each period
+        self.cohort = np.asarray(ctx.env[churn.cohort], dtype=bool)
+        self.start = np.asarray(ctx.env[churn.date_column], dtype="datetime64[us]")   # the early leavers
+        read = frozenset().union(*(r.expr.names for r in churn.rules))
+        self.movers = [s for s in ctx.world.stages if s.varying() & read]
+        moving = frozenset().union(*(s.varying() for s in self.movers))
+        self.moving = tuple(r for r in churn.rules if r.expr.names & moving)
+        self.steady = churn.signal * score(tuple(r for r in churn.rules if not r.expr.names & moving), ctx.env, ctx.n)
+        self.first = self.steady + churn.signal * score(self.moving, ctx.env, ctx.n)
+        self.episodes = tl.episodes
+
+    def _scores(self, j: int, gone: np.ndarray) -> np.ndarray:
+        if j == 0 or not self.moving:                 # the feature date's state is the partners table's
+            return self.first
+        state = dict(self.ctx.env)
+        for stage in self.movers:
+            state.update(stage.state_at(self.ctx, self.dates[j], gone))
+        return self.steady + self.signal * score(self.moving, state, self.ctx.n)
+
+    def play(self, b: float) -> Path:
+        n, last = self.ctx.n, self.episodes - 1
+        gone, alive = self.start.copy(), self.cohort.copy()
+        episode = np.full(n, -1)
+        hazard = np.empty((n, self.episodes))
+        forced, never = self.pinned == 1, self.pinned == 0
+        for j in range(self.episodes):
+            hazard[:, j] = episode_hazard(probability(self._scores(j, gone), b), self.episodes)
+            hit = alive & (self.u[:, j] < hazard[:, j] + self.effect[:, j]) & ~never
+            if j == last:
+                hit |= alive & forced                  # a golden churner churns in the window
+            episode[hit] = j
+            gone[hit] = self.when[j, hit]
+            alive &= ~hit
+        return Path(episode, hazard, gone, self.first)
 
 
 @dataclass(frozen=True)
@@ -169,31 +247,37 @@ class Churn(BaseStage):
         """The first (or only) pass decides who left before the feature date; the last (or
         only) pass decides the label window for the whole cohort, with the intercept solved
         there so the target holds exactly (see the module docstring)."""
-        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
-        scores = self.signal * score(self.rules, env, n)   # a later pass's columns (network features) count as missing
-        pinned = self._pinned(ctx, n)
+        pinned = self._pinned(ctx, ctx.n)
         if step.scope is None or step.scope[0] == "outside":
-            self._earlier(ctx, scores, pinned)
+            # a later pass's columns (network features) count as missing
+            self._earlier(ctx, self.signal * score(self.rules, ctx.env, ctx.n), pinned)
         if step.scope is None or step.scope[0] == "inside":
-            effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
-            u = ctx.rng("churn", "episodes").random((n, tl.episodes))
-            label_t = label_thresholds(u, effect, tl.episodes) - scores
-            early = ~np.asarray(env[self.cohort], dtype=bool)
-            free = ~early & np.isnan(pinned)       # golden churners count toward the target
-            k = int(round(self.target_rate * np.count_nonzero(~early))) - int(np.count_nonzero(pinned == 1))
-            b = ctx.solve("churn_intercept", lambda: calibrate(label_t, free, k))
-            churns = ~early & np.where(np.isnan(pinned), label_t < b, pinned == 1)
-            q = episode_hazard(probability(scores, b), tl.episodes)
-            trigger = u < q[:, None] + effect
-            episode = np.where(trigger.any(axis=1), trigger.argmax(axis=1), 0)   # a pinned churner: the first
-            day = ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n)
-            when = tl.decision_dates()[episode] + day * DAY
-            env[self.label] = early | churns
-            env[self.probability] = probability(scores, b)
-            if self.truth:                     # the label's own probability: u_j is all it does not know
-                stay = np.prod(1 - np.clip(q[:, None] + effect, 0, 1), axis=1)
-                env[self.truth] = np.where(early, np.nan, 1 - stay)
-            env[self.date_column] = np.where(churns, when, env[self.date_column])
+            self._window(ctx, pinned)
+
+    def _window(self, ctx: RunContext, pinned: np.ndarray) -> None:
+        """The label window, period by period: each partner still active at a period's start
+        churns in it with its hazard from the state at that start (the columns other stages
+        give as of that day: a master's subs that left in earlier periods) plus its
+        decision's realized effect; the intercept is solved so the cohort's churn meets the
+        target exactly (the first block's; every other block is handed it)."""
+        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
+        effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
+        periods = Periods(self, ctx, effect, ctx.rng("churn", "episodes").random((n, tl.episodes)),
+                          ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n), pinned)
+        cohort = np.asarray(env[self.cohort], dtype=bool)
+        free = cohort & np.isnan(pinned)               # golden churners count toward the target
+        k = int(round(self.target_rate * np.count_nonzero(cohort))) - int(np.count_nonzero(pinned == 1))
+        b = ctx.solve("churn_intercept", lambda: solve_intercept(
+            lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k))
+        path = periods.play(b)
+        churns = path.episode >= 0
+        env[self.label] = ~cohort | churns
+        env[self.probability] = probability(path.scores, b)
+        env[hazard_column(self.probability)] = path.hazard
+        if self.truth:                     # the label's own probability: the draws u are all it does not know
+            stay = np.prod(1 - np.clip(path.hazard + effect, 0, 1), axis=1)
+            env[self.truth] = np.where(cohort, 1 - stay, np.nan)
+        env[self.date_column] = path.gone
 
     def _earlier(self, ctx: RunContext, scores: np.ndarray, pinned: np.ndarray) -> None:
         """Who left before the feature date, when, and every partner's observation end and

@@ -33,7 +33,7 @@ from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
 from ..stage import BaseStage, ParseContext, RunContext
-from ..truth import clipped_mean, episode_hazard, outcome_probability
+from ..truth import clipped_mean, episode_hazard, hazard_column, outcome_probability
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class Interventions(BaseStage):
     timeline: Timeline
     noisy_control: bool = True                # the control's effect gets the noise too (the seed's formula)
     costs: Mapping[str, float] | None = None  # cost of one decision of each type (simulator.evaluate)
+    decision_table: str | None = None         # one row per decision: its exact truth for every type
 
     def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """(n, types): each partner's probability of each type under the logging policy
@@ -159,13 +160,16 @@ class Interventions(BaseStage):
         partner = np.repeat(np.arange(ctx.n), count)
         ep = np.arange(partner.size) - np.repeat(np.cumsum(count) - count, count)
         got = kind[partner, ep]
-        q = episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)
-        # every episode of a partner has the same hazard: one truth per (partner, type)
-        truth = np.zeros((ctx.n, len(self.types)))
-        qc, dc = q[cohort], declared[cohort]
-        noise = [self.noise_of(t) for t in self.types]
-        truth[cohort] = np.stack([outcome_probability(qc, dc[:, j] + loc, scale, self.clip)
-                                  for j, (loc, scale) in enumerate(noise)], axis=1)
+        # each decision's hazard: the churn process's at that period's start (one per partner
+        # and period), else the base probability's, the same in every period
+        hazard = env.get(hazard_column(self.base))
+        if hazard is None:
+            hazard = np.repeat(episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)[:, None],
+                               tl.episodes, axis=1)
+        q = hazard[partner, ep]
+        dec = declared[partner]
+        truth = np.stack([outcome_probability(q, dec[:, j] + loc, scale, self.clip)
+                          for j, (loc, scale) in enumerate(map(self.noise_of, self.types))], axis=1)
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
@@ -176,21 +180,31 @@ class Interventions(BaseStage):
             "uplift_signal": np.round(effect[partner, ep], 3),      # the seed's DECIMAL(5,3)
             "intervention_date": date,
             "outcome_recorded_at": date + tl.episode_days * DAY,
-            "outcome_probability": truth[partner, got],
+            "outcome_probability": truth[np.arange(partner.size), got],
             "propensity": policy[partner, got],
         })
-        rows = np.flatnonzero(cohort)
         c = self.types.index(self.control)
-        out = {world.key: pid.take(rows), "base_churn_probability": truth[rows, c]}
-        out.update({self.truth_column(t): truth[rows, j] - truth[rows, c] for j, t in enumerate(self.types)})
+        effects = {self.truth_column(t): truth[:, j] - truth[:, c] for j, t in enumerate(self.types)}
+        if self.decision_table:
+            ctx.tables[self.decision_table] = pd.DataFrame({
+                "intervention_id": ctx.tables[self.table_name]["intervention_id"],
+                world.key: ctx.tables[self.table_name][world.key],
+                "decision_date": date,
+                "intervention_type": ctx.tables[self.table_name]["intervention_type"],
+                "base_churn_probability": truth[:, c], **effects})
+        first = ep == 0                            # the cohort's first decisions, in partner order
+        rows = partner[first]
+        out = {world.key: pid.take(rows), "base_churn_probability": truth[first, c]}
+        out.update({k: v[first] for k, v in effects.items()})
         out.update({f"declared_{self.truth_column(t)}": declared[rows, j] for j, t in enumerate(self.types)})
         ctx.tables[self.truth_table] = pd.DataFrame(out)
 
     def tables(self) -> tuple[str, ...]:
-        return (self.table_name, self.truth_table)
+        return (self.table_name, self.truth_table, *([self.decision_table] if self.decision_table else []))
 
     def ddl(self) -> dict[str, str]:
-        return {self.table_name: "interventions", self.truth_table: "uplift_truth"}
+        return {self.table_name: "interventions", self.truth_table: "uplift_truth",
+                **({self.decision_table: "decision_truth"} if self.decision_table else {})}
 
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
@@ -226,7 +240,20 @@ class Interventions(BaseStage):
             declared = [r.effect for r in self.effects[kind]] + ([] if self.effects[kind][-1].expr is None else [0.0])
             cols[f"declared_{self.truth_column(kind)}"] = pa.Column("float64", checks=pa.Check.isin(declared))
         truth = pa.DataFrameSchema(cols, strict=True, ordered=True, name=self.truth_table)
-        return {self.table_name: interventions, self.truth_table: truth}
+        out = {self.table_name: interventions, self.truth_table: truth}
+        if self.decision_table:
+            table = tables[self.table_name]
+            same = lambda col: pa.Check(lambda s: np.array_equal(s.to_numpy(), table[col].to_numpy()),
+                                        name=f"{col} of the {self.table_name} row of the same position")
+            out[self.decision_table] = pa.DataFrameSchema({
+                "intervention_id": pa.Column("str", unique=True, checks=same("intervention_id")),
+                world.key: pa.Column("str", checks=same(world.key)),
+                "decision_date": pa.Column("datetime64[us]", checks=same("intervention_date")),
+                "intervention_type": pa.Column("category", checks=same("intervention_type")),
+                "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
+                **{self.truth_column(k): pa.Column("float64", checks=pa.Check.in_range(-1, 1)) for k in self.types},
+            }, strict=True, ordered=True, name=self.decision_table)
+        return out
 
     def invariants(self, world, tables) -> list[dict]:
         """Every intervention inside its partner's life; its outcome is the partner's churn."""
@@ -240,7 +267,17 @@ class Interventions(BaseStage):
         in_window = ~np.isnat(gone) & (gone > date) & (gone <= window_end)
         last = np.r_[idx[1:] != idx[:-1], True]       # rows are grouped by partner, in time order
         n_churned = np.bincount(idx, weights=churned, minlength=len(partners))
-        return [
+        out = []
+        if self.decision_table:
+            dt = tables[self.decision_table]
+            got = dt["intervention_type"].to_numpy()
+            received = dt["base_churn_probability"].to_numpy() + np.select(
+                [got == k for k in self.types], [dt[self.truth_column(k)].to_numpy() for k in self.types])
+            out.append({"invariant": f"{self.decision_table}: base + the received type's effect is the "
+                                     f"{self.table_name} row's outcome_probability (to 1e-9)",
+                        "violations": int(np.count_nonzero(np.abs(received - table["outcome_probability"].to_numpy())
+                                                           > 1e-9))})
+        return out + [
             {"invariant": f"{self.table_name}: dated on or after the partner joined",
              "violations": int(np.count_nonzero(date < joined))},
             {"invariant": f"{self.table_name}: dated before the partner churned",
@@ -417,7 +454,8 @@ def _policy(p: Problems, path: str, rows: Any, types: list[str]) -> list[PolicyR
 class InterventionsKind:
     name = "interventions"
     defines_entity = False
-    shape = {"kind": None, "table": None, "truth_table": None, "base": None, "effect_column": None,
+    shape = {"kind": None, "table": None, "truth_table": None, "decision_table": None, "base": None,
+             "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
              "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
              "costs": Open(None),
@@ -489,6 +527,9 @@ class InterventionsKind:
                 p.add(f"{group}.{key}", f"must name a column of the churn process, got {value!r}")
         ctx.names.table(f"{group}.table", c.get("table", "interventions"))
         ctx.names.table(f"{group}.truth_table", c.get("truth_table", "uplift_truth"))
+        decision_table = c.get("decision_table")
+        if decision_table is not None:             # null: no table of every decision's truth
+            ctx.names.table(f"{group}.decision_table", decision_table)
         ctx.names.column(f"{group}.effect_column", c.get("effect_column", "realized_effect"))
         for kind in types:                     # each type's columns of the truth table
             for column in (truth_column(kind), f"declared_{truth_column(kind)}"):
@@ -502,7 +543,8 @@ class InterventionsKind:
                              outcomes["churned"], outcomes["retained"], tuple(types), str(control),
                              (*policy, PolicyRow(f"{group}.mix", None, np.array(list(mix.values())))),
                              effects, ctx.timeline, noisy_control is not False,
-                             {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None)
+                             {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None,
+                             str(decision_table) if decision_table is not None else None)
 
 
 KIND = InterventionsKind()

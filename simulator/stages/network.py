@@ -250,16 +250,27 @@ class Network(BaseStage):
         return [Step(self, self.name, frozenset(reads), frozenset(self.writes()), path=self.name,
                      scope_column=self.masters)]
 
-    def _gone(self, world, gone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(left by the feature date, left in the recent_days up to it)."""
-        left = ~world.timeline.active(gone)
-        return left, left & (gone > world.feature_date - self.recent_days * DAY)
+    def _gone(self, when: np.datetime64, gone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(left by the day ``when``, left in the recent_days up to it)."""
+        left = ~np.isnat(gone) & (gone <= when)
+        return left, left & (gone > when - self.recent_days * DAY)
+
+    def varying(self) -> frozenset[str]:
+        return frozenset([self.health, self.recent_churn])
+
+    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray) -> dict[str, np.ndarray]:
+        """The masters' features as of ``when``: contagion through time, the subs that left
+        since the feature date counted at each later period's start."""
+        left, recent = self._gone(when, gone)
+        masters = np.asarray(ctx.env[self.masters], dtype=bool)
+        health, lately = features(ctx.facts[f"{self.name}:edges"], ctx.n, masters, left, recent)
+        return {self.health: health, self.recent_churn: lately}
 
     def run(self, step: Step, ctx: RunContext) -> None:
         env, world = ctx.env, ctx.world
         masters = np.asarray(env[self.masters], dtype=bool)
         gone, joined = env[self.churn_date], env[self.joined]
-        left, recent = self._gone(world, gone)
+        left, recent = self._gone(world.feature_date, np.asarray(gone, dtype="datetime64[us]"))
         pinned = [GoldenMaster(r.row, r.partner_id, r.path, r.pins.get(self.health), r.pins.get(self.recent_churn))
                   for r in world.golden if self.health in r.pins or self.recent_churn in r.pins]
         rng = ctx.rng("network", "tree")
@@ -338,7 +349,7 @@ class Network(BaseStage):
         when = t["recruited_at"].to_numpy()
         after_churn = (~np.isnat(gone[m]) & (when >= gone[m])) | (~np.isnat(gone[sub]) & (when >= gone[sub]))
         observed = when <= world.feature_date
-        left, recent = self._gone(world, gone)
+        left, recent = self._gone(world.feature_date, np.asarray(gone, dtype="datetime64[us]"))
         n = len(partners)
         masters = partners[self.masters].to_numpy()
         health, lately = features(Edges(m[observed], sub[observed]), n, masters, left, recent)
