@@ -143,6 +143,56 @@ def test_report_is_self_contained(default_run):
     assert "Histories by churn class" in page          # the default world writes its histories
 
 
+
+def test_report_shows_survival_by_scenario(default_run):
+    assert "Survival over the label window by scenario (Kaplan–Meier)" in (default_run.dir / "report.html").read_text()
+
+
+def test_survival_at_the_window_end_is_one_minus_the_cohort_churn_rate(default_run, compose):
+    """Nobody is censored before as_of, so Kaplan–Meier at the window's end is the cohort's
+    empirical survival; the declared curve ends at 1 - target_rate."""
+    from lifelines import KaplanMeierFitter
+
+    from simulator.load import load_spec
+    from simulator.review.canvas import Image
+    from simulator.review.charts import survival, survival_times
+
+    world = load_spec(compose([]))                      # the default run's world
+    partners = default_run.csv("partners")
+    [spec] = world.stage("churn").figures(world, {world.table: partners})
+    assert spec.by == "churn_scenario" and spec.period_days == 30
+    window = (spec.end - spec.start) / np.timedelta64(1, "D")
+    times = survival_times(spec, partners)
+    cohort = default_run.csv("partners_engineered")     # one row per partner active at the feature date
+    assert len(times) == len(cohort) and window == 90
+    assert times.loc[times["churned"], "days"].between(1, window).all()
+    km = KaplanMeierFitter().fit(times["days"], times["churned"])
+    assert abs(km.predict(window) - (1 - cohort["churn_label"].mean())) < 1e-9
+    assert abs((1 - spec.declared_hazard) ** (window / spec.period_days) - (1 - 0.2)) < 1e-12
+    assert isinstance(survival(spec, partners), Image)
+
+
+def test_survival_draws_without_scenarios_or_much_of_a_cohort(compose):
+    from dataclasses import replace
+
+    from simulator.load import load_spec
+    from simulator.review.canvas import Image
+    from simulator.review.charts import survival, survival_times
+    from simulator.review.data import Survival
+
+    world = load_spec(compose([]))
+    alone = replace(world, stages=tuple(s for s in world.stages if "scenario" not in s.roles()))
+    assert alone.stage("churn").figures(alone, {})[0].by is None      # no scenario role: the overall curve only
+    partners = pd.DataFrame({"churned_at": pd.to_datetime([None, "2025-09-01", "2025-11-01", None, "2025-12-31"]),
+                             "churn_scenario": ["Healthy", "Active_Churn", "Active_Churn", "Healthy", "Trust_Erosion"]})
+    spec = Survival(heading="h", table="partners", start=np.datetime64("2025-10-03"), end=np.datetime64("2026-01-01"),
+                    date="churned_at", by=None, period_days=30, declared_hazard=0.07, title="t")
+    times = survival_times(spec, partners)                 # the September leaver is not in the cohort
+    assert times["days"].tolist() == [90, 29, 90, 89] and times["churned"].tolist() == [False, True, False, True]
+    assert isinstance(survival(spec, partners), Image)
+    assert isinstance(survival(replace(spec, by="churn_scenario"), partners), Image)   # groups under 20: skipped
+    assert survival(spec, partners.iloc[[1]]) is None      # nobody active at the feature date
+
 def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

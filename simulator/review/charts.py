@@ -13,7 +13,9 @@ import pandas as pd
 
 from ..dates import DAY
 from .canvas import MAX_POINTS, Html, Image, figure, html_table, image, sample
-from .data import AucBars, Bars, Histogram, LearnabilityTable, Lifelines, TargetBars
+from .data import AucBars, Bars, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
+
+MIN_GROUP = 20                               # rows below which a group gets no curve of its own
 
 
 def lorenz(partners: pd.DataFrame, cols: Sequence[str]) -> Image | None:
@@ -212,4 +214,47 @@ def lifelines(spec: Lifelines) -> Image | None:
     ax.set(title=spec.title, xlim=(spec.start, spec.as_of + 5 * DAY))
     ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
     fig.subplots_adjust(bottom=0.3)
+    return image(fig)
+
+
+def survival_times(spec: Survival, partners: pd.DataFrame) -> pd.DataFrame:
+    """The cohort of ``spec`` (churn date NaT or after ``start``), one row each: ``days``
+    from ``start`` to its churn (``churned``) or to ``end`` (censored), and its ``group``
+    (the value of ``spec.by``, as text) when the table has that column."""
+    start, end = pd.Timestamp(spec.start), pd.Timestamp(spec.end)
+    gone = pd.to_datetime(partners[spec.date])
+    cohort = (gone.isna() | (gone > start)).to_numpy()
+    gone = gone[cohort]
+    churned = (gone.notna() & (gone <= end)).to_numpy()
+    out = pd.DataFrame({"days": ((gone.where(churned, end) - start) / pd.Timedelta(days=1)).to_numpy(),
+                        "churned": churned})
+    if spec.by is not None and spec.by in partners:
+        out["group"] = partners.loc[cohort, spec.by].astype(str).to_numpy()
+    return out
+
+
+def survival(spec: Survival, partners: pd.DataFrame) -> Image | None:
+    """Kaplan–Meier curves (lifelines) of the cohort and of each group of ``spec.by`` with
+    at least MIN_GROUP rows, beside the declared curve, dashed (None without a cohort)."""
+    from lifelines import KaplanMeierFitter
+
+    times = survival_times(spec, partners)
+    if times.empty:
+        return None
+    horizon = (pd.Timestamp(spec.end) - pd.Timestamp(spec.start)) / pd.Timedelta(days=1)
+    groups = [("all partners", times)]
+    if "group" in times:
+        groups += [(str(name), g) for name, g in times.groupby("group", sort=True) if len(g) >= MIN_GROUP]
+    fig = figure(figsize=(7, 4.2))
+    fig.subplots_adjust(right=0.66)              # the legend beside the curves
+    ax = fig.subplots()
+    for i, (name, g) in enumerate(groups):
+        curve = KaplanMeierFitter().fit(g["days"], g["churned"]).survival_function_.iloc[:, 0]
+        ax.step(curve.index, curve.to_numpy(), where="post", lw=2 if i == 0 else 1,
+                label=f"{name} (n={len(g):,})")
+    t = np.linspace(0, horizon, 200)
+    ax.plot(t, (1 - spec.declared_hazard) ** (t / spec.period_days), "k--", lw=1, label="declared (target_rate)")
+    ax.set(xlim=(0, horizon), ylim=(0, 1.02), xlabel="days since the feature date", ylabel="survival",
+           title=spec.title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     return image(fig)

@@ -247,3 +247,22 @@ class Lifelines(FigureSpec):
     start: Any
     types: tuple[str, ...]
     title: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Survival(FigureSpec):
+    """Kaplan–Meier survival of the partners of ``table`` active at ``start`` (the feature
+    date; churn date ``date`` NaT or after it): days from ``start`` to the churn, or to
+    ``end`` (as_of) for those who stay. One curve for the whole cohort, one per value of
+    the column ``by`` (None: the whole cohort only), beside the declared curve
+    ``(1 - declared_hazard) ** (t / period_days)``, the hazard per period of
+    ``period_days`` days that the declared target rate implies."""
+
+    table: str
+    start: Any
+    end: Any
+    date: str
+    by: str | None
+    period_days: int
+    declared_hazard: float
+    title: str

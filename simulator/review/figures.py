@@ -17,7 +17,7 @@ from ..stage import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
 from .data import (AucBars, Bars, ClassHistograms, ClassHistories, FigureSpec, Histogram, LearnabilityTable, Lifelines,
-                   Lorenz, RatesBy, ScenarioHistories, SummaryTable, TargetBars)
+                   Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival, TargetBars)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ DRAWINGS: dict[type, Drawing] = {
     TargetBars: lambda f, s: charts.target_bars(f, s.stats),
     SummaryTable: lambda f, s: charts.table(f.head, f.rows),
     Lifelines: lambda f, s: charts.lifelines(f),
+    Survival: lambda f, s: charts.survival(f, s.tables[f.table]),
 }
 
 

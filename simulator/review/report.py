@@ -3,8 +3,9 @@
 The declared-vs-realized table with misses highlighted, the invariants, then every
 stage's figures in stage order: each stage specifies its own (``Stage.figures``:
 commission concentration and churn by segment, histories and features by churn class,
-each feature's AUC alone and the oracle's beside the declared band, histories by churn
-scenario, scenario shares, uplift, fan-out) and ``review.figures`` draws them.
+survival by churn scenario, each feature's AUC alone and the oracle's beside the declared
+band, histories by churn scenario, scenario shares, uplift, fan-out) and
+``review.figures`` draws them.
 """
 from __future__ import annotations
 

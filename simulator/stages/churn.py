@@ -36,7 +36,7 @@ from ..dates import DAY, days_before
 from ..errors import Problems
 from ..expr import Expr, evaluate
 from ..plan import Step
-from ..review.data import Auc, StageReview, Target
+from ..review.data import Auc, FigureSpec, StageReview, Survival, Target
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -345,6 +345,17 @@ class Churn(BaseStage):
             realized["oracle_auc"] = Auc(partners.loc[cohort, self.label].to_numpy(),
                                          partners.loc[cohort, self.truth].to_numpy(dtype=float))
         return StageReview([rate], realized)
+
+    def figures(self, world, tables) -> list[FigureSpec]:
+        """The cohort's survival over the label window, overall and by churn scenario (the
+        world's ``scenario`` role; none: overall only), beside the curve the target rate
+        declares: the hazard q per episode with 1 - (1 - q) ** episodes = target_rate."""
+        tl = world.timeline
+        return [Survival(heading="Survival over the label window by scenario (Kaplan–Meier)", table=world.table,
+                         start=tl.feature_date, end=world.as_of, date=self.date_column, by=world.role("scenario"),
+                         period_days=tl.episode_days,
+                         declared_hazard=float(episode_hazard(self.target_rate, tl.episodes)),
+                         title=f"survival of the partners active at the feature date ({self.date_column})")]
 
 def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:
     return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True),
