@@ -73,7 +73,8 @@ def read_file(path: Path, key: str) -> pd.DataFrame:
         raise ConfigError([f"{path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}; "
                            f"save the file as UTF-8)"]) from None
     try:
-        return pd.read_csv(io.StringIO(text), dtype={key: str})   # keys stay text: 'P007', not 7
+        return pd.read_csv(io.StringIO(text), dtype={key: str},   # keys stay text: 'P007', not 7
+                           float_precision="round_trip")           # every float read to its last bit
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ConfigError([f"{path}: not a readable CSV file ({str(exc).strip().splitlines()[-1]})"]) from None
 

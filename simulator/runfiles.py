@@ -175,6 +175,6 @@ def read_table(run_dir: Path, manifest: Mapping, table: str) -> pd.DataFrame:
                            f"left the table out?)"])
     path = verify_file(run_dir, manifest, name)
     try:
-        return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+        return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path, float_precision="round_trip")
     except (OSError, ValueError, pd.errors.ParserError) as exc:      # pyarrow's errors are ValueErrors
         raise ConfigError([f"{path}: cannot be read ({str(exc).splitlines()[0]})"]) from None

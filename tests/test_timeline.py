@@ -95,6 +95,64 @@ def test_inverse_propensity_weighting_recovers_a_targeted_policy(targeted):
     assert abs(naive - true) > 4 * se, (naive, true, se)                # confounded by who gets calls
 
 
+def test_every_period_and_type_realizes_its_truth(world):
+    """Issue 23 item 6 at 100k: in every period and for every type, the realized churn of the
+    decisions' outcome windows is within 4 SE of the sum of their outcome_probability."""
+    iv = world["interventions"]
+    churned = (iv["outcome"] == "Churned").to_numpy()
+    p = iv["outcome_probability"].to_numpy()
+    cells = 0
+    for (date, kind), rows in iv.groupby(["intervention_date", "intervention_type"], observed=True).indices.items():
+        assert _rate_matches_truth(churned[rows], p[rows]), (date, kind, churned[rows].mean(), p[rows].mean())
+        cells += 1
+    assert cells == 3 * 3                       # three periods of the label window, three types
+
+
+def test_each_decisions_truth_is_its_outcome_probability(world):
+    """decision_truth: the interventions' rows in order; base + the received type's effect is
+    the row's outcome_probability to 1e-9; the first decisions are uplift_truth."""
+    iv, dt = world["interventions"], world["decision_truth"]
+    assert dt["intervention_id"].tolist() == iv["intervention_id"].tolist()
+    assert (dt["decision_date"].to_numpy() == iv["intervention_date"].to_numpy()).all()
+    got = dt["intervention_type"].astype(str).to_numpy()
+    received = dt["base_churn_probability"].to_numpy() + np.choose(
+        pd.Index(["call", "email", "none"]).get_indexer(got), [dt[f"effect_{t}"].to_numpy() for t in ("call", "email", "none")])
+    assert np.abs(received - iv["outcome_probability"].to_numpy()).max() < 1e-9
+    first = dt[dt["decision_date"] == dt["decision_date"].min()].set_index("partner_id")
+    truth = world["uplift_truth"].set_index("partner_id")
+    cols = ["base_churn_probability", "effect_call", "effect_email", "effect_none"]
+    pd.testing.assert_frame_equal(first.loc[truth.index, cols], truth[cols])
+
+
+def test_contagion_runs_through_the_window(world):
+    """A master's hazard at each period's start reads its subs that left before it (in the
+    recent_days up to it): recounted from network_relationships and churned_at, the masters
+    whose count passes the contagion rule's 2 only after the feature date have a higher
+    base probability at that later decision than at their first; a non-master's state never
+    moves, so its base is the same at every decision."""
+    dt, partners = world["decision_truth"], world["partners"].set_index("partner_id")
+    edges = world["network_relationships"]
+    gone = partners["churned_at"]
+    base = dt.pivot(index="partner_id", columns="decision_date", values="base_churn_probability")
+    dates = list(base.columns)
+    masters = partners.index[partners["is_master_affiliate"]]
+    non_masters = base.index.difference(masters)
+    spread = base.loc[non_masters].max(axis=1) - base.loc[non_masters].min(axis=1)
+    assert spread.max() < 1e-12
+    sub_gone = gone.loc[edges["sub_affiliate_id"]].to_numpy()
+    crossed = 0
+    for later in dates[1:]:
+        recent = (sub_gone <= later) & (sub_gone > later - pd.Timedelta(days=45))
+        count = pd.Series(recent).groupby(edges["master_affiliate_id"].to_numpy()).sum()
+        at_f = pd.Series((sub_gone <= dates[0]) & (sub_gone > dates[0] - pd.Timedelta(days=45))).groupby(
+            edges["master_affiliate_id"].to_numpy()).sum()
+        rising = count.index[(count > 2) & (at_f.reindex(count.index) <= 2)].intersection(base.index)
+        rising = rising[base.loc[rising, later].notna()]
+        assert (base.loc[rising, later] > base.loc[rising, dates[0]]).all()
+        crossed += len(rising)
+    assert crossed > 0
+
+
 # ------------------------------------------------------------------ the run's invariants
 
 @pytest.fixture(scope="module")
