@@ -9,3 +9,4 @@
 \ir uplift_truth.sql
 \ir decision_truth.sql
 \ir partners_engineered.sql
+\ir features_panel.sql

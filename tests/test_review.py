@@ -144,8 +144,8 @@ def test_report_is_self_contained(default_run):
 
 
 
-def test_report_shows_survival_by_scenario(default_run):
-    assert "Survival over the label window by scenario (Kaplan–Meier)" in (default_run.dir / "report.html").read_text()
+def test_report_shows_survival_by_road(default_run):
+    assert "Survival over the label window by churn_path (Kaplan–Meier)" in (default_run.dir / "report.html").read_text()
 
 
 def test_survival_at_the_window_end_is_one_minus_the_cohort_churn_rate(default_run, compose):
@@ -160,7 +160,7 @@ def test_survival_at_the_window_end_is_one_minus_the_cohort_churn_rate(default_r
     world = load_spec(compose([]))                      # the default run's world
     partners = default_run.csv("partners")
     [spec] = world.stage("churn").figures(world, {world.table: partners})
-    assert spec.by == "churn_scenario" and spec.period_days == 30
+    assert spec.by == "churn_path" and spec.period_days == 30    # the latent road: every partner has one
     window = (spec.end - spec.start) / np.timedelta64(1, "D")
     times = survival_times(spec, partners)
     cohort = default_run.csv("partners_engineered")     # one row per partner active at the feature date

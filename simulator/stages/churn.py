@@ -347,15 +347,18 @@ class Churn(BaseStage):
         return StageReview([rate], realized)
 
     def figures(self, world, tables) -> list[FigureSpec]:
-        """The cohort's survival over the label window, overall and by churn scenario (the
-        world's ``scenario`` role; none: overall only), beside the curve the target rate
-        declares: the hazard q per episode with 1 - (1 - q) ** episodes = target_rate."""
+        """The cohort's survival over the label window, overall and by latent road (the world's
+        ``road`` role, which every partner has before its outcome; else the ``scenario``
+        role, which only churners have; none: overall only), beside the curve the target
+        rate declares: the hazard q per episode with 1 - (1 - q) ** episodes = target_rate."""
         tl = world.timeline
-        return [Survival(heading="Survival over the label window by scenario (Kaplan–Meier)", table=world.table,
-                         start=tl.feature_date, end=world.as_of, date=self.date_column, by=world.role("scenario"),
+        by = world.role("road") or world.role("scenario")
+        return [Survival(heading=f"Survival over the label window by {by or 'cohort'} (Kaplan–Meier)",
+                         table=world.table, start=tl.feature_date, end=world.as_of, date=self.date_column, by=by,
                          period_days=tl.episode_days,
                          declared_hazard=float(episode_hazard(self.target_rate, tl.episodes)),
                          title=f"survival of the partners active at the feature date ({self.date_column})")]
+
 
 def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:
     return {label: Domain("bool"), probability: Domain("float"), date: Domain("datetime", nullable=True),

@@ -35,6 +35,7 @@ from ..stage import BaseStage, ParseContext, RunContext
 
 
 CLASSES = (("churned", True), ("stayed", False))    # class_means keys -> value of the churn label
+SNAPSHOT_DATE = "snapshot_date"                      # the panel's column: the feature date of its row
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Projection(BaseStage):
     model_auc: tuple[float, float] | None = None   # declared band of a trained model's AUC (min, max)
     feature_auc_max: float | None = None      # the most a single feature may score alone
     class_means: tuple[ClassMean, ...] = ()
+    panel: str | None = None                  # the same rows stamped with their snapshot date (features_panel)
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
@@ -86,12 +88,16 @@ class Projection(BaseStage):
         else:                                  # one take of the selected rows and columns
             rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
             ctx.tables[self.table_name] = partners[names].take(rows).reset_index(drop=True)
+        if self.panel:                         # the world's one snapshot: the feature date
+            panel = ctx.tables[self.table_name].copy(deep=False)
+            panel.insert(1, SNAPSHOT_DATE, np.full(len(panel), np.datetime64(ctx.world.feature_date, "us")))
+            ctx.tables[self.panel] = panel
 
     def tables(self) -> tuple[str, ...]:
-        return (self.table_name,)
+        return (self.table_name, *([self.panel] if self.panel else []))
 
     def ddl(self) -> dict[str, str]:
-        return {self.table_name: "partners_engineered"}
+        return {self.table_name: "partners_engineered", **({self.panel: "features_panel"} if self.panel else {})}
 
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
@@ -101,8 +107,15 @@ class Projection(BaseStage):
         partners = partners_schema(world)
         names = [world.key, *self.features, *self.carry]
         checks = [check for cols, check in row_checks(world) if cols <= set(names)]
-        return {self.table_name: pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True,
-                                                    ordered=True, name=self.table_name, checks=checks)}
+        out = {self.table_name: pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True,
+                                                   ordered=True, name=self.table_name, checks=checks)}
+        if self.panel:
+            snapshot = pa.Column("datetime64[us]", checks=pa.Check.isin([world.feature_date]))
+            columns = {world.key: partners.columns[world.key], SNAPSHOT_DATE: snapshot,
+                       **{c: partners.columns[c] for c in names[1:]}}
+            out[self.panel] = pa.DataFrameSchema(columns, strict=True, ordered=True, name=self.panel, checks=checks,
+                                                 unique=[world.key, SNAPSHOT_DATE])
+        return out
 
     def _label(self, world) -> str | None:
         """The carried churn label, or None when the table does not carry it."""
@@ -216,7 +229,7 @@ def _class_means(p: Problems, path: str, c: Any) -> tuple[ClassMean, ...]:
 class ProjectionKind:
     name = "projection"
     defines_entity = False
-    shape = {"kind": None, "table": None, "columns": None, "carry": None, "rows": None,
+    shape = {"kind": None, "table": None, "panel": None, "columns": None, "carry": None, "rows": None,
              "learnability": {"model_auc": {"min": None, "max": None}, "feature_auc_max": None},
              "class_means": Open({"churned": None, "stayed": None, "sd": {"churned": None, "stayed": None}})}
 
@@ -228,9 +241,13 @@ class ProjectionKind:
         carry = _names(p, f"{group}.carry", c.get("carry"))
         band, top = _learnability(p, f"{group}.learnability", c.get("learnability"))
         ctx.names.table(f"{group}.table", c.get("table", "partners_engineered"))
+        panel = c.get("panel")
+        if panel is not None:                   # null: no panel table
+            ctx.names.table(f"{group}.panel", panel)
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
-                          c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")))
+                          c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")),
+                          str(panel) if panel is not None else None)
 
 
 KIND = ProjectionKind()

@@ -54,7 +54,7 @@ class Scenarios(BaseStage):
         return [self.column]
 
     def roles(self) -> dict[str, str]:
-        return {"scenario": self.column}
+        return {"scenario": self.column, **({"road": self.road} if self.road else {})}
 
     def expressions(self) -> list[tuple[str, object, str | None]]:
         return [(f"{r.path}.when", r.expr, "bool") for r in self.rules]
