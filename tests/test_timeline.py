@@ -153,6 +153,21 @@ def test_contagion_runs_through_the_window(world):
     assert crossed > 0
 
 
+def test_the_panel_is_the_model_ready_table_at_each_snapshot(world):
+    """features_panel: partners_engineered's rows stamped with their snapshot date (the
+    feature date); every row's partner joined on or before it and had not left; its label
+    is churn in the 90 days after it, from churned_at."""
+    panel, eng, partners = world["features_panel"], world["partners_engineered"], world["partners"]
+    assert list(panel.columns) == [eng.columns[0], "snapshot_date", *eng.columns[1:]]
+    pd.testing.assert_frame_equal(panel.drop(columns="snapshot_date"), eng)
+    snap = pd.Timestamp("2025-10-03")
+    assert (panel["snapshot_date"] == snap).all()
+    p = partners.set_index("partner_id").loc[panel["partner_id"]]
+    assert (p["created_at"] <= snap).all() and not (p["churned_at"] <= snap).any()
+    within = (p["churned_at"] > snap) & (p["churned_at"] <= snap + pd.Timedelta(days=90))
+    assert (within.to_numpy() == panel["churn_label"].to_numpy()).all()
+
+
 # ------------------------------------------------------------------ the run's invariants
 
 @pytest.fixture(scope="module")
