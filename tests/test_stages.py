@@ -160,3 +160,23 @@ def test_ids_and_uuids_are_vectorized_and_standard():
     assert all(p.version == 4 and p.variant == uuid.RFC_4122 for p in parsed)
     assert [str(p) for p in parsed] == list(drawn) and len(set(drawn)) == 1000
     assert list(ids.uuid4s(stream(3, "u"), 5)) == list(drawn[:5])     # seeded
+
+
+def test_the_intercept_search_is_the_closed_form_when_nothing_moves_and_meets_k_when_something_does():
+    """solve_intercept over the still thresholds: with no moving state it returns calibrate's
+    order-statistics middle exactly (a dozen plays, not a bisection of the line); with a
+    state that adds churners above some intercept (contagion), the count it lands on is k."""
+    from simulator.stages.churn import calibrate, solve_intercept
+
+    t = np.random.default_rng(3).normal(size=500)
+    still = lambda b: int(np.count_nonzero(t < b))
+    for k in (0, 1, 37, 250, 499, 500, 600):
+        calls = []
+        b = solve_intercept(lambda b: calls.append(b) or still(b), k, t)
+        assert b == calibrate(t, np.ones(t.size, dtype=bool), k), k
+        assert still(b) == min(max(k, 0), t.size) and len(calls) <= 12, (k, len(calls))
+    # two extra churners once the intercept passes 0.1 (a master tipped by its subs): k is met
+    moved = lambda b: still(b) + (2 if b > 0.1 else 0)
+    for k in (200, 270, 271, 272, 300):
+        b = solve_intercept(moved, k, t)
+        assert moved(b) == k or (moved(b) == k + 1 and still(0.1) + 2 > k > still(0.1)), (k, moved(b))

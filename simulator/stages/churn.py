@@ -98,19 +98,45 @@ def calibrate(label_t: np.ndarray, active: np.ndarray, k: int) -> float:
     return float(lo + hi) / 2
 
 
-def solve_intercept(count, k: int, lo: float = -60.0, hi: float = 60.0, steps: int = 60) -> float:
+def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: float = 60.0,
+                    steps: int = 60) -> float:
     """The intercept in the middle of those at which exactly ``k`` partners churn.
 
     ``count(b)``, the churners at intercept b, never falls as b rises (every hazard rises,
-    and a master's risk only rises with its subs' churn), so bisection finds the first b
-    reaching k and the first reaching k + 1; their middle is the order statistics' middle
-    of :func:`calibrate` when no state moves, to the last bits."""
-    def first_reaching(target: int) -> float:
-        if count(lo) >= target:
-            return lo
-        if count(hi) < target:
-            return hi
-        a, z = lo, hi
+    and a master's risk only rises with its subs' churn), and never falls below the count
+    with every state held at the feature date, whose thresholds ``still`` are closed-form
+    (:func:`label_thresholds`). So the search runs over the middles of those thresholds
+    (a binary search: a dozen plays), and lands on :func:`calibrate`'s answer exactly
+    when nothing moves; only where a moved state jumps the count past k inside one gap
+    does it bisect the gap for the middle of the intercepts that give k."""
+    t = np.sort(still)
+    if t.size == 0:
+        return 0.0
+    lower = np.r_[-np.inf, t]
+    upper = np.r_[t, np.inf]
+    with np.errstate(invalid="ignore"):
+        middles = np.where(np.isfinite(lower) & np.isfinite(upper), (lower + upper) / 2,
+                           np.where(np.isfinite(lower), lower + 1, np.where(np.isfinite(upper), upper - 1,
+                                    np.where(upper < 0, lo, np.where(lower > 0, hi, 0.0)))))
+    middles = np.maximum.accumulate(np.clip(np.nan_to_num(middles, nan=lo), lo, hi))
+    if k <= 0:
+        return float(middles[0])
+    if k >= t.size:
+        return float(middles[-1])
+    a, z = 0, k                                # count(middles[k]) >= k: the still churners alone
+    if count(middles[0]) >= k:
+        z = 0
+    while z - a > 1:
+        mid = (a + z) // 2
+        if count(middles[mid]) >= k:
+            z = mid
+        else:
+            a = mid
+    got = count(middles[z])
+    if got == k or z == 0:
+        return float(middles[z])
+
+    def first_reaching(target: int, a: float, z: float) -> float:
         for _ in range(steps):
             mid = (a + z) / 2
             if count(mid) >= target:
@@ -118,7 +144,7 @@ def solve_intercept(count, k: int, lo: float = -60.0, hi: float = 60.0, steps: i
             else:
                 a = mid
         return z
-    return (first_reaching(k) + first_reaching(k + 1)) / 2
+    return (first_reaching(k, middles[z - 1], middles[z]) + first_reaching(k + 1, middles[z - 1], middles[z])) / 2
 
 
 @dataclass(frozen=True)
@@ -267,8 +293,9 @@ class Churn(BaseStage):
         cohort = np.asarray(env[self.cohort], dtype=bool)
         free = cohort & np.isnan(pinned)               # golden churners count toward the target
         k = int(round(self.target_rate * np.count_nonzero(cohort))) - int(np.count_nonzero(pinned == 1))
+        still = label_thresholds(periods.u, effect, tl.episodes) - periods.first   # every state held still
         b = ctx.solve("churn_intercept", lambda: solve_intercept(
-            lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k))
+            lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k, still[free]))
         path = periods.play(b)
         churns = path.episode >= 0
         env[self.label] = ~cohort | churns
