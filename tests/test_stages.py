@@ -177,6 +177,6 @@ def test_the_intercept_search_is_the_closed_form_when_nothing_moves_and_meets_k_
         assert still(b) == min(max(k, 0), t.size) and len(calls) <= 12, (k, len(calls))
     # two extra churners once the intercept passes 0.1 (a master tipped by its subs): k is met
     moved = lambda b: still(b) + (2 if b > 0.1 else 0)
-    for k in (200, 270, 271, 272, 300):
+    for k in (200, 257, 258, 259, 260, 261, 300):      # 258 still churners below 0.1
         b = solve_intercept(moved, k, t)
         assert moved(b) == k or (moved(b) == k + 1 and still(0.1) + 2 > k > still(0.1)), (k, moved(b))
