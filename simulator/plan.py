@@ -28,7 +28,8 @@ def _split(steps: list[Step]) -> list[Step]:
             if not (s.reads & scoped.writes and scoped.reads & s.writes):
                 continue
             col, first = scoped.scope_column, f"{s.name}@outside"
-            outside = replace(s, name=first, reads=s.reads - scoped.writes | {col}, scope=("outside", col))
+            outside = replace(s, name=first, reads=s.reads - scoped.writes - s.inside_reads | {col},
+                              scope=("outside", col))
             inside = replace(s, name=f"{s.name}@inside", reads=s.reads | {col, first}, scope=("inside", col))
             i = out.index(s)
             out[i:i + 1] = [outside, inside]

@@ -80,6 +80,7 @@ class Step:
     scope: tuple[str, str] | None = None   # ('outside' | 'inside', column): the rows of a split pass
     scope_column: str | None = None        # a scoped step (see the module docstring)
     splittable: bool = False
+    inside_reads: frozenset[str] = frozenset()   # of a splittable step: what only its inside pass reads
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,14 @@ class Stage(Protocol):
         date so far (``gone``: NaT for a partner still active), after its step has run: what
         a churn process that moves through time reads at each period's start."""
 
+    def decides(self) -> frozenset[str]:
+        """The columns its per-period decisions read (empty: it decides nothing per period)."""
+
+    def decide_at(self, ctx: RunContext, period: int, state: Mapping[str, object]) -> None:
+        """Decide period ``period`` again on ``state`` (the columns as of its start, when a
+        column :meth:`decides` reads has moved), updating its helpers in ``ctx.env``; the
+        same draws every time, so the churn process may play a period as often as it needs."""
+
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         """After every step and the golden check: tables built from the partners table."""
 
@@ -330,6 +339,12 @@ class BaseStage:
 
     def state_at(self, ctx: RunContext, when, gone) -> dict[str, np.ndarray]:
         return {}
+
+    def decides(self) -> frozenset[str]:
+        return frozenset()
+
+    def decide_at(self, ctx: RunContext, period: int, state) -> None:
+        return None
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         return None

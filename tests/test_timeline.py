@@ -168,6 +168,31 @@ def test_the_panel_is_the_model_ready_table_at_each_snapshot(world):
     assert (within.to_numpy() == panel["churn_label"].to_numpy()).all()
 
 
+def test_each_decision_reads_the_state_at_its_period_start(compose):
+    """A logging policy that calls every master with more than 2 subs gone in the 45 days
+    before the decision decides each period on that period's state: recounted from the
+    tables at each decision date, exactly those masters get a call with propensity 1, and
+    every other row keeps the mix's share; the decisions' truth still holds to 1e-9 (the
+    run's invariants)."""
+    world = generate(compose(["n_partners=20000", "activity=none", "db=none", "output.report=false",
+                              "+interventions.policy=[{when: 'is_master_affiliate and "
+                              "subnetwork_recent_churn_count > 2', mix: {call: 1.0, email: 0.0, none: 0.0}}]"]))
+    iv, partners, edges = world["interventions"], world["partners"].set_index("partner_id"), world["network_relationships"]
+    sub_gone = partners["churned_at"].loc[edges["sub_affiliate_id"]].to_numpy()
+    hot = []
+    for date in np.sort(iv["intervention_date"].unique()):
+        recent = (sub_gone <= date) & (sub_gone > date - np.timedelta64(45, "D"))
+        count = pd.Series(recent).groupby(edges["master_affiliate_id"].to_numpy()).sum()
+        hot += [(m, date) for m in count.index[count > 2]]
+    targeted = pd.MultiIndex.from_arrays([iv["partner_id"], iv["intervention_date"]]).isin(hot)
+    later = (iv["intervention_date"] > iv["intervention_date"].min()).to_numpy()
+    first_hot = set(iv.loc[targeted & ~later, "partner_id"])
+    assert (targeted & later & ~iv["partner_id"].isin(first_hot).to_numpy()).any()   # crossed in the window
+    assert (iv.loc[targeted, "intervention_type"] == "call").all() and (iv.loc[targeted, "propensity"] == 1.0).all()
+    shares = {"call": 0.15, "email": 0.45, "none": 0.40}
+    assert np.allclose(iv.loc[~targeted, "propensity"], iv.loc[~targeted, "intervention_type"].map(shares).astype(float))
+
+
 # ------------------------------------------------------------------ the run's invariants
 
 @pytest.fixture(scope="module")

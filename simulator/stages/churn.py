@@ -102,13 +102,14 @@ def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: flo
                     steps: int = 60) -> float:
     """The intercept in the middle of those at which exactly ``k`` partners churn.
 
-    ``count(b)``, the churners at intercept b, never falls as b rises (every hazard rises,
-    and a master's risk only rises with its subs' churn), and never falls below the count
-    with every state held at the feature date, whose thresholds ``still`` are closed-form
-    (:func:`label_thresholds`). So the search runs over the middles of those thresholds
-    (a binary search: a dozen plays), and lands on :func:`calibrate`'s answer exactly
-    when nothing moves; only where a moved state jumps the count past k inside one gap
-    does it bisect the gap for the middle of the intercepts that give k."""
+    ``count(b)``, the churners at intercept b, does not fall as b rises (every hazard rises,
+    and a master's risk only rises with its subs' churn; a decision taken on the moved
+    state may bend that, and the search then finds the nearest it can). With every state
+    held at the feature date the churners' thresholds ``still`` are closed-form
+    (:func:`label_thresholds`), so the search runs over their middles (a binary search:
+    a dozen plays) and lands on :func:`calibrate`'s answer exactly when nothing moves;
+    only where a moved state jumps the count past k inside one gap does it bisect the gap
+    for the middle of the intercepts that give k."""
     t = np.sort(still)
     if t.size == 0:
         return 0.0
@@ -123,9 +124,13 @@ def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: flo
         return float(middles[0])
     if k >= t.size:
         return float(middles[-1])
-    a, z = 0, k                                # count(middles[k]) >= k: the still churners alone
+    # the smallest i whose middle reaches k (i = k when nothing moves; a moved state may
+    # add churners, or remove some where a decision on it works: the search covers both)
+    a, z = 0, t.size
     if count(middles[0]) >= k:
         z = 0
+    elif count(middles[z]) < k:
+        return float(middles[z])
     while z - a > 1:
         mid = (a + z) // 2
         if count(middles[mid]) >= k:
@@ -158,8 +163,9 @@ class Path:
 
 
 class Periods:
-    """The label window's periods for one block: the draws, and the state of the columns
-    the rules read that other stages move through time (:meth:`Stage.state_at`)."""
+    """The label window's periods for one block: the draws, and the state other stages move
+    through time (:meth:`Stage.state_at`) where the rules, or a stage that decides each
+    period (:meth:`Stage.decide_at`: the logging policy), read it."""
 
     def __init__(self, churn: "Churn", ctx: RunContext, effect: np.ndarray, u: np.ndarray, day: np.ndarray,
                  pinned: np.ndarray):
@@ -169,21 +175,26 @@ class Periods:
         self.when = self.dates[:, None] + day[None, :] * DAY          # the churn day in each period
         self.cohort = np.asarray(ctx.env[churn.cohort], dtype=bool)
         self.start = np.asarray(ctx.env[churn.date_column], dtype="datetime64[us]")   # the early leavers
+        stages = ctx.world.stages
+        moving = frozenset().union(*(s.varying() for s in stages))
         read = frozenset().union(*(r.expr.names for r in churn.rules))
-        self.movers = [s for s in ctx.world.stages if s.varying() & read]
-        moving = frozenset().union(*(s.varying() for s in self.movers))
+        self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment else []
+        needed = read.union(*(s.decides() for s in self.deciders))
+        self.movers = [s for s in stages if s.varying() & needed]
         self.moving = tuple(r for r in churn.rules if r.expr.names & moving)
         self.steady = churn.signal * score(tuple(r for r in churn.rules if not r.expr.names & moving), ctx.env, ctx.n)
         self.first = self.steady + churn.signal * score(self.moving, ctx.env, ctx.n)
         self.episodes = tl.episodes
 
     def _scores(self, j: int, gone: np.ndarray) -> np.ndarray:
-        if j == 0 or not self.moving:                 # the feature date's state is the partners table's
+        if j == 0 or not self.movers:                 # the feature date's state is the partners table's
             return self.first
         state = dict(self.ctx.env)
         for stage in self.movers:
             state.update(stage.state_at(self.ctx, self.dates[j], gone))
-        return self.steady + self.signal * score(self.moving, state, self.ctx.n)
+        for stage in self.deciders:                   # the period's decisions on its state: its effects
+            stage.decide_at(self.ctx, j, state)
+        return self.steady + self.signal * score(self.moving, state, self.ctx.n) if self.moving else self.first
 
     def play(self, b: float) -> Path:
         n, last = self.ctx.n, self.episodes - 1
@@ -266,8 +277,10 @@ class Churn(BaseStage):
 
     def steps(self) -> list[Step]:
         reads = frozenset().union(*(names for _, names in self.reads()), [self.tenure])
+        # the window's decisions are read by the pass inside the scope only (they may read
+        # what the scoped step writes: a policy on the masters' network)
         return [Step(self, self.name, reads, frozenset(self.writes()), path=f"{self.name}.rules",
-                     splittable=True)]
+                     splittable=True, inside_reads=frozenset([self.treatment]) if self.treatment else frozenset())]
 
     def run(self, step: Step, ctx: RunContext) -> None:
         """The first (or only) pass decides who left before the feature date; the last (or

@@ -24,7 +24,6 @@ import pandas as pd
 
 from .. import ids
 from ..dates import DAY
-from ..distributions import draw_categorical
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
@@ -132,18 +131,39 @@ class Interventions(BaseStage):
         (self._decide if step.payload == "decisions" else self._outcomes)(ctx)
 
     def _decide(self, ctx: RunContext) -> None:
-        """Every partner's decision in every episode, and its realized effect."""
+        """Every partner's decision in every episode, and its realized effect, on the state at
+        the feature date; a period whose state moves is decided again by :meth:`decide_at`
+        with the same draws (one uniform for the type, one normal for the noise each)."""
         n, e = ctx.n, self.timeline.episodes
-        declared = expected_effects(self, ctx.env, n)
-        row = matched_row(self.policy, ctx.env, n)
-        table = np.stack([r.shares for r in self.policy])
-        kind = draw_categorical(ctx.rng("interventions", "type"), table, np.repeat(row, e), n * e).reshape(n, e)
+        env = ctx.env
+        env[f"{self.effect_column}:u"] = ctx.rng("interventions", "type").random(n * e).reshape(n, e)
+        env[f"{self.effect_column}:noise"] = ctx.rng("interventions", "noise").standard_normal((n, e))
+        env[self.effect_column] = np.empty((n, e))
+        env[f"{self.effect_column}:type"] = np.empty((n, e), dtype=np.int32)
+        env[f"{self.effect_column}:declared"] = np.empty((n, e, len(self.types)))
+        env[f"{self.effect_column}:policy"] = np.empty((n, e, len(self.types)))
+        for j in range(e):
+            self.decide_at(ctx, j, env)
+
+    def decides(self) -> frozenset[str]:
+        return self.condition_reads
+
+    def decide_at(self, ctx: RunContext, period: int, state: Mapping[str, object]) -> None:
+        """Decide period ``period`` on ``state`` (the columns as of its start): the logging
+        policy's type (inverse CDF of the period's uniform over the partner's shares) and its
+        realized effect (the declared effect plus the period's noise, clipped)."""
+        env, n = ctx.env, ctx.n
+        declared = expected_effects(self, state, n)
+        shares = self.policy_shares(state, n)
+        cum = np.cumsum(shares, axis=1)
+        cum = cum / cum[:, -1:]                 # exact 1.0 at the end despite rounding
+        kind = (env[f"{self.effect_column}:u"][:, period, None] >= cum).sum(axis=1).astype(np.int32)
         loc, scale = (np.array(v) for v in zip(*map(self.noise_of, self.types)))
-        noise = loc[kind] + scale[kind] * ctx.rng("interventions", "noise").standard_normal((n, e))
-        ctx.env[self.effect_column] = np.clip(np.take_along_axis(declared, kind, axis=1) + noise, *self.clip)
-        ctx.env[f"{self.effect_column}:type"] = kind
-        ctx.env[f"{self.effect_column}:declared"] = declared
-        ctx.env[f"{self.effect_column}:policy"] = table[row]
+        noise = loc[kind] + scale[kind] * env[f"{self.effect_column}:noise"][:, period]
+        env[self.effect_column][:, period] = np.clip(declared[np.arange(n), kind] + noise, *self.clip)
+        env[f"{self.effect_column}:type"][:, period] = kind
+        env[f"{self.effect_column}:declared"][:, period] = declared
+        env[f"{self.effect_column}:policy"][:, period] = shares
 
     def _outcomes(self, ctx: RunContext) -> None:
         """One row per episode a partner starts active; the truth of every row and partner."""
@@ -167,7 +187,7 @@ class Interventions(BaseStage):
             hazard = np.repeat(episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)[:, None],
                                tl.episodes, axis=1)
         q = hazard[partner, ep]
-        dec = declared[partner]
+        dec = declared[partner, ep]
         truth = np.stack([outcome_probability(q, dec[:, j] + loc, scale, self.clip)
                           for j, (loc, scale) in enumerate(map(self.noise_of, self.types))], axis=1)
         date = tl.decision_dates()[ep]
@@ -181,7 +201,7 @@ class Interventions(BaseStage):
             "intervention_date": date,
             "outcome_recorded_at": date + tl.episode_days * DAY,
             "outcome_probability": truth[np.arange(partner.size), got],
-            "propensity": policy[partner, got],
+            "propensity": policy[partner, ep, got],
         })
         c = self.types.index(self.control)
         effects = {self.truth_column(t): truth[:, j] - truth[:, c] for j, t in enumerate(self.types)}
@@ -196,7 +216,7 @@ class Interventions(BaseStage):
         rows = partner[first]
         out = {world.key: pid.take(rows), "base_churn_probability": truth[first, c]}
         out.update({k: v[first] for k, v in effects.items()})
-        out.update({f"declared_{self.truth_column(t)}": declared[rows, j] for j, t in enumerate(self.types)})
+        out.update({f"declared_{self.truth_column(t)}": declared[rows, 0, j] for j, t in enumerate(self.types)})
         ctx.tables[self.truth_table] = pd.DataFrame(out)
 
     def tables(self) -> tuple[str, ...]:
@@ -293,6 +313,10 @@ class Interventions(BaseStage):
         beside the mean truth of the rows (outcome_probability), and the mean realized
         effect beside its exact expectation (the clipped noise integrated out)."""
         table, partners = tables[self.table_name], tables[world.table]
+        if self.condition_reads & frozenset().union(*(s.varying() for s in world.stages)):
+            # the partners table holds the state at the feature date: where a condition reads
+            # a column that moves, the later decisions were taken on another state
+            table = table[(table["intervention_date"] == self.timeline.feature_date).to_numpy()]
         reads = self.condition_reads & set(partners.columns)
         env = frame_env(partners, reads)
         pidx = ids.rows_of(partners[world.key], table[world.key])
