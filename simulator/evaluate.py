@@ -93,7 +93,7 @@ def read_predictions(args: argparse.Namespace, spec, run_dir: Path) -> tuple[pd.
 
 
 def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predictions: pd.DataFrame,
-             budget: float | None = None) -> dict:
+             budget: float | None = None, logged: pd.DataFrame | None = None) -> dict:
     """The evaluation as a dict (the JSON's shape): churn_model, uplift_model, policies, regret."""
     key = spec.key
     truth_rows = uplift.set_index(key)
@@ -148,7 +148,35 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
     by_name = {r["name"]: r for r in policies}
     out["regret"] = by_name["submitted"]["expected_churners"] - by_name["oracle"]["expected_churners"] \
         if "submitted" in by_name else None
+    if logged is not None and rec is not None:
+        out["ope"] = off_policy(spec, stage, logged, people, grading.one_hot(submitted, k),
+                                by_name["submitted"]["expected_churners"] / max(len(p), 1))
     return out
+
+
+def first_decisions(spec, stage, interventions: pd.DataFrame) -> pd.DataFrame:
+    """The logged first decision after the feature date of each partner (indexed by the key)."""
+    first = interventions[pd.to_datetime(interventions["intervention_date"]) == pd.Timestamp(spec.feature_date)]
+    return first.set_index(first[spec.key].astype(str))
+
+
+def off_policy(spec, stage, logged: pd.DataFrame, people: pd.DataFrame, pi: np.ndarray, truth: float) -> dict:
+    """The submitted policy's value estimated from the logged first decisions by IPW, SNIPW,
+    DM and DR (simulator.ope), per 1,000 partners, each beside the exact value."""
+    from . import ope
+
+    rows = logged.loc[people.index]
+    features = next((s.features for s in spec.stages if s.kind == "projection"), ())
+    x = people[list(features)].astype(float).to_numpy()
+    missing = np.isnan(x)                          # the network features of non-masters: the column's mean
+    sums, counts = np.where(missing, 0, x).sum(axis=0), (~missing).sum(axis=0)
+    x = np.where(missing, sums / np.maximum(counts, 1), x)
+    log = ope.Logged((rows["outcome"].astype(str) == stage.churned).to_numpy(dtype=float),
+                     pd.Index(stage.types).get_indexer(rows["intervention_type"].astype(str)),
+                     rows["propensity"].to_numpy(dtype=float), x)
+    return {"policy": "submitted", "unit": "expected churners per 1,000 partners on the first decision "
+                                           "after the feature date", "n": int(len(rows)),
+            **ope.estimates(log, pi, truth)}
 
 
 def _fixed(value: float | None, spec: str = ".4f") -> str:
@@ -183,6 +211,16 @@ def markdown(result: dict) -> str:
     if result["regret"] is not None:
         lines += ["", f"Regret (expected churners of the submitted policy minus the oracle's): "
                       f"**{result['regret']:,.3f}**"]
+    if "ope" in result:
+        o = result["ope"]
+        lines += ["", "## Off-policy estimates of the submitted policy", "",
+                  f"{o['unit']} ({o['n']:,} logged decisions), each beside the exact value:", "",
+                  "| estimator | estimate | SE | truth | error | error / SE |", "|---|---|---|---|---|---|"]
+        for name in ("ipw", "snipw", "dm", "dr"):
+            e = o[name]
+            z = e["error"] / e["se"] if e["se"] and math.isfinite(e["se"]) else float("nan")
+            lines.append(f"| {name.upper()} | {e['estimate']:.2f} | {e['se']:.2f} | {e['truth']:.2f} | "
+                         f"{e['error']:+.2f} | {z:+.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, help="where evaluation.json/.md go (default: the run directory)")
     ap.add_argument("--format", choices=["md", "json"], default="md")
     ap.add_argument("--budget", type=finite_budget, help="the most the interventions may cost (interventions.costs)")
+    ap.add_argument("--ope", action="store_true", help="estimate the submitted policy's value from the logged "
+                    "first decisions (IPW, SNIPW, DM, DR) beside its exact value")
     ap.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
     ap.add_argument("--replace", action="store_true", help="with --record: record a model version again")
     ap.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
@@ -345,13 +385,17 @@ def main(argv: list[str] | None = None) -> int:
         problems = preds.check(predictions, source, spec, stage.types, pd.Index(uplift[spec.key].astype(str)))
         if args.budget is not None and not stage.costs:
             problems.append("--budget: this world declares no interventions.costs")
+        if args.ope and "recommended_intervention" not in predictions:
+            problems.append("--ope: the predictions need recommended_intervention (the policy to estimate)")
         if args.record and not problems and already_recorded(args, spec, out_dir, predictions) and not args.replace:
             problems.append(f"--record: model_version {model_version(predictions)!r} is already recorded "
                             f"(add --replace to record it again)")
         if problems:
             raise ConfigError(problems)
         made = claim_out_dir(out_dir)
-        result = evaluate(spec, stage, uplift, partners, predictions, args.budget)
+        logged = first_decisions(spec, stage, runfiles.read_table(args.run_dir, runfiles.read_manifest(args.run_dir),
+                                                                 stage.table_name)) if args.ope else None
+        result = evaluate(spec, stage, uplift, partners, predictions, args.budget, logged)
         recorded = None
         if args.record:
             recorded = record(spec, stage, uplift, predictions)

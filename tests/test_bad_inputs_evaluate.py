@@ -128,6 +128,9 @@ def _broken_run(breaks, *extra):
 
 LATIN1 = "partner_id,recommended_intervention\nP00001,caf\xe9\n".encode("latin-1")
 EVALUATE_CASES = [
+    ("--ope without a policy", lambda run, tmp: (run, ["--predictions", _file(
+        run, tmp, lambda f: f.drop(columns=["recommended_intervention"])), "--ope"]),
+     "--ope: the predictions need recommended_intervention (the policy to estimate)"),
     ("zero-byte CSV", _bytes("pred.csv", b""), "pred.csv: empty file"),
     ("binary CSV", _bytes("pred.csv", bytes(range(256)) * 4), "pred.csv: a binary file, not CSV text"),
     ("latin-1 CSV", _bytes("pred.csv", LATIN1), "pred.csv line 2: not UTF-8 text (byte 0xe9"),
