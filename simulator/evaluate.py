@@ -125,6 +125,8 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
         chosen = rec if rec is not None else np.argmin(p, axis=1)
         benefit = p[:, control] - p[np.arange(len(p)), chosen]
         out["uplift_model"] = {**grading.uplift_model(score, benefit),
+                               "intervals_95": grading.intervals(score, benefit,
+                                                                 stream(spec.seed, "evaluate", "bootstrap")),
                                "benefit": "churn prevented by " + ("the recommended type" if rec is not None
                                                                    else "each partner's best type")}
     shares = stage.policy_shares(frame_env(people), len(people))   # the world's logging policy
@@ -198,10 +200,13 @@ def markdown(result: dict) -> str:
                   f"{r['churn_rate']:.4f} |" for r in c["calibration"]]
     if "uplift_model" in result:
         u = result["uplift_model"]
-        lines += ["", "## Uplift model", "", f"Benefit: {u['benefit']}.", "", "| measure | value |", "|---|---|",
-                  f"| Qini coefficient (1 = perfect ranking) | {_fixed(u['qini'])} |",
-                  f"| Spearman with the true benefit | {_fixed(u['spearman'])} |"]
-        lines += [f"| mean true benefit, top {k.split('_')[2].removesuffix('pct')}% | {v:.4f} |"
+        ci = u.get("intervals_95") or {}
+        span = lambda key: "" if not ci.get(key) else f"{ci[key][0]:.4f} to {ci[key][1]:.4f}"
+        lines += ["", "## Uplift model", "", f"Benefit: {u['benefit']}.", "",
+                  "| measure | value | bootstrap 95% interval |", "|---|---|---|",
+                  f"| Qini coefficient (1 = perfect ranking) | {_fixed(u['qini'])} | {span('qini')} |",
+                  f"| Spearman with the true benefit | {_fixed(u['spearman'])} | |"]
+        lines += [f"| mean true benefit, top {k.split('_')[2].removesuffix('pct')}% | {v:.4f} | {span(k)} |"
                   for k, v in u.items() if k.startswith("uplift_at_")]
     lines += ["", "## Policies" + (f" (budget {result['budget']:,.2f})" if result["budget"] is not None else ""),
               "", f"| policy | expected churners | churn rate | {result.get('value_column') or 'value'} retained "
@@ -372,10 +377,34 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
     ap.add_argument("--replace", action="store_true", help="with --record: record a model version again")
     ap.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
+    ap.add_argument("--summarize", metavar="SWEEP_DIR", help="instead: every figure of a sweep's graded jobs "
+                    "(their evaluation.json) as mean, SE and jobs (evaluation_summary.json/.md)")
     return ap
 
 
+def summarize_main(argv: list[str]) -> int:
+    """``--summarize SWEEP_DIR [--format md|json]``: every figure over a sweep's graded jobs."""
+    from . import replications
+
+    ap = runfiles.CliParser(prog="python -m simulator.evaluate --summarize",
+                            description="every figure of a sweep's evaluation.json files: mean, SE and jobs")
+    ap.add_argument("--summarize", type=Path, required=True, metavar="SWEEP_DIR")
+    ap.add_argument("--format", choices=["md", "json"], default="md")
+    args = ap.parse_args(argv)
+    try:
+        summary = replications.summarize(args.summarize)
+    except ConfigError as exc:
+        print(exc.render("the sweep"), file=sys.stderr)
+        return 2
+    replications.write(args.summarize, summary)
+    print(json.dumps(summary, indent=2, allow_nan=False) if args.format == "json" else replications.markdown(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--summarize" or a.startswith("--summarize=") for a in argv):
+        return summarize_main(argv)
     args = parser().parse_args(argv)
     out_dir = args.out or args.run_dir
     made: list[Path] = []

@@ -169,3 +169,29 @@ def uplift_model(score: np.ndarray, benefit: np.ndarray, ks: Sequence[float] = (
             "spearman": None if constant else defined(float(spearmanr(score, benefit).statistic)),
             **at, "mean_true_benefit": float(benefit.mean()),
             "curve": [{"treated": int(i), "churn_prevented": float(curve[i])} for i in points]}
+
+
+def intervals(score: np.ndarray, benefit: np.ndarray, rng: np.random.Generator, resamples: int = 200,
+              ks: Sequence[float] = (0.1, 0.2, 0.3)) -> dict:
+    """Bootstrap 95% intervals (percentile, ``resamples`` resamples of the partners with
+    replacement) of the Qini coefficient and the uplift at each k: how much of a figure is
+    which partners happened to be in the world (the benefits themselves are exact)."""
+    n = len(score)
+    found: dict[str, list[float]] = {"qini": [], **{f"uplift_at_{int(k * 100)}pct": [] for k in ks}}
+    if n < 2:
+        return {name: None for name in found}
+    for _ in range(resamples):                         # a loop over resamples, each whole-array
+        pick = rng.integers(0, n, n)
+        s, b = score[pick], benefit[pick]
+        coefficient, _ = qini(s, b)
+        found["qini"].append(np.nan if coefficient is None else coefficient)
+        order = np.argsort(-s, kind="stable")
+        for k in ks:
+            found[f"uplift_at_{int(k * 100)}pct"].append(float(b[order[:max(int(round(k * n)), 1)]].mean()))
+    out = {}
+    for name, values in found.items():
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        out[name] = [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else None
+    return out
+

@@ -308,3 +308,28 @@ def test_evaluate_reads_the_key_and_the_outcome_labels_from_the_spec(tmp_path):
     pd.DataFrame({"partner_id": truth["affiliate_id"]}).to_csv(wrong_key, index=False)
     refused = _evaluate(out, "--predictions", wrong_key, "--out", tmp_path / "no", check=False)
     assert refused.returncode == 2 and "no affiliate_id column" in refused.stderr
+
+
+def test_bootstrap_intervals_cover_what_the_ranking_is_and_widen_with_noise():
+    """grading.intervals: a perfect ranking's Qini is 1 in every resample; a random score's
+    interval holds 0; each interval holds its own figure and the top 10%'s narrows as the
+    world grows (its width falls about as 1/sqrt(n): 4x the partners, half the width)."""
+    from simulator import grading
+    from simulator.streams import stream
+
+    rng = np.random.default_rng(5)
+    benefit = rng.normal(0.02, 0.05, 4000)
+    perfect = grading.intervals(benefit, benefit, stream(1, "t"))
+    assert perfect["qini"] == [1.0, 1.0]
+    noise = rng.random(4000)
+    random = grading.intervals(noise, benefit, stream(1, "t"))
+    assert random["qini"][0] < 0 < random["qini"][1]
+    model = benefit + rng.normal(0, 0.05, 4000)
+    found = grading.uplift_model(model, benefit)
+    ci = grading.intervals(model, benefit, stream(1, "t"))
+    for key in ("qini", "uplift_at_10pct", "uplift_at_30pct"):
+        assert ci[key][0] < found[key] < ci[key][1], key
+    big = np.arange(16000) % 4000                  # every partner four times
+    wide = ci["uplift_at_10pct"][1] - ci["uplift_at_10pct"][0]
+    narrow = grading.intervals(model[big] + rng.normal(0, 1e-9, 16000), benefit[big], stream(1, "t"))["uplift_at_10pct"]
+    assert 0.3 < (narrow[1] - narrow[0]) / wide < 0.7

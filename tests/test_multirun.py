@@ -58,3 +58,37 @@ def test_the_summary_lists_every_job_even_one_that_left_no_record(tmp_path):
                                             "no outcome recorded (killed?)"]
     assert exit_status() == 4
     assert (tmp_path / "sweep_summary.md").read_text().startswith("| job | overrides | status | exit_status | reason |")
+
+
+def test_evaluations_summarized_over_a_sweep(tmp_path, capsys):
+    """evaluate --summarize SWEEP_DIR: each figure's mean, SE (sd / sqrt(jobs)) and job count
+    over the jobs' evaluation.json, equal to the figures recomputed from the two files;
+    a sweep with no graded job, or a broken evaluation.json, exits 2 naming it."""
+    from simulator.evaluate import main
+
+    proc = _simulator("-m", "seed=1,2", "n_partners=1500", "output.report=false", "db=none",
+                      f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert main(["--summarize", str(tmp_path)]) == 2
+    assert f"--summarize {tmp_path}: no job holds evaluation.json" in capsys.readouterr().err
+    for job in ("0", "1"):
+        truth = pd.read_parquet(tmp_path / job / "uplift_truth.parquet")
+        preds = tmp_path / f"p{job}.csv"
+        pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "email",
+                      "uplift_score": truth["effect_none"] - truth["effect_email"],
+                      "churn_probability": truth["base_churn_probability"]}).to_csv(preds, index=False)
+        assert main([str(tmp_path / job), "--predictions", str(preds)]) == 0
+    capsys.readouterr()
+    assert main(["--summarize", str(tmp_path), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    a, b = (json.loads((tmp_path / job / "evaluation.json").read_text()) for job in ("0", "1"))
+    for name, x, y in (("churn_model.auc", a["churn_model"]["auc"], b["churn_model"]["auc"]),
+                       ("policies.submitted.expected_churners", a["policies"][0]["expected_churners"],
+                        b["policies"][0]["expected_churners"]),
+                       ("uplift_model.qini", a["uplift_model"]["qini"], b["uplift_model"]["qini"])):
+        row = summary["figures"][name]
+        assert row["jobs"] == 2 and row["mean"] == (x + y) / 2 and abs(row["se"] - abs(x - y) / 2) < 1e-12, name
+    assert (tmp_path / "evaluation_summary.md").read_text().startswith("# Evaluations over 2 jobs")
+    (tmp_path / "1" / "evaluation.json").write_text("{not json")
+    assert main(["--summarize", str(tmp_path)]) == 2
+    assert f"{tmp_path / '1' / 'evaluation.json'}: not an evaluation" in capsys.readouterr().err
