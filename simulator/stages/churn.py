@@ -163,13 +163,16 @@ class Path:
 
 
 class Periods:
-    """The label window's periods for one block: the draws, and the state other stages move
-    through time (:meth:`Stage.state_at`) where the rules, or a stage that decides each
-    period (:meth:`Stage.decide_at`: the logging policy), read it."""
+    """The label window's periods for one block (or, replayed by the arena, the world): the
+    draws, and the state other stages move through time (:meth:`Stage.state_at`) where the
+    rules, or a stage that decides each period (:meth:`Stage.decide_at`: the logging
+    policy), read it. ``replay``, when given, takes every period's decisions instead: it is
+    called with the period, its state, who is active and their hazards, and fills that
+    period's column of ``effect``."""
 
     def __init__(self, churn: "Churn", ctx: RunContext, effect: np.ndarray, u: np.ndarray, day: np.ndarray,
-                 pinned: np.ndarray):
-        self.ctx, self.effect, self.u, self.pinned = ctx, effect, u, pinned
+                 pinned: np.ndarray, replay=None):
+        self.ctx, self.effect, self.u, self.pinned, self.replay = ctx, effect, u, pinned, replay
         self.signal, tl = churn.signal, ctx.world.timeline
         self.dates = tl.decision_dates()
         self.when = self.dates[:, None] + day[None, :] * DAY          # the churn day in each period
@@ -178,23 +181,22 @@ class Periods:
         stages = ctx.world.stages
         moving = frozenset().union(*(s.varying() for s in stages))
         read = frozenset().union(*(r.expr.names for r in churn.rules))
-        self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment else []
-        needed = read.union(*(s.decides() for s in self.deciders))
+        self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment and replay is None else []
+        needed = read.union(*(s.decides() for s in self.deciders)) | (moving if replay is not None else frozenset())
         self.movers = [s for s in stages if s.varying() & needed]
         self.moving = tuple(r for r in churn.rules if r.expr.names & moving)
         self.steady = churn.signal * score(tuple(r for r in churn.rules if not r.expr.names & moving), ctx.env, ctx.n)
         self.first = self.steady + churn.signal * score(self.moving, ctx.env, ctx.n)
         self.episodes = tl.episodes
 
-    def _scores(self, j: int, gone: np.ndarray) -> np.ndarray:
-        if j == 0 or not self.movers:                 # the feature date's state is the partners table's
-            return self.first
+    def state(self, j: int, gone: np.ndarray) -> Mapping[str, object]:
+        """The columns as of period ``j``'s start (the partners table's at the feature date)."""
+        if j == 0 or not self.movers:
+            return self.ctx.env
         state = dict(self.ctx.env)
         for stage in self.movers:
             state.update(stage.state_at(self.ctx, self.dates[j], gone))
-        for stage in self.deciders:                   # the period's decisions on its state: its effects
-            stage.decide_at(self.ctx, j, state)
-        return self.steady + self.signal * score(self.moving, state, self.ctx.n) if self.moving else self.first
+        return state
 
     def play(self, b: float) -> Path:
         n, last = self.ctx.n, self.episodes - 1
@@ -203,7 +205,15 @@ class Periods:
         hazard = np.empty((n, self.episodes))
         forced, never = self.pinned == 1, self.pinned == 0
         for j in range(self.episodes):
-            hazard[:, j] = episode_hazard(probability(self._scores(j, gone), b), self.episodes)
+            state = self.state(j, gone)
+            scores = self.first if state is self.ctx.env or not self.moving else \
+                self.steady + self.signal * score(self.moving, state, n)
+            hazard[:, j] = episode_hazard(probability(scores, b), self.episodes)
+            if self.replay is not None:
+                self.replay(j, state, alive, hazard[:, j])
+            elif state is not self.ctx.env:           # the period's decisions on its moved state
+                for stage in self.deciders:
+                    stage.decide_at(self.ctx, j, state)
             hit = alive & (self.u[:, j] < hazard[:, j] + self.effect[:, j]) & ~never
             if j == last:
                 hit |= alive & forced                  # a golden churner churns in the window

@@ -145,6 +145,18 @@ class Interventions(BaseStage):
         for j in range(e):
             self.decide_at(ctx, j, env)
 
+    def realized(self, declared: np.ndarray, kind: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The realized effect of type ``kind`` (codes) per partner: its declared effect plus
+        the noise of standard normal ``z``, clipped."""
+        loc, scale = (np.array(v) for v in zip(*map(self.noise_of, self.types)))
+        return np.clip(declared[np.arange(kind.size), kind] + loc[kind] + scale[kind] * z, *self.clip)
+
+    def truth(self, hazard: np.ndarray, declared: np.ndarray) -> np.ndarray:
+        """(n, types): P(Churned in the period | do(type)) at ``hazard``, noise and clips
+        integrated out (simulator.truth)."""
+        return np.stack([outcome_probability(hazard, declared[:, j] + loc, scale, self.clip)
+                         for j, (loc, scale) in enumerate(map(self.noise_of, self.types))], axis=1)
+
     def decides(self) -> frozenset[str]:
         return self.condition_reads
 
@@ -155,12 +167,8 @@ class Interventions(BaseStage):
         env, n = ctx.env, ctx.n
         declared = expected_effects(self, state, n)
         shares = self.policy_shares(state, n)
-        cum = np.cumsum(shares, axis=1)
-        cum = cum / cum[:, -1:]                 # exact 1.0 at the end despite rounding
-        kind = (env[f"{self.effect_column}:u"][:, period, None] >= cum).sum(axis=1).astype(np.int32)
-        loc, scale = (np.array(v) for v in zip(*map(self.noise_of, self.types)))
-        noise = loc[kind] + scale[kind] * env[f"{self.effect_column}:noise"][:, period]
-        env[self.effect_column][:, period] = np.clip(declared[np.arange(n), kind] + noise, *self.clip)
+        kind = draw_types(shares, env[f"{self.effect_column}:u"][:, period])
+        env[self.effect_column][:, period] = self.realized(declared, kind, env[f"{self.effect_column}:noise"][:, period])
         env[f"{self.effect_column}:type"][:, period] = kind
         env[f"{self.effect_column}:declared"][:, period] = declared
         env[f"{self.effect_column}:policy"][:, period] = shares
@@ -187,9 +195,7 @@ class Interventions(BaseStage):
             hazard = np.repeat(episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)[:, None],
                                tl.episodes, axis=1)
         q = hazard[partner, ep]
-        dec = declared[partner, ep]
-        truth = np.stack([outcome_probability(q, dec[:, j] + loc, scale, self.clip)
-                          for j, (loc, scale) in enumerate(map(self.noise_of, self.types))], axis=1)
+        truth = self.truth(q, declared[partner, ep])
         date = tl.decision_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
@@ -413,6 +419,14 @@ class Interventions(BaseStage):
         return Lifelines(heading="The world's timeline: a few partners", lives=tuple(lives), feature_date=f,
                         as_of=world.as_of, start=f - 120 * DAY, types=self.types,
                         title="joining, feature date, decisions (filled: Churned) and churn")
+
+
+def draw_types(shares: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Each partner's type (codes) by the inverse CDF of its uniform ``u`` over its ``shares``
+    (n, types): the logging policy's draw, the same for the same uniform."""
+    cum = np.cumsum(shares, axis=1)
+    cum = cum / cum[:, -1:]                    # exact 1.0 at the end despite rounding
+    return (u[:, None] >= cum).sum(axis=1).astype(np.int32)
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:
