@@ -51,6 +51,24 @@ def _forget_run_dir(out_dir: Path) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+TERMINAL_FALLBACK = (100, 24)                  # columns, lines of a terminal that reports no size
+
+
+def _terminal_size(stream) -> tuple[int, int]:
+    """(columns, lines) of the terminal ``stream`` writes to: COLUMNS and LINES first (as
+    ``shutil.get_terminal_size``, which asks stdout, not the bar's stderr), then the
+    terminal's own answer; a size it does not report (no answer, or 0) is the fallback."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        size = os.terminal_size((0, 0))
+    out = []
+    for env, reported, fallback in zip(("COLUMNS", "LINES"), size, TERMINAL_FALLBACK):
+        given = os.environ.get(env, "")
+        out.append(int(given) if given.isdigit() and int(given) > 0 else reported if reported > 0 else fallback)
+    return out[0], out[1]
+
+
 class _progress:
     """A tqdm bar on a terminal: the partners generated (rows done, rows/s, ETA), then the
     stages after them; silent when stderr is not a TTY (logs, CI, pipes). Used as
@@ -63,9 +81,11 @@ class _progress:
     def __enter__(self):
         from tqdm import tqdm
 
-        # a terminal that reports no width (a bare pty) gets 100 columns, not an empty bar
+        # Both sizes given: tqdm asks the terminal itself only for what is not, and takes a
+        # terminal of 0 x 0 (a bare pty) for 0 columns and -1 rows, where it draws nothing.
+        columns, lines = _terminal_size(sys.stderr)
         self.bar = tqdm(total=0, desc="world", unit=" partners", unit_scale=True, leave=False,
-                        disable=not sys.stderr.isatty(), ncols=shutil.get_terminal_size((100, 24)).columns)
+                        disable=not sys.stderr.isatty(), ncols=columns, nrows=lines)
         return self
 
     def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:

@@ -23,8 +23,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 
-import pyarrow as pa
-
 from . import threads
 from .chunks import BlockResult, chunks, run_block, workers
 from .errors import ConfigError
@@ -36,10 +34,10 @@ log = logging.getLogger("simulator")
 def as_arrow(spec: WorldSpec, result: BlockResult) -> BlockResult:
     """The block with its tables as Arrow (compact to send, what the writers take) and the
     CSV rows of those written as CSV, encoded here so that the writer only appends them."""
-    from .sinks.encode import csv_rows
+    from .sinks.encode import arrow_table, csv_rows
 
     t0 = time.perf_counter()
-    tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in result.tables.items()}
+    tables = {name: arrow_table(frame, {spec.key}) for name, frame in result.tables.items()}
     csv = {name: csv_rows(table) for name, table in tables.items()
            if "csv" in spec.files_only.get(name, spec.formats)}
     seconds = {**result.seconds, "encode": time.perf_counter() - t0}

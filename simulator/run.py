@@ -101,7 +101,7 @@ class _Fanout:
         while len(self.pending) >= behind:
             for future in self.pending.pop(0):
                 future.result()
-        block = Block(result.block, result.tables, result.csv)
+        block = Block(result.block, result.tables, result.csv, frozenset([self.spec.key]))
         checked = self.checker.submit(chunks.validate_block, self.spec, result)
         handed = [pool.submit(self._write, i, block) for i, pool in enumerate(self.threads)]
         self.pending.append([checked, *handed])

@@ -1,12 +1,20 @@
 """The command line through real subprocesses: outputs, refusals, exit codes."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
 
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 TABLE_FILES = {"partners.csv", "partners.parquet", "network_relationships.csv", "interventions.csv",
                "interventions.parquet", "uplift_truth.csv", "uplift_truth.parquet",
@@ -72,3 +80,44 @@ def test_rerun_removes_the_earlier_report_and_database(tmp_path):
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "world.sqlite").exists()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["outputs"] == ["stats.json"]
+
+
+def _run_on_a_bare_pty(*args: str, timeout: float = 120) -> tuple[int, bytes]:
+    """``python -m simulator ARGS`` with stdin, stdout and stderr on a new pseudo-terminal
+    of 0 x 0 (what a bare pty reports), COLUMNS and LINES unset; (exit status, all it wrote)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", *args], cwd=ROOT, env=env, stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 1.0)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:                # EIO: every holder of the terminal has closed it
+                    break
+                if not data:
+                    break
+                out += data
+        return proc.wait(timeout=max(1.0, deadline - time.monotonic())), out
+    finally:
+        proc.kill()
+        os.close(master)
+
+
+def test_progress_is_shown_on_a_terminal_that_reports_no_size(tmp_path):
+    """On a terminal that reports 0 columns and 0 rows, the progress bar is drawn (at the
+    fallback width) and the run succeeds. tqdm, left to ask the terminal, takes it for -1 rows
+    and draws nothing at all."""
+    status, out = _run_on_a_bare_pty(f"hydra.run.dir={tmp_path}", "n_partners=1500", "db=none",
+                                      "output.report=false")
+    text = out.decode("utf-8", "replace")
+    assert status == 0, text
+    assert "wrote 1,500 partners" in text
+    frames = [f for f in text.split("\r") if "partners/s" in f]
+    assert frames, f"no progress bar drawn:\n{text}"
+    assert any("world" in f for f in frames) and all(len(f) <= 100 for f in frames)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 import pyarrow as pa
 
-from .encode import csv_rows
+from .encode import arrow_table, csv_rows
 
 if TYPE_CHECKING:
     from ..errors import Problems
@@ -50,11 +50,12 @@ class SinkContext:
 class Block:
     """One checked block of the world's tables. Each table is turned into Arrow, and its
     CSV rows encoded, at most once, by whichever sink asks first (the files write the
-    rows, a COPY reuses them); different tables convert in parallel."""
+    rows, a COPY reuses them); different tables convert in parallel. ``keys``: the key
+    columns, plain strings in Arrow whatever their dtype in memory (:func:`arrow_table`)."""
 
     def __init__(self, index: int, tables: Mapping[str, "pa.Table | pd.DataFrame"],
-                 csv: Mapping[str, bytes] | None = None):
-        self.index, self.names = index, list(tables)
+                 csv: Mapping[str, bytes] | None = None, keys: frozenset[str] = frozenset()):
+        self.index, self.names, self.keys = index, list(tables), keys
         self._tables, self._csv = dict(tables), dict(csv or {})
         self._locks = {name: threading.Lock() for name in tables}
 
@@ -63,7 +64,7 @@ class Block:
         with self._locks[name]:
             t = self._tables[name]
             if not isinstance(t, pa.Table):
-                t = self._tables[name] = pa.Table.from_pandas(t, preserve_index=False)
+                t = self._tables[name] = arrow_table(t, self.keys)
             return t
 
     def csv(self, name: str) -> bytes:
