@@ -1,0 +1,112 @@
+"""python -m simulator.arena (issue "Evaluate over time", item 3): a policy played forward
+with common random numbers. The logging policy replays the run exactly; the same policy
+twice gives the same figures; the oracle is never worse than the submitted policy on the
+state they share; a bad policy is refused with its period and row; the example learning
+loop beats the logging policy."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+from simulator.arena import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("arena") / "run"
+    run_cli("n_partners=3000", "db=none", "output.report=false", out_dir=out)
+    return out
+
+
+def _policy(tmp_path, body: str, name: str = "pol.py") -> str:
+    path = tmp_path / name
+    path.write_text("import pandas as pd\nimport numpy as np\n\ndef policy(features):\n" + body)
+    return f"{path}:policy"
+
+
+CALL_HIGH = "    pick = features[features['avg_commission_3m'] > 2000]\n" \
+            "    return pd.DataFrame({'partner_id': pick['partner_id'], 'intervention_type': 'call'})\n"
+
+
+def _arena(run, tmp_path, policy, *args):
+    out = tmp_path / "out"
+    assert main([str(run), "--policy", policy, "--out", str(out), *map(str, args)]) == 0
+    return json.loads((out / "arena.json").read_text())
+
+
+def test_logging_replays_the_run(run, tmp_path):
+    """The logging policy with the run's draws: per period, the active partners, the
+    realized churners and the exact expected churners are the run's interventions'."""
+    result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH))
+    iv = pd.read_parquet(run / "interventions.parquet")
+    by_date = iv.groupby(iv["intervention_date"].dt.strftime("%Y-%m-%d"))
+    for row in result["policies"]["logging"]["periods"]:
+        logged = by_date.get_group(row["date"])
+        assert row["active"] == len(logged)
+        assert row["realized_churners"] == int((logged["outcome"] == "Churned").sum())
+        assert abs(row["expected_churners"] - logged["outcome_probability"].sum()) < 1e-9
+        assert row["decisions"] == logged["intervention_type"].value_counts().reindex(
+            ["call", "email", "none"], fill_value=0).to_dict()
+
+
+def test_common_random_numbers_and_the_oracle(run, tmp_path):
+    a = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH), "--budget", 25000)
+    b = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH), "--budget", 25000)
+    assert a == b
+    first = {name: p["periods"][0] for name, p in a["policies"].items()}
+    # period 0: every policy faces the same state; the oracle's budgeted greedy is never worse
+    assert first["oracle"]["expected_churners"] <= first["submitted"]["expected_churners"] + 1e-9
+    assert first["oracle"]["expected_churners"] < first["none"]["expected_churners"]
+    for name in ("submitted", "oracle"):
+        assert all(r["cost"] <= 25000 + 1e-9 for r in a["policies"][name]["periods"]), name
+    # a policy that never acts is `none`, draw for draw
+    quiet = _arena(run, tmp_path, _policy(tmp_path, "    return features.iloc[:0][['partner_id']].assign("
+                                                     "intervention_type='none')\n"))
+    assert quiet["policies"]["submitted"] == quiet["policies"]["none"]
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("    return pd.DataFrame({'partner_id': ['P99999'], 'intervention_type': ['call']})\n",
+     "period 0 (2025-10-03) row 0: partner_id 'P99999' is not active at this period's start"),
+    ("    return pd.DataFrame({'partner_id': features['partner_id'][:2], 'intervention_type': 'sms'})\n",
+     "row 0: intervention_type 'sms' is not a type (call, email, none)"),
+    ("    k = features['partner_id'].iloc[0]\n    return pd.DataFrame({'partner_id': [k, k], "
+     "'intervention_type': ['call', 'email']})\n", "row 1: partner_id"),
+    ("    return pd.DataFrame({'partner_id': features['partner_id'], 'intervention_type': 'call'})\n",
+     "row 4: the decisions cost 71,425.00, above --budget 100.00 (this row's is the first that does not fit)"),
+    ("    return None\n", "the policy must return a DataFrame with columns ['partner_id', 'intervention_type']"),
+    ("    x = 1\n    return x / 0\n", "pol.py:6: ZeroDivisionError: division by zero"),
+])
+def test_a_bad_policy_is_refused_with_its_period_and_row(run, tmp_path, capsys, body, fragment):
+    out = tmp_path / "out"
+    assert main([str(run), "--policy", _policy(tmp_path, body), "--out", str(out), "--budget", "100"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and len(err.splitlines()) <= 3, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--policy", "nowhere_module_xyz:policy"], "cannot import it"),
+    (["--policy", "no-colon"], "must be module:function"),
+    (["--periods", "4"], "--periods 4: must be 1 to 3"),
+    (["--start", "2024-01-01"], "--start '2024-01-01': not a snapshot of this run (its snapshots: 2025-10-03)"),
+])
+def test_bad_arguments_exit_2(run, tmp_path, capsys, args, fragment):
+    full = ["--policy", _policy(tmp_path, CALL_HIGH)] + [a for a in args]
+    if args[0] == "--policy":
+        full = args
+    assert main([str(run), *full, "--out", str(tmp_path / "out")]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_learning_loop_beats_the_logging_policy(run, tmp_path):
+    result = _arena(run, tmp_path, f"{ROOT / 'examples' / 'arena_policy.py'}:policy", "--budget", 20000)
+    totals = {name: p["total"] for name, p in result["policies"].items()}
+    assert totals["submitted"]["expected_churners"] < totals["logging"]["expected_churners"]
+    assert totals["oracle"]["expected_churners"] < totals["none"]["expected_churners"]
+    assert np.isclose(result["periods"], 3)
