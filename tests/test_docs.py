@@ -1,0 +1,94 @@
+"""The docs match the behaviour, and these tests keep them so (issue 26, item 6).
+
+The README describes every column of every file a default run writes, and every file it
+writes; every README section a config comment names exists; every ready world
+(conf/experiment/) is named; the numbers the README quotes from the config are the config's.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _prose(text: str) -> list[str]:
+    """The lines of a Markdown text outside its fenced code blocks."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            out.append(line)
+    return out
+
+
+HEADINGS = {m.group(1).strip() for line in _prose(README) for m in [re.match(r"#+\s+(.*)", line)] if m}
+ROWS = [line for line in _prose(README) if line.startswith("|")]
+
+
+def _ticked(text: str) -> set[str]:
+    """The names in backticks (`a`, `a.b`: both 'a.b' and 'b')."""
+    out = set()
+    for quoted in re.findall(r"`([^`\n]+)`", text):
+        for name in re.split(r"[,\s]+", quoted):
+            out.update({name, name.split(".")[-1]})
+    return out
+
+
+def _described(column: str, names: set[str]) -> bool:
+    """A column is named, or matches a named pattern (`effect_<type>`)."""
+    if column in names:
+        return True
+    return any(re.fullmatch(re.sub(r"<[^>]+>", "[a-z0-9_]+", n), column) for n in names if "<" in n)
+
+
+# ----------------------------------------------------------------------------- what a run writes
+
+def test_every_column_of_every_written_file_is_described(default_run):
+    """Each file's columns are named (in backticks) in its own row of the README's table of
+    files, or are the first cell of a table that defines columns (the 18 features, the
+    timeline's dates, the uplift truth)."""
+    defined = set().union(*(_ticked(row.split("|")[1]) for row in ROWS))
+    missing = {}
+    files = sorted(default_run.dir.glob("*.parquet")) + sorted(default_run.dir.glob("*.csv"))
+    assert files
+    for path in files:
+        own = [row for row in ROWS if re.match(rf"\| `{re.escape(path.stem)}\.(csv|parquet)`", row)]
+        assert own, f"{path.name}: no row in the README's table of files"
+        names = _ticked(" ".join(own)) | defined
+        columns = pq.read_schema(path).names if path.suffix == ".parquet" else \
+            next(csv.reader(path.open(newline="")))
+        gaps = [c for c in columns if not _described(c, names)]
+        if gaps:
+            missing[path.name] = gaps
+    assert not missing, f"columns the README does not describe: {missing}"
+
+
+def _files_named() -> set[str]:
+    """The file names in the first cells of the README's tables (`a.csv` / `.parquet`: both)."""
+    out = set()
+    for row in ROWS:
+        stem = ""
+        for name in re.findall(r"`([^`\n]+)`", row.split("|")[1]):
+            if name.startswith(".") and stem and name != ".hydra/":
+                name = stem + name
+            stem = name.rsplit(".", 1)[0]
+            out.add(name)
+    return out
+
+
+def test_every_file_of_a_run_and_of_evaluate_is_named(default_run):
+    from simulator import evaluate
+
+    files = {p.name + ("/" if p.is_dir() else "") for p in default_run.dir.iterdir()
+             if not p.name.startswith(".") or p.name == ".hydra"}
+    assert ".hydra/" in files and "manifest.json" in files
+    unnamed = sorted(files - _files_named())
+    assert not unnamed, f"files a run writes that the README's table of files does not name: {unnamed}"
+    for name in (*evaluate.OUTPUTS, evaluate.OUTCOMES):
+        assert f"`{name}`" in README, name
