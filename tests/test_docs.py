@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -92,3 +93,52 @@ def test_every_file_of_a_run_and_of_evaluate_is_named(default_run):
     assert not unnamed, f"files a run writes that the README's table of files does not name: {unnamed}"
     for name in (*evaluate.OUTPUTS, evaluate.OUTCOMES):
         assert f"`{name}`" in README, name
+
+
+# ----------------------------------------------------------------------------- references into the README
+
+def _comment_text(path: Path) -> str:
+    """Every comment of a YAML file, joined into one text (a reference may wrap a line)."""
+    parts = []
+    for line in path.read_text().splitlines():
+        if "#" in line:
+            parts.append(line.split("#", 1)[1])
+    return " ".join(" ".join(parts).split())
+
+
+def _references() -> dict[str, list[str]]:
+    """README section title -> the files whose comments or docstrings name it
+    (`README "Title"`, `README: "Title"`)."""
+    refs: dict[str, list[str]] = {}
+    texts = [(p, _comment_text(p)) for p in sorted((ROOT / "conf").rglob("*.yaml"))]
+    texts += [(p, " ".join(p.read_text().split())) for p in sorted((ROOT / "simulator").rglob("*.py"))]
+    texts += [(p, " ".join(p.read_text().split())) for p in [ROOT / "docs" / "architecture.md"]]
+    for path, text in texts:
+        for title in re.findall(r'README:?\s+"([^"]{2,80})"', text):
+            refs.setdefault(title, []).append(str(path.relative_to(ROOT)))
+    return refs
+
+
+def test_config_comments_name_readme_sections():
+    refs = _references()
+    assert "The world's timeline" in refs and "How hard is the problem" in refs     # the parser finds them
+    assert any(p.startswith("conf/") for files in refs.values() for p in files)
+
+
+@pytest.mark.parametrize("title", sorted(_references()))
+def test_every_readme_section_a_comment_names_exists(title):
+    assert title in HEADINGS, f"README has no section {title!r} (named in {_references()[title]})"
+
+
+def test_every_quoted_section_of_the_readme_exists():
+    """The README's own `see "Title"` references: a heading starting with the title."""
+    for title in re.findall(r'[sS]ee "([^"]+)"', " ".join(_prose(README))):
+        found = any(h.startswith(title) for h in HEADINGS)
+        assert found, title
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_is_documented(name):
+    """Named in the groups table, and run or described in the prose: `experiment=NAME`."""
+    in_table, in_prose = f"`{name}`" in README, f"experiment={name}" in README
+    assert in_table and in_prose, name
