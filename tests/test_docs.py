@@ -7,11 +7,15 @@ writes; every README section a config comment names exists; every ready world
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -142,3 +146,54 @@ def test_every_experiment_is_documented(name):
     """Named in the groups table, and run or described in the prose: `experiment=NAME`."""
     in_table, in_prose = f"`{name}`" in README, f"experiment={name}" in README
     assert in_table and in_prose, name
+
+
+# ----------------------------------------------------------------------------- --help
+
+def _help(module: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _config_keys() -> list[str]:
+    """What `python -m simulator --help` must describe: conf/config.yaml's top-level keys (a
+    mapping's keys one level down too) and the groups of its defaults list."""
+    config = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())
+    keys = [k for k in config if k not in ("defaults", "hydra")]
+    keys += [f"{k}.{sub}" for k in keys if isinstance(config[k], dict) for sub in config[k]]
+    groups = [next(iter(e)) for e in config["defaults"] if isinstance(e, dict)]
+    return keys + [g for g in groups if not g.startswith("override")]
+
+
+def test_simulator_help_describes_every_key_and_group():
+    from simulator.helppage import UNDESCRIBED
+
+    page = _help("simulator")
+    keys = _config_keys()
+    assert {"n_partners", "seed", "block_size", "as_of", "timeline", "value_groups", "region_mix"} <= set(keys)
+    for key in keys:
+        line = re.search(rf"^  {re.escape(key)}(=\S*)?(\s+(?P<text>\S.*))?$", page, re.M)
+        assert line, f"--help does not list {key}"
+        text = line.group("text") or page[line.end():].splitlines()[1].strip()   # a long name: text below
+        assert text and text != UNDESCRIBED, f"--help lists {key} without a description"
+    assert "region_mix=uniform" in page and "n_partners=10000" in page      # the defaults, from the file
+    assert "$" not in page.replace("${...}", "")
+
+
+def test_the_settings_follow_the_config_file(tmp_path):
+    """A key added to config.yaml is listed with its comment; one without a comment is marked."""
+    from simulator.helppage import UNDESCRIBED, render
+
+    config = tmp_path / "config.yaml"
+    config.write_text("defaults:\n  - _self_\n  - region_mix: uniform   # region shares\n"
+                      "n_partners: 10   # rows\nnew_key: 3\nnested:   # a mapping\n  inner: x   # its key\n"
+                      "  other: 1   # continued\n              #   on the next line\nhydra:\n  job: {chdir: false}\n")
+    keys = render(config, "keys")
+    assert re.search(r"^  n_partners=10\s+rows$", keys, re.M)
+    assert re.search(rf"^  new_key=3\s+{re.escape(UNDESCRIBED)}$", keys, re.M)
+    assert re.search(r"^  nested.other=1\s+continued on the next line$", keys, re.M)
+    assert "hydra" not in keys and "chdir" not in keys
+    assert re.search(r"^  region_mix=uniform\s+region shares$", render(config, "groups"), re.M)
