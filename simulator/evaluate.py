@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
@@ -319,19 +320,46 @@ def already_recorded(args: argparse.Namespace, spec, out_dir: Path, predictions:
     return done
 
 
+DESCRIPTION = """\
+Grade a model's predictions against a finished run's exact truth.
+
+Reads the run (its saved config, its truth and partners tables, each checked against
+manifest.json) and the predictions (a CSV or Parquet file, or the run's database table).
+Writes evaluation.json, evaluation.md and evaluation.html into --out and prints the
+Markdown. Anything malformed exits 2, naming the file, row and column; nothing is written."""
+
+
+def _columns_help() -> str:
+    """The predictions' columns and what each means, for the epilog."""
+    width = max(map(len, preds.SEED_COLUMNS)) + 2
+    lines = ["prediction columns (the seed's predictions table; only partner_id is required):"]
+    for column in preds.SEED_COLUMNS:
+        text = textwrap.wrap(preds.COLUMN_HELP[column], 96 - width)
+        lines += [f"  {column.ljust(width)}{text[0]}"] + [" " * (width + 2) + t for t in text[1:]]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = runfiles.CliParser(prog="python -m simulator.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", type=Path)
+    ap = runfiles.CliParser(prog="python -m simulator.evaluate", description=DESCRIPTION, epilog=_columns_help())
+    ap.add_argument("run_dir", type=Path, help="a finished run's directory (python -m simulator hydra.run.dir=DIR)")
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", help="CSV or Parquet with the seed's predictions columns")
-    source.add_argument("--from-db", action="store_true", help="read the run's database predictions table")
-    ap.add_argument("--model-version", help="grade only this model_version's predictions (one per call)")
-    ap.add_argument("--out", type=Path, help="where evaluation.json/.md go (default: the run directory)")
-    ap.add_argument("--format", choices=["md", "json"], default="md")
-    ap.add_argument("--budget", type=finite_budget, help="the most the interventions may cost (interventions.costs)")
-    ap.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
+    source.add_argument("--predictions", metavar="FILE",
+                        help="a CSV or Parquet file of predictions (columns below)")
+    source.add_argument("--from-db", action="store_true",
+                        help="read the predictions table of the run's database instead")
+    ap.add_argument("--model-version", metavar="V", help="grade only this model_version's predictions (one per call)")
+    ap.add_argument("--out", type=Path, metavar="DIR",
+                    help="where evaluation.json, .md and .html go (default: the run directory)")
+    runfiles.add_format_option(ap, "evaluation.md's tables", "evaluation.json")
+    ap.add_argument("--budget", type=finite_budget, metavar="B",
+                    help="the most the interventions may cost (the world's interventions.costs): the submitted "
+                         "policy is cut to it by uplift_score, the oracle solved within it")
+    ap.add_argument("--record", action="store_true",
+                    help="play the outcome window forward: apply each recommended type, draw its outcome, write "
+                         "predictions_outcomes.csv (and, with --from-db, the table's outcome columns)")
     ap.add_argument("--replace", action="store_true", help="with --record: record a model version again")
-    ap.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
+    ap.add_argument("--db-url", metavar="URL",
+                    help="the database URL with its password (default: DATABASE_URL, or the run's database)")
     return ap
 
 

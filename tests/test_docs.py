@@ -197,3 +197,45 @@ def test_the_settings_follow_the_config_file(tmp_path):
     assert re.search(r"^  nested.other=1\s+continued on the next line$", keys, re.M)
     assert "hydra" not in keys and "chdir" not in keys
     assert re.search(r"^  region_mix=uniform\s+region shares$", render(config, "groups"), re.M)
+
+
+RST = re.compile(r"``|::|:class:|:func:")
+
+
+@pytest.mark.parametrize("module", ["simulator.evaluate", "simulator.diff"])
+def test_command_help_is_plain_text_and_describes_every_option(module):
+    import importlib
+
+    page = _help(module)
+    assert not RST.search(page), RST.search(page)
+    mod = importlib.import_module(module)
+    ap = mod.parser()
+    for action in ap._actions:
+        assert action.help, f"{module}: {action.option_strings or action.dest} has no description"
+        for name in action.option_strings or [action.dest]:
+            assert name in page, name
+
+
+def test_evaluate_help_lists_the_prediction_columns():
+    from simulator import predictions
+
+    page = _help("simulator.evaluate")
+    assert set(predictions.COLUMN_HELP) == set(predictions.SEED_COLUMNS)
+    for column in predictions.SEED_COLUMNS:
+        assert re.search(rf"^  {column}\s+\S", page, re.M), column
+
+
+# ----------------------------------------------------------------------------- one spelling of markdown
+
+def test_markdown_is_one_spelling_and_md_its_alias():
+    from simulator import diff, evaluate, runfiles
+
+    assert runfiles.FORMATS == ("markdown", "json")
+    ev = evaluate.parser()
+    df = diff.parser()
+    assert ev.parse_args(["run", "--predictions", "p.csv"]).format == "markdown"
+    assert df.parse_args(["a", "b"]).format == "markdown"
+    for spelling in ("markdown", "md"):
+        assert ev.parse_args(["run", "--predictions", "p.csv", "--format", spelling]).format == "markdown"
+        assert df.parse_args(["a", "b", "--format", spelling]).format == "markdown"
+    assert "--format markdown" in README and "--format md" not in README
