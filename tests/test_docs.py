@@ -116,7 +116,8 @@ def _references() -> dict[str, list[str]]:
     refs: dict[str, list[str]] = {}
     texts = [(p, _comment_text(p)) for p in sorted((ROOT / "conf").rglob("*.yaml"))]
     texts += [(p, " ".join(p.read_text().split())) for p in sorted((ROOT / "simulator").rglob("*.py"))]
-    texts += [(p, " ".join(p.read_text().split())) for p in [ROOT / "docs" / "architecture.md"]]
+    texts += [(p, " ".join(p.read_text().split()))
+              for p in [ROOT / "docs" / "architecture.md", *sorted((ROOT / "schema").glob("*.sql"))]]
     for path, text in texts:
         for title in re.findall(r'README:?\s+"([^"]{2,80})"', text):
             refs.setdefault(title, []).append(str(path.relative_to(ROOT)))
@@ -239,3 +240,34 @@ def test_markdown_is_one_spelling_and_md_its_alias():
         assert ev.parse_args(["run", "--predictions", "p.csv", "--format", spelling]).format == "markdown"
         assert df.parse_args(["a", "b", "--format", spelling]).format == "markdown"
     assert "--format markdown" in README and "--format md" not in README
+
+
+# ----------------------------------------------------------------------------- schema/
+
+def _declared(ddl: str) -> set[str]:
+    """The column names of a schema/ file's CREATE TABLE (constraints left out)."""
+    body = re.search(r"CREATE TABLE IF NOT EXISTS \w+ \((.*?)\n\);", re.sub(r"--[^\n]*", "", ddl), re.S).group(1)
+    return {m.group(1) for m in re.finditer(r"^\s+(\w+)\s+[A-Z]", body, re.M)} - {"CONSTRAINT", "PRIMARY", "FOREIGN"}
+
+
+def test_schema_declares_every_column_the_default_world_loads(default_run):
+    """Every table the default world loads that has a schema/ file declares every column of
+    the written table (the loader would add a missing one untyped and uncommented)."""
+    import sqlite3
+
+    from simulator.sinks import sql
+
+    files = {sql.table_of(p): p for p in sql.ddl_files()}
+    with sqlite3.connect(default_run.dir / "world.sqlite") as con:
+        loaded = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    checked, missing = [], {}
+    for table in loaded:
+        written = default_run.dir / f"{table}.parquet"
+        if table not in files or not written.exists():
+            continue
+        checked.append(table)
+        gaps = [c for c in pq.read_schema(written).names if c not in _declared(files[table].read_text())]
+        if gaps:
+            missing[table] = gaps
+    assert {"partners", "interventions", "uplift_truth", "network_relationships"} <= set(checked), checked
+    assert not missing, f"columns written but not declared in schema/: {missing}"
