@@ -271,3 +271,40 @@ def test_schema_declares_every_column_the_default_world_loads(default_run):
             missing[table] = gaps
     assert {"partners", "interventions", "uplift_truth", "network_relationships"} <= set(checked), checked
     assert not missing, f"columns written but not declared in schema/: {missing}"
+
+
+# ----------------------------------------------------------------------------- benchmarks/
+
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=[p.name for p in BENCHMARKS])
+def test_each_benchmark_imports_and_reads_its_yardstick_from_the_repository(script, monkeypatch):
+    import importlib.util
+
+    monkeypatch.delenv("YARDSTICKS", raising=False)
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)                 # imports only: every run is under main()
+    bench = getattr(module, "BENCH", None)
+    if bench is not None:
+        assert bench.resolve().is_relative_to(ROOT), bench
+        assert (bench / "reference_vectorized.py").is_file() and (bench / "seed_reference.py").is_file()
+    text = script.read_text()
+    assert '"shared" / "bench"' not in text and "../shared/bench" not in text     # no path outside the repo
+
+
+def test_the_yardstick_copies_say_where_they_come_from():
+    for path in (ROOT / "benchmarks" / "yardstick").glob("*.py"):
+        assert f"Copied from /work/shared/bench/{path.name}" in path.read_text().splitlines()[0], path
+
+
+def test_the_cheapest_benchmark_runs_from_the_repository_alone():
+    """scale.py with only its yardstick row, on a tiny world: the copy in benchmarks/yardstick."""
+    env = {k: v for k, v in os.environ.items() if k != "YARDSTICKS"}
+    proc = subprocess.run([sys.executable, "benchmarks/scale.py", "--n", "1000",
+                           "--skip", "like,processes,default,floor,quick"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^\| yardstick reference_vectorized\.py .*\| 1,000 \| [\d.]+ \|", proc.stdout, re.M), proc.stdout
