@@ -7,6 +7,7 @@ writes; every README section a config comment names exists; every ready world
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 import subprocess
@@ -308,3 +309,144 @@ def test_the_cheapest_benchmark_runs_from_the_repository_alone():
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^\| yardstick reference_vectorized\.py .*\| 1,000 \| [\d.]+ \|", proc.stdout, re.M), proc.stdout
+
+
+# ----------------------------------------------------------------------------- numbers the README quotes
+
+FLAT = " ".join(README.split())                      # the README with its line breaks undone
+
+
+@functools.lru_cache(maxsize=None)
+def _config(*overrides: str):
+    from simulator import compose
+
+    return compose(list(overrides))
+
+
+def _get(path: str, *overrides: str):
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(_config(*overrides), path, throw_on_missing=True)
+    assert value is not None, path
+    return value
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+def _mix(*overrides: str) -> str:
+    mix = _get("interventions.mix", *overrides)
+    return "/".join(f"{mix[t] * 100:g}" for t in ("call", "email", "none"))
+
+
+def _road(label: str, at_cliff: bool = False, *overrides: str) -> float:
+    return _get("population.columns.churn_path.weights", *overrides)[at_cliff][label]   # keys: YAML booleans
+
+
+def _as_of_minus(days: int) -> str:
+    import datetime as dt
+
+    return str(dt.date.fromisoformat(_get("as_of")) - dt.timedelta(days=days))
+
+
+def _window() -> int:
+    return _get("timeline.episodes") * _get("timeline.episode_days")
+
+
+# (what the README says, with {} where a config value goes; the values, from the config)
+CLAIMS = [
+    ('Top level: `n_partners` ({}), `seed` ({}), `as_of` ("{}"), `timeline` (`episodes: {}`, `episode_days: {}`',
+     lambda: (_get("n_partners"), _get("seed"), _get("as_of"), _get("timeline.episodes"),
+              _get("timeline.episode_days"))),
+    ("the *feature date* is the day before the window (as_of minus {} days)", lambda: (_window(),)),
+    ("feature date ({})", lambda: (_as_of_minus(_window()),)),
+    ("in **blocks** of `block_size` partners ({:,} by default)", lambda: (_get("block_size"),)),
+    ("`activity.auto_write_max` ({:,}) partners", lambda: (_get("activity.auto_write_max"),)),
+    ("`target_rate` ({:.2f}) in the label window", lambda: (_get("churn.target_rate"),)),
+    ("the declared {} of non-masters who left in the {} days before the feature date (`churn.earlier`",
+     lambda: (_pct(_get("churn.earlier.share")), _get("churn.earlier.days"))),
+    ("in the {} days before it (`network.recent_days`)", lambda: (_get("network.recent_days"),)),
+    ('"recent" = the {} days before the feature date', lambda: (_get("network.recent_days"),)),
+    ("{} of the networks are *failing* (`network.failing`): {} of the early leavers",
+     lambda: (_pct(_get("network.failing.share")), _pct(_get("network.failing.concentration")))),
+    ("fan-out {}-{}", lambda: (_get("network.fanout.low"), _get("network.fanout.high"))),
+    ("the seed's {} mix by default", lambda: (_mix(),)),
+    ("mix {}, first matching row per type, noise N({:g}, {:g}), clip [{:g}, {:g}]",
+     lambda: (_mix(), _get("interventions.noise.loc"), _get("interventions.noise.scale"),
+              _get("interventions.clip.min"), _get("interventions.clip.max"))),
+    ("`brazil_heavy` (Brazil {})", lambda: (_pct(_get("region_mix.weights.Brazil", "region_mix=brazil_heavy")),)),
+    ("`experiment=mature_eu` (EU/UK {}, tenure mean {:g} months, churn target {:g})",
+     lambda: (_pct(sum(_get(f"region_mix.weights.{r}", "experiment=mature_eu") for r in ("EU", "UK"))),
+              _get("population.columns.tenure_drawn.scale", "experiment=mature_eu") / 30,
+              _get("churn.target_rate", "experiment=mature_eu"))),
+    ("the payment-delay rule's weight {:.1f} -> {:.1f}, churn target {:g}",
+     lambda: (_get("churn.rules.payment_delay.weight"),
+              _get("churn.rules.payment_delay.weight", "experiment=payment_crisis"),
+              _get("churn.target_rate", "experiment=payment_crisis"))),
+    ("within `executor.timeout` seconds ({})", lambda: (_get("executor.timeout", "executor=dask"),)),
+    ("at least `scenarios.agreement` ({})", lambda: (_pct(_get("scenarios.agreement")),)),
+    ("`churn.signal` ({:.1f}) scales every churn rule's weight", lambda: (_get("churn.signal"),)),
+    ("`churn.signal: {:.1f}`, and far fewer dips", lambda: (_get("churn.signal", "experiment=easy_signal"),)),
+    ("`churn.signal: {:g}`: churn is mostly chance", lambda: (_get("churn.signal", "experiment=hard_signal"),)),
+    ("(`dip` {:g} instead of {:g}, `steady` {:g})",
+     lambda: (_road("dip", False, "experiment=easy_signal"), _road("dip"),
+              _road("steady", False, "experiment=easy_signal"))),
+    ("on `Tier_Cliff_Anxiety`'s road with weight {:g}", lambda: (_road("Tier_Cliff_Anxiety", True),)),
+    ("`steady` {:g}, `dip` {:g}, `Passive_Disengagement` {:g}, `Trust_Erosion` {:g} and `Active_Churn` {:g}",
+     lambda: tuple(_road(r) for r in ("steady", "dip", "Passive_Disengagement", "Trust_Erosion", "Active_Churn"))),
+    ("(`features.learnability.model_auc`, {:.2f}-{:.2f}",
+     lambda: (_get("features.learnability.model_auc.min"), _get("features.learnability.model_auc.max"))),
+    ("`features.learnability.feature_auc_max` {:.2f}", lambda: (_get("features.learnability.feature_auc_max"),)),
+    ("the seed's {} features in its order",
+     lambda: (sum(len(cols) for cols in _get("features.columns").values()),)),
+    ("the {} golden records", lambda: ({5: "five"}.get(len(_get("golden.records")), len(_get("golden.records"))),)),
+]
+
+
+@pytest.mark.parametrize("claim, values", CLAIMS, ids=[c[0][:40] for c in CLAIMS])
+def test_the_readme_quotes_the_config(claim, values):
+    expected = claim.format(*values())
+    found = expected in FLAT
+    assert found, f"the README does not say {expected!r} (the config's values)"
+
+
+def test_the_readme_quotes_the_default_run(default_run):
+    """The counts the README gives "at the default" are the default run's (seed 42, 10k)."""
+    partners, cohort = default_run.parquet("partners"), default_run.parquet("partners_engineered")
+    per_partner = default_run.parquet("interventions").groupby("partner_id").size().value_counts()
+    churners = int(cohort["churn_label"].sum())
+    said = [f"at the default, {len(cohort):,} partners of whom {churners:,} ({churners / len(cohort):.1%}) churn",
+            f"(`churn.earlier`: {len(partners) - len(cohort):,} at the default",
+            f"so its own churn rate is {partners['churn_label'].mean():.1%}",
+            f"at the default, {per_partner.get(3, 0):,} partners have 3, {per_partner.get(2, 0):,} have 2, "
+            f"{per_partner.get(1, 0):,} have 1"]
+    missing = [s for s in said if s not in FLAT]
+    assert not missing, f"the README does not say (the default run's counts): {missing}"
+
+
+GROUPS = sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra")
+
+
+def _options(group: str) -> set[str]:
+    return {p.stem for p in (ROOT / "conf" / group).glob("*.yaml")}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_readme_table_of_groups_names_every_option(group):
+    row = [r for r in ROWS if r.startswith(f"| `{group}` |")]
+    assert row, f"README's table of groups has no row for {group}"
+    missing = _options(group) - _ticked(row[0].split("|")[2])
+    assert not missing, f"README's row for {group} leaves out {sorted(missing)}"
+
+
+def test_config_comments_that_list_options_list_them_all():
+    """A defaults-list comment that enumerates a group's options (`a | b | c`) names them all."""
+    wrong = {}
+    for entry in (ROOT / "conf" / "config.yaml").read_text().split("defaults:", 1)[1].split("\n\n", 1)[0].splitlines():
+        m = re.match(r"\s+- (\w+): \S+\s+#(.*)", entry)
+        if m and " | " in m.group(2) and m.group(1) in GROUPS:
+            named = set(re.findall(r"\w+", m.group(2))) & _options(m.group(1))
+            if named != _options(m.group(1)):
+                wrong[m.group(1)] = sorted(_options(m.group(1)) - named)
+    assert not wrong, f"options left out of conf/config.yaml's comments: {wrong}"
