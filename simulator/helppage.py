@@ -86,7 +86,9 @@ def render(config: Path, part: str) -> str:
             lines += [f"  {name}"] + [" " * (column + 2) + w for w in wrapped]
         else:
             lines += [f"  {name.ljust(column)}{wrapped[0]}"] + [" " * (column + 2) + w for w in wrapped[1:]]
-    return "\n".join(lines).replace("$", "$$")      # the page is a string.Template
+    # "${" would be resolved again by --cfg all --resolve (a comment's "${...}" is not an
+    # interpolation); "$" is string.Template's, on the help page
+    return "\n".join(lines).replace("${", "{").replace("$", "$$")
 
 
 def _groups(config: Path) -> list[str]:

@@ -182,7 +182,15 @@ def test_simulator_help_describes_every_key_and_group():
         text = line.group("text") or page[line.end():].splitlines()[1].strip()   # a long name: text below
         assert text and text != UNDESCRIBED, f"--help lists {key} without a description"
     assert "region_mix=uniform" in page and "n_partners=10000" in page      # the defaults, from the file
-    assert "$" not in page.replace("${...}", "")
+    assert "$" not in page
+
+
+def test_the_resolved_hydra_config_shows_the_settings():
+    """--cfg all --resolve resolves the help page too: the settings resolve, once."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "simulator", "--cfg", "all", "--resolve"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_the_settings_follow_the_config_file(tmp_path):
@@ -191,10 +199,10 @@ def test_the_settings_follow_the_config_file(tmp_path):
 
     config = tmp_path / "config.yaml"
     config.write_text("defaults:\n  - _self_\n  - region_mix: uniform   # region shares\n"
-                      "n_partners: 10   # rows\nnew_key: 3\nnested:   # a mapping\n  inner: x   # its key\n"
+                      "n_partners: 10   # rows of ${x}\nnew_key: 3\nnested:   # a mapping\n  inner: x   # its key\n"
                       "  other: 1   # continued\n              #   on the next line\nhydra:\n  job: {chdir: false}\n")
     keys = render(config, "keys")
-    assert re.search(r"^  n_partners=10\s+rows$", keys, re.M)
+    assert re.search(r"^  n_partners=10\s+rows of \{x\}$", keys, re.M)       # never an interpolation
     assert re.search(rf"^  new_key=3\s+{re.escape(UNDESCRIBED)}$", keys, re.M)
     assert re.search(r"^  nested.other=1\s+continued on the next line$", keys, re.M)
     assert "hydra" not in keys and "chdir" not in keys
