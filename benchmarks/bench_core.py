@@ -1,4 +1,5 @@
-"""Benchmark the generator beside the yardsticks in ../shared/bench, in one invocation.
+"""Benchmark the generator beside the yardsticks in benchmarks/yardstick/ (copies of the team's
+shared/bench; YARDSTICKS=DIR reads them elsewhere), in one invocation.
 
 For each size: the simulator's whole process writing the same kind of output as the
 yardstick (`python -m simulator db=none output.report=false activity.write=false`:
@@ -9,7 +10,7 @@ to 100k, its generation time alone, and the yardsticks run side by side (referen
 pyarrow CSV; seed_reference.py where it finishes in reasonable time). Prints rows/s, peak
 memory (max RSS of the process) and ratios; absolute times drift on shared machines.
 
-usage: python benchmarks/bench_core.py [--sizes 10000,100000,1000000] [--seed-ref-max 100000] [--repeat N]
+usage: [YARDSTICKS=DIR] python benchmarks/bench_core.py [--sizes 10000,100000,1000000] [--seed-ref-max 100000] [--repeat N]
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("YARDSTICKS", ROOT.parent / "shared" / "bench"))
+BENCH = Path(os.environ.get("YARDSTICKS", Path(__file__).resolve().parent / "yardstick"))   # the copy in the repo
 
 
 REPEAT = 1
@@ -64,7 +65,7 @@ def generation_seconds(n: int, overrides: list[str]) -> float:
 
 def main() -> None:
     if not (BENCH / "reference_vectorized.py").is_file():
-        sys.exit(f"yardsticks not found in {BENCH}: set YARDSTICKS=/path/to/shared/bench")
+        sys.exit(f"yardsticks not found in {BENCH}: set YARDSTICKS to the directory that holds them")
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--seed-ref-max", type=int, default=100000)

@@ -2,7 +2,7 @@
 each with wall time and the peak memory of all its processes together (benchmarks/peak.py).
 
 Runs, for ``--n`` partners (default 1M):
-  * the yardstick ``../shared/bench/reference_vectorized.py`` (pyarrow CSV + Parquet);
+  * the yardstick ``benchmarks/yardstick/reference_vectorized.py`` (pyarrow CSV + Parquet);
   * like-for-like with it (``activity=none db=none output.report=false``: features drawn,
     CSV + Parquet) with ``executor=local`` and ``executor=processes`` (2 workers);
   * the floor of that like-for-like run on ``--workers`` cores: what cannot overlap (the
@@ -18,7 +18,7 @@ Runs, for ``--n`` partners (default 1M):
 Prints a Markdown table; ratios are against the yardstick of the same invocation.
 
 usage: [YARDSTICKS=DIR] python benchmarks/scale.py [--n 1000000] [--big 10000000] [--skip default]
-(DIR holds reference_vectorized.py; by default ../shared/bench beside the project)
+(DIR holds reference_vectorized.py; by default benchmarks/yardstick/, the copy in the repository)
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("YARDSTICKS", ROOT.parent / "shared" / "bench"))
+BENCH = Path(os.environ.get("YARDSTICKS", Path(__file__).resolve().parent / "yardstick"))   # the copy in the repo
 LIKE = ["activity=none", "db=none", "output.report=false"]
 BIG = ["activity.write=false", "output.formats=[parquet]", "db=none", "output.report=false"]
 
@@ -100,7 +100,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     if not (BENCH / "reference_vectorized.py").is_file():
         sys.exit(f"the yardstick {BENCH / 'reference_vectorized.py'} is not there: set YARDSTICKS to the "
-                 f"directory that holds reference_vectorized.py (the team's shared/bench)")
+                 f"directory that holds reference_vectorized.py")
     n, rows = args.n, []
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         tmp = Path(tmp)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("YARDSTICKS", ROOT.parent / "shared" / "bench"))
+BENCH = Path(os.environ.get("YARDSTICKS", Path(__file__).resolve().parent / "yardstick"))   # the copy in the repo
 COMMON = ["output.report=false"]
 CASES = {"files only (db=none)": ["db=none"], "files + SQLite load": ["db=sqlite"], "files + DuckDB load": ["db=duckdb"]}
 

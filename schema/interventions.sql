@@ -6,5 +6,7 @@ CREATE TABLE IF NOT EXISTS interventions (
     outcome VARCHAR(20),            -- Retained, Churned
     uplift_signal DECIMAL(5,3),     -- hidden ground truth
     intervention_date TIMESTAMP,
-    outcome_recorded_at TIMESTAMP
+    outcome_recorded_at TIMESTAMP,
+    outcome_probability DOUBLE PRECISION,  -- P(Churned) under the type received: the row's truth
+    propensity DOUBLE PRECISION            -- the logging policy's probability of giving it that type
 );

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS partners (
     churn_label BOOLEAN,
     churned_at TIMESTAMP,                    -- when a churner left (NULL otherwise)
     churn_scenario VARCHAR(50),
+    churn_path VARCHAR(50),                  -- the latent road at the feature date (README "Signals that carry risk")
+    true_churn_probability DOUBLE PRECISION, -- the oracle: P(churn in the label window | latent state, decisions),
+                                             -- NULL for those who left before the feature date
 
     -- Network (masters only)
     subnetwork_avg_health_score DECIMAL(5,2),

@@ -30,6 +30,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .errors import ConfigError
+from .helppage import register as register_help
 from .secrets import mask_log_records, mask_streams
 
 log = logging.getLogger("simulator")
@@ -214,6 +215,9 @@ def _free(out_dir: Path) -> str:
         return f"{shutil.disk_usage(out_dir).free / 2**20:,.0f} MiB free there"
     except OSError:
         return "free space unknown"
+
+
+register_help(conf_dir())                       # the --help page's settings, from conf/config.yaml
 
 
 @hydra.main(config_path=conf_dir(), config_name="config", version_base="1.3")

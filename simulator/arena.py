@@ -373,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", type=finite_budget, help="the most the decisions of one period may cost "
                     "(interventions.costs)")
     ap.add_argument("--out", type=Path, help="where arena.json/.md/.html go (default: the run directory)")
-    ap.add_argument("--format", choices=["md", "json"], default="md")
+    runfiles.add_format_option(ap, "arena.md's tables", "arena.json")
     return ap
 
 

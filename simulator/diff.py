@@ -108,14 +108,25 @@ def markdown(diff: Mapping, limit: int = 60) -> str:
     return "\n".join(lines) + "\n"
 
 
+DESCRIPTION = """\
+Compare two simulator runs for a review: the resolved-config keys that changed (old -> new)
+and every realized statistic that moved (declared targets and column summaries from
+stats.json). A run whose files are missing, broken or no longer match its manifest is
+refused (exit 2, the file named)."""
+
+
+def parser() -> runfiles.CliParser:
+    ap = runfiles.CliParser(prog="python -m simulator.diff", description=DESCRIPTION)
+    ap.add_argument("run_a", type=Path, help="the run before the change (a run directory)")
+    ap.add_argument("run_b", type=Path, help="the run after it")
+    runfiles.add_format_option(ap, "ready to paste into a pull request", "every statistic; strict JSON")
+    ap.add_argument("--limit", type=int, default=60, metavar="N",
+                    help="headline rows shown in the Markdown (default 60; the JSON has them all)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = runfiles.CliParser(prog="python -m simulator.diff",
-                            description="Compare two simulator runs: config keys and realized statistics.")
-    ap.add_argument("run_a", type=Path)
-    ap.add_argument("run_b", type=Path)
-    ap.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    ap.add_argument("--limit", type=int, default=60, help="headline rows shown in Markdown")
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         diff = compare(args.run_a, args.run_b)
     except ConfigError as exc:

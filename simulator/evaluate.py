@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
@@ -362,23 +363,52 @@ def already_recorded(args: argparse.Namespace, spec, out_dir: Path, predictions:
     return done
 
 
+DESCRIPTION = """\
+Grade a model's predictions against a finished run's exact truth.
+
+Reads the run (its saved config, its truth and partners tables, each checked against
+manifest.json) and the predictions (a CSV or Parquet file, or the run's database table).
+Writes evaluation.json, evaluation.md and evaluation.html into --out and prints the
+Markdown. Anything malformed exits 2, naming the file, row and column; nothing is written."""
+
+
+def _columns_help() -> str:
+    """The predictions' columns and what each means, for the epilog."""
+    width = max(map(len, preds.SEED_COLUMNS)) + 2
+    lines = ["prediction columns (the seed's predictions table; only partner_id is required):"]
+    for column in preds.SEED_COLUMNS:
+        text = textwrap.wrap(preds.COLUMN_HELP[column], 96 - width)
+        lines += [f"  {column.ljust(width)}{text[0]}"] + [" " * (width + 2) + t for t in text[1:]]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = runfiles.CliParser(prog="python -m simulator.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", type=Path)
+    ap = runfiles.CliParser(prog="python -m simulator.evaluate", description=DESCRIPTION, epilog=_columns_help())
+    ap.add_argument("run_dir", type=Path, help="a finished run's directory (python -m simulator hydra.run.dir=DIR)")
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", help="CSV or Parquet with the seed's predictions columns")
-    source.add_argument("--from-db", action="store_true", help="read the run's database predictions table")
-    ap.add_argument("--model-version", help="grade only this model_version's predictions (one per call)")
-    ap.add_argument("--out", type=Path, help="where evaluation.json/.md go (default: the run directory)")
-    ap.add_argument("--format", choices=["md", "json"], default="md")
-    ap.add_argument("--budget", type=finite_budget, help="the most the interventions may cost (interventions.costs)")
-    ap.add_argument("--ope", action="store_true", help="estimate the submitted policy's value from the logged "
-                    "first decisions (IPW, SNIPW, DM, DR) beside its exact value")
-    ap.add_argument("--record", action="store_true", help="play the outcome window forward and write it")
+    source.add_argument("--predictions", metavar="FILE",
+                        help="a CSV or Parquet file of predictions (columns below)")
+    source.add_argument("--from-db", action="store_true",
+                        help="read the predictions table of the run's database instead")
+    ap.add_argument("--model-version", metavar="V", help="grade only this model_version's predictions (one per call)")
+    ap.add_argument("--out", type=Path, metavar="DIR",
+                    help="where evaluation.json, .md and .html go (default: the run directory)")
+    runfiles.add_format_option(ap, "evaluation.md's tables", "evaluation.json")
+    ap.add_argument("--budget", type=finite_budget, metavar="B",
+                    help="the most the interventions may cost (the world's interventions.costs): the submitted "
+                         "policy is cut to it by uplift_score, the oracle solved within it")
+    ap.add_argument("--ope", action="store_true",
+                    help="estimate the submitted policy's value from the logged first decisions (IPW, SNIPW, DM, "
+                         "DR), each beside its exact value")
+    ap.add_argument("--record", action="store_true",
+                    help="play the outcome window forward: apply each recommended type, draw its outcome, write "
+                         "predictions_outcomes.csv (and, with --from-db, the table's outcome columns)")
     ap.add_argument("--replace", action="store_true", help="with --record: record a model version again")
-    ap.add_argument("--db-url", help="the database URL with its password (default: DATABASE_URL, or the run's)")
-    ap.add_argument("--summarize", metavar="SWEEP_DIR", help="instead: every figure of a sweep's graded jobs "
-                    "(their evaluation.json) as mean, SE and jobs (evaluation_summary.json/.md)")
+    ap.add_argument("--db-url", metavar="URL",
+                    help="the database URL with its password (default: DATABASE_URL, or the run's database)")
+    ap.add_argument("--summarize", metavar="SWEEP_DIR",
+                    help="instead: every figure of a sweep's graded jobs (their evaluation.json) as mean, SE and "
+                         "jobs, into evaluation_summary.json and .md")
     return ap
 
 
@@ -389,7 +419,7 @@ def summarize_main(argv: list[str]) -> int:
     ap = runfiles.CliParser(prog="python -m simulator.evaluate --summarize",
                             description="every figure of a sweep's evaluation.json files: mean, SE and jobs")
     ap.add_argument("--summarize", type=Path, required=True, metavar="SWEEP_DIR")
-    ap.add_argument("--format", choices=["md", "json"], default="md")
+    runfiles.add_format_option(ap, "evaluation_summary.md's table", "evaluation_summary.json")
     args = ap.parse_args(argv)
     try:
         summary = replications.summarize(args.summarize)

@@ -28,6 +28,22 @@ PREDICTIONS_DDL = "predictions"
 SEED_COLUMNS = ("prediction_id", DDL_KEY, "churn_probability", "top_churn_factors", "recommended_intervention",
                 "uplift_score", "predicted_at", "actual_intervention", "actual_outcome", "outcome_recorded_at",
                 "model_version")
+# What each column means to evaluate (its --help lists them)
+COLUMN_HELP = {
+    "prediction_id": "the row's id (kept, not graded)",
+    DDL_KEY: "required: the partner (the world's key column), one row per partner of the run's cohort",
+    "churn_probability": "P(churn) in [0, 1]: AUC, Brier score and calibration against the truth",
+    "top_churn_factors": "the model's reasons (kept, not graded)",
+    "recommended_intervention": "an intervention type (empty: the control): the submitted policy, "
+                                "graded beside none, logging, all_<type> and the oracle",
+    "uplift_score": "higher = more churn prevented: the Qini coefficient against the true benefit",
+    "predicted_at": "a date and time (empty: the run's feature date)",
+    "actual_intervention": "written by --record: the type applied",
+    "actual_outcome": "written by --record: Churned or Retained, from the world's outcome process",
+    "outcome_recorded_at": "written by --record: the end of the outcome window",
+    "model_version": "one version per call (--model-version chooses one in a table of several); "
+                     "keys --record's outcome stream",
+}
 SHOWN = 5                                      # rows listed per problem; the rest are counted
 
 

@@ -34,11 +34,28 @@ REGENERATE = "re-run python -m simulator to regenerate the run"
 
 class CliParser(argparse.ArgumentParser):
     """argparse with its errors masked: "unrecognized arguments" and "invalid value" echo
-    the command line, which may hold a database URL with its password."""
+    the command line, which may hold a database URL with its password. Its description and
+    epilog are printed as written (plain text, laid out by hand)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {mask(message)}\n")
+
+
+# What evaluate and diff print: one spelling, `markdown`; `md` is accepted for it.
+FORMATS = ("markdown", "json")
+FORMAT_ALIASES = {"md": "markdown"}
+
+
+def add_format_option(ap: argparse.ArgumentParser, markdown: str, json_: str) -> None:
+    """``--format {markdown,json}`` (default markdown; ``md`` accepted), described."""
+    ap.add_argument("--format", choices=FORMATS, default="markdown", type=lambda s: FORMAT_ALIASES.get(s, s),
+                    help=f"what is printed: markdown ({markdown}; the default, also spelled md) or "
+                         f"json ({json_})")
 
 
 def _regular_file(path: Path, what: str) -> None:
