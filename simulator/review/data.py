@@ -10,8 +10,9 @@ numpy and pandas, so a stage may import it at module level.
 Three kinds of target, each with its miss rule (``review.stats``): a :class:`Target`
 (realized within 4 standard errors, or 0.005), a :class:`MeasuredTarget` (a feature's
 mean measured from its values, allowed a tenth of the declared sd more) and a
-:class:`TailTarget` (a heavy tail's top-20% share, within 2 points). Two measures the
-review computes for ``realized``: :class:`Auc` and :class:`FeatureAucs`. Every figure is a
+:class:`TailTarget` (a heavy tail's top-20% share, within 2 points). Three measures the
+review computes for ``realized``, each with its standard error: :class:`Rate`,
+:class:`Auc` and :class:`FeatureAucs`. Every figure is a
 frozen dataclass with a ``heading`` (its panel's title); the review draws it by its type,
 never by inspecting its contents.
 """
@@ -87,6 +88,15 @@ class Auc:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """A realized value: the share of true ``values`` (booleans), rounded, with its binomial
+    standard error."""
+
+    values: np.ndarray
+    digits: int = 6
+
+
+@dataclass(frozen=True)
 class FeatureAucs:
     """A realized value: each of ``features``' AUC alone in ``frame`` for ``label`` (a dict),
     and the best of them under the key ``best``."""
@@ -98,12 +108,26 @@ class FeatureAucs:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """A ``realized`` value the report's first sentence shows, under a name that says what it
+    measures and whether it was realized or declared (two AUCs must never read alike);
+    ``form``: ``rate`` (a percentage), ``auc`` (three decimals), ``band`` (a {min, max}
+    of AUCs) or ``count``."""
+
+    key: str
+    label: str
+    form: str = "auc"
+
+
+@dataclass(frozen=True)
 class StageReview:
-    """What one stage hands stats.json: its declared targets and its headline realized
-    values (numbers, strings, dicts of them, or an :class:`Auc` / :class:`FeatureAucs`)."""
+    """What one stage hands stats.json: its declared targets, its realized values (numbers,
+    strings, dicts of them, or a :class:`Rate` / :class:`Auc` / :class:`FeatureAucs`), and
+    those of them the report's headline names, in order."""
 
     targets: list[AnyTarget] = field(default_factory=list)
     realized: dict[str, Any] = field(default_factory=dict)
+    headline: tuple[Headline, ...] = ()
 
 
 # ----------------------------------------------------------------------------- figures

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, LearnabilityTable, MeasuredTarget,
-                           ScenarioHistories, StageReview)
+from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, Headline, LearnabilityTable,
+                           MeasuredTarget, ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -145,7 +145,10 @@ class Projection(BaseStage):
             realized["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
         if self.feature_auc_max is not None:
             realized["feature_auc_max"] = self.feature_auc_max
-        return StageReview(out, realized)
+        headline = (Headline("model_auc_band", "trained-model AUC band (declared)", "band"),
+                    Headline("max_feature_auc", "best single-feature AUC (realized)"),
+                    Headline("feature_auc_max", "single-feature AUC ceiling (declared)"))
+        return StageReview(out, realized, headline)
 
     def figures(self, world, tables) -> list[FigureSpec]:
         """The features by churn class, the learnability measures beside their declarations
