@@ -149,11 +149,14 @@ class Lorenz(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class RatesBy(FigureSpec):
-    """The rate of the boolean ``label`` of ``table`` by each label column in ``by``."""
+    """The rate of the boolean ``label`` of ``table`` by each label column in ``by``, among
+    the rows active at the feature date (the headline's cohort: ``churn_date``, the churn
+    date column, NaT or after it); ``churn_date`` None: every row."""
 
     table: str
     label: str | None
     by: tuple[str, ...]
+    churn_date: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
