@@ -166,20 +166,26 @@ def histogram(spec: Histogram) -> Image:
 
 
 def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
-    """A stage's targets (stats.json rows) named ``*suffix``: declared beside realized
-    (None without any)."""
+    """A stage's targets (stats.json rows) named ``*suffix``: declared beside realized, one
+    pair of horizontal bars each, labelled by its ``label_key`` (None without any)."""
     rows = [t for t in stats["targets"] if t.get("stage") == spec.stage and t["target"].endswith(spec.suffix)]
     if not rows:
         return None
-    fig = figure(figsize=(8, 3.8))
-    fig.subplots_adjust(bottom=0.25)   # the rotated row names
+    labels = [str(t.get(spec.label_key, t["target"])) for t in rows]
+    width, height = 9, 0.42 * len(rows) + 1.5
+    fig = figure(figsize=(width, height))
+    left = min(0.55, (0.055 * max(map(len, labels)) + 0.2) / width)     # the labels' width, about 6 pt a char
+    fig.subplots_adjust(left=left, right=0.97, bottom=0.5 / height, top=1 - 0.75 / height)
     ax = fig.subplots()
-    x = np.arange(len(rows))
-    ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
-    ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label=spec.realized, color="#2ca02c")
-    ax.set_xticks(x, [t[spec.label_key] for t in rows], rotation=45, fontsize=7)
-    ax.set(title=spec.title, ylabel=spec.ylabel)
-    ax.legend(fontsize=7)
+    y = np.arange(len(rows))[::-1]                                      # the first row on top
+    se = [2 * (t.get("se") or 0) for t in rows]
+    ax.barh(y + 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
+    ax.barh(y - 0.2, [t["realized"] or 0 for t in rows], 0.4, xerr=se, label=f"{spec.realized} (bar: 2 SE)",
+            color="#2ca02c", error_kw={"lw": 0.8, "capsize": 2})
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel(spec.value_label)
+    fig.suptitle(spec.title, fontsize=9, y=1 - 0.1 / height, va="top")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1), ncol=2, frameon=False)
     return image(fig)
 
 

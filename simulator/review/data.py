@@ -240,7 +240,7 @@ class TargetBars(FigureSpec):
     declared: str                      # legend of the declared bars
     realized: str                      # legend of the realized bars
     title: str
-    ylabel: str
+    value_label: str                   # the label of the values' axis
 
 
 @dataclass(frozen=True, kw_only=True)
