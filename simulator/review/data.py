@@ -161,8 +161,8 @@ class RatesBy(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class ClassHistograms(FigureSpec):
-    """The numeric ``features`` of ``table`` by churn class: each one's standardized mean
-    difference, and the distributions of those that separate the classes most."""
+    """The numeric and boolean ``features`` of ``table`` by churn class: each one's
+    standardized mean difference, and each one's distribution in either class."""
 
     table: str
     label: str | None

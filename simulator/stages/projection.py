@@ -155,8 +155,11 @@ class Projection(BaseStage):
         (the oracle's AUC is the churn stage's ``oracle_auc``), each churn scenario's histories."""
         domains = world.domains()
         scenario = world.role("scenario")
-        return [ClassHistograms(heading="Features by churn class", table=world.table, label=world.role("label"),
-                                features=tuple(n for n in self.features if domains[n].dtype in ("float", "int"))),
+        # the cohort's rows (this table, when it carries the label), as the AUCs are measured
+        return [ClassHistograms(heading="Features by churn class", table=self.table_name if self._label(world)
+                                else world.table, label=world.role("label"),
+                                features=tuple(n for n in self.features
+                                               if domains[n].dtype in ("float", "int", "bool"))),
                 LearnabilityTable(heading="Learnability: the oracle beside the declared band", oracle="oracle_auc",
                                   band="model_auc_band", best="max_feature_auc", top="feature_auc_max"),
                 AucBars(heading="Each feature's AUC alone", aucs="feature_auc", top="feature_auc_max",
