@@ -132,9 +132,9 @@ def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
     over = [top is not None and aucs[n] > top for n in order]
     ax.barh(order, [aucs[n] - 0.5 for n in order], left=0.5, color=["#d62728" if o else "#1f77b4" for o in over])
     if top is not None:
-        ax.axvline(top, color="k", ls="--", lw=1, label=f"declared maximum {top:.2f}")
+        ax.axvline(top, color="k", ls="--", lw=1, label=f"single-feature AUC ceiling (declared) {top:.2f}")
     if oracle is not None:
-        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle {oracle:.3f}")
+        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle AUC (realized) {oracle:.3f}")
     ax.set(xlim=(0.5, 1), xlabel="AUC of the feature alone (0.5: chance; either direction)")
     ax.tick_params(axis="y", labelsize=7)
     if top is not None or oracle is not None:
@@ -144,7 +144,7 @@ def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
 
 def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
     """The oracle's AUC beside the declared band of a trained model's (the report trains
-    none: the test suite does) and the best single feature beside its declared maximum,
+    none: the test suite does) and the best single feature beside the declared ceiling,
     from stats.json's ``realized`` under the keys ``spec`` names."""
     realized = stats.get("realized", {})
     oracle, band = realized.get(spec.oracle), realized.get(spec.band)
@@ -154,16 +154,16 @@ def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
     reach = "" if band is None or oracle is None else (
         "at or above the band's minimum: the band is within reach" if oracle >= band["min"]
         else "below the band's minimum: no model can reach the band")
-    rows = [["oracle: the churn probability given the latent state (an upper bound for any model)",
+    rows = [["oracle AUC (realized): the churn probability given the latent state, an upper bound for any model",
              "" if oracle is None else oracle, reach]]
     if band is not None:
-        rows.append(["declared band of a trained model (HistGradientBoostingClassifier, the test suite)",
+        rows.append(["trained-model AUC band (declared; HistGradientBoostingClassifier, the test suite)",
                      f"{band['min']:.2f} to {band['max']:.2f}", ""])
     if best is not None:
-        rows.append(["best single feature, realized", best, "" if top is None else (
-            "at or below the declared maximum" if best <= top else "above the declared maximum")])
+        rows.append(["best single-feature AUC (realized)", best, "" if top is None else (
+            "at or below the ceiling" if best <= top else "above the ceiling")])
     if top is not None:
-        rows.append(["declared maximum of a single feature", top, ""])
+        rows.append(["single-feature AUC ceiling (declared)", top, ""])
     return html_table(["", "AUC", "check"], rows)
 
 

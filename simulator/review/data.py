@@ -188,8 +188,8 @@ class ScenarioHistories(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class AucBars(FigureSpec):
-    """Each feature's AUC alone beside the declared maximum and the oracle's AUC: the
-    stats.json ``realized`` keys holding them."""
+    """Each feature's AUC alone beside the single-feature AUC ceiling (declared) and the
+    oracle's AUC: the stats.json ``realized`` keys holding them."""
 
     aucs: str
     top: str
@@ -198,8 +198,8 @@ class AucBars(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class LearnabilityTable(FigureSpec):
-    """The oracle's AUC beside the declared band and the best feature beside its
-    declared maximum: the stats.json ``realized`` keys holding them."""
+    """The oracle's AUC beside the declared band and the best single-feature AUC beside the
+    declared ceiling: the stats.json ``realized`` keys holding them."""
 
     oracle: str
     band: str
