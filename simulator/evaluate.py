@@ -130,6 +130,9 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
                                                                  stream(spec.seed, "evaluate", "bootstrap")),
                                "benefit": "churn prevented by " + ("the recommended type" if rec is not None
                                                                    else "each partner's best type")}
+        _, perfect = grading.qini(benefit, benefit)        # the oracle: the true benefit ranks itself
+        out["uplift_model"]["oracle_curve"] = [{"treated": c["treated"], "churn_prevented": float(perfect[c["treated"]])}
+                                               for c in out["uplift_model"]["curve"]]
     shares = stage.policy_shares(frame_env(people), len(people))   # the world's logging policy
     policies = []
     if rec is not None:
@@ -230,40 +233,99 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
+    """evaluation.md's tables as (heading, head, rows) by section (churn, calibration,
+    uplift, policies), for the page: numbers stay numbers."""
+    out = {}
+    if "churn_model" in result:
+        c = result["churn_model"]
+        out["churn"] = ("Churn model", ["", "model", "oracle"], [
+            ["AUC (realized label)", c["auc"], c["oracle_auc"]],
+            ["Brier score", c["brier"], c["oracle_brier"]],
+            ["mean squared distance to the true probability", c["brier_vs_true_probability"], 0.0]])
+        out["calibration"] = ("Churn model: calibration by decile",
+                    ["decile", "n", "mean predicted", "mean true probability", "churn rate"],
+                    [[r["decile"], r["n"], r["mean_predicted"], r["mean_true_probability"], r["churn_rate"]]
+                     for r in c["calibration"]])
+    if "uplift_model" in result:
+        u = result["uplift_model"]
+        out["uplift"] = (f"Uplift model (benefit: {u['benefit']})", ["measure", "value"], [
+            ["Qini coefficient (1 = perfect ranking)", u["qini"]],
+            ["Spearman with the true benefit", u["spearman"]],
+            *[[f"mean true benefit, top {k.split('_')[2].removesuffix('pct')}%", v]
+              for k, v in u.items() if k.startswith("uplift_at_")]])
+    budget = result["budget"]
+    out["policies"] = ("Policies" + (f" (budget {budget:,.2f})" if budget is not None else ""),
+                ["policy", "expected churners", "churn rate", f"{result.get('value_column') or 'value'} retained",
+                 "cost"],
+                [[r["name"], r["expected_churners"], r["expected_churn_rate"], r["expected_commission_retained"],
+                  r["cost"]] for r in result["policies"]])
+    return out
+
+
+def calibration_figure(churn: dict):
+    """The churn model's calibration: mean predicted against mean true probability by
+    decile (constrained layout: the axis labels inside the picture)."""
+    from .review.canvas import figure
+
+    rows = churn["calibration"]
+    fig = figure(figsize=(4.6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([r["mean_true_probability"] for r in rows], [r["mean_predicted"] for r in rows], "o-", label="model")
+    top = max(max(r["mean_true_probability"] for r in rows), max(r["mean_predicted"] for r in rows))
+    ax.plot([0, top], [0, top], "--", color="grey", label="calibrated")
+    ax.set(xlabel="mean true probability (decile)", ylabel="mean predicted", title="calibration")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def qini_figure(uplift: dict):
+    """The Qini curves of the model's ranking and of the oracle's (the true benefit ranking
+    itself), beside the random ranking's line."""
+    from .review.canvas import figure
+
+    fig = figure(figsize=(5.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    x = [c["treated"] for c in uplift["curve"]]
+    ax.plot(x, [c["churn_prevented"] for c in uplift["curve"]], "o-",
+            label=f"model (Qini {_fixed(uplift['qini'], '.3f')})")
+    if uplift.get("oracle_curve"):
+        ax.plot(x, [c["churn_prevented"] for c in uplift["oracle_curve"]], "s-", color="#2ca02c",
+                label="oracle: the true benefit's ranking (Qini 1)")
+    ax.plot([0, x[-1]], [0, uplift["curve"][-1]["churn_prevented"]], "--", color="grey", label="random (Qini 0)")
+    ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curves")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def html_page(result: dict) -> str:
-    """evaluation.html: the Markdown's tables as a page, with the calibration and Qini curves
-    (self-contained, like report.html)."""
+    """evaluation.html: the Markdown's tables as HTML tables, with the calibration curve and
+    the Qini curves of the model and the oracle (self-contained, like report.html)."""
     import html
 
-    from .review.canvas import figure, image
+    from .review.canvas import html_table, image
     from .review.report import STYLE, panel
 
-    panels = []
+    tables = {section: panel(heading, html_table(head, [["n/a" if v is None else v for v in r] for r in rows]))
+              for section, (heading, head, rows) in _tables(result).items()}
+    panels = [tables.get("churn", ""), tables.get("calibration", "")]
     if "churn_model" in result:
-        rows = result["churn_model"]["calibration"]
-        fig = figure(figsize=(4.2, 3.6))
-        ax = fig.subplots()
-        ax.plot([r["mean_true_probability"] for r in rows], [r["mean_predicted"] for r in rows], "o-", label="model")
-        top = max(max(r["mean_true_probability"] for r in rows), max(r["mean_predicted"] for r in rows))
-        ax.plot([0, top], [0, top], "--", color="grey", label="calibrated")
-        ax.set(xlabel="mean true probability (decile)", ylabel="mean predicted", title="calibration")
-        ax.legend(fontsize=7)
-        panels.append(panel("Churn model: calibration against the true probability", image(fig)))
+        panels.append(panel("Churn model: calibration against the true probability",
+                            image(calibration_figure(result["churn_model"]))))
+    panels.append(tables.get("uplift", ""))
     if "uplift_model" in result:
-        curve = result["uplift_model"]["curve"]
-        fig = figure(figsize=(4.6, 3.6))
-        ax = fig.subplots()
-        x = [c["treated"] for c in curve]
-        qini = _fixed(result["uplift_model"]["qini"], ".3f")
-        ax.plot(x, [c["churn_prevented"] for c in curve], "o-", label=f"model (Qini {qini})")
-        ax.plot([0, x[-1]], [0, curve[-1]["churn_prevented"]], "--", color="grey", label="random")
-        ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curve")
-        ax.legend(fontsize=7)
-        panels.append(panel("Uplift model: the Qini curve against the true benefit", image(fig)))
-    body = f"<pre>{html.escape(markdown(result))}</pre>"
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Evaluation (seed {result['run']['seed']})"
-            f"</title><style>{STYLE}</style></head><body><h1>Evaluation against the truth</h1>"
-            f"{''.join(panels)}<h2>Figures</h2>{body}</body></html>")
+        panels.append(panel("Uplift model: the Qini curves of the model and the oracle",
+                            image(qini_figure(result["uplift_model"]))))
+    panels.append(tables["policies"])
+    run = result["run"]
+    regret = "" if result["regret"] is None else (
+        f"<p>Regret (expected churners of the submitted policy minus the oracle's): <b>{result['regret']:,.3f}</b></p>")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Evaluation (seed {run['seed']})</title><style>{STYLE}</style></head><body>"
+            f"<h1>Evaluation against the truth</h1><p>seed {run['seed']}, {run['predictions']:,} predictions; "
+            f"policies over {html.escape(run['window'])}.</p>{regret}<div class=panels>{''.join(panels)}</div>"
+            f"</body></html>")
 
 
 def model_version(predictions: pd.DataFrame) -> str:

@@ -2,6 +2,7 @@
 learning loop played forward (issue "Grade a model against the truth")."""
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import subprocess
@@ -99,6 +100,48 @@ def test_a_perfect_uplift_ranking_scores_the_oracles_qini(run, tmp_path):
     assert churn["auc"] == churn["oracle_auc"] and churn["brier_vs_true_probability"] == 0
     assert len(churn["calibration"]) == 10
     assert (tmp_path / "ev" / "evaluation.html").read_text().count("data:image/svg+xml") == 2   # calibration, Qini
+
+
+def test_the_page_shows_tables_and_the_oracles_qini_curve_beside_the_models(run, tmp_path):
+    _, truth, partners = run
+    p = _p(truth)
+    noisy = p[:, 2] - p.min(axis=1) + np.random.default_rng(1).normal(0, 0.05, len(truth))
+    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"], "uplift_score": noisy,
+                                                  "churn_probability": partners["true_churn_probability"].to_numpy()}))
+    u = result["uplift_model"]
+    # the oracle's curve: the true benefit ranked by itself, the Qini's perfect ranking
+    benefit = np.sort(p[:, 2] - p.min(axis=1))[::-1]
+    assert [c["treated"] for c in u["oracle_curve"]] == [c["treated"] for c in u["curve"]]
+    assert [c["churn_prevented"] for c in u["oracle_curve"]] == pytest.approx(
+        [benefit[:c["treated"]].sum() for c in u["curve"]], abs=1e-9)
+    assert all(o["churn_prevented"] >= m["churn_prevented"] - 1e-9 for o, m in zip(u["oracle_curve"], u["curve"]))
+    assert u["qini"] < 1
+    page = (tmp_path / "ev" / "evaluation.html").read_text()
+    assert "<pre>" not in page and page.count("<table>") == 4          # churn, calibration, uplift, policies
+    assert "<td>oracle</td>" in page and "<th class='n'>mean true probability</th>" in page
+    qini = page.split("the Qini curves of the model and the oracle</h2>", 1)[1].split("'>", 1)[0]
+    svg = base64.b64decode(qini.split("base64,", 1)[1]).decode()
+    assert "oracle: the true benefit" in svg and "model (Qini" in svg
+
+
+def test_the_figures_labels_stay_inside_the_picture(run, tmp_path):
+    """Every drawn text (axis labels, ticks, legend) within the figure's own box: nothing
+    clipped when the SVG is saved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from simulator.evaluate import calibration_figure, qini_figure
+
+    _, truth, partners = run
+    p = _p(truth)
+    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"],
+                                                  "uplift_score": p[:, 2] - p.min(axis=1),
+                                                  "churn_probability": partners["true_churn_probability"].to_numpy()}))
+    for fig in (calibration_figure(result["churn_model"]), qini_figure(result["uplift_model"])):
+        FigureCanvasAgg(fig)
+        fig.draw_without_rendering()
+        drawn = fig.get_tightbbox(fig.canvas.get_renderer())        # inches, as bbox_inches="tight" sees it
+        width, height = fig.get_size_inches()
+        assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height, drawn.bounds
 
 
 def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):

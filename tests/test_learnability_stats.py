@@ -77,7 +77,7 @@ def test_report_draws_the_aucs_the_oracle_beside_the_band_and_the_scenarios(smal
     band = _panel(page, "Learnability: the oracle beside the declared band")
     assert band.startswith("<table") and f"{stats['realized']['oracle_auc']:.4g}" in band and "0.80 to 0.90" in band
     assert _panel(page, "Histories by churn scenario").startswith("<img")
-    assert re.search(r"oracle auc \d\.\d{3};", page)     # the headline gives AUCs as AUCs, not percentages
+    assert re.search(r"oracle AUC \(realized[^<]*\): <b>\d\.\d{3}</b>", page)   # AUCs as AUCs, not percentages
 
 
 def test_without_histories_the_scenario_panel_is_left_out(compose, small_run):

@@ -130,7 +130,7 @@ def test_every_figure_kind_has_a_drawing_and_payloads_are_typed():
     from simulator.review.report import panel
 
     assert set(FigureSpec.__subclasses__()) == set(DRAWINGS)
-    assert panel("t", Html("<table></table>")) == "<h2>t</h2><table></table>"
+    assert panel("t", Html("<table></table>")) == "<section><h2>t</h2><table></table></section>"
     with pytest.raises(TypeError, match="not a panel payload"):
         panel("t", "<table></table>")              # a bare string is neither an Image nor Html
 

@@ -57,7 +57,9 @@ def image(fig) -> Image:
 def html_table(head: list[str], rows: list[list[object]]) -> Html:
     """A small HTML table (a panel may be one instead of a picture)."""
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    cell = lambda v: format(v, ".4g") if isinstance(v, float) else html.escape(f"{v:,}" if isinstance(v, int) else str(v))
+    # a float: four significant digits, or whole with thousands separators from 1,000 on
+    cell = lambda v: (format(v, ",.0f" if abs(v) >= 1000 else ".4g") if isinstance(v, float)
+                      else html.escape(f"{v:,}" if isinstance(v, int) else str(v)))
     td = lambda v: f"<td class='n'>{cell(v)}</td>" if number(v) else f"<td>{cell(v)}</td>"
     # numbers right-aligned, and the heads of the columns that hold only numbers
     numeric = [bool(rows) and all(number(r[i]) or r[i] == "" for r in rows) for i in range(len(head))]

@@ -55,10 +55,10 @@ def rates_by(partners: pd.DataFrame, label: str | None, by: Sequence[str]) -> Im
 
 
 def features_by_class(partners: pd.DataFrame, label: str | None, numeric: Sequence[str],
-                      panels: int = 8) -> Image | None:
-    """Distributions by churn class of the features that separate the classes most
-    (largest standardized mean difference), plus that difference for every ``numeric``
-    feature the table holds."""
+                      columns: int = 6) -> Image | None:
+    """Every ``numeric`` (or boolean) feature the table holds by churn class: its
+    standardized mean difference (one bar each), and its distribution in each class (one
+    small panel each, ``columns`` a row, the features that separate the classes most first)."""
     if label is None:
         return None
     partners = sample(partners)
@@ -68,33 +68,56 @@ def features_by_class(partners: pd.DataFrame, label: str | None, numeric: Sequen
         return None
     values = {n: partners[n].to_numpy(dtype=float) for n in names}
     smd = {n: (np.nanmean(x[churned]) - np.nanmean(x[~churned])) / (np.nanstd(x) or 1) for n, x in values.items()}
-    top = sorted(names, key=lambda n: -abs(smd[n]))[:panels]
-    fig = figure(figsize=(12, 7.5))
-    grid = fig.add_gridspec(3, 4, hspace=0.55, wspace=0.3)
-    bar = fig.add_subplot(grid[0, :])
-    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(4)] for r in range(1, 3)])
+    rows = -(-len(names) // columns)
+    bar_height = 0.16 * len(names) + 0.6
+    fig = figure(figsize=(2.2 * columns, bar_height + 1.75 * rows))
+    grid = fig.add_gridspec(2, 1, height_ratios=[bar_height, 1.75 * rows], hspace=0.12,
+                            left=0.02, right=0.99, top=0.97, bottom=0.01)
+    bar = fig.add_subplot(grid[0].subgridspec(1, 5)[0, 1:4])
     order = sorted(names, key=lambda n: smd[n])
     bar.barh(order, [smd[n] for n in order], color=["#d62728" if smd[n] < 0 else "#1f77b4" for n in order])
     bar.set_title("standardized mean difference, churned - healthy", fontsize=9)
     bar.tick_params(labelsize=6)
-    for ax, name in zip(axes.ravel(), top):
-        x = values[name]
-        lo, hi = np.nanpercentile(x, [0.5, 99.5])
-        bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
-        for mask, lab, color in ((~churned, "healthy", "#1f77b4"), (churned, "churned", "#d62728")):
-            counts, _ = np.histogram(np.clip(x[mask], lo, hi), bins=bins, density=True)
-            ax.stairs(counts, bins, fill=True, alpha=0.5, label=lab, color=color)   # one artist, not 40 bars
-        ax.set_title(name, fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.locator_params(nbins=4)
-    axes[0, 0].legend(fontsize=7)
-    for ax in axes.ravel()[len(top):]:
-        ax.axis("off")
+    _class_panels(fig.add_subplot(grid[1]), [(n, values[n]) for n in sorted(names, key=lambda n: -abs(smd[n]))],
+                  churned, columns)
     return image(fig)
 
 
+def _class_panels(ax, features: list[tuple[str, np.ndarray]], churned: np.ndarray, columns: int) -> None:
+    """Small multiples in one Axes (a grid of Axes costs ~30 ms each to draw): each
+    feature's distribution in either class in a cell of its own, scaled to the cell, with
+    its name above and three values of its own axis below (the shapes compare; density
+    units would not)."""
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    width, height = 0.86, 0.62                    # a cell's frame in a 1 x 1 slot: room for the labels
+    for i, (name, x) in enumerate(features):
+        left, bottom = i % columns, -(i // columns) - 1 + 0.24
+        lo, hi = np.nanpercentile(x, [0.5, 99.5])
+        whole = hi - lo <= 40 and np.array_equal(x[np.isfinite(x)], np.round(x[np.isfinite(x)]))
+        # a bar per value of a count or a flag; else 40 bins over the middle 99%
+        bins = np.arange(lo - 0.5, hi + 1) if whole else np.linspace(lo, hi if hi > lo else lo + 1, 40)
+        density = [np.histogram(np.clip(x[mask], lo, hi), bins=bins, density=True)[0] for mask in (~churned, churned)]
+        top = max(float(np.nanmax(d)) for d in density) or 1.0
+        at = lambda v: left + (v - bins[0]) / (bins[-1] - bins[0]) * width
+        for d, lab, color in zip(density, ("healthy", "churned"), ("#1f77b4", "#d62728")):
+            ax.stairs(bottom + np.nan_to_num(d) / top * height * 0.95, at(bins), baseline=bottom, fill=True,
+                      alpha=0.5, color=color, label=lab if i == 0 else None)
+        ax.add_patch(Rectangle((left, bottom), width, height, fill=False, lw=0.6, ec="k"))
+        ax.text(left + width / 2, bottom + height + 0.04, name, ha="center", va="bottom", fontsize=7)
+        for v in MaxNLocator(3, integer=whole).tick_values(bins[0], bins[-1]):
+            if bins[0] <= v <= bins[-1]:
+                ax.plot([at(v)] * 2, [bottom, bottom - 0.03], color="k", lw=0.6)
+                ax.text(at(v), bottom - 0.05, f"{v:g}", ha="center", va="top", fontsize=6)
+    rows = -(-len(features) // columns)
+    ax.set(xlim=(-0.05, columns), ylim=(-rows, 0))
+    ax.axis("off")
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1), ncol=2, frameon=False)
+
+
 def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
-    """Each feature's AUC alone, the declared single-feature maximum and the oracle's AUC
+    """Each feature's AUC alone, the single-feature AUC ceiling (declared) and the oracle's AUC
     as lines, from stats.json's ``realized`` under the keys ``spec`` names (None without
     feature AUCs)."""
     realized = stats.get("realized", {})
@@ -109,9 +132,9 @@ def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
     over = [top is not None and aucs[n] > top for n in order]
     ax.barh(order, [aucs[n] - 0.5 for n in order], left=0.5, color=["#d62728" if o else "#1f77b4" for o in over])
     if top is not None:
-        ax.axvline(top, color="k", ls="--", lw=1, label=f"declared maximum {top:.2f}")
+        ax.axvline(top, color="k", ls="--", lw=1, label=f"single-feature AUC ceiling (declared) {top:.2f}")
     if oracle is not None:
-        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle {oracle:.3f}")
+        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle AUC (realized) {oracle:.3f}")
     ax.set(xlim=(0.5, 1), xlabel="AUC of the feature alone (0.5: chance; either direction)")
     ax.tick_params(axis="y", labelsize=7)
     if top is not None or oracle is not None:
@@ -121,7 +144,7 @@ def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
 
 def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
     """The oracle's AUC beside the declared band of a trained model's (the report trains
-    none: the test suite does) and the best single feature beside its declared maximum,
+    none: the test suite does) and the best single feature beside the declared ceiling,
     from stats.json's ``realized`` under the keys ``spec`` names."""
     realized = stats.get("realized", {})
     oracle, band = realized.get(spec.oracle), realized.get(spec.band)
@@ -131,16 +154,16 @@ def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
     reach = "" if band is None or oracle is None else (
         "at or above the band's minimum: the band is within reach" if oracle >= band["min"]
         else "below the band's minimum: no model can reach the band")
-    rows = [["oracle: the churn probability given the latent state (an upper bound for any model)",
+    rows = [["oracle AUC (realized): the churn probability given the latent state, an upper bound for any model",
              "" if oracle is None else oracle, reach]]
     if band is not None:
-        rows.append(["declared band of a trained model (HistGradientBoostingClassifier, the test suite)",
+        rows.append(["trained-model AUC band (declared; HistGradientBoostingClassifier, the test suite)",
                      f"{band['min']:.2f} to {band['max']:.2f}", ""])
     if best is not None:
-        rows.append(["best single feature, realized", best, "" if top is None else (
-            "at or below the declared maximum" if best <= top else "above the declared maximum")])
+        rows.append(["best single-feature AUC (realized)", best, "" if top is None else (
+            "at or below the ceiling" if best <= top else "above the ceiling")])
     if top is not None:
-        rows.append(["declared maximum of a single feature", top, ""])
+        rows.append(["single-feature AUC ceiling (declared)", top, ""])
     return html_table(["", "AUC", "check"], rows)
 
 
@@ -166,20 +189,26 @@ def histogram(spec: Histogram) -> Image:
 
 
 def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
-    """A stage's targets (stats.json rows) named ``*suffix``: declared beside realized
-    (None without any)."""
+    """A stage's targets (stats.json rows) named ``*suffix``: declared beside realized, one
+    pair of horizontal bars each, labelled by its ``label_key`` (None without any)."""
     rows = [t for t in stats["targets"] if t.get("stage") == spec.stage and t["target"].endswith(spec.suffix)]
     if not rows:
         return None
-    fig = figure(figsize=(8, 3.8))
-    fig.subplots_adjust(bottom=0.25)   # the rotated row names
+    labels = [str(t.get(spec.label_key, t["target"])) for t in rows]
+    width, height = 9, 0.42 * len(rows) + 1.5
+    fig = figure(figsize=(width, height))
+    left = min(0.55, (0.055 * max(map(len, labels)) + 0.2) / width)     # the labels' width, about 6 pt a char
+    fig.subplots_adjust(left=left, right=0.97, bottom=0.5 / height, top=1 - 0.75 / height)
     ax = fig.subplots()
-    x = np.arange(len(rows))
-    ax.bar(x - 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
-    ax.bar(x + 0.2, [t["realized"] or 0 for t in rows], 0.4, label=spec.realized, color="#2ca02c")
-    ax.set_xticks(x, [t[spec.label_key] for t in rows], rotation=45, fontsize=7)
-    ax.set(title=spec.title, ylabel=spec.ylabel)
-    ax.legend(fontsize=7)
+    y = np.arange(len(rows))[::-1]                                      # the first row on top
+    se = [2 * (t.get("se") or 0) for t in rows]
+    ax.barh(y + 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
+    ax.barh(y - 0.2, [t["realized"] or 0 for t in rows], 0.4, xerr=se, label=f"{spec.realized} (bar: 2 SE)",
+            color="#2ca02c", error_kw={"lw": 0.8, "capsize": 2})
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel(spec.value_label)
+    fig.suptitle(spec.title, fontsize=9, y=1 - 0.1 / height, va="top")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1), ncol=2, frameon=False)
     return image(fig)
 
 

@@ -10,8 +10,9 @@ numpy and pandas, so a stage may import it at module level.
 Three kinds of target, each with its miss rule (``review.stats``): a :class:`Target`
 (realized within 4 standard errors, or 0.005), a :class:`MeasuredTarget` (a feature's
 mean measured from its values, allowed a tenth of the declared sd more) and a
-:class:`TailTarget` (a heavy tail's top-20% share, within 2 points). Two measures the
-review computes for ``realized``: :class:`Auc` and :class:`FeatureAucs`. Every figure is a
+:class:`TailTarget` (a heavy tail's top-20% share, within 2 points). Three measures the
+review computes for ``realized``, each with its standard error: :class:`Rate`,
+:class:`Auc` and :class:`FeatureAucs`. Every figure is a
 frozen dataclass with a ``heading`` (its panel's title); the review draws it by its type,
 never by inspecting its contents.
 """
@@ -87,6 +88,15 @@ class Auc:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """A realized value: the share of true ``values`` (booleans), rounded, with its binomial
+    standard error."""
+
+    values: np.ndarray
+    digits: int = 6
+
+
+@dataclass(frozen=True)
 class FeatureAucs:
     """A realized value: each of ``features``' AUC alone in ``frame`` for ``label`` (a dict),
     and the best of them under the key ``best``."""
@@ -98,12 +108,26 @@ class FeatureAucs:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """A ``realized`` value the report's first sentence shows, under a name that says what it
+    measures and whether it was realized or declared (two AUCs must never read alike);
+    ``form``: ``rate`` (a percentage), ``auc`` (three decimals), ``band`` (a {min, max}
+    of AUCs) or ``count``."""
+
+    key: str
+    label: str
+    form: str = "auc"
+
+
+@dataclass(frozen=True)
 class StageReview:
-    """What one stage hands stats.json: its declared targets and its headline realized
-    values (numbers, strings, dicts of them, or an :class:`Auc` / :class:`FeatureAucs`)."""
+    """What one stage hands stats.json: its declared targets, its realized values (numbers,
+    strings, dicts of them, or a :class:`Rate` / :class:`Auc` / :class:`FeatureAucs`), and
+    those of them the report's headline names, in order."""
 
     targets: list[AnyTarget] = field(default_factory=list)
     realized: dict[str, Any] = field(default_factory=dict)
+    headline: tuple[Headline, ...] = ()
 
 
 # ----------------------------------------------------------------------------- figures
@@ -125,17 +149,20 @@ class Lorenz(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class RatesBy(FigureSpec):
-    """The rate of the boolean ``label`` of ``table`` by each label column in ``by``."""
+    """The rate of the boolean ``label`` of ``table`` by each label column in ``by``, among
+    the rows active at the feature date (the headline's cohort: ``churn_date``, the churn
+    date column, NaT or after it); ``churn_date`` None: every row."""
 
     table: str
     label: str | None
     by: tuple[str, ...]
+    churn_date: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassHistograms(FigureSpec):
-    """The numeric ``features`` of ``table`` by churn class: each one's standardized mean
-    difference, and the distributions of those that separate the classes most."""
+    """The numeric and boolean ``features`` of ``table`` by churn class: each one's
+    standardized mean difference, and each one's distribution in either class."""
 
     table: str
     label: str | None
@@ -161,8 +188,8 @@ class ScenarioHistories(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class AucBars(FigureSpec):
-    """Each feature's AUC alone beside the declared maximum and the oracle's AUC: the
-    stats.json ``realized`` keys holding them."""
+    """Each feature's AUC alone beside the single-feature AUC ceiling (declared) and the
+    oracle's AUC: the stats.json ``realized`` keys holding them."""
 
     aucs: str
     top: str
@@ -171,8 +198,8 @@ class AucBars(FigureSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class LearnabilityTable(FigureSpec):
-    """The oracle's AUC beside the declared band and the best feature beside its
-    declared maximum: the stats.json ``realized`` keys holding them."""
+    """The oracle's AUC beside the declared band and the best single-feature AUC beside the
+    declared ceiling: the stats.json ``realized`` keys holding them."""
 
     oracle: str
     band: str
@@ -213,7 +240,7 @@ class TargetBars(FigureSpec):
     declared: str                      # legend of the declared bars
     realized: str                      # legend of the realized bars
     title: str
-    ylabel: str
+    value_label: str                   # the label of the values' axis
 
 
 @dataclass(frozen=True, kw_only=True)

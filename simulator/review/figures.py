@@ -32,11 +32,19 @@ class Scene:
     histories: list
 
 
+def _cohort(scene: Scene, frame: pd.DataFrame, churn_date: str | None) -> pd.DataFrame:
+    """The rows of ``frame`` active at the feature date (``world.timeline.active``, from the
+    churn date column ``churn_date``); every row without one, or without a timeline."""
+    if churn_date is None or scene.world.timeline is None or churn_date not in frame:
+        return frame
+    return frame[scene.world.timeline.active(frame[churn_date])]
+
+
 Drawing = Callable[[FigureSpec, Scene], "Payload | None"]
 
 DRAWINGS: dict[type, Drawing] = {
     Lorenz: lambda f, s: charts.lorenz(sample(s.tables[f.table]), f.columns),
-    RatesBy: lambda f, s: charts.rates_by(sample(s.tables[f.table]), f.label, f.by),
+    RatesBy: lambda f, s: charts.rates_by(sample(_cohort(s, s.tables[f.table], f.churn_date)), f.label, f.by),
     ClassHistograms: lambda f, s: charts.features_by_class(s.tables[f.table], f.label, f.features),
     ClassHistories: lambda f, s: history_plots.class_histories(
         s.world, s.tables, [(s.tables[t], panel) for t, panel in f.histories]),

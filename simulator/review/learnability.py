@@ -3,7 +3,9 @@
 The report and stats.json show each feature's AUC alone and the oracle's (the churn
 stage's true probability given each partner's latent state and decisions, an upper bound
 for any model of the features). AUC is the Mann-Whitney statistic over average ranks, so
-ties count one half, as scikit-learn's ``roc_auc_score`` counts them.
+ties count one half, as scikit-learn's ``roc_auc_score`` counts them. Each comes with
+Hanley and McNeil's standard error, so that a diff of two runs can say whether an AUC
+moved by more than chance.
 """
 from __future__ import annotations
 
@@ -36,4 +38,24 @@ def feature_aucs(frame: pd.DataFrame, label: str, features: list[str]) -> dict[s
             continue
         a = auc(y, col.to_numpy(dtype=float, na_value=np.nan))
         out[f] = round(max(a, 1 - a), 4) if np.isfinite(a) else None
+    return out
+
+
+def auc_se(a: float | None, positives: int, negatives: int) -> float | None:
+    """Hanley and McNeil's (1982) standard error of an AUC ``a`` over ``positives`` and
+    ``negatives`` (None when it is undefined: no AUC, or a class empty)."""
+    if a is None or not np.isfinite(a) or not positives or not negatives:
+        return None
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def feature_auc_ses(frame: pd.DataFrame, label: str, aucs: dict[str, float | None]) -> dict[str, float | None]:
+    """The standard error of each feature's AUC in ``aucs`` (over its rows with a value)."""
+    y = frame[label].to_numpy(dtype=bool)
+    out = {}
+    for f, a in aucs.items():
+        scored = frame[f].notna().to_numpy()
+        out[f] = auc_se(a, int((y & scored).sum()), int((~y & scored).sum()))
     return out

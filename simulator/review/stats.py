@@ -11,7 +11,13 @@ miss when realized and declared differ by more than 4 standard errors (and 0.005
 measured feature may differ by a tenth of the declared standard deviation more, because
 integer counts and non-negative amounts cannot realize every draw (a partner with 2
 logins a month cannot show a steep rise); a heavy tail's top-20% share converges slowly,
-so it may differ by 2 points.
+so it may differ by 2 points. Each row carries its standard error (``se``; none for a
+tail's share), the ``tolerance`` its rule allows and the ``rule``, so that the report
+shows why a row is or is not a miss.
+
+Beside the targets: the stages' ``realized`` values, their ``standard_errors`` where they
+have one (a diff of two runs weighs a move by them), and the ``headline``, the realized
+values the report names first.
 """
 from __future__ import annotations
 
@@ -21,17 +27,28 @@ import numpy as np
 import pandas as pd
 
 from ..stage import WorldSpec
-from .data import AnyTarget, Auc, FeatureAucs, MeasuredTarget, TailTarget, Target
-from .learnability import auc, feature_aucs
+from .data import AnyTarget, Auc, FeatureAucs, MeasuredTarget, Rate, TailTarget, Target
+from .learnability import auc, auc_se, feature_auc_ses, feature_aucs
 
 QUANTILE_ROWS = 200_000
 
 
-def _verdict(name: str, declared: float, realized: float, se: float, n: int, kind: str) -> dict:
-    """The row of a target: a miss beyond 4 standard errors (and 0.005), or without rows."""
-    miss = bool(abs(realized - declared) > max(4 * se, 0.005)) if n else True
+def _sig(x: float) -> float:
+    """A standard error or tolerance for stats.json: six significant digits (a fixed number
+    of decimals would print a small share's standard error as 0)."""
+    return float(f"{x:.6g}")
+
+
+def _verdict(name: str, declared: float, realized: float, se: float | None, n: int, kind: str,
+             tolerance: float, rule: str) -> dict:
+    """The row of a target: a miss when realized and declared differ by more than
+    ``tolerance`` (the rule's, named by ``rule``), or without rows. ``se``: the realized
+    value's standard error (None where the rule uses none)."""
+    miss = bool(abs(realized - declared) > tolerance) if n else True
     return {"target": name, "kind": kind, "declared": round(float(declared), 6),
-            "realized": round(float(realized), 6) if n else None, "n": int(n), "miss": miss}
+            "realized": round(float(realized), 6) if n else None, "n": int(n),
+            "se": None if se is None or not n else _sig(se), "tolerance": _sig(tolerance), "rule": rule,
+            "miss": miss}
 
 
 def top20(x: np.ndarray) -> float:
@@ -41,37 +58,45 @@ def top20(x: np.ndarray) -> float:
 
 
 def row(t: AnyTarget) -> dict:
-    """stats.json's row of one target record: declared, realized, n, the verdict, then the
-    record's extra keys."""
+    """stats.json's row of one target record: declared, realized, n, the standard error,
+    the tolerance of its rule (see the module docstring) and the verdict, then the record's
+    extra keys."""
     match t:
         case Target():
-            return {**_verdict(t.name, t.declared, t.realized, t.se, t.n, t.kind), **t.extra}
+            return {**_verdict(t.name, t.declared, t.realized, t.se, t.n, t.kind, max(4 * t.se, 0.005),
+                               "4 SE or 0.005"), **t.extra}
         case MeasuredTarget(values=x):
-            # the tolerance of a measured feature: see the module docstring
             se = x.std() / np.sqrt(x.size) if x.size else 0.0
-            out = _verdict(t.name, t.declared, x.mean() if x.size else 0.0, se, x.size, t.kind)
-            out["miss"] = bool(abs(out["realized"] - out["declared"]) > 4 * se + 0.1 * t.declared_sd) \
-                if x.size else True
-            return {**out, **t.extra}
+            return {**_verdict(t.name, t.declared, x.mean() if x.size else 0.0, se, x.size, t.kind,
+                               4 * se + 0.1 * t.declared_sd, "4 SE + sd/10"), "declared_sd": t.declared_sd,
+                    **t.extra}
         case TailTarget(values=x):
-            realized, declared = top20(x), top20(t.reference)
-            out = _verdict(t.name, declared, realized, 0.005, x.size, "share")
-            out["miss"] = bool(abs(realized - declared) > t.band)
-            return out
+            return _verdict(t.name, top20(t.reference), top20(x), None, x.size, "share", t.band,
+                            f"{t.band * 100:g} points")
     raise TypeError(f"not a target record: {t!r}")
 
 
-def measure(key: str, value: object) -> dict[str, object]:
-    """A stage's realized value as stats.json keys: a measure record computed here (an AUC,
-    or each feature's AUC and the best), anything else as it is."""
+def measure(key: str, value: object) -> tuple[dict[str, object], dict[str, object]]:
+    """A stage's realized value as stats.json keys, and the standard errors of those that
+    have one (under the same keys): a measure record computed here (a rate, an AUC, or each
+    feature's AUC and the best), anything else as it is."""
     match value:
-        case Auc():
-            return {key: round(auc(value.label, value.score), value.digits)}
+        case Rate(values=x):
+            p = float(np.mean(x)) if len(x) else float("nan")
+            return {key: round(p, value.digits)}, ({key: _sig(np.sqrt(p * (1 - p) / len(x)))} if len(x) else {})
+        case Auc(label=y):
+            a = auc(y, value.score)
+            se = auc_se(a, int(np.count_nonzero(y)), int(np.size(y) - np.count_nonzero(y)))
+            return {key: round(a, value.digits)}, ({key: _sig(se)} if se is not None else {})
         case FeatureAucs():
             aucs = feature_aucs(value.frame, value.label, list(value.features))
-            scored = [a for a in aucs.values() if a is not None]
-            return {key: aucs, value.best: max(scored) if scored else None}
-    return {key: value}
+            ses = {f: None if e is None else _sig(e)
+                   for f, e in feature_auc_ses(value.frame, value.label, aucs).items()}
+            scored = [f for f, a in aucs.items() if a is not None]
+            best = max(scored, key=aucs.get) if scored else None
+            return ({key: aucs, value.best: aucs[best] if best else None},
+                    {key: ses, **({value.best: ses[best]} if best else {})})
+    return {key: value}, {}
 
 
 def _summary(series: pd.Series) -> dict:
@@ -103,12 +128,15 @@ def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], invariants=None) 
     tagged with its stage), the stages' headline figures, and column summaries.
     ``invariants``: the counts validation found, a callable that waits for them, or None
     to count them here."""
-    targets, realized = [], {}
+    targets, realized, errors, headline = [], {}, {}, []
     for stage in spec.stages:
         review = stage.review(spec, tables)
         targets += [{**row(t), "stage": stage.name} for t in review.targets]
         for key, value in review.realized.items():
-            realized.update(measure(key, value))
+            values, ses = measure(key, value)
+            realized.update(values)
+            errors.update(ses)
+        headline += [{"key": h.key, "label": h.label, "form": h.form} for h in review.headline]
     from .. import invariants as world_invariants
 
     counted = invariants() if callable(invariants) else invariants
@@ -120,6 +148,8 @@ def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], invariants=None) 
         "targets": targets,
         "misses": sum(t["miss"] for t in targets),
         "realized": realized,
+        "standard_errors": errors,
+        "headline": [h for h in headline if realized.get(h["key"]) is not None],
         "columns": {name: {c: _summary(frame[c]) for c in frame.columns if c != spec.key
                            and not c.endswith("_id")}
                     for name, frame in tables.items()},

@@ -36,7 +36,7 @@ from ..dates import DAY, days_before
 from ..errors import Problems
 from ..expr import Expr, evaluate
 from ..plan import Step
-from ..review.data import Auc, FigureSpec, StageReview, Survival, Target
+from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival, Target
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -389,12 +389,15 @@ class Churn(BaseStage):
         rate = Target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
                       np.sqrt(r * (1 - r) / max(m, 1)), m, "rate",
                       {"note": "churn in the label window, among the partners active at the feature date"})
-        realized = {"churn_rate": round(float(partners.loc[cohort, self.label].mean()), 6),
+        realized = {"churn_rate": Rate(partners.loc[cohort, self.label].to_numpy(dtype=bool)),
                     "cohort": m, "left_before_feature_date": int((~cohort).sum())}
+        headline = [Headline("churn_rate", "churn rate in the label window, among the cohort", "rate"),
+                    Headline("cohort", "cohort (the partners active at the feature date)", "count")]
         if self.truth:
             realized["oracle_auc"] = Auc(partners.loc[cohort, self.label].to_numpy(),
                                          partners.loc[cohort, self.truth].to_numpy(dtype=float))
-        return StageReview([rate], realized)
+            headline.append(Headline("oracle_auc", f"oracle AUC (realized: {self.truth} ranking the label)"))
+        return StageReview([rate], realized, tuple(headline))
 
     def figures(self, world, tables) -> list[FigureSpec]:
         """The cohort's survival over the label window, overall and by latent road (the world's

@@ -349,19 +349,21 @@ class Interventions(BaseStage):
                 sel = of_kind & (which == i)
                 k = int(sel.sum())
                 seg = row.path.removeprefix(f"{self.name}.effects.")
+                condition = f"{kind}: {row.expr.source if row.expr is not None else 'otherwise'}"
                 p = prob[sel]
                 out.append(Target(f"{row.path}.outcome", float(p.mean()) if k else 0.0,
                                   float(churned[sel].mean()) if k else 0.0,
                                   float(np.sqrt((p * (1 - p)).sum()) / max(k, 1)), k, "rate",
-                                  {"row": seg, "note": "realized churn rate vs the mean of outcome_probability "
-                                                       "(the exact truth)"}))
+                                  {"row": seg, "condition": condition,
+                                   "note": "realized churn rate vs the mean of outcome_probability (the exact truth)"}))
                 loc, scale = self.noise_of(kind)
                 mean = float(clipped_mean(np.float64(row.effect + loc), scale, np.float64(self.clip[0]),
                                           np.float64(self.clip[1])))
                 out.append(Target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
                                   scale / np.sqrt(max(k, 1)), k, "mean",
-                                  {"row": seg, "note": f"uplift_signal: the declared {row.effect} plus noise, "
-                                                       f"clipped (expectation exact)"}))
+                                  {"row": seg, "condition": condition,
+                                   "note": f"uplift_signal: the declared {row.effect} plus noise, clipped "
+                                           f"(expectation exact)"}))
         return StageReview(out)
 
     def figures(self, world, tables) -> list[FigureSpec]:
@@ -370,10 +372,10 @@ class Interventions(BaseStage):
         return [self._timeline(world, tables),
                 self._arms(tables),
                 TargetBars(heading="Interventions by effect-table row", stage=self.name, suffix=".outcome",
-                           label_key="row", declared="true (mean outcome_probability)",
+                           label_key="condition", declared="true (mean outcome_probability)",
                            realized="realized churn rate",
                            title="outcomes by intervention type and effect-table row: truth vs realized",
-                           ylabel="P(Churned) in the episode")]
+                           value_label="P(Churned) in the episode")]
 
     def _arms(self, tables) -> SummaryTable:
         """Per type: its decisions, realized churn rate beside

@@ -112,9 +112,9 @@ class Population(BaseStage):
         heavy = tuple(c.name for c in self.columns if c.sampler in HEAVY_TAILED and c.keep)
         labels = tuple(c.name for c in self.columns if c.domain.dtype == "category" and c.keep)
         return [Lorenz(heading="Commission concentration", table=self.table, columns=heavy),
-                # every partner, the early leavers too: the headline's churn rate is the cohort's
-                RatesBy(heading="Churn by segment (all partners; dashed: their overall rate)", table=self.table,
-                        label=world.role("label"), by=labels)]
+                # the headline's cohort: an early leaver's label is true, and would lift every rate
+                RatesBy(heading="Churn by segment (the partners active at the feature date; dashed: their rate)",
+                        table=self.table, label=world.role("label"), by=labels, churn_date=world.role("event_date"))]
 
 
 def share_targets(path: str, labels, weights, values: pd.Series, extra=lambda label: {}) -> list[Target]:

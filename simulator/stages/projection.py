@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, LearnabilityTable, MeasuredTarget,
-                           ScenarioHistories, StageReview)
+from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, Headline, LearnabilityTable,
+                           MeasuredTarget, ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -145,15 +145,21 @@ class Projection(BaseStage):
             realized["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
         if self.feature_auc_max is not None:
             realized["feature_auc_max"] = self.feature_auc_max
-        return StageReview(out, realized)
+        headline = (Headline("model_auc_band", "trained-model AUC band (declared)", "band"),
+                    Headline("max_feature_auc", "best single-feature AUC (realized)"),
+                    Headline("feature_auc_max", "single-feature AUC ceiling (declared)"))
+        return StageReview(out, realized, headline)
 
     def figures(self, world, tables) -> list[FigureSpec]:
         """The features by churn class, the learnability measures beside their declarations
         (the oracle's AUC is the churn stage's ``oracle_auc``), each churn scenario's histories."""
         domains = world.domains()
         scenario = world.role("scenario")
-        return [ClassHistograms(heading="Features by churn class", table=world.table, label=world.role("label"),
-                                features=tuple(n for n in self.features if domains[n].dtype in ("float", "int"))),
+        # the cohort's rows (this table, when it carries the label), as the AUCs are measured
+        return [ClassHistograms(heading="Features by churn class", table=self.table_name if self._label(world)
+                                else world.table, label=world.role("label"),
+                                features=tuple(n for n in self.features
+                                               if domains[n].dtype in ("float", "int", "bool"))),
                 LearnabilityTable(heading="Learnability: the oracle beside the declared band", oracle="oracle_auc",
                                   band="model_auc_band", best="max_feature_auc", top="feature_auc_max"),
                 AucBars(heading="Each feature's AUC alone", aucs="feature_auc", top="feature_auc_max",
