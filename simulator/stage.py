@@ -6,8 +6,9 @@ with a ``kind:`` is a stage of that kind. The kind owns its group's config shape
 parsing; the parsed :class:`Stage` owns what it reads and writes (with the domains of
 what it writes), its plan steps and their run, the schemas of the tables it writes, its
 invariants and its golden-record hooks. What the review (stats.json, report.html) needs
-it hands over as plain records (``simulator.review.data``): ``review`` (declared targets,
-realized values) and ``figures`` (figure specifications); it never imports the review.
+it hands over as plain records (``simulator.review.data``) through the separate
+:class:`Reviewed` protocol: ``review`` (declared targets, realized values) and ``figures``
+(figure specifications); it never imports the review.
 The plan, the engine, the schemas, stats and the report iterate over stages and know none
 of them by name. :class:`BaseStage` gives every optional part a neutral default.
 
@@ -284,14 +285,6 @@ class Stage(Protocol):
         """What the timeline implies across its tables: ``{invariant, violations}`` each
         (simulator.invariants); any violation fails the run."""
 
-    def review(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> StageReview:
-        """What stats.json needs, as plain records (simulator.review.data): declared targets
-        beside realized values, and headline realized values or measures."""
-
-    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
-        """The report's panels, as figure specifications (simulator.review.data); the review
-        draws them."""
-
     def notices(self, world: WorldSpec) -> list[str]:
         """Warnings for the user before generation (e.g. what a size setting implies)."""
 
@@ -301,8 +294,20 @@ class Stage(Protocol):
         columns filled with pins), which agree with this stage's pinned outcome."""
 
 
+class Reviewed(Protocol):
+    """What a stage hands the review (simulator.review), apart from generating and checking:
+    plain records, never a drawing (simulator.review.data)."""
+
+    def review(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> StageReview:
+        """What stats.json needs: declared targets beside realized values, and headline
+        realized values or measures."""
+
+    def figures(self, world: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+        """The report's panels, as figure specifications; the review draws them."""
+
+
 class BaseStage:
-    """Neutral defaults for the optional parts of :class:`Stage`."""
+    """Neutral defaults for the optional parts of :class:`Stage` and :class:`Reviewed`."""
 
     entity: IdSpec | None = None
     table: str | None = None

@@ -1,8 +1,8 @@
 """What a stage hands the review: plain records of numbers, arrays, names and strings.
 
 The stages generate and check; the review (``simulator.review``) measures and draws. A
-stage never imports the review: it returns these records from ``Stage.review`` (declared
-targets beside realized values, headline values for stats.json) and ``Stage.figures``
+stage never imports the review: it returns these records from ``Reviewed.review`` (declared
+targets beside realized values, headline values for stats.json) and ``Reviewed.figures``
 (what to draw, by name of a figure kind below), and the review turns them into
 stats.json's rows and report.html's panels. This module imports nothing heavier than
 numpy and pandas, so a stage may import it at module level.

@@ -1,7 +1,7 @@
 """report.html: a self-contained page (plots embedded as SVG) for reviewing a run.
 
 The declared-vs-realized table with misses highlighted, the invariants, then every
-stage's figures in stage order: each stage specifies its own (``Stage.figures``:
+stage's figures in stage order: each stage specifies its own (``Reviewed.figures``:
 commission concentration and churn by segment, histories and features by churn class,
 survival by churn scenario, each feature's AUC alone and the oracle's beside the declared
 band, histories by churn scenario, scenario shares, uplift, fan-out) and

@@ -1,6 +1,6 @@
 """stats.json: every declared target beside its realized value, and a summary of every column.
 
-Targets come from the stages (``Stage.review``), as records of ``review.data``: each
+Targets come from the stages (``Reviewed.review``), as records of ``review.data``: each
 categorical and bernoulli column's weights (per `by` group too), each other sampler's
 mean (and, for heavy tails, the top-20% share) from a large reference draw of the
 declared distribution, the tier shares implied by the declared distributions, the churn
