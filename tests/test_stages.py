@@ -132,11 +132,16 @@ def test_scenarios_first_match_wins():
 def test_plan_resolves_subs_before_masters(compose):
     order = [s.name for s in build_plan(load_spec(compose()))]
     assert order.index("churn@outside") < order.index("network") < order.index("churn@inside")
-    # one timeline: behaviour comes before the churn it leads to (nothing reads the label),
-    # the decisions of the label window before the churn, their outcomes after it
+    # one timeline: behaviour comes before the churn it leads to and reads none of it (the
+    # histories end on each partner's observation end, dated after); the decisions of the
+    # label window (which may read the masters' network) before the window's churn, their
+    # outcomes after it
+    plan = {s.name: s for s in build_plan(load_spec(compose()))}
+    churn_writes = plan["churn@outside"].writes | plan["churn@inside"].writes
     for history in ("history:daily", "history:tickets", "history:commissions"):
-        assert order.index(history) < order.index("churn@outside")
-    assert order.index("history:daily") < order.index("interventions:decisions") < order.index("churn@outside")
+        assert order.index(history) < order.index("churn@inside") and not plan[history].reads & churn_writes
+    assert order.index("history:daily") < order.index("interventions:decisions") < order.index("churn@inside")
+    assert "realized_effect" not in plan["churn@outside"].reads
     assert order.index("churn@inside") < order.index("interventions:outcomes")
     assert order.index("tier") < order.index("tier_threshold") < order.index("tier_proximity_score")
 
