@@ -142,8 +142,9 @@ class Interventions(BaseStage):
         env[f"{self.effect_column}:type"] = np.empty((n, e), dtype=np.int32)
         env[f"{self.effect_column}:declared"] = np.empty((n, e, len(self.types)))
         env[f"{self.effect_column}:policy"] = np.empty((n, e, len(self.types)))
-        for j in range(e):
-            self.decide_at(ctx, j, env)
+        declared, shares = expected_effects(self, env, n), self.policy_shares(env, n)
+        for j in range(e):                       # every period on the feature date's state
+            self._decide_period(ctx, j, declared, shares)
 
     def realized(self, declared: np.ndarray, kind: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The realized effect of type ``kind`` (codes) per partner: its declared effect plus
@@ -164,9 +165,10 @@ class Interventions(BaseStage):
         """Decide period ``period`` on ``state`` (the columns as of its start): the logging
         policy's type (inverse CDF of the period's uniform over the partner's shares) and its
         realized effect (the declared effect plus the period's noise, clipped)."""
-        env, n = ctx.env, ctx.n
-        declared = expected_effects(self, state, n)
-        shares = self.policy_shares(state, n)
+        self._decide_period(ctx, period, expected_effects(self, state, ctx.n), self.policy_shares(state, ctx.n))
+
+    def _decide_period(self, ctx: RunContext, period: int, declared: np.ndarray, shares: np.ndarray) -> None:
+        env = ctx.env
         kind = draw_types(shares, env[f"{self.effect_column}:u"][:, period])
         env[self.effect_column][:, period] = self.realized(declared, kind, env[f"{self.effect_column}:noise"][:, period])
         env[f"{self.effect_column}:type"][:, period] = kind
@@ -272,7 +274,8 @@ class Interventions(BaseStage):
             same = lambda col: pa.Check(lambda s: np.array_equal(s.to_numpy(), table[col].to_numpy()),
                                         name=f"{col} of the {self.table_name} row of the same position")
             out[self.decision_table] = pa.DataFrameSchema({
-                "intervention_id": pa.Column("str", unique=True, checks=same("intervention_id")),
+                # (unique because interventions' ids are, and these are the same, row by row)
+                "intervention_id": pa.Column("str", checks=same("intervention_id")),
                 world.key: pa.Column("str", checks=same(world.key)),
                 "decision_date": pa.Column("datetime64[us]", checks=same("intervention_date")),
                 "intervention_type": pa.Column("category", checks=same("intervention_type")),
