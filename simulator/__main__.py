@@ -275,6 +275,9 @@ def _run(cfg: DictConfig) -> None:
     loaded = f"\n  loaded into {report.database}" if report.database else ""
     print(f"wrote {counts} to {out_dir}\n  files: {names}, manifest.json{loaded}\n  "
           + ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()))
+    if report.misses:                          # declared but not met: one line, every miss named
+        print(f"{len(report.misses)} declared target{'s' if len(report.misses) > 1 else ''} missed "
+              f"(stats.json, report.html): {', '.join(report.misses)}")
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ class RunReport:
     database: str | None = None                # where the tables were loaded, password hidden
     outputs: list[str] = field(default_factory=list)   # stats.json, report.html, world.sqlite
     steps: dict[str, float] = field(default_factory=dict)   # seconds per plan step, summed over blocks
+    misses: list[str] = field(default_factory=list)          # stats.json's declared targets missed
 
 
 def generate(cfg: DictConfig | WorldSpec) -> dict[str, pd.DataFrame]:
@@ -268,4 +269,5 @@ def _run(spec: WorldSpec, out_dir: Path, tick: Callable[..., None], record: Mapp
                       **{f"sinks: {k}": v for k, v in fanout.seconds.items() if loads or "files" in k}}
     visible = {name: [out_dir / p.name for p in paths] for name, paths in staged.items()}
     return RunReport(out_dir, dict(rows), visible, report_seconds, sinks.describe(spec.db) if db["rows"] else None,
-                     [p.name for p in outputs], dict(step_seconds))
+                     [p.name for p in outputs], dict(step_seconds),
+                     [t["target"] for t in figures.get("targets", []) if t.get("miss")])

@@ -121,3 +121,21 @@ def test_progress_is_shown_on_a_terminal_that_reports_no_size(tmp_path):
     frames = [f for f in text.split("\r") if "partners/s" in f]
     assert frames, f"no progress bar drawn:\n{text}"
     assert any("world" in f for f in frames) and all(len(f) <= 100 for f in frames)
+
+
+def test_a_run_names_its_missed_targets_in_one_line(tmp_path):
+    """Declared but not met is said at the end of the run: one line naming every target
+    stats.json marks missed (hard_signal's class means are tuned to the default signal),
+    and no such line when nothing is missed."""
+    import json
+
+    out = tmp_path / "hard"
+    proc = run_cli("experiment=hard_signal", "n_partners=3000", "db=none", "output.report=false", out_dir=out)
+    missed = [t["target"] for t in json.loads((out / "stats.json").read_text())["targets"] if t["miss"]]
+    assert missed
+    lines = [line for line in proc.stdout.splitlines() if "declared target" in line]
+    assert lines == [f"{len(missed)} declared target{'s' if len(missed) > 1 else ''} missed "
+                     f"(stats.json, report.html): {', '.join(missed)}"]
+    calm = run_cli("n_partners=3000", "db=none", "output.report=false", out_dir=tmp_path / "calm")
+    calm_missed = [t for t in json.loads((tmp_path / "calm" / "stats.json").read_text())["targets"] if t["miss"]]
+    assert ("declared target" in calm.stdout) == bool(calm_missed)
