@@ -40,8 +40,7 @@ import pandas as pd
 from . import grading, ids, runfiles
 from .errors import ConfigError
 from .expr import frame_env
-from .stage import RunContext
-from .streams import stream
+from .stage import RunContext, block_stream
 
 OUTPUTS = ("arena.json", "arena.md", "arena.html")
 POLICIES = ("submitted", "logging", "none", "oracle")
@@ -71,11 +70,8 @@ class World:
 
 def _draws(spec, names: tuple[str, ...], draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
     """A stream the engine draws per block (``RunContext.rng``), for the whole world."""
-    parts = []
-    for b, start in enumerate(range(0, spec.n, spec.block_size)):
-        rows = min(spec.block_size, spec.n - start)
-        parts.append(draw(stream(spec.seed, *names, *([f"block {b}"] if b else [])), rows))
-    return np.concatenate(parts)
+    return np.concatenate([draw(block_stream(spec.seed, b, *names), min(spec.block_size, spec.n - start))
+                           for b, start in enumerate(range(0, spec.n, spec.block_size))])
 
 
 def load(run_dir: Path) -> World:
@@ -137,8 +133,8 @@ class Period:
 class Play:
     """One policy played over the periods: the replay hook of :class:`Periods`."""
 
-    def __init__(self, world: World, decide: Callable, budget: float | None, effect: np.ndarray):
-        self.world, self.decide, self.budget, self.effect = world, decide, budget, effect
+    def __init__(self, world: World, decide: Callable, effect: np.ndarray):
+        self.world, self.decide, self.effect = world, decide, effect
         self.periods: list[Period] = []
 
     def __call__(self, j: int, state, alive: np.ndarray, hazard: np.ndarray) -> None:
@@ -153,13 +149,13 @@ class Play:
         self.periods.append(Period(alive.copy(), kind, truth))
 
 
-def play(world: World, decide: Callable, budget: float | None, periods: int) -> tuple[list[dict], np.ndarray]:
+def play(world: World, decide: Callable, periods: int) -> tuple[list[dict], np.ndarray]:
     """The periods' figures of one policy (and each partner's churn period, -1: stayed)."""
     from .stages.churn import Periods
 
     spec, iv = world.spec, world.interventions
     effect = np.zeros((spec.n, spec.timeline.episodes))
-    hook = Play(world, decide, budget, effect)
+    hook = Play(world, decide, effect)
     ctx = RunContext(spec, None, dict(world.env), facts=dict(world.facts))
     path = Periods(world.churn, ctx, effect, world.u, world.day, world.pinned, replay=hook).play(world.intercept)
     cost = np.array([(iv.costs or {}).get(t, 0.0) for t in iv.types])
@@ -303,11 +299,13 @@ def arena(world: World, policy: Callable, where: str, periods: int, budget: floa
     deciders = {"submitted": submitted_policy(world, policy, where, budget), "logging": logging_policy(world),
                 "none": control_policy(world), "oracle": oracle_policy(world, budget)}
     control = control_policy(world)
+
+    def within(decide: Callable) -> Callable:          # after the last period played: the control
+        return lambda j, *state: decide(j, *state) if j < periods else control(j, *state)
     out = {"run": str(world.run_dir), "seed": world.spec.seed, "start": str(np.datetime64(world.spec.feature_date, "D")),
            "periods": periods, "budget": budget, "value_column": world.spec.role("value"), "policies": {}}
     for name, decide in deciders.items():
-        limited = (lambda d: lambda j, *a: d(j, *a) if j < periods else control(j, *a))(decide)
-        rows, _ = play(world, limited, budget, periods)
+        rows, _ = play(world, within(decide), periods)
         total = {k: (None if any(r[k] is None for r in rows) else sum(r[k] for r in rows))
                  for k in ("realized_churners", "expected_churners", "value_retained", "cost")}
         out["policies"][name] = {"periods": rows, "total": total}

@@ -164,6 +164,14 @@ class GoldenRows(Protocol):
         """Put the golden rows' values of ``name`` into a freshly produced column."""
 
 
+def block_stream(seed: int, block: int, *names: str) -> np.random.Generator:
+    """The named stream of block ``block``: block 0 keeps the bare names, so a world of one
+    block draws as before blocks existed; block b appends its index."""
+    from .streams import stream
+
+    return stream(seed, *names, *([f"block {block}"] if block else []))
+
+
 @dataclass
 class RunContext:
     """The state of one generation, handed to each step: the columns produced so far by
@@ -188,11 +196,8 @@ class RunContext:
         return pd.CategoricalDtype(pd.Index(self.env[self.world.key]))
 
     def rng(self, *names: str) -> np.random.Generator:
-        """The named stream of this block: block 0 keeps the bare names, so a world of one
-        block draws as before blocks existed; block b appends its index."""
-        from .streams import stream
-
-        return stream(self.world.seed, *names, *([f"block {self.world.block}"] if self.world.block else []))
+        """The named stream of this block (:func:`block_stream`)."""
+        return block_stream(self.world.seed, self.world.block, *names)
 
     def solve(self, name: str, compute) -> float:
         """A world-level quantity (e.g. the churn intercept): the one handed to this block,
