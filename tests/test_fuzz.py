@@ -137,4 +137,9 @@ def test_random_valid_worlds_pass_their_schemas_and_invariants(overrides):
     counted = world_invariants.check(load_spec(cfg), tables)
     assert counted and all(row["violations"] == 0 for row in counted), counted
     cohort = tables["partners_engineered"]
-    assert cohort["churn_label"].sum() == round(cfg.churn.target_rate * len(cohort))
+    # exact wherever an intercept reaches it (tests/test_stages.py proves the search); a
+    # sub's churn can tip its master at the same intercept, two churners at once, and then
+    # the nearer side is within one partner of the target (hypothesis found such a world)
+    k = round(cfg.churn.target_rate * len(cohort))
+    got = int(cohort["churn_label"].sum())
+    assert got == k or (abs(got - k) == 1 and "network_relationships" in tables), (got, k)

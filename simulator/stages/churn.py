@@ -109,7 +109,8 @@ def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: flo
     (:func:`label_thresholds`), so the search runs over their middles (a binary search:
     a dozen plays) and lands on :func:`calibrate`'s answer exactly when nothing moves;
     only where a moved state jumps the count past k inside one gap does it bisect the gap
-    for the middle of the intercepts that give k."""
+    for the middle of the intercepts that give k, and where none does (a sub's churn tips
+    its master at the same intercept: two at once) for the side within one of k."""
     t = np.sort(still)
     if t.size == 0:
         return 0.0
@@ -141,15 +142,22 @@ def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: flo
     if got == k or z == 0:
         return float(middles[z])
 
-    def first_reaching(target: int, a: float, z: float) -> float:
+    def first_reaching(target: int, a: float, z: float) -> tuple[float, float]:
+        """(the last b below ``target`` churners, the first b reaching it), to the last bits."""
         for _ in range(steps):
             mid = (a + z) / 2
             if count(mid) >= target:
                 z = mid
             else:
                 a = mid
-        return z
-    return (first_reaching(k, middles[z - 1], middles[z]) + first_reaching(k + 1, middles[z - 1], middles[z])) / 2
+        return a, z
+    below, reach = first_reaching(k, middles[z - 1], middles[z])
+    b = (reach + first_reaching(k + 1, middles[z - 1], middles[z])[1]) / 2
+    if count(b) == k:
+        return b
+    # no intercept gives k: one sub's churn tips its master at the same b (two at once);
+    # the nearer side (above on a tie), within one partner of the target
+    return below if k - count(below) < count(reach) - k else reach
 
 
 @dataclass(frozen=True)
