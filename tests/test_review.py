@@ -312,3 +312,17 @@ def test_diff_reads_runs_written_with_output_dir(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "simulator.diff", str(out), str(out)], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 0 and "No config change." in proc.stdout
+
+
+def test_a_declared_bound_shows_its_heap(default_run):
+    """A sampled column's upper bound (avg_commission_3m's cap) is a declared target: the
+    share of the declaration's reference draw at or above it, beside the share of the run
+    sitting on it."""
+    import json
+
+    stats = json.loads((default_run.dir / "stats.json").read_text())
+    row = next(t for t in stats["targets"] if t["target"] == "population.columns.avg_commission_3m.at_max")
+    partners = default_run.csv("partners")
+    assert row["realized"] == (partners["avg_commission_3m"] >= 50000).mean()
+    assert abs(row["declared"] - 51 ** -1.16) < 0.002        # Lomax(1.16) x 1000 beyond 50,000: (1 + 50)^-1.16
+    assert not row["miss"]

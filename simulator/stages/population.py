@@ -152,6 +152,13 @@ def column_targets(world: WorldSpec, col: ColumnSpec, partners: pd.DataFrame) ->
                               ref.std() / np.sqrt(max(x.size, 1)), x.size, "mean"))
             if col.sampler in HEAVY_TAILED:
                 out.append(TailTarget(f"{col.path}{label}.top20_share", ref, x))
+            top = col.clip[1]
+            if top is not None and x.size:      # the heap a bound makes: declared, so shown
+                share = float((ref >= top).mean())
+                out.append(Target(f"{col.path}{label}.at_max", share, float((x >= top).mean()),
+                                  float(np.sqrt(share * (1 - share) / x.size)), x.size, "share",
+                                  {"note": f"share at the declared upper bound {top:g} (cap or clip.max): "
+                                           f"the draws above it, held there"}))
     return out
 
 SHAPE = {"kind": None, "table": None, "id": {"column": None, "prefix": None, "width": None},
