@@ -326,3 +326,27 @@ def test_a_declared_bound_shows_its_heap(default_run):
     assert row["realized"] == (partners["avg_commission_3m"] >= 50000).mean()
     assert abs(row["declared"] - 51 ** -1.16) < 0.002        # Lomax(1.16) x 1000 beyond 50,000: (1 + 50)^-1.16
     assert not row["miss"]
+
+
+def test_the_reports_kaplan_meier_is_lifelines(default_run, compose):
+    """The report computes Kaplan–Meier itself (lifelines' import would cost a sixth of the
+    run): on the default run's cohort, overall and per road, and on draws with ties and
+    churn on day 0, the same times and survival as lifelines' KaplanMeierFitter, to 1e-12."""
+    from lifelines import KaplanMeierFitter
+
+    from simulator.load import load_spec
+    from simulator.review.charts import kaplan_meier, survival_times
+
+    world = load_spec(compose([]))                      # the default run's world
+    partners = default_run.csv("partners")
+    [spec] = world.stage("churn").figures(world, {world.table: partners})
+    times = survival_times(spec, partners)
+    rng = np.random.default_rng(1)
+    cases = [times] + [g for _, g in times.groupby("group")] + [
+        pd.DataFrame({"days": rng.integers(0, 30, 500).astype(float), "churned": rng.random(500) < 0.4})]
+    assert len(cases) >= 7                               # all, six roads, the draws
+    for case in cases:
+        at, surviving = kaplan_meier(case["days"].to_numpy(), case["churned"].to_numpy())
+        reference = KaplanMeierFitter().fit(case["days"], case["churned"]).survival_function_.iloc[:, 0]
+        assert np.array_equal(at, reference.index.to_numpy())
+        assert np.abs(surviving - reference.to_numpy()).max() < 1e-12
