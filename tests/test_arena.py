@@ -38,9 +38,20 @@ def _arena(run, tmp_path, policy, *args):
     return json.loads((out / "arena.json").read_text())
 
 
-def test_logging_replays_the_run(run, tmp_path):
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    """A world of three blocks: each block draws from its own streams (and the pilot solves
+    the intercept), which the replay must regenerate block by block."""
+    out = tmp_path_factory.mktemp("arena-blocks") / "run"
+    run_cli("n_partners=3000", "block_size=1024", "db=none", "output.report=false", out_dir=out)
+    return out
+
+
+@pytest.mark.parametrize("world", ["run", "blocks"])
+def test_logging_replays_the_run(world, request, tmp_path):
     """The logging policy with the run's draws: per period, the active partners, the
     realized churners and the exact expected churners are the run's interventions'."""
+    run = request.getfixturevalue(world)
     result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH))
     iv = pd.read_parquet(run / "interventions.parquet")
     by_date = iv.groupby(iv["intervention_date"].dt.strftime("%Y-%m-%d"))
