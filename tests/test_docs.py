@@ -212,7 +212,7 @@ def test_the_settings_follow_the_config_file(tmp_path):
 RST = re.compile(r"``|::|:class:|:func:")
 
 
-@pytest.mark.parametrize("module", ["simulator.evaluate", "simulator.diff"])
+@pytest.mark.parametrize("module", ["simulator.evaluate", "simulator.diff", "simulator.arena"])
 def test_command_help_is_plain_text_and_describes_every_option(module):
     import importlib
 
