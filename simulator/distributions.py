@@ -62,16 +62,18 @@ CATEGORICAL = "categorical"   # weights over labels; handled by draw_categorical
 KNOWN = sorted([*SAMPLERS, CATEGORICAL])
 
 
-def draw_categorical(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray | None,
-                     n: int) -> np.ndarray:
-    """Category codes for ``n`` rows.
-
-    ``weights`` is (k,) for one distribution, or (g, k) with ``rows`` giving each row's
-    group (0..g-1) for per-group distributions. Inverse-CDF on one uniform per row.
-    """
-    u = rng.random(n)
+def categorical_codes(weights: np.ndarray, u: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Category codes by the inverse CDF of one uniform per row: ``weights`` (k,) for one
+    distribution, or (g, k) with ``rows`` giving each row's group (0..g-1), or (n, k), one
+    distribution per row (``rows`` None). The same uniform gives the same code."""
     cum = np.cumsum(weights, axis=-1)
     cum = cum / cum[..., -1:]                 # exact 1.0 at the end despite rounding
     if weights.ndim == 1:
         return np.searchsorted(cum, u, side="right").astype(np.int32)
-    return (u[:, None] >= cum[rows]).sum(axis=1).astype(np.int32)
+    return (u[:, None] >= (cum if rows is None else cum[rows])).sum(axis=1).astype(np.int32)
+
+
+def draw_categorical(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray | None,
+                     n: int) -> np.ndarray:
+    """Category codes for ``n`` rows (:func:`categorical_codes` of ``n`` uniforms)."""
+    return categorical_codes(weights, rng.random(n), rows)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import ids
 from ..dates import DAY
+from ..distributions import categorical_codes
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
@@ -169,7 +170,7 @@ class Interventions(BaseStage):
 
     def _decide_period(self, ctx: RunContext, period: int, declared: np.ndarray, shares: np.ndarray) -> None:
         env = ctx.env
-        kind = draw_types(shares, env[f"{self.effect_column}:u"][:, period])
+        kind = categorical_codes(shares, env[f"{self.effect_column}:u"][:, period])
         env[self.effect_column][:, period] = self.realized(declared, kind, env[f"{self.effect_column}:noise"][:, period])
         env[f"{self.effect_column}:type"][:, period] = kind
         env[f"{self.effect_column}:declared"][:, period] = declared
@@ -424,14 +425,6 @@ class Interventions(BaseStage):
         return Lifelines(heading="The world's timeline: a few partners", lives=tuple(lives), feature_date=f,
                         as_of=world.as_of, start=f - 120 * DAY, types=self.types,
                         title="joining, feature date, decisions (filled: Churned) and churn")
-
-
-def draw_types(shares: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Each partner's type (codes) by the inverse CDF of its uniform ``u`` over its ``shares``
-    (n, types): the logging policy's draw, the same for the same uniform."""
-    cum = np.cumsum(shares, axis=1)
-    cum = cum / cum[:, -1:]                    # exact 1.0 at the end despite rounding
-    return (u[:, None] >= cum).sum(axis=1).astype(np.int32)
 
 
 def matched_row(rows: tuple[EffectRow, ...], env: Mapping[str, object], n: int) -> np.ndarray:
