@@ -167,7 +167,6 @@ class Path:
     episode: np.ndarray       # each partner's churn period (-1: stays)
     hazard: np.ndarray        # (partners, periods): the hazard at each period's start
     gone: np.ndarray          # churn dates (the early leavers' too)
-    scores: np.ndarray        # the score at the feature date
 
 
 class Periods:
@@ -228,7 +227,7 @@ class Periods:
             episode[hit] = j
             gone[hit] = self.when[j, hit]
             alive &= ~hit
-        return Path(episode, hazard, gone, self.first)
+        return Path(episode, hazard, gone)
 
 
 @dataclass(frozen=True)
@@ -324,13 +323,16 @@ class Churn(BaseStage):
         cohort = np.asarray(env[self.cohort], dtype=bool)
         free = cohort & np.isnan(pinned)               # golden churners count toward the target
         k = int(round(self.target_rate * np.count_nonzero(cohort))) - int(np.count_nonzero(pinned == 1))
-        still = label_thresholds(periods.u, effect, tl.episodes) - periods.first   # every state held still
-        b = ctx.solve("churn_intercept", lambda: solve_intercept(
-            lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k, still[free]))
+
+        def search() -> float:                 # the first block's; every other block is handed it
+            still = label_thresholds(periods.u, effect, tl.episodes) - periods.first   # every state held still
+            return solve_intercept(lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k,
+                                   still[free])
+        b = ctx.solve("churn_intercept", search)
         path = periods.play(b)
         churns = path.episode >= 0
         env[self.label] = ~cohort | churns
-        env[self.probability] = probability(path.scores, b)
+        env[self.probability] = probability(periods.first, b)
         env[hazard_column(self.probability)] = path.hazard
         if self.truth:                     # the label's own probability: the draws u are all it does not know
             stay = np.prod(1 - np.clip(path.hazard + effect, 0, 1), axis=1)
