@@ -176,10 +176,10 @@ def play(world: World, decide: Callable, periods: int) -> tuple[list[dict], np.n
 # ----------------------------------------------------------------------------- the policies
 
 def logging_policy(world: World) -> Callable:
-    from .stages.interventions import draw_types
+    from .distributions import categorical_codes
 
     iv = world.interventions
-    return lambda j, state, alive, truth: draw_types(iv.policy_shares(state, world.spec.n), world.type_u[:, j])
+    return lambda j, state, alive, truth: categorical_codes(iv.policy_shares(state, world.spec.n), world.type_u[:, j])
 
 
 def control_policy(world: World) -> Callable:
@@ -312,49 +312,44 @@ def arena(world: World, policy: Callable, where: str, periods: int, budget: floa
     return out
 
 
-def markdown(result: dict) -> str:
+def _tables(result: dict) -> list[tuple[str, list[str], list[list]]]:
+    """arena.md's and arena.html's tables as (heading, head, rows): the totals, then each
+    period of each policy."""
     value = result["value_column"] or "value"
-    lines = [f"# Arena (seed {result['seed']}, from {result['start']}, {result['periods']} periods"
-             + (f", budget {result['budget']:,.2f} a period)" if result["budget"] is not None else ")"), "",
-             f"| policy | realized churners | expected churners | {value} retained | cost |", "|---|---|---|---|---|"]
-    for name, p in result["policies"].items():
-        t = p["total"]
-        kept = "n/a" if t["value_retained"] is None else f"{t['value_retained']:,.0f}"
-        lines.append(f"| {name} | {t['realized_churners']:,} | {t['expected_churners']:,.2f} | {kept} | "
-                     f"{t['cost']:,.2f} |")
-    lines += ["", "## By period", "", "| policy | period | date | active | realized | expected | cost |",
-              "|---|---|---|---|---|---|---|"]
-    for name, p in result["policies"].items():
-        lines += [f"| {name} | {r['period']} | {r['date']} | {r['active']:,} | {r['realized_churners']:,} | "
-                  f"{r['expected_churners']:,.2f} | {r['cost']:,.2f} |" for r in p["periods"]]
+    totals = [[name, p["total"]["realized_churners"], p["total"]["expected_churners"], p["total"]["value_retained"],
+               p["total"]["cost"]] for name, p in result["policies"].items()]
+    periods = [[name, r["period"], r["date"], r["active"], r["realized_churners"], r["expected_churners"], r["cost"]]
+               for name, p in result["policies"].items() for r in p["periods"]]
+    return [("Totals", ["policy", "realized churners", "expected churners", f"{value} retained", "cost"], totals),
+            ("By period", ["policy", "period", "date", "active", "realized", "expected", "cost"], periods)]
+
+
+def _title(result: dict) -> str:
+    return (f"Arena (seed {result['seed']}, from {result['start']}, {result['periods']} periods"
+            + (f", budget {result['budget']:,.2f} a period)" if result["budget"] is not None else ")"))
+
+
+def markdown(result: dict) -> str:
+    from .review.canvas import markdown_table
+
+    lines = [f"# {_title(result)}"]
+    for heading, head, rows in _tables(result):
+        lines += ["", f"## {heading}", "", *markdown_table(head, rows)]
     return "\n".join(lines) + "\n"
 
 
 def html_page(result: dict) -> str:
-    """arena.html: the tables of arena.md as HTML."""
+    """arena.html: the tables of arena.md as a page in the report's style."""
     from html import escape
 
-    blocks, table = [], []
-    for line in markdown(result).splitlines():
-        if line.startswith("|"):
-            if set(line.replace("|", "").strip()) <= {"-"}:
-                continue
-            cells = [escape(c.strip()) for c in line.strip("|").split("|")]
-            tag = "th" if not table else "td"
-            table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if table:
-            blocks.append("<table>" + "".join(table) + "</table>")
-            table = []
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            blocks.append(f"<h{level}>{escape(line.lstrip('#').strip())}</h{level}>")
-    if table:
-        blocks.append("<table>" + "".join(table) + "</table>")
-    style = ("body{font-family:sans-serif;margin:1.5em;max-width:100%}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eee}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Arena</title><style>{style}</style>"
-            f"</head><body>{''.join(blocks)}</body></html>")
+    from .review.canvas import html_table
+    from .review.report import STYLE, panel
+
+    panels = "".join(panel(heading, html_table(head, rows)) for heading, head, rows in _tables(result))
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Arena</title><style>{STYLE}</style></head><body><h1>{escape(_title(result))}</h1>"
+            f"<div class=panels>{panels}</div></body></html>")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -190,52 +190,25 @@ def _fixed(value: float | None, spec: str = ".4f") -> str:
 
 
 def markdown(result: dict) -> str:
-    """evaluation.md: the figures as tables, for a pull request."""
+    """evaluation.md: the figures as tables, for a pull request (the tables of :func:`_tables`,
+    which the page shows too)."""
+    from .review.canvas import markdown_table
+
     lines = [f"# Evaluation against the truth (seed {result['run']['seed']}, "
              f"{result['run']['predictions']:,} predictions)", "", f"Policies over {result['run']['window']}."]
-    if "churn_model" in result:
-        c = result["churn_model"]
-        lines += ["", "## Churn model", "", "| | model | oracle |", "|---|---|---|",
-                  f"| AUC (realized label) | {_fixed(c['auc'])} | {_fixed(c['oracle_auc'])} |",
-                  f"| Brier score | {c['brier']:.4f} | {c['oracle_brier']:.4f} |",
-                  f"| mean squared distance to the true probability | {c['brier_vs_true_probability']:.4f} | 0 |",
-                  "", "| decile | n | mean predicted | mean true probability | churn rate |", "|---|---|---|---|---|"]
-        lines += [f"| {r['decile']} | {r['n']} | {r['mean_predicted']:.4f} | {r['mean_true_probability']:.4f} | "
-                  f"{r['churn_rate']:.4f} |" for r in c["calibration"]]
-    if "uplift_model" in result:
-        u = result["uplift_model"]
-        ci = u.get("intervals_95") or {}
-        span = lambda key: "" if not ci.get(key) else f"{ci[key][0]:.4f} to {ci[key][1]:.4f}"
-        lines += ["", "## Uplift model", "", f"Benefit: {u['benefit']}.", "",
-                  "| measure | value | bootstrap 95% interval |", "|---|---|---|",
-                  f"| Qini coefficient (1 = perfect ranking) | {_fixed(u['qini'])} | {span('qini')} |",
-                  f"| Spearman with the true benefit | {_fixed(u['spearman'])} | |"]
-        lines += [f"| mean true benefit, top {k.split('_')[2].removesuffix('pct')}% | {v:.4f} | {span(k)} |"
-                  for k, v in u.items() if k.startswith("uplift_at_")]
-    lines += ["", "## Policies" + (f" (budget {result['budget']:,.2f})" if result["budget"] is not None else ""),
-              "", f"| policy | expected churners | churn rate | {result.get('value_column') or 'value'} retained "
-                  f"| cost |", "|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['expected_churners']:,.2f} | {r['expected_churn_rate']:.4f} | "
-              f"{_fixed(r['expected_commission_retained'], ',.0f')} | {r['cost']:,.2f} |" for r in result["policies"]]
-    if result["regret"] is not None:
-        lines += ["", f"Regret (expected churners of the submitted policy minus the oracle's): "
-                      f"**{result['regret']:,.3f}**"]
-    if "ope" in result:
-        o = result["ope"]
-        lines += ["", "## Off-policy estimates of the submitted policy", "",
-                  f"{o['unit']} ({o['n']:,} logged decisions), each beside the exact value:", "",
-                  "| estimator | estimate | SE | truth | error | error / SE |", "|---|---|---|---|---|---|"]
-        for name in ("ipw", "snipw", "dm", "dr"):
-            e = o[name]
-            z = e["error"] / e["se"] if e["se"] and math.isfinite(e["se"]) else float("nan")
-            lines.append(f"| {name.upper()} | {e['estimate']:.2f} | {e['se']:.2f} | {e['truth']:.2f} | "
-                         f"{e['error']:+.2f} | {z:+.2f} |")
+    for section, (heading, head, rows) in _tables(result).items():
+        lines += ["", f"## {heading}", "", *markdown_table(head, rows)]
+        if section == "policies" and result["regret"] is not None:
+            lines += ["", f"{REGRET}: **{result['regret']:,.3f}**"]
     return "\n".join(lines) + "\n"
 
 
+REGRET = "Regret (expected churners of the submitted policy minus the oracle's)"
+
+
 def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
-    """evaluation.md's tables as (heading, head, rows) by section (churn, calibration,
-    uplift, policies), for the page: numbers stay numbers."""
+    """evaluation.md's and evaluation.html's tables as (heading, head, rows) by section
+    (churn, calibration, uplift, policies, ope): numbers stay numbers."""
     out = {}
     if "churn_model" in result:
         c = result["churn_model"]
@@ -249,10 +222,12 @@ def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
                      for r in c["calibration"]])
     if "uplift_model" in result:
         u = result["uplift_model"]
-        out["uplift"] = (f"Uplift model (benefit: {u['benefit']})", ["measure", "value"], [
-            ["Qini coefficient (1 = perfect ranking)", u["qini"]],
-            ["Spearman with the true benefit", u["spearman"]],
-            *[[f"mean true benefit, top {k.split('_')[2].removesuffix('pct')}%", v]
+        ci = u.get("intervals_95") or {}
+        span = lambda key: "" if not ci.get(key) else f"{ci[key][0]:.4f} to {ci[key][1]:.4f}"
+        out["uplift"] = (f"Uplift model (benefit: {u['benefit']})", ["measure", "value", "bootstrap 95% interval"], [
+            ["Qini coefficient (1 = perfect ranking)", u["qini"], span("qini")],
+            ["Spearman with the true benefit", u["spearman"], ""],
+            *[[f"mean true benefit, top {k.split('_')[2].removesuffix('pct')}%", v, span(k)]
               for k, v in u.items() if k.startswith("uplift_at_")]])
     budget = result["budget"]
     out["policies"] = ("Policies" + (f" (budget {budget:,.2f})" if budget is not None else ""),
@@ -260,6 +235,13 @@ def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
                  "cost"],
                 [[r["name"], r["expected_churners"], r["expected_churn_rate"], r["expected_commission_retained"],
                   r["cost"]] for r in result["policies"]])
+    if "ope" in result:
+        o = result["ope"]
+        out["ope"] = (f"Off-policy estimates of the submitted policy: {o['unit']} ({o['n']:,} logged decisions)",
+                      ["estimator", "estimate", "SE", "truth", "error", "error / SE"],
+                      [[name.upper(), o[name]["estimate"], o[name]["se"], o[name]["truth"], o[name]["error"],
+                        o[name]["error"] / o[name]["se"] if o[name]["se"] else None]
+                       for name in ("ipw", "snipw", "dm", "dr")])
     return out
 
 
@@ -306,8 +288,7 @@ def html_page(result: dict) -> str:
     from .review.canvas import html_table, image
     from .review.report import STYLE, panel
 
-    tables = {section: panel(heading, html_table(head, [["n/a" if v is None else v for v in r] for r in rows]))
-              for section, (heading, head, rows) in _tables(result).items()}
+    tables = {section: panel(heading, html_table(head, rows)) for section, (heading, head, rows) in _tables(result).items()}
     panels = [tables.get("churn", ""), tables.get("calibration", "")]
     if "churn_model" in result:
         panels.append(panel("Churn model: calibration against the true probability",
@@ -316,10 +297,9 @@ def html_page(result: dict) -> str:
     if "uplift_model" in result:
         panels.append(panel("Uplift model: the Qini curves of the model and the oracle",
                             image(qini_figure(result["uplift_model"]))))
-    panels.append(tables["policies"])
+    panels += [tables["policies"], tables.get("ope", "")]
     run = result["run"]
-    regret = "" if result["regret"] is None else (
-        f"<p>Regret (expected churners of the submitted policy minus the oracle's): <b>{result['regret']:,.3f}</b></p>")
+    regret = "" if result["regret"] is None else f"<p>{REGRET}: <b>{result['regret']:,.3f}</b></p>"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Evaluation (seed {run['seed']})</title><style>{STYLE}</style></head><body>"

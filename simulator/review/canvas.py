@@ -54,15 +54,31 @@ def image(fig) -> Image:
     return Image(base64.b64encode(buf.getvalue()).decode("ascii"))
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def cell(v: object) -> str:
+    """A table cell's text: a float to four significant digits, or whole with thousands
+    separators from 1,000 on; an int with separators; None as n/a."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return format(v, ",.0f" if abs(v) >= 1000 else ".4g")
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+
+def markdown_table(head: list[str], rows: list[list[object]]) -> list[str]:
+    """The lines of a Markdown table, cells as :func:`html_table` shows them."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(cell(v) for v in r) + " |" for r in rows)]
+
+
 def html_table(head: list[str], rows: list[list[object]]) -> Html:
     """A small HTML table (a panel may be one instead of a picture)."""
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    # a float: four significant digits, or whole with thousands separators from 1,000 on
-    cell = lambda v: (format(v, ",.0f" if abs(v) >= 1000 else ".4g") if isinstance(v, float)
-                      else html.escape(f"{v:,}" if isinstance(v, int) else str(v)))
-    td = lambda v: f"<td class='n'>{cell(v)}</td>" if number(v) else f"<td>{cell(v)}</td>"
+    td = lambda v: f"<td class='n'>{html.escape(cell(v))}</td>" if _number(v) else f"<td>{html.escape(cell(v))}</td>"
     # numbers right-aligned, and the heads of the columns that hold only numbers
-    numeric = [bool(rows) and all(number(r[i]) or r[i] == "" for r in rows) for i in range(len(head))]
+    numeric = [bool(rows) and all(_number(r[i]) or r[i] == "" for r in rows) for i in range(len(head))]
     th = "".join(f"<th class='n'>{html.escape(h)}</th>" if n else f"<th>{html.escape(h)}</th>"
                  for h, n in zip(head, numeric))
     return Html(f"<table><tr>{th}</tr>" + "".join(f"<tr>{''.join(td(v) for v in r)}</tr>" for r in rows) + "</table>")
