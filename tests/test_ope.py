@@ -67,3 +67,5 @@ def test_snipw_and_dr_recover_the_truth_under_a_targeted_logging_policy(tmp_path
     assert o["ipw"]["truth"] == o["dr"]["truth"] > 0
     md = (tmp_path / "ev" / "evaluation.md").read_text()
     assert "## Off-policy estimates of the submitted policy" in md and "| SNIPW |" in md
+    page = (tmp_path / "ev" / "evaluation.html").read_text()
+    assert "Off-policy estimates of the submitted policy" in page and "<td>SNIPW</td>" in page
