@@ -110,7 +110,7 @@ def load(run_dir: Path) -> World:
         if churn.label in rec.pins and row >= 0:
             pinned[row] = float(rec.pins[churn.label])
     value = spec.role("value")
-    e = tl.episodes
+    e = tl.periods                          # the horizon's periods, then the label window's
     return World(run_dir, spec, churn, iv, partners, env, facts,
                  _draws(spec, ("churn", "episodes"), lambda g, m: g.random((m, e))),
                  _draws(spec, ("churn", "day"), lambda g, m: g.integers(1, tl.episode_days + 1, m)),
@@ -144,7 +144,8 @@ class Play:
         declared = expected_effects(iv, state, w.spec.n)
         truth = iv.truth(hazard, declared)
         kind = np.full(w.spec.n, iv.types.index(iv.control), dtype=np.int32)
-        kind[alive] = self.decide(j, state, alive, truth)[alive]
+        window = w.spec.timeline.snapshots - 1          # j counts all periods; a policy, the window's
+        kind[alive] = self.decide(j - window, state, alive, truth)[alive]
         self.effect[:, j] = iv.realized(declared, kind, w.noise[:, j])
         self.periods.append(Period(alive.copy(), kind, truth))
 
@@ -154,7 +155,8 @@ def play(world: World, decide: Callable, periods: int) -> tuple[list[dict], np.n
     from .stages.churn import Periods
 
     spec, iv = world.spec, world.interventions
-    effect = np.zeros((spec.n, spec.timeline.episodes))
+    tl = spec.timeline
+    effect = np.zeros((spec.n, tl.periods))
     hook = Play(world, decide, effect)
     ctx = RunContext(spec, None, dict(world.env), facts=dict(world.facts))
     path = Periods(world.churn, ctx, effect, world.u, world.day, world.pinned, replay=hook).play(world.intercept)
@@ -163,14 +165,14 @@ def play(world: World, decide: Callable, periods: int) -> tuple[list[dict], np.n
     for j, p in enumerate(hook.periods[:periods]):
         chosen = p.truth[np.arange(spec.n), p.kind]
         a = p.active
-        rows.append({"period": j, "date": str(np.datetime64(spec.timeline.decision_dates()[j], "D")),
+        rows.append({"period": j, "date": str(np.datetime64(tl.decision_dates()[j], "D")),
                      "active": int(a.sum()),
-                     "realized_churners": int(np.count_nonzero(path.episode == j)),
+                     "realized_churners": int(np.count_nonzero(path.episode == tl.snapshots - 1 + j)),
                      "expected_churners": float(chosen[a].sum()),
                      "value_retained": None if world.value is None else float((world.value * (1 - chosen))[a].sum()),
                      "cost": float(cost[p.kind][a].sum()),
                      "decisions": {t: int(np.count_nonzero(a & (p.kind == k))) for k, t in enumerate(iv.types)}})
-    return rows, path.episode
+    return rows, np.where(path.episode >= 0, path.episode - (tl.snapshots - 1), -1)
 
 
 # ----------------------------------------------------------------------------- the policies
@@ -179,7 +181,7 @@ def logging_policy(world: World) -> Callable:
     from .distributions import categorical_codes
 
     iv = world.interventions
-    return lambda j, state, alive, truth: categorical_codes(iv.policy_shares(state, world.spec.n), world.type_u[:, j])
+    return lambda j, state, alive, truth: categorical_codes(iv.policy_shares(state, world.spec.n), world.type_u[:, world.spec.timeline.snapshots - 1 + j])
 
 
 def control_policy(world: World) -> Callable:

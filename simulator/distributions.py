@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special, stats
 
 # parameter constraints: name -> (test, description)
 CONSTRAINTS: dict[str, tuple[Callable[[float], bool], str]] = {
@@ -30,32 +31,69 @@ class Sampler:
     kind: str                                 # float | int | bool
     draw: Callable[..., np.ndarray]           # draw(rng, n, **params) -> array of n
     ordered: tuple[str, str] | None = None    # (low, high) that must satisfy low < high
+    cdf: Callable[..., np.ndarray] | None = None   # cdf(x, **params) = P(X <= x)
+    ppf: Callable[..., np.ndarray] | None = None   # ppf(u, **params): the smallest x with cdf(x) >= u
+    discrete: bool = False                    # integer support: P(X < x) = cdf(ceil(x) - 1)
 
 
 def _integers(rng, n, low, high):
     return rng.integers(np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64) + 1, n)
 
 
+def _positive_log(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(x > 0, x, np.nan))
+
+
+def _integers_cdf(x, low, high):
+    return np.clip((np.floor(x) - low + 1) / (np.asarray(high) - low + 1), 0, 1)
+
+
+def _integers_ppf(u, low, high):
+    m = np.asarray(high) - low + 1
+    return low + np.minimum(np.floor(u * m), m - 1).astype(np.int64)
+
+
+# cdf and ppf (the inverse CDF) let a partner's draw move through time on its quantile
+# (simulator.stages.moving): the same uniform gives the same value
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in [
     Sampler("normal", {"loc": "real", "scale": "positive"}, "float",
-            lambda rng, n, loc, scale: rng.normal(loc, scale, n)),
+            lambda rng, n, loc, scale: rng.normal(loc, scale, n),
+            cdf=lambda x, loc, scale: special.ndtr((x - loc) / scale),
+            ppf=lambda u, loc, scale: loc + scale * special.ndtri(u)),
     Sampler("lognormal", {"mean": "real", "sigma": "positive"}, "float",
-            lambda rng, n, mean, sigma: rng.lognormal(mean, sigma, n)),
+            lambda rng, n, mean, sigma: rng.lognormal(mean, sigma, n),
+            cdf=lambda x, mean, sigma: np.nan_to_num(special.ndtr((_positive_log(x) - mean) / sigma), nan=0.0),
+            ppf=lambda u, mean, sigma: np.exp(mean + sigma * special.ndtri(u))),
     Sampler("exponential", {"scale": "positive"}, "float",
-            lambda rng, n, scale: rng.exponential(scale, n)),
+            lambda rng, n, scale: rng.exponential(scale, n),
+            cdf=lambda x, scale: -np.expm1(-np.maximum(x, 0) / scale),
+            ppf=lambda u, scale: -scale * np.log1p(-u)),
     # numpy's pareto is the Lomax (Pareto II) form: scale * Lomax(alpha), support [0, inf)
     Sampler("pareto", {"alpha": "positive", "scale": "positive"}, "float",
-            lambda rng, n, alpha, scale: rng.pareto(alpha, n) * scale),
+            lambda rng, n, alpha, scale: rng.pareto(alpha, n) * scale,
+            cdf=lambda x, alpha, scale: -np.expm1(-alpha * np.log1p(np.maximum(x, 0) / scale)),
+            ppf=lambda u, alpha, scale: scale * np.expm1(-np.log1p(-u) / alpha)),
     Sampler("uniform", {"low": "real", "high": "real"}, "float",
-            lambda rng, n, low, high: rng.uniform(low, high, n), ordered=("low", "high")),
+            lambda rng, n, low, high: rng.uniform(low, high, n), ordered=("low", "high"),
+            cdf=lambda x, low, high: np.clip((x - low) / (np.asarray(high) - low), 0, 1),
+            ppf=lambda u, low, high: low + u * (np.asarray(high) - low)),
     # inclusive of both bounds: integers(30, 365) can give 365
-    Sampler("integers", {"low": "int", "high": "int"}, "int", _integers, ordered=("low", "high")),
+    Sampler("integers", {"low": "int", "high": "int"}, "int", _integers, ordered=("low", "high"),
+            cdf=_integers_cdf, ppf=_integers_ppf, discrete=True),
     Sampler("poisson", {"lam": "nonneg"}, "int",
-            lambda rng, n, lam: rng.poisson(lam, n)),
+            lambda rng, n, lam: rng.poisson(lam, n),
+            cdf=lambda x, lam: np.where(x < 0, 0.0, special.pdtr(np.floor(np.maximum(x, 0)), lam)),
+            ppf=lambda u, lam: stats.poisson.ppf(u, lam).astype(np.int64), discrete=True),
+    # False / True as 0 / 1
     Sampler("bernoulli", {"p": "prob"}, "bool",
-            lambda rng, n, p: rng.random(n) < p),
+            lambda rng, n, p: rng.random(n) < p,
+            cdf=lambda x, p: np.where(x < 0, 0.0, np.where(x < 1, 1 - np.asarray(p, dtype=float), 1.0)),
+            ppf=lambda u, p: u > 1 - np.asarray(p, dtype=float), discrete=True),
     Sampler("beta", {"a": "positive", "b": "positive"}, "float",
-            lambda rng, n, a, b: rng.beta(a, b, n)),
+            lambda rng, n, a, b: rng.beta(a, b, n),
+            cdf=lambda x, a, b: special.betainc(a, b, np.clip(x, 0, 1)),
+            ppf=lambda u, a, b: special.betaincinv(a, b, u)),
 ]}
 
 CATEGORICAL = "categorical"   # weights over labels; handled by draw_categorical

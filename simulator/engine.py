@@ -18,6 +18,7 @@ from . import ids
 from .errors import ConfigError
 from .plan import build_plan
 from .spec import Domain, WorldSpec
+from .state import as_column
 from .stage import RunContext
 from .stages import golden
 from .stages.golden import equal
@@ -57,18 +58,6 @@ def check_golden(spec: WorldSpec, env: dict[str, object]) -> None:
         raise ConfigError(problems)
 
 
-def _as_series(values: object, domain: Domain) -> object:
-    """Internal arrays -> the table's dtypes (labels as category, nullable ints as Int64)."""
-    if domain.dtype == "str":
-        return values
-    if domain.dtype == "category":
-        return values if isinstance(values, pd.Categorical) else pd.Categorical(values)
-    if domain.dtype == "int" and domain.nullable:
-        arr = np.asarray(values, dtype=float)
-        return pd.arrays.IntegerArray(np.nan_to_num(arr).astype(np.int64), np.isnan(arr))
-    return values
-
-
 def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Result:
     """Generate every table of the world (or block, simulator.chunks) described by
     ``spec``; ``given``: world-level solutions solved on another block."""
@@ -81,7 +70,7 @@ def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Resul
         timings[step.name] = time.perf_counter() - start
     check_golden(spec, ctx.env)
     domains = spec.domains()
-    partners = pd.DataFrame({c: _as_series(ctx.env[c], domains[c]) for c in spec.output_columns})
+    partners = pd.DataFrame({c: as_column(ctx.env[c], domains[c]) for c in spec.output_columns})
     for s in spec.stages:
         s.finish(ctx, partners)
     return Result({spec.table: partners, **ctx.tables},

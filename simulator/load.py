@@ -27,7 +27,7 @@ from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
-WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None},
+WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None, "snapshots": None},
                "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None},
                "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None, "timeout": None}}
@@ -125,10 +125,10 @@ def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
 
 
 def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
-              episode_days: int | None) -> Timeline | None:
+              episode_days: int | None, snapshots: int | None = 1) -> Timeline | None:
     """The timeline, or None when its parts are invalid or its label window would start
     before EARLIEST_DATE (counted in Python integers: numpy's day arithmetic would wrap)."""
-    if as_of is None or None in (episodes, episode_days):
+    if as_of is None or None in (episodes, episode_days, snapshots):
         return None
     room = int((np.datetime64(as_of, "D") - EARLIEST_DATE).astype(int))
     if episodes * episode_days > room:
@@ -136,21 +136,26 @@ def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
               f"start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
               f"{room // episodes:,} days per episode")
         return None
-    return Timeline(as_of, episodes, episode_days)
+    if (episodes + snapshots - 1) * episode_days > room:
+        p.add("timeline.snapshots", f"{snapshots} snapshots {episode_days} days apart before the label window "
+              f"would start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
+              f"{room // episode_days - episodes + 1:,}")
+        return None
+    return Timeline(as_of, episodes, episode_days, snapshots)
 
 
 def _earliest_date(p: Problems, timeline: Timeline, stages: list) -> None:
-    """Refuse day counts that would take a date before EARLIEST_DATE: the feature date minus
+    """Refuse day counts that would take a date before EARLIEST_DATE: the horizon's start minus
     every stage's lookback, added up (see Stage.lookback). Dates after the feature date end
     at as_of, already in range."""
     reach = sorted(((path, int(days)) for s in stages for path, days in s.lookback()), key=lambda r: -r[1])
-    room = int((np.datetime64(timeline.feature_date, "D") - EARLIEST_DATE).astype(int))
+    room = int((np.datetime64(timeline.start, "D") - EARLIEST_DATE).astype(int))
     total = sum(days for _, days in reach)
     if reach and total > room:
         path, days = reach[0]
         parts = " + ".join(f"{d:,} ({where})" for where, d in reach)
-        p.add(path, f"dates would reach {total:,} days before the feature date "
-              f"{np.datetime64(timeline.feature_date, 'D')} ({parts}), before {EARLIEST_DATE}; "
+        p.add(path, f"dates would reach {total:,} days before the horizon's start "
+              f"{np.datetime64(timeline.start, 'D')} ({parts}), before {EARLIEST_DATE}; "
               f"at most {room:,} days in all, so at most {max(room - total + days, 0):,} here")
 
 
@@ -187,7 +192,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     tl = raw.get("timeline") or {}
     episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
     episode_days = _int(p, "timeline.episode_days", tl.get("episode_days", 30), 1)
-    timeline = _timeline(p, as_of, episodes, episode_days)
+    snapshots = _int(p, "timeline.snapshots", tl.get("snapshots", 1), 1)
+    timeline = _timeline(p, as_of, episodes, episode_days, snapshots)
     groups = _stage_groups(p, raw)
     ctx = ParseContext(n, {}, timeline)
     for group, kind, c in groups:              # columns stages own outright, known to every parser

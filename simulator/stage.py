@@ -184,6 +184,7 @@ class RunContext:
     facts: dict[str, object] = field(default_factory=dict)
     given: Mapping[str, float] = field(default_factory=dict)   # world-level solutions (simulator.chunks)
     solved: dict[str, float] = field(default_factory=dict)     # those used here, to hand on
+    cache: dict[str, object] = field(default_factory=dict)     # a stage's own arrays for this block (not facts)
 
     @property
     def n(self) -> int:
@@ -248,13 +249,17 @@ class Stage(Protocol):
         """Run one of its steps: arrays in ``ctx.env`` in, arrays and tables out."""
 
     def varying(self) -> frozenset[str]:
-        """The partners columns it writes whose value moves with the date: the partner's
-        state at the feature date, which :meth:`state_at` gives at any later day."""
+        """The partners columns it writes whose value moves with the date: the partners
+        table holds the partner's state at the feature date, :meth:`state_at` gives it at
+        any other day."""
 
-    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray) -> dict[str, np.ndarray]:
+    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray,
+                 state: Mapping[str, object]) -> dict[str, object]:
         """Its :meth:`varying` columns as of the day ``when``, given every partner's churn
-        date so far (``gone``: NaT for a partner still active), after its step has run: what
-        a churn process that moves through time reads at each period's start."""
+        date so far (``gone``: NaT for a partner still active) and ``state``, the columns
+        as of that day of the stages it reads (simulator.state), after its step has run:
+        what a churn process that moves through time reads at each period's start, and a
+        snapshot's row."""
 
     def decides(self) -> frozenset[str]:
         """The columns its per-period decisions read (empty: it decides nothing per period)."""
@@ -347,7 +352,7 @@ class BaseStage:
     def varying(self) -> frozenset[str]:
         return frozenset()
 
-    def state_at(self, ctx: RunContext, when, gone) -> dict[str, np.ndarray]:
+    def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
         return {}
 
     def decides(self) -> frozenset[str]:

@@ -168,7 +168,7 @@ CATALOGUE = [
      "start before 1900-01-01; with as_of 2026-01-01 at most 15,340 days per episode"),
     ("timeline.episode_days=100000000000000000000", "timeline.episode_days: the label window"),
     ("timeline.episodes=1000000", "timeline.episode_days: the label window (1000000 episodes x 30 days)"),
-    ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the feature date "
+    ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the horizon's start "
      "2025-10-03 (50,000 (churn.earlier.days) + 180 (activity.histories.commissions)), before 1900-01-01"),
     ("activity.histories.daily.days=60000", "activity.histories.daily: dates would reach 60,090 days before"),
     ("activity.histories.commissions.months=2000", "activity.histories.commissions: dates would reach"),

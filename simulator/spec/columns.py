@@ -13,7 +13,7 @@ from .model import ColumnSpec, Domain
 
 FALLBACK_KEY = "*"           # per-category table entry for values not listed
 COLUMN_KINDS = ("dist", "expr", "bins", "lookup", "days_before")
-MODIFIERS = ("by", "clip", "cap", "round", "dtype", "keep")
+MODIFIERS = ("by", "clip", "cap", "round", "dtype", "keep", "persistence", "ages")
 
 
 def _column(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Domain]) -> ColumnSpec | None:
@@ -82,7 +82,22 @@ def _modifiers(p: Problems, decl: Mapping, path: str) -> dict:
     if cast is not None and cast not in ("int", "float", "bool"):
         p.add(f"{path}.dtype", f"must be one of int, float, bool, got {cast!r}")
         cast = None
-    return {"clip": (lo, hi), "round": rnd, "cast": cast, "keep": bool(decl.get("keep", True))}
+    persistence = decl.get("persistence", 1.0)
+    if "persistence" in decl and "dist" not in decl:
+        p.add(f"{path}.persistence", "only a drawn column (dist) moves on its own; a derived column moves "
+              "with the columns it reads")
+        persistence = 1.0
+    elif isinstance(persistence, bool) or not _is_number(persistence) or not 0 <= persistence <= 1:
+        p.add(f"{path}.persistence", f"must be a correlation in [0, 1] of the partner's draw from one period "
+              f"to the next (1: it never moves), got {persistence!r}")
+        persistence = 1.0
+    ages = decl.get("ages", False)
+    if not isinstance(ages, bool):
+        p.add(f"{path}.ages", f"must be true (a count of days, that many fewer at an earlier date) or false, "
+              f"got {ages!r}")
+        ages = False
+    return {"clip": (lo, hi), "round": rnd, "cast": cast, "keep": bool(decl.get("keep", True)),
+            "persistence": float(persistence), "ages": ages}
 
 
 def _sampled(p: Problems, name: str, decl: Mapping, path: str, domains: dict[str, Domain],

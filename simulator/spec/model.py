@@ -46,6 +46,9 @@ class ColumnSpec:
     clip: tuple[float | None, float | None] = (None, None)
     round: int | str | None = None            # decimals, or "floor"
     cast: str | None = None                   # int | float | bool
+    persistence: float = 1.0                  # sampled: correlation of its quantile from one period to
+                                              #   the next (1: the draw never moves; simulator.stages.moving)
+    ages: bool = False                        # a count of days: that many fewer at an earlier date
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,17 @@ LATEST_DATE = np.datetime64("2200-12-31", "D")
 class Timeline:
     """The one time axis of every partner (README: "The world's timeline").
 
-    Features are observed up to ``feature_date``; the label window is the days after it up
-    to ``as_of``, cut into ``episodes`` episodes of ``episode_days`` days, each opened by one
-    decision of the logging policy on its first day (the day before it starts)."""
+    Features are observed at ``snapshots`` snapshot dates, ``episode_days`` apart, the
+    last of them ``feature_date``; the label window is the days after it up to ``as_of``,
+    cut into ``episodes`` episodes of ``episode_days`` days. From the first snapshot (the
+    horizon's start) to as_of the world runs in periods of ``episode_days`` days, each
+    opened by one decision of the logging policy on its first day; the label window's
+    episodes are the last ``episodes`` periods."""
 
     as_of: np.datetime64
     episodes: int
     episode_days: int
+    snapshots: int = 1
 
     @property
     def window_days(self) -> int:
@@ -109,6 +116,34 @@ class Timeline:
         """The last day features observe; the label window starts the day after."""
         return self.as_of - np.timedelta64(self.window_days, "D")
 
+    @property
+    def start(self) -> np.datetime64:
+        """The horizon's start: the first snapshot date (the feature date with one snapshot)."""
+        return self.feature_date - np.timedelta64((self.snapshots - 1) * self.episode_days, "D")
+
+    @property
+    def periods(self) -> int:
+        """Periods from the horizon's start to as_of: one per snapshot before the feature
+        date, then the label window's episodes."""
+        return self.snapshots - 1 + self.episodes
+
+    def snapshot_dates(self) -> np.ndarray:
+        """The snapshot dates, oldest first; the last is the feature date."""
+        return self.start + np.arange(self.snapshots) * np.timedelta64(self.episode_days, "D")
+
+    def period_dates(self) -> np.ndarray:
+        """The day each period's decision is taken (its outcome window is the next
+        ``episode_days`` days): the horizon's start, then every episode_days after it."""
+        return self.start + np.arange(self.periods) * np.timedelta64(self.episode_days, "D")
+
+    def period_of(self, churned_at: object) -> np.ndarray:
+        """The period whose outcome window holds each date (a churn date): 0 for the first
+        day after the horizon's start; -1 on or before it, or NaT."""
+        gone = np.asarray(churned_at, dtype="datetime64[us]")
+        after = ~np.isnat(gone) & (gone > self.start)
+        since = np.where(after, gone - self.start, np.timedelta64(1, "D"))
+        return np.where(after, (since - np.timedelta64(1, "D")) // np.timedelta64(self.episode_days, "D"), -1)
+
     def active(self, churned_at: object) -> np.ndarray:
         """Who is still active at the feature date (the cohort), from each partner's churn
         date (NaT: never churned)."""
@@ -116,13 +151,14 @@ class Timeline:
         return np.isnat(gone) | (gone > self.feature_date)
 
     def decision_dates(self) -> np.ndarray:
-        """The day each episode's decision is taken (its outcome window is the next
-        ``episode_days`` days): the feature date, then every episode_days after it."""
+        """The label window's decision days: the feature date, then every episode_days after
+        it (the last ``episodes`` of :meth:`period_dates`)."""
         return self.feature_date + np.arange(self.episodes) * np.timedelta64(self.episode_days, "D")
 
     def manifest(self) -> dict[str, object]:
         day = lambda d: str(np.datetime64(d, "D"))
         return {"feature_date": day(self.feature_date),
+                "snapshots": [day(d) for d in self.snapshot_dates()],
                 "label_window": {"start": day(self.feature_date + np.timedelta64(1, "D")), "end": day(self.as_of)},
                 "episodes": [{"decision": day(d), "outcome_window": {"start": day(d + np.timedelta64(1, "D")),
                                                                     "end": day(d + np.timedelta64(self.episode_days, "D"))}}

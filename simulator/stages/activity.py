@@ -429,7 +429,11 @@ class HistoriesKind:
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Activity | None:
         """Its histories and features; the features' domains join ``ctx.domains``."""
         domains, n = ctx.domains, ctx.n
-        live = None
+        if ctx.timeline is not None and ctx.timeline.snapshots > 1:
+            p.add("timeline.snapshots", f"{ctx.timeline.snapshots} snapshots need every feature as of each "
+                  f"snapshot; the raw histories ({group}=histories) are generated up to the feature date only "
+                  f"(histories generated forward through the horizon are not built yet): use activity=none, "
+                  f"whose drawn features move through the horizon, or timeline.snapshots=1")
         if c.get("live_days") is None:
             p.add(f"{group}.live_days", "missing: each partner's live days, from joining to its observation end "
                   "(both included), an expression over partners columns, e.g. \"tenure_days + 1\"")

@@ -41,6 +41,7 @@ from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
+from ..state import movers, state_at
 from ..truth import episode_hazard, hazard_column
 
 
@@ -162,60 +163,118 @@ def solve_intercept(count, k: int, still: np.ndarray, lo: float = -60.0, hi: flo
 
 @dataclass(frozen=True)
 class Path:
-    """One play of the label window at an intercept."""
+    """One play of the world's periods at an intercept (the label window's)."""
 
-    episode: np.ndarray       # each partner's churn period (-1: stays)
+    episode: np.ndarray       # each partner's churn period (-1: stays; the horizon's periods first)
     hazard: np.ndarray        # (partners, periods): the hazard at each period's start
     gone: np.ndarray          # churn dates (the early leavers' too)
 
 
 class Periods:
-    """The label window's periods for one block (or, replayed by the arena, the world): the
-    draws, and the state other stages move through time (:meth:`Stage.state_at`) where the
-    rules, or a stage that decides each period (:meth:`Stage.decide_at`: the logging
-    policy), read it. ``replay``, when given, takes every period's decisions instead: it is
-    called with the period, its state, who is active and their hazards, and fills that
-    period's column of ``effect``."""
+    """The world's periods for one block (or, replayed by the arena, the world): the draws,
+    and the state other stages move through time (:meth:`Stage.state_at`) where the rules,
+    or a stage that decides each period (:meth:`Stage.decide_at`: the logging policy), read
+    it. The horizon's periods before the feature date are played once, each with its own
+    intercept (:meth:`horizon`); the label window's are played at any intercept
+    (:meth:`play`). ``replay``, when given, takes the window's decisions instead: it is
+    called with the period (its index among all periods), its state, who is active and
+    their hazards, and fills that period's column of ``effect``."""
 
     def __init__(self, churn: "Churn", ctx: RunContext, effect: np.ndarray, u: np.ndarray, day: np.ndarray,
-                 pinned: np.ndarray, replay=None):
+                 pinned: np.ndarray, replay=None, later: frozenset[str] = frozenset()):
         self.ctx, self.effect, self.u, self.pinned, self.replay = ctx, effect, u, pinned, replay
-        self.signal, tl = churn.signal, ctx.world.timeline
-        self.dates = tl.decision_dates()
+        self.churn, self.signal, tl = churn, churn.signal, ctx.world.timeline
+        self.dates = tl.period_dates()
+        self.window = tl.snapshots - 1                                # the label window's first period
         self.when = self.dates[:, None] + day[None, :] * DAY          # the churn day in each period
-        self.cohort = np.asarray(ctx.env[churn.cohort], dtype=bool)
+        self.present = np.asarray(ctx.env[churn.cohort], dtype=bool)  # in the world at the horizon's start or later
+        self.joined = np.asarray(ctx.env[churn.joined], dtype="datetime64[us]")
         self.start = np.asarray(ctx.env[churn.date_column], dtype="datetime64[us]")   # the early leavers
-        stages = ctx.world.stages
+        stages = [s for s in ctx.world.stages if s.name not in later]    # (`later`: not run yet)
         moving = frozenset().union(*(s.varying() for s in stages))
         read = frozenset().union(*(r.expr.names for r in churn.rules))
         self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment and replay is None else []
         needed = read.union(*(s.decides() for s in self.deciders)) | (moving if replay is not None else frozenset())
-        self.movers = [s for s in stages if s.varying() & needed]
+        self.movers = movers(stages, needed)
         self.moving = tuple(r for r in churn.rules if r.expr.names & moving)
         self.steady = churn.signal * score(tuple(r for r in churn.rules if not r.expr.names & moving), ctx.env, ctx.n)
         self.first = self.steady + churn.signal * score(self.moving, ctx.env, ctx.n)
         self.episodes = tl.episodes
+        known = ctx.env.get(hazard_column(churn.probability))   # an earlier pass's hazards
+        self.hazard = np.array(known, dtype=float) if isinstance(known, np.ndarray) and known.ndim == 2 \
+            else np.zeros((ctx.n, tl.periods))
+        self.before = Path(np.full(ctx.n, -1), self.hazard, self.start)   # the horizon's outcome (none yet)
 
     def state(self, j: int, gone: np.ndarray) -> Mapping[str, object]:
         """The columns as of period ``j``'s start (the partners table's at the feature date)."""
-        if j == 0 or not self.movers:
+        if j == self.window or not self.movers:
             return self.ctx.env
-        state = dict(self.ctx.env)
-        for stage in self.movers:
-            state.update(stage.state_at(self.ctx, self.dates[j], gone))
-        return state
+        return state_at(self.ctx, self.movers, self.dates[j], gone)
+
+    def scores(self, state: Mapping[str, object]) -> np.ndarray:
+        return self.first if state is self.ctx.env or not self.moving else \
+            self.steady + self.signal * score(self.moving, state, self.ctx.n)
+
+    def snapshots(self, rate: float, rows: np.ndarray, tag: str = "") -> Path:
+        """Every period in order, for the partners ``rows`` (the others' churn dates are
+        given), each with its own intercept, solved so that every snapshot's cohort churns
+        at ``rate`` in the label window after it: a period that closes a snapshot's window
+        (the third after it) takes exactly the churners that snapshot still needs from its
+        partners still active (those who joined later churn at the same intercept); the
+        first periods, which close none, take round(q x active), q the per-period hazard
+        of ``rate``. Golden records stay until the window, where a pinned churner churns
+        in its last period."""
+        n, ctx = self.ctx.n, self.ctx
+        gone, episode = self.start.copy(), np.full(n, -1)
+        q = float(episode_hazard(rate, self.episodes))
+        forced, never = self.pinned == 1, self.pinned == 0
+        held = ~np.isnan(self.pinned)
+        members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
+        last = self.dates.size - 1
+        for j in range(self.dates.size):
+            active = rows & self.present & (self.joined <= self.dates[j]) & (np.isnat(gone) | (gone > self.dates[j]))
+            if j < self.window + 1:
+                members.append(active)
+            state = self.state(j, gone)
+            for stage in self.deciders:
+                stage.decide_at(ctx, j, state)
+            scores = self.scores(state)
+            t = label_thresholds(self.u[:, j:j + 1], self.effect[:, j:j + 1], self.episodes) - scores
+            free = active & ~held if j < self.window else active & ~never & ~forced
+            closes = j - self.episodes + 1         # the snapshot whose window this period closes
+            if closes >= 0:
+                cohort = members[closes]
+                want = int(round(rate * np.count_nonzero(cohort & (~held if closes < self.window else ~never))))
+                had = int(np.count_nonzero(cohort & (episode >= closes)))
+                pool = cohort & free
+                k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
+            else:
+                pool, k = free, int(round(q * np.count_nonzero(free)))
+            b = ctx.solve(f"churn_intercept_{j}{tag}", lambda: calibrate(t, pool, k))
+            self.hazard[:, j] = np.where(rows, episode_hazard(probability(scores, b), self.episodes), self.hazard[:, j])
+            hit = free & (self.u[:, j] < self.hazard[:, j] + self.effect[:, j])
+            if j == last:
+                hit |= active & forced
+            episode[hit] = j
+            gone[hit] = self.when[j, hit]
+        self.before = Path(episode, self.hazard, gone)
+        return self.before
+
+    @property
+    def cohort(self) -> np.ndarray:
+        """Active at the feature date: in the world, joined by then, not gone in the horizon."""
+        gone = self.before.gone
+        return self.present & (self.joined <= self.dates[self.window]) & np.isnat(gone)
 
     def play(self, b: float) -> Path:
-        n, last = self.ctx.n, self.episodes - 1
-        gone, alive = self.start.copy(), self.cohort.copy()
-        episode = np.full(n, -1)
-        hazard = np.empty((n, self.episodes))
+        n, last = self.ctx.n, self.dates.size - 1
+        gone, episode = self.before.gone.copy(), self.before.episode.copy()
+        alive = self.cohort
+        hazard = self.hazard.copy()
         forced, never = self.pinned == 1, self.pinned == 0
-        for j in range(self.episodes):
+        for j in range(self.window, self.dates.size):
             state = self.state(j, gone)
-            scores = self.first if state is self.ctx.env or not self.moving else \
-                self.steady + self.signal * score(self.moving, state, n)
-            hazard[:, j] = episode_hazard(probability(scores, b), self.episodes)
+            hazard[:, j] = episode_hazard(probability(self.scores(state), b), self.episodes)
             if self.replay is not None:
                 self.replay(j, state, alive, hazard[:, j])
             elif state is not self.ctx.env:           # the period's decisions on its moved state
@@ -256,6 +315,15 @@ class Churn(BaseStage):
     treatment: str | None = None              # helper column (partners x episodes): realized effects
     truth: str | None = None                  # P(churn in the window | latent state, decisions): the oracle
     signal: float = 1.0                       # scales every rule's weight: how decisive the risk is
+    snapshots: int = 1                        # the timeline's: with more, the label is a snapshot's too
+
+    def varying(self) -> frozenset[str]:
+        return frozenset([self.label]) if self.snapshots > 1 else frozenset()
+
+    def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
+        """The label of a snapshot on ``when``: churn in the label window after it."""
+        window = np.timedelta64(ctx.world.timeline.window_days, "D")
+        return {self.label: ~np.isnat(gone) & (gone > when) & (gone <= when + window)}
 
     def writes(self) -> dict[str, Domain]:
         return {**_owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort),
@@ -300,42 +368,94 @@ class Churn(BaseStage):
                      splittable=True, inside_reads=frozenset([self.treatment]) if self.treatment else frozenset())]
 
     def run(self, step: Step, ctx: RunContext) -> None:
-        """The first (or only) pass decides who left before the feature date; the last (or
-        only) pass decides the label window for the whole cohort, with the intercept solved
-        there so the target holds exactly (see the module docstring)."""
+        """The first (or only) pass decides who left before the horizon's start; the last
+        (or only) pass decides the label window for the whole cohort, with the intercept
+        solved there so the target holds exactly (see the module docstring). With a horizon
+        of snapshots, each pass plays every period for its rows (outside the scope, then
+        inside it) with the intercepts of :meth:`Periods.snapshots`."""
         pinned = self._pinned(ctx, ctx.n)
+        horizon = ctx.world.timeline.snapshots > 1
+        rows = np.ones(ctx.n, dtype=bool) if step.scope is None else \
+            np.asarray(ctx.env[step.scope[1]], dtype=bool) == (step.scope[0] == "inside")
         if step.scope is None or step.scope[0] == "outside":
             # a later pass's columns (network features) count as missing
             self._earlier(ctx, self.signal * score(self.rules, ctx.env, ctx.n), pinned)
+            if horizon:
+                later = frozenset(s.name for s in ctx.world.stages if step.scope and any(
+                    t.scope_column == step.scope[1] for t in s.steps()))
+                self._snapshots(ctx, pinned, rows, "", later)
         if step.scope is None or step.scope[0] == "inside":
-            self._window(ctx, pinned)
+            if not horizon:
+                self._window(ctx, pinned)
+            else:
+                if step.scope is not None:
+                    self._snapshots(ctx, pinned, rows, ":inside")
+                self._close(ctx, pinned, rows if step.scope is not None else None)
+
+    def _periods(self, ctx: RunContext, pinned: np.ndarray, later: frozenset[str] = frozenset()) -> "Periods":
+        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
+        effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.periods))
+        return Periods(self, ctx, effect, ctx.rng("churn", "episodes").random((n, tl.periods)),
+                       ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n), pinned, later=later)
+
+    def _snapshots(self, ctx: RunContext, pinned: np.ndarray, rows: np.ndarray, tag: str,
+                   later: frozenset[str] = frozenset()) -> None:
+        """Every period for ``rows``: their churn dates and hazards (:meth:`Periods.snapshots`)."""
+        path = self._periods(ctx, pinned, later).snapshots(self.target_rate, rows, tag)
+        ctx.env[self.date_column] = path.gone
+        ctx.env[hazard_column(self.probability)] = path.hazard
+
+    def _close(self, ctx: RunContext, pinned: np.ndarray, inside: np.ndarray | None) -> None:
+        """A horizon's columns once every period is played: the cohort at the feature date,
+        the label (churn by as_of), the window's probability without effects at the
+        feature date's state (the intercepts of each row's pass: ``inside`` the scope's),
+        and the oracle's."""
+        env, tl = ctx.env, ctx.world.timeline
+        periods = self._periods(ctx, pinned)
+        window = slice(periods.window, None)
+        gone = np.asarray(env[self.date_column], dtype="datetime64[us]")
+        cohort = periods.present & (periods.joined <= tl.feature_date) & (np.isnat(gone) | (gone > tl.feature_date))
+        intercepts = np.array([[ctx.solved[f"churn_intercept_{j}{tag}"] for j in range(periods.window, tl.periods)]
+                               for tag in ("", *([":inside"] if inside is not None else []))])
+        b = intercepts[np.zeros(ctx.n, dtype=int) if inside is None else inside.astype(int)]
+        still = episode_hazard(probability(periods.first[:, None], b), tl.episodes)
+        env[self.cohort] = cohort
+        env[self.label] = ~np.isnat(gone)
+        env[self.probability] = 1 - np.prod(1 - still, axis=1)
+        if self.truth:                     # the label's own probability: the draws u are all it does not know
+            hazard = periods.hazard
+            stay = np.prod(1 - np.clip(hazard[:, window] + periods.effect[:, window], 0, 1), axis=1)
+            env[self.truth] = np.where(cohort, 1 - stay, np.nan)
 
     def _window(self, ctx: RunContext, pinned: np.ndarray) -> None:
-        """The label window, period by period: each partner still active at a period's start
-        churns in it with its hazard from the state at that start (the columns other stages
-        give as of that day: a master's subs that left in earlier periods) plus its
-        decision's realized effect; the intercept is solved so the cohort's churn meets the
-        target exactly (the first block's; every other block is handed it)."""
-        env, n, tl = ctx.env, ctx.n, ctx.world.timeline
-        effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.episodes))
-        periods = Periods(self, ctx, effect, ctx.rng("churn", "episodes").random((n, tl.episodes)),
-                          ctx.rng("churn", "day").integers(1, tl.episode_days + 1, n), pinned)
-        cohort = np.asarray(env[self.cohort], dtype=bool)
+        """The world's periods: the horizon's before the feature date, each with its own
+        intercept (:meth:`Periods.horizon`), then the label window, where each partner still
+        active at a period's start churns in it with its hazard from the state at that start
+        (the columns other stages give as of that day: a master's subs that left in earlier
+        periods) plus its decision's realized effect; the window's intercept is solved so the
+        cohort's churn meets the target exactly (the first block's; every other block is
+        handed it)."""
+        env, tl = ctx.env, ctx.world.timeline
+        periods = self._periods(ctx, pinned)
+        effect = periods.effect
+        cohort = periods.cohort
+        window = slice(periods.window, None)
         free = cohort & np.isnan(pinned)               # golden churners count toward the target
         k = int(round(self.target_rate * np.count_nonzero(cohort))) - int(np.count_nonzero(pinned == 1))
 
         def search() -> float:                 # the first block's; every other block is handed it
-            still = label_thresholds(periods.u, effect, tl.episodes) - periods.first   # every state held still
-            return solve_intercept(lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= 0))), k,
-                                   still[free])
+            still = label_thresholds(periods.u[:, window], effect[:, window], tl.episodes) - periods.first
+            return solve_intercept(lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= periods.window))),
+                                   k, still[free])
         b = ctx.solve("churn_intercept", search)
         path = periods.play(b)
-        churns = path.episode >= 0
+        churns = path.episode >= periods.window
+        env[self.cohort] = cohort
         env[self.label] = ~cohort | churns
         env[self.probability] = probability(periods.first, b)
         env[hazard_column(self.probability)] = path.hazard
         if self.truth:                     # the label's own probability: the draws u are all it does not know
-            stay = np.prod(1 - np.clip(path.hazard + effect, 0, 1), axis=1)
+            stay = np.prod(1 - np.clip(path.hazard[:, window] + effect[:, window], 0, 1), axis=1)
             env[self.truth] = np.where(cohort, 1 - stay, np.nan)
         env[self.date_column] = path.gone
 
@@ -356,7 +476,7 @@ class Churn(BaseStage):
                 b = ctx.solve("earlier_intercept", lambda: calibrate(early_t, eligible, k))
                 early = eligible & (early_t < b)
         before = ctx.rng("churn", "earlier-day").integers(0, self.earlier.days if self.earlier else 1, n)
-        left = np.where(early, days_before(tl.feature_date, before), np.datetime64("NaT", "us"))
+        left = np.where(early, days_before(tl.start, before), np.datetime64("NaT", "us"))
         observed = np.where(early, left - DAY, tl.feature_date)
         env[self.label], env[self.date_column], env[self.cohort] = early, left, ~early
         env[self.observed] = observed
@@ -512,7 +632,7 @@ class ChurnKind:
                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
                      str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
                      str(c.get("cohort", "in_cohort")), earlier, treatment,
-                     truth if isinstance(truth, str) else None, float(signal))
+                     truth if isinstance(truth, str) else None, float(signal), ctx.timeline.snapshots)
 
 
 KIND = ChurnKind()

@@ -132,10 +132,10 @@ class Interventions(BaseStage):
         (self._decide if step.payload == "decisions" else self._outcomes)(ctx)
 
     def _decide(self, ctx: RunContext) -> None:
-        """Every partner's decision in every episode, and its realized effect, on the state at
+        """Every partner's decision in every period, and its realized effect, on the state at
         the feature date; a period whose state moves is decided again by :meth:`decide_at`
         with the same draws (one uniform for the type, one normal for the noise each)."""
-        n, e = ctx.n, self.timeline.episodes
+        n, e = ctx.n, self.timeline.periods
         env = ctx.env
         env[f"{self.effect_column}:u"] = ctx.rng("interventions", "type").random(n * e).reshape(n, e)
         env[f"{self.effect_column}:noise"] = ctx.rng("interventions", "noise").standard_normal((n, e))
@@ -177,34 +177,39 @@ class Interventions(BaseStage):
         env[f"{self.effect_column}:policy"][:, period] = shares
 
     def _outcomes(self, ctx: RunContext) -> None:
-        """One row per episode a partner starts active; the truth of every row and partner."""
+        """One row per period a partner starts active (from the first period start after it
+        joined, or the horizon's start, to the period it churns in); the truth of every row
+        and partner."""
         env, world, tl = ctx.env, ctx.world, self.timeline
         pid = env[world.key]
-        cohort = np.asarray(env[self.cohort], dtype=bool)
         effect, kind = env[self.effect_column], env[f"{self.effect_column}:type"]
         declared, policy = env[f"{self.effect_column}:declared"], env[f"{self.effect_column}:policy"]
-        gone = env[self.churn_date]
-        left = np.asarray(env[self.label], dtype=bool) & cohort & ~np.isnat(gone)
-        days = np.where(left, gone - tl.feature_date, np.timedelta64(0, "us")) // DAY
-        episode_of_churn = np.where(left, (days - 1) // tl.episode_days, tl.episodes)
-        count = np.where(cohort, np.minimum(episode_of_churn + 1, tl.episodes), 0)
+        gone = np.asarray(env[self.churn_date], dtype="datetime64[us]")
+        joined = np.asarray(env[world.role("joined")], dtype="datetime64[us]") if world.role("joined") \
+            else np.full(ctx.n, np.datetime64(tl.start, "us"))
+        period = np.timedelta64(tl.episode_days, "D")
+        present = np.isnat(gone) | (gone > tl.start)          # not gone before the horizon's start
+        first = np.maximum(-((tl.start - joined) // period), 0)   # the first period start on or after joining
+        churn_period = np.where(present & ~np.isnat(gone), tl.period_of(gone), tl.periods)
+        last = np.minimum(churn_period, tl.periods - 1)
+        count = np.where(present, np.maximum(last - first + 1, 0), 0)
         partner = np.repeat(np.arange(ctx.n), count)
-        ep = np.arange(partner.size) - np.repeat(np.cumsum(count) - count, count)
+        ep = np.repeat(first, count) + np.arange(partner.size) - np.repeat(np.cumsum(count) - count, count)
         got = kind[partner, ep]
         # each decision's hazard: the churn process's at that period's start (one per partner
         # and period), else the base probability's, the same in every period
         hazard = env.get(hazard_column(self.base))
         if hazard is None:
             hazard = np.repeat(episode_hazard(np.asarray(env[self.base], dtype=float), tl.episodes)[:, None],
-                               tl.episodes, axis=1)
+                               tl.periods, axis=1)
         q = hazard[partner, ep]
         truth = self.truth(q, declared[partner, ep])
-        date = tl.decision_dates()[ep]
+        date = tl.period_dates()[ep]
         ctx.tables[self.table_name] = pd.DataFrame({
             "intervention_id": ids.uuid4s(ctx.rng("interventions", "id"), partner.size),
             world.key: pid.take(partner),
             "intervention_type": pd.Categorical.from_codes(got, categories=list(self.types)),
-            "outcome": pd.Categorical.from_codes((ep == episode_of_churn[partner]).astype(np.int8),
+            "outcome": pd.Categorical.from_codes((ep == churn_period[partner]).astype(np.int8),
                                                  categories=[self.retained, self.churned]),
             "uplift_signal": np.round(effect[partner, ep], 3),      # the seed's DECIMAL(5,3)
             "intervention_date": date,
@@ -221,11 +226,12 @@ class Interventions(BaseStage):
                 "decision_date": date,
                 "intervention_type": ctx.tables[self.table_name]["intervention_type"],
                 "base_churn_probability": truth[:, c], **effects})
-        first = ep == 0                            # the cohort's first decisions, in partner order
+        first = ep == tl.snapshots - 1             # the cohort's first decisions of the window, in partner order
         rows = partner[first]
         out = {world.key: pid.take(rows), "base_churn_probability": truth[first, c]}
         out.update({k: v[first] for k, v in effects.items()})
-        out.update({f"declared_{self.truth_column(t)}": declared[rows, 0, j] for j, t in enumerate(self.types)})
+        out.update({f"declared_{self.truth_column(t)}": declared[rows, tl.snapshots - 1, j]
+                    for j, t in enumerate(self.types)})
         ctx.tables[self.truth_table] = pd.DataFrame(out)
 
     def tables(self) -> tuple[str, ...]:
@@ -241,7 +247,7 @@ class Interventions(BaseStage):
         from ..table_checks import member_of
 
         partners = tables[world.table]
-        dates = list(self.timeline.decision_dates())
+        dates = list(self.timeline.period_dates())
         after = self.timeline.episode_days * DAY
         interventions = pa.DataFrameSchema({
             "intervention_id": pa.Column("str", unique=True),

@@ -41,6 +41,7 @@ log = logging.getLogger("simulator")
 class Edges:
     master: np.ndarray     # row index of each edge's master
     sub: np.ndarray        # row index of each edge's sub
+    recruited: np.ndarray | None = None   # each edge's recruitment day (None: before any day asked)
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,17 @@ def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: 
 
 
 def features(edges: Edges, n: int, masters: np.ndarray, churned: np.ndarray,
-             recent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(health 0-100, recent churn count) for masters, NaN for everyone else.
+             recent: np.ndarray, when: np.datetime64 | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(health 0-100, recent churn count) for masters, NaN for everyone else, counting the
+    subs recruited by the day ``when`` (None: every sub).
 
     A master without subs has health 100 and no churned subs (seed 2.6).
     """
-    size = np.bincount(edges.master, minlength=n)
-    lost = np.bincount(edges.master, weights=churned[edges.sub], minlength=n)
-    lately = np.bincount(edges.master, weights=(churned & recent)[edges.sub], minlength=n)
+    counted = np.ones(edges.master.size) if when is None or edges.recruited is None else \
+        (edges.recruited <= when).astype(float)
+    size = np.bincount(edges.master, weights=counted, minlength=n)
+    lost = np.bincount(edges.master, weights=churned[edges.sub] * counted, minlength=n)
+    lately = np.bincount(edges.master, weights=(churned & recent)[edges.sub] * counted, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         health = np.where(size > 0, np.round((1 - lost / size) * 100, 2), 100.0)
     return np.where(masters, health, np.nan), np.where(masters, lately, np.nan)
@@ -204,7 +208,7 @@ class Network(BaseStage):
     without_subs: float                       # share of masters who recruited no one
     failing_share: float                      # share of masters with subs whose network is failing
     concentration: float                      # share of the subs who left early that are in failing networks
-    within_days: int                          # recruitment at most this many days before the feature date
+    within_days: int                          # recruitment at most this many days before the horizon's start
     recent_days: int
     health: str
     recent_churn: str
@@ -258,12 +262,12 @@ class Network(BaseStage):
     def varying(self) -> frozenset[str]:
         return frozenset([self.health, self.recent_churn])
 
-    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray) -> dict[str, np.ndarray]:
+    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state=None) -> dict[str, np.ndarray]:
         """The masters' features as of ``when``: contagion through time, the subs that left
         since the feature date counted at each later period's start."""
         left, recent = self._gone(when, gone)
         masters = np.asarray(ctx.env[self.masters], dtype=bool)
-        health, lately = features(ctx.facts[f"{self.name}:edges"], ctx.n, masters, left, recent)
+        health, lately = features(ctx.facts[f"{self.name}:edges"], ctx.n, masters, left, recent, when)
         return {self.health: health, self.recent_churn: lately}
 
     def run(self, step: Step, ctx: RunContext) -> None:
@@ -278,11 +282,12 @@ class Network(BaseStage):
         fixed = int(np.isin(edges.master, [g.row for g in pinned]).sum())
         edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date)
         env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
-        # a day within both lives, before the feature date (and within_days of it)
-        lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), world.feature_date - self.within_days * DAY)
+        # a day within both lives, before the feature date (and within_days before the horizon's start)
+        lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), world.timeline.start - self.within_days * DAY)
         end = np.where(left[edges.sub], gone[edges.sub] - DAY, world.feature_date)
         span = (end - lo) // DAY + 1
         when = lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
+        edges = Edges(edges.master, edges.sub, when)
         pid, m = env[world.key], edges.master.size
         ctx.facts[f"{self.name}:edges"] = edges          # rows of each edge, for finish
         ctx.tables[self.table_name] = pd.DataFrame({
@@ -294,9 +299,31 @@ class Network(BaseStage):
         })
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
-        """A relationship is active while both partners are (as of as_of)."""
+        """A relationship is active while both partners are (as of as_of). A master that
+        left during the horizon recruited no one after it left (those subs stay
+        independent), and is seen as it was at its last period's start."""
         edges = ctx.facts.pop(f"{self.name}:edges")
-        stays = np.isnat(partners[self.churn_date].to_numpy(dtype="datetime64[us]"))
+        tl = ctx.world.timeline
+        gone = partners[self.churn_date].to_numpy(dtype="datetime64[us]")
+        if tl.snapshots > 1:
+            left_early = ~np.isnat(gone) & (gone > tl.start) & (gone <= tl.feature_date)
+            keep = ~(left_early[edges.master] & (edges.recruited >= gone[edges.master]))
+            table = ctx.tables[self.table_name]
+            ctx.tables[self.table_name] = table[keep].reset_index(drop=True)
+            edges = Edges(edges.master[keep], edges.sub[keep], edges.recruited[keep])
+            masters = np.asarray(ctx.env[self.masters], dtype=bool)
+            last = tl.period_dates()[np.maximum(tl.period_of(gone), 0)]     # its last period's start
+            health = partners[self.health].to_numpy(dtype=float, na_value=np.nan)
+            lately = partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan)
+            for day in np.unique(last[masters & left_early]):
+                rows = masters & left_early & (last == day)
+                left, recent = self._gone(day, gone)
+                h, r = features(edges, ctx.n, masters, left, recent, day)
+                health[rows], lately[rows] = h[rows], r[rows]
+            partners[self.health] = health
+            partners[self.recent_churn] = pd.arrays.IntegerArray(np.nan_to_num(lately).astype(np.int64),
+                                                                 np.isnan(lately))
+        stays = np.isnat(gone)
         ctx.tables[self.table_name]["is_active"] = stays[edges.master] & stays[edges.sub]
 
     def tables(self) -> tuple[str, ...]:
@@ -327,7 +354,8 @@ class Network(BaseStage):
         partners = tables[world.table]
         pids = partners[world.key]
         is_master = partners[self.masters].to_numpy()
-        lo = world.feature_date - self.within_days * DAY
+        stayed = pids[is_master & world.timeline.active(partners[self.churn_date])]
+        lo = world.timeline.start - self.within_days * DAY
         return {self.table_name: pa.DataFrameSchema({
             "relationship_id": pa.Column("str", unique=True),
             "master_affiliate_id": pa.Column("str", checks=member_of(pids[is_master], "is a master partner")),
@@ -336,8 +364,10 @@ class Network(BaseStage):
             "recruited_at": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, world.feature_date)),
             "is_active": pa.Column("bool"),
         }, strict=True, ordered=True, name=self.table_name, checks=[
-            pa.Check(lambda df: df.groupby("master_affiliate_id", observed=True).size().between(*self.fanout),
-                     name=f"{self.fanout[0]}-{self.fanout[1]} subs per master with a network"),
+            pa.Check(lambda df: df[df["master_affiliate_id"].isin(stayed)].groupby(
+                "master_affiliate_id", observed=True).size().between(*self.fanout),
+                     name=f"{self.fanout[0]}-{self.fanout[1]} subs per master with a network (active at the "
+                          f"feature date)"),
         ])}
 
     def invariants(self, world, tables) -> list[dict]:
@@ -351,10 +381,11 @@ class Network(BaseStage):
         observed = when <= world.feature_date
         left, recent = self._gone(world.feature_date, np.asarray(gone, dtype="datetime64[us]"))
         n = len(partners)
-        masters = partners[self.masters].to_numpy()
+        masters = partners[self.masters].to_numpy() & world.timeline.active(gone)   # (a leaver: as it left)
         health, lately = features(Edges(m[observed], sub[observed]), n, masters, left, recent)
-        got_h = partners[self.health].to_numpy(dtype=float, na_value=np.nan)
-        got_r = partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan)
+        seen = masters | ~partners[self.masters].to_numpy()          # a master that left is seen as it left
+        got_h = np.where(seen, partners[self.health].to_numpy(dtype=float, na_value=np.nan), np.nan)
+        got_r = np.where(seen, partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan), np.nan)
         differs = lambda a, b: int(np.count_nonzero(~(np.isclose(a, b, atol=0.006) | (np.isnan(a) & np.isnan(b)))))
         return [
             {"invariant": f"{self.table_name}: recruited on or after both partners joined",

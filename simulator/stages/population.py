@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
 from ..streams import stream
 from . import columns
+from .moving import Motion
 
 HEAVY_TAILED = ("pareto", "lognormal")   # samplers whose top-20% share is a target, and Lorenz-drawn
 
@@ -40,6 +42,44 @@ class Population(BaseStage):
     table: str = "partners"                   # (always given: defaults only because BaseStage has them)
     entity: IdSpec | None = None
     value: str | None = None                  # the column a retained partner is worth (role 'value')
+    snapshots: int = 1                        # the timeline's: with more than one, declared columns move
+
+    @cached_property
+    def motion(self) -> Motion:
+        return Motion(self.name, self.columns if self.snapshots > 1 else ())
+
+    def varying(self) -> frozenset[str]:
+        return self.motion.names
+
+    def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
+        """The moving columns as of ``when`` (simulator.stages.moving)."""
+        return self.motion.at(ctx, when)
+
+    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
+        """A partner that left during the horizon is seen as it was at its last period's
+        start (its last decision's state), not as it would have been at the feature date."""
+        gone_role = ctx.world.role("event_date")
+        if not self.motion.cols or gone_role is None:
+            return
+        tl = ctx.world.timeline
+        gone = np.asarray(ctx.env[gone_role], dtype="datetime64[us]")
+        # left in the period that starts k periods before the feature date (0: did not leave then)
+        period = np.where(gone <= tl.feature_date, np.where(tl.period_of(gone) >= 0,
+                                                             tl.snapshots - 1 - tl.period_of(gone), 0), 0)
+        steps = self.motion.steps(ctx)
+        for c in self.motion.cols:
+            if c.name not in partners:
+                continue
+            col = partners[c.name]
+            values = col.cat.codes.to_numpy().copy() if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy().copy()
+            for k, state in enumerate(steps, start=1):
+                rows = np.flatnonzero(period == k)
+                if rows.size:
+                    moved = state[c.name]
+                    moved = np.asarray(moved.codes if isinstance(moved, pd.Categorical) else moved)
+                    values[rows] = moved[rows]
+            partners[c.name] = (pd.Categorical.from_codes(values, dtype=col.dtype)
+                                if isinstance(col.dtype, pd.CategoricalDtype) else values)
 
     def writes(self) -> dict[str, Domain]:
         return {c.name: c.domain for c in self.columns}
@@ -189,7 +229,8 @@ class PopulationKind:
         if value is not None and not isinstance(value, str):
             p.add(f"{group}.value", f"must be a column name, got {value!r}")
             value = None
-        return Population(group, self.name, tuple(cols), table, id_spec, value)
+        return Population(group, self.name, tuple(cols), table, id_spec, value,
+                          ctx.timeline.snapshots if ctx.timeline is not None else 1)
 
 
 KIND = PopulationKind()

@@ -32,6 +32,7 @@ from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
+from ..state import as_column, movers, state_at
 
 
 CLASSES = (("churned", True), ("stayed", False))    # class_means keys -> value of the churn label
@@ -88,10 +89,30 @@ class Projection(BaseStage):
         else:                                  # one take of the selected rows and columns
             rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
             ctx.tables[self.table_name] = partners[names].take(rows).reset_index(drop=True)
-        if self.panel:                         # the world's one snapshot: the feature date
-            panel = ctx.tables[self.table_name].copy(deep=False)
-            panel.insert(1, SNAPSHOT_DATE, np.full(len(panel), np.datetime64(ctx.world.feature_date, "us")))
-            ctx.tables[self.panel] = panel
+        if self.panel:
+            ctx.tables[self.panel] = self._panel(ctx, names)
+
+    def _panel(self, ctx: RunContext, names: list[str]) -> pd.DataFrame:
+        """Every snapshot's rows, oldest first: the partners active at it (joined on or
+        before it, not gone by it), their columns as of that day (simulator.state), the
+        label and scenario of the label window after it. The last snapshot's rows are the
+        table's own."""
+        world, tl = ctx.world, ctx.world.timeline
+        last = ctx.tables[self.table_name].copy(deep=False)
+        last.insert(1, SNAPSHOT_DATE, np.full(len(last), np.datetime64(world.feature_date, "us")))
+        if tl is None or tl.snapshots == 1:
+            return last
+        gone = np.asarray(ctx.env[world.role("event_date")], dtype="datetime64[us]")
+        joined = np.asarray(ctx.env[world.role("joined")], dtype="datetime64[us]")
+        domains, stages = world.domains(), movers(world.stages)
+        frames = []
+        for day in tl.snapshot_dates()[:-1]:
+            rows = np.flatnonzero((joined <= day) & (np.isnat(gone) | (gone > day)))
+            state = state_at(ctx, stages, day, gone)
+            frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
+            frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
+            frames.append(frame)
+        return pd.concat([*frames, last], ignore_index=True)
 
     def tables(self) -> tuple[str, ...]:
         return (self.table_name, *([self.panel] if self.panel else []))
@@ -110,8 +131,9 @@ class Projection(BaseStage):
         out = {self.table_name: pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True,
                                                    ordered=True, name=self.table_name, checks=checks)}
         if self.panel:
-            snapshot = pa.Column("datetime64[us]", checks=pa.Check.isin([world.feature_date]))
-            columns = {world.key: partners.columns[world.key], SNAPSHOT_DATE: snapshot,
+            snapshot = pa.Column("datetime64[us]", checks=pa.Check.isin(list(world.timeline.snapshot_dates())))
+            key = partners.columns[world.key]
+            columns = {world.key: pa.Column(key.dtype, checks=key.checks, nullable=key.nullable), SNAPSHOT_DATE: snapshot,
                        **{c: partners.columns[c] for c in names[1:]}}
             out[self.panel] = pa.DataFrameSchema(columns, strict=True, ordered=True, name=self.panel, checks=checks,
                                                  unique=[world.key, SNAPSHOT_DATE])

@@ -27,6 +27,7 @@ from ..spec.checks import _is_number
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
+from ..state import movers, state_at
 from .churn import rules as parse_rules
 
 
@@ -42,6 +43,7 @@ class Scenarios(BaseStage):
     road: str | None = None                   # the latent road column whose values name scenarios
     agreement: float = 0.95                   # least share of a road's partners its rule must match
     shares: Mapping[str, float] | None = None  # declared share of each scenario among the churners
+    moves: bool = False                       # a horizon of snapshots: a scenario as of each one
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -68,7 +70,33 @@ class Scenarios(BaseStage):
         return [Step(self, self.name, reads, frozenset([self.column]), path=f"{self.name}.rules")]
 
     def run(self, step: Step, ctx: RunContext) -> None:
-        ctx.env[self.column] = assign(self, ctx.env, np.asarray(ctx.env[self.label]), ctx.n)
+        """Each churner's scenario from its state when it left: the feature date's for the
+        label window's churners, its last period start's for one that left in the horizon."""
+        env, n = ctx.env, ctx.n
+        env[self.column] = scenario = assign(self, env, np.asarray(env[self.label]), n)
+        if not self.moves:
+            return
+        tl, gone = ctx.world.timeline, np.asarray(env[ctx.world.role("event_date")], dtype="datetime64[us]")
+        dates = tl.period_dates()[:tl.snapshots - 1]
+        codes = scenario.codes.copy()
+        period = np.where(gone <= tl.feature_date, tl.period_of(gone), -1)   # left during the horizon
+        stages = movers(ctx.world.stages, frozenset().union(*(r.expr.names for r in self.rules)))
+        for j, day in enumerate(dates):
+            rows = period == j
+            if rows.any():
+                state = state_at(ctx, stages, day, gone)
+                codes[rows] = assign(self, state, rows, n).codes[rows]
+        env[self.column] = pd.Categorical.from_codes(codes, categories=list(self.labels))
+
+    def varying(self) -> frozenset[str]:
+        return frozenset([self.column]) if self.moves else frozenset()
+
+    def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
+        """The scenario as of a snapshot on ``when``: of the partners who churn in the label
+        window after it, from their state on that day."""
+        window = np.timedelta64(ctx.world.timeline.window_days, "D")
+        churns = ~np.isnat(gone) & (gone > when) & (gone <= when + window)
+        return {self.column: assign(self, state, churns, ctx.n)}
 
     def row_checks(self) -> list:
         import pandera.pandas as pa
@@ -205,7 +233,8 @@ class ScenariosKind:
             return None
         return Scenarios(group, self.name, c["column"], c["label"], c["default"], c["fallback"], tuple(parsed),
                          road if isinstance(road, str) else None, float(agreement),
-                         {str(k): float(v) for k, v in shares.items()} if isinstance(shares, Mapping) else None)
+                         {str(k): float(v) for k, v in shares.items()} if isinstance(shares, Mapping) else None,
+                         ctx.timeline is not None and ctx.timeline.snapshots > 1)
 
 
 KIND = ScenariosKind()

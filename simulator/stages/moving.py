@@ -1,0 +1,182 @@
+"""A population's columns through time: each partner's state at every period start before
+the feature date.
+
+The partners table holds each partner's state at the feature date. A world with a horizon
+of snapshots (``timeline.snapshots`` > 1) also needs the state at every earlier period
+start. A drawn column declared with ``persistence: rho`` moves on its quantile: the
+partner's draw at the feature date gets a uniform u (its randomized probability integral
+transform: exact for a continuous draw, uniform within the value's cell for a rounded,
+clipped or discrete one), and z = Phi^-1(u) walks back a stationary AR(1),
+``z_(k+1) = rho z_k + sqrt(1 - rho^2) e``, one step per period. Each earlier value is the
+sampler's inverse CDF at Phi(z) with the parameters of the partner's ``by`` group as of that
+date, then clipped and rounded as declared. So at every date, given every column it reads,
+the column has exactly its declared distribution (before churn selects who is still
+there), and from month to month it moves the less the nearer rho is to 1; a correlation
+rather than a fresh draw is what keeps a partner recognizable from one snapshot to the
+next. A column declared ``ages: true`` counts days (a tenure): k periods earlier it is
+k x episode_days fewer. Every other column that reads a moving one is recomputed from the
+moved columns, in the order the columns read each other.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from graphlib import TopologicalSorter
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..distributions import SAMPLERS, categorical_codes
+from ..spec.model import ColumnSpec
+from ..stage import RunContext
+from . import columns as C
+
+EDGE = 1e-15          # uniforms are kept this far inside (0, 1): Phi^-1 of 0 or 1 is infinite
+
+
+def moving(cols: Sequence[ColumnSpec]) -> tuple[ColumnSpec, ...]:
+    """The columns that move, in an order where each comes after every column it reads:
+    those declared to (persistence below 1, or ages), and every column that reads one."""
+    by_name = {c.name: c for c in cols}
+    order = list(TopologicalSorter({c.name: c.reads & set(by_name) for c in cols}).static_order())
+    moves: set[str] = set()
+    for name in order:
+        c = by_name[name]
+        if c.persistence < 1 or c.ages or c.reads & moves:
+            moves.add(name)
+    return tuple(by_name[name] for name in order if name in moves)
+
+
+def _params(col: ColumnSpec, env: Mapping[str, object]) -> dict:
+    """The sampler's parameters per row (its `by` group's, as of the state ``env``)."""
+    if not col.by:
+        return dict(col.params)
+    rows = C.codes_of(env[col.by], col.by_keys)
+    return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}
+
+
+def _weights(col: ColumnSpec, env: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray | None]:
+    return col.weights, (C.codes_of(env[col.by], col.by_keys) if col.by else None)
+
+
+def quantile(col: ColumnSpec, values: object, env: Mapping[str, object], v: np.ndarray) -> np.ndarray:
+    """A uniform per row whose inverse CDF gives ``values`` (randomized within the value's
+    cell by the uniforms ``v``): the partner's draw, as a quantile of its distribution."""
+    if col.kind == "categorical":
+        weights, rows = _weights(col, env)
+        cum = np.cumsum(weights, axis=-1)
+        cum = cum / cum[..., -1:]
+        cum = cum if rows is None else cum[rows]
+        codes = C.codes_of(values, col.domain.categories)
+        hi = cum[codes] if cum.ndim == 1 else np.take_along_axis(cum, codes[:, None], axis=1)[:, 0]
+        w = (weights / weights.sum(axis=-1, keepdims=True))
+        w = w[codes] if w.ndim == 1 else np.take_along_axis(w[rows], codes[:, None], axis=1)[:, 0]
+        u = hi - w + v * w
+    else:
+        sampler = SAMPLERS[col.sampler]
+        params = _params(col, env)
+        x = np.asarray(values, dtype=float)
+        lo, hi = x.copy(), x.copy()
+        if not sampler.discrete:
+            if col.round == "floor":
+                hi = x + 1
+            elif isinstance(col.round, int):
+                half = 0.5 * 10.0 ** -col.round
+                lo, hi = x - half, x + half
+        if col.clip[0] is not None:
+            lo = np.where(x <= col.clip[0], -np.inf, lo)
+        if col.clip[1] is not None:
+            hi = np.where(x >= col.clip[1], np.inf, hi)
+        with np.errstate(invalid="ignore"):
+            below = sampler.cdf(np.ceil(lo) - 1 if sampler.discrete else lo, **params)
+            upto = sampler.cdf(hi, **params)
+        below = np.where(np.isneginf(lo), 0.0, below)
+        upto = np.where(np.isposinf(hi), 1.0, upto)
+        u = below + v * (upto - below)
+    return np.clip(u, EDGE, 1 - EDGE)
+
+
+def draw_at(col: ColumnSpec, u: np.ndarray, env: Mapping[str, object]) -> object:
+    """The column's value at quantile ``u``, with the parameters as of the state ``env``."""
+    if col.kind == "categorical":
+        weights, rows = _weights(col, env)
+        return pd.Categorical.from_codes(categorical_codes(weights, u, rows), categories=list(col.domain.categories))
+    return C.finish(col, SAMPLERS[col.sampler].ppf(u, **_params(col, env)))
+
+
+class Motion:
+    """The moving columns of one population in one block: their values ``k`` periods before
+    the feature date, computed once for every k (the draws are the block's own streams)."""
+
+    def __init__(self, name: str, cols: Sequence[ColumnSpec]):
+        self.name = name
+        self.cols = moving(cols)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.cols)
+
+    def steps(self, ctx: RunContext) -> list[dict[str, object]]:
+        """Per period back from the feature date (index 0: one period before it), the moved
+        columns; cached on the block's context."""
+        key = f"{self.name}:moving"
+        if key in ctx.cache:
+            return ctx.cache[key]
+        tl, env, n = ctx.world.timeline, ctx.env, ctx.n
+        back = tl.snapshots - 1
+        z: dict[str, np.ndarray] = {}
+        for c in self.cols:
+            if (c.kind in ("sample", "categorical")) and c.persistence < 1:
+                u = quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
+                z[c.name] = special.ndtri(u)
+        out: list[dict[str, object]] = []
+        noise = {name: ctx.rng("moving", name, "steps").standard_normal((back, n)) for name in z}
+        for k in range(1, back + 1):
+            state: dict[str, object] = {}
+            view = _Overlay(env, state)
+            for c in self.cols:
+                if c.name in z:
+                    rho = c.persistence
+                    z[c.name] = rho * z[c.name] + np.sqrt(1 - rho * rho) * noise[c.name][k - 1]
+                    state[c.name] = draw_at(c, np.clip(special.ndtr(z[c.name]), EDGE, 1 - EDGE), view)
+                elif c.ages:
+                    value = np.asarray(env[c.name])
+                    state[c.name] = (value - k * tl.episode_days).astype(value.dtype)
+                elif c.kind in ("sample", "categorical"):   # its draw holds, its `by` group moved
+                    u = quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
+                    state[c.name] = draw_at(c, u, view)
+                else:
+                    state[c.name] = C.produce(c, view, n, None, ctx.world.as_of)
+            out.append(state)
+        ctx.cache[key] = out
+        return out
+
+    def at(self, ctx: RunContext, when: np.datetime64) -> dict[str, object]:
+        """The moved columns as of the day ``when`` (nothing moves on or after the feature
+        date: the partners table's state holds through the label window)."""
+        tl = ctx.world.timeline
+        days = int((np.datetime64(tl.feature_date, "D") - np.datetime64(when, "D")).astype(int))
+        if days <= 0 or not self.cols:
+            return {}
+        k = -(-days // tl.episode_days)            # the period start on or before `when`
+        steps = self.steps(ctx)
+        return steps[min(k, len(steps)) - 1] if steps else {}
+
+
+class _Overlay(Mapping):
+    """``top`` over ``base``: the moved columns over the partners table's."""
+
+    def __init__(self, base: Mapping, top: Mapping):
+        self.base, self.top = base, top
+
+    def __getitem__(self, key):
+        return self.top[key] if key in self.top else self.base[key]
+
+    def __iter__(self):
+        return iter({**self.base, **self.top})
+
+    def __len__(self):
+        return len(set(self.base) | set(self.top))
+
+    def __contains__(self, key):
+        return key in self.top or key in self.base

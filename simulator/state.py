@@ -1,0 +1,62 @@
+"""A world's columns as of a day: the partners table's, moved by every stage whose columns move.
+
+The partners table holds each partner's state at the feature date. A stage whose columns
+move with the date (:meth:`Stage.varying`) gives them at any other day
+(:meth:`Stage.state_at`), reading the moved columns of the stages before it: a scenario
+reads the masters' network features as of that day. This module orders those stages and
+lays their columns over the partners table's.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from graphlib import TopologicalSorter
+
+import numpy as np
+import pandas as pd
+
+from .spec.model import Domain
+from .stage import RunContext, Stage
+
+
+def as_column(values: object, domain: Domain) -> object:
+    """Internal arrays -> the table's dtypes (labels as category, nullable ints as Int64)."""
+    if domain.dtype == "str":
+        return values
+    if domain.dtype == "category":
+        return values if isinstance(values, pd.Categorical) else pd.Categorical(values)
+    if domain.dtype == "int" and domain.nullable:
+        arr = np.asarray(values, dtype=float)
+        return pd.arrays.IntegerArray(np.nan_to_num(arr).astype(np.int64), np.isnan(arr))
+    return values
+
+
+def _reads(stage: Stage) -> frozenset[str]:
+    return frozenset().union(*(names for _, names in stage.reads()))
+
+
+def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list[Stage]:
+    """The stages whose columns move (those giving a column of ``needed``, and every moving
+    stage they read, when it is given), each after the moving stages it reads."""
+    moving = [s for s in stages if s.varying()]
+    after = {s.name: {o.name for o in moving if o is not s and o.varying() & _reads(s)} for s in moving}
+    if needed is not None:
+        keep = {s.name for s in moving if s.varying() & frozenset(needed)}
+        todo = list(keep)
+        while todo:
+            for name in after[todo.pop()]:
+                if name not in keep:
+                    keep.add(name)
+                    todo.append(name)
+        after = {k: v & keep for k, v in after.items() if k in keep}
+    by_name = {s.name: s for s in moving}
+    return [by_name[name] for name in TopologicalSorter(after).static_order()]
+
+
+def state_at(ctx: RunContext, stages: Sequence[Stage], when: np.datetime64, gone: np.ndarray,
+             base: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The columns as of the day ``when``: ``base`` (the partners table's columns) with
+    each of ``stages`` (from :func:`movers`) laying its moved columns over them."""
+    state = dict(ctx.env if base is None else base)
+    for stage in stages:
+        state.update(stage.state_at(ctx, when, gone, state))
+    return state
