@@ -17,7 +17,7 @@ import pandas as pd
 from . import ids
 from .errors import ConfigError
 from .plan import build_plan
-from .spec import Domain, WorldSpec
+from .spec import WorldSpec
 from .state import as_column
 from .stage import RunContext
 from .stages import golden

@@ -36,7 +36,7 @@ from ..dates import DAY, days_before
 from ..errors import Problems
 from ..expr import Expr, evaluate
 from ..plan import Step
-from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival, Target
+from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival, Target, TargetBars
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
@@ -267,7 +267,7 @@ class Periods:
         return self.present & (self.joined <= self.dates[self.window]) & np.isnat(gone)
 
     def play(self, b: float) -> Path:
-        n, last = self.ctx.n, self.dates.size - 1
+        last = self.dates.size - 1
         gone, episode = self.before.gone.copy(), self.before.episode.copy()
         alive = self.cohort
         hazard = self.hazard.copy()
@@ -516,9 +516,10 @@ class Churn(BaseStage):
         partners, r = tables[world.table], self.target_rate
         cohort = world.timeline.active(partners[self.date_column])
         m = int(cohort.sum())
+        last = {"snapshot": str(np.datetime64(world.feature_date, "D"))} if world.timeline.snapshots > 1 else {}
         rate = Target(f"{self.name}.target_rate", r, partners.loc[cohort, self.label].mean() if m else 0,
                       np.sqrt(r * (1 - r) / max(m, 1)), m, "rate",
-                      {"note": "churn in the label window, among the partners active at the feature date"})
+                      {**last, "note": "churn in the label window, among the partners active at the feature date"})
         realized = {"churn_rate": Rate(partners.loc[cohort, self.label].to_numpy(dtype=bool)),
                     "cohort": m, "left_before_feature_date": int((~cohort).sum())}
         headline = [Headline("churn_rate", "churn rate in the label window, among the cohort", "rate"),
@@ -527,20 +528,50 @@ class Churn(BaseStage):
             realized["oracle_auc"] = Auc(partners.loc[cohort, self.label].to_numpy(),
                                          partners.loc[cohort, self.truth].to_numpy(dtype=float))
             headline.append(Headline("oracle_auc", f"oracle AUC (realized: {self.truth} ranking the label)"))
-        return StageReview([rate], realized, tuple(headline))
+        return StageReview([*self._snapshot_rates(world, partners), rate], realized, tuple(headline))
+
+    def _snapshot_rates(self, world, partners) -> list[Target]:
+        """With a horizon: the target rate at every snapshot but the last (its own row above),
+        among the partners active at it, churn in the label window after it."""
+        tl, r = world.timeline, self.target_rate
+        if tl.snapshots == 1:
+            return []
+        gone = partners[self.date_column].to_numpy(dtype="datetime64[us]")
+        joined = partners[self.joined].to_numpy(dtype="datetime64[us]")
+        out = []
+        for day in tl.snapshot_dates()[:-1]:
+            active = (joined <= day) & (np.isnat(gone) | (gone > day))
+            m = int(active.sum())
+            churns = active & ~np.isnat(gone) & (gone <= day + np.timedelta64(tl.window_days, "D"))
+            date = str(np.datetime64(day, "D"))
+            out.append(Target(f"{self.name}.snapshot.{date}.target_rate", r, churns.sum() / max(m, 1),
+                              np.sqrt(r * (1 - r) / max(m, 1)), m, "rate",
+                              {"snapshot": date, "note": "churn in the label window after the snapshot, among the "
+                                                         "partners active at it"}))
+        return out
 
     def figures(self, world, tables) -> list[FigureSpec]:
-        """The cohort's survival over the label window, overall and by latent road (the world's
-        ``road`` role, which every partner has before its outcome; else the ``scenario``
-        role, which only churners have; none: overall only), beside the curve the target
-        rate declares: the hazard q per episode with 1 - (1 - q) ** episodes = target_rate."""
+        """The cohort's survival over the label window (with a horizon of snapshots: over
+        the horizon, from its start), overall and by latent road (the world's ``road`` role,
+        which every partner has before its outcome; else the ``scenario`` role, which only
+        churners have; none: overall only), beside the curve the target rate declares: the
+        hazard q per episode with 1 - (1 - q) ** episodes = target_rate; with a horizon, the
+        churn rate of every snapshot beside the target."""
         tl = world.timeline
         by = world.role("road") or world.role("scenario")
-        return [Survival(heading=f"Survival over the label window by {by or 'cohort'} (Kaplan–Meier)",
-                         table=world.table, start=tl.feature_date, end=world.as_of, date=self.date_column, by=by,
-                         period_days=tl.episode_days,
-                         declared_hazard=float(episode_hazard(self.target_rate, tl.episodes)),
-                         title=f"survival of the partners active at the feature date ({self.date_column})")]
+        span = "the label window" if tl.snapshots == 1 else f"the horizon ({tl.snapshots} snapshots)"
+        out: list[FigureSpec] = [Survival(
+            heading=f"Survival over {span} by {by or 'cohort'} (Kaplan–Meier)", table=world.table, start=tl.start,
+            end=world.as_of, date=self.date_column, by=by, period_days=tl.episode_days,
+            declared_hazard=float(episode_hazard(self.target_rate, tl.episodes)),
+            title=f"survival of the partners active at {'the feature date' if tl.snapshots == 1 else 'its start'} "
+                  f"({self.date_column})")]
+        if tl.snapshots > 1:
+            out.append(TargetBars(heading="Churn rate per snapshot", stage=self.name, suffix=".target_rate",
+                                  label_key="snapshot", declared="target_rate", realized="realized churn rate",
+                                  title="churn in the label window after each snapshot, among the partners "
+                                        "active at it", value_label="churn rate"))
+        return out
 
 
 def _owned(label: str, probability: str, date: str, joined: str, observed: str, cohort: str) -> dict[str, Domain]:

@@ -1,20 +1,22 @@
-"""A population's columns through time: each partner's state at every period start before
-the feature date.
+"""A population's columns through time: each partner's state at every period start.
 
 The partners table holds each partner's state at the feature date. A world with a horizon
-of snapshots (``timeline.snapshots`` > 1) also needs the state at every earlier period
-start. A drawn column declared with ``persistence: rho`` moves on its quantile: the
+of snapshots (``timeline.snapshots`` > 1) also needs the state at every other period start:
+the earlier snapshots', and the label window's later periods' (the state keeps moving
+after the feature date, as it did after every earlier snapshot, so every snapshot's label
+window is the same kind of future). A drawn column declared with ``persistence: rho`` moves on its quantile: the
 partner's draw at the feature date gets a uniform u (its randomized probability integral
 transform: exact for a continuous draw, uniform within the value's cell for a rounded,
-clipped or discrete one), and z = Phi^-1(u) walks back a stationary AR(1),
-``z_(k+1) = rho z_k + sqrt(1 - rho^2) e``, one step per period. Each earlier value is the
+clipped or discrete one), and z = Phi^-1(u) walks a stationary AR(1),
+``z_(k+1) = rho z_k + sqrt(1 - rho^2) e``, one step per period, back and ahead (the
+process is reversible, so either way is the same law). Each earlier value is the
 sampler's inverse CDF at Phi(z) with the parameters of the partner's ``by`` group as of that
 date, then clipped and rounded as declared. So at every date, given every column it reads,
 the column has exactly its declared distribution (before churn selects who is still
 there), and from month to month it moves the less the nearer rho is to 1; a correlation
 rather than a fresh draw is what keeps a partner recognizable from one snapshot to the
 next. A column declared ``ages: true`` counts days (a tenure): k periods earlier it is
-k x episode_days fewer. Every other column that reads a moving one is recomputed from the
+k x episode_days fewer (more, k periods later). Every other column that reads a moving one is recomputed from the
 moved columns, in the order the columns read each other.
 """
 from __future__ import annotations
@@ -117,21 +119,27 @@ class Motion:
         return frozenset(c.name for c in self.cols)
 
     def steps(self, ctx: RunContext) -> list[dict[str, object]]:
-        """Per period back from the feature date (index 0: one period before it), the moved
-        columns; cached on the block's context."""
+        """The moved columns per period start other than the feature date's: index i < back
+        is i + 1 periods before it, index back + i is i + 1 periods after it (the label
+        window's later periods); cached on the block's context."""
         key = f"{self.name}:moving"
-        if key in ctx.cache:
-            return ctx.cache[key]
+        if key not in ctx.cache:
+            tl = ctx.world.timeline
+            ctx.cache[key] = self._walk(ctx, tl.snapshots - 1, "steps", -1) + \
+                self._walk(ctx, tl.episodes - 1, "ahead", 1)
+        return ctx.cache[key]
+
+    def _walk(self, ctx: RunContext, count: int, stream: str, sign: int) -> list[dict[str, object]]:
+        """``count`` periods from the feature date, back (sign -1) or ahead (+1): the AR(1) of
+        each moving draw's normal score, the same law either way (it is reversible)."""
         tl, env, n = ctx.world.timeline, ctx.env, ctx.n
-        back = tl.snapshots - 1
         z: dict[str, np.ndarray] = {}
         for c in self.cols:
-            if (c.kind in ("sample", "categorical")) and c.persistence < 1:
-                u = quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
-                z[c.name] = special.ndtri(u)
+            if c.kind in ("sample", "categorical") and c.persistence < 1:
+                z[c.name] = special.ndtri(quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n)))
+        noise = {name: ctx.rng("moving", name, stream).standard_normal((count, n)) for name in z}
         out: list[dict[str, object]] = []
-        noise = {name: ctx.rng("moving", name, "steps").standard_normal((back, n)) for name in z}
-        for k in range(1, back + 1):
+        for k in range(1, count + 1):
             state: dict[str, object] = {}
             view = _Overlay(env, state)
             for c in self.cols:
@@ -141,26 +149,29 @@ class Motion:
                     state[c.name] = draw_at(c, np.clip(special.ndtr(z[c.name]), EDGE, 1 - EDGE), view)
                 elif c.ages:
                     value = np.asarray(env[c.name])
-                    state[c.name] = (value - k * tl.episode_days).astype(value.dtype)
+                    state[c.name] = (value + sign * k * tl.episode_days).astype(value.dtype)
                 elif c.kind in ("sample", "categorical"):   # its draw holds, its `by` group moved
                     u = quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
                     state[c.name] = draw_at(c, u, view)
                 else:
                     state[c.name] = C.produce(c, view, n, None, ctx.world.as_of)
             out.append(state)
-        ctx.cache[key] = out
         return out
 
     def at(self, ctx: RunContext, when: np.datetime64) -> dict[str, object]:
-        """The moved columns as of the day ``when`` (nothing moves on or after the feature
-        date: the partners table's state holds through the label window)."""
+        """The moved columns as of the day ``when``: the partners table's state on the
+        feature date, the state of the period start on or before ``when`` otherwise."""
         tl = ctx.world.timeline
-        days = int((np.datetime64(tl.feature_date, "D") - np.datetime64(when, "D")).astype(int))
-        if days <= 0 or not self.cols:
+        days = int((np.datetime64(when, "D") - np.datetime64(tl.feature_date, "D")).astype(int))
+        if not self.cols or 0 <= days < tl.episode_days:
             return {}
-        k = -(-days // tl.episode_days)            # the period start on or before `when`
+        back = tl.snapshots - 1
         steps = self.steps(ctx)
-        return steps[min(k, len(steps)) - 1] if steps else {}
+        if days < 0:
+            k = min(-(days // tl.episode_days), back)      # the period start on or before `when`
+            return steps[k - 1] if k else {}
+        k = min(days // tl.episode_days, tl.episodes - 1)
+        return steps[back + k - 1] if k else {}
 
 
 class _Overlay(Mapping):

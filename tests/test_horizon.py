@@ -1,0 +1,156 @@
+"""A horizon of monthly snapshots (timeline.snapshots): every table tells one timeline.
+
+Worlds are generated in-process with the drawn features (activity=none: the histories are
+built at the feature date only, so a horizon refuses them). What is checked is recomputed
+from the tables a user gets: who is in each snapshot, its labels, the masters' network
+features as of each snapshot, one decision per active partner per period, each
+snapshot's churn rate (solved exactly), and how the drawn columns move. Statistical
+checks use a fixed seed and 4 standard errors.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.run import generate
+
+SNAPSHOTS = 6
+DAY = pd.Timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def world(compose):
+    return generate(compose(["n_partners=12000", "activity=none", "db=none", "output.report=false",
+                             f"timeline.snapshots={SNAPSHOTS}"]))
+
+
+def _dates(world):
+    panel = world["features_panel"]
+    return sorted(pd.to_datetime(panel["snapshot_date"].unique()))
+
+
+def test_snapshots_are_monthly_and_end_on_the_feature_date(world):
+    dates = _dates(world)
+    assert len(dates) == SNAPSHOTS
+    assert all(b - a == 30 * DAY for a, b in zip(dates, dates[1:]))
+    assert dates[-1] == pd.Timestamp("2026-01-01") - 90 * DAY          # as_of - the label window
+
+
+def test_each_snapshot_holds_exactly_the_partners_active_then(world):
+    partners, panel = world["partners"].set_index("partner_id"), world["features_panel"]
+    joined, gone = pd.to_datetime(partners["created_at"]), pd.to_datetime(partners["churned_at"])
+    for day, rows in panel.groupby("snapshot_date"):
+        day = pd.Timestamp(day)
+        active = partners.index[(joined <= day) & (gone.isna() | (gone > day))]
+        assert set(rows["partner_id"]) == set(active), day
+        # the label: churn in the 90 days after the snapshot
+        g = gone.loc[rows["partner_id"]].to_numpy()
+        expected = ~pd.isna(g) & (g > day) & (g <= day + 90 * DAY)
+        assert (rows["churn_label"].to_numpy() == expected).all(), day
+        assert ((rows["churn_scenario"] == "Healthy").to_numpy() == ~expected).all(), day
+
+
+def test_partners_join_throughout_the_horizon(world):
+    dates = _dates(world)
+    joined = pd.to_datetime(world["partners"]["created_at"])
+    arrivals = [int(((joined > a) & (joined <= b)).sum()) for a, b in zip(dates, dates[1:])]
+    assert min(arrivals) > 0
+
+
+def test_the_last_snapshot_is_partners_engineered(world):
+    panel, engineered = world["features_panel"], world["partners_engineered"]
+    last = panel[pd.to_datetime(panel["snapshot_date"]) == _dates(world)[-1]].drop(columns="snapshot_date")
+    pd.testing.assert_frame_equal(last.reset_index(drop=True), engineered.reset_index(drop=True))
+
+
+def test_every_snapshot_churns_at_the_target_rate(world):
+    """Solved exactly: the period that closes a snapshot's window takes the churners it
+    still needs (golden records, held until the window, are the only slack)."""
+    panel = world["features_panel"]
+    for day, rows in panel.groupby("snapshot_date"):
+        assert abs(rows["churn_label"].sum() - 0.2 * len(rows)) <= 5 + 1, (day, rows["churn_label"].mean())
+
+
+def test_one_decision_per_active_partner_per_period(world):
+    partners, iv = world["partners"].set_index("partner_id"), world["interventions"]
+    joined, gone = pd.to_datetime(partners["created_at"]), pd.to_datetime(partners["churned_at"])
+    dates = sorted(pd.to_datetime(iv["intervention_date"].unique()))
+    assert len(dates) == SNAPSHOTS - 1 + 3
+    assert not iv.duplicated(["partner_id", "intervention_date"]).any()
+    for day in dates:
+        active = (joined <= day) & (gone.isna() | (gone > day))
+        assert (pd.to_datetime(iv["intervention_date"]) == day).sum() == active.sum(), day
+    churned = iv["outcome"] == "Churned"
+    g = gone.loc[iv["partner_id"]].to_numpy()
+    d = pd.to_datetime(iv["intervention_date"]).to_numpy()
+    assert (churned.to_numpy() == (~pd.isna(g) & (g > d) & (g <= d + np.timedelta64(30, "D")))).all()
+
+
+def test_decision_truth_adds_up_to_the_outcome_probability(world):
+    dt, iv = world["decision_truth"], world["interventions"]
+    got = dt["intervention_type"].to_numpy()
+    received = dt["base_churn_probability"].to_numpy() + np.select(
+        [got == k for k in ("call", "email", "none")], [dt[f"effect_{k}"].to_numpy() for k in ("call", "email", "none")])
+    assert np.abs(received - iv["outcome_probability"].to_numpy()).max() < 1e-9
+    assert len(world["uplift_truth"]) == len(world["partners_engineered"])
+
+
+def test_masters_network_features_are_point_in_time(world):
+    """Recomputed at three snapshots from network_relationships (recruited by then) and the
+    subs' churn dates (left by then; recently: in the 45 days up to it)."""
+    partners, panel, net = world["partners"].set_index("partner_id"), world["features_panel"], \
+        world["network_relationships"]
+    gone = pd.to_datetime(partners["churned_at"])
+    recruited = pd.to_datetime(net["recruited_at"])
+    dates = _dates(world)
+    checked = 0
+    for day in (dates[0], dates[len(dates) // 2], dates[-1]):
+        rows = panel[(pd.to_datetime(panel["snapshot_date"]) == day) & panel["is_master_affiliate"]].set_index("partner_id")
+        edges = net[(recruited <= day).to_numpy()]
+        g = gone.loc[edges["sub_affiliate_id"]].to_numpy()
+        left = ~pd.isna(g) & (g <= day)
+        recent = left & (g > day - 45 * DAY)
+        per = pd.DataFrame({"m": edges["master_affiliate_id"].to_numpy(), "left": left, "recent": recent})
+        agg = per.groupby("m").agg(size=("left", "size"), lost=("left", "sum"), recent=("recent", "sum"))
+        agg = agg.reindex(rows.index, fill_value=0)
+        health = np.where(agg["size"] > 0, np.round((1 - agg["lost"] / agg["size"].clip(lower=1)) * 100, 2), 100.0)
+        assert np.allclose(rows["subnetwork_avg_health_score"].to_numpy(dtype=float), health, atol=0.006), day
+        assert (rows["subnetwork_recent_churn_count"].to_numpy(dtype=float) == agg["recent"].to_numpy()).all(), day
+        checked += len(rows)
+    assert checked > 300
+
+
+def test_drawn_columns_move_with_their_declared_persistence(world):
+    """traffic_quality_score is beta(5, 2) with persistence 0.8 and no churn rule reads it:
+    consecutive snapshots' values have the rank correlation of a bivariate normal with
+    correlation 0.8 (6/pi asin(0.4) = 0.786), and every snapshot the declared mean."""
+    panel = world["features_panel"]
+    dates = _dates(world)
+    wide = panel.pivot(index="partner_id", columns="snapshot_date", values="traffic_quality_score")
+    a, b = wide[dates[0]], wide[dates[1]]
+    both = a.notna() & b.notna()
+    rho = a[both].rank().corr(b[both].rank())
+    assert abs(rho - 6 / np.pi * np.arcsin(0.4)) < 4 * (1 - rho ** 2) / np.sqrt(both.sum())
+    for day in dates:
+        x = wide[day].dropna().to_numpy()
+        sd = np.sqrt(5 * 2 / (7 ** 2 * 8))
+        assert abs(x.mean() - 5 / 7) < 4 * sd / np.sqrt(x.size), day
+    assert (a[both] != b[both]).mean() > 0.5           # it moves
+
+
+def test_tenure_ages_between_snapshots(world):
+    panel = world["features_panel"]
+    dates = _dates(world)
+    wide = panel.pivot(index="partner_id", columns="snapshot_date", values="tenure_months")
+    a, b = wide[dates[0]], wide[dates[-1]]
+    both = a.notna() & b.notna()
+    assert both.sum() > 1000 and ((b[both] - a[both]) == 5).all()    # 150 days later: 5 whole months more
+
+
+def test_a_horizon_refuses_the_histories_it_cannot_replay(compose):
+    from simulator.errors import ConfigError
+    from simulator.load import load_spec
+
+    with pytest.raises(ConfigError, match="timeline.snapshots: 2 snapshots need every feature as of each snapshot"):
+        load_spec(compose(["timeline.snapshots=2"]))
