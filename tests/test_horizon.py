@@ -154,3 +154,23 @@ def test_a_horizon_refuses_the_histories_it_cannot_replay(compose):
 
     with pytest.raises(ConfigError, match="timeline.snapshots: 2 snapshots need every feature as of each snapshot"):
         load_spec(compose(["timeline.snapshots=2"]))
+
+
+@pytest.mark.slow
+def test_every_period_and_type_realizes_its_truth_at_100k(compose):
+    """At 100k partners and 12 snapshots: in every period and for every type, the churners
+    among the decisions are within 4 SE of the sum of their outcome_probability (its
+    exact truth); and every snapshot's churn rate is within 4 SE of the target (the second
+    block of 65,536 partners is handed the first block's intercepts)."""
+    w = generate(compose(["n_partners=100000", "activity=none", "db=none", "output.report=false",
+                          "timeline.snapshots=12"]))
+    iv = w["interventions"]
+    churned, p = (iv["outcome"] == "Churned").to_numpy(), iv["outcome_probability"].to_numpy()
+    cells = 0
+    for key, rows in iv.groupby(["intervention_date", "intervention_type"], observed=True).indices.items():
+        se = np.sqrt((p[rows] * (1 - p[rows])).sum())
+        assert abs(churned[rows].sum() - p[rows].sum()) < 4 * se, key
+        cells += 1
+    assert cells == (12 - 1 + 3) * 3
+    for day, rows in w["features_panel"].groupby("snapshot_date"):
+        assert abs(rows["churn_label"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(rows)), day
