@@ -58,14 +58,32 @@ class World:
     partners: pd.DataFrame
     env: dict
     facts: dict
+    cache: dict                   # the moving columns' states at every period start (RunContext.cache)
     u: np.ndarray                 # (n, periods) churn uniforms
     day: np.ndarray               # (n,) the churn day within a period
     type_u: np.ndarray            # (n, periods) the logging policy's type uniforms
     noise: np.ndarray             # (n, periods) the effects' standard normals
     pinned: np.ndarray            # golden records' pinned labels (NaN elsewhere)
-    intercept: float
+    intercept: float | np.ndarray  # the label window's, or (a horizon) each period's per row
+    gone: np.ndarray               # every partner's churn date in the run (NaT: stayed)
+    start: int                     # the snapshot (its index) the policies are played from (the last)
     value: np.ndarray | None
     features: tuple[str, ...]
+
+
+def _intercepts(manifest: dict, spec, partners: pd.DataFrame, churn) -> float | np.ndarray:
+    """The run's label-window intercept, or with a horizon of snapshots each period's per
+    row: (partners, periods), a scoped pass's own for the rows inside its scope."""
+    if spec.timeline.snapshots == 1:
+        return float(manifest["churn_intercept"])
+    given = manifest["churn_intercepts"]
+    periods = spec.timeline.periods
+    out = np.array([[given[f"churn_intercept_{j}"] for j in range(periods)]] * spec.n)
+    if "churn_intercept_0:inside" in given:
+        scope = next(t.scope_column for s in spec.stages for t in s.steps() if t.scope_column)
+        inside = partners[scope].to_numpy(dtype=bool)
+        out[inside] = [given[f"churn_intercept_{j}:inside"] for j in range(periods)]
+    return out
 
 
 def _draws(spec, names: tuple[str, ...], draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
@@ -94,16 +112,22 @@ def load(run_dir: Path) -> World:
         raise ConfigError([f"{run_dir}: the churn rules or the interventions read {', '.join(unread)}, which the "
                            f"partners table does not hold (a helper column): the arena cannot replay them"])
     gone = partners[churn.date_column].to_numpy(dtype="datetime64[us]")
-    cohort = spec.timeline.active(gone)
-    env[churn.cohort] = cohort
-    env[churn.date_column] = np.where(cohort, np.datetime64("NaT", "us"), gone)
+    env[churn.cohort] = np.isnat(gone) | (gone > spec.timeline.start)   # in the world during the horizon
+    env[churn.date_column] = gone
     facts = {}
     for stage in spec.stages:
         if stage.kind == "network":
             edges = run.tables[stage.table_name]
             facts[f"{stage.name}:edges"] = Edges(ids.rows_of(partners[spec.key], edges["master_affiliate_id"]),
-                                                 ids.rows_of(partners[spec.key], edges["sub_affiliate_id"]))
+                                                 ids.rows_of(partners[spec.key], edges["sub_affiliate_id"]),
+                                                 edges["recruited_at"].to_numpy(dtype="datetime64[us]"))
     tl, n = spec.timeline, spec.n
+    cache = {}
+    for stage in spec.stages:                  # drawn columns that move: every period's state again
+        if getattr(stage, "motion", None) is not None and stage.varying():
+            from .engine import moved_states
+
+            cache[f"{stage.name}:moving"] = moved_states(spec, stage)
     pinned = np.full(n, np.nan)
     rows = ids.rows_of(partners[spec.key], pd.Series([r.partner_id for r in spec.golden], dtype=str))
     for rec, row in zip(spec.golden, rows):
@@ -111,12 +135,12 @@ def load(run_dir: Path) -> World:
             pinned[row] = float(rec.pins[churn.label])
     value = spec.role("value")
     e = tl.periods                          # the horizon's periods, then the label window's
-    return World(run_dir, spec, churn, iv, partners, env, facts,
+    return World(run_dir, spec, churn, iv, partners, env, facts, cache,
                  _draws(spec, ("churn", "episodes"), lambda g, m: g.random((m, e))),
                  _draws(spec, ("churn", "day"), lambda g, m: g.integers(1, tl.episode_days + 1, m)),
                  _draws(spec, ("interventions", "type"), lambda g, m: g.random(m * e).reshape(m, e)),
                  _draws(spec, ("interventions", "noise"), lambda g, m: g.standard_normal((m, e))),
-                 pinned, float(run.manifest["churn_intercept"]),
+                 pinned, _intercepts(run.manifest, spec, partners, churn), gone, spec.timeline.snapshots - 1,
                  partners[value].to_numpy(dtype=float) if value in partners else None,
                  tuple(run.features))
 
@@ -133,8 +157,8 @@ class Period:
 class Play:
     """One policy played over the periods: the replay hook of :class:`Periods`."""
 
-    def __init__(self, world: World, decide: Callable, effect: np.ndarray):
-        self.world, self.decide, self.effect = world, decide, effect
+    def __init__(self, world: World, decide: Callable, effect: np.ndarray, start: int):
+        self.world, self.decide, self.effect, self.start = world, decide, effect, start
         self.periods: list[Period] = []
 
     def __call__(self, j: int, state, alive: np.ndarray, hazard: np.ndarray) -> None:
@@ -144,35 +168,39 @@ class Play:
         declared = expected_effects(iv, state, w.spec.n)
         truth = iv.truth(hazard, declared)
         kind = np.full(w.spec.n, iv.types.index(iv.control), dtype=np.int32)
-        window = w.spec.timeline.snapshots - 1          # j counts all periods; a policy, the window's
-        kind[alive] = self.decide(j - window, state, alive, truth)[alive]
+        kind[alive] = self.decide(j - self.start, state, alive, truth)[alive]   # j counts all periods
         self.effect[:, j] = iv.realized(declared, kind, w.noise[:, j])
         self.periods.append(Period(alive.copy(), kind, truth))
 
 
-def play(world: World, decide: Callable, periods: int) -> tuple[list[dict], np.ndarray]:
-    """The periods' figures of one policy (and each partner's churn period, -1: stayed)."""
+def play(world: World, decide: Callable, start: int, periods: int) -> tuple[list[dict], np.ndarray]:
+    """The figures of one policy over ``periods`` periods from the snapshot ``start`` (its
+    index), and each partner's churn period from it (-1: stayed). The world before the
+    start is the run's; from it on, every period is played again."""
     from .stages.churn import Periods
 
     spec, iv = world.spec, world.interventions
     tl = spec.timeline
     effect = np.zeros((spec.n, tl.periods))
-    hook = Play(world, decide, effect)
-    ctx = RunContext(spec, None, dict(world.env), facts=dict(world.facts))
-    path = Periods(world.churn, ctx, effect, world.u, world.day, world.pinned, replay=hook).play(world.intercept)
+    hook = Play(world, decide, effect, start)
+    day = tl.period_dates()[start]
+    env = dict(world.env)
+    env[world.churn.date_column] = np.where(world.gone <= day, world.gone, np.datetime64("NaT", "us"))
+    ctx = RunContext(spec, None, env, facts=dict(world.facts), cache=dict(world.cache))
+    path = Periods(world.churn, ctx, effect, world.u, world.day, world.pinned, replay=hook).play(world.intercept, start)
     cost = np.array([(iv.costs or {}).get(t, 0.0) for t in iv.types])
     rows = []
     for j, p in enumerate(hook.periods[:periods]):
         chosen = p.truth[np.arange(spec.n), p.kind]
         a = p.active
-        rows.append({"period": j, "date": str(np.datetime64(tl.decision_dates()[j], "D")),
+        rows.append({"period": j, "date": str(np.datetime64(tl.period_dates()[start + j], "D")),
                      "active": int(a.sum()),
-                     "realized_churners": int(np.count_nonzero(path.episode == tl.snapshots - 1 + j)),
+                     "realized_churners": int(np.count_nonzero(path.episode == start + j)),
                      "expected_churners": float(chosen[a].sum()),
                      "value_retained": None if world.value is None else float((world.value * (1 - chosen))[a].sum()),
                      "cost": float(cost[p.kind][a].sum()),
                      "decisions": {t: int(np.count_nonzero(a & (p.kind == k))) for k, t in enumerate(iv.types)}})
-    return rows, np.where(path.episode >= 0, path.episode - (tl.snapshots - 1), -1)
+    return rows, np.where(path.episode >= start, path.episode - start, -1)
 
 
 # ----------------------------------------------------------------------------- the policies
@@ -181,7 +209,7 @@ def logging_policy(world: World) -> Callable:
     from .distributions import categorical_codes
 
     iv = world.interventions
-    return lambda j, state, alive, truth: categorical_codes(iv.policy_shares(state, world.spec.n), world.type_u[:, world.spec.timeline.snapshots - 1 + j])
+    return lambda j, state, alive, truth: categorical_codes(iv.policy_shares(state, world.spec.n), world.type_u[:, world.start + j])
 
 
 def control_policy(world: World) -> Callable:
@@ -204,7 +232,7 @@ def features_at(world: World, j: int, state, alive: np.ndarray) -> pd.DataFrame:
     """What a submitted policy sees at period ``j``: the active partners' point-in-time
     features (no label, no scenario, no truth)."""
     spec, rows = world.spec, np.flatnonzero(alive)
-    date = spec.timeline.decision_dates()[j]
+    date = spec.timeline.period_dates()[world.start + j]
     cols = {spec.key: np.asarray(state[spec.key])[rows], "decision_date": np.full(rows.size, date)}
     for name in (*world.features, "is_master_affiliate"):
         if name in state:
@@ -297,17 +325,19 @@ def load_policy(text: str) -> tuple[Callable, str]:
 # ----------------------------------------------------------------------------- the command
 
 def arena(world: World, policy: Callable, where: str, periods: int, budget: float | None) -> dict:
-    """Every policy's figures, per period and in total (the result's JSON shape)."""
+    """Every policy's figures, per period and in total (the result's JSON shape), from the
+    snapshot ``world.start``."""
     deciders = {"submitted": submitted_policy(world, policy, where, budget), "logging": logging_policy(world),
                 "none": control_policy(world), "oracle": oracle_policy(world, budget)}
     control = control_policy(world)
 
     def within(decide: Callable) -> Callable:          # after the last period played: the control
         return lambda j, *state: decide(j, *state) if j < periods else control(j, *state)
-    out = {"run": str(world.run_dir), "seed": world.spec.seed, "start": str(np.datetime64(world.spec.feature_date, "D")),
+    start = str(np.datetime64(world.spec.timeline.snapshot_dates()[world.start], "D"))
+    out = {"run": str(world.run_dir), "seed": world.spec.seed, "start": start,
            "periods": periods, "budget": budget, "value_column": world.spec.role("value"), "policies": {}}
     for name, decide in deciders.items():
-        rows, _ = play(world, within(decide), periods)
+        rows, _ = play(world, within(decide), world.start, periods)
         total = {k: (None if any(r[k] is None for r in rows) else sum(r[k] for r in rows))
                  for k in ("realized_churners", "expected_churners", "value_retained", "cost")}
         out["policies"][name] = {"periods": rows, "total": total}
@@ -380,11 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     made: list[Path] = []
     try:
         world = load(args.run_dir)
-        available = world.spec.timeline.episodes
-        snapshots = [str(np.datetime64(world.spec.feature_date, "D"))]
+        tl = world.spec.timeline
+        snapshots = [str(np.datetime64(d, "D")) for d in tl.snapshot_dates()]
         problems = []
         if args.start is not None and args.start not in snapshots:
             problems.append(f"--start {args.start!r}: not a snapshot of this run (its snapshots: {', '.join(snapshots)})")
+        world.start = snapshots.index(args.start) if args.start in snapshots else tl.snapshots - 1
+        available = tl.periods - world.start
         periods = available if args.periods is None else args.periods
         if not 1 <= periods <= available:
             problems.append(f"--periods {periods}: must be 1 to {available} (the periods after the start)")

@@ -39,12 +39,15 @@ OUTPUTS = ("evaluation.json", "evaluation.md", "evaluation.html")
 
 
 class Run(NamedTuple):
-    """A finished run as evaluate reads it: its spec, interventions stage and two tables."""
+    """A finished run as evaluate reads it: its spec, interventions stage and tables (the
+    panel and the snapshots' truth when the run wrote them, for backtests)."""
 
     spec: object
     stage: object
     uplift: pd.DataFrame
     partners: pd.DataFrame
+    panel: pd.DataFrame | None = None
+    snapshots: pd.DataFrame | None = None
 
 
 def load_run(run_dir: Path) -> Run:
@@ -59,8 +62,12 @@ def load_run(run_dir: Path) -> Run:
     stage = next((s for s in spec.stages if s.kind == "interventions"), None)
     if stage is None:
         raise ConfigError([f"{run_dir}: this world has no interventions (interventions=none): nothing to grade"])
+    panel_name = next((s.panel for s in spec.stages if getattr(s, "panel", None)), None)
+    optional = lambda name: runfiles.read_table(run_dir, manifest, name) \
+        if name and name in manifest.get("tables", {}) else None
     return Run(spec, stage, runfiles.read_table(run_dir, manifest, stage.truth_table),
-               runfiles.read_table(run_dir, manifest, spec.table))
+               runfiles.read_table(run_dir, manifest, spec.table), optional(panel_name),
+               optional(stage.snapshot_table))
 
 
 def value_column(spec) -> str | None:
@@ -93,9 +100,67 @@ def read_predictions(args: argparse.Namespace, spec, run_dir: Path) -> tuple[pd.
     return frame.drop(columns=[c for c in frame.columns if c != spec.key and frame[c].isna().all()]), source
 
 
+def by_snapshot(spec, predictions: pd.DataFrame, panel: pd.DataFrame, snapshots: pd.DataFrame | None) -> dict:
+    """A backtest: per snapshot of the predictions, the churn model against that snapshot's
+    labels (features_panel) and the oracles of its truth (snapshot_truth): known at the
+    snapshot's date, and on the world's path; then the AUC's stability across them."""
+    key, label = spec.key, spec.role("label")
+    dates = pd.to_datetime(predictions[preds.SNAPSHOT], format="mixed")
+    index = lambda frame: pd.MultiIndex.from_arrays([frame[key].astype(str),
+                                                     pd.to_datetime(frame[preds.SNAPSHOT]).dt.normalize()])
+    rows = panel.set_axis(index(panel))
+    truth = snapshots.set_axis(index(snapshots)) if snapshots is not None else None
+    out: dict = {}
+    for day in sorted(dates.unique()):
+        mine = predictions[(dates == day).to_numpy()]
+        at = pd.MultiIndex.from_arrays([mine[key].astype(str), pd.to_datetime(mine[preds.SNAPSHOT]).dt.normalize()])
+        y = rows.loc[at, label].to_numpy(dtype=bool)
+        path = truth.loc[at, "churn_probability_on_path"].to_numpy(dtype=float) if truth is not None else \
+            np.full(len(mine), np.nan)
+        metrics = grading.churn_model(mine["churn_probability"].to_numpy(dtype=float), y, path)
+        if truth is not None:
+            metrics["oracle_auc_before_decisions"] = grading.defined(grading.auc(
+                y, truth.loc[at, "churn_probability_before_decisions"].to_numpy(dtype=float)))
+        out[str(pd.Timestamp(day).date())] = metrics
+    return out
+
+
+def stability(backtest: dict) -> dict:
+    """The AUC across the snapshots: its range, and its trend (least squares, per snapshot)."""
+    aucs = [(i, m["auc"]) for i, m in enumerate(backtest.values()) if m["auc"] is not None]
+    if not aucs:
+        return {"snapshots": len(backtest), "auc_min": None, "auc_max": None, "auc_range": None,
+                "auc_trend_per_snapshot": None}
+    x, y = np.array([a for a, _ in aucs], dtype=float), np.array([b for _, b in aucs])
+    slope = float(np.polyfit(x, y, 1)[0]) if len(aucs) > 1 else 0.0
+    return {"snapshots": len(backtest), "auc_min": float(y.min()), "auc_max": float(y.max()),
+            "auc_range": float(y.max() - y.min()), "auc_trend_per_snapshot": slope}
+
+
 def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predictions: pd.DataFrame,
-             budget: float | None = None, logged: pd.DataFrame | None = None) -> dict:
-    """The evaluation as a dict (the JSON's shape): churn_model, uplift_model, policies, regret."""
+             budget: float | None = None, logged: pd.DataFrame | None = None, panel: pd.DataFrame | None = None,
+             snapshots: pd.DataFrame | None = None) -> dict:
+    """The evaluation as a dict (the JSON's shape): churn_model, uplift_model, policies, regret;
+    with a ``snapshot_date`` column, ``by_snapshot`` and ``stability`` too (the last
+    snapshot's rows, the feature date's, are graded as a file without the column is)."""
+    backtest = None
+    if preds.SNAPSHOT in predictions:
+        if "churn_probability" in predictions:
+            backtest = by_snapshot(spec, predictions, panel, snapshots)
+        last = pd.to_datetime(predictions[preds.SNAPSHOT], format="mixed") == pd.Timestamp(spec.feature_date)
+        predictions = predictions[last.to_numpy()].drop(columns=preds.SNAPSHOT).reset_index(drop=True)
+    out = _evaluate(spec, stage, uplift, partners, predictions, budget, logged, snapshots) if len(predictions) else {
+        "run": {"seed": spec.seed, "n_partners": spec.n, "predictions": 0, "window": "(no prediction at the "
+                "feature date: the backtest only)"}, "value_column": value_column(spec), "budget": budget,
+        "policies": [], "regret": None}
+    if backtest is not None:
+        out["by_snapshot"], out["stability"] = backtest, stability(backtest)
+        out["run"]["snapshots"] = len(backtest)
+    return out
+
+
+def _evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predictions: pd.DataFrame,
+              budget: float | None, logged: pd.DataFrame | None, snapshots: pd.DataFrame | None) -> dict:
     key = spec.key
     truth_rows = uplift.set_index(key)
     ids = predictions[key].astype(str).to_numpy()
@@ -115,6 +180,11 @@ def evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predicti
         out["churn_model"] = grading.churn_model(predictions["churn_probability"].to_numpy(dtype=float),
                                                  people[label].to_numpy(dtype=bool),
                                                  people[truth_column].to_numpy(dtype=float))
+        if snapshots is not None:          # the oracle at the feature date: before the window's decisions
+            at = snapshots[pd.to_datetime(snapshots["snapshot_date"]) == pd.Timestamp(spec.feature_date)]
+            known = at.set_index(at[key].astype(str))["churn_probability_before_decisions"].loc[ids]
+            out["churn_model"]["oracle_auc_before_decisions"] = grading.defined(grading.auc(
+                people[label].to_numpy(dtype=bool), known.to_numpy(dtype=float)))
     k = len(stage.types)
     control = stage.types.index(stage.control)
     rec = None
@@ -213,7 +283,10 @@ def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
     if "churn_model" in result:
         c = result["churn_model"]
         out["churn"] = ("Churn model", ["", "model", "oracle"], [
-            ["AUC (realized label)", c["auc"], c["oracle_auc"]],
+            ["AUC (realized label; the oracle on the world's path: it knows the window's decisions)", c["auc"],
+             c["oracle_auc"]],
+            *([["AUC, the oracle at the feature date (before the window's decisions: their draws integrated out)",
+                c["auc"], c["oracle_auc_before_decisions"]]] if "oracle_auc_before_decisions" in c else []),
             ["Brier score", c["brier"], c["oracle_brier"]],
             ["mean squared distance to the true probability", c["brier_vs_true_probability"], 0.0]])
         out["calibration"] = ("Churn model: calibration by decile",
@@ -235,6 +308,15 @@ def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
                  "cost"],
                 [[r["name"], r["expected_churners"], r["expected_churn_rate"], r["expected_commission_retained"],
                   r["cost"]] for r in result["policies"]])
+    if "by_snapshot" in result:
+        st = result["stability"]
+        out["backtest"] = (f"Backtest: the churn model at each snapshot (AUC range {_fixed(st['auc_range'])}, "
+                           f"trend {_fixed(st['auc_trend_per_snapshot'], '+.4f')} per snapshot)",
+                           ["snapshot", "n", "AUC", "Brier", "mean predicted", "churn rate",
+                            "oracle AUC before the decisions", "oracle AUC on the path"],
+                           [[day, m["n"], m["auc"], m["brier"], _mean(m, "mean_predicted"), _mean(m, "churn_rate"),
+                             m.get("oracle_auc_before_decisions"), m["oracle_auc"]]
+                            for day, m in result["by_snapshot"].items()])
     if "ope" in result:
         o = result["ope"]
         out["ope"] = (f"Off-policy estimates of the submitted policy: {o['unit']} ({o['n']:,} logged decisions)",
@@ -243,6 +325,37 @@ def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
                         o[name]["error"] / o[name]["se"] if o[name]["se"] else None]
                        for name in ("ipw", "snipw", "dm", "dr")])
     return out
+
+
+def _mean(metrics: dict, column: str) -> float:
+    """A calibration table's column averaged over its rows (weighted by their n)."""
+    rows = metrics["calibration"]
+    return sum(r[column] * r["n"] for r in rows) / max(sum(r["n"] for r in rows), 1)
+
+
+def backtest_figure(result: dict):
+    """The churn model over the snapshots: its AUC beside the oracles', and its mean
+    prediction beside the churn rate (calibration in the large)."""
+    from .review.canvas import figure
+
+    days = list(result["by_snapshot"])
+    rows = list(result["by_snapshot"].values())
+    x = pd.to_datetime(days)
+    fig = figure(figsize=(9, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(x, [m["auc"] for m in rows], "o-", label="model")
+    if any(m.get("oracle_auc_before_decisions") is not None for m in rows):
+        left.plot(x, [m.get("oracle_auc_before_decisions") for m in rows], "s--", label="oracle before the decisions")
+    left.plot(x, [m["oracle_auc"] for m in rows], "^:", label="oracle on the path")
+    left.set(ylabel="AUC", title="AUC by snapshot")
+    left.legend(fontsize=7)
+    right.plot(x, [_mean(m, "mean_predicted") for m in rows], "o-", label="mean predicted")
+    right.plot(x, [_mean(m, "churn_rate") for m in rows], "s--", label="churn rate")
+    right.set(ylabel="probability", title="calibration by snapshot")
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    return fig
 
 
 def calibration_figure(churn: dict):
@@ -297,6 +410,8 @@ def html_page(result: dict) -> str:
     if "uplift_model" in result:
         panels.append(panel("Uplift model: the Qini curves of the model and the oracle",
                             image(qini_figure(result["uplift_model"]))))
+    if "by_snapshot" in result:
+        panels += [tables["backtest"], panel("Backtest: AUC and calibration over time", image(backtest_figure(result)))]
     panels += [tables["policies"], tables.get("ope", "")]
     run = result["run"]
     regret = "" if result["regret"] is None else f"<p>{REGRET}: <b>{result['regret']:,.3f}</b></p>"
@@ -481,11 +596,16 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out or args.run_dir
     made: list[Path] = []
     try:
-        spec, stage, uplift, partners = load_run(args.run_dir)
+        run = load_run(args.run_dir)
+        spec, stage, uplift, partners = run.spec, run.stage, run.uplift, run.partners
         predictions, source = read_predictions(args, spec, args.run_dir)
-        problems = preds.check(predictions, source, spec, stage.types, pd.Index(uplift[spec.key].astype(str)))
+        problems = preds.check(predictions, source, spec, stage.types, pd.Index(uplift[spec.key].astype(str)),
+                               run.panel)
         if args.budget is not None and not stage.costs:
             problems.append("--budget: this world declares no interventions.costs")
+        if args.record and preds.SNAPSHOT in predictions:
+            problems.append(f"--record plays the label window after the feature date: a backtest's predictions "
+                            f"({preds.SNAPSHOT} given) are graded, not recorded (drop the column to record)")
         if args.ope and "recommended_intervention" not in predictions:
             problems.append("--ope: the predictions need recommended_intervention (the policy to estimate)")
         if args.record and not problems and already_recorded(args, spec, out_dir, predictions) and not args.replace:
@@ -496,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         made = claim_out_dir(out_dir)
         logged = first_decisions(spec, stage, runfiles.read_table(args.run_dir, runfiles.read_manifest(args.run_dir),
                                                                  stage.table_name)) if args.ope else None
-        result = evaluate(spec, stage, uplift, partners, predictions, args.budget, logged)
+        result = evaluate(spec, stage, uplift, partners, predictions, args.budget, logged, run.panel, run.snapshots)
         recorded = None
         if args.record:
             recorded = record(spec, stage, uplift, predictions)

@@ -44,6 +44,9 @@ COLUMN_HELP = {
     "model_version": "one version per call (--model-version chooses one in a table of several); "
                      "keys --record's outcome stream",
 }
+SNAPSHOT = "snapshot_date"                     # a backtest's column (a file's only: not the seed's table)
+COLUMN_HELP[SNAPSHOT] = ("a snapshot of the run (features_panel's snapshot_date; absent: the last): one file may "
+                         "hold several, each graded against its own labels and truth (evaluation.json by_snapshot)")
 SHOWN = 5                                      # rows listed per problem; the rest are counted
 
 
@@ -55,8 +58,9 @@ def table_name(spec) -> str:
 
 
 def columns(spec) -> list[str]:
-    """The predictions' columns in this world (the key column is the world's)."""
-    return [spec.key if c == DDL_KEY else c for c in SEED_COLUMNS]
+    """The predictions' columns in this world (the key column is the world's), and a
+    backtest's snapshot_date."""
+    return [spec.key if c == DDL_KEY else c for c in SEED_COLUMNS] + [SNAPSHOT]
 
 
 # ----------------------------------------------------------------------------- files
@@ -152,6 +156,28 @@ def write_outcomes(spec, run_dir: Path, recorded: pd.DataFrame, read_version: st
 
 # ----------------------------------------------------------------------------- checks
 
+def _unique_keys(frame: pd.DataFrame, key: str) -> pd.Series:
+    """One key per (partner, snapshot) row, so that the per-partner checks read each pair
+    once: 'P00001 @ 2025-10-03'."""
+    dates = pd.to_datetime(frame[SNAPSHOT], errors="coerce", format="mixed")
+    return frame[key].astype(str) + " @ " + dates.dt.strftime("%Y-%m-%d").fillna("?")
+
+
+def _snapshots(frame: pd.DataFrame, source: str, spec, panel: pd.DataFrame | None) -> list[str]:
+    """Each row's snapshot_date: a date, one of the run's snapshots."""
+    if panel is None:
+        return [f"{source}, column {SNAPSHOT}: this run wrote no features_panel (features.panel: null) to grade "
+                f"snapshots against"]
+    at = frame[SNAPSHOT]
+    parsed = pd.to_datetime(at, errors="coerce", format="mixed")
+    dates = pd.to_datetime(panel[SNAPSHOT].unique())
+    known = ", ".join(d.strftime("%Y-%m-%d") for d in sorted(dates))
+    return (_rows(source, SNAPSHOT, (at.isna() | parsed.isna()).to_numpy(), at,
+                  "is not a date (a snapshot of the run, e.g. " + known.split(", ")[-1] + ")")
+            + _rows(source, SNAPSHOT, (parsed.notna() & ~parsed.isin(dates)).to_numpy(), at,
+                    f"is not a snapshot of this run (its snapshots: {known})"))
+
+
 def _shown(value: object) -> str:
     return repr(value.item() if hasattr(value, "item") else value)     # 1.5, not np.float64(1.5)
 
@@ -175,11 +201,20 @@ def _numbers(frame: pd.DataFrame, column: str) -> tuple[pd.Series, np.ndarray, n
     return values, empty, ~empty & ~np.isfinite(values.to_numpy())
 
 
-def check(frame: pd.DataFrame, source: str, spec, types: Sequence[str], cohort: pd.Index) -> list[str]:
+def check(frame: pd.DataFrame, source: str, spec, types: Sequence[str], cohort: pd.Index,
+          panel: pd.DataFrame | None = None, each: str = "partner") -> list[str]:
     """Every problem of the predictions, with the row and the column: unknown columns,
     no rows, keys outside the cohort or repeated, empty or non-finite numbers, unknown
-    intervention types, unreadable dates and more than one model version."""
+    intervention types, unreadable dates and more than one model version; with a
+    ``snapshot_date`` column, each row's snapshot one of the run's (``panel``'s) and its
+    partner active at it, once."""
     key, known = spec.key, columns(spec)
+    if SNAPSHOT in frame:
+        return [*(f"{source}, column {c!r}: unknown column" + did_you_mean(str(c), known)
+                  for c in frame.columns if c not in known), *_snapshots(frame, source, spec, panel),
+                *check(frame.drop(columns=SNAPSHOT).assign(**{key: _unique_keys(frame, key)}), source, spec,
+                       types, pd.Index(_unique_keys(panel, key)) if panel is not None else cohort,
+                       each="partner and snapshot")]
     problems = [f"{source}, column {c!r}: unknown column" + did_you_mean(str(c), known)
                 for c in frame.columns if c not in known]
     if key not in frame:
@@ -191,9 +226,10 @@ def check(frame: pd.DataFrame, source: str, spec, types: Sequence[str], cohort: 
     problems += _rows(source, key, ids.isna().to_numpy(), None, "no value (every row needs the partner's key)")
     ids = ids.astype(str)
     problems += _rows(source, key, (frame[key].notna() & ~ids.isin(cohort)).to_numpy(), ids,
-                      "is not a partner of this run's cohort")
+                      "is not a partner of this run's cohort" if each == "partner"
+                      else "is not a partner active at that snapshot (a row of features_panel)")
     problems += _rows(source, key, (frame[key].notna() & ids.duplicated()).to_numpy(), ids,
-                      "appears twice (one prediction per partner)")
+                      f"appears twice (one prediction per {each})")
     if "churn_probability" in frame:
         p, empty, bad = _numbers(frame, "churn_probability")
         problems += _rows(source, "churn_probability", empty, None,

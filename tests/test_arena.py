@@ -47,12 +47,24 @@ def blocks(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("world", ["run", "blocks"])
+@pytest.fixture(scope="module")
+def horizon(tmp_path_factory):
+    """A horizon of 5 snapshots in two blocks (drawn features that move, partners joining
+    throughout, an intercept per period): replayed from its second snapshot."""
+    out = tmp_path_factory.mktemp("arena-horizon") / "run"
+    run_cli("n_partners=3000", "block_size=2048", "activity=none", "timeline.snapshots=5", "db=none",
+            "output.report=false", out_dir=out)
+    return out
+
+
+@pytest.mark.parametrize("world", ["run", "blocks", "horizon"])
 def test_logging_replays_the_run(world, request, tmp_path):
     """The logging policy with the run's draws: per period, the active partners, the
     realized churners and the exact expected churners are the run's interventions'."""
     run = request.getfixturevalue(world)
-    result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH))
+    start = ["--start", "2025-07-05"] if world == "horizon" else []
+    result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH), *start)
+    assert len(result["policies"]["logging"]["periods"]) == (6 if world == "horizon" else 3)
     iv = pd.read_parquet(run / "interventions.parquet")
     by_date = iv.groupby(iv["intervention_date"].dt.strftime("%Y-%m-%d"))
     for row in result["policies"]["logging"]["periods"]:

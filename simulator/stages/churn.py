@@ -223,7 +223,7 @@ class Periods:
         partners still active (those who joined later churn at the same intercept); the
         first periods, which close none, take round(q x active), q the per-period hazard
         of ``rate``. Golden records stay until the window, where a pinned churner churns
-        in its last period."""
+        in its last period if not before."""
         n, ctx = self.ctx.n, self.ctx
         gone, episode = self.start.copy(), np.full(n, -1)
         q = float(episode_hazard(rate, self.episodes))
@@ -240,7 +240,7 @@ class Periods:
                 stage.decide_at(ctx, j, state)
             scores = self.scores(state)
             t = label_thresholds(self.u[:, j:j + 1], self.effect[:, j:j + 1], self.episodes) - scores
-            free = active & ~held if j < self.window else active & ~never & ~forced
+            free = active & ~(held if j < self.window else never)   # (a pinned churner may go early, as in play)
             closes = j - self.episodes + 1         # the snapshot whose window this period closes
             if closes >= 0:
                 cohort = members[closes]
@@ -266,26 +266,31 @@ class Periods:
         gone = self.before.gone
         return self.present & (self.joined <= self.dates[self.window]) & np.isnat(gone)
 
-    def play(self, b: float) -> Path:
+    def play(self, b: float | np.ndarray, first: int | None = None) -> Path:
+        """The periods from ``first`` (default: the label window's first) to as_of at
+        intercept ``b``: one number, or (with a horizon) each period's per row, (partners,
+        periods). A partner is active in a period when it is in the world, joined by its
+        start and not gone (the churn dates before ``first`` are the world's)."""
         last = self.dates.size - 1
+        first = self.window if first is None else first
+        b = np.asarray(b, dtype=float)
         gone, episode = self.before.gone.copy(), self.before.episode.copy()
-        alive = self.cohort
         hazard = self.hazard.copy()
-        forced, never = self.pinned == 1, self.pinned == 0
-        for j in range(self.window, self.dates.size):
+        forced, never, held = self.pinned == 1, self.pinned == 0, ~np.isnan(self.pinned)
+        for j in range(first, self.dates.size):
+            alive = self.present & (self.joined <= self.dates[j]) & np.isnat(gone)
             state = self.state(j, gone)
-            hazard[:, j] = episode_hazard(probability(self.scores(state), b), self.episodes)
+            hazard[:, j] = episode_hazard(probability(self.scores(state), b if b.ndim == 0 else b[:, j]), self.episodes)
             if self.replay is not None:
                 self.replay(j, state, alive, hazard[:, j])
             elif state is not self.ctx.env:           # the period's decisions on its moved state
                 for stage in self.deciders:
                     stage.decide_at(self.ctx, j, state)
-            hit = alive & (self.u[:, j] < hazard[:, j] + self.effect[:, j]) & ~never
+            hit = alive & (self.u[:, j] < hazard[:, j] + self.effect[:, j]) & ~(never if j >= self.window else held)
             if j == last:
                 hit |= alive & forced                  # a golden churner churns in the window
             episode[hit] = j
             gone[hit] = self.when[j, hit]
-            alive &= ~hit
         return Path(episode, hazard, gone)
 
 
@@ -415,10 +420,10 @@ class Churn(BaseStage):
         window = slice(periods.window, None)
         gone = np.asarray(env[self.date_column], dtype="datetime64[us]")
         cohort = periods.present & (periods.joined <= tl.feature_date) & (np.isnat(gone) | (gone > tl.feature_date))
-        intercepts = np.array([[ctx.solved[f"churn_intercept_{j}{tag}"] for j in range(periods.window, tl.periods)]
+        intercepts = np.array([[ctx.solved[f"churn_intercept_{j}{tag}"] for j in range(tl.periods)]
                                for tag in ("", *([":inside"] if inside is not None else []))])
         b = intercepts[np.zeros(ctx.n, dtype=int) if inside is None else inside.astype(int)]
-        still = episode_hazard(probability(periods.first[:, None], b), tl.episodes)
+        still = episode_hazard(probability(periods.first[:, None], b[:, window]), tl.episodes)
         env[self.cohort] = cohort
         env[self.label] = ~np.isnat(gone)
         env[self.probability] = 1 - np.prod(1 - still, axis=1)

@@ -83,6 +83,7 @@ class Interventions(BaseStage):
     noisy_control: bool = True                # the control's effect gets the noise too (the seed's formula)
     costs: Mapping[str, float] | None = None  # cost of one decision of each type (simulator.evaluate)
     decision_table: str | None = None         # one row per decision: its exact truth for every type
+    snapshot_table: str | None = None         # one row per partner per snapshot: its label's truth
 
     def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """(n, types): each partner's probability of each type under the logging policy
@@ -226,6 +227,8 @@ class Interventions(BaseStage):
                 "decision_date": date,
                 "intervention_type": ctx.tables[self.table_name]["intervention_type"],
                 "base_churn_probability": truth[:, c], **effects})
+        if self.snapshot_table:
+            ctx.tables[self.snapshot_table] = self._snapshot_truth(ctx, gone, joined, present)
         first = ep == tl.snapshots - 1             # the cohort's first decisions of the window, in partner order
         rows = partner[first]
         out = {world.key: pid.take(rows), "base_churn_probability": truth[first, c]}
@@ -234,12 +237,38 @@ class Interventions(BaseStage):
                     for j, t in enumerate(self.types)})
         ctx.tables[self.truth_table] = pd.DataFrame(out)
 
+    def _snapshot_truth(self, ctx: RunContext, gone: np.ndarray, joined: np.ndarray,
+                        present: np.ndarray) -> pd.DataFrame:
+        """Per snapshot, each partner active at it: the probability of its label (churn in
+        the label window after it) before the window's decisions (the world's states through
+        the window as they moved, the logging policy's decisions and their noise integrated
+        out), and on the world's path (the decisions it got too: the oracle of the churn
+        stage's ``truth``)."""
+        env, world, tl = ctx.env, ctx.world, self.timeline
+        hazard, effect = env[hazard_column(self.base)], env[self.effect_column]
+        shares, declared = env[f"{self.effect_column}:policy"], env[f"{self.effect_column}:declared"]
+        # each period's churn probability given its state, before its decision is drawn
+        before = np.stack([(shares[:, j] * self.truth(hazard[:, j], declared[:, j])).sum(axis=1)
+                           for j in range(tl.periods)], axis=1)
+        given = np.clip(hazard + effect, 0, 1)
+        e, frames = tl.episodes, []
+        for k, day in enumerate(tl.snapshot_dates()):
+            rows = np.flatnonzero(present & (joined <= day) & (np.isnat(gone) | (gone > day)))
+            frames.append(pd.DataFrame({
+                world.key: env[world.key].take(rows),
+                "snapshot_date": np.full(rows.size, np.datetime64(day, "us")),
+                "churn_probability_before_decisions": 1 - np.prod(1 - before[rows, k:k + e], axis=1),
+                "churn_probability_on_path": 1 - np.prod(1 - given[rows, k:k + e], axis=1)}))
+        return pd.concat(frames, ignore_index=True)
+
     def tables(self) -> tuple[str, ...]:
-        return (self.table_name, self.truth_table, *([self.decision_table] if self.decision_table else []))
+        return (self.table_name, self.truth_table, *([self.decision_table] if self.decision_table else []),
+                *([self.snapshot_table] if self.snapshot_table else []))
 
     def ddl(self) -> dict[str, str]:
         return {self.table_name: "interventions", self.truth_table: "uplift_truth",
-                **({self.decision_table: "decision_truth"} if self.decision_table else {})}
+                **({self.decision_table: "decision_truth"} if self.decision_table else {}),
+                **({self.snapshot_table: "snapshot_truth"} if self.snapshot_table else {})}
 
     def schemas(self, world, tables) -> dict:
         import pandera.pandas as pa
@@ -289,6 +318,13 @@ class Interventions(BaseStage):
                 "base_churn_probability": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
                 **{self.truth_column(k): pa.Column("float64", checks=pa.Check.in_range(-1, 1)) for k in self.types},
             }, strict=True, ordered=True, name=self.decision_table)
+        if self.snapshot_table:
+            out[self.snapshot_table] = pa.DataFrameSchema({
+                world.key: pa.Column("str", checks=member_of(partners[world.key], "is a partner")),
+                "snapshot_date": pa.Column("datetime64[us]", checks=pa.Check.isin(list(self.timeline.snapshot_dates()))),
+                "churn_probability_before_decisions": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
+                "churn_probability_on_path": pa.Column("float64", checks=pa.Check.in_range(0, 1)),
+            }, strict=True, ordered=True, name=self.snapshot_table, unique=[world.key, "snapshot_date"])
         return out
 
     def invariants(self, world, tables) -> list[dict]:
@@ -410,11 +446,13 @@ class Interventions(BaseStage):
 
     def _timeline(self, world, tables) -> Lifelines:
         """A handful of partners on the axis: joining, the feature date, each decision
-        (filled: Churned), the churn; one that left before the feature date."""
+        (filled: Churned), the churn; one that left before the feature date (three, over a
+        horizon of snapshots: its decisions every period)."""
         partners, iv = tables[world.table], tables[self.table_name]
         joined, gone = world.role("joined"), self.churn_date
-        f = self.timeline.feature_date
-        left_early = partners.index[~self.timeline.active(partners[gone])][:1].tolist()
+        tl = self.timeline
+        f = tl.feature_date
+        left_early = partners.index[~tl.active(partners[gone])][:1 if tl.snapshots == 1 else 3].tolist()
         churners = partners.index[partners[gone] > f][:4].tolist()
         stayers = partners.index[partners[gone].isna()][:3].tolist()
         picks = left_early + churners + stayers
@@ -429,7 +467,7 @@ class Interventions(BaseStage):
             lives.append(Life(row[world.key], row[joined], row[gone] if left else world.as_of,
                               row[gone] if left else None, events))
         return Lifelines(heading="The world's timeline: a few partners", lives=tuple(lives), feature_date=f,
-                        as_of=world.as_of, start=f - 120 * DAY, types=self.types,
+                        as_of=world.as_of, start=min(f - 120 * DAY, tl.start - 30 * DAY), types=self.types,
                         title="joining, feature date, decisions (filled: Churned) and churn")
 
 
@@ -496,7 +534,8 @@ def _policy(p: Problems, path: str, rows: Any, types: list[str]) -> list[PolicyR
 class InterventionsKind:
     name = "interventions"
     defines_entity = False
-    shape = {"kind": None, "table": None, "truth_table": None, "decision_table": None, "base": None,
+    shape = {"kind": None, "table": None, "truth_table": None, "decision_table": None, "snapshot_table": None,
+             "base": None,
              "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
              "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
@@ -569,9 +608,11 @@ class InterventionsKind:
                 p.add(f"{group}.{key}", f"must name a column of the churn process, got {value!r}")
         ctx.names.table(f"{group}.table", c.get("table", "interventions"))
         ctx.names.table(f"{group}.truth_table", c.get("truth_table", "uplift_truth"))
-        decision_table = c.get("decision_table")
+        decision_table, snapshot_table = c.get("decision_table"), c.get("snapshot_table")
         if decision_table is not None:             # null: no table of every decision's truth
             ctx.names.table(f"{group}.decision_table", decision_table)
+        if snapshot_table is not None:             # null: no table of every snapshot's label truth
+            ctx.names.table(f"{group}.snapshot_table", snapshot_table)
         ctx.names.column(f"{group}.effect_column", c.get("effect_column", "realized_effect"))
         for kind in types:                     # each type's columns of the truth table
             for column in (truth_column(kind), f"declared_{truth_column(kind)}"):
@@ -586,7 +627,8 @@ class InterventionsKind:
                              (*policy, PolicyRow(f"{group}.mix", None, np.array(list(mix.values())))),
                              effects, ctx.timeline, noisy_control is not False,
                              {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None,
-                             str(decision_table) if decision_table is not None else None)
+                             str(decision_table) if decision_table is not None else None,
+                             str(snapshot_table) if snapshot_table is not None else None)
 
 
 KIND = InterventionsKind()

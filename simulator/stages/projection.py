@@ -139,6 +139,35 @@ class Projection(BaseStage):
                                                  unique=[world.key, SNAPSHOT_DATE])
         return out
 
+    def invariants(self, world, tables) -> list[dict]:
+        """The panel tells the partners table's timeline: each snapshot holds exactly the
+        partners active at it (joined on or before it, not gone by it), its label is churn
+        in the label window after it, and its last snapshot is this table."""
+        panel, partners = tables.get(self.panel) if self.panel else None, tables[world.table]
+        joined_role, gone_role, label = world.role("joined"), world.role("event_date"), self._label(world)
+        if panel is None or joined_role is None or gone_role is None:
+            return []
+        from .. import ids
+
+        rows = ids.rows_of(partners[world.key], panel[world.key])
+        day = panel[SNAPSHOT_DATE].to_numpy(dtype="datetime64[us]")
+        joined = partners[joined_role].to_numpy(dtype="datetime64[us]")[rows]
+        gone = partners[gone_role].to_numpy(dtype="datetime64[us]")[rows]
+        inside = (joined <= day) & (np.isnat(gone) | (gone > day))
+        j_all = partners[joined_role].to_numpy(dtype="datetime64[us]")
+        g_all = partners[gone_role].to_numpy(dtype="datetime64[us]")
+        active = sum(int(np.count_nonzero((j_all <= d) & (np.isnat(g_all) | (g_all > d)))) for d in np.unique(day))
+        out = [{"invariant": f"{self.panel}: every row's partner joined on or before its snapshot and had not left",
+                "violations": int(np.count_nonzero(~inside))},
+               {"invariant": f"{self.panel}: every partner active at a snapshot has its row (rows are unique)",
+                "violations": abs(active - len(panel))}]
+        if label is not None:
+            window = np.timedelta64(world.timeline.window_days, "D")
+            expected = ~np.isnat(gone) & (gone > day) & (gone <= day + window)
+            out.append({"invariant": f"{self.panel}: {label} is churn in the label window after the snapshot",
+                        "violations": int(np.count_nonzero(panel[label].to_numpy(dtype=bool) != expected))})
+        return out
+
     def _label(self, world) -> str | None:
         """The carried churn label, or None when the table does not carry it."""
         label = world.role("label")
