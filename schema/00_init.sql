@@ -8,5 +8,6 @@
 \ir predictions.sql
 \ir uplift_truth.sql
 \ir decision_truth.sql
+\ir snapshot_truth.sql
 \ir partners_engineered.sql
 \ir features_panel.sql

@@ -531,9 +531,10 @@ Markdown. Anything malformed exits 2, naming the file, row and column; nothing i
 
 def _columns_help() -> str:
     """The predictions' columns and what each means, for the epilog."""
-    width = max(map(len, preds.SEED_COLUMNS)) + 2
-    lines = ["prediction columns (the seed's predictions table; only partner_id is required):"]
-    for column in preds.SEED_COLUMNS:
+    width = max(map(len, preds.COLUMN_HELP)) + 2
+    lines = ["prediction columns (the seed's predictions table, and a backtest's snapshot_date; only partner_id "
+             "is required):"]
+    for column in preds.COLUMN_HELP:
         text = textwrap.wrap(preds.COLUMN_HELP[column], 96 - width)
         lines += [f"  {column.ljust(width)}{text[0]}"] + [" " * (width + 2) + t for t in text[1:]]
     return "\n".join(lines)

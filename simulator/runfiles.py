@@ -137,8 +137,9 @@ def resolved_config(cfg) -> dict:
         try:
             out = OmegaConf.to_container(world, resolve=True)
         except OmegaConfBaseException as exc:
-            raise ConfigError([f"{getattr(exc, 'full_key', '') or 'config'}: cannot be resolved "
-                               f"({getattr(exc, 'msg', exc)})"]) from None
+            # the run wrote a config that resolves: one that does not was edited after it
+            raise ConfigError([f"{CONFIG}: edited after the run ({getattr(exc, 'full_key', '') or 'config'} "
+                               f"cannot be resolved: {getattr(exc, 'msg', exc)}; {REGENERATE})"]) from None
         return {**OmegaConf.to_container(cfg, resolve=False), **out}
 
 

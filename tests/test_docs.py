@@ -230,8 +230,8 @@ def test_evaluate_help_lists_the_prediction_columns():
     from simulator import predictions
 
     page = _help("simulator.evaluate")
-    assert set(predictions.COLUMN_HELP) == set(predictions.SEED_COLUMNS)
-    for column in predictions.SEED_COLUMNS:
+    assert set(predictions.COLUMN_HELP) == {*predictions.SEED_COLUMNS, predictions.SNAPSHOT}
+    for column in predictions.COLUMN_HELP:
         assert re.search(rf"^  {column}\s+\S", page, re.M), column
 
 

@@ -63,7 +63,7 @@ def test_every_column_is_summarized(stats, default_run):
     assert summary["avg_commission_3m"]["max"] == partners["avg_commission_3m"].max()
     assert summary["subnetwork_avg_health_score"]["nulls"] == (~partners["is_master_affiliate"]).sum()
     assert set(stats["columns"]) == {"partners", "network_relationships", "interventions", "uplift_truth",
-                                     "decision_truth", "partners_engineered", "features_panel", "activity_daily", "commissions_daily",
+                                     "decision_truth", "snapshot_truth", "partners_engineered", "features_panel", "activity_daily", "commissions_daily",
                                      "conversions_weekly", "payouts", "support_tickets"}
     # a row per partner per live day of the 60-day grid: joining day to observation end
     joined = pd.to_datetime(partners["created_at"])
