@@ -97,7 +97,8 @@ def read_predictions(args: argparse.Namespace, spec, run_dir: Path) -> tuple[pd.
             frame = frame[frame["model_version"].astype(str) == args.model_version].reset_index(drop=True)
     if not args.from_db:
         return frame, source
-    return frame.drop(columns=[c for c in frame.columns if c != spec.key and frame[c].isna().all()]), source
+    frame = frame.drop(columns=[c for c in frame.columns if c != spec.key and frame[c].isna().all()])
+    return snapshot_of_table(spec, frame), source
 
 
 def by_snapshot(spec, predictions: pd.DataFrame, panel: pd.DataFrame, snapshots: pd.DataFrame | None) -> dict:
@@ -430,14 +431,24 @@ def model_version(predictions: pd.DataFrame) -> str:
     return str(versions.iloc[0]) if len(versions) else "unversioned"
 
 
-def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame,
+           decisions: pd.DataFrame | None = None) -> pd.DataFrame:
     """The outcome window played forward: each prediction's recommended type (the control
     where none is given) and an outcome drawn from P(outcome | do(type)), one uniform per
     partner from a stream keyed by the model version (the same predictions, the same
     outcomes). The window is the one the truth describes: it opens at the run's feature date
-    (also a missing ``predicted_at``), never at the wall clock."""
+    (also a missing ``predicted_at``), never at the wall clock; or, for predictions of an
+    earlier snapshot (``snapshot_date``: one per call), at that snapshot, with that period's
+    truth (``decisions``: decision_truth), so a learning loop sees the outcome at the next."""
     version = model_version(predictions)
-    rows = uplift.set_index(spec.key).loc[predictions[spec.key].astype(str)]
+    opened = pd.Timestamp(spec.feature_date)
+    if preds.SNAPSHOT in predictions:
+        opened = pd.Timestamp(pd.to_datetime(predictions[preds.SNAPSHOT], format="mixed").iloc[0])
+    if opened == pd.Timestamp(spec.feature_date):
+        rows = uplift.set_index(spec.key).loc[predictions[spec.key].astype(str)]
+    else:
+        at = decisions[pd.to_datetime(decisions["decision_date"]) == opened]
+        rows = at.set_index(at[spec.key].astype(str)).loc[predictions[spec.key].astype(str)]
     kind = predictions.get("recommended_intervention", pd.Series([None] * len(predictions)))
     kind = kind.fillna(stage.control).astype(str).to_numpy()
     chosen = pd.Index(stage.types).get_indexer(kind)
@@ -446,9 +457,10 @@ def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.D
     order = np.argsort(predictions[spec.key].astype(str).to_numpy(), kind="stable")
     u = np.empty(len(predictions))
     u[order] = stream(spec.seed, "evaluate", "record", version).random(len(predictions))
-    opened = pd.Timestamp(spec.feature_date)
     out = predictions.copy()
-    if "predicted_at" in out:
+    if opened != pd.Timestamp(spec.feature_date):
+        out["predicted_at"] = str(opened)
+    elif "predicted_at" in out:
         out["predicted_at"] = out["predicted_at"].astype(object).where(out["predicted_at"].notna(), str(opened))
     else:
         out["predicted_at"] = str(opened)
@@ -457,6 +469,19 @@ def record(spec, stage, uplift: pd.DataFrame, predictions: pd.DataFrame) -> pd.D
     out["outcome_recorded_at"] = opened + pd.Timedelta(days=spec.timeline.episode_days)
     out["model_version"] = version
     return out
+
+
+def snapshot_of_table(spec, predictions: pd.DataFrame) -> pd.DataFrame:
+    """The database's predictions of one snapshot before the feature date (every row's
+    ``predicted_at`` that snapshot's date: how a learning loop files them, the table having
+    no snapshot_date) as a backtest's rows; any other predictions as they are."""
+    if "predicted_at" not in predictions or predictions["predicted_at"].isna().any() or spec.timeline.snapshots == 1:
+        return predictions
+    at = pd.to_datetime(predictions["predicted_at"], errors="coerce", format="mixed")
+    earlier = [pd.Timestamp(d) for d in spec.timeline.snapshot_dates()[:-1]]
+    if at.isna().any() or at.nunique() != 1 or at.iloc[0] not in earlier:
+        return predictions
+    return predictions.assign(**{preds.SNAPSHOT: at})
 
 
 def finite_budget(text: str) -> float:
@@ -604,9 +629,16 @@ def main(argv: list[str] | None = None) -> int:
                                run.panel)
         if args.budget is not None and not stage.costs:
             problems.append("--budget: this world declares no interventions.costs")
-        if args.record and preds.SNAPSHOT in predictions:
-            problems.append(f"--record plays the label window after the feature date: a backtest's predictions "
-                            f"({preds.SNAPSHOT} given) are graded, not recorded (drop the column to record)")
+        if args.record and preds.SNAPSHOT in predictions and \
+                pd.to_datetime(predictions[preds.SNAPSHOT], errors="coerce", format="mixed").nunique() > 1:
+            problems.append(f"--record records one snapshot at a time (the predictions of one model version, its "
+                            f"outcomes seen at the next snapshot): these hold "
+                            f"{predictions[preds.SNAPSHOT].nunique()} ({preds.SNAPSHOT})")
+        if args.record and preds.SNAPSHOT in predictions and not stage.decision_table and \
+                (pd.to_datetime(predictions[preds.SNAPSHOT], errors="coerce", format="mixed") != pd.Timestamp(
+                    spec.feature_date)).any():
+            problems.append("--record of a snapshot before the feature date reads its decisions' truth: this run "
+                            "wrote none (interventions.decision_table: null)")
         if args.ope and "recommended_intervention" not in predictions:
             problems.append("--ope: the predictions need recommended_intervention (the policy to estimate)")
         if args.record and not problems and already_recorded(args, spec, out_dir, predictions) and not args.replace:
@@ -620,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(spec, stage, uplift, partners, predictions, args.budget, logged, run.panel, run.snapshots)
         recorded = None
         if args.record:
-            recorded = record(spec, stage, uplift, predictions)
+            decisions = runfiles.read_table(args.run_dir, runfiles.read_manifest(args.run_dir), stage.decision_table) \
+                if preds.SNAPSHOT in predictions and stage.decision_table else None
+            recorded = record(spec, stage, uplift, predictions, decisions)
             if args.from_db:
                 preds.write_outcomes(spec, args.run_dir, recorded, None if "model_version" not in predictions
                                      else model_version(predictions), args.db_url)

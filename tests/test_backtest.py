@@ -99,8 +99,10 @@ def test_a_backtest_refuses_what_is_not_a_snapshot_row(run, tmp_path, capsys):
     assert code == 2
     assert "row 2, column partner_id" in err and "is not a partner active at that snapshot" in err
     assert "row 3, column snapshot_date: '2020-01-01' is not a snapshot of this run" in err
-    code, _ = _grade(run, tmp_path, rows.iloc[:1], "--record")
-    assert code == 2 and "a backtest's predictions" in capsys.readouterr().err
+    two = pd.DataFrame({"partner_id": [first["partner_id"].iloc[0]] * 2,
+                        "snapshot_date": sorted(panel["snapshot_date"].unique())[:2], "churn_probability": 0.5})
+    code, _ = _grade(run, tmp_path, two, "--record")
+    assert code == 2 and "--record records one snapshot at a time" in capsys.readouterr().err
 
 
 def test_without_snapshot_date_the_oracle_before_the_decisions_sits_beside_the_path_oracle(run, tmp_path):
@@ -114,3 +116,55 @@ def test_without_snapshot_date_the_oracle_before_the_decisions_sits_beside_the_p
     assert ev["churn_model"]["oracle_auc_before_decisions"] == pytest.approx(
         roc_auc_score(engineered["churn_label"], last["churn_probability_before_decisions"]), abs=1e-12)
     assert ev["churn_model"]["oracle_auc_before_decisions"] < ev["churn_model"]["oracle_auc"]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "duckdb"])
+def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, db):
+    """Predictions of the second snapshot filed in the run's database (predicted_at: that
+    snapshot's date, one model version) and recorded: each outcome drawn from that period's
+    decision_truth under the recommended type, recorded 30 days later, on the next snapshot's
+    date, where the loop reads it; the model's AUC graded against that snapshot's labels."""
+    import sqlite3
+
+    out = tmp_path / "run"
+    run_cli("n_partners=3000", "activity=none", f"db={db}", "output.report=false", "timeline.snapshots=3",
+            out_dir=out)
+    panel = pd.read_parquet(out / "features_panel.parquet")
+    dates = sorted(pd.to_datetime(panel["snapshot_date"].unique()))
+    rows = panel[pd.to_datetime(panel["snapshot_date"]) == dates[1]]
+    pred = pd.DataFrame({"partner_id": rows["partner_id"].to_numpy(), "recommended_intervention": "call",
+                         "churn_probability": _model(rows), "model_version": "loop-1",
+                         "predicted_at": str(dates[1])})
+    if db == "sqlite":
+        with sqlite3.connect(out / "world.sqlite") as conn:
+            pred.to_sql("predictions", conn, if_exists="append", index=False)
+    else:
+        import duckdb
+
+        with duckdb.connect(str(out / "world.duckdb")) as conn:
+            conn.register("p", pred)
+            conn.execute("INSERT INTO predictions (partner_id, recommended_intervention, churn_probability, "
+                         "model_version, predicted_at) SELECT partner_id, recommended_intervention, "
+                         "churn_probability, model_version, CAST(predicted_at AS TIMESTAMP) FROM p")
+    from simulator.evaluate import main
+
+    assert main([str(out), "--from-db", "--record", "--out", str(tmp_path / "ev"), "--format", "json"]) == 0
+    ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert list(ev["by_snapshot"]) == [str(dates[1].date())] and ev["recorded"]["rows"] == len(rows)
+    if db == "sqlite":
+        with sqlite3.connect(out / "world.sqlite") as conn:
+            got = pd.read_sql("SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at "
+                              "FROM predictions", conn)
+    else:
+        import duckdb
+
+        with duckdb.connect(str(out / "world.duckdb")) as conn:
+            got = conn.execute("SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at "
+                               "FROM predictions").df()
+    assert (pd.to_datetime(got["outcome_recorded_at"]) == dates[2]).all()          # seen at the next snapshot
+    assert got["actual_intervention"].eq("call").all() and len(got) == len(rows)
+    truth = pd.read_parquet(out / "decision_truth.parquet")
+    at = truth[pd.to_datetime(truth["decision_date"]) == dates[1]].set_index("partner_id").loc[got["partner_id"]]
+    p = (at["base_churn_probability"] + at["effect_call"]).to_numpy()
+    churned = (got["actual_outcome"] == "Churned").to_numpy()
+    assert abs(churned.sum() - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum())

@@ -109,7 +109,9 @@ def read(db, run_dir: Path, table: str, url: str | None = None) -> pa.Table:
 
     conn = _open_existing(db, run_dir, read_only=True)
     try:
-        return conn.execute(f"SELECT * FROM {quote(table)}").fetch_arrow_table()
+        relation = conn.sql(f"SELECT * FROM {quote(table)}")
+        # duckdb 2.x names it to_arrow_table, 1.x arrow (a Table there)
+        return (relation.to_arrow_table if hasattr(relation, "to_arrow_table") else relation.arrow)()
     except duckdb.Error as exc:
         raise SinkError(f"cannot read {table} from DuckDB database {database_file(db, run_dir)}: {exc}") from None
     finally:
