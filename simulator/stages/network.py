@@ -301,7 +301,7 @@ class Network(BaseStage):
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         """A relationship is active while both partners are (as of as_of). A master that
         left during the horizon recruited no one after it left (those subs stay
-        independent), and is seen as it was at its last period's start."""
+        independent)."""
         edges = ctx.facts.pop(f"{self.name}:edges")
         tl = ctx.world.timeline
         gone = partners[self.churn_date].to_numpy(dtype="datetime64[us]")
@@ -311,18 +311,6 @@ class Network(BaseStage):
             table = ctx.tables[self.table_name]
             ctx.tables[self.table_name] = table[keep].reset_index(drop=True)
             edges = Edges(edges.master[keep], edges.sub[keep], edges.recruited[keep])
-            masters = np.asarray(ctx.env[self.masters], dtype=bool)
-            last = tl.period_dates()[np.maximum(tl.period_of(gone), 0)]     # its last period's start
-            health = partners[self.health].to_numpy(dtype=float, na_value=np.nan)
-            lately = partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan)
-            for day in np.unique(last[masters & left_early]):
-                rows = masters & left_early & (last == day)
-                left, recent = self._gone(day, gone)
-                h, r = features(edges, ctx.n, masters, left, recent, day)
-                health[rows], lately[rows] = h[rows], r[rows]
-            partners[self.health] = health
-            partners[self.recent_churn] = pd.arrays.IntegerArray(np.nan_to_num(lately).astype(np.int64),
-                                                                 np.isnan(lately))
         stays = np.isnat(gone)
         ctx.tables[self.table_name]["is_active"] = stays[edges.master] & stays[edges.sub]
 
@@ -381,9 +369,9 @@ class Network(BaseStage):
         observed = when <= world.feature_date
         left, recent = self._gone(world.feature_date, np.asarray(gone, dtype="datetime64[us]"))
         n = len(partners)
-        masters = partners[self.masters].to_numpy() & world.timeline.active(gone)   # (a leaver: as it left)
+        masters = partners[self.masters].to_numpy() & world.timeline.active(gone)   # (at the feature date)
         health, lately = features(Edges(m[observed], sub[observed]), n, masters, left, recent)
-        seen = masters | ~partners[self.masters].to_numpy()          # a master that left is seen as it left
+        seen = masters | ~partners[self.masters].to_numpy()          # a master gone by then: its features are latent
         got_h = np.where(seen, partners[self.health].to_numpy(dtype=float, na_value=np.nan), np.nan)
         got_r = np.where(seen, partners[self.recent_churn].to_numpy(dtype=float, na_value=np.nan), np.nan)
         differs = lambda a, b: int(np.count_nonzero(~(np.isclose(a, b, atol=0.006) | (np.isnan(a) & np.isnan(b)))))

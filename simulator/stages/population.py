@@ -55,32 +55,6 @@ class Population(BaseStage):
         """The moving columns as of ``when`` (simulator.stages.moving)."""
         return self.motion.at(ctx, when)
 
-    def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
-        """A partner that left during the horizon is seen as it was at its last period's
-        start (its last decision's state), not as it would have been at the feature date."""
-        gone_role = ctx.world.role("event_date")
-        if not self.motion.cols or gone_role is None:
-            return
-        tl = ctx.world.timeline
-        gone = np.asarray(ctx.env[gone_role], dtype="datetime64[us]")
-        # left in the period that starts k periods before the feature date (0: did not leave then)
-        period = np.where(gone <= tl.feature_date, np.where(tl.period_of(gone) >= 0,
-                                                             tl.snapshots - 1 - tl.period_of(gone), 0), 0)
-        steps = self.motion.steps(ctx)
-        for c in self.motion.cols:
-            if c.name not in partners:
-                continue
-            col = partners[c.name]
-            values = col.cat.codes.to_numpy().copy() if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy().copy()
-            for k, state in enumerate(steps, start=1):
-                rows = np.flatnonzero(period == k)
-                if rows.size:
-                    moved = state[c.name]
-                    moved = np.asarray(moved.codes if isinstance(moved, pd.Categorical) else moved)
-                    values[rows] = moved[rows]
-            partners[c.name] = (pd.Categorical.from_codes(values, dtype=col.dtype)
-                                if isinstance(col.dtype, pd.CategoricalDtype) else values)
-
     def writes(self) -> dict[str, Domain]:
         return {c.name: c.domain for c in self.columns}
 
