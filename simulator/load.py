@@ -27,7 +27,7 @@ from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
 SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
-WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None, "snapshots": None},
+WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None, "snapshots": None, "burn_in": None},
                "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None},
                "executor": {"kind": None, "chunk_size": None, "workers": None, "address": None, "timeout": None}}
@@ -125,10 +125,10 @@ def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
 
 
 def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
-              episode_days: int | None, snapshots: int | None = 1) -> Timeline | None:
+              episode_days: int | None, snapshots: int | None = 1, burn_in: int | None = 0) -> Timeline | None:
     """The timeline, or None when its parts are invalid or its label window would start
     before EARLIEST_DATE (counted in Python integers: numpy's day arithmetic would wrap)."""
-    if as_of is None or None in (episodes, episode_days, snapshots):
+    if as_of is None or None in (episodes, episode_days, snapshots, burn_in):
         return None
     room = int((np.datetime64(as_of, "D") - EARLIEST_DATE).astype(int))
     if episodes * episode_days > room:
@@ -136,12 +136,12 @@ def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
               f"start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
               f"{room // episodes:,} days per episode")
         return None
-    if (episodes + snapshots - 1) * episode_days > room:
+    if (episodes + snapshots - 1 + (burn_in if snapshots > 1 else 0)) * episode_days > room:
         p.add("timeline.snapshots", f"{snapshots} snapshots {episode_days} days apart before the label window "
               f"would start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
               f"{room // episode_days - episodes + 1:,}")
         return None
-    return Timeline(as_of, episodes, episode_days, snapshots)
+    return Timeline(as_of, episodes, episode_days, snapshots, burn_in if snapshots > 1 else 0)
 
 
 def _earliest_date(p: Problems, timeline: Timeline, stages: list) -> None:
@@ -193,7 +193,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
     episode_days = _int(p, "timeline.episode_days", tl.get("episode_days", 30), 1)
     snapshots = _int(p, "timeline.snapshots", tl.get("snapshots", 1), 1)
-    timeline = _timeline(p, as_of, episodes, episode_days, snapshots)
+    burn_in = _int(p, "timeline.burn_in", tl.get("burn_in", 0), 0)
+    timeline = _timeline(p, as_of, episodes, episode_days, snapshots, burn_in)
     groups = _stage_groups(p, raw)
     ctx = ParseContext(n, {}, timeline)
     for group, kind, c in groups:              # columns stages own outright, known to every parser

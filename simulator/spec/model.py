@@ -106,6 +106,7 @@ class Timeline:
     episodes: int
     episode_days: int
     snapshots: int = 1
+    burn_in: int = 0                          # periods played before the first snapshot (a horizon's)
 
     @property
     def window_days(self) -> int:
@@ -159,6 +160,9 @@ class Timeline:
         day = lambda d: str(np.datetime64(d, "D"))
         return {"feature_date": day(self.feature_date),
                 "snapshots": [day(d) for d in self.snapshot_dates()],
+                **({"burn_in": {"periods": self.burn_in,
+                                "start": day(self.start - np.timedelta64(self.burn_in * self.episode_days, "D"))}}
+                   if self.burn_in else {}),
                 "label_window": {"start": day(self.feature_date + np.timedelta64(1, "D")), "end": day(self.as_of)},
                 "episodes": [{"decision": day(d), "outcome_window": {"start": day(d + np.timedelta64(1, "D")),
                                                                     "end": day(d + np.timedelta64(self.episode_days, "D"))}}

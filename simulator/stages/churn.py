@@ -229,6 +229,7 @@ class Periods:
         q = float(episode_hazard(rate, self.episodes))
         forced, never = self.pinned == 1, self.pinned == 0
         held = ~np.isnan(self.pinned)
+        self._burn_in(q, rows, held, gone, tag)
         members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
         last = self.dates.size - 1
         for j in range(self.dates.size):
@@ -259,6 +260,27 @@ class Periods:
             gone[hit] = self.when[j, hit]
         self.before = Path(episode, self.hazard, gone)
         return self.before
+
+    def _burn_in(self, q: float, rows: np.ndarray, held: np.ndarray, gone: np.ndarray, tag: str) -> None:
+        """The burn-in's periods before the first snapshot (``timeline.burn_in``): churn only,
+        each taking round(q x active) of the ``rows`` active at its start with the hazard of
+        its state, no decision (the logging policy's begin with the horizon), so the first
+        snapshot's cohort has been through what every later one has; ``gone`` gets the
+        dates. Its own draws, not the periods'."""
+        tl, ctx, n = self.ctx.world.timeline, self.ctx, self.ctx.n
+        u = ctx.rng("churn", "burn-in").random((n, tl.burn_in))
+        day = ctx.rng("churn", "burn-in-day").integers(1, tl.episode_days + 1, n) * DAY
+        period = np.timedelta64(tl.episode_days, "D")
+        for i in range(tl.burn_in):
+            start = self.dates[0] - (tl.burn_in - i) * period
+            active = rows & self.present & (self.joined <= start) & (np.isnat(gone) | (gone > start))
+            scores = self.scores(state_at(ctx, self.movers, start, gone) if self.movers else ctx.env)
+            free = active & ~held
+            t = label_thresholds(u[:, i:i + 1], np.zeros((n, 1)), self.episodes) - scores
+            k = int(round(q * np.count_nonzero(free)))
+            b = ctx.solve(f"churn_intercept_burn_in_{i}{tag}", lambda: calibrate(t, free, k))
+            hit = free & (u[:, i] < episode_hazard(probability(scores, b), self.episodes))
+            gone[hit] = start + day[hit]
 
     @property
     def cohort(self) -> np.ndarray:
@@ -321,6 +343,7 @@ class Churn(BaseStage):
     truth: str | None = None                  # P(churn in the window | latent state, decisions): the oracle
     signal: float = 1.0                       # scales every rule's weight: how decisive the risk is
     snapshots: int = 1                        # the timeline's: with more, the label is a snapshot's too
+    burn_in_days: int = 0                     # the timeline's burn-in, in days (a horizon's)
 
     def varying(self) -> frozenset[str]:
         return frozenset([self.label]) if self.snapshots > 1 else frozenset()
@@ -338,7 +361,10 @@ class Churn(BaseStage):
         return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else [])]
 
     def lookback(self) -> list[tuple[str, int]]:
-        # early leavers are observed to a day up to earlier.days before the feature date
+        # early leavers are observed to a day up to earlier.days before the first snapshot
+        # (with several, the burn-in's periods instead)
+        if self.snapshots > 1:
+            return [("timeline.burn_in", self.burn_in_days)] if self.burn_in_days else []
         return [(f"{self.name}.earlier.days", self.earlier.days)] if self.earlier else []
 
     def roles(self) -> dict[str, str]:
@@ -470,7 +496,7 @@ class Churn(BaseStage):
         likely (the same hazard, with its own intercept)."""
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         early = np.zeros(n, dtype=bool)
-        if self.earlier is not None:
+        if self.earlier is not None and tl.snapshots == 1:     # (a horizon plays its burn-in instead)
             eligible = np.ones(n, dtype=bool) if self.earlier.when is None else \
                 np.asarray(evaluate(self.earlier.when, env, n), dtype=bool)
             eligible &= np.isnan(pinned)                        # golden records are in the cohort
@@ -668,7 +694,8 @@ class ChurnKind:
                      str(date.get("column", "churned_at")), str(joined.get("column", "created_at")),
                      str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
                      str(c.get("cohort", "in_cohort")), earlier, treatment,
-                     truth if isinstance(truth, str) else None, float(signal), ctx.timeline.snapshots)
+                     truth if isinstance(truth, str) else None, float(signal), ctx.timeline.snapshots,
+                     ctx.timeline.burn_in * ctx.timeline.episode_days)
 
 
 KIND = ChurnKind()

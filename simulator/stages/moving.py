@@ -120,12 +120,13 @@ class Motion:
 
     def steps(self, ctx: RunContext) -> list[dict[str, object]]:
         """The moved columns per period start other than the feature date's: index i < back
-        is i + 1 periods before it, index back + i is i + 1 periods after it (the label
-        window's later periods); cached on the block's context."""
+        (the snapshots before it and the burn-in's periods) is i + 1 periods before it,
+        index back + i is i + 1 periods after it (the label window's later periods); cached
+        on the block's context."""
         key = f"{self.name}:moving"
         if key not in ctx.cache:
             tl = ctx.world.timeline
-            ctx.cache[key] = self._walk(ctx, tl.snapshots - 1, "steps", -1) + \
+            ctx.cache[key] = self._walk(ctx, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
                 self._walk(ctx, tl.episodes - 1, "ahead", 1)
         return ctx.cache[key]
 
@@ -165,7 +166,7 @@ class Motion:
         days = int((np.datetime64(when, "D") - np.datetime64(tl.feature_date, "D")).astype(int))
         if not self.cols or 0 <= days < tl.episode_days:
             return {}
-        back = tl.snapshots - 1
+        back = tl.snapshots - 1 + tl.burn_in
         steps = self.steps(ctx)
         if days < 0:
             k = min(-(days // tl.episode_days), back)      # the period start on or before `when`

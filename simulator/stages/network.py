@@ -306,7 +306,7 @@ class Network(BaseStage):
         tl = ctx.world.timeline
         gone = partners[self.churn_date].to_numpy(dtype="datetime64[us]")
         if tl.snapshots > 1:
-            left_early = ~np.isnat(gone) & (gone > tl.start) & (gone <= tl.feature_date)
+            left_early = ~np.isnat(gone) & (gone <= tl.feature_date)       # in the horizon or its burn-in
             keep = ~(left_early[edges.master] & (edges.recruited >= gone[edges.master]))
             table = ctx.tables[self.table_name]
             ctx.tables[self.table_name] = table[keep].reset_index(drop=True)

@@ -71,21 +71,23 @@ class Scenarios(BaseStage):
 
     def run(self, step: Step, ctx: RunContext) -> None:
         """Each churner's scenario from its state when it left: the feature date's for the
-        label window's churners, its last period start's for one that left in the horizon."""
+        label window's churners, its last period start's for one that left in the horizon (or
+        its burn-in)."""
         env, n = ctx.env, ctx.n
         env[self.column] = scenario = assign(self, env, np.asarray(env[self.label]), n)
         if not self.moves:
             return
         tl, gone = ctx.world.timeline, np.asarray(env[ctx.world.role("event_date")], dtype="datetime64[us]")
-        dates = tl.period_dates()[:tl.snapshots - 1]
         codes = scenario.codes.copy()
-        period = np.where(gone <= tl.feature_date, tl.period_of(gone), -1)   # left during the horizon
+        before = ~np.isnat(gone) & (gone <= tl.feature_date)           # left in the horizon or its burn-in
+        period = np.timedelta64(tl.episode_days, "D")
+        since = np.where(before, gone - np.timedelta64(1, "D") - tl.start, np.timedelta64(0, "D"))
+        last = tl.start + (since // period) * period                    # its last period's start
         stages = movers(ctx.world.stages, frozenset().union(*(r.expr.names for r in self.rules)))
-        for j, day in enumerate(dates):
-            rows = period == j
-            if rows.any():
-                state = state_at(ctx, stages, day, gone)
-                codes[rows] = assign(self, state, rows, n).codes[rows]
+        for day in np.unique(last[before]):
+            rows = before & (last == day)
+            state = state_at(ctx, stages, day, gone)
+            codes[rows] = assign(self, state, rows, n).codes[rows]
         env[self.column] = pd.Categorical.from_codes(codes, categories=list(self.labels))
 
     def varying(self) -> frozenset[str]:
