@@ -125,7 +125,7 @@ def load(run_dir: Path) -> World:
     cache = {}
     for stage in spec.stages:                  # drawn columns that move: every period's state again
         if getattr(stage, "motion", None) is not None and stage.varying():
-            from .engine import moved_states
+            from .chunks import moved_states
 
             cache[f"{stage.name}:moving"] = moved_states(spec, stage)
     pinned = np.full(n, np.nan)

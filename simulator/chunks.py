@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .spec import WorldSpec
@@ -107,3 +108,33 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         else:
             out[col] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(out)
+
+
+def moved_states(spec: WorldSpec, stage) -> list[dict[str, object]]:
+    """The moving columns of ``stage`` (its :meth:`~simulator.stages.moving.Motion.steps`)
+    for the whole world: each block's columns of that stage drawn again from the block's
+    own streams, moved, and joined in block order (what a replay of the world needs that
+    its tables do not hold: the helper columns, and the state at every period start)."""
+    from .engine import initial_env
+    from .plan import build_plan
+    from .stage import RunContext
+    from .stages import golden
+
+    parts = []
+    for b in range(n_blocks(spec)):
+        block = block_spec(spec, b)
+        plan = build_plan(block)
+        ctx = RunContext(block, golden.prepare(block, plan), initial_env(block))
+        for step in plan:
+            if step.stage is stage:
+                step.stage.run(step, ctx)
+        parts.append(stage.motion.steps(ctx))
+    joined = []
+    for k in range(len(parts[0]) if parts else 0):
+        step = {}
+        for name, first in parts[0][k].items():
+            values = [p[k][name] for p in parts]
+            step[name] = (pd.Categorical.from_codes(np.concatenate([v.codes for v in values]), dtype=first.dtype)
+                          if isinstance(first, pd.Categorical) else np.concatenate(values))
+        joined.append(step)
+    return joined

@@ -34,7 +34,7 @@ class Result:
     facts: dict[str, object] = field(default_factory=dict)
 
 
-def _initial_env(spec: WorldSpec) -> dict[str, object]:
+def initial_env(spec: WorldSpec) -> dict[str, object]:
     """The key column, and every column a stage writes other than by a column step, null
     until its step runs (a split pass fills its share of the rows)."""
     entity = spec.entity.entity
@@ -62,7 +62,7 @@ def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Resul
     """Generate every table of the world (or block, simulator.chunks) described by
     ``spec``; ``given``: world-level solutions solved on another block."""
     plan = build_plan(spec)
-    ctx = RunContext(spec, golden.prepare(spec, plan), _initial_env(spec), given=dict(given or {}))
+    ctx = RunContext(spec, golden.prepare(spec, plan), initial_env(spec), given=dict(given or {}))
     timings: dict[str, float] = {}
     for step in plan:
         start = time.perf_counter()
@@ -76,29 +76,3 @@ def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Resul
     return Result({spec.table: partners, **ctx.tables},
                   {**ctx.facts, "solved": ctx.solved, "step_seconds": timings, "plan": [s.name for s in plan]})
 
-
-def moved_states(spec: WorldSpec, stage) -> list[dict[str, object]]:
-    """The moving columns of ``stage`` (its :meth:`~simulator.stages.moving.Motion.steps`)
-    for the whole world: each block's columns of that stage drawn again from the block's
-    own streams, moved, and joined in block order (what a replay of the world needs that
-    its tables do not hold: the helper columns, and the state at every period start)."""
-    from . import chunks
-
-    parts = []
-    for b in range(chunks.n_blocks(spec)):
-        block = chunks.block_spec(spec, b)
-        plan = build_plan(block)
-        ctx = RunContext(block, golden.prepare(block, plan), _initial_env(block))
-        for step in plan:
-            if step.stage is stage:
-                step.stage.run(step, ctx)
-        parts.append(stage.motion.steps(ctx))
-    joined = []
-    for k in range(len(parts[0]) if parts else 0):
-        step = {}
-        for name, first in parts[0][k].items():
-            values = [p[k][name] for p in parts]
-            step[name] = (pd.Categorical.from_codes(np.concatenate([v.codes for v in values]), dtype=first.dtype)
-                          if isinstance(first, pd.Categorical) else np.concatenate(values))
-        joined.append(step)
-    return joined

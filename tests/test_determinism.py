@@ -29,8 +29,8 @@ def test_same_seed_same_bytes_and_other_seed_other_data(tmp_path):
     run_cli("n_partners=2000", out_dir=b)
     run_cli("n_partners=2000", "seed=7", out_dir=c)
     da, db, dc = _digests(a), _digests(b), _digests(c)
-    # 7 tables x (csv, parquet) + 5 histories (parquet) + manifest + stats + the report (its SVG ids are fixed)
-    assert len(da) == 22 and da == db
+    # 8 tables x (csv, parquet) + 5 histories (parquet) + manifest + stats + the report (its SVG ids are fixed)
+    assert len(da) == 24 and da == db
     assert all(da[name] != dc[name] for name in da)
 
 

@@ -108,7 +108,7 @@ def test_the_duckdb_sink_loads_every_table_and_the_empty_predictions(tmp_path):
     con = duckdb.connect(str(out / "world.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert tables == {"partners", "network_relationships", "interventions", "uplift_truth", "partners_engineered",
-                      "decision_truth", "features_panel", "predictions"}
+                      "decision_truth", "snapshot_truth", "features_panel", "predictions"}
     for table in tables - {"predictions"}:
         files = pd.read_parquet(out / f"{table}.parquet")
         assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == len(files), table

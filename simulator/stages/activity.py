@@ -434,6 +434,7 @@ class HistoriesKind:
                   f"snapshot; the raw histories ({group}=histories) are generated up to the feature date only "
                   f"(histories generated forward through the horizon are not built yet): use activity=none, "
                   f"whose drawn features move through the horizon, or timeline.snapshots=1")
+        live = None
         if c.get("live_days") is None:
             p.add(f"{group}.live_days", "missing: each partner's live days, from joining to its observation end "
                   "(both included), an expression over partners columns, e.g. \"tenure_days + 1\"")
