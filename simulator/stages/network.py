@@ -387,12 +387,18 @@ class Network(BaseStage):
         ]
 
     def _fan(self, world, tables) -> pd.Series:
+        """Subs per master; with a horizon, of the masters active at the feature date (one
+        that left earlier recruited no one after it left)."""
         partners = tables[world.table]
-        masters = partners.loc[partners[self.masters], world.key]
-        return tables[self.table_name]["master_affiliate_id"].value_counts().reindex(masters, fill_value=0)
+        masters = partners[self.masters].to_numpy(dtype=bool)
+        if world.timeline.snapshots > 1:              # (a new array: the table's column is left alone)
+            masters = masters & world.timeline.active(partners[self.churn_date])
+        return tables[self.table_name]["master_affiliate_id"].value_counts().reindex(
+            partners.loc[masters, world.key], fill_value=0)
 
     def review(self, world, tables) -> StageReview:
-        """The fan-out, the share of masters without subs and of independent non-masters."""
+        """The fan-out, the share of masters without subs and of independent non-masters
+        (with a horizon: realized figures of the masters active at the feature date)."""
         fan = self._fan(world, tables)
         full = fan[fan > 0]
         lo, hi = self.fanout
@@ -402,15 +408,21 @@ class Network(BaseStage):
         partners = tables[world.table]
         others = int((~partners[self.masters]).sum())
         implied = 1 - (k - round(w * k)) * mean / max(others, 1)
-        return StageReview([
-            Target(f"{self.name}.fanout.mean", mean, full.mean() if len(full) else 0,
-                   sd / np.sqrt(max(len(full), 1)), len(full), "mean"),
-            Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0, 1 / max(k, 1), k, "share",
-                   {"note": "exactly round(share x masters), golden masters aside"}),
-            Target(f"{self.name}.independent", implied, 1 - len(tables[self.table_name]) / max(others, 1),
-                   sd * np.sqrt(max(k, 1)) / max(others, 1), others, "share",
-                   {"note": "non-masters in no network; declared = what the masters, without_subs and fan-out imply"}),
-        ])
+        fanout = Target(f"{self.name}.fanout.mean", mean, full.mean() if len(full) else 0,
+                        sd / np.sqrt(max(len(full), 1)), len(full), "mean")
+        without = Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0, 1 / max(k, 1), k,
+                         "share", {"note": "exactly round(share x masters), golden masters aside"})
+        independent = 1 - len(tables[self.table_name]) / max(others, 1)
+        if world.timeline.snapshots > 1:
+            # a horizon's masters leave, the contagion choosing those with the bigger networks, and
+            # one that left recruited no one after: the build's draws are not what the table shows
+            return StageReview([], {"fanout_mean_at_feature_date": round(float(full.mean()), 6) if len(full) else None,
+                                    "without_subs_at_feature_date": round(float((fan == 0).mean()), 6) if k else None,
+                                    "independent": round(independent, 6)})
+        return StageReview([fanout, without, Target(
+            f"{self.name}.independent", implied, independent, sd * np.sqrt(max(k, 1)) / max(others, 1), others,
+            "share", {"note": "non-masters in no network; declared = what the masters, without_subs and fan-out "
+                              "imply"})])
 
     def figures(self, world, tables) -> list[FigureSpec]:
         return [Histogram(heading="Network fan-out", values=self._fan(world, tables).to_numpy(),
