@@ -118,8 +118,8 @@ def test_without_snapshot_date_the_oracle_before_the_decisions_sits_beside_the_p
     assert ev["churn_model"]["oracle_auc_before_decisions"] < ev["churn_model"]["oracle_auc"]
 
 
-@pytest.mark.parametrize("db", ["sqlite", "duckdb"])
-def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, db):
+@pytest.mark.parametrize("db", ["sqlite", "duckdb", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, db, request):
     """Predictions of the second snapshot filed in the run's database (predicted_at: that
     snapshot's date, one model version) and recorded: each outcome drawn from that period's
     decision_truth under the recommended type, recorded 30 days later, on the next snapshot's
@@ -127,8 +127,9 @@ def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, 
     import sqlite3
 
     out = tmp_path / "run"
-    run_cli("n_partners=3000", "activity=none", f"db={db}", "output.report=false", "timeline.snapshots=3",
-            out_dir=out)
+    url = request.getfixturevalue("postgres_url") if db == "postgres" else None
+    run_cli("n_partners=3000", "activity=none", f"db={db}", *([f"db.url={url}"] if url else []),
+            "output.report=false", "timeline.snapshots=3", out_dir=out)
     panel = pd.read_parquet(out / "features_panel.parquet")
     dates = sorted(pd.to_datetime(panel["snapshot_date"].unique()))
     rows = panel[pd.to_datetime(panel["snapshot_date"]) == dates[1]]
@@ -138,6 +139,14 @@ def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, 
     if db == "sqlite":
         with sqlite3.connect(out / "world.sqlite") as conn:
             pred.to_sql("predictions", conn, if_exists="append", index=False)
+    elif db == "postgres":
+        from sqlalchemy import create_engine
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM predictions")          # (the session's server is shared)
+            pred.assign(predicted_at=pd.Timestamp(dates[1])).to_sql("predictions", conn, if_exists="append",
+                                                                    index=False)
     else:
         import duckdb
 
@@ -148,19 +157,22 @@ def test_the_learning_loop_records_a_snapshot_and_sees_it_at_the_next(tmp_path, 
                          "churn_probability, model_version, CAST(predicted_at AS TIMESTAMP) FROM p")
     from simulator.evaluate import main
 
-    assert main([str(out), "--from-db", "--record", "--out", str(tmp_path / "ev"), "--format", "json"]) == 0
+    assert main([str(out), "--from-db", "--model-version", "loop-1", "--record", "--out", str(tmp_path / "ev"),
+                 "--format", "json", *(["--db-url", url] if url else [])]) == 0
     ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert list(ev["by_snapshot"]) == [str(dates[1].date())] and ev["recorded"]["rows"] == len(rows)
+    query = "SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at FROM predictions"
     if db == "sqlite":
         with sqlite3.connect(out / "world.sqlite") as conn:
-            got = pd.read_sql("SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at "
-                              "FROM predictions", conn)
+            got = pd.read_sql(query, conn)
+    elif db == "postgres":
+        with engine.connect() as conn:
+            got = pd.read_sql(query, conn)
     else:
         import duckdb
 
         with duckdb.connect(str(out / "world.duckdb")) as conn:
-            got = conn.execute("SELECT partner_id, actual_intervention, actual_outcome, outcome_recorded_at "
-                               "FROM predictions").df()
+            got = conn.execute(query).df()
     assert (pd.to_datetime(got["outcome_recorded_at"]) == dates[2]).all()          # seen at the next snapshot
     assert got["actual_intervention"].eq("call").all() and len(got) == len(rows)
     truth = pd.read_parquet(out / "decision_truth.parquet")
