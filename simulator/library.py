@@ -64,7 +64,8 @@ class Tables(Mapping):
 
 class Truth(Mapping):
     """The run's truth tables by name (the interventions' ``uplift_truth``: each partner's
-    exact expected effect of every intervention type; ``decision_truth``: every decision's),
+    exact expected effect of every intervention type; ``decision_truth``: every decision's;
+    ``snapshot_truth``: every snapshot's label's probability, before the decisions and on the path),
     read on first access; ``oracle``: the partners table's column holding the oracle's churn
     probability (``churn.truth``; None when the world writes none)."""
 
@@ -137,7 +138,7 @@ class Run:
     def truth(self) -> Truth:
         """The truth tables and the oracle's probability column (see :class:`Truth`)."""
         stage = next((s for s in self.spec.stages if s.kind == "interventions"), None)
-        names = () if stage is None else (stage.truth_table, stage.decision_table)
+        names = () if stage is None else (stage.truth_table, stage.decision_table, stage.snapshot_table)
         oracle = next((s.truth for s in self.spec.stages if s.kind == "churn" and s.truth), None)
         return Truth(self.tables, tuple(n for n in names if n in self.tables), oracle)
 

@@ -23,6 +23,11 @@ is splittable (simulator.plan): when the rules read a scoped stage's columns (ma
 network features, which read who left before the feature date), the first pass decides
 who left early, the scoped stage runs, and the second pass solves the label window's
 intercept over the whole cohort, so the target holds exactly.
+
+With a horizon (``timeline.snapshots`` > 1) the same process runs from a burn-in before the
+first snapshot to as_of: every period has its own intercept, solved in closed form so that
+every snapshot's cohort churns at the target (:meth:`Periods.snapshots`), the split passes
+playing every period for their rows; ``earlier`` is the one-snapshot world's burn-in.
 """
 from __future__ import annotations
 
@@ -174,9 +179,9 @@ class Periods:
     """The world's periods for one block (or, replayed by the arena, the world): the draws,
     and the state other stages move through time (:meth:`Stage.state_at`) where the rules,
     or a stage that decides each period (:meth:`Stage.decide_at`: the logging policy), read
-    it. The horizon's periods before the feature date are played once, each with its own
-    intercept (:meth:`horizon`); the label window's are played at any intercept
-    (:meth:`play`). ``replay``, when given, takes the window's decisions instead: it is
+    it. With a horizon of snapshots every period is played once, each with its own intercept
+    (:meth:`snapshots`, after the burn-in's); with one, the label window's are played at any
+    intercept (:meth:`play`, which the arena also replays from any snapshot). ``replay``, when given, takes the window's decisions instead: it is
     called with the period (its index among all periods), its state, who is active and
     their hazards, and fills that period's column of ``effect``."""
 
