@@ -113,7 +113,7 @@ class _Compiler:
     def compile(self, node: ast.AST) -> Fn:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
-            raise self.fail(node, f"'{ast.unparse(node)}' ({type(node).__name__})")
+            raise self.fail(node, f"'{_excerpt(ast.unparse(node))}' ({type(node).__name__})")   # (a part can be long)
         return method(node)
 
     def _Expression(self, node: ast.Expression) -> Fn:

@@ -99,7 +99,7 @@ def test_a_csv_table_and_a_parquet_history_merge_on_a_string_key(own_copy):
 
 def test_truth_stats_manifest_and_spec(default_run):
     run = load_run(default_run.dir)
-    assert set(run.truth) == {"uplift_truth", "decision_truth"}
+    assert set(run.truth) == {"uplift_truth", "decision_truth", "snapshot_truth"}
     assert run.truth.oracle == "true_churn_probability" and run.truth.oracle in run["partners"]
     assert len(run.truth["uplift_truth"]) == run.manifest["tables"]["uplift_truth"]["rows"] == len(run.X_y()[0])
     assert len(run.truth["decision_truth"]) == len(run["interventions"])
