@@ -168,6 +168,16 @@ CATALOGUE = [
      "start before 1900-01-01; with as_of 2026-01-01 at most 15,340 days per episode"),
     ("timeline.episode_days=100000000000000000000", "timeline.episode_days: the label window"),
     ("timeline.episodes=1000000", "timeline.episode_days: the label window (1000000 episodes x 30 days)"),
+    # a horizon (issue "Time"): snapshots that fit the calendar, columns that can move
+    ("timeline.snapshots=0", "timeline.snapshots: must be"),
+    ("timeline.snapshots=2000", "timeline.snapshots: 2000 snapshots 30 days apart before the label window would "
+     "start before 1900-01-01"),
+    ("timeline.burn_in=-1", "timeline.burn_in: must be"),
+    ("population.columns.avg_commission_3m.persistence=1.5", "population.columns.avg_commission_3m.persistence: "
+     "must be a correlation in [0, 1]"),
+    ("+population.columns.tier.persistence=0.5", "population.columns.tier.persistence: only a drawn column (dist) "
+     "moves on its own"),
+    ("+population.columns.region.ages=true", "population.columns.region.ages: only a count of days ages"),
     ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the horizon's start "
      "2025-10-03 (50,000 (churn.earlier.days) + 180 (activity.histories.commissions)), before 1900-01-01"),
     ("activity.histories.daily.days=60000", "activity.histories.daily: dates would reach 60,090 days before"),

@@ -68,6 +68,12 @@ class Population(BaseStage):
         for c in self.columns:
             if c.name in c.reads:
                 p.add(c.path, f"reads itself ({c.name!r}): a column is computed from other columns")
+            if c.ages and c.domain.dtype not in ("int", "float"):
+                p.add(f"{c.path}.ages", f"only a count of days ages (a number), {c.name!r} holds {c.domain.dtype}")
+            sampler = SAMPLERS.get(c.sampler) if c.kind == "sample" else None
+            if c.persistence < 1 and sampler is not None and (sampler.cdf is None or sampler.ppf is None):
+                p.add(f"{c.path}.persistence", f"sampler {c.sampler!r} has no cdf and ppf in the registry "
+                      f"(simulator/distributions.py): its draws cannot move on their quantile")
         if self.value is not None and self.value in domains and domains[self.value].dtype not in ("float", "int"):
             p.add(f"{self.name}.value", f"must name a numeric column, got {self.value!r} "
                                         f"({domains[self.value].dtype})")
