@@ -105,8 +105,8 @@ def _integers_cdf(x, low, high):
 
 
 def _integers_ppf(u, low, high):
-    m = np.asarray(high) - low + 1
-    return low + np.minimum(np.floor(u * m), m - 1).astype(np.int64)
+    m = np.asarray(high) - low + 1           # the smallest k with cdf(k) = (k - low + 1) / m >= u
+    return low + np.clip(np.ceil(u * m) - 1, 0, m - 1).astype(np.int64)
 
 
 # cdf and ppf (the inverse CDF) let a partner's draw move through time on its quantile
