@@ -247,12 +247,14 @@ def lifelines(spec: Lifelines) -> Image | None:
 
 
 def survival_times(spec: Survival, partners: pd.DataFrame) -> pd.DataFrame:
-    """The cohort of ``spec`` (churn date NaT or after ``start``), one row each: ``days``
+    """The cohort of ``spec`` (joined by ``start``, churn date NaT or after it), one row each: ``days``
     from ``start`` to its churn (``churned``) or to ``end`` (censored), and its ``group``
     (the value of ``spec.by``, as text) when the table has that column."""
     start, end = pd.Timestamp(spec.start), pd.Timestamp(spec.end)
     gone = pd.to_datetime(partners[spec.date])
     cohort = (gone.isna() | (gone > start)).to_numpy()
+    if spec.joined is not None and spec.joined in partners:        # (not those who join later)
+        cohort &= (pd.to_datetime(partners[spec.joined]) <= start).to_numpy()
     gone = gone[cohort]
     churned = (gone.notna() & (gone <= end)).to_numpy()
     out = pd.DataFrame({"days": ((gone.where(churned, end) - start) / pd.Timedelta(days=1)).to_numpy(),
@@ -295,7 +297,7 @@ def survival(spec: Survival, partners: pd.DataFrame) -> Image | None:
         ax.step(at, surviving, where="post", lw=2 if i == 0 else 1, label=f"{name} (n={len(g):,})")
     t = np.linspace(0, horizon, 200)
     ax.plot(t, (1 - spec.declared_hazard) ** (t / spec.period_days), "k--", lw=1, label="declared (target_rate)")
-    ax.set(xlim=(0, horizon), ylim=(0, 1.02), xlabel="days since the feature date", ylabel="survival",
+    ax.set(xlim=(0, horizon), ylim=(0, 1.02), xlabel=f"days since {spec.since}", ylabel="survival",
            title=spec.title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     return image(fig)

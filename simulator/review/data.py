@@ -293,3 +293,5 @@ class Survival(FigureSpec):
     period_days: int
     declared_hazard: float
     title: str
+    joined: str | None = None          # the joining date column: the cohort joined by ``start``
+    since: str = "the feature date"    # what ``start`` is, for the axis

@@ -601,7 +601,8 @@ class Churn(BaseStage):
             end=world.as_of, date=self.date_column, by=by, period_days=tl.episode_days,
             declared_hazard=float(episode_hazard(self.target_rate, tl.episodes)),
             title=f"survival of the partners active at {'the feature date' if tl.snapshots == 1 else 'its start'} "
-                  f"({self.date_column})")]
+                  f"({self.date_column})", joined=self.joined,
+            since="the feature date" if tl.snapshots == 1 else "the first snapshot")]
         if tl.snapshots > 1:
             out.append(TargetBars(heading="Churn rate per snapshot", stage=self.name, suffix=".target_rate",
                                   label_key="snapshot", declared="target_rate", realized="realized churn rate",

@@ -452,7 +452,8 @@ class Interventions(BaseStage):
         joined, gone = world.role("joined"), self.churn_date
         tl = self.timeline
         f = tl.feature_date
-        left_early = partners.index[~tl.active(partners[gone])][:1 if tl.snapshots == 1 else 3].tolist()
+        in_horizon = tl.snapshots == 1 or (partners[gone] > tl.start)       # (not the burn-in's leavers)
+        left_early = partners.index[~tl.active(partners[gone]) & in_horizon][:1 if tl.snapshots == 1 else 3].tolist()
         churners = partners.index[partners[gone] > f][:4].tolist()
         stayers = partners.index[partners[gone].isna()][:3].tolist()
         picks = left_early + churners + stayers
