@@ -157,28 +157,34 @@ def _cluster(spec: "Network", slots: np.ndarray, chosen: np.ndarray, churned: np
 
 
 def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: np.random.Generator,
-           feature_date: np.datetime64) -> Edges:
+           feature_date: np.datetime64, leavers: bool = False) -> Edges:
     """Swap subs that left on or before their master joined with staying subs of masters
     that joined before they left (rounds of whole-array swaps; the first ``fixed`` edges,
-    a golden master's, stay)."""
+    a golden master's, stay). With ``leavers`` (a horizon, where most subs leave some time)
+    a sub that left after the other master joined may be swapped in too."""
     sub = edges.sub.copy()
     created_m = joined[edges.master]
     for _ in range(20):
         bad = np.flatnonzero(gone[sub] <= created_m)
         if bad.size == 0:
             return Edges(edges.master, sub)
-        cand = np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
+        cand = np.arange(sub.size) if leavers else \
+            np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
         cand = cand[cand >= fixed]
         cand = cand[np.argsort(created_m[cand], kind="stable")]
         limit = np.searchsorted(created_m[cand], gone[sub[bad]], side="left")
         ok = limit > 0
         bad, limit = bad[ok], limit[ok]
         pick = cand[(rng.random(bad.size) * limit).astype(np.int64)]
+        if leavers:                            # the sub moving in must not have left before that master joined
+            fits = np.isnat(gone[sub[pick]]) | (gone[sub[pick]] > created_m[bad])
+            bad, pick = bad[fits], pick[fits]
         _, first = np.unique(pick, return_index=True)          # one swap per partner edge a round
         bad, pick = bad[first], pick[first]
         sub[bad], sub[pick] = sub[pick], sub[bad].copy()
-    raise ConfigError(["network: cannot match subs that left before the feature date to masters that had "
-                       "joined by then; lower churn.earlier.days or raise n_partners"])
+    raise ConfigError(["network: cannot match subs that left before their master joined to masters that had "
+                       "joined by then; " + ("raise n_partners or block_size" if leavers else
+                                             "lower churn.earlier.days or raise n_partners")])
 
 
 def features(edges: Edges, n: int, masters: np.ndarray, churned: np.ndarray,
@@ -280,7 +286,8 @@ class Network(BaseStage):
         rng = ctx.rng("network", "tree")
         edges = build(self, masters, left, recent, rng, pinned, joined, gone)
         fixed = int(np.isin(edges.master, [g.row for g in pinned]).sum())
-        edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date)
+        edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date,
+                       leavers=world.timeline.snapshots > 1)
         env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
         # a day within both lives, before the feature date (and within_days before the horizon's start)
         lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), world.timeline.start - self.within_days * DAY)
