@@ -160,25 +160,21 @@ def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: 
            feature_date: np.datetime64, leavers: bool = False) -> Edges:
     """Swap subs that left on or before their master joined with staying subs of masters
     that joined before they left (rounds of whole-array swaps; the first ``fixed`` edges,
-    a golden master's, stay). With ``leavers`` (a horizon, where most subs leave some time)
-    a sub that left after the other master joined may be swapped in too."""
+    a golden master's, stay); ``leavers``: a horizon's (most subs leave some time), named in
+    the refusal."""
     sub = edges.sub.copy()
     created_m = joined[edges.master]
     for _ in range(20):
         bad = np.flatnonzero(gone[sub] <= created_m)
         if bad.size == 0:
             return Edges(edges.master, sub)
-        cand = np.arange(sub.size) if leavers else \
-            np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
+        cand = np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
         cand = cand[cand >= fixed]
         cand = cand[np.argsort(created_m[cand], kind="stable")]
         limit = np.searchsorted(created_m[cand], gone[sub[bad]], side="left")
         ok = limit > 0
         bad, limit = bad[ok], limit[ok]
         pick = cand[(rng.random(bad.size) * limit).astype(np.int64)]
-        if leavers:                            # the sub moving in must not have left before that master joined
-            fits = np.isnat(gone[sub[pick]]) | (gone[sub[pick]] > created_m[bad])
-            bad, pick = bad[fits], pick[fits]
         _, first = np.unique(pick, return_index=True)          # one swap per partner edge a round
         bad, pick = bad[first], pick[first]
         sub[bad], sub[pick] = sub[pick], sub[bad].copy()
