@@ -629,16 +629,15 @@ def main(argv: list[str] | None = None) -> int:
                                run.panel)
         if args.budget is not None and not stage.costs:
             problems.append("--budget: this world declares no interventions.costs")
-        if args.record and preds.SNAPSHOT in predictions and \
-                pd.to_datetime(predictions[preds.SNAPSHOT], errors="coerce", format="mixed").nunique() > 1:
-            problems.append(f"--record records one snapshot at a time (the predictions of one model version, its "
-                            f"outcomes seen at the next snapshot): these hold "
-                            f"{predictions[preds.SNAPSHOT].nunique()} ({preds.SNAPSHOT})")
-        if args.record and preds.SNAPSHOT in predictions and not stage.decision_table and \
-                (pd.to_datetime(predictions[preds.SNAPSHOT], errors="coerce", format="mixed") != pd.Timestamp(
-                    spec.feature_date)).any():
-            problems.append("--record of a snapshot before the feature date reads its decisions' truth: this run "
-                            "wrote none (interventions.decision_table: null)")
+        if args.record and preds.SNAPSHOT in predictions:
+            days = pd.to_datetime(predictions[preds.SNAPSHOT], errors="coerce", format="mixed")
+            if days.nunique() > 1:
+                problems.append(f"--record records one snapshot at a time (the predictions of one model version, "
+                                f"its outcomes seen at the next snapshot): these hold {days.nunique()} "
+                                f"({preds.SNAPSHOT})")
+            elif not stage.decision_table and (days != pd.Timestamp(spec.feature_date)).any():
+                problems.append("--record of a snapshot before the feature date reads its decisions' truth: this "
+                                "run wrote none (interventions.decision_table: null)")
         if args.ope and "recommended_intervention" not in predictions:
             problems.append("--ope: the predictions need recommended_intervention (the policy to estimate)")
         if args.record and not problems and already_recorded(args, spec, out_dir, predictions) and not args.replace:

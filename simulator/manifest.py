@@ -54,8 +54,8 @@ def build(spec: WorldSpec, rows: Mapping[str, int], files: Mapping[str, list[Pat
         "outputs": sorted(p.name for p in outputs),
         "output_files": {p.name: {"sha256": digests[p], "bytes": p.stat().st_size} for p in final},
         "churn_intercept": facts.get("churn_intercept"),
-        **({"churn_intercepts": {k: v for k, v in facts.items() if k.startswith("churn_intercept_")}}
-           if any(k.startswith("churn_intercept_") for k in facts) else {}),
+        **({"churn_intercepts": periods} if (periods := {k: v for k, v in facts.items()
+                                                         if k.startswith("churn_intercept_")}) else {}),
         "database": facts.get("database"),
         "plan": facts.get("plan"),
         "versions": _versions(),

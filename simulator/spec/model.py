@@ -145,6 +145,16 @@ class Timeline:
         since = np.where(after, gone - self.start, np.timedelta64(1, "D"))
         return np.where(after, (since - np.timedelta64(1, "D")) // np.timedelta64(self.episode_days, "D"), -1)
 
+    @staticmethod
+    def active_on(day: np.datetime64, joined: np.ndarray, gone: np.ndarray) -> np.ndarray:
+        """Who is in the world on ``day``: joined on or before it and not gone by it (a
+        churn date of NaT: stays)."""
+        return (joined <= day) & (np.isnat(gone) | (gone > day))
+
+    def churns_after(self, day: np.datetime64, gone: np.ndarray) -> np.ndarray:
+        """Who churns in the label window after ``day``: a snapshot's label."""
+        return ~np.isnat(gone) & (gone > day) & (gone <= day + np.timedelta64(self.window_days, "D"))
+
     def active(self, churned_at: object) -> np.ndarray:
         """Who is still active at the feature date (the cohort), from each partner's churn
         date (NaT: never churned)."""

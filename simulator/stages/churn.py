@@ -229,7 +229,7 @@ class Periods:
         first periods, which close none, take round(q x active), q the per-period hazard
         of ``rate``. Golden records stay until the window, where a pinned churner churns
         in its last period if not before."""
-        n, ctx = self.ctx.n, self.ctx
+        n, ctx, tl = self.ctx.n, self.ctx, self.ctx.world.timeline
         gone, episode = self.start.copy(), np.full(n, -1)
         q = float(episode_hazard(rate, self.episodes))
         forced, never = self.pinned == 1, self.pinned == 0
@@ -238,7 +238,7 @@ class Periods:
         members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
         last = self.dates.size - 1
         for j in range(self.dates.size):
-            active = rows & self.present & (self.joined <= self.dates[j]) & (np.isnat(gone) | (gone > self.dates[j]))
+            active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone)
             if j < self.window + 1:
                 members.append(active)
             state = self.state(j, gone)
@@ -278,7 +278,7 @@ class Periods:
         period = np.timedelta64(tl.episode_days, "D")
         for i in range(tl.burn_in):
             start = self.dates[0] - (tl.burn_in - i) * period
-            active = rows & self.present & (self.joined <= start) & (np.isnat(gone) | (gone > start))
+            active = rows & self.present & tl.active_on(start, self.joined, gone)
             scores = self.scores(state_at(ctx, self.movers, start, gone) if self.movers else ctx.env)
             free = active & ~held
             t = label_thresholds(u[:, i:i + 1], np.zeros((n, 1)), self.episodes) - scores
@@ -355,8 +355,7 @@ class Churn(BaseStage):
 
     def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
         """The label of a snapshot on ``when``: churn in the label window after it."""
-        window = np.timedelta64(ctx.world.timeline.window_days, "D")
-        return {self.label: ~np.isnat(gone) & (gone > when) & (gone <= when + window)}
+        return {self.label: ctx.world.timeline.churns_after(when, gone)}
 
     def writes(self) -> dict[str, Domain]:
         return {**_owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort),
@@ -450,7 +449,7 @@ class Churn(BaseStage):
         periods = self._periods(ctx, pinned)
         window = slice(periods.window, None)
         gone = np.asarray(env[self.date_column], dtype="datetime64[us]")
-        cohort = periods.present & (periods.joined <= tl.feature_date) & (np.isnat(gone) | (gone > tl.feature_date))
+        cohort = periods.present & tl.active_on(tl.feature_date, periods.joined, gone)
         intercepts = np.array([[ctx.solved[f"churn_intercept_{j}{tag}"] for j in range(tl.periods)]
                                for tag in ("", *([":inside"] if inside is not None else []))])
         b = intercepts[np.zeros(ctx.n, dtype=int) if inside is None else inside.astype(int)]
@@ -576,9 +575,9 @@ class Churn(BaseStage):
         joined = partners[self.joined].to_numpy(dtype="datetime64[us]")
         out = []
         for day in tl.snapshot_dates()[:-1]:
-            active = (joined <= day) & (np.isnat(gone) | (gone > day))
+            active = tl.active_on(day, joined, gone)
             m = int(active.sum())
-            churns = active & ~np.isnat(gone) & (gone <= day + np.timedelta64(tl.window_days, "D"))
+            churns = active & tl.churns_after(day, gone)
             date = str(np.datetime64(day, "D"))
             out.append(Target(f"{self.name}.snapshot.{date}.target_rate", r, churns.sum() / max(m, 1),
                               np.sqrt(r * (1 - r) / max(m, 1)), m, "rate",

@@ -253,7 +253,7 @@ class Interventions(BaseStage):
         given = np.clip(hazard + effect, 0, 1)
         e, frames = tl.episodes, []
         for k, day in enumerate(tl.snapshot_dates()):
-            rows = np.flatnonzero(present & (joined <= day) & (np.isnat(gone) | (gone > day)))
+            rows = np.flatnonzero(present & tl.active_on(day, joined, gone))
             frames.append(pd.DataFrame({
                 world.key: env[world.key].take(rows),
                 "snapshot_date": np.full(rows.size, np.datetime64(day, "us")),

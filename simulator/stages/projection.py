@@ -107,7 +107,7 @@ class Projection(BaseStage):
         domains, stages = world.domains(), movers(world.stages)
         frames = []
         for day in tl.snapshot_dates()[:-1]:
-            rows = np.flatnonzero((joined <= day) & (np.isnat(gone) | (gone > day)))
+            rows = np.flatnonzero(tl.active_on(day, joined, gone))
             state = state_at(ctx, stages, day, gone)
             frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
             frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
@@ -149,21 +149,19 @@ class Projection(BaseStage):
             return []
         from .. import ids
 
+        tl = world.timeline
         rows = ids.rows_of(partners[world.key], panel[world.key])
         day = panel[SNAPSHOT_DATE].to_numpy(dtype="datetime64[us]")
-        joined = partners[joined_role].to_numpy(dtype="datetime64[us]")[rows]
-        gone = partners[gone_role].to_numpy(dtype="datetime64[us]")[rows]
-        inside = (joined <= day) & (np.isnat(gone) | (gone > day))
-        j_all = partners[joined_role].to_numpy(dtype="datetime64[us]")
-        g_all = partners[gone_role].to_numpy(dtype="datetime64[us]")
-        active = sum(int(np.count_nonzero((j_all <= d) & (np.isnat(g_all) | (g_all > d)))) for d in np.unique(day))
+        joined = partners[joined_role].to_numpy(dtype="datetime64[us]")
+        gone = partners[gone_role].to_numpy(dtype="datetime64[us]")
+        active = sum(int(np.count_nonzero(tl.active_on(d, joined, gone))) for d in np.unique(day))
+        joined, gone = joined[rows], gone[rows]                 # each panel row's partner's
         out = [{"invariant": f"{self.panel}: every row's partner joined on or before its snapshot and had not left",
-                "violations": int(np.count_nonzero(~inside))},
+                "violations": int(np.count_nonzero(~tl.active_on(day, joined, gone)))},
                {"invariant": f"{self.panel}: every partner active at a snapshot has its row (rows are unique)",
                 "violations": abs(active - len(panel))}]
         if label is not None:
-            window = np.timedelta64(world.timeline.window_days, "D")
-            expected = ~np.isnat(gone) & (gone > day) & (gone <= day + window)
+            expected = tl.churns_after(day, gone)
             out.append({"invariant": f"{self.panel}: {label} is churn in the label window after the snapshot",
                         "violations": int(np.count_nonzero(panel[label].to_numpy(dtype=bool) != expected))})
         return out

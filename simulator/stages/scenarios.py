@@ -96,9 +96,7 @@ class Scenarios(BaseStage):
     def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
         """The scenario as of a snapshot on ``when``: of the partners who churn in the label
         window after it, from their state on that day."""
-        window = np.timedelta64(ctx.world.timeline.window_days, "D")
-        churns = ~np.isnat(gone) & (gone > when) & (gone <= when + window)
-        return {self.column: assign(self, state, churns, ctx.n)}
+        return {self.column: assign(self, state, ctx.world.timeline.churns_after(when, gone), ctx.n)}
 
     def row_checks(self) -> list:
         import pandera.pandas as pa
