@@ -125,19 +125,21 @@ class Motion:
         on the block's context."""
         key = f"{self.name}:moving"
         if key not in ctx.cache:
-            tl = ctx.world.timeline
-            ctx.cache[key] = self._walk(ctx, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
-                self._walk(ctx, tl.episodes - 1, "ahead", 1)
+            tl, env, n = ctx.world.timeline, ctx.env, ctx.n
+            # each drawn column's quantile at the feature date, once for both walks and every step
+            u = {c.name: quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
+                 for c in self.cols if c.kind in ("sample", "categorical")}
+            ctx.cache[key] = self._walk(ctx, u, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
+                self._walk(ctx, u, tl.episodes - 1, "ahead", 1)
         return ctx.cache[key]
 
-    def _walk(self, ctx: RunContext, count: int, stream: str, sign: int) -> list[dict[str, object]]:
-        """``count`` periods from the feature date, back (sign -1) or ahead (+1): the AR(1) of
-        each moving draw's normal score, the same law either way (it is reversible)."""
+    def _walk(self, ctx: RunContext, u: dict[str, np.ndarray], count: int, stream: str,
+              sign: int) -> list[dict[str, object]]:
+        """``count`` periods from the feature date, back (sign -1) or ahead (+1), from the
+        drawn columns' quantiles ``u``: the AR(1) of each moving draw's normal score, the same
+        law either way (it is reversible)."""
         tl, env, n = ctx.world.timeline, ctx.env, ctx.n
-        z: dict[str, np.ndarray] = {}
-        for c in self.cols:
-            if c.kind in ("sample", "categorical") and c.persistence < 1:
-                z[c.name] = special.ndtri(quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n)))
+        z = {c.name: special.ndtri(u[c.name]) for c in self.cols if c.name in u and c.persistence < 1}
         noise = {name: ctx.rng("moving", name, stream).standard_normal((count, n)) for name in z}
         out: list[dict[str, object]] = []
         for k in range(1, count + 1):
@@ -151,9 +153,8 @@ class Motion:
                 elif c.ages:
                     value = np.asarray(env[c.name])
                     state[c.name] = (value + sign * k * tl.episode_days).astype(value.dtype)
-                elif c.kind in ("sample", "categorical"):   # its draw holds, its `by` group moved
-                    u = quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
-                    state[c.name] = draw_at(c, u, view)
+                elif c.name in u:                  # its draw holds, its `by` group moved
+                    state[c.name] = draw_at(c, u[c.name], view)
                 else:
                     state[c.name] = C.produce(c, view, n, None, ctx.world.as_of)
             out.append(state)
