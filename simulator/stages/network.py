@@ -264,7 +264,7 @@ class Network(BaseStage):
     def varying(self) -> frozenset[str]:
         return frozenset([self.health, self.recent_churn])
 
-    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state=None) -> dict[str, np.ndarray]:
+    def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state) -> dict[str, np.ndarray]:
         """The masters' features as of ``when``: contagion through time, the subs that left
         since the feature date counted at each later period's start."""
         left, recent = self._gone(when, gone)
