@@ -10,14 +10,15 @@ Runs, for ``--n`` partners (default 1M):
     divided by the cores, as if it overlapped perfectly;
   * each process's peak of the ``processes`` run;
   * the default run at that size (features from histories, SQLite load, report);
-  * the quick default: importing the stack, the default 10k run, and its floor (its
-    imports, one compose and its one block, which nothing can overlap), against the import;
+  * the quick default: importing the stack, the default 10k run (with and without the
+    report), and its floor (its imports, one compose and its one block, which nothing can
+    overlap), against the import: medians of three invocations of each, taken in turns;
   * with ``--big N`` (e.g. 10000000): features from histories, Parquet, ``processes``, and
     how its time splits by step (summed over blocks, from the manifest), beside the same at
     ``--n`` for the throughput's linearity.
 Prints a Markdown table; ratios are against the yardstick of the same invocation.
 
-usage: [YARDSTICKS=DIR] python benchmarks/scale.py [--n 1000000] [--big 10000000] [--skip default]
+usage: [YARDSTICKS=DIR] python benchmarks/scale.py [--n 1000000] [--big 10000000] [--skip default] [--python PY]
 (DIR holds reference_vectorized.py; by default benchmarks/yardstick/, the copy in the repository)
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -41,8 +43,10 @@ BIG = ["activity.write=false", "output.formats=[parquet]", "db=none", "output.re
 RUN = ("import json, sys; from pathlib import Path; from simulator import compose; from simulator.run import run\n"
        "r = run(compose(sys.argv[2:]), Path(sys.argv[1]))\n"
        "print(json.dumps({'steps': r.steps, 'seconds': r.seconds}))")
-# The stack a run imports, as the issue timed it ("importing the full stack")
-STACK = "import hydra, omegaconf, pandas, numpy, scipy.stats, pandera, sqlalchemy, pyarrow, matplotlib.pyplot"
+# The stack a run imports, as issue 26 names it
+STACK = "import numpy, pandas, scipy.stats, pyarrow, hydra, omegaconf, pandera, sqlalchemy, psycopg2"
+PYTHON = sys.executable      # the simulator's interpreter (--python)
+QUICK = 3                    # invocations of each quick run; the table gives their medians
 # What no executor can overlap, and the work that it can: the imports, one compose and the
 # pilot block (every other block needs its solved intercepts), then blocks 1 and 2 done
 # single-threaded, step by step, as the run does them (generate, check, Arrow, CSV, Parquet)
@@ -82,10 +86,10 @@ def simulator(out: Path, *overrides: str, steps: bool = False, each: dict | None
     the library (the same task, no Hydra job) to read its seconds per step as well;
     ``each`` receives each process's peak (benchmarks/peak.py)."""
     if steps:
-        wall, peak, printed = measure([sys.executable, "-c", RUN, str(out), *overrides], cwd=str(ROOT),
+        wall, peak, printed = measure([PYTHON, "-c", RUN, str(out), *overrides], cwd=str(ROOT),
                                       env={"PYTHONPATH": str(ROOT)})
         return wall, peak, {**json.loads((out / "manifest.json").read_text()), **json.loads(printed)}
-    wall, peak, _ = measure([sys.executable, "-m", "simulator", f"hydra.run.dir={out}", *overrides],
+    wall, peak, _ = measure([PYTHON, "-m", "simulator", f"hydra.run.dir={out}", *overrides],
                             cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)}, each=each)
     return wall, peak, json.loads((out / "manifest.json").read_text())
 
@@ -95,9 +99,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--big", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--python", default=sys.executable,
+                    help="the interpreter the simulator runs in: a user's install (README command 1) is a venv "
+                         "without the dev extras, whose hypothesis pandera's checks import (0.4 s) when present")
     ap.add_argument("--skip", default="", help="comma-separated: like,processes,default,floor,quick")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    global PYTHON
+    PYTHON = args.python
     if not (BENCH / "reference_vectorized.py").is_file():
         sys.exit(f"the yardstick {BENCH / 'reference_vectorized.py'} is not there: set YARDSTICKS to the "
                  f"directory that holds reference_vectorized.py")
@@ -113,7 +122,7 @@ def main() -> None:
             rows.append(("like-for-like, executor=local", n, w, p, w / y_wall))
             local = w
         if "floor" not in skip:
-            _, _, printed = measure([sys.executable, "-c", FLOOR, f"n_partners={n}", *LIKE], cwd=str(ROOT),
+            _, _, printed = measure([PYTHON, "-c", FLOOR, f"n_partners={n}", *LIKE], cwd=str(ROOT),
                                     env={"PYTHONPATH": str(ROOT)})
             f = json.loads(printed)
             block = sum(f["per_block"].values())
@@ -135,20 +144,29 @@ def main() -> None:
             if "like" not in skip:
                 rows.append(("  processes speed-up over local", n, local / w, None, None))
         if "quick" not in skip:
-            s_wall, s_peak, _ = measure([sys.executable, "-c", STACK])
-            rows.append(("importing the stack (" + STACK.removeprefix("import ") + ")", 0, s_wall, s_peak, None))
-            q_wall, q_peak, _ = simulator(tmp / "quick")
+            # the median of QUICK invocations of each, taken in turns (the machine's drift hits all alike)
+            runs = {"import": [], "report": [], "no report": [], "floor": []}
+            for i in range(QUICK):
+                runs["import"].append(measure([PYTHON, "-c", STACK])[:2])
+                runs["report"].append(simulator(tmp / f"quick-{i}")[:2])
+                runs["no report"].append(simulator(tmp / f"quick-no-report-{i}", "output.report=false")[:2])
+                _, _, printed = measure([PYTHON, "-c", FLOOR, "n_partners=10000"], cwd=str(ROOT),
+                                        env={"PYTHONPATH": str(ROOT)})
+                runs["floor"].append(json.loads(printed))
+            median = {k: (statistics.median(w for w, _ in v), max(p for _, p in v))
+                      for k, v in runs.items() if k != "floor"}
+            s_wall, s_peak = median["import"]
+            rows.append((f"importing the stack ({STACK.removeprefix('import ')}), median of {QUICK}", 0, s_wall,
+                         s_peak, None))
+            q_wall, q_peak = median["report"]
             rows.append(("the default run (10k: histories, SQLite, report), x the import", 10_000, q_wall, q_peak,
                          q_wall / s_wall))
-            q_wall, q_peak, _ = simulator(tmp / "quick-no-report", "output.report=false")
-            rows.append(("  the same without the report's figures (output.report=false; stats.json stays)", 10_000,
+            q_wall, q_peak = median["no report"]
+            rows.append(("  the same without the report (output.report=false; stats.json stays)", 10_000,
                          q_wall, q_peak, q_wall / s_wall))
-            _, _, printed = measure([sys.executable, "-c", FLOOR, "n_partners=10000"], cwd=str(ROOT),
-                                    env={"PYTHONPATH": str(ROOT)})
-            f = json.loads(printed)
+            f = {k: statistics.median(r[k] for r in runs["floor"]) for k in ("import", "compose", "pilot")}
             rows.append((f"  floor, x the import: its imports {f['import']:.2f} s, one compose {f['compose']:.2f} s, "
-                         f"its one block {f['pilot']:.2f} s", 10_000, sum(f[k] for k in ("import", "compose", "pilot")),
-                         None, sum(f[k] for k in ("import", "compose", "pilot")) / s_wall))
+                         f"its one block {f['pilot']:.2f} s", 10_000, sum(f.values()), None, sum(f.values()) / s_wall))
         if "default" not in skip:
             w, p, m = simulator(tmp / "default", f"n_partners={n}")
             rows.append(("default run (histories, SQLite load, report)", n, w, p, w / y_wall))

@@ -334,64 +334,55 @@ def _mean(metrics: dict, column: str) -> float:
     return sum(r[column] * r["n"] for r in rows) / max(sum(r["n"] for r in rows), 1)
 
 
-def backtest_figure(result: dict):
-    """The churn model over the snapshots: its AUC beside the oracles', and its mean
+def backtest_figure(result: dict) -> str:
+    """The churn model over the snapshots (SVG): its AUC beside the oracles', and its mean
     prediction beside the churn rate (calibration in the large)."""
-    from .review.canvas import figure
+    from .review.svg import PALETTE, Panel, render
 
     days = list(result["by_snapshot"])
     rows = list(result["by_snapshot"].values())
-    x = pd.to_datetime(days)
-    fig = figure(figsize=(9, 3.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    left.plot(x, [m["auc"] for m in rows], "o-", label="model")
+    x = np.array(days, dtype="datetime64[D]")
+    left = Panel(440, 320, title="AUC by snapshot", ylabel="AUC", xrotate=45, legend="below")
+    left.line(x, [m["auc"] for m in rows], PALETTE[0], marker="o", label="model")
     if any(m.get("oracle_auc_before_decisions") is not None for m in rows):
-        left.plot(x, [m.get("oracle_auc_before_decisions") for m in rows], "s--", label="oracle before the decisions")
-    left.plot(x, [m["oracle_auc"] for m in rows], "^:", label="oracle on the path")
-    left.set(ylabel="AUC", title="AUC by snapshot")
-    left.legend(fontsize=7)
-    right.plot(x, [_mean(m, "mean_predicted") for m in rows], "o-", label="mean predicted")
-    right.plot(x, [_mean(m, "churn_rate") for m in rows], "s--", label="churn rate")
-    right.set(ylabel="probability", title="calibration by snapshot")
-    right.legend(fontsize=7)
-    for ax in (left, right):
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    return fig
+        left.line(x, [np.nan if m.get("oracle_auc_before_decisions") is None else m["oracle_auc_before_decisions"]
+                      for m in rows], PALETTE[1], dash="5,3", marker="s", label="oracle before the decisions")
+    left.line(x, [m["oracle_auc"] for m in rows], PALETTE[2], dash="1,2", marker="^", label="oracle on the path")
+    right = Panel(440, 320, title="calibration by snapshot", ylabel="probability", xrotate=45, legend="below")
+    right.line(x, [_mean(m, "mean_predicted") for m in rows], PALETTE[0], marker="o", label="mean predicted")
+    right.line(x, [_mean(m, "churn_rate") for m in rows], PALETTE[1], dash="5,3", marker="s", label="churn rate")
+    return render([[left, right]])
 
 
-def calibration_figure(churn: dict):
-    """The churn model's calibration: mean predicted against mean true probability by
-    decile (constrained layout: the axis labels inside the picture)."""
-    from .review.canvas import figure
+def calibration_figure(churn: dict) -> str:
+    """The churn model's calibration (SVG): mean predicted against mean true probability by
+    decile."""
+    from .review.svg import PALETTE, Panel, render
 
     rows = churn["calibration"]
-    fig = figure(figsize=(4.6, 3.8), layout="constrained")
-    ax = fig.subplots()
-    ax.plot([r["mean_true_probability"] for r in rows], [r["mean_predicted"] for r in rows], "o-", label="model")
+    p = Panel(400, 330, title="calibration", xlabel="mean true probability (decile)", ylabel="mean predicted")
+    p.line([r["mean_true_probability"] for r in rows], [r["mean_predicted"] for r in rows], PALETTE[0], marker="o",
+           label="model")
     top = max(max(r["mean_true_probability"] for r in rows), max(r["mean_predicted"] for r in rows))
-    ax.plot([0, top], [0, top], "--", color="grey", label="calibrated")
-    ax.set(xlabel="mean true probability (decile)", ylabel="mean predicted", title="calibration")
-    ax.legend(fontsize=7)
-    return fig
+    p.line([0, top], [0, top], "#7f7f7f", dash="4,3", label="calibrated")
+    return render([[p]])
 
 
-def qini_figure(uplift: dict):
-    """The Qini curves of the model's ranking and of the oracle's (the true benefit ranking
-    itself), beside the random ranking's line."""
-    from .review.canvas import figure
+def qini_figure(uplift: dict) -> str:
+    """The Qini curves (SVG) of the model's ranking and of the oracle's (the true benefit
+    ranking itself), beside the random ranking's line."""
+    from .review.svg import PALETTE, Panel, render
 
-    fig = figure(figsize=(5.4, 3.8), layout="constrained")
-    ax = fig.subplots()
+    p = Panel(460, 340, title="Qini curves", xlabel="partners treated, best-scored first",
+              ylabel="true churn prevented")
     x = [c["treated"] for c in uplift["curve"]]
-    ax.plot(x, [c["churn_prevented"] for c in uplift["curve"]], "o-",
-            label=f"model (Qini {_fixed(uplift['qini'], '.3f')})")
+    p.line(x, [c["churn_prevented"] for c in uplift["curve"]], PALETTE[0], marker="o",
+           label=f"model (Qini {_fixed(uplift['qini'], '.3f')})")
     if uplift.get("oracle_curve"):
-        ax.plot(x, [c["churn_prevented"] for c in uplift["oracle_curve"]], "s-", color="#2ca02c",
-                label="oracle: the true benefit's ranking (Qini 1)")
-    ax.plot([0, x[-1]], [0, uplift["curve"][-1]["churn_prevented"]], "--", color="grey", label="random (Qini 0)")
-    ax.set(xlabel="partners treated, best-scored first", ylabel="true churn prevented", title="Qini curves")
-    ax.legend(fontsize=7)
-    return fig
+        p.line(x, [c["churn_prevented"] for c in uplift["oracle_curve"]], PALETTE[2], marker="s",
+               label="oracle: the true benefit's ranking (Qini 1)")
+    p.line([0, x[-1]], [0, uplift["curve"][-1]["churn_prevented"]], "#7f7f7f", dash="4,3", label="random (Qini 0)")
+    return render([[p]])
 
 
 def html_page(result: dict) -> str:

@@ -124,26 +124,6 @@ def test_the_page_shows_tables_and_the_oracles_qini_curve_beside_the_models(run,
     assert "oracle: the true benefit" in svg and "model (Qini" in svg
 
 
-def test_the_figures_labels_stay_inside_the_picture(run, tmp_path):
-    """Every drawn text (axis labels, ticks, legend) within the figure's own box: nothing
-    clipped when the SVG is saved."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from simulator.evaluate import calibration_figure, qini_figure
-
-    _, truth, partners = run
-    p = _p(truth)
-    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"],
-                                                  "uplift_score": p[:, 2] - p.min(axis=1),
-                                                  "churn_probability": partners["true_churn_probability"].to_numpy()}))
-    for fig in (calibration_figure(result["churn_model"]), qini_figure(result["uplift_model"])):
-        FigureCanvasAgg(fig)
-        fig.draw_without_rendering()
-        drawn = fig.get_tightbbox(fig.canvas.get_renderer())        # inches, as bbox_inches="tight" sees it
-        width, height = fig.get_size_inches()
-        assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height, drawn.bounds
-
-
 def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):
     _, truth, _ = run
     frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call",

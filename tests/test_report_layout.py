@@ -8,6 +8,7 @@ the tests skip with the reason, as a warning too; in CI (the env var CI set) the
 """
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
@@ -130,3 +131,64 @@ def test_no_element_of_the_evaluation_is_wider_than_the_viewport(browser, evalua
     found = layout(browser, evaluation, width, tmp_path)
     assert found["wide"] == [] and found["scroll"] <= found["width"], found
     assert len(found["images"]) == 2 and min(found["images"]) > 0 and found["cells"] > 50
+
+
+TEXT_PROBE = """<script>
+addEventListener('load', () => {
+  const out = [], near = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  document.querySelectorAll('svg').forEach((svg, i) => {
+    const box = svg.getBoundingClientRect();
+    const texts = Array.from(svg.querySelectorAll('text'));
+    const rects = texts.map(t => t.getBoundingClientRect());
+    texts.forEach((t, j) => {
+      const r = rects[j];
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+        out.push('figure ' + i + ' clips: ' + t.textContent);
+      // upright texts side by side must not overlap (slanted ones' boxes do, their glyphs not)
+      for (let k = 0; k < j; k++)
+        if (!t.hasAttribute('transform') && !texts[k].hasAttribute('transform') && near(r, rects[k]))
+          out.push('figure ' + i + ' overlaps: ' + texts[k].textContent + ' / ' + t.textContent);
+    });
+  });
+  const pre = document.createElement('pre');
+  pre.id = 'text-probe';
+  pre.textContent = JSON.stringify({figures: document.querySelectorAll('svg').length,
+                                    texts: document.querySelectorAll('svg text').length, bad: out});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def figure_texts(browser: str, svgs: list[str], tmp_path: Path) -> dict:
+    """The figures inline in one page, as Chromium sets their text: how many, how many
+    texts, and every text that leaves its picture or overlaps another."""
+    page = tmp_path / "figures.html"
+    page.write_text("<!DOCTYPE html><html><body style='margin:0'>" + "".join(f"<div>{s}</div>" for s in svgs)
+                    + TEXT_PROBE + "</body></html>")
+    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=2000,900",
+                           "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="text-probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"the probe did not run (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def _svgs(page: Path) -> list[str]:
+    return [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)'", page.read_text())]
+
+
+def test_the_text_probe_finds_a_clipped_and_an_overlapping_text(browser, tmp_path):
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="40"><text x="90" y="20">clipped</text>'
+           '<text x="5" y="35">one</text><text x="8" y="35">two</text></svg>')
+    found = figure_texts(browser, [svg], tmp_path)
+    assert found["bad"] == ["figure 0 clips: clipped", "figure 0 overlaps: one / two"], found
+
+
+def test_every_text_of_every_figure_stays_inside_its_picture(browser, default_run, evaluation, tmp_path):
+    """Titles, tick labels, axis labels and legends: inside the picture and apart, in the
+    report's figures and the evaluation's (their room is estimated, the browser sets them)."""
+    svgs = _svgs(default_run.dir / "report.html") + _svgs(evaluation)
+    found = figure_texts(browser, svgs, tmp_path)
+    assert found["bad"] == [] and found["figures"] == len(svgs) >= 12 and found["texts"] > 300, found

@@ -1,14 +1,13 @@
 """What a report panel is made of: a picture or a table, typed, and the helpers that make them.
 
 A panel's payload is an :class:`Image` (an SVG, base64 for an ``<img>``) or an
-:class:`Html` fragment (a table); the page tells them apart by type. matplotlib is
-imported only when a figure is drawn, after the tables are written.
+:class:`Html` fragment (a table); the page tells them apart by type. The pictures are
+written by ``review.svg``.
 """
 from __future__ import annotations
 
 import base64
 import html
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,23 +34,10 @@ class Html:
 Payload = Image | Html
 
 
-def figure(**kwargs):
-    """A figure outside pyplot's global state, so the report can render in a worker thread."""
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
-
-
-def image(fig) -> Image:
-    """The figure as SVG, base64 for an <img>: its text stays text, set by the browser
-    rather than rasterized here (a quarter less time than a PNG, and sharp at any zoom);
-    the same bytes every run (fixed ids, no date)."""
-    import matplotlib
-
-    buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "report"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return Image(base64.b64encode(buf.getvalue()).decode("ascii"))
+def image(svg: str) -> Image:
+    """An SVG picture (``review.svg.render``), base64 for an <img>: its text stays text, set
+    by the browser, sharp at any zoom."""
+    return Image(base64.b64encode(svg.encode("utf-8")).decode("ascii"))
 
 
 def _number(v: object) -> bool:

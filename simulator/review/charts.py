@@ -12,9 +12,12 @@ import numpy as np
 import pandas as pd
 
 from ..dates import DAY
-from .canvas import MAX_POINTS, Html, Image, figure, html_table, image, sample
+from .canvas import MAX_POINTS, Html, Image, html_table, image, sample
 from .data import AucBars, Bars, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
+from .svg import PALETTE, Entry, Panel, as_numbers, render
 
+BLUE, ORANGE, GREEN, RED = PALETTE[:4]
+GREY = "#7f7f7f"
 MIN_GROUP = 20                               # rows below which a group gets no curve of its own
 
 
@@ -22,43 +25,40 @@ def lorenz(partners: pd.DataFrame, cols: Sequence[str]) -> Image | None:
     """Lorenz curves of heavy-tailed columns (None without any)."""
     if not cols:
         return None
-    fig = figure(figsize=(5, 4))
-    ax = fig.subplots()
-    for name in cols:
+    p = Panel(430, 340, title="Lorenz curve", xlabel="share of partners (poorest first)",
+              ylabel="share of the total", xlim=(0, 1), ylim=(0, 1))
+    for i, name in enumerate(cols):
         x = np.sort(partners[name].to_numpy(dtype=float))
         cum = np.concatenate([[0], np.cumsum(x)]) / x.sum()
         idx = np.linspace(0, x.size, min(MAX_POINTS, x.size + 1)).astype(int)
         share = 1 - cum[x.size - np.minimum(x.size // 5, x.size)]
-        ax.plot(idx / x.size, cum[idx], label=f"{name} (top 20% hold {share:.0%})")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
-    ax.set(xlabel="share of partners (poorest first)", ylabel="share of the total", title="Lorenz curve")
-    ax.legend(fontsize=7)
-    return image(fig)
+        p.line(idx / x.size, cum[idx], PALETTE[i % len(PALETTE)], label=f"{name} (top 20% hold {share:.0%})")
+    p.line([0, 1], [0, 1], "#000", width=0.8, dash="4,3", label="equality")
+    return image(render([[p]]))
 
 
 def rates_by(partners: pd.DataFrame, label: str | None, by: Sequence[str]) -> Image | None:
     """The rate of boolean ``label`` by every label column in ``by`` (the overall rate dashed)."""
     if label is None or not by:
         return None
-    fig = figure(figsize=(3.2 * len(by), 4))
-    axes = np.atleast_1d(fig.subplots(1, len(by)))
-    fig.subplots_adjust(bottom=0.4, wspace=0.3)              # upright labels: long names never overlap
     overall = partners[label].mean()
-    for ax, name in zip(axes, by):
+    panels = []
+    for name in by:
         rate = partners.groupby(name, observed=True)[label].mean()
-        ax.bar(rate.index.astype(str), rate.to_numpy(), color="#1f77b4")
-        ax.axhline(overall, color="k", ls="--", lw=0.8)
-        ax.set(ylim=(0, max(0.5, rate.max() * 1.1)))
-        ax.set_title(f"{label} rate by {name}", fontsize=9)     # four titles side by side
-        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
-    return image(fig)
+        p = Panel(250, 330, title=f"{label} rate by {name}", title_size=10, xcats=rate.index.astype(str).tolist(),
+                  xrotate=90, ylim=(0, max(0.5, float(rate.max()) * 1.1)), legend=None)
+        p.bars(np.arange(len(rate)), rate.to_numpy(), BLUE)
+        p.rule(overall, vertical=False)
+        panels.append(p)
+    return image(render([panels]))
 
 
 def features_by_class(partners: pd.DataFrame, label: str | None, numeric: Sequence[str],
                       columns: int = 6) -> Image | None:
     """Every ``numeric`` (or boolean) feature the table holds by churn class: its
     standardized mean difference (one bar each), and its distribution in each class (one
-    small panel each, ``columns`` a row, the features that separate the classes most first)."""
+    small panel each, ``columns`` a row, the features that separate the classes most first:
+    the shapes compare, on each feature's own axis)."""
     if label is None:
         return None
     partners = sample(partners)
@@ -68,52 +68,31 @@ def features_by_class(partners: pd.DataFrame, label: str | None, numeric: Sequen
         return None
     values = {n: partners[n].to_numpy(dtype=float) for n in names}
     smd = {n: (np.nanmean(x[churned]) - np.nanmean(x[~churned])) / (np.nanstd(x) or 1) for n, x in values.items()}
-    rows = -(-len(names) // columns)
-    bar_height = 0.16 * len(names) + 0.6
-    fig = figure(figsize=(2.2 * columns, bar_height + 1.75 * rows))
-    grid = fig.add_gridspec(2, 1, height_ratios=[bar_height, 1.75 * rows], hspace=0.12,
-                            left=0.02, right=0.99, top=0.97, bottom=0.01)
-    bar = fig.add_subplot(grid[0].subgridspec(1, 5)[0, 1:4])
-    order = sorted(names, key=lambda n: smd[n])
-    bar.barh(order, [smd[n] for n in order], color=["#d62728" if smd[n] < 0 else "#1f77b4" for n in order])
-    bar.set_title("standardized mean difference, churned - healthy", fontsize=9)
-    bar.tick_params(labelsize=6)
-    _class_panels(fig.add_subplot(grid[1]), [(n, values[n]) for n in sorted(names, key=lambda n: -abs(smd[n]))],
-                  churned, columns)
-    return image(fig)
-
-
-def _class_panels(ax, features: list[tuple[str, np.ndarray]], churned: np.ndarray, columns: int) -> None:
-    """Small multiples in one Axes (a grid of Axes costs ~30 ms each to draw): each
-    feature's distribution in either class in a cell of its own, scaled to the cell, with
-    its name above and three values of its own axis below (the shapes compare; density
-    units would not)."""
-    from matplotlib.patches import Rectangle
-    from matplotlib.ticker import MaxNLocator
-
-    width, height = 0.86, 0.62                    # a cell's frame in a 1 x 1 slot: room for the labels
-    for i, (name, x) in enumerate(features):
-        left, bottom = i % columns, -(i // columns) - 1 + 0.24
+    cell = 170
+    order = sorted(names, key=lambda n: -smd[n])                          # the largest on top
+    bar = Panel(cell * columns, 17 * len(names) + 70, title="standardized mean difference, churned - healthy",
+                ycats=order, legend="lower right")
+    bar.bars(np.arange(len(order)), [smd[n] for n in order], [RED if smd[n] < 0 else BLUE for n in order],
+             horizontal=True)
+    bar.rule(0.0, dash=None, width=0.8)
+    rows, row = [[bar]], []
+    for i, name in enumerate(sorted(names, key=lambda n: -abs(smd[n]))):
+        x = values[name]
         lo, hi = np.nanpercentile(x, [0.5, 99.5])
         whole = hi - lo <= 40 and np.array_equal(x[np.isfinite(x)], np.round(x[np.isfinite(x)]))
         # a bar per value of a count or a flag; else 40 bins over the middle 99%
         bins = np.arange(lo - 0.5, hi + 1) if whole else np.linspace(lo, hi if hi > lo else lo + 1, 40)
         density = [np.histogram(np.clip(x[mask], lo, hi), bins=bins, density=True)[0] for mask in (~churned, churned)]
         top = max(float(np.nanmax(d)) for d in density) or 1.0
-        at = lambda v: left + (v - bins[0]) / (bins[-1] - bins[0]) * width
-        for d, lab, color in zip(density, ("healthy", "churned"), ("#1f77b4", "#d62728")):
-            ax.stairs(bottom + np.nan_to_num(d) / top * height * 0.95, at(bins), baseline=bottom, fill=True,
-                      alpha=0.5, color=color, label=lab if i == 0 else None)
-        ax.add_patch(Rectangle((left, bottom), width, height, fill=False, lw=0.6, ec="k"))
-        ax.text(left + width / 2, bottom + height + 0.04, name, ha="center", va="bottom", fontsize=7)
-        for v in MaxNLocator(3, integer=whole).tick_values(bins[0], bins[-1]):
-            if bins[0] <= v <= bins[-1]:
-                ax.plot([at(v)] * 2, [bottom, bottom - 0.03], color="k", lw=0.6)
-                ax.text(at(v), bottom - 0.05, f"{v:g}", ha="center", va="top", fontsize=6)
-    rows = -(-len(features) // columns)
-    ax.set(xlim=(-0.05, columns), ylim=(-rows, 0))
-    ax.axis("off")
-    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1), ncol=2, frameon=False)
+        p = Panel(cell, 125, title=name, title_size=9, yaxis=False, xticks=3, integer_x=bool(whole), frame=True,
+                  xlim=(bins[0], bins[-1]), ylim=(0, 1.05), legend="upper right" if i == 0 else None)
+        for d, lab, color in zip(density, ("healthy", "churned"), (BLUE, RED)):
+            p.stairs(bins, np.nan_to_num(d) / top, color, label=lab)
+        row.append(p)
+        if len(row) == columns:
+            rows.append(row)
+            row = []
+    return image(render(rows + ([row] if row else [])))
 
 
 def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
@@ -125,21 +104,17 @@ def auc_bars(spec: AucBars, stats: Mapping) -> Image | None:
     if not aucs:
         return None
     top, oracle = realized.get(spec.top), realized.get(spec.oracle)
-    order = sorted(aucs, key=aucs.get)
-    fig = figure(figsize=(7, 0.2 * len(order) + 1))
-    fig.subplots_adjust(left=0.33, right=0.97, bottom=0.6 / (0.2 * len(order) + 1), top=0.98)
-    ax = fig.subplots()
+    order = sorted(aucs, key=lambda n: -aucs[n])                        # the largest on top
+    p = Panel(560, 17 * len(order) + 80, ycats=order, xlim=(0.5, 1), legend="lower right",
+              xlabel="AUC of the feature alone (0.5: chance; either direction)")
     over = [top is not None and aucs[n] > top for n in order]
-    ax.barh(order, [aucs[n] - 0.5 for n in order], left=0.5, color=["#d62728" if o else "#1f77b4" for o in over])
+    p.bars(np.arange(len(order)), [aucs[n] - 0.5 for n in order], [RED if o else BLUE for o in over], base=0.5,
+           horizontal=True)
     if top is not None:
-        ax.axvline(top, color="k", ls="--", lw=1, label=f"single-feature AUC ceiling (declared) {top:.2f}")
+        p.rule(top, label=f"single-feature AUC ceiling (declared) {top:.2f}")
     if oracle is not None:
-        ax.axvline(oracle, color="#2ca02c", lw=1, label=f"oracle AUC (realized) {oracle:.3f}")
-    ax.set(xlim=(0.5, 1), xlabel="AUC of the feature alone (0.5: chance; either direction)")
-    ax.tick_params(axis="y", labelsize=7)
-    if top is not None or oracle is not None:
-        ax.legend(fontsize=7, loc="lower right")
-    return image(fig)
+        p.rule(oracle, GREEN, dash=None, label=f"oracle AUC (realized) {oracle:.3f}")
+    return image(render([[p]]))
 
 
 def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
@@ -169,23 +144,17 @@ def learnability_table(spec: LearnabilityTable, stats: Mapping) -> Html | None:
 
 def bars(spec: Bars) -> Image:
     """Bars of values over labels (e.g. a label column's shares), the labels slanted."""
-    fig = figure(figsize=(4, 3.4))
-    fig.subplots_adjust(bottom=0.35)
-    ax = fig.subplots()
-    ax.bar(list(spec.labels), spec.values, color=spec.color)
-    ax.set(title=spec.title)
-    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    return image(fig)
+    p = Panel(330, 290, title=spec.title, xcats=[str(v) for v in spec.labels], xrotate=45, legend=None)
+    p.bars(np.arange(len(spec.labels)), spec.values, spec.color)
+    return image(render([[p]]))
 
 
 def histogram(spec: Histogram) -> Image:
     """A histogram of whole numbers, one bar per value."""
-    fig = figure(figsize=(5, 3.5))
-    fig.subplots_adjust(bottom=0.15)
-    ax = fig.subplots()
-    ax.hist(spec.values, bins=spec.bins, color=spec.color)
-    ax.set(title=spec.title, xlabel=spec.xlabel, ylabel=spec.ylabel)
-    return image(fig)
+    counts, edges = np.histogram(spec.values, bins=spec.bins)
+    p = Panel(400, 290, title=spec.title, xlabel=spec.xlabel, ylabel=spec.ylabel, integer_x=True, legend=None)
+    p.bars((edges[:-1] + edges[1:]) / 2, counts, spec.color, thick=float(np.min(np.diff(edges))) * 0.9)
+    return image(render([[p]]))
 
 
 def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
@@ -195,21 +164,13 @@ def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
     if not rows:
         return None
     labels = [str(t.get(spec.label_key, t["target"])) for t in rows]
-    width, height = 9, 0.42 * len(rows) + 1.5
-    fig = figure(figsize=(width, height))
-    left = min(0.55, (0.055 * max(map(len, labels)) + 0.2) / width)     # the labels' width, about 6 pt a char
-    fig.subplots_adjust(left=left, right=0.97, bottom=0.5 / height, top=1 - 0.75 / height)
-    ax = fig.subplots()
-    y = np.arange(len(rows))[::-1]                                      # the first row on top
-    se = [2 * (t.get("se") or 0) for t in rows]
-    ax.barh(y + 0.2, [t["declared"] for t in rows], 0.4, label=spec.declared, color="#7f7f7f")
-    ax.barh(y - 0.2, [t["realized"] or 0 for t in rows], 0.4, xerr=se, label=f"{spec.realized} (bar: 2 SE)",
-            color="#2ca02c", error_kw={"lw": 0.8, "capsize": 2})
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(spec.value_label)
-    fig.suptitle(spec.title, fontsize=9, y=1 - 0.1 / height, va="top")
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1), ncol=2, frameon=False)
-    return image(fig)
+    p = Panel(720, 30 * len(rows) + 110, title=spec.title, xlabel=spec.value_label, ycats=labels, legend="below",
+              legend_columns=2)
+    at = np.arange(len(rows))
+    p.bars(at - 0.2, [t["declared"] for t in rows], GREY, thick=0.4, horizontal=True, label=spec.declared)
+    p.bars(at + 0.2, [t["realized"] or 0 for t in rows], GREEN, thick=0.4, horizontal=True,
+           err=[2 * (t.get("se") or 0) for t in rows], label=f"{spec.realized} (bar: 2 SE)")
+    return image(render([[p]]))
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> Html:
@@ -222,28 +183,25 @@ def lifelines(spec: Lifelines) -> Image | None:
     label window shaded from the feature date, each event (filled: ``filled``), the churn."""
     if not spec.lives:
         return None
-    fig = figure(figsize=(9, 0.45 * len(spec.lives) + 1.2))
-    ax = fig.subplots()
-    ax.axvspan(spec.feature_date, spec.as_of, color="#fee", label="label window")
-    ax.axvline(spec.feature_date, color="k", lw=0.8, ls="--", label="feature date")
-    colors = dict(zip(spec.types, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]))
+    p = Panel(760, 30 * len(spec.lives) + 150, title=spec.title, ycats=[life.key for life in spec.lives],
+              xlim=(None, None), legend="below", legend_columns=4)
+    p.span(spec.feature_date, spec.as_of, "#fee", label="label window")
+    p.rule(spec.feature_date, label="feature date")
+    colors = dict(zip(spec.types, PALETTE))
     for y, life in enumerate(spec.lives):
-        ax.plot([max(life.joined, spec.start), life.end], [y, y], color="#999", lw=2)
+        p.line([max(life.joined, spec.start), life.end], [y, y], "#999", width=2)
         if life.joined >= spec.start:
-            ax.plot(life.joined, y, "k|", ms=10)
+            p.points([life.joined], [y], "#000", "|")
         if life.gone is not None:
-            ax.plot(life.gone, y, "rx", ms=8)
+            p.points([life.gone], [y], RED, "x")
         for date, kind, filled in life.events:
-            ax.plot(date, y, "o", color=colors.get(kind, "k"), mfc=colors.get(kind, "k") if filled else "white")
-    ax.set_yticks(range(len(spec.lives)), [life.key for life in spec.lives], fontsize=7)
+            p.points([date], [y], colors.get(kind, "#000"), "o", hollow=not filled)
     for kind, c in colors.items():
-        ax.plot([], [], "o", color=c, mfc="white", label=kind)
-    ax.plot([], [], "rx", label="churned_at")
-    ax.plot([], [], "k|", label="joined (created_at)")
-    ax.set(title=spec.title, xlim=(spec.start, spec.as_of + 5 * DAY))
-    ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.12))
-    fig.subplots_adjust(bottom=0.3)
-    return image(fig)
+        p.entries.append(Entry(kind, c, "o", hollow=True, line=False))
+    p.entries += [Entry("churned_at", RED, "x", line=False), Entry("joined (created_at)", "#000", "|", line=False)]
+    start, end = as_numbers([spec.start, spec.as_of + 5 * DAY])[0]
+    p.xlim = (start, end)
+    return image(render([[p]]))
 
 
 def survival_times(spec: Survival, partners: pd.DataFrame) -> pd.DataFrame:
@@ -254,7 +212,7 @@ def survival_times(spec: Survival, partners: pd.DataFrame) -> pd.DataFrame:
     gone = pd.to_datetime(partners[spec.date])
     cohort = (gone.isna() | (gone > start)).to_numpy()
     if spec.joined is not None and spec.joined in partners:        # (not those who join later)
-        cohort &= (pd.to_datetime(partners[spec.joined]) <= start).to_numpy()
+        cohort = cohort & (pd.to_datetime(partners[spec.joined]) <= start).to_numpy()
     gone = gone[cohort]
     churned = (gone.notna() & (gone <= end)).to_numpy()
     out = pd.DataFrame({"days": ((gone.where(churned, end) - start) / pd.Timedelta(days=1)).to_numpy(),
@@ -289,15 +247,13 @@ def survival(spec: Survival, partners: pd.DataFrame) -> Image | None:
     groups = [("all partners", times)]
     if "group" in times:
         groups += [(str(name), g) for name, g in times.groupby("group", sort=True) if len(g) >= MIN_GROUP]
-    fig = figure(figsize=(7, 4.2))
-    fig.subplots_adjust(right=0.66)              # the legend beside the curves
-    ax = fig.subplots()
+    p = Panel(640, 360, title=spec.title, xlabel=f"days since {spec.since}", ylabel="survival", xlim=(0, horizon),
+              ylim=(0, 1.02), legend="right")
     for i, (name, g) in enumerate(groups):
         at, surviving = kaplan_meier(g["days"].to_numpy(), g["churned"].to_numpy())
-        ax.step(at, surviving, where="post", lw=2 if i == 0 else 1, label=f"{name} (n={len(g):,})")
+        p.line(at, surviving, PALETTE[i % len(PALETTE)], width=2 if i == 0 else 1.2, step=True,
+               label=f"{name} (n={len(g):,})")
     t = np.linspace(0, horizon, 200)
-    ax.plot(t, (1 - spec.declared_hazard) ** (t / spec.period_days), "k--", lw=1, label="declared (target_rate)")
-    ax.set(xlim=(0, horizon), ylim=(0, 1.02), xlabel=f"days since {spec.since}", ylabel="survival",
-           title=spec.title)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    return image(fig)
+    p.line(t, (1 - spec.declared_hazard) ** (t / spec.period_days), "#000", width=1, dash="4,3",
+           label="declared (target_rate)")
+    return image(render([[p]]))

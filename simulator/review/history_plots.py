@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..histories import observation_end
 from ..stage import WorldSpec
-from .canvas import Image, figure, image
+from .canvas import Image, image
+from .svg import Panel, render
 
 
 def class_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], panels: list) -> Image | None:
@@ -49,7 +50,7 @@ def scenario_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
     group[where[~churned]] = 0
     group[where[churned]] = 1 + code
     colors = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#2ca02c"]
-    groups = [(f"healthy (n={(~churned).sum():,})", "k")]
+    groups = [(f"healthy (n={(~churned).sum():,})", "#000")]
     groups += [(f"{scenarios.cat.categories[c]} (n={k:,})", colors[i % len(colors)])
                for i, (c, k) in enumerate(zip(present, counts))]
     return _average_histories(spec, tables, panels, group, groups, "the feature date")
@@ -64,12 +65,9 @@ def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
     g = len(groups)
     end = observation_end(spec, tables[spec.table])
     sizes = np.bincount(group, minlength=g + 1)[:g]
-    beside = len(groups) > 2                               # a long legend beside the panels, not over a line
-    width = 5 * len(panels) + 2.4 * beside
-    fig = figure(figsize=(width, 3.6))
-    fig.subplots_adjust(left=0.7 / width, right=1 - (2.5 * beside + 0.2) / width, bottom=0.16, top=0.9, wspace=0.25)
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (t, panel) in zip(axes, panels):
+    beside = len(groups) > 2                               # a long legend beside the last panel
+    panels_out = []
+    for i, (t, panel) in enumerate(panels):
         value, date, window = panel.value, panel.date, panel.window
         # the key is a categorical over all partners, in partners order: its code is the row
         codes = t[spec.key].cat.codes.to_numpy()
@@ -84,14 +82,13 @@ def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
         else:                                              # 30-day months
             series = per_day[:, per_day.shape[1] % 30:].reshape(g, -1, 30).sum(axis=2)
             x = np.arange(-series.shape[1] + 1, 1)
-        for row, (lab, color) in enumerate(groups):
-            ax.plot(x, series[row], label=lab, color=color, marker="" if window else "o",
-                    lw=2 if color == "k" else None)
         unit = "days" if window else "months"
-        ax.set(title=panel.title, xlabel=f"{unit} before {end_name}", ylabel=panel.ylabel)
-    if beside:                                             # the same groups in every panel
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=7)
-    else:
-        for ax in axes:
-            ax.legend(fontsize=7)
-    return image(fig)
+        last = i == len(panels) - 1
+        p = Panel(400 + 230 * (beside and last), 300, title=panel.title, title_size=10,
+                  xlabel=f"{unit} before {end_name}", ylabel=panel.ylabel, integer_x=True,
+                  legend=("right" if last else None) if beside else "best")
+        for row, (lab, color) in enumerate(groups):
+            p.line(x, series[row], color, label=lab, width=2 if color in ("k", "#000") else 1.5,
+                   marker=None if window else "o")
+        panels_out.append(p)
+    return image(render([panels_out]))
