@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, did_you_mean
+from .runfiles import EXACT_FLOATS
 from .sinks.sql import DDL_KEY
 
 # schema/predictions.sql: the seed's learning-loop table. Its name is the schema's, not the
@@ -94,7 +95,7 @@ def read_file(path: Path, key: str) -> pd.DataFrame:
                            f"save the file as UTF-8)"]) from None
     try:
         return pd.read_csv(io.StringIO(text), dtype={key: str},   # keys stay text: 'P007', not 7
-                           float_precision="round_trip")           # every float read to its last bit
+                           **EXACT_FLOATS)                         # every float read to its last bit
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ConfigError([f"{path}: not a readable CSV file ({str(exc).strip().splitlines()[-1]})"]) from None
 

@@ -139,7 +139,9 @@ def size_problem(text: str) -> str | None:
             event = next(events)
         except StopIteration:
             return None
-        except yaml.YAMLError:                 # a syntax error: the strict loader words it, with its line
+        except yaml.YAMLError as exc:          # a syntax error: the strict loader words it, with its line;
+            if "nesting depth" in str(exc):    # but libyaml from PyYAML 6.0.4 refuses deep flows itself,
+                return f"nests deeper than {MAX_DEPTH} levels, the limit for a config file"   # before their events
             return None
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             stack.append([event.anchor, 1, 0])

@@ -26,6 +26,10 @@ from .manifest import config_hash
 from .secrets import mask
 from .sinks.files import sha256
 
+# read_csv reads every float to its last bit: pandas 3 by default (its float_precision is
+# deprecated), pandas 2 with the round-trip converter
+EXACT_FLOATS: dict = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
 MANIFEST = "manifest.json"
 STATS = "stats.json"
 CONFIG = ".hydra/config.yaml"
@@ -201,7 +205,7 @@ def read_table(run_dir: Path, manifest: Mapping, table: str, keys: Collection[st
     path = verify_file(run_dir, manifest, name)
     try:
         if not name.endswith(".parquet"):
-            return pd.read_csv(path, float_precision="round_trip", dtype=dict.fromkeys(keys, STRING))
+            return pd.read_csv(path, dtype=dict.fromkeys(keys, STRING), **EXACT_FLOATS)
         if not keys:
             return pd.read_parquet(path)
         return _identifiers(pq.read_table(path), keys).to_pandas(types_mapper={pa.large_string(): STRING}.get)

@@ -151,7 +151,7 @@ def test_report_shows_survival_by_road(default_run):
 def test_survival_at_the_window_end_is_one_minus_the_cohort_churn_rate(default_run, compose):
     """Nobody is censored before as_of, so Kaplan–Meier at the window's end is the cohort's
     empirical survival; the declared curve ends at 1 - target_rate."""
-    from lifelines import KaplanMeierFitter
+    from scipy import stats
 
     from simulator.load import load_spec
     from simulator.review.canvas import Image
@@ -166,8 +166,9 @@ def test_survival_at_the_window_end_is_one_minus_the_cohort_churn_rate(default_r
     cohort = default_run.csv("partners_engineered")     # one row per partner active at the feature date
     assert len(times) == len(cohort) and window == 90
     assert times.loc[times["churned"], "days"].between(1, window).all()
-    km = KaplanMeierFitter().fit(times["days"], times["churned"])
-    assert abs(km.predict(window) - (1 - cohort["churn_label"].mean())) < 1e-9
+    days, churned = times["days"].to_numpy(), times["churned"].to_numpy()
+    km = stats.ecdf(stats.CensoredData(uncensored=days[churned], right=days[~churned])).sf
+    assert abs(km.evaluate(window) - (1 - cohort["churn_label"].mean())) < 1e-9
     assert abs((1 - spec.declared_hazard) ** (window / spec.period_days) - (1 - 0.2)) < 1e-12
     assert isinstance(survival(spec, partners), Image)
 
@@ -328,11 +329,12 @@ def test_a_declared_bound_shows_its_heap(default_run):
     assert not row["miss"]
 
 
-def test_the_reports_kaplan_meier_is_lifelines(default_run, compose):
+def test_the_reports_kaplan_meier_is_scipys(default_run, compose):
     """The report computes Kaplan–Meier itself (lifelines' import would cost a sixth of the
-    run): on the default run's cohort, overall and per road, and on draws with ties and
-    churn on day 0, the same times and survival as lifelines' KaplanMeierFitter, to 1e-12."""
-    from lifelines import KaplanMeierFitter
+    run, and lifelines holds pandas below 3): on the default run's cohort, overall and per
+    road, and on draws with ties and churn on day 0, the survival at every time equals
+    scipy.stats.ecdf's Kaplan–Meier on the same censored data, to 1e-12."""
+    from scipy import stats
 
     from simulator.load import load_spec
     from simulator.review.charts import kaplan_meier, survival_times
@@ -346,7 +348,9 @@ def test_the_reports_kaplan_meier_is_lifelines(default_run, compose):
         pd.DataFrame({"days": rng.integers(0, 30, 500).astype(float), "churned": rng.random(500) < 0.4})]
     assert len(cases) >= 7                               # all, six roads, the draws
     for case in cases:
-        at, surviving = kaplan_meier(case["days"].to_numpy(), case["churned"].to_numpy())
-        reference = KaplanMeierFitter().fit(case["days"], case["churned"]).survival_function_.iloc[:, 0]
-        assert np.array_equal(at, reference.index.to_numpy())
-        assert np.abs(surviving - reference.to_numpy()).max() < 1e-12
+        days, churned = case["days"].to_numpy(), case["churned"].to_numpy()
+        at, surviving = kaplan_meier(days, churned)
+        reference = stats.ecdf(stats.CensoredData(uncensored=days[churned], right=days[~churned])).sf
+        # every distinct time, from 0 (or the first churn on day 0)
+        assert np.array_equal(at, np.union1d(0.0, days)) and (surviving[0] < 1) == (churned & (days == 0)).any()
+        assert np.abs(surviving - reference.evaluate(at)).max() < 1e-12

@@ -19,8 +19,12 @@ def arrow_table(frame: pd.DataFrame, keys: Collection[str] = ()) -> pa.Table:
     The history tables hold the partner key as a categorical over every partner id (4 bytes
     a row); written as such, a Parquet reader gets a categorical there and a string in every
     other table, and a merge on the key falls back to ``object``. A key therefore has one
-    type in every file and database: string (Parquet still dictionary-encodes its pages)."""
+    type in every file and database: string (Parquet still dictionary-encodes its pages), under
+    pandas 2 (object columns) and 3 (``str`` columns, which Arrow takes as large strings) alike."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, field in enumerate(table.schema):    # pandas 3's str columns: the string type pandas 2 writes
+        if pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
     cast = [name for name in keys if name in table.column_names
             and pa.types.is_dictionary(table.schema.field(name).type)]
     if not cast:
