@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -356,6 +357,79 @@ def _legend_size(entries: list[Entry], size: float, columns: int) -> tuple[float
     return w, h
 
 
+@dataclass(frozen=True)
+class _Area:
+    """A panel's plot area in pixels (y0 its top) and its data-to-pixel maps."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    px: Callable[[Any], np.ndarray]
+    py: Callable[[Any], np.ndarray]
+
+
+def _span(a: dict, at: _Area) -> list[str]:
+    lo, hi = sorted(at.px([a["lo"], a["hi"]]).tolist())
+    return [f'<rect x="{_f(lo)}" y="{_f(at.y0)}" width="{_f(hi - lo)}" height="{_f(at.y1 - at.y0)}" '
+            f'fill="{a["color"]}"/>']
+
+
+def _stairs(a: dict, at: _Area) -> list[str]:
+    xs, hs = at.px(a["edges"]), at.py(a["heights"])
+    base = float(at.py([0.0])[0])
+    d = f"M{_f(xs[0])},{_f(base)}" + "".join(f"V{_f(h)}H{_f(x)}" for h, x in zip(hs.tolist(), xs[1:].tolist()))
+    return [f'<path d="{d}V{_f(base)}Z" fill="{a["color"]}" fill-opacity="{a["opacity"]}"/>']
+
+
+def _bars(a: dict, at: _Area) -> list[str]:
+    """Bars, drawn along x (``horizontal``) or y, and their error bars."""
+    across, along = (at.py, at.px) if a["horizontal"] else (at.px, at.py)
+    centre = across(a["at"])
+    half = abs(float(across([a["thick"]])[0] - across([0.0])[0])) / 2
+    start, end = along(np.full(a["at"].size, a["base"], dtype=float)), along(a["base"] + a["length"])
+    out = []
+    for c, s, e, color in zip(centre.tolist(), start.tolist(), end.tolist(), a["colors"]):
+        lo, hi = min(s, e), max(s, e)
+        x, y, w, h = (lo, c - half, hi - lo, 2 * half) if a["horizontal"] else (c - half, lo, 2 * half, hi - lo)
+        out.append(f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" fill="{color}"/>')
+    if a["err"] is not None:
+        ends = a["base"] + a["length"]
+        for c, lo, hi in zip(centre.tolist(), along(ends - a["err"]).tolist(), along(ends + a["err"]).tolist()):
+            d = (f"M{_f(lo)},{_f(c)}H{_f(hi)}M{_f(lo)},{_f(c - 2)}v4M{_f(hi)},{_f(c - 2)}v4" if a["horizontal"]
+                 else f"M{_f(c)},{_f(lo)}V{_f(hi)}M{_f(c - 2)},{_f(lo)}h4M{_f(c - 2)},{_f(hi)}h4")
+            out.append(f'<path d="{d}" stroke="#000" stroke-width="0.8"/>')
+    return out
+
+
+def _line(a: dict, at: _Area) -> list[str]:
+    x, y = a["x"], a["y"]
+    if a["step"] and x.size:                       # hold each value until the next x
+        x, y = np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]
+    return [f'<path d="{_path(at.px(x), at.py(y))}" fill="none" stroke="{a["color"]}" '
+            f'stroke-width="{a["width"]}"{_dash(a["dash"])}/>']
+
+
+def _points(a: dict, at: _Area) -> list[str]:
+    return [_marker(a["shape"], x, y, a["color"], a["hollow"])
+            for x, y in zip(at.px(a["x"]).tolist(), at.py(a["y"]).tolist()) if not (math.isnan(x) or math.isnan(y))]
+
+
+def _rule(a: dict, at: _Area) -> list[str]:
+    if a["vertical"]:
+        v = float(at.px([a["value"]])[0])
+        d = f"M{_f(v)},{_f(at.y0)}V{_f(at.y1)}"
+    else:
+        v = float(at.py([a["value"]])[0])
+        d = f"M{_f(at.x0)},{_f(v)}H{_f(at.x1)}"
+    return [f'<path d="{d}" stroke="{a["color"]}" stroke-width="{a["width"]}"{_dash(a["dash"])}/>']
+
+
+# each kind of mark (Panel's methods record them) -> its drawing in a plot area
+MARKS: dict[str, Callable[[dict, _Area], list[str]]] = {
+    "span": _span, "stairs": _stairs, "bars": _bars, "line": _line, "points": _points, "rule": _rule}
+
+
 @dataclass
 class _Room:
     """A panel's margins around its plot area (px), and its legend's size."""
@@ -396,10 +470,31 @@ def _room(p: Panel, sx: "_Axis", sy: "_Axis") -> _Room:
     return room
 
 
+def _legend_place(p: Panel, at: _Area, room: _Room, oy: float) -> tuple[float, float, float]:
+    """Where a panel's legend goes (its top left) and its font size: right of or below the
+    plot area in the room kept for it, or in a corner inside (``best``: the corner that hides
+    the fewest points along the lines and of the markers), set smaller if it is too wide."""
+    if p.legend == "right":
+        return at.x1 + 10, at.y0, room.legend_size
+    if p.legend == "below":
+        return at.x0 - room.left + PAD, oy + p.height - PAD - room.legend_h, room.legend_size
+    size = _fit("x" * max(len(e.text) for e in p.entries), (at.x1 - at.x0) * 0.9 - 30, TICK_FONT)
+    w, h = _legend_size(p.entries, size, p.legend_columns)
+    corners = {c: (at.x0 + 6 if "left" in c else at.x1 - 6 - w, at.y0 + 6 if "upper" in c else at.y1 - 6 - h)
+               for c in CORNERS}
+    if p.legend != "best":
+        return (*corners[p.legend], size)
+    xy = [_along(at.px(m.args["x"]), at.py(m.args["y"]), m.kind == "line") for m in p.marks
+          if m.kind in ("line", "points")]
+    xs = np.concatenate([a for a, _ in xy]) if xy else np.zeros(0)
+    ys = np.concatenate([b for _, b in xy]) if xy else np.zeros(0)
+    hidden = {c: int(((xs >= cx) & (xs <= cx + w) & (ys >= cy) & (ys <= cy + h)).sum()) for c, (cx, cy) in corners.items()}
+    return (*corners[min(CORNERS, key=hidden.get)], size)
+
+
 def _draw(p: Panel, ox: float, oy: float, clip_id: str, sx: "_Axis", sy: "_Axis", room: _Room) -> list[str]:
     """The panel's SVG elements, its top left at (ox, oy), in the room given."""
     left, right, top, bottom, rise = room.left, room.right, room.top, room.bottom, room.rise
-    legend_w, legend_h, legend_size = room.legend_w, room.legend_h, room.legend_size
     x0, x1 = ox + left, ox + p.width - right
     y0, y1 = oy + top, oy + p.height - bottom                   # y0 top of the plot area
     px = lambda v: sx.to(v, x0, x1)
@@ -422,61 +517,8 @@ def _draw(p: Panel, ox: float, oy: float, clip_id: str, sx: "_Axis", sy: "_Axis"
                 out.append(f'<path d="M{_f(x0)},{_f(at)}H{_f(x1)}" stroke="#eee" stroke-width="0.8"/>')
             out.append(f'<path d="M{_f(x0)},{_f(at)}h-4" stroke="#000" stroke-width="0.8"/>')
             out.append(_text(x0 - 6, at + TICK_FONT * 0.35, text, TICK_FONT, "end"))
-    body = []
-    for m in p.marks:
-        a = m.args
-        if m.kind == "span":
-            lo, hi = sorted(px([a["lo"], a["hi"]]).tolist())
-            body.append(f'<rect x="{_f(lo)}" y="{_f(y0)}" width="{_f(hi - lo)}" height="{_f(y1 - y0)}" '
-                        f'fill="{a["color"]}"/>')
-        elif m.kind == "stairs":
-            xs, hs = px(a["edges"]), py(a["heights"])
-            base = float(py([0.0])[0])
-            d = f"M{_f(xs[0])},{_f(base)}" + "".join(f"V{_f(h)}H{_f(x)}" for h, x in zip(hs.tolist(), xs[1:].tolist()))
-            body.append(f'<path d="{d}V{_f(base)}Z" fill="{a["color"]}" fill-opacity="{a["opacity"]}"/>')
-        elif m.kind == "bars":
-            centre = (py if a["horizontal"] else px)(a["at"])
-            half = abs(float((py if a["horizontal"] else px)([a["thick"]])[0] - (py if a["horizontal"] else px)([0])[0])) / 2
-            start = (px if a["horizontal"] else py)(np.full(a["at"].size, a["base"], dtype=float))
-            end = (px if a["horizontal"] else py)(a["base"] + a["length"])
-            for c, s, e, color in zip(centre.tolist(), start.tolist(), end.tolist(), a["colors"]):
-                lo, hi = min(s, e), max(s, e)
-                if a["horizontal"]:
-                    body.append(f'<rect x="{_f(lo)}" y="{_f(c - half)}" width="{_f(hi - lo)}" height="{_f(2 * half)}" '
-                                f'fill="{color}"/>')
-                else:
-                    body.append(f'<rect x="{_f(c - half)}" y="{_f(lo)}" width="{_f(2 * half)}" height="{_f(hi - lo)}" '
-                                f'fill="{color}"/>')
-            if a["err"] is not None:
-                ends = a["base"] + a["length"]
-                f_lo = (px if a["horizontal"] else py)(ends - a["err"])
-                f_hi = (px if a["horizontal"] else py)(ends + a["err"])
-                for c, lo, hi in zip(centre.tolist(), f_lo.tolist(), f_hi.tolist()):
-                    if a["horizontal"]:
-                        body.append(f'<path d="M{_f(lo)},{_f(c)}H{_f(hi)}M{_f(lo)},{_f(c - 2)}v4M{_f(hi)},{_f(c - 2)}v4" '
-                                    f'stroke="#000" stroke-width="0.8"/>')
-                    else:
-                        body.append(f'<path d="M{_f(c)},{_f(lo)}V{_f(hi)}M{_f(c - 2)},{_f(lo)}h4M{_f(c - 2)},{_f(hi)}h4" '
-                                    f'stroke="#000" stroke-width="0.8"/>')
-        elif m.kind == "line":
-            x, y = a["x"], a["y"]
-            if a["step"] and x.size:
-                x, y = np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]
-            body.append(f'<path d="{_path(px(x), py(y))}" fill="none" stroke="{a["color"]}" '
-                        f'stroke-width="{a["width"]}"{_dash(a["dash"])}/>')
-        elif m.kind == "points":
-            for x, y in zip(px(a["x"]).tolist(), py(a["y"]).tolist()):
-                if not (math.isnan(x) or math.isnan(y)):
-                    body.append(_marker(a["shape"], x, y, a["color"], a["hollow"]))
-        elif m.kind == "rule":
-            if a["vertical"]:
-                at = float(px([a["value"]])[0])
-                body.append(f'<path d="M{_f(at)},{_f(y0)}V{_f(y1)}" stroke="{a["color"]}" '
-                            f'stroke-width="{a["width"]}"{_dash(a["dash"])}/>')
-            else:
-                at = float(py([a["value"]])[0])
-                body.append(f'<path d="M{_f(x0)},{_f(at)}H{_f(x1)}" stroke="{a["color"]}" '
-                            f'stroke-width="{a["width"]}"{_dash(a["dash"])}/>')
+    area = _Area(x0, x1, y0, y1, px, py)
+    body = [part for m in p.marks for part in MARKS[m.kind](m.args, area)]
     out.append(f'<g clip-path="url(#{clip_id})">{"".join(body)}</g>')
     # the axes over the marks
     if p.frame:
@@ -492,26 +534,7 @@ def _draw(p: Panel, ox: float, oy: float, clip_id: str, sx: "_Axis", sy: "_Axis"
         size = _fit(p.ylabel, y1 - y0, FONT)
         out.append(_text(ox + PAD + size, (y0 + y1) / 2, p.ylabel, size, rotate=90))
     if p.entries and p.legend:
-        if p.legend in ("right", "below"):
-            lx = x1 + 10 if p.legend == "right" else ox + PAD
-            ly = y0 if p.legend == "right" else oy + p.height - PAD - legend_h
-        else:
-            size = _fit("x" * max(len(e.text) for e in p.entries), (x1 - x0) * 0.9 - 30, TICK_FONT)
-            legend_size = size
-            w, h = _legend_size(p.entries, size, p.legend_columns)
-            corners = {c: (x0 + 6 if "left" in c else x1 - 6 - w, y0 + 6 if "upper" in c else y1 - 6 - h)
-                       for c in CORNERS}
-            if p.legend == "best":          # the corner hiding the fewest of the lines' and markers' points
-                xy = [_along(px(m.args["x"]), py(m.args["y"]), m.kind == "line") for m in p.marks
-                      if m.kind in ("line", "points")]
-                xs = np.concatenate([a for a, _ in xy]) if xy else np.zeros(0)
-                ys = np.concatenate([b for _, b in xy]) if xy else np.zeros(0)
-                hidden = {c: int(((xs >= cx) & (xs <= cx + w) & (ys >= cy) & (ys <= cy + h)).sum())
-                          for c, (cx, cy) in corners.items()}
-                lx, ly = corners[min(CORNERS, key=hidden.get)]
-            else:
-                lx, ly = corners[p.legend]
-        out += _legend(p.entries, lx, ly, legend_size, p.legend_columns)[0]
+        out += _legend(p.entries, *_legend_place(p, area, room, oy), p.legend_columns)[0]
     return out
 
 

@@ -31,11 +31,12 @@ DDL_KEY = "partner_id"                        # the key column's name in schema/
 
 
 def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier. PostgreSQL's rules (double quotes, an inner quote
-    doubled) are SQLite's and DuckDB's too."""
-    from sqlalchemy.dialects import postgresql
+    """``name`` as a quoted SQL identifier, by SQLAlchemy's ANSI preparer (double quotes, an
+    inner quote doubled: PostgreSQL's, SQLite's and DuckDB's rule alike; the PostgreSQL
+    dialect's own import would add 0.05 s to every run)."""
+    from sqlalchemy.engine import default
 
-    return postgresql.dialect().identifier_preparer.quote_identifier(name)
+    return default.DefaultDialect().identifier_preparer.quote_identifier(name)
 
 
 def schema_dir() -> Path:
