@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -177,10 +178,24 @@ def size_problem(text: str) -> str | None:
             return f"holds more than {MAX_NODES:,} nodes (keys, values and collections), the limit for a config file"
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What reading the config files found: their problems (``FILE, line L, column C:
+    message``, or ``FILE: what`` for one that is not a bounded regular file), and the files
+    that may set ``hydra.mode``."""
+
+    problems: list[str]
+    mode_files: list[Path]
+
+
 def yaml_problems(dirs: list[Path]) -> list[str]:
-    """``FILE, line L, column C: message`` for every config file that does not parse, and
-    ``FILE: what`` for one that is not a bounded regular file (see the module docstring)."""
-    out = []
+    """The problems of :func:`scan`."""
+    return scan(dirs).problems
+
+
+def scan(dirs: list[Path]) -> Scan:
+    """Every config file under ``dirs`` read, bounded and parsed (see the module docstring)."""
+    out, modes = [], []
     for d in dirs:
         paths, too_many = config_files(d)
         out += [too_many] if too_many else []
@@ -191,7 +206,8 @@ def yaml_problems(dirs: list[Path]) -> list[str]:
                 if problem is not None:
                     out.append(f"{path}: {problem}")
                     continue
-                yaml.load(text, Loader=_StrictLoader)
+                if _may_set_mode(path.relative_to(d), text, yaml.load(text, Loader=_StrictLoader)):
+                    modes.append(path)
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -201,7 +217,42 @@ def yaml_problems(dirs: list[Path]) -> list[str]:
                 out.append(f"{path}: {exc}")
             except (yaml.YAMLError, OSError) as exc:
                 out.append(f"{path}: {exc}")
-    return out
+    return Scan(out, modes)
+
+
+PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
+
+
+def _may_set_mode(relative: Path, text: str, data: object) -> bool:
+    """Whether a config file may set ``hydra.mode``, erring towards yes: a ``hydra`` mapping
+    with a ``mode`` key, or a top-level ``mode`` in a file of Hydra's own config (under a
+    ``hydra/`` group or in a ``hydra`` package)."""
+    if not isinstance(data, dict):
+        return False
+    if isinstance(data.get("hydra"), dict) and "mode" in data["hydra"]:
+        return True
+    package = PACKAGE.search(text)
+    return "mode" in data and ("hydra" in relative.parts or (package is not None and "hydra" in package.group(1)))
+
+
+# command-line arguments that may change Hydra's mode, or where its config comes from
+_MODE_ARGS = re.compile(r"^[+~]*hydra(\.mode|/|=)|^--?c(onfig-(path|name)|p|n)\b|^--config-(path|name)=")
+
+
+def command_line_decides_mode(argv: list[str], found: Scan) -> bool:
+    """Whether Hydra's mode is the command line's own (``-m``: a multirun, else one run):
+    no config file that :func:`scan` read may set ``hydra.mode``, no argument sets it or
+    selects Hydra's config or another primary config, and every search path is a
+    directory that was read (``file://``). Then Hydra's composing the whole config only to
+    read ``hydra.mode`` (``Hydra.get_mode``) can be skipped."""
+    if found.mode_files:
+        return False
+    for arg in argv:
+        if _MODE_ARGS.search(arg):
+            return False
+        if arg.startswith("hydra.searchpath=") and re.search(r"\w+://", arg.replace("file://", "")):
+            return False
+    return True
 
 
 def run_dir_problem(argv: list[str]) -> str | None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from conftest import ROOT
 from simulator.sweep import RECORDS, exit_status, summarize
@@ -92,3 +93,33 @@ def test_evaluations_summarized_over_a_sweep(tmp_path, capsys):
     (tmp_path / "1" / "evaluation.json").write_text("{not json")
     assert main(["--summarize", str(tmp_path)]) == 2
     assert f"{tmp_path / '1' / 'evaluation.json'}: not an evaluation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["a config file", "an override"])
+def test_hydra_mode_set_in_a_config_or_an_override_still_makes_a_multirun(tmp_path, where):
+    """The CLI skips Hydra's compose that only reads hydra.mode when nothing the run reads
+    sets it (preflight.command_line_decides_mode): a user's experiment that sets it, or an
+    override, still makes a sweep without -m."""
+    conf = tmp_path / "my_conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "sweep.yaml").write_text("# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n"
+                                     "    params:\n      seed: 1,2\n")
+    chosen = ([f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "experiment=sweep"] if where == "a config file"
+              else ["hydra.mode=MULTIRUN", "seed=1,2"])
+    proc = _simulator(*chosen, "n_partners=1500", "output.report=false", "db=none", "activity=none",
+                      f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 0, proc.stderr
+    seeds = [json.loads((tmp_path / "sweep" / job / "manifest.json").read_text())["seed"] for job in ("0", "1")]
+    assert seeds == [1, 2]
+
+
+def test_only_the_command_line_decides_the_mode_when_nothing_else_may():
+    from simulator.__main__ import conf_dir
+    from simulator.preflight import command_line_decides_mode, scan, search_dirs
+
+    found = scan(search_dirs([], conf_dir()))
+    assert found.problems == [] and found.mode_files == []       # the packaged config sets no hydra.mode
+    assert command_line_decides_mode([], found) and command_line_decides_mode(["-m", "seed=1,2"], found)
+    for arg in ("hydra.mode=MULTIRUN", "+hydra.mode=RUN", "hydra/launcher=joblib", "-cn", "--config-path=x",
+                "hydra.searchpath=[pkg://elsewhere]"):
+        assert not command_line_decides_mode([arg], found), arg
