@@ -184,7 +184,7 @@ def lifelines(spec: Lifelines) -> Image | None:
     if not spec.lives:
         return None
     p = Panel(760, 30 * len(spec.lives) + 150, title=spec.title, ycats=[life.key for life in spec.lives],
-              xlim=(None, None), legend="below", legend_columns=4)
+              xlim=tuple(as_numbers([spec.start, spec.as_of + 5 * DAY])[0]), legend="below", legend_columns=4)
     p.span(spec.feature_date, spec.as_of, "#fee", label="label window")
     p.rule(spec.feature_date, label="feature date")
     colors = dict(zip(spec.types, PALETTE))
@@ -199,8 +199,6 @@ def lifelines(spec: Lifelines) -> Image | None:
     for kind, c in colors.items():
         p.entries.append(Entry(kind, c, "o", hollow=True, line=False))
     p.entries += [Entry("churned_at", RED, "x", line=False), Entry("joined (created_at)", "#000", "|", line=False)]
-    start, end = as_numbers([spec.start, spec.as_of + 5 * DAY])[0]
-    p.xlim = (start, end)
     return image(render([[p]]))
 
 

@@ -88,7 +88,7 @@ def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
                   xlabel=f"{unit} before {end_name}", ylabel=panel.ylabel, integer_x=True,
                   legend=("right" if last else None) if beside else "best")
         for row, (lab, color) in enumerate(groups):
-            p.line(x, series[row], color, label=lab, width=2 if color in ("k", "#000") else 1.5,
+            p.line(x, series[row], color, label=lab, width=2 if color == "#000" else 1.5,
                    marker=None if window else "o")
         panels_out.append(p)
     return image(render([panels_out]))

@@ -21,14 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from ..dates import DAY
+
 FONT = 11                    # px: titles and axis labels; ticks and legends a little smaller
 TICK_FONT = 9.5
 CHAR = 0.62                  # estimated width of a character, in font sizes
 PAD = 6                      # px around a panel's texts
+LEGEND_LINE = 1.45           # a legend's row height, in font sizes
 CORNERS = ("upper left", "upper right", "lower left", "lower right")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
-DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -41,7 +43,7 @@ def _text_width(text: str, size: float) -> float:
     return len(text) * CHAR * size
 
 
-def label(v: float) -> str:
+def tick_text(v: float) -> str:
     """A tick's text: whole numbers from 10,000 on with separators, else 4 significant digits."""
     if v == 0:
         return "0"
@@ -147,11 +149,10 @@ class Panel:
              step: bool = False, marker: str | None = None, hollow: bool = False) -> None:
         """A polyline through (x, y) (NaN: a gap); ``step`` holds each value until the next
         x (a Kaplan-Meier curve); ``marker`` marks every point too."""
-        self.marks.append(_Mark("line", dict(x=self._x(x), y=np.asarray(y, dtype=float), color=color, width=width,
-                                             dash=dash, step=step)))
+        x, y = self._x(x), np.asarray(y, dtype=float)
+        self.marks.append(_Mark("line", dict(x=x, y=y, color=color, width=width, dash=dash, step=step)))
         if marker:
-            self.marks.append(_Mark("points", dict(x=self._x(x), y=np.asarray(y, dtype=float), color=color,
-                                                   shape=marker, hollow=hollow)))
+            self.marks.append(_Mark("points", dict(x=x, y=y, color=color, shape=marker, hollow=hollow)))
         if label:
             self.entries.append(Entry(label, color, marker or "line", dash, hollow))
 
@@ -249,7 +250,7 @@ class Panel:
             at, text = _date_ticks(lo, hi)
         else:
             at = nice_ticks(lo, hi, self.xticks if axis == "x" else 5, self.integer_x and axis == "x")
-            text = [label(a) for a in at]
+            text = [tick_text(a) for a in at]
         keep = (at >= lo - 1e-9 * abs(hi - lo)) & (at <= hi + 1e-9 * abs(hi - lo))
         return _Axis(lo, hi, at[keep], [t for t, k in zip(text, keep) if k])
 
@@ -275,11 +276,9 @@ def _fit(text: str, room: float, size: float) -> float:
     return size if need <= room else max(6.0, size * room / max(need, 1.0))
 
 
-def _text(x: float, y: float, text: str, size: float, anchor: str = "middle", rotate: int = 0,
-          weight: str | None = None) -> str:
+def _text(x: float, y: float, text: str, size: float, anchor: str = "middle", rotate: int = 0) -> str:
     turn = f' transform="rotate({-rotate} {_f(x)} {_f(y)})"' if rotate else ""
-    bold = f' font-weight="{weight}"' if weight else ""
-    return (f'<text x="{_f(x)}" y="{_f(y)}" font-size="{size:.1f}" text-anchor="{anchor}"{bold}{turn}>'
+    return (f'<text x="{_f(x)}" y="{_f(y)}" font-size="{size:.1f}" text-anchor="{anchor}"{turn}>'
             f"{html.escape(text)}</text>")
 
 
@@ -328,13 +327,22 @@ def _along(x: np.ndarray, y: np.ndarray, line: bool, every: float = 4.0) -> tupl
     return np.interp(at, run, x), np.interp(at, run, y)
 
 
-def _legend(entries: list[Entry], x: float, y: float, size: float, columns: int) -> tuple[list[str], float, float]:
-    """A legend's SVG at (x, y) (top left), and its width and height."""
-    line = size * 1.45
+def _legend_layout(entries: list[Entry], size: float, columns: int) -> tuple[list[float], int, float, float]:
+    """A legend's column widths, rows, width and height (px), entries filling columns in turn."""
     widths = [26 + _text_width(e.text, size) for e in entries]
     rows = -(-len(entries) // columns)
     col_width = [max(widths[c * rows:(c + 1) * rows] or [0]) for c in range(columns)]
-    width, height = sum(col_width) + 8 * columns, rows * line + 6
+    return col_width, rows, sum(col_width) + 8 * columns, rows * (size * LEGEND_LINE) + 6
+
+
+def _legend_size(entries: list[Entry], size: float, columns: int) -> tuple[float, float]:
+    return _legend_layout(entries, size, columns)[2:]
+
+
+def _legend(entries: list[Entry], x: float, y: float, size: float, columns: int) -> list[str]:
+    """A legend's SVG at (x, y) (top left)."""
+    col_width, rows, width, height = _legend_layout(entries, size, columns)
+    line = size * LEGEND_LINE
     out = [f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(width)}" height="{_f(height)}" fill="#fff" '
            f'fill-opacity="0.85" stroke="#ccc"/>']
     for i, e in enumerate(entries):
@@ -349,12 +357,7 @@ def _legend(entries: list[Entry], x: float, y: float, size: float, columns: int)
             if e.swatch != "line":
                 out.append(_marker(e.swatch, left + 9, mid, e.color, e.hollow))
         out.append(_text(left + 22, mid + size * 0.35, e.text, size, "start"))
-    return out, width, height
-
-
-def _legend_size(entries: list[Entry], size: float, columns: int) -> tuple[float, float]:
-    _, w, h = _legend(entries, 0, 0, size, columns)
-    return w, h
+    return out
 
 
 @dataclass(frozen=True)
@@ -442,6 +445,7 @@ class _Room:
     legend_w: float = 0.0
     legend_h: float = 0.0
     legend_size: float = TICK_FONT
+    legend_columns: int = 1       # the panel's, fewer when a legend below would not fit
 
 
 def _room(p: Panel, sx: "_Axis", sy: "_Axis") -> _Room:
@@ -456,16 +460,17 @@ def _room(p: Panel, sx: "_Axis", sy: "_Axis") -> _Room:
     if p.xrotate == 45 and sx.labels:                      # the first slanted label reaches left of its tick
         left = max(left, PAD + _text_width(sx.labels[0], TICK_FONT) * 0.71)
     right = PAD + (xtick_w / 2 if p.xrotate == 0 and sx.labels else 0)
-    room = _Room(left, right, top, bottom, rise)
+    room = _Room(left, right, top, bottom, rise, legend_columns=p.legend_columns)
     if p.entries and p.legend == "right":
-        room.legend_w, room.legend_h = _legend_size(p.entries, TICK_FONT, p.legend_columns)
+        room.legend_w, room.legend_h = _legend_size(p.entries, TICK_FONT, room.legend_columns)
         room.right = PAD + room.legend_w + 8
     if p.entries and p.legend == "below":
         wide = p.width - 2 * PAD
-        while p.legend_columns > 1 and _legend_size(p.entries, TICK_FONT, p.legend_columns)[0] > wide:
-            p.legend_columns -= 1
-        room.legend_size = _fit("x" * (max(len(e.text) for e in p.entries) + 6) * p.legend_columns, wide, TICK_FONT)
-        room.legend_w, room.legend_h = _legend_size(p.entries, room.legend_size, p.legend_columns)
+        while room.legend_columns > 1 and _legend_size(p.entries, TICK_FONT, room.legend_columns)[0] > wide:
+            room.legend_columns -= 1
+        room.legend_size = _fit("x" * (max(len(e.text) for e in p.entries) + 6) * room.legend_columns, wide,
+                                TICK_FONT)
+        room.legend_w, room.legend_h = _legend_size(p.entries, room.legend_size, room.legend_columns)
         room.bottom += room.legend_h + 6
     return room
 
@@ -479,7 +484,7 @@ def _legend_place(p: Panel, at: _Area, room: _Room, oy: float) -> tuple[float, f
     if p.legend == "below":
         return at.x0 - room.left + PAD, oy + p.height - PAD - room.legend_h, room.legend_size
     size = _fit("x" * max(len(e.text) for e in p.entries), (at.x1 - at.x0) * 0.9 - 30, TICK_FONT)
-    w, h = _legend_size(p.entries, size, p.legend_columns)
+    w, h = _legend_size(p.entries, size, room.legend_columns)
     corners = {c: (at.x0 + 6 if "left" in c else at.x1 - 6 - w, at.y0 + 6 if "upper" in c else at.y1 - 6 - h)
                for c in CORNERS}
     if p.legend != "best":
@@ -534,15 +539,14 @@ def _draw(p: Panel, ox: float, oy: float, clip_id: str, sx: "_Axis", sy: "_Axis"
         size = _fit(p.ylabel, y1 - y0, FONT)
         out.append(_text(ox + PAD + size, (y0 + y1) / 2, p.ylabel, size, rotate=90))
     if p.entries and p.legend:
-        out += _legend(p.entries, *_legend_place(p, area, room, oy), p.legend_columns)[0]
+        out += _legend(p.entries, *_legend_place(p, area, room, oy), room.legend_columns)
     return out
 
 
-def render(rows: Sequence[Sequence[Panel]], note: str | None = None) -> str:
-    """The panels as one SVG: each row of panels side by side, the rows stacked; ``note`` a
-    line of small text under them."""
+def render(rows: Sequence[Sequence[Panel]]) -> str:
+    """The panels as one SVG: each row of panels side by side, the rows stacked."""
     width = max(sum(p.width for p in row) for row in rows)
-    height = sum(max(p.height for p in row) for row in rows) + (TICK_FONT * 2 if note else 0)
+    height = sum(max(p.height for p in row) for row in rows)
     out, y = [], 0.0
     for i, row in enumerate(rows):
         scales = [(p._scale("x"), p._scale("y")) for p in row]
@@ -555,8 +559,6 @@ def render(rows: Sequence[Sequence[Panel]], note: str | None = None) -> str:
             out += _draw(p, x, y, f"c{i}-{j}", sx, sy, r)
             x += p.width
         y += max(p.height for p in row)
-    if note:
-        out.append(_text(PAD, y + TICK_FONT * 1.4, note, TICK_FONT, "start"))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(width)}" height="{_f(height)}" '
             f'viewBox="0 0 {_f(width)} {_f(height)}" font-family="DejaVu Sans, Arial, sans-serif">'
             f'<rect width="100%" height="100%" fill="#fff"/>{"".join(out)}</svg>')
