@@ -39,6 +39,27 @@ def _split(steps: list[Step]) -> list[Step]:
     return out
 
 
+def _after_moves(steps: list[Step], deps: dict[str, set[str]]) -> None:
+    """A step reading a column another step moves through time (``Step.moves``: its values
+    at other dates, which a churn process reads period by period) runs after that step,
+    unless that step needs it first (e.g. the drawn column a history realizes, read by the
+    live days the history reads): then it reads the column at the feature date only."""
+    def ancestors(name: str) -> set[str]:
+        seen, todo = set(), [name]
+        while todo:
+            for d in deps[todo.pop()]:
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    for m in [s for s in steps if s.moves]:
+        first = ancestors(m.name)
+        for s in steps:
+            if s is not m and s.reads & m.moves and s.name not in first:
+                deps[s.name].add(m.name)
+
+
 def build_plan(spec: "WorldSpec") -> list[Step]:
     """Steps in an order where every step runs after the steps whose columns it reads."""
     steps = _split([step for stage in spec.stages for step in stage.steps()])
@@ -48,10 +69,11 @@ def build_plan(spec: "WorldSpec") -> list[Step]:
         for col in s.writes:
             producer[col] = s.name
         producer[s.name] = s.name
+    deps = {s.name: {producer[r] for r in s.reads if producer.get(r)} - {s.name} for s in steps}
+    _after_moves(steps, deps)
     graph = graphlib.TopologicalSorter()
     for s in steps:
-        deps = {producer[r] for r in s.reads if producer.get(r)} - {s.name}
-        graph.add(s.name, *sorted(deps))
+        graph.add(s.name, *sorted(deps[s.name]))
     try:
         order = list(graph.static_order())
     except graphlib.CycleError as exc:

@@ -82,6 +82,8 @@ class Step:
     scope_column: str | None = None        # a scoped step (see the module docstring)
     splittable: bool = False
     inside_reads: frozenset[str] = frozenset()   # of a splittable step: what only its inside pass reads
+    moves: frozenset[str] = frozenset()    # columns whose values at other dates its run gives (a horizon's
+                                           #   features): a step reading one runs after it (unless it must first)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,10 @@ def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list
     """The stages whose columns move (those giving a column of ``needed``, and every moving
     stage they read, when it is given), each after the moving stages it reads."""
     moving = [s for s in stages if s.varying()]
-    after = {s.name: {o.name for o in moving if o is not s and o.varying() & _reads(s)} for s in moving}
+    # (a column both give, as a feature a history computes over the drawn column it
+    # realizes, is the later's: a stage waits only for what it reads and does not give)
+    after = {s.name: {o.name for o in moving if o is not s and (o.varying() - s.varying()) & _reads(s)}
+             for s in moving}
     if needed is not None:
         keep = {s.name for s in moving if s.varying() & frozenset(needed)}
         todo = list(keep)

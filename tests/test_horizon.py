@@ -148,12 +148,17 @@ def test_tenure_ages_between_snapshots(world):
     assert both.sum() > 1000 and ((b[both] - a[both]) == 5).all()    # 150 days later: 5 whole months more
 
 
-def test_a_horizon_refuses_the_histories_it_cannot_replay(compose):
+def test_a_horizon_refuses_the_histories_that_cannot_run_forward(compose):
     from simulator.errors import ConfigError
     from simulator.load import load_spec
 
-    with pytest.raises(ConfigError, match="timeline.snapshots: 2 snapshots need every feature as of each snapshot"):
+    with pytest.raises(ConfigError) as exc:
         load_spec(compose(["timeline.snapshots=2"]))
+    lines = exc.value.problems
+    forward = [line for line in lines if "runs every history forward through the horizon" in line]
+    assert {line.split(":")[0] for line in forward} == {f"activity.histories.{h}.kind" for h in
+                                                        ("tickets", "commissions", "conversions", "payouts")}
+    assert all("kinds that can: daily_activity" in line for line in forward)
 
 
 @pytest.mark.slow

@@ -28,17 +28,18 @@ import pandera.pandas as pa
 
 from . import draws as D
 from . import reduce as R
-from .kind import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
+from .kind import LIVE, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
 
 WINDOW = 30          # the features' window: 30 days ending on the observation end
 REFINE = 1           # corrections of the closed-form shape for the zero floor
 MAX_RATE_SLOPE = 0.1  # bound on the relative daily change of the login rate
 
 
-def _login_shape(h, logins, silent, trend, first):
+def _login_shape(h, logins, silent, trend, first, known=None):
     """Per partner: the relative daily login rate over the history (k days), and where
     logins may fall (live window days up to the last login, live pre-window days before
-    it)."""
+    it). ``known``: the days before the window are history already (a horizon's earlier
+    period), this their part of the expected trend; only the window is shaped."""
     k = h.options["days"]
     m = logins.size
     w = R.rolling_slope_weights(k, WINDOW, WINDOW)
@@ -47,7 +48,7 @@ def _login_shape(h, logins, silent, trend, first):
     start = np.maximum(first, k - WINDOW)                  # the first live day of the window
     in_window = (i[None, :] >= start[:, None]) & (i[None, :] <= last[:, None])
     pre_end = np.minimum(last - 1, k - WINDOW - 1)
-    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
+    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None]) & (known is None)
     n_window = in_window.sum(axis=1)
     center = np.where(n_window > 0, (start + last) / 2, (first + np.maximum(pre_end, first)) / 2)
     spread = np.maximum(logins - 1, 0)                     # logins besides the last one
@@ -62,7 +63,8 @@ def _login_shape(h, logins, silent, trend, first):
     for _ in range(1 + REFINE):                            # expected slope is linear in beta until the floor
         shape = np.clip(1 + beta[:, None] * dt, 0, None)
         sa = shape * in_window
-        expected = anchor + spread * (sa @ w) / np.maximum(sa.sum(axis=1), 1e-12) + level * ((shape * in_pre) @ w)
+        before = level * ((shape * in_pre) @ w) if known is None else known
+        expected = anchor + spread * (sa @ w) / np.maximum(sa.sum(axis=1), 1e-12) + before
         beta = np.clip(beta + (trend - expected) / gain, -MAX_RATE_SLOPE, MAX_RATE_SLOPE)
     shape = np.clip(1 + beta[:, None] * dt, 0, None)
     return shape, in_window, in_pre, spread, level, last
@@ -141,6 +143,72 @@ def generate(h, inp, rng, full: bool):
     return b
 
 
+def settle(h, inp, carried: bool):
+    """A horizon date's inputs made feasible, as one snapshot's always are (the moved
+    columns each walk on their own): nothing before joining (live days below 1: none yet);
+    a last login on a live day, inside the window when it has logins (the window's count
+    includes it); with none in the window, the last login is the history's own
+    (``carried``: the days before the window are history already) or, at the first date,
+    the drawn day when it lies before the window on a live day."""
+    k = h.options["days"]
+    live = np.asarray(inp[LIVE], dtype=np.int64)
+    logins = np.where(live >= 1, np.asarray(inp["logins"], dtype=np.int64), 0)
+    silent = np.asarray(inp["last_login"], dtype=np.int64)
+    silent = np.where(logins > 0, np.minimum(silent, np.minimum(WINDOW, live) - 1),
+                      np.where(~carried & (silent >= WINDOW) & (silent < np.minimum(k, live)), silent, k))
+    return {**inp, LIVE: np.maximum(live, 0), "logins": logins, "last_login": silent,
+            "downloads": np.where(logins > 0, np.asarray(inp["downloads"], dtype=np.int64), 0)}
+
+
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
+    """:func:`generate` at a horizon's first date, its logins held in an array with room
+    for ``periods`` more windows: each later date's block is a view of it (:func:`advance`),
+    so a golden record's logins moved at one date are the earlier date's too."""
+    b = generate(h, settle(h, inp, False), rng, full)
+    m, k = b["logins"].shape
+    history = np.zeros((m, k + periods * WINDOW), dtype=np.int64)
+    history[:, :k] = b["logins"]
+    return {**b, "logins": history[:, :k], "history": history, "offset": 0}
+
+
+def advance(h, b, inp, rng, full: bool, exact: bool = False):
+    """The block of the grid ending one window (30 days) later: the window's logins
+    generated from the inputs as of its last day (:func:`settle`d), the logins before it
+    being the history's (their part of the trend known, the window shaped for the rest),
+    and its totals as :func:`generate` draws them. ``exact`` (the feature date, whose
+    state the partners table holds): a silence of 30 days or more is realized too, by
+    the window before, whose logins after the drawn last login are taken back and which
+    gets a login on that day if it had none."""
+    inp = settle(h, inp, not exact)
+    k = h.options["days"]
+    history, offset = b["history"], b["offset"] + WINDOW
+    x = history[:, offset:offset + k]
+    m = x.shape[0]
+    first = first_live(k, inp[LIVE])
+    known = x[:, :k - WINDOW] @ R.rolling_slope_weights(k, WINDOW, WINDOW)[:k - WINDOW]
+    shape, in_window, _, spread, _, last = _login_shape(h, inp["logins"], inp["last_login"],
+                                                        np.asarray(inp["trend"], float), first, known)
+    u = rng("logins-window").random((m, int(spread.max(initial=0))))
+    x[:, k - WINDOW:] = D.allocate(spread, (shape * in_window)[:, k - WINDOW:], u)
+    rows = np.flatnonzero(last >= k - WINDOW)
+    x[rows, last[rows]] += 1
+    if exact:                                   # the last login before the window, and none after it
+        rows = np.flatnonzero((last >= 0) & (last < k - WINDOW))
+        after = np.arange(k - WINDOW)[None, :] > last[rows, None]
+        x[rows, :k - WINDOW] *= ~after
+        x[rows, last[rows]] = np.maximum(x[rows, last[rows]], 1)
+    live_window = k - np.maximum(first, k - WINDOW)
+    out = {"logins": x, "first": first, "downloads": inp["downloads"], "history": history, "offset": offset,
+           "window": _totals(x[:, k - WINDOW:].sum(axis=1), inp["engagement"], inp["traffic"], inp["traffic_quality"],
+                             live_window, h.options, lambda name: rng(f"{name}-window"))}
+    if full:
+        out["split"] = rng("split").random((m, 8))
+        noise = np.zeros((m, k))
+        noise[:, k - WINDOW:] = rng("day-noise").standard_gamma(5.0, (m, WINDOW)) * live_grid(k, first)[:, k - WINDOW:]
+        out["day_noise"] = noise
+    return out
+
+
 def reduce(h, b):
     w = b["window"]
     return {
@@ -176,15 +244,19 @@ COLUMNS = ("logins", "dashboard_clicks", "minutes_spent", "features_used", "asse
            "sessions", "bounces", "session_seconds")
 
 
-def frame(h, b, codes, key):
-    """One row per partner per live day; ``activity_date`` in days before the end."""
+def frame(h, b, codes, key, last: int | None = None):
+    """One row per partner per live day (``last``: of the window only, a horizon's later
+    period); ``activity_date`` in days before the end."""
     x = b["logins"]
     m, k = x.shape
+    if last not in (None, WINDOW):
+        raise ValueError(f"a daily_activity block frames its whole grid or its {WINDOW}-day window, not {last} days")
+    lo = 0 if last is None else k - WINDOW
     spans = [_days(b, part, cols, x[:, cols], b["split"], b["day_noise"][:, cols])
-             for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k)))]
-    live = live_grid(k, b["first"])
-    out = {key.column: partner_column(codes, key.dtype, k - b["first"]),
-           "activity_date": days_to_end(k, m)[live], "logins": x[live]}
+             for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k))) if cols.stop > lo]
+    live = live_grid(k, b["first"])[:, lo:]
+    out = {key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
+           "activity_date": days_to_end(k, m)[:, lo:][live], "logins": x[:, lo:][live]}
     out.update({c: np.concatenate([s[c] for s in spans], axis=1)[live] for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)
 
@@ -194,7 +266,7 @@ def schema(h, spec):
     counts = {c: pa.Column("int64", pa.Check.ge(0)) for c in COLUMNS if c != "minutes_spent"}
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
-        "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), spec.feature_date)),
+        "activity_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), upper_date(spec))),
         **{c: counts.get(c, pa.Column("float64", pa.Check.ge(0))) for c in COLUMNS},
     }, strict=True, ordered=True, name=h.table, checks=[
         pa.Check(lambda df: df["bounces"] <= df["sessions"], name="bounces <= sessions"),
@@ -284,5 +356,6 @@ KIND = Kind(
     span=lambda h: h.options["days"], dates=("activity_date",),
     measures={"trend": ("login_trend", 2 * WINDOW - 1)},      # the trend reads 59 days
     realize={"login_trend": realize_trend},
+    forward=Forward(start, advance, WINDOW),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
 )

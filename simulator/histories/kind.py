@@ -34,6 +34,25 @@ class Kind:
     measures: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     # input -> (aggregate whose mean it is, live days a partner needs for the aggregate to measure it)
     panel: "Panel | None" = None               # how the report draws the written table by churn class
+    forward: Forward | None = None             # how it runs through a horizon (None: one snapshot only)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """How a kind's history runs forward through a horizon of snapshots: ``start`` (history,
+    inputs, rng, full, periods, exact) generates the grid ending on the horizon's first date
+    as ``generate`` does, with room for ``periods`` more; ``advance`` (history, block, inputs,
+    rng, full, exact) returns the block of the grid ending ``days`` later, the new days
+    generated from the inputs as of their last day given the history before them. Inputs
+    are the moved state's, so either may first make them feasible at that date (a last
+    login before joining). With ``exact`` (the feature date) the inputs that are drawn
+    columns must come out exactly, as one snapshot's do, even if the days before change
+    (the caller reduces the earlier dates again). ``frame`` then takes ``last=days``: the
+    new days' rows only."""
+
+    start: Callable[..., Block]
+    advance: Callable[..., Block]
+    days: int                                  # the period it advances by (timeline.episode_days)
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,13 @@ def days_to_end(k: int, m: int, per: int = 1, offset: int = 0) -> np.ndarray:
     return np.broadcast_to((per * np.arange(k - 1, -1, -1) + offset).astype(np.int16), (m, k))
 
 
+def upper_date(spec: Any) -> np.datetime64:
+    """The latest date a history can hold: the feature date, or with a horizon of snapshots
+    as_of (a horizon's histories run on through the label window)."""
+    tl = spec.timeline
+    return spec.feature_date if tl is None or tl.snapshots == 1 else np.datetime64(tl.as_of, "D")
+
+
 def lower_date(spec: Any, span: int) -> np.datetime64:
     """The earliest date a history of ``span`` days can hold: schemas' sane lower bound."""
     return spec.feature_date - np.timedelta64(span - 1 + 365 * EARLIEST_END_YEARS, "D")
@@ -102,6 +128,21 @@ def observation_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
     if event is not None and event in partners and spec.timeline is not None:
         gone = partners[event].to_numpy(dtype="datetime64[us]")
         end = np.where(spec.timeline.active(gone), end, gone - np.timedelta64(1, "D"))
+    return end
+
+
+def history_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
+    """The last day each partner's history rows may hold: its observation end, or with a
+    horizon of snapshots (whose histories run on through the label window) as_of, or the
+    day before it left."""
+    tl = spec.timeline
+    if tl is None or tl.snapshots == 1:
+        return observation_end(spec, partners)
+    end = np.full(len(partners), np.datetime64(tl.as_of, "us"))
+    event = spec.role("event_date")
+    if event is not None and event in partners:
+        gone = partners[event].to_numpy(dtype="datetime64[us]")
+        end = np.where(np.isnat(gone), end, gone - np.timedelta64(1, "D"))
     return end
 
 

@@ -72,8 +72,10 @@ def _average_histories(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], pane
         # the key is a categorical over all partners, in partners order: its code is the row
         codes = t[spec.key].cat.codes.to_numpy()
         day = ((end[codes] - t[date].to_numpy()) // np.timedelta64(1, "D")).astype(np.int64)
-        k = int(day.max()) + 1
-        totals = np.bincount(group[codes] * k + day, weights=t[value].to_numpy(dtype=float), minlength=(g + 1) * k)
+        seen = day >= 0                                    # (a horizon's rows run on after the feature date)
+        k = int(day.max(initial=0)) + 1
+        totals = np.bincount(group[codes[seen]] * k + day[seen], weights=t[value].to_numpy(dtype=float)[seen],
+                             minlength=(g + 1) * k)
         per_day = totals.reshape(g + 1, k)[:g, ::-1] / np.maximum(sizes, 1)[:, None]
         if window:                                         # the trailing window-day count, as the trend reads it
             series = np.cumsum(per_day, axis=1)

@@ -41,7 +41,7 @@ from ..spec.model import ColumnSpec, Domain
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
 from ..streams import stream
-from . import columns
+from . import columns, forward
 
 BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
 
@@ -89,6 +89,19 @@ class Activity(BaseStage):
     write: bool                               # False: reduce histories to features, keep no table
     write_auto: bool = True                   # write was 'auto' (decided by auto_write_max)
     auto_write_max: int = 250_000             # partners up to which 'auto' writes
+    snapshots: int = 1                        # the timeline's: with more, histories run forward (stages.forward)
+
+    def varying(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.features) if self.snapshots > 1 else frozenset()
+
+    def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
+        """Every feature as of the period start on or before ``when``, reduced from the
+        histories up to that day (simulator.stages.forward)."""
+        j = forward.date_index(ctx.world.timeline, when)
+        out: dict[str, object] = {}
+        for h in self.histories:
+            out.update(ctx.cache[forward.cache_key(self, h.name)][j])
+        return out
 
     @property
     def computed(self) -> list[FeatureSpec]:
@@ -115,7 +128,8 @@ class Activity(BaseStage):
             feats = [f for f in self.features if f.history == h.name]
             reads = h.reads.union(self.live.reads, *(f.column.reads - f.aggregates for f in feats))
             writes = frozenset(f.name for f in feats if f.name not in self.drawn)
-            out.append(Step(self, f"history:{h.name}", reads, writes, payload=h, path=h.path))
+            moves = frozenset(f.name for f in feats) if self.snapshots > 1 else frozenset()
+            out.append(Step(self, f"history:{h.name}", reads, writes, payload=h, path=h.path, moves=moves))
         return out
 
     def tables(self) -> tuple[str, ...]:
@@ -146,6 +160,8 @@ class Activity(BaseStage):
     def run(self, step: Step, ctx: RunContext) -> None:
         """Generate one raw history block by block, reduce each block to its features, and
         keep the rows only if the tables are written."""
+        if self.snapshots > 1:
+            return forward.run(self, step, ctx)
         h, act, env, n, world = step.payload, self, ctx.env, ctx.n, ctx.world
         kind = KINDS[h.kind]
         inputs = {k: columns.produce(col, env, n, ctx.rng("history", h.name, k), world.as_of)
@@ -183,7 +199,7 @@ class Activity(BaseStage):
         for f in feats:
             values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)
             if f.name in self.drawn:
-                _check_realized(ctx, h, f.name, values)
+                forward.check_realized(ctx, h, f.name, values)
             else:
                 env[f.name] = values
         if act.write:
@@ -204,26 +220,37 @@ class Activity(BaseStage):
         if not self.write:
             return
         role = ctx.world.role("observed_end")
-        end = (np.asarray(ctx.env[role], dtype="datetime64[us]") if role is not None
-               else np.full(ctx.n, np.datetime64(ctx.world.feature_date, "us")))
+        if self.snapshots > 1:                         # a horizon's rows count back from as_of
+            end = np.full(ctx.n, np.datetime64(ctx.world.as_of, "us"))
+        else:
+            end = (np.asarray(ctx.env[role], dtype="datetime64[us]") if role is not None
+                   else np.full(ctx.n, np.datetime64(ctx.world.feature_date, "us")))
         end_us = end.view(np.int64)
+        event = ctx.world.role("event_date")
+        gone = np.asarray(ctx.env[event], dtype="datetime64[us]") if self.snapshots > 1 and event else None
         for h in self.histories:
             table = ctx.tables[h.table]
             codes = table[ctx.world.key].cat.codes.to_numpy()
             for col in KINDS[h.kind].dates:            # (a Series is taken as is; an array would be copied)
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
+            if gone is not None:                       # what a partner would have done after it left: not done
+                left = gone[codes]
+                when = table[KINDS[h.kind].dates[0]].to_numpy(dtype="datetime64[us]")
+                keep = np.isnat(left) | np.isnat(when) | (when < left)
+                if not keep.all():
+                    ctx.tables[h.table] = table[keep].reset_index(drop=True)
 
     def invariants(self, world, tables) -> list[dict]:
         """Every history row inside its partner's life: on or after it joined, on or before
         its observation end (the feature date, or the day before it left)."""
-        from ..histories import observation_end
+        from ..histories import history_end
 
         partners = tables[world.table]
         joined_role = world.role("joined")
         if joined_role is None or not self.write:
             return []
         joined = partners[joined_role].to_numpy(dtype="datetime64[us]")
-        end = observation_end(world, partners)
+        end = history_end(world, partners)
         out = []
         for h in self.histories:
             table = tables.get(h.table)
@@ -314,19 +341,6 @@ def _dates(end_us: np.ndarray, codes: np.ndarray, days: np.ndarray) -> np.ndarra
         if d.min(initial=0) < 0:
             out[s:s + step][d == NO_DATE] = np.iinfo(np.int64).min      # NaT
     return out.view("datetime64[us]")
-
-
-def _check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:
-    """A feature that is also a drawn column must come out of its history unchanged."""
-    drawn = np.asarray(ctx.env[name])
-    same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
-    if not np.all(same):
-        bad = np.flatnonzero(~same)
-        pid = ctx.env[ctx.world.key][bad[0]]
-        raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
-                           f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
-                           f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
-                           f"column (e.g. clip) or widen the history"])
 
 
 def _input(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Domain]) -> ColumnSpec | None:
@@ -429,11 +443,6 @@ class HistoriesKind:
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Activity | None:
         """Its histories and features; the features' domains join ``ctx.domains``."""
         domains, n = ctx.domains, ctx.n
-        if ctx.timeline is not None and ctx.timeline.snapshots > 1:
-            p.add("timeline.snapshots", f"{ctx.timeline.snapshots} snapshots need every feature as of each "
-                  f"snapshot; the raw histories ({group}=histories) are generated up to the feature date only "
-                  f"(histories generated forward through the horizon are not built yet): use activity=none, "
-                  f"whose drawn features move through the horizon, or timeline.snapshots=1")
         live = None
         if c.get("live_days") is None:
             p.add(f"{group}.live_days", "missing: each partner's live days, from joining to its observation end "
@@ -441,16 +450,19 @@ class HistoriesKind:
         else:
             live = _input(p, "live_days", str(c["live_days"]), f"{group}.live_days", domains)
         hists = c.get("histories")
+        if isinstance(hists, Mapping):                # a history (or feature) set to null is removed
+            hists = {k: v for k, v in hists.items() if v is not None}
+        declared = {k: v for k, v in (c.get("features") or {}).items() if v is not None}
         if not isinstance(hists, Mapping) or not hists:
             p.add(f"{group}.histories", "must be a non-empty mapping of history name -> declaration")
             return None
         histories = [h for name, decl in hists.items()
                      if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains, ctx.names)) is not None]
         by_name = {h.name: h for h in histories}
-        ctx.names.keys(f"{group}.features", c.get("features"))
+        ctx.names.keys(f"{group}.features", declared)
         features = []
         drawn = frozenset(domains)
-        for fname, decl in (c.get("features") or {}).items():
+        for fname, decl in declared.items():
             path = f"{group}.features.{fname}"
             if not isinstance(decl, Mapping) or "from" not in decl or "expr" not in decl:
                 p.add(path, f"must be a mapping with 'from' (a history) and 'expr', got {decl!r}")
@@ -470,7 +482,7 @@ class HistoriesKind:
         if not features:
             p.add(f"{group}.features", "must declare at least one feature computed from a history")
         # features of a history that failed validation: reported there, not again by their readers
-        domains.update({str(f): Domain("any") for f in (c.get("features") or {}) if str(f) not in domains})
+        domains.update({str(f): Domain("any") for f in declared if str(f) not in domains})
         domains.update({f.name: f.column.domain for f in features if f.name not in drawn})
         formats = c.get("formats") or []
         if not formats or any(f not in FORMATS for f in formats):
@@ -486,9 +498,28 @@ class HistoriesKind:
         if live is None:
             return None
         live = replace(live, cast="int", domain=Domain("int"))
+        snapshots = ctx.timeline.snapshots if ctx.timeline is not None else 1
+        if snapshots > 1:
+            _horizon(p, histories, ctx.timeline)
         return Activity(group, self.name, live, tuple(histories), tuple(features),
                         frozenset(f.name for f in features if f.name in drawn), tuple(formats),
-                        write_now, write == "auto", limit or 0)
+                        write_now, write == "auto", limit or 0, snapshots)
+
+
+def _horizon(p: Problems, histories: list[HistorySpec], tl) -> None:
+    """A horizon of snapshots runs every history forward (simulator.stages.forward): its
+    kind must know how, one period of ``timeline.episode_days`` at a time."""
+    for h in histories:
+        fwd = KINDS[h.kind].forward
+        if fwd is None:
+            able = sorted(k.name for k in KINDS.values() if k.forward is not None)
+            p.add(f"{h.path}.kind", f"timeline.snapshots={tl.snapshots} runs every history forward through the "
+                  f"horizon, and a {h.kind!r} history cannot yet (kinds that can: {', '.join(able)}): draw its "
+                  f"features instead (activity=none, or the history removed and its features declared as "
+                  f"population columns), or timeline.snapshots=1")
+        elif fwd.days != tl.episode_days:
+            p.add("timeline.episode_days", f"a {h.kind!r} history ({h.path}) runs forward {fwd.days} days at a "
+                  f"time, its feature window: a horizon's periods must be as long, got {tl.episode_days}")
 
 
 KIND = HistoriesKind()

@@ -398,9 +398,11 @@ class Churn(BaseStage):
     def steps(self) -> list[Step]:
         reads = frozenset().union(*(names for _, names in self.reads()), [self.tenure])
         # the window's decisions are read by the pass inside the scope only (they may read
-        # what the scoped step writes: a policy on the masters' network)
+        # what the scoped step writes: a policy on the masters' network); a horizon's first
+        # pass plays every period, decisions included, so both read them
+        inside = frozenset([self.treatment]) if self.treatment and self.snapshots == 1 else frozenset()
         return [Step(self, self.name, reads, frozenset(self.writes()), path=f"{self.name}.rules",
-                     splittable=True, inside_reads=frozenset([self.treatment]) if self.treatment else frozenset())]
+                     splittable=True, inside_reads=inside)]
 
     def run(self, step: Step, ctx: RunContext) -> None:
         """The first (or only) pass decides who left before the horizon's start; the last

@@ -1,0 +1,184 @@
+"""Histories run forward through a horizon of snapshots (``timeline.snapshots`` > 1).
+
+A horizon needs every feature at every period start: the churn hazard of each period reads
+the partner's state at its start, and every snapshot is a row of ``features_panel``. So each
+history is generated once, forward, for every partner alike: its grid up to the first date
+(the burn-in's first period start) as one snapshot's is generated, then one period at a
+time (:class:`simulator.histories.Forward`), each period's days from the inputs as of its
+last day given the history before them. The inputs are the state as of that day: the
+population's moved columns (simulator.stages.moving), and the history's own draws, each a
+quantile walking an AR(1) on its normal score with the input's ``persistence`` (1: the
+partner's draw holds, its ``by`` group moving). Each date's features are reduced from the
+grid ending on it, so they are point in time and equal what a query over the written rows
+up to that day computes.
+
+Nothing here knows who churns. The churn stage reads the features at each period start
+(:meth:`Activity.state_at`); a partner's rows after its churn are dropped when the tables
+are dated (:meth:`Activity.finish`), so a churner's last weeks are the prefix of what it
+would have done, never something drawn for leaving.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from .. import threads
+from ..errors import ConfigError
+from ..expr import evaluate
+from ..histories import KINDS, LIVE, NO_DATE, PartnerKey
+from ..stage import RunContext
+from ..state import movers, state_at
+from . import columns
+from .moving import EDGE, draw_at
+
+BLOCK = 16_384       # partners run forward at a time (the activity stage's block; never changes the data)
+
+
+def dates(tl: Any) -> np.ndarray:
+    """The days a horizon's histories are reduced on: every period start from the burn-in's
+    first (whose grid is generated whole) to the last, then as_of, where the histories end."""
+    period = np.timedelta64(tl.episode_days, "D")
+    first = np.datetime64(tl.start, "D") - tl.burn_in * period
+    return first + np.arange(tl.burn_in + tl.periods + 1) * period
+
+
+def date_index(tl: Any, when: np.datetime64) -> int:
+    """The index in :func:`dates` of the period start on or before ``when`` (clipped to the
+    horizon's first and last period starts)."""
+    days = (np.datetime64(when, "D") - dates(tl)[0]) // np.timedelta64(tl.episode_days, "D")
+    return int(np.clip(days, 0, tl.burn_in + tl.periods - 1))
+
+
+def cache_key(act: Any, history: str) -> str:
+    return f"{act.name}:{history}:forward"
+
+
+class _Inputs:
+    """A history's inputs as of each date: partners columns and expressions read from the
+    date's state, drawn inputs walking on their quantiles (one AR(1) step per period)."""
+
+    def __init__(self, act: Any, h: Any, ctx: RunContext, count: int):
+        self.act, self.h, self.ctx, n = act, h, ctx, ctx.n
+        self.drawn = {k: c for k, c in h.inputs.items() if c.kind in ("sample", "categorical")}
+        self.z = {k: special.ndtri(np.clip(ctx.rng("history", h.name, k, "quantile").random(n), EDGE, 1 - EDGE))
+                  for k in self.drawn}
+        self.noise = {k: ctx.rng("history", h.name, k, "walk").standard_normal((count, n)) for k in self.drawn}
+        self.step = 0
+
+    def next(self, state) -> dict[str, Any]:
+        """The inputs at the next date (the first call: the first date's)."""
+        ctx, h, n = self.ctx, self.h, self.ctx.n
+        out = {}
+        for k, col in h.inputs.items():
+            if k in self.drawn:
+                if self.step:
+                    rho = col.persistence
+                    self.z[k] = rho * self.z[k] + np.sqrt(1 - rho * rho) * self.noise[k][self.step]
+                out[k] = draw_at(col, np.clip(special.ndtr(self.z[k]), EDGE, 1 - EDGE), state)
+            else:
+                out[k] = columns.produce(col, state, n, None, ctx.world.as_of)
+        out.update({c: state[c] for c in h.reads if c not in out})
+        out[LIVE] = np.asarray(columns.produce(self.act.live, state, n, None, ctx.world.as_of)).astype(np.int64)
+        self.step += 1
+        return out
+
+
+def run(act: Any, step: Any, ctx: RunContext) -> None:
+    """One history forward through the horizon, block by block: each date's features (the
+    feature date's into ``ctx.env``, every period start's into the stage's cache for
+    :meth:`Activity.state_at`) and, when written, the rows with their dates counted back
+    from as_of."""
+    h, env, n, world = step.payload, ctx.env, ctx.n, ctx.world
+    kind, tl = KINDS[h.kind], world.timeline
+    days = dates(tl)
+    at_feature_date = tl.burn_in + tl.snapshots - 1
+    feats = [f for f in act.features if f.history == h.name]
+    partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
+    needed = h.reads | act.live.reads | partner_reads
+    moving = movers([s for s in world.stages if s is not act], needed)
+    gone = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    inputs = _Inputs(act, h, ctx, days.size)
+    states, values = [], []
+    for day in days:
+        state = state_at(ctx, moving, day, gone) if moving else env
+        states.append(state)
+        values.append(inputs.next(state))
+    pins = act._history_pins(world, h, feats)
+    key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
+    as_of = np.datetime64(world.as_of, "D")
+    reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
+
+    def features(b, state, start: int, stop: int) -> dict[str, np.ndarray]:
+        fenv = {**kind.reduce(h, b), **{c: _rows(state[c], start, stop) for c in partner_reads}}
+        return {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
+
+    def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
+        stop = min(n, start + BLOCK)
+        blocks, out = [], []
+        for j in range(days.size):
+            inp = {k: _rows(v, start, stop) for k, v in values[j].items()}
+            rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
+            exact = j == at_feature_date
+            try:
+                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact) if j == 0 else \
+                    kind.forward.advance(h, blocks[-1], inp, rng, act.write, exact)
+            except ValueError as exc:
+                raise ConfigError([f"{h.path}: {exc}"]) from None
+            blocks.append(b)
+            if exact:
+                for row, fix, pin, decimals, why in pins:
+                    if start <= row < stop:
+                        try:
+                            fix(h, b, row - start, pin, decimals)
+                        except ValueError as exc:
+                            raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+                # the feature date's block may have moved days of the dates before it (their
+                # grids share its days): theirs again
+                for i in range(max(0, j - reach), j):
+                    out[i] = features(blocks[i], states[i], start, stop)
+            out.append(features(b, states[j], start, stop))
+        if not act.write:
+            return out, None
+        frames = []
+        for j, b in enumerate(blocks):
+            frame = kind.frame(h, b, np.arange(start, stop), key, *(() if j == 0 else (kind.forward.days,)))
+            shift = int((as_of - days[j]) // np.timedelta64(1, "D"))
+            for col in kind.dates:             # days before as_of, where every row is dated from
+                d = frame[col].to_numpy()
+                frame[col] = np.where(d == NO_DATE, d, d + shift).astype(d.dtype)
+            frames.append(frame)
+        return out, pd.concat(frames, ignore_index=True)
+
+    with ThreadPoolExecutor(max_workers=threads.count()) as pool:
+        done = list(pool.map(block, range(0, n, BLOCK)))
+    per_date = [{f.name: np.concatenate([out[j][f.name] for out, _ in done]) if done else np.zeros(0)
+                 for f in feats} for j in range(days.size - 1)]
+    ctx.cache[cache_key(act, h.name)] = per_date
+    for f in feats:
+        if f.name in act.drawn:                 # realized at the feature date, as one snapshot's are
+            check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
+        else:
+            env[f.name] = per_date[at_feature_date][f.name]
+    if act.write:
+        ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
+
+
+def check_realized(ctx: RunContext, h: Any, name: str, computed: np.ndarray) -> None:
+    """A feature that is also a drawn column must come out of its history unchanged."""
+    drawn = np.asarray(ctx.env[name])
+    same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
+    if not np.all(same):
+        bad = np.flatnonzero(~same)
+        pid = ctx.env[ctx.world.key][bad[0]]
+        raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
+                           f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
+                           f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
+                           f"column (e.g. clip) or widen the history"])
+
+
+def _rows(values: Any, start: int, stop: int) -> Any:
+    return values[start:stop] if not np.isscalar(values) else values
