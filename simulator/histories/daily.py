@@ -356,6 +356,6 @@ KIND = Kind(
     span=lambda h: h.options["days"], dates=("activity_date",),
     measures={"trend": ("login_trend", 2 * WINDOW - 1)},      # the trend reads 59 days
     realize={"login_trend": realize_trend},
-    forward=Forward(start, advance, WINDOW),
+    forward=Forward(start, advance, WINDOW, rewrites=True),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
 )

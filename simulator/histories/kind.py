@@ -53,6 +53,10 @@ class Forward:
     start: Callable[..., Block]
     advance: Callable[..., Block]
     days: int                                  # the period it advances by (timeline.episode_days)
+    rewrites: bool = False                     # an exact date may change the days before it
+    frame_history: Callable[..., Any] | None = None   # (history, last block, codes, key): every row
+    # at once, as it finally stands (a payout paid, a ticket resolved after an earlier date),
+    # dates in days before the last block's end; None: each block frames its new days
 
 
 @dataclass(frozen=True)

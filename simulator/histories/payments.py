@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..dates import DAY
-from .kind import LIVE, NO_DATE, Kind, lower_date, partner_column
+from .kind import LIVE, NO_DATE, Forward, Kind, lower_date, partner_column, upper_date
 
 MONTH = 30
 MAX_DELAY = 28       # a payout is made within four weeks of its due date
@@ -48,6 +48,75 @@ def generate(h, inp, rng, full: bool):
     return {"delays": delays, "due": due, "live": due <= (live - 1)[:, None], "outstanding": outstanding}
 
 
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
+    """:func:`generate` at a horizon's first date (a partner not joined yet has no payout),
+    its payouts held in arrays with room for one more per period: each date's block is a
+    view of its last ``months`` (:func:`advance`), and the history is framed once, from the
+    last block (:func:`frame_history`), with every payout as it finally stands."""
+    b = generate(h, inp, rng, full)
+    months = h.options["months"]
+    m = b["delays"].shape[0]
+    joined = np.asarray(inp[LIVE], dtype=np.int64) >= 1
+    slots = months + periods
+    shared = {"day": np.zeros((m, slots), dtype=np.int64), "delays": np.zeros((m, slots), dtype=np.int64),
+              "live": np.zeros((m, slots), dtype=bool), "outstanding": np.zeros((m, slots), dtype=bool)}
+    shared["day"][:, :months] = -b["due"]                  # days from the horizon's first date
+    shared["delays"][:, :months] = b["delays"]
+    shared["live"][:, :months] = b["live"] & joined[:, None]
+    shared["outstanding"][:, months - 1] = b["outstanding"] & joined
+    return _view(shared, 0, 0, months)
+
+
+def _view(shared, offset, today, months):
+    """The block of the ``months`` payouts from slot ``offset``, on day ``today``."""
+    cols = slice(offset, offset + months)
+    return {"shared": shared, "offset": offset, "today": today, "due": today - shared["day"][:, cols],
+            "delays": shared["delays"][:, cols], "live": shared["live"][:, cols],
+            "outstanding": shared["outstanding"][:, offset + months - 1]}   # (the latest's, as generate's)
+
+
+def advance(h, b, inp, rng, full: bool, exact: bool = False):
+    """The block 30 days later: the payout outstanding at the last date paid (late), and a
+    new one due the day after the last date (on its first day for a partner that joined
+    since; none before joining), late exactly when the flag is set, as :func:`generate`
+    makes the latest one."""
+    months, late = h.options["months"], h.options["late_after_days"]
+    shared, offset, today = b["shared"], b["offset"] + 1, b["today"] + MONTH
+    slot = offset + months - 1
+    prev = shared["outstanding"][:, slot - 1]
+    m = prev.size
+    paid = late + 1 + np.floor(rng("paid").random(m) * (MAX_DELAY - late)).astype(np.int64)
+    shared["delays"][:, slot - 1] = np.where(prev, np.maximum(shared["delays"][:, slot - 1], paid),
+                                             shared["delays"][:, slot - 1])
+    shared["outstanding"][:, slot - 1] = False
+    live = np.asarray(inp[LIVE], dtype=np.int64)
+    flag = np.asarray(inp["late"], dtype=bool) & (live >= 1)
+    # due the day after the last date (so the latest payout as of any day is the last one due by
+    # then), or on its first day for a partner that joined since
+    room = np.clip(np.minimum(MONTH - 1, live - 1), 0, None)   # the new payout's days before this date
+    usual = np.minimum(np.floor(rng("usual").exponential(h.options["typical_delay"], m)), MAX_DELAY).astype(np.int64)
+    top = np.minimum(room, MAX_DELAY)
+    latest_late = late + 1 + np.floor(rng("late").random(m) * (top - late)).astype(np.int64)
+    outstanding = flag & (room <= late)
+    shared["day"][:, slot] = today - room
+    shared["delays"][:, slot] = np.where(flag, np.where(outstanding, room, latest_late), np.minimum(usual, np.minimum(late, room)))
+    shared["live"][:, slot] = live >= 1
+    shared["outstanding"][:, slot] = outstanding
+    return _view(shared, offset, today, months)
+
+
+def frame_history(h, b, codes, key):
+    """Every payout of the horizon from the last block (as it finally stands: paid when it
+    was paid), dates in days before that block's end."""
+    s = b["shared"]
+    live = s["live"]
+    due = b["today"] - s["day"]
+    paid = np.where(s["outstanding"], NO_DATE, due - s["delays"])
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
+                         "due_date": due[live].astype(np.int16), "paid_at": paid[live].astype(np.int16),
+                         "delay_days": s["delays"][live]})
+
+
 def reduce(h, b):
     late = h.options["late_after_days"]
     d, live, outstanding = b["delays"], b["live"], b["outstanding"]
@@ -72,8 +141,8 @@ def schema(h, spec):
     span = MONTH * h.options["months"]
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
-        "due_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, span), spec.feature_date)),
-        "paid_at": pa.Column("datetime64[us]", pa.Check.le(spec.feature_date), nullable=True),
+        "due_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, span), upper_date(spec))),
+        "paid_at": pa.Column("datetime64[us]", pa.Check.le(upper_date(spec)), nullable=True),
         "delay_days": pa.Column("int64", pa.Check.in_range(0, MAX_DELAY)),
     }, strict=True, ordered=True, name=h.table, checks=[
         pa.Check(lambda df: df["paid_at"].isna() | (df["paid_at"] - df["due_date"] == df["delay_days"] * DAY),
@@ -91,4 +160,5 @@ KIND = Kind(
                 "mean_delay": "mean delay over all payouts"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: MONTH * h.options["months"], dates=("due_date", "paid_at"),
+    forward=Forward(start, advance, MONTH, frame_history=frame_history),
 )

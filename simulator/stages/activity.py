@@ -235,7 +235,13 @@ class Activity(BaseStage):
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
             if gone is not None:                       # what a partner would have done after it left: not done
                 left = gone[codes]
-                when = table[KINDS[h.kind].dates[0]].to_numpy(dtype="datetime64[us]")
+                first, *later = KINDS[h.kind].dates
+                for col in later:                      # (a payout paid, a ticket resolved after it left: not yet)
+                    when = table[col].to_numpy(dtype="datetime64[us]")
+                    after = ~np.isnat(left) & (when >= left)
+                    if after.any():
+                        table[col] = table[col].mask(after)
+                when = table[first].to_numpy(dtype="datetime64[us]")
                 keep = np.isnat(left) | np.isnat(when) | (when < left)
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)

@@ -138,11 +138,13 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                             raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
                 # the feature date's block may have moved days of the dates before it (their
                 # grids share its days): theirs again
-                for i in range(max(0, j - reach), j):
+                for i in range(max(0, j - reach) if kind.forward.rewrites else j, j):
                     out[i] = features(blocks[i], states[i], start, stop)
             out.append(features(b, states[j], start, stop))
         if not act.write:
             return out, None
+        if kind.forward.frame_history is not None:     # (its last block ends on as_of)
+            return out, kind.forward.frame_history(h, blocks[-1], np.arange(start, stop), key)
         frames = []
         for j, b in enumerate(blocks):
             frame = kind.frame(h, b, np.arange(start, stop), key, *(() if j == 0 else (kind.forward.days,)))
