@@ -57,6 +57,8 @@ class Forward:
     frame_history: Callable[..., Any] | None = None   # (history, last block, codes, key): every row
     # at once, as it finally stands (a payout paid, a ticket resolved after an earlier date),
     # dates in days before the last block's end; None: each block frames its new days
+    pinned: Callable[..., None] | None = None   # (history, block): golden fixes made on a block's
+    # copies carried into the history (None: the block's arrays are the history's)
 
 
 @dataclass(frozen=True)

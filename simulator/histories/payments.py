@@ -123,7 +123,7 @@ def reduce(h, b):
     latest_late = (d[:, -1] > late) | outstanding
     return {"last_delay_days": d[:, -1], "latest_late": latest_late,
             "late_payouts": ((d > late) & live).sum(axis=1) + (outstanding & (d[:, -1] <= late)),
-            "mean_delay": (d * live).sum(axis=1) / live.sum(axis=1)}
+            "mean_delay": (d * live).sum(axis=1) / np.maximum(live.sum(axis=1), 1)}   # (0 before joining)
 
 
 def frame(h, b, codes, key):

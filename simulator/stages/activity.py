@@ -231,11 +231,12 @@ class Activity(BaseStage):
         for h in self.histories:
             table = ctx.tables[h.table]
             codes = table[ctx.world.key].cat.codes.to_numpy()
-            for col in KINDS[h.kind].dates:            # (a Series is taken as is; an array would be copied)
+            for col in [c for c in KINDS[h.kind].dates if c in table]:   # (a Series is taken as is; an array
+                #                                                              would be copied)
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
             if gone is not None:                       # what a partner would have done after it left: not done
                 left = gone[codes]
-                first, *later = KINDS[h.kind].dates
+                first, *later = [c for c in KINDS[h.kind].dates if c in table]
                 for col in later:                      # (a payout paid, a ticket resolved after it left: not yet)
                     when = table[col].to_numpy(dtype="datetime64[us]")
                     after = ~np.isnat(left) & (when >= left)
@@ -263,7 +264,7 @@ class Activity(BaseStage):
             if table is None:
                 continue
             codes = table[world.key].cat.codes.to_numpy()
-            for col in KINDS[h.kind].dates:
+            for col in [c for c in KINDS[h.kind].dates if c in table]:
                 when = table[col].to_numpy(dtype="datetime64[us]")
                 seen = ~np.isnat(when)
                 out.append({"invariant": f"{h.table}.{col}: on or after the partner joined, on or before its "

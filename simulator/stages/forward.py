@@ -136,6 +136,8 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                             fix(h, b, row - start, pin, decimals)
                         except ValueError as exc:
                             raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+                if kind.forward.pinned is not None:
+                    kind.forward.pinned(h, b)
                 # the feature date's block may have moved days of the dates before it (their
                 # grids share its days): theirs again
                 for i in range(max(0, j - reach) if kind.forward.rewrites else j, j):
@@ -149,7 +151,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         for j, b in enumerate(blocks):
             frame = kind.frame(h, b, np.arange(start, stop), key, *(() if j == 0 else (kind.forward.days,)))
             shift = int((as_of - days[j]) // np.timedelta64(1, "D"))
-            for col in kind.dates:             # days before as_of, where every row is dated from
+            for col in [c for c in kind.dates if c in frame]:   # days before as_of, where rows are dated from
                 d = frame[col].to_numpy()
                 frame[col] = np.where(d == NO_DATE, d, d + shift).astype(d.dtype)
             frames.append(frame)
