@@ -160,7 +160,7 @@ def settle(h, inp, carried: bool):
             "downloads": np.where(logins > 0, np.asarray(inp["downloads"], dtype=np.int64), 0)}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
     """:func:`generate` at a horizon's first date, its logins held in an array with room
     for ``periods`` more windows: each later date's block is a view of it (:func:`advance`),
     so a golden record's logins moved at one date are the earlier date's too."""
@@ -171,7 +171,7 @@ def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
     return {**b, "logins": history[:, :k], "history": history, "offset": 0}
 
 
-def advance(h, b, inp, rng, full: bool, exact: bool = False):
+def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     """The block of the grid ending one window (30 days) later: the window's logins
     generated from the inputs as of its last day (:func:`settle`d), the logins before it
     being the history's (their part of the trend known, the window shaped for the rest),

@@ -40,10 +40,11 @@ class Kind:
 @dataclass(frozen=True)
 class Forward:
     """How a kind's history runs forward through a horizon of snapshots: ``start`` (history,
-    inputs, rng, full, periods, exact) generates the grid ending on the horizon's first date
-    as ``generate`` does, with room for ``periods`` more; ``advance`` (history, block, inputs,
-    rng, full, exact) returns the block of the grid ending ``days`` later, the new days
-    generated from the inputs as of their last day given the history before them. Inputs
+    inputs, rng, full, periods, exact, lag) generates the grid ending on the horizon's first
+    date as ``generate`` does, with room for ``periods`` more; ``advance`` (history, block,
+    inputs, rng, full, exact, lag) returns the block of the grid ending ``days`` later, the
+    new days generated from the inputs as of their last day given the history before them
+    (``lag``: days from that day to the feature date, for a calendar anchored there). Inputs
     are the moved state's, so either may first make them feasible at that date (a last
     login before joining). With ``exact`` (the feature date) the inputs that are drawn
     columns must come out exactly, as one snapshot's do, even if the days before change

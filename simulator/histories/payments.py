@@ -48,7 +48,7 @@ def generate(h, inp, rng, full: bool):
     return {"delays": delays, "due": due, "live": due <= (live - 1)[:, None], "outstanding": outstanding}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
     """:func:`generate` at a horizon's first date (a partner not joined yet has no payout),
     its payouts held in arrays with room for one more per period: each date's block is a
     view of its last ``months`` (:func:`advance`), and the history is framed once, from the
@@ -75,7 +75,7 @@ def _view(shared, offset, today, months):
             "outstanding": shared["outstanding"][:, offset + months - 1]}   # (the latest's, as generate's)
 
 
-def advance(h, b, inp, rng, full: bool, exact: bool = False):
+def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     """The block 30 days later: the payout outstanding at the last date paid (late), and a
     new one due the day after the last date (on its first day for a partner that joined
     since; none before joining), late exactly when the flag is set, as :func:`generate`

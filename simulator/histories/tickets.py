@@ -82,7 +82,7 @@ def _joined(inp):
     return {**inp, "open": np.where(joined, inp["open"], 0), "resolved": np.where(joined, inp["resolved"], 0)}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
     """:func:`generate` at a horizon's first date, each ticket given the day it opened and,
     when resolved, a day it was resolved on (days from that date: 0 is the date); the
     history is framed once, from the last block (:func:`frame_history`)."""
@@ -103,7 +103,7 @@ def _view(h, t, today, m):
             "template": t["template"][seen], "days_before": today - t["opened"][seen]}
 
 
-def advance(h, b, inp, rng, full: bool, exact: bool = False):
+def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     """The block 30 days later: the partner's open tickets brought to this date's open count
     exactly (the oldest resolved on a day of the period, or new ones opened on its live days
     and left open), and the period's share (30 / window_days) of its resolved count opened

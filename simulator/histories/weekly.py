@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import reduce as R
-from .kind import LIVE, Kind, days_to_end, live_grid, lower_date, partner_column
+from .kind import LIVE, Forward, Kind, days_to_end, live_grid, lower_date, partner_column, upper_date
 
 DECIMALS = 4         # rates are stored to 4 decimals, so the change is exact to 4 too
 WEEK = 7
@@ -32,6 +32,60 @@ def generate(h, inp, rng, full: bool):
     first = weeks - np.clip(np.asarray(inp[LIVE], dtype=np.int64) // WEEK, 0, weeks)   # first whole live week
     return {"rates": np.concatenate([rates, np.round(rates[:, -1:] + change[:, None], DECIMALS)], axis=1),
             "first": first}
+
+
+def _view(h, b, today, last):
+    """The block on day ``today`` (days from the feature date), whose last whole week is
+    week number ``last`` (weeks end on the feature date's weekday: week w ends 7w days
+    after it); a week is live when it started on or after the partner joined."""
+    weeks = h.options["weeks"]
+    col = last - b["w0"]
+    live_end = 7 * last - b["joined"] + 1                       # live days up to the last week's end
+    return {**b, "today": today, "last": last, "rates": b["history"][:, col - weeks + 1:col + 1],
+            "first": weeks - np.clip(live_end // WEEK, 0, weeks)}
+
+
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+    """:func:`generate` for the weeks ending on or before a horizon's first date (its whole
+    weeks, on the feature date's weekday), held in an array with room for every week of
+    ``periods`` more periods of 30 days; framed once, from the last block."""
+    weeks = h.options["weeks"]
+    last = (-lag) // WEEK
+    live = np.asarray(inp[LIVE], dtype=np.int64)
+    b = generate(h, {**inp, LIVE: live - (-lag - WEEK * last)}, rng, full)
+    m = live.size
+    history = np.zeros((m, weeks + periods * 30 // WEEK + 1))
+    history[:, :weeks] = b["rates"]
+    return _view(h, {"history": history, "w0": last - weeks + 1, "joined": -lag - live + 1}, -lag, last)
+
+
+def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
+    """The block 30 days later: the whole weeks since the last date, at the partner's level
+    as of this one with week-to-week noise, the last differing from the week before by
+    exactly this date's change (as :func:`generate` makes them)."""
+    weeks, last = h.options["weeks"], (-lag) // WEEK
+    new = last - b["last"]
+    level = np.asarray(inp["level"], dtype=float)
+    change = np.round(np.asarray(inp["change"], dtype=float), DECIMALS)
+    m = level.size
+    rates = np.clip(level[:, None] + h.options["noise"] * rng("noise").standard_normal((m, new - 1)), 0, 1)
+    rates[:, -1] = np.clip(rates[:, -1], np.maximum(-change, 0), np.minimum(1 - change, 1))
+    rates = np.round(rates, DECIMALS)
+    col = last - b["w0"]
+    b["history"][:, col - new + 1:col] = rates
+    b["history"][:, col] = np.round(rates[:, -1] + change, DECIMALS)
+    return _view(h, b, -lag, last)
+
+
+def frame_history(h, b, codes, key):
+    """Every whole live week of the horizon from the last block; ``week_start`` in days
+    before that block's end."""
+    cols = b["last"] - b["w0"] + 1
+    start_day = WEEK * (b["w0"] + np.arange(cols)) - (WEEK - 1)          # days from the feature date
+    live = start_day[None, :] >= b["joined"][:, None]
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
+                         "week_start": np.broadcast_to((b["today"] - start_day).astype(np.int16), live.shape)[live],
+                         h.options["column"]: b["history"][:, :cols][live]})
 
 
 def reduce(h, b):
@@ -56,7 +110,7 @@ def schema(h, spec):
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
         "week_start": pa.Column("datetime64[us]", pa.Check.in_range(
-            lower_date(spec, WEEK * k), spec.feature_date - np.timedelta64(WEEK - 1, "D"))),
+            lower_date(spec, WEEK * k), upper_date(spec) - np.timedelta64(WEEK - 1, "D"))),
         h.options["column"]: pa.Column("float64", pa.Check.in_range(0, 1)),
     }, strict=True, ordered=True, name=h.table)
 
@@ -72,4 +126,5 @@ KIND = Kind(
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: WEEK * h.options["weeks"], dates=("week_start",),
     measures={"change": ("wow", 2 * WEEK), "level": ("mean_rate", WEEK)},
+    forward=Forward(start, advance, 30, frame_history=frame_history),
 )

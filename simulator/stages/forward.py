@@ -109,7 +109,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         values.append(inputs.next(state))
     pins = act._history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
-    as_of = np.datetime64(world.as_of, "D")
+    as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
     reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
 
     def features(b, state, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -122,10 +122,10 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         for j in range(days.size):
             inp = {k: _rows(v, start, stop) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
-            exact = j == at_feature_date
+            exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
             try:
-                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact) if j == 0 else \
-                    kind.forward.advance(h, blocks[-1], inp, rng, act.write, exact)
+                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact=exact, lag=lag) if j == 0 else \
+                    kind.forward.advance(h, blocks[-1], inp, rng, act.write, exact=exact, lag=lag)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
