@@ -38,7 +38,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import reduce as R
-from .kind import LIVE, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column
+from .kind import LIVE, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
 
 MONTH = 30
 RECENT = 3           # months in the average / acceleration / 90-day trend window
@@ -142,6 +142,57 @@ def generate(h, inp, rng, full: bool):
     return {"cents": daily, "early_totals": early, "first": first}
 
 
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+    """:func:`generate` (its whole grid) at a horizon's first date, nothing for a partner
+    not joined yet, its daily cents held in an array with room for ``periods`` more months:
+    each later date's block is a view of it (:func:`advance`)."""
+    months = h.options["months"]
+    k = months * MONTH
+    live = np.asarray(inp[LIVE], dtype=np.int64)
+    b = generate(h, {**inp, LIVE: np.maximum(live, 1)}, rng, True)
+    history = np.zeros((live.size, k + periods * MONTH), dtype=np.int64)
+    history[:, :k] = b["cents"] * (live >= 1)[:, None]
+    return {"cents": history[:, :k], "first": first_live(k, np.maximum(live, 0)), "history": history, "offset": 0}
+
+
+def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
+    """The block 30 days later: the new month earns what the date's state does in the last
+    month of its three recent ones (:func:`_recent_months`: the average, plus the
+    acceleration's and the trend's share; at most ``cap``, the average's own), at its live
+    share, spread over its live days.
+    ``exact`` (the feature date): the last three months' mean is the average to the cent,
+    as :func:`generate` makes it; the new month takes the difference, and when that would
+    be negative, it earns nothing and the two months before are scaled down to the mean."""
+    months = h.options["months"]
+    k = months * MONTH
+    history, offset = b["history"], b["offset"] + MONTH
+    x = history[:, offset:offset + k]
+    live_days = np.maximum(np.asarray(inp[LIVE], dtype=np.int64), 0)
+    first = first_live(k, live_days)
+    live = live_grid(k, first)
+    live_months, share = _live_months(first, months), _live_share(first, months)
+    live_recent = live_months[:, -RECENT:].sum(axis=1)
+    average = np.asarray(inp["average"], dtype=float)
+    rates, _ = _recent_months(average, np.asarray(inp["acceleration"], float), np.asarray(inp["trend"], float),
+                              live_recent)
+    # (at most the cap of a 3-month average: months under it keep every average under it)
+    cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)
+    if exact:
+        total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
+        before = x[:, k - RECENT * MONTH:k - MONTH]
+        had = before.sum(axis=1)
+        cents = np.where(live_recent > 0, total - had, 0)
+        over = cents < 0
+        if over.any():                          # the two months before scaled down to the whole total
+            scaled = np.floor(before[over] * (total[over] / had[over])[:, None]).astype(np.int64)
+            last_day = MONTH * (RECENT - 1) - 1 - np.argmax(scaled[:, ::-1] > 0, axis=1)
+            scaled[np.arange(scaled.shape[0]), last_day] += total[over] - scaled.sum(axis=1)
+            before[over] = scaled
+            cents[over] = 0
+    x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], live[:, k - MONTH:], rng("month-days"))
+    return {"cents": x, "first": first, "history": history, "offset": offset}
+
+
 def reduce(h, b):
     months_n = h.options["months"]
     daily, first = b["cents"], b["first"]
@@ -162,19 +213,21 @@ def reduce(h, b):
     }
 
 
-def frame(h, b, codes, key):
-    """One row per partner per live day; ``commission_date`` in days before the end."""
+def frame(h, b, codes, key, last: int | None = None):
+    """One row per partner per live day (``last``: of the last month only, a horizon's new
+    one); ``commission_date`` in days before the end."""
     m, k = b["cents"].shape
-    live = live_grid(k, b["first"])
-    return pd.DataFrame({key.column: partner_column(codes, key.dtype, k - b["first"]),
-                         "commission_date": days_to_end(k, m)[live], "amount": b["cents"][live] / 100})
+    lo = 0 if last is None else k - last
+    live = live_grid(k, b["first"])[:, lo:]
+    return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
+                         "commission_date": days_to_end(k, m)[:, lo:][live], "amount": b["cents"][:, lo:][live] / 100})
 
 
 def schema(h, spec):
     k = h.options["months"] * MONTH
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
-        "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), spec.feature_date)),
+        "commission_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, k), upper_date(spec))),
         "amount": pa.Column("float64", pa.Check.ge(0)),
     }, strict=True, ordered=True, name=h.table)
 
@@ -187,7 +240,7 @@ KIND = Kind(
         "trend": "intended 90-day trend: least-squares slope of daily amounts / their mean, per 30 days",
         "volatility": "intended standard deviation of the monthly totals, as a share of the average",
     },
-    options={"months": ("int", 6, RECENT), "spread": ("number", 5, 0.01)},
+    options={"months": ("int", 6, RECENT), "spread": ("number", 5, 0.01), "cap": ("number", float("inf"), 0)},
     aggregates={
         "avg_3m": "mean of the last 3 monthly totals (the live ones)",
         "second_difference": "last 3 monthly rates: m3 - 2 m2 + m1 (0 unless all 3 are live)",
@@ -200,4 +253,5 @@ KIND = Kind(
     measures={"acceleration": ("second_difference", RECENT * MONTH), "trend": ("trend_90d", RECENT * MONTH),
               "average": ("avg_3m", 1)},
     panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
+    forward=Forward(start, advance, MONTH, rewrites=True),
 )
