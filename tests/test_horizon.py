@@ -1,7 +1,7 @@
 """A horizon of monthly snapshots (timeline.snapshots): every table tells one timeline.
 
-Worlds are generated in-process with the drawn features (activity=none: the histories are
-built at the feature date only, so a horizon refuses them). What is checked is recomputed
+Worlds are generated in-process with the drawn features (activity=none; raw histories run
+forward through a horizon are tests/test_forward.py's). What is checked is recomputed
 from the tables a user gets: who is in each snapshot, its labels, the masters' network
 features as of each snapshot, one decision per active partner per period, each
 snapshot's churn rate (solved exactly), and how the drawn columns move. Statistical
@@ -146,19 +146,6 @@ def test_tenure_ages_between_snapshots(world):
     a, b = wide[dates[0]], wide[dates[-1]]
     both = a.notna() & b.notna()
     assert both.sum() > 1000 and ((b[both] - a[both]) == 5).all()    # 150 days later: 5 whole months more
-
-
-def test_a_horizon_refuses_the_histories_that_cannot_run_forward(compose):
-    from simulator.errors import ConfigError
-    from simulator.load import load_spec
-
-    with pytest.raises(ConfigError) as exc:
-        load_spec(compose(["timeline.snapshots=2"]))
-    lines = exc.value.problems
-    forward = [line for line in lines if "runs every history forward through the horizon" in line]
-    assert {line.split(":")[0] for line in forward} == {f"activity.histories.{h}.kind" for h in
-                                                        ("tickets", "commissions", "conversions", "payouts")}
-    assert all("kinds that can: daily_activity" in line for line in forward)
 
 
 @pytest.mark.slow

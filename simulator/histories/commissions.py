@@ -142,6 +142,25 @@ def generate(h, inp, rng, full: bool):
     return {"cents": daily, "early_totals": early, "first": first}
 
 
+def _scaled_to(months: np.ndarray, total: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Per partner and month, the factor that brings its months to ``total`` together: one
+    scale for all, each month held at its ``cap`` (a month above it would lift an earlier
+    date's average over the average's cap), found by bisection; where the caps cannot hold
+    ``total`` (none can when one is infinite), one plain scale."""
+    lo, hi = np.zeros(total.size), np.full(total.size, 1.0)
+    while ((grow := np.minimum(months * hi[:, None], cap).sum(axis=1) < total) & (hi < 1e12)).any():
+        hi = np.where(grow, hi * 2, hi)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        low = np.minimum(months * mid[:, None], cap).sum(axis=1) < total
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    capped = np.minimum(months * hi[:, None], cap)
+    plain = total / np.maximum(months.sum(axis=1), 1)
+    fits = cap.sum(axis=1) >= total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(fits[:, None], np.where(months > 0, capped / months, 0.0), plain[:, None])
+
+
 def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
     """:func:`generate` (its whole grid) at a horizon's first date, nothing for a partner
     not joined yet, its daily cents held in an array with room for ``periods`` more months:
@@ -161,8 +180,8 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     acceleration's and the trend's share; at most ``cap``, the average's own), at its live
     share, spread over its live days.
     ``exact`` (the feature date): the last three months' mean is the average to the cent,
-    as :func:`generate` makes it; the new month takes the difference, and when that would
-    be negative, it earns nothing and the two months before are scaled down to the mean."""
+    as :func:`generate` makes it, the three scaled together (so their shape, the trend, is
+    the state's), the rounding on the date itself."""
     months = h.options["months"]
     k = months * MONTH
     history, offset = b["history"], b["offset"] + MONTH
@@ -177,19 +196,16 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
                               live_recent)
     # (at most the cap of a 3-month average: months under it keep every average under it)
     cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)
-    if exact:
-        total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
-        before = x[:, k - RECENT * MONTH:k - MONTH]
-        had = before.sum(axis=1)
-        cents = np.where(live_recent > 0, total - had, 0)
-        over = cents < 0
-        if over.any():                          # the two months before scaled down to the whole total
-            scaled = np.floor(before[over] * (total[over] / had[over])[:, None]).astype(np.int64)
-            last_day = MONTH * (RECENT - 1) - 1 - np.argmax(scaled[:, ::-1] > 0, axis=1)
-            scaled[np.arange(scaled.shape[0]), last_day] += total[over] - scaled.sum(axis=1)
-            before[over] = scaled
-            cents[over] = 0
     x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], live[:, k - MONTH:], rng("month-days"))
+    if exact:                                   # the three months scaled together to the drawn mean
+        total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
+        recent = x[:, k - RECENT * MONTH:]
+        months_now = recent.reshape(-1, RECENT, MONTH).sum(axis=2).astype(float)
+        cap = h.options["cap"] * share[:, -RECENT:] * 100
+        cap[:, -1] = np.inf                      # (the date's own month: its average is the drawn one)
+        factor = _scaled_to(months_now, total, cap)
+        recent[:] = np.floor(recent.reshape(-1, RECENT, MONTH) * factor[:, :, None]).reshape(recent.shape)
+        recent[:, -1] += total - recent.sum(axis=1)       # the date itself: a live day of every joined partner
     return {"cents": x, "first": first, "history": history, "offset": offset}
 
 
@@ -206,7 +222,7 @@ def reduce(h, b):
     live_recent = live[:, -RECENT:].sum(axis=1)
     live_days = months_n * MONTH - first
     return {
-        "avg_3m": months[:, -RECENT:].sum(axis=1) / live_recent,
+        "avg_3m": months[:, -RECENT:].sum(axis=1) / np.maximum(live_recent, 1),     # (0 before joining)
         "second_difference": np.where(live_recent == RECENT, R.second_difference(rates), 0.0),
         "trend_90d": np.where(live_days >= MONTH, R.relative_slope_last(recent_days / 100, live_days, MONTH), 0.0),
         "monthly_std": R.std_where(rates, live),

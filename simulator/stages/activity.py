@@ -307,8 +307,13 @@ class Activity(BaseStage):
 
 
     def review(self, world, tables) -> StageReview:
-        """History inputs drawn from a distribution, against the features that measure them."""
+        """History inputs drawn from a distribution, against the features that measure them
+        (one snapshot's: run forward through a horizon, a history realizes a trend given
+        the weeks before it, which its state did not choose, so it is a shape, not a target;
+        the horizon's experiment declares what its features look like instead)."""
         partners, out = tables[world.table], []
+        if self.snapshots > 1:
+            return StageReview(out)
         live = live_days(world, partners)
         for h in self.histories:
             for key, (agg, needs) in KINDS[h.kind].measures.items():

@@ -1,0 +1,183 @@
+"""Histories run forward through a horizon (experiment=horizon_histories, stages/forward.py).
+
+Every feature of a snapshot is recomputed here from the written history tables, with code
+of its own (a query over the rows dated on or before the snapshot, as a pipeline would),
+at the first, a middle and the last snapshot; the tables hold nothing after a partner
+left or before it joined; the churn process reads the features as of each period start;
+and the bytes do not depend on the executor or the chunk size.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from simulator.run import generate
+
+N = 3000
+DAY = pd.Timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def world(compose):
+    return generate(compose(["experiment=horizon_histories", f"n_partners={N}", "db=none", "output.report=false"]))
+
+
+def _snapshots(world) -> list[pd.Timestamp]:
+    dates = sorted(pd.to_datetime(world["features_panel"]["snapshot_date"].unique()))
+    return [dates[0], dates[len(dates) // 2], dates[-1]]
+
+
+def _panel(world, snapshot) -> pd.DataFrame:
+    panel = world["features_panel"]
+    return panel[pd.to_datetime(panel["snapshot_date"]) == snapshot].set_index("partner_id")
+
+
+def _grid(rows: pd.DataFrame, ids: pd.Index, date: str, value: str, snapshot, days: int) -> np.ndarray:
+    """partners x days: the values dated in the ``days`` days up to the snapshot, oldest first."""
+    rows = rows[(rows[date] <= snapshot) & (rows[date] > snapshot - days * DAY)]
+    r = ids.get_indexer(rows["partner_id"].astype(str))
+    back = ((snapshot - rows[date]) // DAY).to_numpy()
+    x = np.zeros((len(ids), days))
+    mine = r >= 0                                       # (rows of partners in the snapshot)
+    np.add.at(x, (r[mine], days - 1 - back[mine]), rows[value].to_numpy(dtype=float)[mine])
+    return x
+
+
+def test_daily_features_are_the_rows_up_to_each_snapshot(world):
+    daily = world["activity_daily"]
+    for snapshot in _snapshots(world):
+        p = _panel(world, snapshot)
+        ids = pd.Index(p.index.astype(str))
+        x = _grid(daily, ids, "activity_date", "logins", snapshot, 60)
+        since_login = np.where((x > 0).any(axis=1), np.argmax(x[:, ::-1] > 0, axis=1), 60)
+        rolling = np.array([x[:, d - 29:d + 1].sum(axis=1) for d in range(30, 60)]).T
+        t = np.arange(30) - 14.5
+        downloads = _grid(daily, ids, "activity_date", "asset_downloads", snapshot, 30).sum(axis=1)
+        assert (p["login_count_30d"].to_numpy() == x[:, 30:].sum(axis=1)).all()
+        assert (p["days_since_last_interaction"].to_numpy() == since_login).all()
+        assert np.allclose(p["login_trend_30d"], np.round(rolling @ t / (t @ t), 3), atol=1e-9)
+        assert (p["asset_download_count_30d"].to_numpy() == downloads).all()
+
+
+def test_commission_features_are_the_rows_up_to_each_snapshot(world):
+    """Partners with six whole months behind them (younger ones follow the kind's live-month
+    conventions, covered by the one-snapshot tests)."""
+    rows, partners = world["commissions_daily"], world["partners"].set_index("partner_id")
+    for snapshot in _snapshots(world):
+        p = _panel(world, snapshot)
+        p = p[((snapshot - pd.to_datetime(partners.loc[p.index, "created_at"])) // DAY).to_numpy() >= 180]
+        x = _grid(rows, pd.Index(p.index.astype(str)), "commission_date", "amount", snapshot, 180)
+        months = x.reshape(len(p), 6, 30).sum(axis=2)
+        t = np.arange(90) - 44.5
+        mean = x[:, -90:].mean(axis=1)
+        trend = np.where(mean > 0, (x[:, -90:] @ t / (t @ t)) / np.where(mean > 0, mean, 1) * 30, 0)
+        assert len(p) > 300
+        assert np.allclose(p["avg_commission_3m"], np.round(months[:, -3:].mean(axis=1), 2), atol=0.0051)
+        assert np.allclose(p["revenue_velocity"], np.round(months[:, -1] - 2 * months[:, -2] + months[:, -3], 2),
+                           atol=0.0051)
+        assert np.allclose(p["commission_trend_90d"], np.round(trend, 3), atol=0.00051)
+        assert np.allclose(p["commission_volatility"], np.round(months.std(axis=1), 2), atol=0.0051)
+
+
+def test_weekly_payout_and_ticket_features_are_the_rows_up_to_each_snapshot(world):
+    from simulator.histories.tickets import negativity
+
+    weeks, payouts, tickets = world["conversions_weekly"], world["payouts"], world["support_tickets"]
+    texts = tuple(tickets["text"].cat.categories)
+    score = dict(zip(texts, negativity(texts)))
+    for snapshot in _snapshots(world):
+        p = _panel(world, snapshot)
+        ids = p.index.astype(str)
+        # the change between the last two whole weeks ended by the snapshot
+        w = weeks[weeks["week_start"] + 6 * DAY <= snapshot].sort_values("week_start")
+        last2 = w.groupby(w["partner_id"].astype(str), observed=True)["conversion_rate"].apply(
+            lambda r: round(r.iloc[-1] - r.iloc[-2], 4) if len(r) >= 2 else 0.0)
+        assert np.allclose(p["conversion_rate_wow"], last2.reindex(ids, fill_value=0.0).to_numpy(), atol=1e-9)
+        # the latest payout due by the snapshot: late when unpaid then, or paid more than 7 days late
+        due = payouts[payouts["due_date"] <= snapshot].sort_values("due_date")
+        latest = due.groupby(due["partner_id"].astype(str), observed=True).tail(1).set_index(
+            due["partner_id"].astype(str).loc[lambda s: ~s.duplicated(keep="last")])
+        late = latest["paid_at"].isna() | (latest["paid_at"] > snapshot) | \
+            (latest["paid_at"] - latest["due_date"] > 7 * DAY)
+        assert (late.reindex(ids, fill_value=False).to_numpy() == p["payment_delay_flag"].to_numpy()).all()
+        # tickets open at the snapshot, and the negativity of the last 90 days' or still open
+        seen = tickets[tickets["opened_at"] <= snapshot]
+        still = seen["resolved_at"].isna() | (seen["resolved_at"] > snapshot)
+        by = seen["partner_id"].astype(str)
+        open_count = still.groupby(by).sum().reindex(ids, fill_value=0).to_numpy()
+        recent = still | (seen["opened_at"] > snapshot - 90 * DAY)
+        neg = seen["text"].astype(str).map(score)[recent].groupby(by[recent]).mean().reindex(ids, fill_value=0.0)
+        assert (p["unresolved_ticket_count"].to_numpy() == open_count).all()
+        assert np.allclose(p["negative_sentiment_score"], np.round(neg.to_numpy(), 2), atol=1e-9)
+
+
+def test_no_history_row_before_joining_or_after_leaving(world):
+    partners = world["partners"].set_index("partner_id")
+    tables = {"activity_daily": ["activity_date"], "commissions_daily": ["commission_date"],
+              "conversions_weekly": ["week_start"], "payouts": ["due_date", "paid_at"],
+              "support_tickets": ["opened_at", "resolved_at"]}
+    as_of = pd.Timestamp("2026-01-01")
+    for table, cols in tables.items():
+        rows = world[table]
+        ids = rows["partner_id"].astype(str)
+        joined = pd.to_datetime(partners.loc[ids, "created_at"]).to_numpy()
+        left = pd.to_datetime(partners.loc[ids, "churned_at"]).to_numpy()
+        first = rows[cols[0]].to_numpy()
+        assert (first >= joined).all(), table
+        for col in cols:
+            when = rows[col].to_numpy()
+            seen = ~pd.isna(when)
+            assert (when[seen] <= as_of).all(), (table, col)
+            assert not (seen & ~pd.isna(left) & (when >= left)).any(), (table, col)
+        assert (pd.to_datetime(rows[cols[0]]) > pd.Timestamp(_snapshots(world)[-1])).any(), table   # runs on
+
+
+def test_the_churn_process_reads_each_period_starts_features(compose):
+    """With one rule on a feature only a history computes (the login trend), each decision's
+    base churn probability on a snapshot date is one of two values, as the snapshot's row
+    of that feature says: the hazard read the features as of that day, not the feature
+    date's."""
+    cfg = compose(["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false"])
+    rules = [f"churn.rules.{name}.weight=0" for name in cfg.churn.rules]
+    world = generate(compose(["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false",
+                              *rules, "+churn.rules.falling.when='login_trend_30d < -0.1'",
+                              "+churn.rules.falling.weight=2.0"]))
+    truth, panel = world["decision_truth"], world["features_panel"]
+    merged = truth.merge(panel, left_on=["partner_id", "decision_date"], right_on=["partner_id", "snapshot_date"])
+    assert merged["snapshot_date"].nunique() >= 10
+    for _, g in merged.groupby(["snapshot_date", "is_master_affiliate"]):    # (masters: a pass of their own)
+        falling = g["login_trend_30d"].to_numpy() < -0.1
+        assert falling.any() and (~falling).any()
+        p = g["base_churn_probability"].to_numpy()
+        assert np.ptp(p[falling]) < 1e-12 and np.ptp(p[~falling]) < 1e-12 and p[falling][0] > p[~falling][0]
+
+
+def test_a_horizons_period_must_be_the_histories_window(compose):
+    from simulator.errors import ConfigError
+    from simulator.load import load_spec
+
+    with pytest.raises(ConfigError) as exc:
+        load_spec(compose(["experiment=horizon_histories", "timeline.episode_days=28"]))
+    assert any(line.startswith("timeline.episode_days:") and "runs forward 30 days at a time" in line
+               for line in exc.value.problems)
+
+
+@pytest.mark.slow
+def test_forward_histories_bytes_do_not_depend_on_executor_or_chunks(tmp_path):
+    world = ["experiment=horizon_histories", "n_partners=6144", "block_size=2048", "db=none", "output.report=false",
+             "activity.write=true"]
+
+    def digests(out):
+        m = json.loads((out / "manifest.json").read_text())
+        return {name: f["sha256"] for t in m["tables"].values() for name, f in t["files"].items()}
+
+    runs = {}
+    for name, extra in {"blocks": ["executor.chunk_size=2048"], "whole": ["executor.chunk_size=1000000"],
+                        "procs": ["executor=processes", "executor.workers=2", "executor.chunk_size=2048"]}.items():
+        run_cli(*world, *extra, out_dir=tmp_path / name)
+        runs[name] = digests(tmp_path / name)
+    assert len(runs["blocks"]) >= 20 and runs["whole"] == runs["blocks"] and runs["procs"] == runs["blocks"]
