@@ -2,8 +2,9 @@
 with one, and the yardstick, in one invocation; wall time and the peak memory of all
 processes together (benchmarks/peak.py).
 
-Runs, with features drawn (``activity=none``: the horizon refuses histories built at the
-feature date only), Parquet, ``db=none``, no report:
+Runs, with features from raw histories run forward (``experiment=horizon_histories``,
+histories reduced, not written: ``activity.write=false``; ``--activity none``: drawn, as
+``experiment=horizon``), Parquet, ``db=none``, no report:
   * the yardstick ``benchmarks/yardstick/reference_vectorized.py`` at ``--n`` (Parquet);
   * ``--n`` partners with ``timeline.snapshots=1`` and with ``--snapshots`` (default 12):
     the bound is at most 5x;
@@ -12,6 +13,7 @@ feature date only), Parquet, ``db=none``, no report:
 Prints a Markdown table.
 
 usage: python benchmarks/horizon.py [--n 1000000] [--snapshots 12] [--linear 3000000] [--big 10000000]
+                                    [--activity histories|none]
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ from peak import measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("YARDSTICKS", Path(__file__).resolve().parent / "yardstick"))
-WORLD = ["activity=none", "db=none", "output.report=false", "output.formats=[parquet]"]
+WORLDS = {"histories": ["experiment=horizon_histories", "activity.write=false"],
+          "none": ["experiment=horizon"]}
+OUTPUT = ["db=none", "output.report=false", "output.formats=[parquet]"]
 
 
 def simulator(out: Path, *overrides: str) -> tuple[float, float, dict]:
@@ -40,9 +44,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--snapshots", type=int, default=12)
-    ap.add_argument("--linear", type=int, default=0, help="a larger world for linearity (default: 3 x --n)")
+    ap.add_argument("--linear", type=int, default=0, help="a larger world for linearity (default: 3 x --n; -1: none)")
     ap.add_argument("--big", type=int, default=0, help="a world of one snapshot (e.g. 10000000)")
+    ap.add_argument("--activity", choices=sorted(WORLDS), default="histories",
+                    help="features from histories run forward (default) or drawn")
     args = ap.parse_args()
+    world = [*WORLDS[args.activity], *OUTPUT]
     n, k, rows = args.n, args.snapshots, []
     linear = args.linear or 3 * n
     with tempfile.TemporaryDirectory(prefix="horizon-bench-") as tmp:
@@ -50,16 +57,17 @@ def main() -> None:
         y_wall, y_peak, _ = measure([sys.executable, str(BENCH / "reference_vectorized.py"), str(n),
                                      str(tmp / "yard"), "--formats", "parquet"])
         rows.append(("yardstick reference_vectorized.py (Parquet)", n, y_wall, y_peak, None, None))
-        one, p1, _ = simulator(tmp / "one", f"n_partners={n}", *WORLD, "timeline.snapshots=1")
+        one, p1, _ = simulator(tmp / "one", f"n_partners={n}", *world, "timeline.snapshots=1")
         rows.append(("one snapshot", n, one, p1, 1.0, None))
-        w, p, m = simulator(tmp / "many", f"n_partners={n}", *WORLD, f"timeline.snapshots={k}")
+        w, p, m = simulator(tmp / "many", f"n_partners={n}", *world, f"timeline.snapshots={k}")
         rows.append((f"{k} snapshots", n, w, p, w / one, m["tables"]["features_panel"]["rows"]))
-        w3, p3, m3 = simulator(tmp / "linear", f"n_partners={linear}", *WORLD, f"timeline.snapshots={k}")
-        rows.append((f"{k} snapshots", linear, w3, p3, w3 / one, m3["tables"]["features_panel"]["rows"]))
-        rows.append((f"  throughput at {linear:,} / at {n:,} (1: linear)", None, (linear / w3) / (n / w), None,
-                     None, None))
+        if linear > 0:
+            w3, p3, m3 = simulator(tmp / "linear", f"n_partners={linear}", *world, f"timeline.snapshots={k}")
+            rows.append((f"{k} snapshots", linear, w3, p3, w3 / one, m3["tables"]["features_panel"]["rows"]))
+            rows.append((f"  throughput at {linear:,} / at {n:,} (1: linear)", None, (linear / w3) / (n / w), None,
+                         None, None))
         if args.big:
-            wb, pb, _ = simulator(tmp / "big", f"n_partners={args.big}", *WORLD, "timeline.snapshots=1",
+            wb, pb, _ = simulator(tmp / "big", f"n_partners={args.big}", *world, "timeline.snapshots=1",
                                   "executor=processes")
             rows.append(("one snapshot, executor=processes", args.big, wb, pb, None, None))
     print("| run | partners | seconds | peak MiB (all processes) | x one snapshot | features_panel rows |")

@@ -169,7 +169,7 @@ def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int =
     k = months * MONTH
     live = np.asarray(inp[LIVE], dtype=np.int64)
     b = generate(h, {**inp, LIVE: np.maximum(live, 1)}, rng, True)
-    history = np.zeros((live.size, k + periods * MONTH), dtype=np.int64)
+    history = np.zeros((live.size, k + periods * MONTH), dtype=np.int32)     # (cents a day: well inside)
     history[:, :k] = b["cents"] * (live >= 1)[:, None]
     return {"cents": history[:, :k], "first": first_live(k, np.maximum(live, 0)), "history": history, "offset": 0}
 

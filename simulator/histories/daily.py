@@ -39,21 +39,23 @@ def _login_shape(h, logins, silent, trend, first, known=None):
     """Per partner: the relative daily login rate over the history (k days), and where
     logins may fall (live window days up to the last login, live pre-window days before
     it). ``known``: the days before the window are history already (a horizon's earlier
-    period), this their part of the expected trend; only the window is shaped."""
+    period), this their part of the expected trend; only the window is shaped, and the
+    arrays returned are the window's days only."""
     k = h.options["days"]
     m = logins.size
     w = R.rolling_slope_weights(k, WINDOW, WINDOW)
-    i = np.arange(k, dtype=float)
+    anchor = np.where(k - 1 - silent >= 0, w[np.clip(k - 1 - silent, 0, k - 1)], 0.0)
+    cols = slice(0, k) if known is None else slice(k - WINDOW, k)
+    w, i = w[cols], np.arange(k, dtype=float)[cols]
     last = k - 1 - silent                                  # index of the last login
     start = np.maximum(first, k - WINDOW)                  # the first live day of the window
     in_window = (i[None, :] >= start[:, None]) & (i[None, :] <= last[:, None])
     pre_end = np.minimum(last - 1, k - WINDOW - 1)
-    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None]) & (known is None)
+    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
     n_window = in_window.sum(axis=1)
     center = np.where(n_window > 0, (start + last) / 2, (first + np.maximum(pre_end, first)) / 2)
     spread = np.maximum(logins - 1, 0)                     # logins besides the last one
     level = np.where(logins > 0, logins, h.options["dormant_logins"]) / WINDOW
-    anchor = np.where(last >= 0, w[np.clip(last, 0, k - 1)], 0.0)
     dt = i[None, :] - center[:, None]
     wa, wp = in_window * w, in_pre * w
     share = spread / np.maximum(n_window, 1)
@@ -166,7 +168,7 @@ def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int =
     so a golden record's logins moved at one date are the earlier date's too."""
     b = generate(h, settle(h, inp, False), rng, full)
     m, k = b["logins"].shape
-    history = np.zeros((m, k + periods * WINDOW), dtype=np.int64)
+    history = np.zeros((m, k + periods * WINDOW), dtype=np.int32)            # (half the memory to sweep)
     history[:, :k] = b["logins"]
     return {**b, "logins": history[:, :k], "history": history, "offset": 0}
 
@@ -189,7 +191,7 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     shape, in_window, _, spread, _, last = _login_shape(h, inp["logins"], inp["last_login"],
                                                         np.asarray(inp["trend"], float), first, known)
     u = rng("logins-window").random((m, int(spread.max(initial=0))))
-    x[:, k - WINDOW:] = D.allocate(spread, (shape * in_window)[:, k - WINDOW:], u)
+    x[:, k - WINDOW:] = D.allocate(spread, shape * in_window, u)          # (the window's days)
     rows = np.flatnonzero(last >= k - WINDOW)
     x[rows, last[rows]] += 1
     if exact:                                   # the last login before the window, and none after it
@@ -256,7 +258,7 @@ def frame(h, b, codes, key, last: int | None = None):
              for part, cols in (("before", slice(0, k - WINDOW)), ("window", slice(k - WINDOW, k))) if cols.stop > lo]
     live = live_grid(k, b["first"])[:, lo:]
     out = {key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
-           "activity_date": days_to_end(k, m)[:, lo:][live], "logins": x[:, lo:][live]}
+           "activity_date": days_to_end(k, m)[:, lo:][live], "logins": x[:, lo:][live].astype(np.int64)}
     out.update({c: np.concatenate([s[c] for s in spans], axis=1)[live] for c in COLUMNS if c != "logins"})
     return pd.DataFrame(out)
 
