@@ -110,16 +110,22 @@ def _live_share(first, months):
     return np.clip(MONTH * np.arange(1, months + 1)[None, :] - np.asarray(first)[:, None], 0, MONTH) / MONTH
 
 
-def generate(h, inp, rng, full: bool):
+def _state(h, inp, live_days):
+    """The grid's live days and months, and the three recent monthly rates of the inputs'
+    state (:func:`_recent_months`)."""
     months = h.options["months"]
-    k = months * MONTH
-    first = first_live(k, inp[LIVE])
-    live = live_grid(k, first)
+    first = first_live(months * MONTH, live_days)
     live_months, share = _live_months(first, months), _live_share(first, months)
     live_recent = live_months[:, -RECENT:].sum(axis=1)
     average = np.asarray(inp["average"], dtype=float)
     rates, gap = _recent_months(average, np.asarray(inp["acceleration"], float), np.asarray(inp["trend"], float),
                                 live_recent)
+    return first, live_grid(months * MONTH, first), live_months, share, live_recent, average, rates, gap
+
+
+def generate(h, inp, rng, full: bool):
+    months = h.options["months"]
+    first, live, live_months, share, live_recent, average, rates, gap = _state(h, inp, inp[LIVE])
     # a partial month earns its live share of its rate: shift the live rates (>= 0) to the exact mean
     recent_share = share[:, -RECENT:]
     rates = rates + ((average * live_recent - (rates * recent_share).sum(axis=1))
@@ -182,18 +188,10 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     ``exact`` (the feature date): the last three months' mean is the average to the cent,
     as :func:`generate` makes it, the three scaled together (so their shape, the trend, is
     the state's), the rounding on the date itself."""
-    months = h.options["months"]
-    k = months * MONTH
+    k = h.options["months"] * MONTH
     history, offset = b["history"], b["offset"] + MONTH
     x = history[:, offset:offset + k]
-    live_days = np.maximum(np.asarray(inp[LIVE], dtype=np.int64), 0)
-    first = first_live(k, live_days)
-    live = live_grid(k, first)
-    live_months, share = _live_months(first, months), _live_share(first, months)
-    live_recent = live_months[:, -RECENT:].sum(axis=1)
-    average = np.asarray(inp["average"], dtype=float)
-    rates, _ = _recent_months(average, np.asarray(inp["acceleration"], float), np.asarray(inp["trend"], float),
-                              live_recent)
+    first, live, _, share, live_recent, average, rates, _ = _state(h, inp, np.maximum(np.asarray(inp[LIVE]), 0))
     # (at most the cap of a 3-month average: months under it keep every average under it)
     cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)
     x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], live[:, k - MONTH:], rng("month-days"))

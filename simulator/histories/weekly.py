@@ -20,18 +20,22 @@ DECIMALS = 4         # rates are stored to 4 decimals, so the change is exact to
 WEEK = 7
 
 
-def generate(h, inp, rng, full: bool):
-    weeks = h.options["weeks"]
+def _rates(h, inp, count, rng):
+    """``count`` weekly rates: the level with week-to-week noise, the last differing from the
+    week before by exactly the change."""
     level = np.asarray(inp["level"], dtype=float)
     change = np.round(np.asarray(inp["change"], dtype=float), DECIMALS)
-    m = level.size
-    rates = np.clip(level[:, None] + h.options["noise"] * rng("noise").standard_normal((m, weeks - 1)), 0, 1)
+    rates = np.clip(level[:, None] + h.options["noise"] * rng("noise").standard_normal((level.size, count - 1)), 0, 1)
     # the week before the last leaves room for the change within [0, 1]
     rates[:, -1] = np.clip(rates[:, -1], np.maximum(-change, 0), np.minimum(1 - change, 1))
     rates = np.round(rates, DECIMALS)
+    return np.concatenate([rates, np.round(rates[:, -1:] + change[:, None], DECIMALS)], axis=1)
+
+
+def generate(h, inp, rng, full: bool):
+    weeks = h.options["weeks"]
     first = weeks - np.clip(np.asarray(inp[LIVE], dtype=np.int64) // WEEK, 0, weeks)   # first whole live week
-    return {"rates": np.concatenate([rates, np.round(rates[:, -1:] + change[:, None], DECIMALS)], axis=1),
-            "first": first}
+    return {"rates": _rates(h, inp, weeks, rng), "first": first}
 
 
 def _view(h, b, today, last):
@@ -63,17 +67,9 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     """The block 30 days later: the whole weeks since the last date, at the partner's level
     as of this one with week-to-week noise, the last differing from the week before by
     exactly this date's change (as :func:`generate` makes them)."""
-    weeks, last = h.options["weeks"], (-lag) // WEEK
-    new = last - b["last"]
-    level = np.asarray(inp["level"], dtype=float)
-    change = np.round(np.asarray(inp["change"], dtype=float), DECIMALS)
-    m = level.size
-    rates = np.clip(level[:, None] + h.options["noise"] * rng("noise").standard_normal((m, new - 1)), 0, 1)
-    rates[:, -1] = np.clip(rates[:, -1], np.maximum(-change, 0), np.minimum(1 - change, 1))
-    rates = np.round(rates, DECIMALS)
-    col = last - b["w0"]
-    b["history"][:, col - new + 1:col] = rates
-    b["history"][:, col] = np.round(rates[:, -1] + change, DECIMALS)
+    last = (-lag) // WEEK
+    new, col = last - b["last"], last - b["w0"]
+    b["history"][:, col - new + 1:col + 1] = _rates(h, inp, new, rng)
     return _view(h, b, -lag, last)
 
 

@@ -180,12 +180,7 @@ class Activity(BaseStage):
                                      lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
-            for row, fix, pin, decimals, why in pins:
-                if start <= row < stop:
-                    try:
-                        fix(h, data, row - start, pin, decimals)
-                    except ValueError as exc:
-                        raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+            forward.realize_pins(h, data, pins, start, stop)
             fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
             values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
             return values, kind.frame(h, data, np.arange(start, stop), key) if act.write else None

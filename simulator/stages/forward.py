@@ -68,6 +68,7 @@ class _Inputs:
                   for k in self.drawn}
         self.noise = {k: ctx.rng("history", h.name, k, "walk").standard_normal((count, n)) for k in self.drawn}
         self.step = 0
+        self.held: dict[str, tuple[np.ndarray | None, Any]] = {}   # a held draw's value, by its group then
 
     def next(self, state) -> dict[str, Any]:
         """The inputs at the next date (the first call: the first date's)."""
@@ -75,16 +76,37 @@ class _Inputs:
         out = {}
         for k, col in h.inputs.items():
             if k in self.drawn:
-                if self.step:
+                if self.step and col.persistence < 1:
                     rho = col.persistence
                     self.z[k] = rho * self.z[k] + np.sqrt(1 - rho * rho) * self.noise[k][self.step]
-                out[k] = draw_at(col, np.clip(special.ndtr(self.z[k]), EDGE, 1 - EDGE), state)
+                out[k] = self._draw(k, col, state)
             else:
                 out[k] = columns.produce(col, state, n, None, ctx.world.as_of)
         out.update({c: state[c] for c in h.reads if c not in out})
         out[LIVE] = np.asarray(columns.produce(self.act.live, state, n, None, ctx.world.as_of)).astype(np.int64)
         self.step += 1
         return out
+
+    def _draw(self, k: str, col: Any, state) -> Any:
+        """The input's value at its quantile; a draw that holds (persistence 1) is the same
+        value until its ``by`` group moves, so only the rows whose group moved are drawn
+        again (the same values as drawing them all)."""
+        u = self.z[k]
+        if col.persistence < 1 or col.kind != "sample" or k not in self.held:
+            value = draw_at(col, np.clip(special.ndtr(u), EDGE, 1 - EDGE), state)
+            self.held[k] = (columns.codes_of(state[col.by], col.by_keys) if col.by else None, value)
+            return value
+        codes, value = self.held[k]
+        if codes is None:
+            return value
+        now = columns.codes_of(state[col.by], col.by_keys)
+        moved = np.flatnonzero(now != codes)
+        if moved.size:
+            value = value.copy()
+            value[moved] = draw_at(col, np.clip(special.ndtr(u[moved]), EDGE, 1 - EDGE),
+                                   {col.by: _rows_of(state[col.by], moved)})
+            self.held[k] = (now, value)
+        return value
 
 
 def run(act: Any, step: Any, ctx: RunContext) -> None:
@@ -130,12 +152,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
             if exact:
-                for row, fix, pin, decimals, why in pins:
-                    if start <= row < stop:
-                        try:
-                            fix(h, b, row - start, pin, decimals)
-                        except ValueError as exc:
-                            raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+                realize_pins(h, b, pins, start, stop)
                 if kind.forward.pinned is not None:
                     kind.forward.pinned(h, b)
                 # the feature date's block may have moved days of the dates before it (their
@@ -171,6 +188,17 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
 
 
+def realize_pins(h: Any, block: dict, pins: list[tuple], start: int, stop: int) -> None:
+    """The golden pins of the partners ``start:stop`` realized on their block (the
+    activity stage's ``_history_pins``: row, fixer, pin, decimals, why)."""
+    for row, fix, pin, decimals, why in pins:
+        if start <= row < stop:
+            try:
+                fix(h, block, row - start, pin, decimals)
+            except ValueError as exc:
+                raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+
+
 def check_realized(ctx: RunContext, h: Any, name: str, computed: np.ndarray) -> None:
     """A feature that is also a drawn column must come out of its history unchanged."""
     drawn = np.asarray(ctx.env[name])
@@ -182,6 +210,10 @@ def check_realized(ctx: RunContext, h: Any, name: str, computed: np.ndarray) -> 
                            f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
                            f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
                            f"column (e.g. clip) or widen the history"])
+
+
+def _rows_of(values: Any, rows: np.ndarray) -> Any:
+    return values[rows] if not isinstance(values, pd.Series) else values.iloc[rows]
 
 
 def _rows(values: Any, start: int, stop: int) -> Any:
