@@ -136,6 +136,20 @@ def test_no_history_row_before_joining_or_after_leaving(world):
         assert (pd.to_datetime(rows[cols[0]]) > pd.Timestamp(_snapshots(world)[-1])).any(), table   # runs on
 
 
+def test_a_daily_row_for_every_live_day_to_as_of_or_leaving(world):
+    """From the history's first day (60 days before the burn-in's first period start, 6
+    periods before the first snapshot) or the joining day, to as_of or the day before
+    leaving: one row a day, none missing (a partner joining late in the horizon included)."""
+    partners = world["partners"].set_index("partner_id")
+    first = _snapshots(world)[0] - 6 * 30 * DAY - 59 * DAY
+    begin = pd.to_datetime(partners["created_at"]).clip(lower=first)
+    end = pd.to_datetime(partners["churned_at"]).fillna(pd.Timestamp("2026-01-02")) - DAY
+    want = ((end - begin) // DAY + 1).clip(lower=0)
+    got = world["activity_daily"].groupby(world["activity_daily"]["partner_id"].astype(str)).size()
+    assert (got.reindex(partners.index, fill_value=0) == want).all()
+    assert (want[pd.to_datetime(partners["created_at"]) > _snapshots(world)[0]] > 0).sum() > 500   # joined in it
+
+
 def test_the_churn_process_reads_each_period_starts_features(compose):
     """With one rule on a feature only a history computes (the login trend), each decision's
     base churn probability on a snapshot date is one of two values, as the snapshot's row

@@ -167,17 +167,19 @@ def _scaled_to(months: np.ndarray, total: np.ndarray, cap: np.ndarray) -> np.nda
         return np.where(fits[:, None], np.where(months > 0, capped / months, 0.0), plain[:, None])
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` (its whole grid) at a horizon's first date, nothing for a partner
-    not joined yet, its daily cents held in an array with room for ``periods`` more months:
-    each later date's block is a view of it (:func:`advance`)."""
+    not joined yet, its daily cents held in an array with room for ``periods`` more months
+    and ``rows`` partners (the first ones given, the others joining later): each later
+    date's block is a view of it (:func:`advance`)."""
     months = h.options["months"]
     k = months * MONTH
     live = np.asarray(inp[LIVE], dtype=np.int64)
     b = generate(h, {**inp, LIVE: np.maximum(live, 1)}, rng, True)
-    history = np.zeros((live.size, k + periods * MONTH), dtype=np.int32)     # (cents a day: well inside)
-    history[:, :k] = b["cents"] * (live >= 1)[:, None]
-    return {"cents": history[:, :k], "first": first_live(k, np.maximum(live, 0)), "history": history, "offset": 0}
+    history = np.zeros((max(rows, live.size), k + periods * MONTH), dtype=np.int32)   # (cents a day: well inside)
+    history[:live.size, :k] = b["cents"] * (live >= 1)[:, None]
+    return {"cents": history[:live.size, :k], "first": first_live(k, np.maximum(live, 0)), "history": history,
+            "offset": 0}
 
 
 def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
@@ -190,7 +192,7 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     the state's), the rounding on the date itself."""
     k = h.options["months"] * MONTH
     history, offset = b["history"], b["offset"] + MONTH
-    x = history[:, offset:offset + k]
+    x = history[:np.asarray(inp[LIVE]).size, offset:offset + k]       # (the partners joined by this date)
     first, live, _, share, live_recent, average, rates, _ = _state(h, inp, np.maximum(np.asarray(inp[LIVE]), 0))
     # (at most the cap of a 3-month average: months under it keep every average under it)
     cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)

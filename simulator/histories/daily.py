@@ -162,15 +162,16 @@ def settle(h, inp, carried: bool):
             "downloads": np.where(logins > 0, np.asarray(inp["downloads"], dtype=np.int64), 0)}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` at a horizon's first date, its logins held in an array with room
-    for ``periods`` more windows: each later date's block is a view of it (:func:`advance`),
-    so a golden record's logins moved at one date are the earlier date's too."""
+    for ``periods`` more windows and ``rows`` partners (the first ones given, the others
+    joining later): each later date's block is a view of it (:func:`advance`), so a golden
+    record's logins moved at one date are the earlier date's too."""
     b = generate(h, settle(h, inp, False), rng, full)
     m, k = b["logins"].shape
-    history = np.zeros((m, k + periods * WINDOW), dtype=np.int32)            # (half the memory to sweep)
-    history[:, :k] = b["logins"]
-    return {**b, "logins": history[:, :k], "history": history, "offset": 0}
+    history = np.zeros((max(rows, m), k + periods * WINDOW), dtype=np.int32)   # (half the memory to sweep)
+    history[:m, :k] = b["logins"]
+    return {**b, "logins": history[:m, :k], "history": history, "offset": 0}
 
 
 def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
@@ -184,8 +185,8 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     inp = settle(h, inp, not exact)
     k = h.options["days"]
     history, offset = b["history"], b["offset"] + WINDOW
-    x = history[:, offset:offset + k]
-    m = x.shape[0]
+    m = inp["logins"].size                      # (the partners joined by this date: the first ones)
+    x = history[:m, offset:offset + k]
     first = first_live(k, inp[LIVE])
     known = x[:, :k - WINDOW] @ R.rolling_slope_weights(k, WINDOW, WINDOW)[:k - WINDOW]
     shape, in_window, _, spread, _, last = _login_shape(h, inp["logins"], inp["last_login"],

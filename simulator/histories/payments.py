@@ -48,31 +48,33 @@ def generate(h, inp, rng, full: bool):
     return {"delays": delays, "due": due, "live": due <= (live - 1)[:, None], "outstanding": outstanding}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` at a horizon's first date (a partner not joined yet has no payout),
-    its payouts held in arrays with room for one more per period: each date's block is a
-    view of its last ``months`` (:func:`advance`), and the history is framed once, from the
-    last block (:func:`frame_history`), with every payout as it finally stands."""
+    its payouts held in arrays with room for one more per period and ``rows`` partners (the
+    first ones given, the others joining later): each date's block is a view of its last
+    ``months`` (:func:`advance`), and the history is framed once, from the last block
+    (:func:`frame_history`), with every payout as it finally stands."""
     b = generate(h, inp, rng, full)
     months = h.options["months"]
     m = b["delays"].shape[0]
     joined = np.asarray(inp[LIVE], dtype=np.int64) >= 1
-    slots = months + periods
-    shared = {"day": np.zeros((m, slots), dtype=np.int64), "delays": np.zeros((m, slots), dtype=np.int64),
-              "live": np.zeros((m, slots), dtype=bool), "outstanding": np.zeros((m, slots), dtype=bool)}
-    shared["day"][:, :months] = -b["due"]                  # days from the horizon's first date
-    shared["delays"][:, :months] = b["delays"]
-    shared["live"][:, :months] = b["live"] & joined[:, None]
-    shared["outstanding"][:, months - 1] = b["outstanding"] & joined
-    return _view(shared, 0, 0, months)
+    slots, size = months + periods, max(rows, m)
+    shared = {"day": np.zeros((size, slots), dtype=np.int64), "delays": np.zeros((size, slots), dtype=np.int64),
+              "live": np.zeros((size, slots), dtype=bool), "outstanding": np.zeros((size, slots), dtype=bool)}
+    shared["day"][:m, :months] = -b["due"]                  # days from the horizon's first date
+    shared["delays"][:m, :months] = b["delays"]
+    shared["live"][:m, :months] = b["live"] & joined[:, None]
+    shared["outstanding"][:m, months - 1] = b["outstanding"] & joined
+    return _view(shared, 0, 0, months, m)
 
 
-def _view(shared, offset, today, months):
-    """The block of the ``months`` payouts from slot ``offset``, on day ``today``."""
+def _view(shared, offset, today, months, m):
+    """The block of the first ``m`` partners' ``months`` payouts from slot ``offset``, on
+    day ``today``."""
     cols = slice(offset, offset + months)
-    return {"shared": shared, "offset": offset, "today": today, "due": today - shared["day"][:, cols],
-            "delays": shared["delays"][:, cols], "live": shared["live"][:, cols],
-            "outstanding": shared["outstanding"][:, offset + months - 1]}   # (the latest's, as generate's)
+    return {"shared": shared, "offset": offset, "today": today, "m": m, "due": today - shared["day"][:m, cols],
+            "delays": shared["delays"][:m, cols], "live": shared["live"][:m, cols],
+            "outstanding": shared["outstanding"][:m, offset + months - 1]}   # (the latest's, as generate's)
 
 
 def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
@@ -83,13 +85,13 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     months, late = h.options["months"], h.options["late_after_days"]
     shared, offset, today = b["shared"], b["offset"] + 1, b["today"] + MONTH
     slot = offset + months - 1
-    prev = shared["outstanding"][:, slot - 1]
-    m = prev.size
-    paid = late + 1 + np.floor(rng("paid").random(m) * (MAX_DELAY - late)).astype(np.int64)
-    shared["delays"][:, slot - 1] = np.where(prev, np.maximum(shared["delays"][:, slot - 1], paid),
-                                             shared["delays"][:, slot - 1])
-    shared["outstanding"][:, slot - 1] = False
     live = np.asarray(inp[LIVE], dtype=np.int64)
+    m = live.size                               # (the partners joined by this date: the first ones)
+    prev = shared["outstanding"][:m, slot - 1]
+    paid = late + 1 + np.floor(rng("paid").random(m) * (MAX_DELAY - late)).astype(np.int64)
+    shared["delays"][:m, slot - 1] = np.where(prev, np.maximum(shared["delays"][:m, slot - 1], paid),
+                                              shared["delays"][:m, slot - 1])
+    shared["outstanding"][:m, slot - 1] = False
     flag = np.asarray(inp["late"], dtype=bool) & (live >= 1)
     # due the day after the last date (so the latest payout as of any day is the last one due by
     # then), or on its first day for a partner that joined since
@@ -98,23 +100,24 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     top = np.minimum(room, MAX_DELAY)
     latest_late = late + 1 + np.floor(rng("late").random(m) * (top - late)).astype(np.int64)
     outstanding = flag & (room <= late)
-    shared["day"][:, slot] = today - room
-    shared["delays"][:, slot] = np.where(flag, np.where(outstanding, room, latest_late), np.minimum(usual, np.minimum(late, room)))
-    shared["live"][:, slot] = live >= 1
-    shared["outstanding"][:, slot] = outstanding
-    return _view(shared, offset, today, months)
+    shared["day"][:m, slot] = today - room
+    shared["delays"][:m, slot] = np.where(flag, np.where(outstanding, room, latest_late),
+                                          np.minimum(usual, np.minimum(late, room)))
+    shared["live"][:m, slot] = live >= 1
+    shared["outstanding"][:m, slot] = outstanding
+    return _view(shared, offset, today, months, m)
 
 
 def frame_history(h, b, codes, key):
     """Every payout of the horizon from the last block (as it finally stands: paid when it
     was paid), dates in days before that block's end."""
-    s = b["shared"]
-    live = s["live"]
-    due = b["today"] - s["day"]
-    paid = np.where(s["outstanding"], NO_DATE, due - s["delays"])
+    s, m = b["shared"], b["m"]
+    live = s["live"][:m]
+    due = b["today"] - s["day"][:m]
+    paid = np.where(s["outstanding"][:m], NO_DATE, due - s["delays"][:m])
     return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
                          "due_date": due[live].astype(np.int16), "paid_at": paid[live].astype(np.int16),
-                         "delay_days": s["delays"][live]})
+                         "delay_days": s["delays"][:m][live]})
 
 
 def reduce(h, b):

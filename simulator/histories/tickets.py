@@ -82,7 +82,7 @@ def _joined(inp):
     return {**inp, "open": np.where(joined, inp["open"], 0), "resolved": np.where(joined, inp["resolved"], 0)}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` at a horizon's first date, each ticket given the day it opened and,
     when resolved, a day it was resolved on (days from that date: 0 is the date); the
     history is framed once, from the last block (:func:`frame_history`)."""
@@ -109,7 +109,8 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     and left open), and the period's share (30 / window_days) of its resolved count opened
     and resolved within it."""
     inp = _joined(inp)
-    t, m, today, period = b["tickets"], b["m"], b["today"] + PERIOD, PERIOD
+    t, today, period = b["tickets"], b["today"] + PERIOD, PERIOD
+    m = np.asarray(inp["open"]).size            # (the partners joined by this date: the first ones)
     live = np.asarray(inp[LIVE], dtype=np.int64)
     target = np.asarray(inp["open"], dtype=np.int64)
     open_now = np.flatnonzero(t["resolved"] == NOT_RESOLVED)

@@ -38,29 +38,33 @@ def generate(h, inp, rng, full: bool):
     return {"rates": _rates(h, inp, weeks, rng), "first": first}
 
 
-def _view(h, b, today, last):
-    """The block on day ``today`` (days from the feature date), whose last whole week is
-    week number ``last`` (weeks end on the feature date's weekday: week w ends 7w days
-    after it); a week is live when it started on or after the partner joined."""
+def _view(h, b, today, last, m):
+    """The block of the first ``m`` partners on day ``today`` (days from the feature date),
+    whose last whole week is week number ``last`` (weeks end on the feature date's weekday:
+    week w ends 7w days after it); a week is live when it started on or after the partner
+    joined."""
     weeks = h.options["weeks"]
     col = last - b["w0"]
-    live_end = 7 * last - b["joined"] + 1                       # live days up to the last week's end
-    return {**b, "today": today, "last": last, "rates": b["history"][:, col - weeks + 1:col + 1],
+    live_end = 7 * last - b["joined"][:m] + 1                   # live days up to the last week's end
+    return {**b, "today": today, "last": last, "m": m, "rates": b["history"][:m, col - weeks + 1:col + 1],
             "first": weeks - np.clip(live_end // WEEK, 0, weeks)}
 
 
-def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0):
+def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` for the weeks ending on or before a horizon's first date (its whole
     weeks, on the feature date's weekday), held in an array with room for every week of
-    ``periods`` more periods of 30 days; framed once, from the last block."""
+    ``periods`` more periods of 30 days and ``rows`` partners (the first ones given, the
+    others joining later); framed once, from the last block."""
     weeks = h.options["weeks"]
     last = (-lag) // WEEK
     live = np.asarray(inp[LIVE], dtype=np.int64)
     b = generate(h, {**inp, LIVE: live - (-lag - WEEK * last)}, rng, full)
     m = live.size
-    history = np.zeros((m, weeks + periods * 30 // WEEK + 1))
-    history[:, :weeks] = b["rates"]
-    return _view(h, {"history": history, "w0": last - weeks + 1, "joined": -lag - live + 1}, -lag, last)
+    history = np.zeros((max(rows, m), weeks + periods * 30 // WEEK + 1))
+    history[:m, :weeks] = b["rates"]
+    joined = np.zeros(history.shape[0], dtype=np.int64)
+    joined[:m] = -lag - live + 1                                # the day each joined, from the feature date
+    return _view(h, {"history": history, "w0": last - weeks + 1, "joined": joined}, -lag, last, m)
 
 
 def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
@@ -69,19 +73,22 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     exactly this date's change (as :func:`generate` makes them)."""
     last = (-lag) // WEEK
     new, col = last - b["last"], last - b["w0"]
-    b["history"][:, col - new + 1:col + 1] = _rates(h, inp, new, rng)
-    return _view(h, b, -lag, last)
+    live = np.asarray(inp[LIVE], dtype=np.int64)
+    m = live.size                               # (the partners joined by this date: the first ones)
+    b["joined"][:m] = -lag - live + 1
+    b["history"][:m, col - new + 1:col + 1] = _rates(h, inp, new, rng)
+    return _view(h, b, -lag, last, m)
 
 
 def frame_history(h, b, codes, key):
     """Every whole live week of the horizon from the last block; ``week_start`` in days
     before that block's end."""
-    cols = b["last"] - b["w0"] + 1
+    cols, m = b["last"] - b["w0"] + 1, b["m"]
     start_day = WEEK * (b["w0"] + np.arange(cols)) - (WEEK - 1)          # days from the feature date
-    live = start_day[None, :] >= b["joined"][:, None]
+    live = start_day[None, :] >= b["joined"][:m, None]
     return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
                          "week_start": np.broadcast_to((b["today"] - start_day).astype(np.int16), live.shape)[live],
-                         h.options["column"]: b["history"][:, :cols][live]})
+                         h.options["column"]: b["history"][:m, :cols][live]})
 
 
 def reduce(h, b):

@@ -83,7 +83,11 @@ class _Inputs:
             else:
                 out[k] = columns.produce(col, state, n, None, ctx.world.as_of)
         out.update({c: state[c] for c in h.reads if c not in out})
-        out[LIVE] = np.asarray(columns.produce(self.act.live, state, n, None, ctx.world.as_of)).astype(np.int64)
+        # live days count from joining to the date: the first date's, then as many more as days passed
+        # (a state as of a date past the last period start is that start's)
+        if self.step == 0:
+            self.live = np.asarray(columns.produce(self.act.live, state, n, None, ctx.world.as_of)).astype(np.int64)
+        out[LIVE] = self.live + self.step * ctx.world.timeline.episode_days
         self.step += 1
         return out
 
@@ -134,39 +138,53 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
     reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
 
-    def features(b, state, start: int, stop: int) -> dict[str, np.ndarray]:
-        fenv = {**kind.reduce(h, b), **{c: _rows(state[c], start, stop) for c in partner_reads}}
-        return {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
-
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
         stop = min(n, start + BLOCK)
+        # the partners in the order they joined, so those joined by each date are the first
+        # ones (nothing is generated for the others yet): each date's block grows
+        order, joined = _joined_first([values[j][LIVE][start:stop] for j in range(days.size)])
+        where = np.empty_like(order)
+        where[order] = np.arange(order.size)
+        rows = start + order                                     # each position's partner
+
+        def features(j: int, b) -> dict[str, np.ndarray]:
+            k = joined[j]
+            fenv = {**kind.reduce(h, b), **{c: _rows_of(states[j][c], rows[:k]) for c in partner_reads}}
+            out = {}
+            for f in feats:                       # (a partner not joined yet: 0, read by no one)
+                v = columns.finish(f.column, evaluate(f.column.expr, fenv, k))
+                out[f.name] = np.zeros(stop - start, dtype=v.dtype)
+                out[f.name][order[:k]] = v
+            return out
+
         blocks, out = [], []
         for j in range(days.size):
-            inp = {k: _rows(v, start, stop) for k, v in values[j].items()}
+            inp = {k: _rows_of(v, rows[:joined[j]]) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
             try:
-                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact=exact, lag=lag) if j == 0 else \
+                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact=exact, lag=lag,
+                                       rows=stop - start) if j == 0 else \
                     kind.forward.advance(h, blocks[-1], inp, rng, act.write, exact=exact, lag=lag)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
             if exact:
-                realize_pins(h, b, pins, start, stop)
+                realize_pins(h, b, pins, start, stop, where)
                 if kind.forward.pinned is not None:
                     kind.forward.pinned(h, b)
                 # the feature date's block may have moved days of the dates before it (their
                 # grids share its days): theirs again
                 for i in range(max(0, j - reach) if kind.forward.rewrites else j, j):
-                    out[i] = features(blocks[i], states[i], start, stop)
-            out.append(features(b, states[j], start, stop))
+                    out[i] = features(i, blocks[i])
+            out.append(features(j, b))
         if not act.write:
             return out, None
         if kind.forward.frame_history is not None:     # (its last block ends on as_of)
-            return out, kind.forward.frame_history(h, blocks[-1], np.arange(start, stop), key)
+            return out, kind.forward.frame_history(h, blocks[-1], rows[:joined[-1]], key)
         frames = []
         for j, b in enumerate(blocks):
-            frame = kind.frame(h, b, np.arange(start, stop), key, *(() if j == 0 else (kind.forward.days,)))
+            frame = kind.frame(h, b, rows[:joined[j]], key, *(() if j == 0 else (kind.forward.days,)))
             shift = int((as_of - days[j]) // np.timedelta64(1, "D"))
             for col in [c for c in kind.dates if c in frame]:   # days before as_of, where rows are dated from
                 d = frame[col].to_numpy()
@@ -188,13 +206,15 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
 
 
-def realize_pins(h: Any, block: dict, pins: list[tuple], start: int, stop: int) -> None:
+def realize_pins(h: Any, block: dict, pins: list[tuple], start: int, stop: int,
+                 where: np.ndarray | None = None) -> None:
     """The golden pins of the partners ``start:stop`` realized on their block (the
-    activity stage's ``_history_pins``: row, fixer, pin, decimals, why)."""
+    activity stage's ``_history_pins``: row, fixer, pin, decimals, why); ``where``: each
+    partner's position in the block, when the block holds them in another order."""
     for row, fix, pin, decimals, why in pins:
         if start <= row < stop:
             try:
-                fix(h, block, row - start, pin, decimals)
+                fix(h, block, row - start if where is None else int(where[row - start]), pin, decimals)
             except ValueError as exc:
                 raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
 
@@ -212,9 +232,21 @@ def check_realized(ctx: RunContext, h: Any, name: str, computed: np.ndarray) -> 
                            f"column (e.g. clip) or widen the history"])
 
 
+def _joined_first(live: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """An order of a block's partners (the earliest joined first) and how many of them have
+    joined by each date (live days at least 1; at least one, so no block is empty): those
+    are the first ones, as the live days grow with the date. Live days that do not grow
+    (an expression that does not age) keep every partner in every block."""
+    order = np.argsort(-np.asarray(live[-1]), kind="stable")
+    counts = [max(int(np.count_nonzero(np.asarray(v) >= 1)), 1) for v in live]
+    prefix = all((np.asarray(v)[order][:c] >= 1).all() or c == 1 for v, c in zip(live, counts))
+    grows = all(a <= b for a, b in zip(counts, counts[1:]))
+    if not (prefix and grows):
+        return np.arange(live[0].size), [live[0].size] * len(live)
+    return order, counts
+
+
 def _rows_of(values: Any, rows: np.ndarray) -> Any:
+    if np.isscalar(values):
+        return values
     return values[rows] if not isinstance(values, pd.Series) else values.iloc[rows]
-
-
-def _rows(values: Any, start: int, stop: int) -> Any:
-    return values[start:stop] if not np.isscalar(values) else values
