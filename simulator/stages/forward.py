@@ -69,6 +69,7 @@ class _Inputs:
         self.noise = {k: ctx.rng("history", h.name, k, "walk").standard_normal((count, n)) for k in self.drawn}
         self.step = 0
         self.held: dict[str, tuple[np.ndarray | None, Any]] = {}   # a held draw's value, by its group then
+        self.live: np.ndarray | None = None                          # live days at the first date
 
     def next(self, state) -> dict[str, Any]:
         """The inputs at the next date (the first call: the first date's)."""
