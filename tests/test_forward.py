@@ -128,8 +128,8 @@ def test_no_history_row_before_joining_or_after_leaving(world):
         left = pd.to_datetime(partners.loc[ids, "churned_at"]).to_numpy()
         first = rows[cols[0]].to_numpy()
         assert (first >= joined).all(), table
-        for col in cols:
-            when = rows[col].to_numpy()
+        for col in cols:                  # (a week's row: every day of it before leaving)
+            when = (rows[col] + (6 * DAY if table == "conversions_weekly" else 0 * DAY)).to_numpy()
             seen = ~pd.isna(when)
             assert (when[seen] <= as_of).all(), (table, col)
             assert not (seen & ~pd.isna(left) & (when >= left)).any(), (table, col)
@@ -176,8 +176,10 @@ def test_a_horizons_period_must_be_the_histories_window(compose):
 
     with pytest.raises(ConfigError) as exc:
         load_spec(compose(["experiment=horizon_histories", "timeline.episode_days=28"]))
-    assert any(line.startswith("timeline.episode_days:") and "runs forward 30 days at a time" in line
-               for line in exc.value.problems)
+    lines = [line for line in exc.value.problems if line.startswith("timeline.episode_days:")]
+    assert len(lines) == 1 and "must be 30" in lines[0] and "got 28" in lines[0]
+    assert all(f"activity.histories.{h}" in lines[0] for h in ("daily", "commissions", "conversions", "payouts",
+                                                               "tickets"))
 
 
 @pytest.mark.slow

@@ -35,6 +35,8 @@ class Kind:
     # input -> (aggregate whose mean it is, live days a partner needs for the aggregate to measure it)
     panel: "Panel | None" = None               # how the report draws the written table by churn class
     forward: Forward | None = None             # how it runs through a horizon (None: one snapshot only)
+    row_days: int = 1                          # days a row spans from its first date (a week: 7), all
+                                               #   before a partner leaves for the row to be kept
 
 
 @dataclass(frozen=True)

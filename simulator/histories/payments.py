@@ -110,14 +110,15 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
 
 def frame_history(h, b, codes, key):
     """Every payout of the horizon from the last block (as it finally stands: paid when it
-    was paid), dates in days before that block's end."""
+    was paid), dates in days before that block's end. No ``delay_days``: a delay is
+    ``paid_at - due_date`` once paid, and while a payout is outstanding its days overdue
+    depend on the day one looks (a column would tell a snapshot what comes after it)."""
     s, m = b["shared"], b["m"]
     live = s["live"][:m]
     due = b["today"] - s["day"][:m]
     paid = np.where(s["outstanding"][:m], NO_DATE, due - s["delays"][:m])
     return pd.DataFrame({key.column: partner_column(codes, key.dtype, live.sum(axis=1)),
-                         "due_date": due[live].astype(np.int16), "paid_at": paid[live].astype(np.int16),
-                         "delay_days": s["delays"][:m][live]})
+                         "due_date": due[live].astype(np.int16), "paid_at": paid[live].astype(np.int16)})
 
 
 def reduce(h, b):
@@ -142,6 +143,15 @@ def frame(h, b, codes, key):
 
 def schema(h, spec):
     span = MONTH * h.options["months"]
+    if spec.timeline is not None and spec.timeline.snapshots > 1:     # a horizon: no delay_days (frame_history)
+        return pa.DataFrameSchema({
+            spec.key: pa.Column("category"),
+            "due_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, span), upper_date(spec))),
+            "paid_at": pa.Column("datetime64[us]", pa.Check.le(upper_date(spec)), nullable=True),
+        }, strict=True, ordered=True, name=h.table, checks=[
+            pa.Check(lambda df: df["paid_at"].isna() | ((df["paid_at"] >= df["due_date"])
+                                                         & (df["paid_at"] - df["due_date"] <= MAX_DELAY * DAY)),
+                     name=f"paid on or after its due date, within {MAX_DELAY} days (null while outstanding)")])
     return pa.DataFrameSchema({
         spec.key: pa.Column("category"),
         "due_date": pa.Column("datetime64[us]", pa.Check.in_range(lower_date(spec, span), upper_date(spec))),

@@ -130,4 +130,5 @@ KIND = Kind(
     span=lambda h: WEEK * h.options["weeks"], dates=("week_start",),
     measures={"change": ("wow", 2 * WEEK), "level": ("mean_rate", WEEK)},
     forward=Forward(start, advance, 30, frame_history=frame_history),
+    row_days=WEEK,
 )

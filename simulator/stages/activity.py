@@ -237,8 +237,8 @@ class Activity(BaseStage):
                     after = ~np.isnat(left) & (when >= left)
                     if after.any():
                         table[col] = table[col].mask(after)
-                when = table[first].to_numpy(dtype="datetime64[us]")
-                keep = np.isnat(left) | np.isnat(when) | (when < left)
+                when = table[first].to_numpy(dtype="datetime64[us]") + (KINDS[h.kind].row_days - 1) * DAY
+                keep = np.isnat(left) | np.isnat(when) | (when < left)      # (a row's last day before it left)
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)
 
@@ -259,12 +259,15 @@ class Activity(BaseStage):
             if table is None:
                 continue
             codes = table[world.key].cat.codes.to_numpy()
-            for col in [c for c in KINDS[h.kind].dates if c in table]:
+            cols = [c for c in KINDS[h.kind].dates if c in table]
+            span = (KINDS[h.kind].row_days - 1) * DAY          # (a week's row: its last day too)
+            for col in cols:
                 when = table[col].to_numpy(dtype="datetime64[us]")
                 seen = ~np.isnat(when)
+                last = when + span if col == cols[0] else when
                 out.append({"invariant": f"{h.table}.{col}: on or after the partner joined, on or before its "
                                          f"observation end (before it churned)",
-                            "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (when > end[codes]))))})
+                            "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (last > end[codes]))))})
         return out
 
     def golden_filter(self, env, pins, record_of, m):
@@ -516,6 +519,7 @@ class HistoriesKind:
 def _horizon(p: Problems, histories: list[HistorySpec], tl) -> None:
     """A horizon of snapshots runs every history forward (simulator.stages.forward): its
     kind must know how, one period of ``timeline.episode_days`` at a time."""
+    wrong: dict[int, list[str]] = {}           # period length -> the histories that need it
     for h in histories:
         fwd = KINDS[h.kind].forward
         if fwd is None:
@@ -525,8 +529,10 @@ def _horizon(p: Problems, histories: list[HistorySpec], tl) -> None:
                   f"features instead (activity=none, or the history removed and its features declared as "
                   f"population columns), or timeline.snapshots=1")
         elif fwd.days != tl.episode_days:
-            p.add("timeline.episode_days", f"a {h.kind!r} history ({h.path}) runs forward {fwd.days} days at a "
-                  f"time, its feature window: a horizon's periods must be as long, got {tl.episode_days}")
+            wrong.setdefault(fwd.days, []).append(h.path)
+    for days, paths in wrong.items():
+        p.add("timeline.episode_days", f"must be {days} with a horizon of snapshots: the histories "
+              f"({', '.join(paths)}) run forward {days} days at a time, their feature window; got {tl.episode_days}")
 
 
 KIND = HistoriesKind()
