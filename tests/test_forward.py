@@ -170,6 +170,17 @@ def test_the_churn_process_reads_each_period_starts_features(compose):
         assert np.ptp(p[falling]) < 1e-12 and np.ptp(p[~falling]) < 1e-12 and p[falling][0] > p[~falling][0]
 
 
+def test_no_burn_in_keeps_every_snapshots_average_under_its_cap(compose):
+    """Without a burn-in the first snapshots' averages read months generated at the
+    horizon's first date, held under the cap as every later month is."""
+    world = generate(compose(["experiment=horizon_histories", "n_partners=2500", "timeline.burn_in=0", "db=none",
+                              "output.report=false"]))
+    cap = compose([]).population.columns.avg_commission_3m.cap
+    panel = world["features_panel"]
+    assert panel["snapshot_date"].nunique() == 12 and panel["avg_commission_3m"].max() <= cap
+    assert (panel["avg_commission_3m"] > 0.5 * cap).any()          # (partners near the cap are there)
+
+
 def test_a_horizons_period_must_be_the_histories_window(compose):
     from simulator.errors import ConfigError
     from simulator.load import load_spec

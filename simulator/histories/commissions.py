@@ -176,8 +176,17 @@ def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int =
     k = months * MONTH
     live = np.asarray(inp[LIVE], dtype=np.int64)
     b = generate(h, {**inp, LIVE: np.maximum(live, 1)}, rng, True)
+    # a month at most the cap, as every later one (one snapshot's recent months spread around
+    # its average can pass it; here the average is not yet a snapshot's, and a later one's
+    # average must stay under the cap)
+    days = b["cents"].reshape(live.size, months, MONTH)
+    totals = days.sum(axis=2)
+    over = totals > h.options["cap"] * 100
+    if over.any():
+        days = np.where(over[:, :, None], np.floor(days * (h.options["cap"] * 100 / np.maximum(totals, 1))[:, :, None]),
+                        days).astype(np.int64)
     history = np.zeros((max(rows, live.size), k + periods * MONTH), dtype=np.int32)   # (cents a day: well inside)
-    history[:live.size, :k] = b["cents"] * (live >= 1)[:, None]
+    history[:live.size, :k] = days.reshape(live.size, k) * (live >= 1)[:, None]
     return {"cents": history[:live.size, :k], "first": first_live(k, np.maximum(live, 0)), "history": history,
             "offset": 0}
 
