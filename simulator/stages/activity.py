@@ -170,7 +170,7 @@ class Activity(BaseStage):
         inputs[LIVE] = self._live(ctx)
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
-        pins = self._history_pins(world, h, feats)
+        pins = self.history_pins(world, h, feats)
         key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
 
         def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
@@ -290,7 +290,7 @@ class Activity(BaseStage):
                                             f"{span} live days ({self.live.path}); no draw lived that long")
         return agree, failures
 
-    def _history_pins(self, world, h: HistorySpec, feats: list[FeatureSpec]) -> list[tuple]:
+    def history_pins(self, world, h: HistorySpec, feats: list[FeatureSpec]) -> list[tuple]:
         """Golden pins on features this history must realize: (row, fixer, pin, decimals, why)."""
         fixers = KINDS[h.kind].realize
         out = []

@@ -134,7 +134,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         state = state_at(ctx, moving, day, gone) if moving else env
         states.append(state)
         values.append(inputs.next(state))
-    pins = act._history_pins(world, h, feats)
+    pins = act.history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
     reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
@@ -210,7 +210,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 def realize_pins(h: Any, block: dict, pins: list[tuple], start: int, stop: int,
                  where: np.ndarray | None = None) -> None:
     """The golden pins of the partners ``start:stop`` realized on their block (the
-    activity stage's ``_history_pins``: row, fixer, pin, decimals, why); ``where``: each
+    activity stage's ``history_pins``: row, fixer, pin, decimals, why); ``where``: each
     partner's position in the block, when the block holds them in another order."""
     for row, fix, pin, decimals, why in pins:
         if start <= row < stop:
