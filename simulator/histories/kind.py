@@ -42,8 +42,10 @@ class Kind:
 @dataclass(frozen=True)
 class Forward:
     """How a kind's history runs forward through a horizon of snapshots: ``start`` (history,
-    inputs, rng, full, periods, exact, lag) generates the grid ending on the horizon's first
-    date as ``generate`` does, with room for ``periods`` more; ``advance`` (history, block,
+    inputs, rng, full, periods, exact, lag, rows) generates the grid ending on the horizon's
+    first date as ``generate`` does, with room for ``periods`` more and ``rows`` partners
+    (those given are the first, joined ones; the others join later, and each ``advance``
+    is given the first rows joined by then); ``advance`` (history, block,
     inputs, rng, full, exact, lag) returns the block of the grid ending ``days`` later, the
     new days generated from the inputs as of their last day given the history before them
     (``lag``: days from that day to the feature date, for a calendar anchored there). Inputs
@@ -127,17 +129,23 @@ def lower_date(spec: Any, span: int) -> np.datetime64:
     return spec.feature_date - np.timedelta64(span - 1 + 365 * EARLIEST_END_YEARS, "D")
 
 
+def _until_left(spec: Any, partners: pd.DataFrame, end: np.datetime64, left_by: Any) -> np.ndarray:
+    """``end`` for every partner, or the day before it left for one that left by ``left_by``
+    (its churn date read back from the partners table)."""
+    out = np.full(len(partners), np.datetime64(end, "us"))
+    event = spec.role("event_date")
+    if event is not None and event in partners and spec.timeline is not None:
+        gone = partners[event].to_numpy(dtype="datetime64[us]")
+        out = np.where(left_by(gone), gone - np.timedelta64(1, "D"), out)
+    return out
+
+
 def observation_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
     """Each partner's observation end read back from the partners table: the feature date,
     or the day before its churn date when it left earlier (the world's timeline; the churn
     stage's helper column holding it is not a table column). For the review (stats,
     report), which sees tables only."""
-    end = np.full(len(partners), np.datetime64(spec.feature_date, "us"))
-    event = spec.role("event_date")
-    if event is not None and event in partners and spec.timeline is not None:
-        gone = partners[event].to_numpy(dtype="datetime64[us]")
-        end = np.where(spec.timeline.active(gone), end, gone - np.timedelta64(1, "D"))
-    return end
+    return _until_left(spec, partners, spec.feature_date, lambda gone: ~spec.timeline.active(gone))
 
 
 def history_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
@@ -147,12 +155,7 @@ def history_end(spec: Any, partners: pd.DataFrame) -> np.ndarray:
     tl = spec.timeline
     if tl is None or tl.snapshots == 1:
         return observation_end(spec, partners)
-    end = np.full(len(partners), np.datetime64(tl.as_of, "us"))
-    event = spec.role("event_date")
-    if event is not None and event in partners:
-        gone = partners[event].to_numpy(dtype="datetime64[us]")
-        end = np.where(np.isnat(gone), end, gone - np.timedelta64(1, "D"))
-    return end
+    return _until_left(spec, partners, tl.as_of, lambda gone: ~np.isnat(gone))
 
 
 def live_days(spec: Any, partners: pd.DataFrame) -> np.ndarray | None:

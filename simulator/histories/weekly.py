@@ -18,6 +18,7 @@ from .kind import LIVE, Forward, Kind, days_to_end, live_grid, lower_date, partn
 
 DECIMALS = 4         # rates are stored to 4 decimals, so the change is exact to 4 too
 WEEK = 7
+PERIOD = 30          # a horizon's period: the weeks run forward this many days at a time
 
 
 def _rates(h, inp, count, rng):
@@ -45,7 +46,7 @@ def _view(h, b, today, last, m):
     joined."""
     weeks = h.options["weeks"]
     col = last - b["w0"]
-    live_end = 7 * last - b["joined"][:m] + 1                   # live days up to the last week's end
+    live_end = WEEK * last - b["joined"][:m] + 1                   # live days up to the last week's end
     return {**b, "today": today, "last": last, "m": m, "rates": b["history"][:m, col - weeks + 1:col + 1],
             "first": weeks - np.clip(live_end // WEEK, 0, weeks)}
 
@@ -53,14 +54,14 @@ def _view(h, b, today, last, m):
 def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int = 0, rows: int = 0):
     """:func:`generate` for the weeks ending on or before a horizon's first date (its whole
     weeks, on the feature date's weekday), held in an array with room for every week of
-    ``periods`` more periods of 30 days and ``rows`` partners (the first ones given, the
+    ``periods`` more periods and ``rows`` partners (the first ones given, the
     others joining later); framed once, from the last block."""
     weeks = h.options["weeks"]
     last = (-lag) // WEEK
     live = np.asarray(inp[LIVE], dtype=np.int64)
     b = generate(h, {**inp, LIVE: live - (-lag - WEEK * last)}, rng, full)
     m = live.size
-    history = np.zeros((max(rows, m), weeks + periods * 30 // WEEK + 1))
+    history = np.zeros((max(rows, m), weeks + periods * PERIOD // WEEK + 1))
     history[:m, :weeks] = b["rates"]
     joined = np.zeros(history.shape[0], dtype=np.int64)
     joined[:m] = -lag - live + 1                                # the day each joined, from the feature date
@@ -129,6 +130,6 @@ KIND = Kind(
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: WEEK * h.options["weeks"], dates=("week_start",),
     measures={"change": ("wow", 2 * WEEK), "level": ("mean_rate", WEEK)},
-    forward=Forward(start, advance, 30, frame_history=frame_history),
+    forward=Forward(start, advance, PERIOD, frame_history=frame_history),
     row_days=WEEK,
 )

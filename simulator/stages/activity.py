@@ -180,7 +180,7 @@ class Activity(BaseStage):
                                      lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
-            forward.realize_pins(h, data, pins, start, stop)
+            self.realize_pins(h, data, pins, start, stop)
             fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
             values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
             return values, kind.frame(h, data, np.arange(start, stop), key) if act.write else None
@@ -194,7 +194,7 @@ class Activity(BaseStage):
         for f in feats:
             values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)
             if f.name in self.drawn:
-                forward.check_realized(ctx, h, f.name, values)
+                self.check_realized(ctx, h, f.name, values)
             else:
                 env[f.name] = values
         if act.write:
@@ -226,12 +226,12 @@ class Activity(BaseStage):
         for h in self.histories:
             table = ctx.tables[h.table]
             codes = table[ctx.world.key].cat.codes.to_numpy()
-            for col in [c for c in KINDS[h.kind].dates if c in table]:   # (a Series is taken as is; an array
-                #                                                              would be copied)
+            cols = [c for c in KINDS[h.kind].dates if c in table]
+            for col in cols:                           # (a Series is taken as is; an array would be copied)
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
             if gone is not None:                       # what a partner would have done after it left: not done
                 left = gone[codes]
-                first, *later = [c for c in KINDS[h.kind].dates if c in table]
+                first, *later = cols
                 for col in later:                      # (a payout paid, a ticket resolved after it left: not yet)
                     when = table[col].to_numpy(dtype="datetime64[us]")
                     after = ~np.isnat(left) & (when >= left)
@@ -303,6 +303,31 @@ class Activity(BaseStage):
                                 f"{rec.path} ({rec.partner_id}): {f.name} is pinned to {rec.pins[f.name]!r}"))
         return out
 
+    @staticmethod
+    def realize_pins(h: HistorySpec, block: dict, pins: list[tuple], start: int, stop: int,
+                     where: np.ndarray | None = None) -> None:
+        """The golden pins (:meth:`history_pins`) of the partners ``start:stop`` realized on
+        their block; ``where``: each partner's position in the block, when the block holds
+        them in another order (a horizon's: simulator.stages.forward)."""
+        for row, fix, pin, decimals, why in pins:
+            if start <= row < stop:
+                try:
+                    fix(h, block, row - start if where is None else int(where[row - start]), pin, decimals)
+                except ValueError as exc:
+                    raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
+
+    @staticmethod
+    def check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:
+        """A feature that is also a drawn column must come out of its history unchanged."""
+        drawn = np.asarray(ctx.env[name])
+        same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
+        if not np.all(same):
+            bad = np.flatnonzero(~same)
+            pid = ctx.env[ctx.world.key][bad[0]]
+            raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
+                               f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
+                               f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
+                               f"column (e.g. clip) or widen the history"])
 
     def review(self, world, tables) -> StageReview:
         """History inputs drawn from a distribution, against the features that measure them

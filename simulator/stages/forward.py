@@ -143,7 +143,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         stop = min(n, start + BLOCK)
         # the partners in the order they joined, so those joined by each date are the first
         # ones (nothing is generated for the others yet): each date's block grows
-        order, joined = _joined_first([values[j][LIVE][start:stop] for j in range(days.size)])
+        order, joined = _joined_first(values[0][LIVE][start:stop], tl.episode_days, days.size)
         where = np.empty_like(order)
         where[order] = np.arange(order.size)
         rows = start + order                                     # each position's partner
@@ -171,7 +171,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
             if exact:
-                realize_pins(h, b, pins, start, stop, where)
+                act.realize_pins(h, b, pins, start, stop, where)
                 if kind.forward.pinned is not None:
                     kind.forward.pinned(h, b)
                 # the feature date's block may have moved days of the dates before it (their
@@ -200,51 +200,19 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     ctx.cache[cache_key(act, h.name)] = per_date
     for f in feats:
         if f.name in act.drawn:                 # realized at the feature date, as one snapshot's are
-            check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
+            act.check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
         else:
             env[f.name] = per_date[at_feature_date][f.name]
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
 
 
-def realize_pins(h: Any, block: dict, pins: list[tuple], start: int, stop: int,
-                 where: np.ndarray | None = None) -> None:
-    """The golden pins of the partners ``start:stop`` realized on their block (the
-    activity stage's ``history_pins``: row, fixer, pin, decimals, why); ``where``: each
-    partner's position in the block, when the block holds them in another order."""
-    for row, fix, pin, decimals, why in pins:
-        if start <= row < stop:
-            try:
-                fix(h, block, row - start if where is None else int(where[row - start]), pin, decimals)
-            except ValueError as exc:
-                raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
-
-
-def check_realized(ctx: RunContext, h: Any, name: str, computed: np.ndarray) -> None:
-    """A feature that is also a drawn column must come out of its history unchanged."""
-    drawn = np.asarray(ctx.env[name])
-    same = np.isclose(computed, drawn, rtol=0, atol=1e-9) if drawn.dtype.kind == "f" else computed == drawn
-    if not np.all(same):
-        bad = np.flatnonzero(~same)
-        pid = ctx.env[ctx.world.key][bad[0]]
-        raise ConfigError([f"{h.path}: {name} computed from the history differs from the drawn column "
-                           f"for {bad.size} partners (e.g. {pid}: drawn {drawn[bad[0]]!r}, computed "
-                           f"{computed[bad[0]]!r}); the history cannot realize such values: bound the "
-                           f"column (e.g. clip) or widen the history"])
-
-
-def _joined_first(live: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+def _joined_first(live: np.ndarray, days: int, dates: int) -> tuple[np.ndarray, list[int]]:
     """An order of a block's partners (the earliest joined first) and how many of them have
-    joined by each date (live days at least 1; at least one, so no block is empty): those
-    are the first ones, as the live days grow with the date. Live days that do not grow
-    (an expression that does not age) keep every partner in every block."""
-    order = np.argsort(-np.asarray(live[-1]), kind="stable")
-    counts = [max(int(np.count_nonzero(np.asarray(v) >= 1)), 1) for v in live]
-    prefix = all((np.asarray(v)[order][:c] >= 1).all() or c == 1 for v, c in zip(live, counts))
-    grows = all(a <= b for a, b in zip(counts, counts[1:]))
-    if not (prefix and grows):
-        return np.arange(live[0].size), [live[0].size] * len(live)
-    return order, counts
+    joined by each date (at least one, so no block is empty): live days at the first
+    date are ``live`` and grow by ``days`` a date, so those joined by a date are the first."""
+    order = np.argsort(-live, kind="stable")
+    return order, [max(int(np.count_nonzero(live + j * days >= 1)), 1) for j in range(dates)]
 
 
 def _rows_of(values: Any, rows: np.ndarray) -> Any:
