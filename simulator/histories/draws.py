@@ -26,16 +26,18 @@ def allocate(counts: np.ndarray, weights: np.ndarray, u: np.ndarray) -> np.ndarr
     j = u.shape[1]
     if m == 0 or j == 0:
         return np.zeros((m, k), dtype=np.int64)
-    # each used uniform's bin: the number of its row's cdf entries at or below it, by a
-    # binary search within the row (log2 k steps over the used uniforms only)
+    # each used uniform's bin: how many of its row's cdf entries are at or below it (the
+    # last, above every uniform, never is), by a branchless binary search within the row
+    # (log2 k steps over the used uniforms only)
     rows, cols = np.nonzero(np.arange(j)[None, :] < counts[:, None])
     x, flat, base = u[rows, cols], cdf.ravel(), rows * k
-    lo, hi = np.zeros(x.size, dtype=np.int64), np.full(x.size, k - 1, dtype=np.int64)
-    while (open_ := lo < hi).any():
-        mid = (lo + hi) // 2
-        right = flat[base + mid] <= x
-        lo, hi = np.where(open_ & right, mid + 1, lo), np.where(open_ & ~right, mid, hi)
-    return np.bincount(base + lo, minlength=m * k).reshape(m, k)
+    pos = np.zeros(x.size, dtype=np.int64)
+    step = 1 << (k - 1).bit_length() - 1 if k > 1 else 0
+    while step:
+        cand = pos + step
+        pos += step * ((cand <= k - 1) & (flat[base + np.minimum(cand, k - 1) - 1] <= x))
+        step >>= 1
+    return np.bincount(base + pos, minlength=m * k).reshape(m, k)
 
 
 def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
