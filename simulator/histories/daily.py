@@ -22,6 +22,8 @@ materializes their daily rows.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -35,6 +37,14 @@ REFINE = 1           # corrections of the closed-form shape for the zero floor
 MAX_RATE_SLOPE = 0.1  # bound on the relative daily change of the login rate
 
 
+@functools.cache
+def _trend_weights(k: int) -> np.ndarray:
+    """The weights that make the login trend a dot product (R.rolling_slope_weights)."""
+    w = R.rolling_slope_weights(k, WINDOW, WINDOW)
+    w.flags.writeable = False
+    return w
+
+
 def _login_shape(h, logins, silent, trend, first, known=None):
     """Per partner: the relative daily login rate over the history (k days), and where
     logins may fall (live window days up to the last login, live pre-window days before
@@ -43,7 +53,7 @@ def _login_shape(h, logins, silent, trend, first, known=None):
     arrays returned are the window's days only."""
     k = h.options["days"]
     m = logins.size
-    w = R.rolling_slope_weights(k, WINDOW, WINDOW)
+    w = _trend_weights(k)
     anchor = np.where(k - 1 - silent >= 0, w[np.clip(k - 1 - silent, 0, k - 1)], 0.0)
     cols = slice(0, k) if known is None else slice(k - WINDOW, k)
     w, i = w[cols], np.arange(k, dtype=float)[cols]
@@ -63,13 +73,20 @@ def _login_shape(h, logins, silent, trend, first, known=None):
     gain = np.where(np.abs(gain) > 1e-12, gain, np.inf)    # no logins to shape: slope is what it is
     beta = np.zeros(m)
     for _ in range(1 + REFINE):                            # expected slope is linear in beta until the floor
-        shape = np.clip(1 + beta[:, None] * dt, 0, None)
+        shape = _rate_shape(beta, dt)
         sa = shape * in_window
         before = level * ((shape * in_pre) @ w) if known is None else known
         expected = anchor + spread * (sa @ w) / np.maximum(sa.sum(axis=1), 1e-12) + before
         beta = np.clip(beta + (trend - expected) / gain, -MAX_RATE_SLOPE, MAX_RATE_SLOPE)
-    shape = np.clip(1 + beta[:, None] * dt, 0, None)
+    shape = _rate_shape(beta, dt)
     return shape, in_window, in_pre, spread, level, last
+
+
+def _rate_shape(beta: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """max(1 + beta dt, 0): the relative daily rate, in place (np.clip's is twice as slow)."""
+    shape = beta[:, None] * dt
+    shape += 1
+    return np.maximum(shape, 0, out=shape)
 
 
 def _logins(h, inp, rng, first):
@@ -188,7 +205,7 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     m = inp["logins"].size                      # (the partners joined by this date: the first ones)
     x = history[:m, offset:offset + k]
     first = first_live(k, inp[LIVE])
-    known = x[:, :k - WINDOW] @ R.rolling_slope_weights(k, WINDOW, WINDOW)[:k - WINDOW]
+    known = x[:, :k - WINDOW] @ _trend_weights(k)[:k - WINDOW]
     shape, in_window, _, spread, _, last = _login_shape(h, inp["logins"], inp["last_login"],
                                                         np.asarray(inp["trend"], float), first, known)
     u = rng("logins-window").random((m, int(spread.max(initial=0))))
@@ -216,7 +233,7 @@ def reduce(h, b):
     w = b["window"]
     return {
         "logins_30d": b["logins"][:, -WINDOW:].sum(axis=1),
-        "login_trend": R.rolling_slope(b["logins"], WINDOW, WINDOW),
+        "login_trend": b["logins"] @ _trend_weights(b["logins"].shape[1]) + 0.0,   # R.rolling_slope, 8x faster (+0: no -0)
         "days_since_login": R.periods_since_last(b["logins"]),
         "clicks_30d": w["dashboard_clicks"],
         "minutes_30d": w["minutes_spent"] / 10,
@@ -285,7 +302,7 @@ def realize_trend(h, b, row, target, decimals):
     x = b["logins"][row]
     k = x.size
     first = int(b["first"][row])
-    w = R.rolling_slope_weights(k, WINDOW, WINDOW)
+    w = _trend_weights(k)
     last = int(np.flatnonzero(x)[-1])
     tol = 0.5 * 10.0 ** -decimals
     window = np.arange(max(k - WINDOW, first), last + 1)

@@ -58,7 +58,7 @@ def finish(col: ColumnSpec, values: object) -> np.ndarray:
     if col.round == "floor":
         arr = np.floor(arr)
     elif col.round is not None:
-        arr = np.round(arr, col.round)
+        arr = np.round(arr, col.round) + 0.0          # (+0: a tiny negative rounds to -0.0, not 0.0)
     if col.cast:
         arr = arr.astype({"int": np.int64, "float": np.float64, "bool": bool}[col.cast])
     return arr
