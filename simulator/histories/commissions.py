@@ -38,6 +38,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import reduce as R
+from .calendar import day_weights
 from .kind import LIVE, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
 
 MONTH = 30
@@ -86,8 +87,9 @@ def _early_months(recent, gap, volatility, average, n_early, live_months, rng):
 
 
 def _split(cents, spread, live, rng):
-    """Each month's cents over its live days (Dirichlet shares), exactly: a month's last
-    day is live whenever any of it is, and takes the rounding."""
+    """Each month's cents over its live days (Dirichlet shares, times each day's weight
+    when ``live`` holds the calendar's), exactly: a month's last day is live whenever any
+    of it is, and takes the rounding."""
     m, months = cents.shape
     # standard_gamma: the values of gamma(spread, 1.0), without its broadcasting (a third
     # faster); then in place, the same operations in the same order
@@ -142,9 +144,11 @@ def generate(h, inp, rng, full: bool):
     early = np.round(_early_months(rates, gap, np.asarray(inp["volatility"], float), average, n_early,
                                    live_months, rng("early-months")) * share[:, :n_early] * 100).astype(np.int64)
     spread = h.options["spread"]
-    daily = _split(cents, spread, live[:, -RECENT * MONTH:], rng("recent-days"))
+    cal = day_weights(h, inp, months * MONTH)
+    days = live if cal is None else live * cal                       # (a day's share of its month)
+    daily = _split(cents, spread, days[:, -RECENT * MONTH:], rng("recent-days"))
     if full:
-        daily = np.concatenate([_split(early, spread, live[:, :-RECENT * MONTH], rng("early-days")), daily], axis=1)
+        daily = np.concatenate([_split(early, spread, days[:, :-RECENT * MONTH], rng("early-days")), daily], axis=1)
     return {"cents": daily, "early_totals": early, "first": first}
 
 
@@ -205,7 +209,9 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     first, live, _, share, live_recent, average, rates, _ = _state(h, inp, np.maximum(np.asarray(inp[LIVE]), 0))
     # (at most the cap of a 3-month average: months under it keep every average under it)
     cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)
-    x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], live[:, k - MONTH:], rng("month-days"))
+    cal = day_weights(h, inp, MONTH)
+    days = live[:, k - MONTH:] if cal is None else live[:, k - MONTH:] * cal
+    x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], days, rng("month-days"))
     if exact:                                   # the three months scaled together to the drawn mean
         total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
         recent = x[:, k - RECENT * MONTH:]
@@ -279,4 +285,5 @@ KIND = Kind(
               "average": ("avg_3m", 1)},
     panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
     forward=Forward(start, advance, MONTH, rewrites=True),
+    calendar=True,
 )

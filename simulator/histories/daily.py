@@ -30,6 +30,7 @@ import pandera.pandas as pa
 
 from . import draws as D
 from . import reduce as R
+from .calendar import day_weights
 from .kind import LIVE, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
 
 WINDOW = 30          # the features' window: 30 days ending on the observation end
@@ -45,12 +46,13 @@ def _trend_weights(k: int) -> np.ndarray:
     return w
 
 
-def _login_shape(h, logins, silent, trend, first, known=None):
+def _login_shape(h, logins, silent, trend, first, known=None, cal=None):
     """Per partner: the relative daily login rate over the history (k days), and where
     logins may fall (live window days up to the last login, live pre-window days before
-    it). ``known``: the days before the window are history already (a horizon's earlier
-    period), this their part of the expected trend; only the window is shaped, and the
-    arrays returned are the window's days only."""
+    it), weighted by the calendar's ``cal`` (its weights of the same days). ``known``: the
+    days before the window are history already (a horizon's earlier period), this their
+    part of the expected trend; only the window is shaped, and the arrays returned are the
+    window's days only."""
     k = h.options["days"]
     m = logins.size
     w = _trend_weights(k)
@@ -63,6 +65,10 @@ def _login_shape(h, logins, silent, trend, first, known=None):
     pre_end = np.minimum(last - 1, k - WINDOW - 1)
     in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
     n_window = in_window.sum(axis=1)
+    if cal is not None:            # logins fall on days by their weight, each span's mean weight 1: the
+        in_window = in_window * cal    # spans' levels (and the trend they make) stay the inputs'
+        in_pre = in_pre * (cal / np.maximum((in_pre * cal).sum(axis=1) / np.maximum(in_pre.sum(axis=1), 1),
+                                            1e-12)[:, None])
     center = np.where(n_window > 0, (start + last) / 2, (first + np.maximum(pre_end, first)) / 2)
     spread = np.maximum(logins - 1, 0)                     # logins besides the last one
     level = np.where(logins > 0, logins, h.options["dormant_logins"]) / WINDOW
@@ -89,7 +95,7 @@ def _rate_shape(beta: np.ndarray, dt: np.ndarray) -> np.ndarray:
     return np.maximum(shape, 0, out=shape)
 
 
-def _logins(h, inp, rng, first):
+def _logins(h, inp, rng, first, cal=None):
     k = h.options["days"]
     logins = np.asarray(inp["logins"], dtype=np.int64)
     silent = np.asarray(inp["last_login"], dtype=np.int64)
@@ -100,7 +106,7 @@ def _logins(h, inp, rng, first):
                          f"joined ({k - first[bad]} live days): days since the last login must be below the "
                          f"live days")
     shape, in_window, in_pre, spread, level, last = _login_shape(h, logins, silent, np.asarray(inp["trend"], float),
-                                                                 first)
+                                                                 first, cal=cal)
     m = logins.size
     x = np.zeros((m, k), dtype=np.int64)
     u = rng("logins-window").random((m, int(spread.max(initial=0))))
@@ -143,7 +149,8 @@ def generate(h, inp, rng, full: bool):
     them into live days, after any golden record has moved its logins."""
     k = h.options["days"]
     first = first_live(k, inp[LIVE])
-    x = _logins(h, inp, rng, first)
+    cal = day_weights(h, inp, k)
+    x = _logins(h, inp, rng, first, cal)
     live_window = k - np.maximum(first, k - WINDOW)              # live days in each span
     live_before = np.clip(k - WINDOW - first, 0, None)
     args = (inp["engagement"], inp["traffic"], inp["traffic_quality"])
@@ -159,6 +166,8 @@ def generate(h, inp, rng, full: bool):
         b["split"] = rng("split").random((x.shape[0], 8))          # one systematic offset per column
         # day-to-day traffic variation, nothing before joining
         b["day_noise"] = rng("day-noise").standard_gamma(5.0, x.shape) * live_grid(k, first)
+        if cal is not None:                                      # sessions follow the calendar too
+            b["day_noise"] *= cal
     return b
 
 
@@ -206,8 +215,9 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     x = history[:m, offset:offset + k]
     first = first_live(k, inp[LIVE])
     known = x[:, :k - WINDOW] @ _trend_weights(k)[:k - WINDOW]
+    cal = day_weights(h, inp, WINDOW)
     shape, in_window, _, spread, _, last = _login_shape(h, inp["logins"], inp["last_login"],
-                                                        np.asarray(inp["trend"], float), first, known)
+                                                        np.asarray(inp["trend"], float), first, known, cal)
     u = rng("logins-window").random((m, int(spread.max(initial=0))))
     x[:, k - WINDOW:] = D.allocate(spread, shape * in_window, u)          # (the window's days)
     rows = np.flatnonzero(last >= k - WINDOW)
@@ -225,6 +235,8 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
         out["split"] = rng("split").random((m, 8))
         noise = np.zeros((m, k))
         noise[:, k - WINDOW:] = rng("day-noise").standard_gamma(5.0, (m, WINDOW)) * live_grid(k, first)[:, k - WINDOW:]
+        if cal is not None:
+            noise[:, k - WINDOW:] *= cal
         out["day_noise"] = noise
     return out
 
@@ -378,4 +390,5 @@ KIND = Kind(
     realize={"login_trend": realize_trend},
     forward=Forward(start, advance, WINDOW, rewrites=True),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
+    calendar=True,
 )

@@ -37,6 +37,7 @@ class Kind:
     forward: Forward | None = None             # how it runs through a horizon (None: one snapshot only)
     row_days: int = 1                          # days a row spans from its first date (a week: 7), all
                                                #   before a partner leaves for the row to be kept
+    calendar: bool = False                     # its days can follow a calendar (histories.calendar)
 
 
 @dataclass(frozen=True)

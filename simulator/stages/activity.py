@@ -31,7 +31,8 @@ from ..distributions import SAMPLERS
 from ..errors import ConfigError, Problems, did_you_mean
 from ..expr import evaluate
 from ..dates import DAY
-from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, live_days
+from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, calendar, live_days
+from ..histories.calendar import Calendar
 from ..identifiers import Names
 from ..plan import Step
 from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview
@@ -57,6 +58,7 @@ class HistorySpec:
     inputs: Mapping[str, ColumnSpec]          # drawn per partner, or a partners column (kind 'derive')
     options: Mapping[str, Any]
     reads: frozenset[str]                     # partners columns the inputs and option exprs read
+    calendar: Calendar | None = None          # the calendar its days follow (histories.calendar)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,9 @@ class Activity(BaseStage):
                   for k, col in h.inputs.items()}
         inputs.update({c: env[c] for c in h.reads if c not in inputs})
         inputs[LIVE] = self._live(ctx)
+        # (every grid ends on the feature date here: the churn stage dates the few who left
+        # before it later, so their days keep the feature date's calendar)
+        inputs.update(self.calendar_inputs(h, env, n, np.full(n, _epoch_day(world.feature_date))))
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self.history_pins(world, h, feats)
@@ -199,6 +204,16 @@ class Activity(BaseStage):
                 env[f.name] = values
         if act.write:
             ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def calendar_inputs(h: HistorySpec, state, n: int, end: Any) -> dict[str, Any]:
+        """What a history that follows a calendar is given: each partner's country and the
+        day (epoch days) its grid ends on."""
+        if h.calendar is None:
+            return {}
+        by = h.calendar.by
+        return {calendar.GROUP: h.calendar.codes(state[by]) if by else np.zeros(n, dtype=np.int32),
+                calendar.END: end}
 
     def _live(self, ctx: RunContext) -> np.ndarray:
         """Each partner's live days (at least 1: its observation end is one of them)."""
@@ -335,8 +350,9 @@ class Activity(BaseStage):
         the weeks before it, which its state did not choose, so it is a shape, not a target;
         the horizon's experiment declares what its features look like instead)."""
         partners, out = tables[world.table], []
+        realized = self._calendar_measured(world, tables)
         if self.snapshots > 1:
-            return StageReview(out)
+            return StageReview(out, realized)
         live = live_days(world, partners)
         for h in self.histories:
             for key, (agg, needs) in KINDS[h.kind].measures.items():
@@ -354,7 +370,25 @@ class Activity(BaseStage):
                     note = {"note": f"partners with {needs}+ live days"} if needs > 1 and live is not None else {}
                     out.append(MeasuredTarget(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(),
                                               "measured mean", {"feature": feature, **note}))
-        return StageReview(out)
+        return StageReview(out, realized)
+
+    def _calendar_measured(self, world, tables) -> dict[str, Any]:
+        """The calendar as each written history that follows it shows it (its panel's value
+        by weekday and on holidays), beside what it declares."""
+        found = {}
+        partners = tables[world.table]
+        for h in self.histories:
+            panel = KINDS[h.kind].panel
+            if h.calendar is None or panel is None or h.table not in tables:
+                continue
+            table = tables[h.table]
+            ids = table[world.key]
+            row = pd.Index(partners[world.key]).get_indexer(ids.cat.categories)[ids.cat.codes.to_numpy()]
+            by = h.calendar.by
+            groups = h.calendar.codes(partners[by].to_numpy()[row]) if by else np.zeros(len(table), dtype=np.int32)
+            found[h.name] = calendar.measured(h.calendar, table[panel.date].to_numpy(dtype="datetime64[us]"),
+                                              table[panel.value].to_numpy(), groups)
+        return {"calendar": found} if found else {}
 
     def figures(self, world, tables) -> list[FigureSpec]:
         """Churners' and healthy partners' written histories on average, one panel per
@@ -362,6 +396,10 @@ class Activity(BaseStage):
         return [ClassHistories(heading="Histories by churn class", histories=tuple(
             (h.table, KINDS[h.kind].panel) for h in self.histories
             if KINDS[h.kind].panel is not None and h.table in tables))]
+
+def _epoch_day(day: Any) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
 
 def _dates(end_us: np.ndarray, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
     """datetime64[us]: each row's partner's observation end minus ``days`` (NO_DATE: NaT),
@@ -469,7 +507,7 @@ class HistoriesKind:
     name = "histories"
     defines_entity = False
     shape = {"kind": None, "formats": None, "write": None, "auto_write_max": None, "live_days": None,
-             "histories": Open(None),
+             "histories": Open(None), "calendar": calendar.SHAPE,
              "features": Open({"from": None, "expr": None, "round": None, "dtype": None, "clip": None})}
 
     def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
@@ -493,6 +531,12 @@ class HistoriesKind:
             return None
         histories = [h for name, decl in hists.items()
                      if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains, ctx.names)) is not None]
+        able = tuple(k.name for k in KINDS.values() if k.calendar)
+        cal = calendar.parse(p, f"{group}.calendar", c.get("calendar"), domains,
+                             {**{str(k): None for k in hists}, **{h.name: h.kind for h in histories}}, able)
+        if cal is not None:                   # its histories read the column that picks the country
+            histories = [replace(h, calendar=cal, reads=h.reads | ({cal.by} if cal.by else set()))
+                         if h.name in cal.histories else h for h in histories]
         by_name = {h.name: h for h in histories}
         ctx.names.keys(f"{group}.features", declared)
         features = []

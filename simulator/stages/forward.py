@@ -133,7 +133,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     for day in days:
         state = state_at(ctx, moving, day, gone) if moving else env
         states.append(state)
-        values.append(inputs.next(state))
+        values.append({**inputs.next(state), **act.calendar_inputs(h, state, n, int(day.astype(np.int64)))})
     pins = act.history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
