@@ -374,9 +374,16 @@ class Activity(BaseStage):
 
     def _calendar_measured(self, world, tables) -> dict[str, Any]:
         """The calendar as each written history that follows it shows it (its panel's value
-        by weekday and on holidays), beside what it declares."""
+        by weekday and on holidays), beside what it declares; in one snapshot, over the
+        partners observed to the feature date (the few who left before it carry the feature
+        date's calendar on days that are not its days: see :meth:`run`)."""
+        from ..histories import observation_end
+
         found = {}
         partners = tables[world.table]
+        aligned = None
+        if self.snapshots == 1:
+            aligned = observation_end(world, partners) == np.datetime64(world.feature_date, "us")
         for h in self.histories:
             panel = KINDS[h.kind].panel
             if h.calendar is None or panel is None or h.table not in tables:
@@ -384,10 +391,11 @@ class Activity(BaseStage):
             table = tables[h.table]
             ids = table[world.key]
             row = pd.Index(partners[world.key]).get_indexer(ids.cat.categories)[ids.cat.codes.to_numpy()]
+            keep = slice(None) if aligned is None else aligned[row]
             by = h.calendar.by
             groups = h.calendar.codes(partners[by].to_numpy()[row]) if by else np.zeros(len(table), dtype=np.int32)
-            found[h.name] = calendar.measured(h.calendar, table[panel.date].to_numpy(dtype="datetime64[us]"),
-                                              table[panel.value].to_numpy(), groups)
+            found[h.name] = calendar.measured(h.calendar, table[panel.date].to_numpy(dtype="datetime64[us]")[keep],
+                                              table[panel.value].to_numpy()[keep], groups[keep])
         return {"calendar": found} if found else {}
 
     def figures(self, world, tables) -> list[FigureSpec]:
