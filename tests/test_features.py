@@ -151,14 +151,20 @@ def test_ticket_negativity_is_vader_on_each_text():
 
     from simulator.histories import tickets
 
-    texts = {"angry": ("Terrible support, I am furious.",), "calm": ("Please update my bank details.",)}
-    h = SimpleNamespace(options={"tones": {"angry": None, "calm": None}, "templates": texts})
+    # one topic, two tones: an opening, a body and a closing each (options as the kind's check leaves them)
+    phrases = ((("I am furious.",), ("Hello,",)),
+               (((("Terrible support.",), ("Please update my bank details.",))),),
+               (("Awful.",), ("Thanks.",)))
+    h = SimpleNamespace(options={"tones": {"angry": None, "calm": None}, "topics": {"payout": None},
+                                 "phrases": phrases})
+    texts = tickets.templates(h)
+    assert texts == ("I am furious. Terrible support. Awful.", "Hello, Please update my bank details. Thanks.")
     block = {"owner": np.array([0, 0, 2]), "open": np.array([True, False, True]),
              "template": np.array([0, 1, 0]), "m": 3}
     agg = tickets.reduce(h, block)
     vader = SentimentIntensityAnalyzer()
-    angry = max(0.0, -vader.polarity_scores(texts["angry"][0])["compound"])
-    calm = max(0.0, -vader.polarity_scores(texts["calm"][0])["compound"])
+    angry = max(0.0, -vader.polarity_scores(texts[0])["compound"])
+    calm = max(0.0, -vader.polarity_scores(texts[1])["compound"])
     assert angry > 0.5 and calm == 0
     assert agg["negativity"].tolist() == pytest.approx([(angry + calm) / 2, 0.0, angry])
     assert agg["open_count"].tolist() == [1, 0, 1]

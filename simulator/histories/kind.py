@@ -22,7 +22,8 @@ class Kind:
     name: str
     inputs: Mapping[str, str]                  # per-partner input -> meaning (all required)
     options: Mapping[str, tuple[str, Any, Any]]  # option -> (type, default, minimum); types:
-                                               # int, number, name, exprs (label -> expr), texts (label -> [str])
+                                               # int, number, name, exprs (label -> expr), mapping (the
+                                               # kind's ``check`` reads it)
     aggregates: Mapping[str, str]              # aggregate -> meaning (what features may read)
     generate: Callable[..., Block]             # (history, inputs incl. live, rng, full) -> block
     reduce: Callable[..., dict[str, np.ndarray]]   # (history, block) -> aggregates
@@ -38,6 +39,8 @@ class Kind:
     row_days: int = 1                          # days a row spans from its first date (a week: 7), all
                                                #   before a partner leaves for the row to be kept
     calendar: bool = False                     # its days can follow a calendar (histories.calendar)
+    check: Callable[..., Mapping | None] | None = None   # (problems, path, options) -> the options
+    # checked together (e.g. texts per declared tone), normalized, or None after adding problems
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
-"""Support tickets with text: open and resolved tickets, each written from a template of
-a tone drawn from the partner's weights (declared expressions, e.g. of frustration).
+"""Support tickets with text: open and resolved tickets, each about a topic and written in
+a tone, both drawn per ticket from the partner's weights (declared expressions of its
+state, e.g. a late payout makes a payout ticket likelier, frustration an angry one).
 
-Negative sentiment is measured, not drawn: every distinct template is scored once by
-VADER (a lexicon-based analyzer that ships its lexicon), a text's negativity is
+A ticket's text is composed from declared phrase banks: an opening of its tone, a body of
+its topic and tone, and a closing of its tone. Every combination is a distinct text
+(6 topics x 4 tones x 4 x 3 x 4 phrases: 1,152 in the default), so a partner's tickets
+read like a person's, not like one of a few templates.
+
+Negative sentiment is measured, not drawn: every distinct text is scored once by VADER (a
+lexicon-based analyzer that ships its lexicon), a text's negativity is
 ``max(0, -compound)`` (0 neutral or positive, up to 1 very negative), and a partner's
 score is the mean over its tickets (0 with none).
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,7 +32,9 @@ from . import draws as D
 from .kind import LIVE, NO_DATE, Forward, Kind, lower_date, upper_date
 
 SEARCH_TICKETS = 6   # golden records: all combinations of texts for up to this many tickets
+SEARCH_SCORES = 24   # ... among at most this many distinct scores (spread over the range)
 PERIOD = 30          # a horizon's period: tickets run forward this many days at a time
+SLOTS = ("opening", "body", "closing")   # a text's parts, in order; the body's bank is per topic
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,27 +45,85 @@ def negativity(texts: tuple[str, ...]) -> np.ndarray:
     return np.array([max(0.0, -analyzer.polarity_scores(t)["compound"]) for t in texts])
 
 
-def templates(h) -> tuple[tuple[str, ...], np.ndarray]:
-    """All template texts (tone by tone, in declared order) and each one's tone index."""
-    texts, tone_of = [], []
-    for j, tone in enumerate(h.options["tones"]):
-        for text in h.options["templates"][tone]:
-            texts.append(text)
-            tone_of.append(j)
-    return tuple(texts), np.array(tone_of)
+@functools.lru_cache(maxsize=8)
+def _compose(phrases: tuple) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Every text of the phrase banks (topic by topic, tone by tone, in declared order) and
+    the (topics x tones) first index and count of each one's texts."""
+    opening, body, closing = phrases
+    texts, sizes = [], []
+    for by_tone in body:
+        for j, bodies in enumerate(by_tone):
+            combos = list(itertools.product(opening[j], bodies, closing[j]))
+            texts.extend(" ".join(c) for c in combos)
+            sizes.append(len(combos))
+    sizes = np.array(sizes).reshape(len(body), len(opening))
+    return tuple(texts), (np.cumsum(sizes) - sizes.ravel()).reshape(sizes.shape), sizes
+
+
+def templates(h) -> tuple[str, ...]:
+    """All texts, in the order a ticket's ``template`` indexes them."""
+    return _compose(h.options["phrases"])[0]
+
+
+def check(p, path: str, options: Mapping) -> Mapping | None:
+    """The phrase banks normalized to tuples in the declared order of ``tones`` and
+    ``topics``: ``opening`` and ``closing`` map every tone, ``body`` every topic then every
+    tone, each to a non-empty list of distinct phrases; the composed texts are distinct."""
+    tones, topics, banks = list(options["tones"]), list(options["topics"]), options["phrases"]
+    before = len(p.items)
+    for key in sorted(set(banks) - set(SLOTS)):
+        p.add(f"{path}.phrases.{key}", f"unknown part of a text (parts: {', '.join(SLOTS)})")
+
+    def phrases(where: str, value) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(t, str) and t.strip() for t in value):
+            p.add(where, f"must be a non-empty list of phrases, got {value!r}")
+            return ()
+        if len(set(value)) != len(value):
+            p.add(where, "phrases must be distinct")
+        return tuple(value)
+
+    def per(where: str, value, labels: list[str], what: str, inner) -> tuple:
+        if not isinstance(value, Mapping) or list(value) != labels:
+            p.add(where, f"must map each {what} ({', '.join(labels)}, in that order) to its phrases, "
+                  f"got {list(value) if isinstance(value, Mapping) else value!r}")
+            return ()
+        return tuple(inner(f"{where}.{k}", value[k]) for k in labels)
+
+    opening = per(f"{path}.phrases.opening", banks.get("opening"), tones, "tone", phrases)
+    closing = per(f"{path}.phrases.closing", banks.get("closing"), tones, "tone", phrases)
+    body = per(f"{path}.phrases.body", banks.get("body"), topics, "topic",
+               lambda w, v: per(w, v, tones, "tone", phrases))
+    if len(p.items) > before:
+        return None
+    normalized = (opening, body, closing)
+    texts = _compose(normalized)[0]
+    if len(set(texts)) != len(texts):
+        p.add(f"{path}.phrases", "two combinations of phrases make the same text: each text must be distinct "
+              "(it is scored once)")
+        return None
+    return {**options, "phrases": normalized}
+
+
+def _draw(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The label each uniform picks from its row of weights (normalized; an all-zero row
+    picks the last)."""
+    total = weights.sum(1, keepdims=True)
+    cdf = np.cumsum(weights / np.where(total > 0, total, 1), axis=1)
+    return np.minimum((u[:, None] > cdf).sum(axis=1), weights.shape[1] - 1)
 
 
 def _tones(h, inp, rng, owner):
-    """Each ticket's template: a tone drawn from its partner's weights, then a text of it."""
+    """Each ticket's text: a topic and a tone drawn from its partner's weights, then a
+    combination of the phrases of that topic and tone."""
     m = np.asarray(inp["open"]).size
-    weights = np.stack([np.clip(evaluate(e, inp, m), 0, None) for e in h.options["tones"].values()], axis=1)
-    weights = weights / np.where(weights.sum(1, keepdims=True) > 0, weights.sum(1, keepdims=True), 1)
-    cdf = np.cumsum(weights, axis=1)[owner]
-    tone = np.minimum((rng("tone").random(owner.size)[:, None] > cdf).sum(axis=1), weights.shape[1] - 1)
-    _, tone_of = templates(h)
-    sizes = np.bincount(tone_of, minlength=weights.shape[1])
-    starts = np.cumsum(sizes) - sizes
-    return starts[tone] + np.floor(rng("template").random(owner.size) * sizes[tone]).astype(np.int64)
+
+    def weights(exprs):
+        return np.stack([np.clip(evaluate(e, inp, m), 0, None) for e in exprs.values()], axis=1)
+
+    tone = _draw(weights(h.options["tones"])[owner], rng("tone").random(owner.size))
+    topic = _draw(weights(h.options["topics"])[owner], rng("topic").random(owner.size))
+    _, starts, sizes = _compose(h.options["phrases"])
+    return starts[topic, tone] + np.floor(rng("template").random(owner.size) * sizes[topic, tone]).astype(np.int64)
 
 
 def generate(h, inp, rng, full: bool):
@@ -143,7 +210,7 @@ def pinned(h, b):
 def frame_history(h, b, codes, key):
     """Every ticket of the horizon from the last block: when it opened and when it was
     resolved (null while open), in days before that block's end."""
-    texts, _ = templates(h)
+    texts = templates(h)
     t, today = b["tickets"], b["today"]
     order = np.argsort(t["owner"], kind="stable")
     resolved = t["resolved"][order]
@@ -156,7 +223,7 @@ def frame_history(h, b, codes, key):
 
 
 def reduce(h, b):
-    texts, _ = templates(h)
+    texts = templates(h)
     owner, m = b["owner"], b["m"]
     # (a horizon's block reads its texts from the history, where a golden record's are re-chosen)
     template = b["tickets"]["template"][b["seen"]] if "tickets" in b else b["template"]
@@ -169,7 +236,7 @@ def reduce(h, b):
 
 def frame(h, b, codes, key):
     """One row per ticket; ``opened_at`` in days before the end."""
-    texts, _ = templates(h)
+    texts = templates(h)
     n = b["owner"].size
     return pd.DataFrame({
         key.column: pd.Categorical.from_codes(codes[b["owner"]].astype(np.int32), dtype=key.dtype),
@@ -180,7 +247,7 @@ def frame(h, b, codes, key):
 
 
 def schema(h, spec):
-    texts, _ = templates(h)
+    texts = templates(h)
     if spec.timeline is not None and spec.timeline.snapshots > 1:     # a horizon: when resolved, not a status
         return pa.DataFrameSchema({
             spec.key: pa.Column("category"),
@@ -204,7 +271,7 @@ def realize_negativity(h, b, row, target, decimals):
     """Re-choose this partner's ticket texts so that the mean negativity, rounded, equals
     ``target``: tickets beyond the first few take the text closest to the target, and
     every combination of distinct scores is tried for the first few."""
-    texts, _ = templates(h)
+    texts = templates(h)
     neg = negativity(texts)
     mine = np.flatnonzero(b["owner"] == row)
     if mine.size == 0:
@@ -214,6 +281,9 @@ def realize_negativity(h, b, row, target, decimals):
     vary, rest = mine[:SEARCH_TICKETS], mine[SEARCH_TICKETS:]
     b["template"][rest] = np.abs(neg - target).argmin()
     scores, template_of = np.unique(neg, return_index=True)
+    if scores.size > SEARCH_SCORES:                # (combinations grow as scores^tickets)
+        keep = np.unique(np.round(np.linspace(0, scores.size - 1, SEARCH_SCORES)).astype(np.int64))
+        scores, template_of = scores[keep], template_of[keep]
     combos = np.array(list(itertools.combinations_with_replacement(range(scores.size), vary.size)), dtype=np.int16)
     means = (neg[b["template"][rest]].sum() + scores[combos].sum(axis=1)) / mine.size
     hit = np.flatnonzero(np.abs(means - target) < 0.5 * 10.0 ** -decimals * 0.999)
@@ -225,11 +295,13 @@ def realize_negativity(h, b, row, target, decimals):
 KIND = Kind(
     name="tickets",
     inputs={"open": "open (unresolved) tickets (realized exactly)", "resolved": "resolved tickets"},
-    options={"window_days": ("int", 90, 1), "tones": ("exprs", None, None), "templates": ("texts", None, None)},
+    options={"window_days": ("int", 90, 1), "tones": ("exprs", None, None), "topics": ("exprs", None, None),
+             "phrases": ("mapping", None, None)},
     aggregates={"open_count": "open tickets", "tickets": "all tickets",
                 "negativity": "mean of max(0, -VADER compound) over the partner's ticket texts (0 with none)"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: h.options["window_days"], dates=("opened_at", "resolved_at"),
     realize={"negativity": realize_negativity},
     forward=Forward(start, advance, PERIOD, rewrites=True, frame_history=frame_history, pinned=pinned),
+    check=check,
 )

@@ -113,6 +113,12 @@ class Activity(BaseStage):
     def writes(self) -> dict[str, Domain]:
         return {f.name: f.column.domain for f in self.computed}
 
+    def expressions(self) -> list[tuple[str, Any, str | None]]:
+        """Each history's labelled weights (e.g. a ticket's tones and topics): numbers."""
+        return [(f"{h.path}.{key}.{label}", e, "number") for h in self.histories
+                for key, (typ, _, _) in KINDS[h.kind].options.items() if typ == "exprs"
+                for label, e in h.options[key].items()]
+
     def lookback(self) -> list[tuple[str, int]]:
         # each history's grid ends at a partner's observation end: the longest reaches furthest
         spans = [(h.path, KINDS[h.kind].span(h)) for h in self.histories]
@@ -453,16 +459,11 @@ def _option(p: Problems, path: str, kind: str, value: Any, minimum: Any) -> Any:
             return None
         out = {str(k): _compile(p, f"{path}.{k}", str(v)) for k, v in value.items()}
         return out if all(out.values()) else None
-    if kind == "texts":
-        if not isinstance(value, Mapping) or not value or not all(
-                isinstance(v, list) and v and all(isinstance(t, str) and t for t in v) for v in value.values()):
-            p.add(path, f"must map each label to a non-empty list of texts, got {value!r}")
+    if kind == "mapping":                      # read by the kind's own check
+        if not isinstance(value, Mapping) or not value:
+            p.add(path, f"must be a non-empty mapping, got {value!r}")
             return None
-        texts = [t for v in value.values() for t in v]
-        if len(set(texts)) != len(texts):
-            p.add(path, "texts must be distinct (each is scored once)")
-            return None
-        return {str(k): tuple(v) for k, v in value.items()}
+        return value
     raise AssertionError(kind)
 
 
@@ -498,10 +499,10 @@ def _history(p: Problems, name: str, c: Any, path: str, domains: dict[str, Domai
         if typ == "name" and options[key] is not None:     # a column of the history's table
             names.column(f"{path}.{key}", options[key])
     exprs = [k for k, (t, _, _) in kind.options.items() if t == "exprs"]
-    texts = [k for k, (t, _, _) in kind.options.items() if t == "texts"]
-    for e, t in zip(exprs, texts):               # each labelled expression has its texts
-        if options.get(e) and options.get(t) and list(options[e]) != list(options[t]):
-            p.add(f"{path}.{t}", f"must have the same labels as {e}, in order: {list(options[e])}")
+    if kind.check is not None and None not in options.values():
+        options = kind.check(p, path, options)
+        if options is None:
+            return None
     reads = frozenset().union(*(col.reads for col in inputs.values()))
     expr_reads = frozenset().union(*(x.names for e in exprs for x in (options.get(e) or {}).values()))
     if None in options.values() or not isinstance(table, str) or len(inputs) < len(kind.inputs):
