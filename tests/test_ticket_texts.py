@@ -2,7 +2,6 @@
 distinct texts, the tone and the topic drawn from the partner's state, VADER as before."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from simulator.errors import ConfigError
