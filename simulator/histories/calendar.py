@@ -141,11 +141,10 @@ def _holidays(p: Problems, path: str, value: Any, domains: Mapping[str, Domain])
     # (labels this world's column never takes are allowed, as a region mix may leave regions
     # out; a label without an entry, nor a '*' one, has no holidays: stats.json lists who has)
     table = {_key(k): v for k, v in countries.items()}
-    supported = _supported()
     for key, code in table.items():
-        if code is not None and code not in supported:
+        if code is not None and code not in _countries():
             p.add(f"{path}.countries.{key}", f"unknown country {code!r} for the holidays package"
-                  + did_you_mean(str(code), supported))
+                  + did_you_mean(str(code), _countries()))
     if len(p.items) > before:
         return None
     labels = tuple(dom.categories)
@@ -153,9 +152,16 @@ def _holidays(p: Problems, path: str, value: Any, domains: Mapping[str, Domain])
 
 
 @functools.cache
-def _supported() -> tuple[str, ...]:
-    import holidays
-    return tuple(sorted(holidays.list_supported_countries()))
+def _countries() -> frozenset[str]:
+    """The codes the holidays package knows. Its registry lists them without importing
+    each country's module (list_supported_countries imports them all: a tenth of a
+    second more at every load)."""
+    try:
+        from holidays.registry import COUNTRIES
+        return frozenset(code for entry in COUNTRIES.values() for code in entry[1:3])
+    except (ImportError, AttributeError, IndexError, TypeError):   # (a package laid out otherwise)
+        import holidays
+        return frozenset(holidays.list_supported_countries())
 
 
 def weights(cal: Calendar, group: np.ndarray, end: np.ndarray | int, k: int) -> np.ndarray:
