@@ -44,7 +44,7 @@ _KINDS = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_IS
           stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):   # (libyaml's parser: 5x faster)
     """A loader that refuses a key given twice in one mapping."""
 
     def construct_mapping(self, node, deep=False):
