@@ -112,11 +112,22 @@ def test_the_calendar_keeps_the_drawn_totals(compose):
     ("calendar.histories=[tickets]", "history 'tickets' (kind tickets) cannot follow a calendar"),
     ("calendar.histories=[dayly]", "activity.calendar.histories: unknown history 'dayly'"),
     ("+calendar.season=1", "activity.calendar.season: unknown key"),
+    ("+calendar.holidays.countries.Brasil=BR", None),      # (Brazil has its entry: Brasil is another label)
 ])
 def test_a_wrong_calendar_is_refused_with_its_path(compose, override, fragment):
+    if fragment is None:                                    # allowed: a label this world does not have
+        load_spec(compose([override]))
+        return
     with pytest.raises(ConfigError) as exc:
         load_spec(compose([override]))
     assert fragment in str(exc.value)
+
+
+def test_a_misspelled_region_without_a_country_is_refused(compose):
+    with pytest.raises(ConfigError) as exc:
+        load_spec(compose(["~calendar.holidays.countries.Brazil", "+calendar.holidays.countries.Brasil=BR"]))
+    assert "activity.calendar.holidays.countries.Brasil: region has no label 'Brasil'" in str(exc.value)
+    assert "did you mean 'Brazil'?" in str(exc.value)
 
 
 def test_a_wrong_calendar_exits_2_without_a_traceback(tmp_path):

@@ -70,3 +70,23 @@ def test_wrong_phrase_banks_are_refused_with_their_path(compose, override, fragm
     with pytest.raises(ConfigError) as exc:
         load_spec(compose([override]))
     assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["activity.histories.tickets.topics.payout='-1'"],
+     "activity.histories.tickets: topics.payout: must be a weight >= 0 for every partner, got -1"),
+    (["activity.histories.tickets.topics.payout='1 / (tenure_months - tenure_months)'"],
+     "activity.histories.tickets: topics.payout: must be a weight >= 0 for every partner, got inf"),
+    ([f"activity.histories.tickets.tones.{t}=0" for t in ("angry", "annoyed", "neutral", "positive")],
+     "activity.histories.tickets: tones: every weight is 0 for"),
+])
+def test_weights_no_partner_can_use_are_refused_before_anything_is_written(tmp_path, overrides, fragment):
+    """A weight is an expression of each partner's state, so it is checked on the data: a
+    negative, infinite or all-zero one exits 2 with its path (it used to pick the last
+    label for everyone, or fail the world's invariants after generating it)."""
+    from conftest import run_cli
+
+    proc = run_cli(*overrides, "n_partners=2000", "db=none", out_dir=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "partners.csv").exists()

@@ -15,6 +15,7 @@ a block's weights are one gather from it.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,8 +140,16 @@ def _holidays(p: Problems, path: str, value: Any, domains: Mapping[str, Domain])
               f"(e.g. GB), got {countries!r}")
         return None
     # (labels this world's column never takes are allowed, as a region mix may leave regions
-    # out; a label without an entry, nor a '*' one, has no holidays: stats.json lists who has)
+    # out; a label without an entry, nor a '*' one, has no holidays: stats.json lists who has.
+    # One spelled like such a label is taken for a typo of it)
     table = {_key(k): v for k, v in countries.items()}
+    uncovered = [k for k in dom.categories if k not in table]
+    for key in table:
+        if key not in dom.categories and key != NO_COUNTRY and NO_COUNTRY not in table:
+            close = difflib.get_close_matches(str(key), [str(k) for k in uncovered], n=1, cutoff=0.75)
+            if close:
+                p.add(f"{path}.countries.{key}", f"{by} has no label {key!r}, and {close[0]!r} has no country: "
+                      f"did you mean {close[0]!r}?")
     for key, code in table.items():
         if code is not None and code not in _countries():
             p.add(f"{path}.countries.{key}", f"unknown country {code!r} for the holidays package"

@@ -117,11 +117,24 @@ def _tones(h, inp, rng, owner):
     combination of the phrases of that topic and tone."""
     m = np.asarray(inp["open"]).size
 
-    def weights(exprs):
-        return np.stack([np.clip(evaluate(e, inp, m), 0, None) for e in exprs.values()], axis=1)
+    def weights(option):
+        exprs = h.options[option]
+        with np.errstate(all="ignore"):
+            w = np.stack([np.broadcast_to(np.asarray(evaluate(e, inp, m), dtype=float), (m,)) for e in exprs.values()],
+                         axis=1)
+        for j, label in enumerate(exprs):         # (a user's expression: refused with its path, not run)
+            bad = ~np.isfinite(w[:, j]) | (w[:, j] < 0)
+            if bad.any():
+                raise ValueError(f"{option}.{label}: must be a weight >= 0 for every partner, got "
+                                 f"{float(w[bad, j][0]):g} for {int(bad.sum()):,} of them")
+        none = (w.sum(axis=1) <= 0) & np.isin(np.arange(m), owner)
+        if none.any():
+            raise ValueError(f"{option}: every weight is 0 for {int(none.sum()):,} partners with tickets; each "
+                             f"needs one above 0 ({', '.join(exprs)})")
+        return w
 
-    tone = _draw(weights(h.options["tones"])[owner], rng("tone").random(owner.size))
-    topic = _draw(weights(h.options["topics"])[owner], rng("topic").random(owner.size))
+    tone = _draw(weights("tones")[owner], rng("tone").random(owner.size))
+    topic = _draw(weights("topics")[owner], rng("topic").random(owner.size))
     _, starts, sizes = _compose(h.options["phrases"])
     return starts[topic, tone] + np.floor(rng("template").random(owner.size) * sizes[topic, tone]).astype(np.int64)
 
