@@ -63,6 +63,8 @@ def test_every_text_is_an_opening_a_body_and_a_closing_of_the_declared_banks(com
      "activity.histories.tickets.phrases.opening.angry: phrases must be distinct"),
     ("+activity.histories.tickets.phrases.signature={angry: [x]}",
      "activity.histories.tickets.phrases.signature: unknown part of a text (parts: opening, body, closing)"),
+    ("activity.histories.tickets.topics.payout='nosuch * 2'",
+     "activity.histories.tickets.topics.payout: unknown column 'nosuch'"),
     ("activity.histories.tickets.topics.payout='region + 1'",
      "activity.histories.tickets.topics.payout: arithmetic needs numbers, got the category column 'region'"),
 ])

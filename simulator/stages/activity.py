@@ -128,7 +128,13 @@ class Activity(BaseStage):
         return [f.name for f in self.computed]
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(self.live.path, self.live.reads), *((h.path, h.reads) for h in self.histories)]
+        out = [(self.live.path, self.live.reads)]
+        for h in self.histories:              # (a weight's names under its own path: an unknown one is named there)
+            weights = [(f"{h.path}.{key}.{label}", frozenset(e.names) - set(h.inputs))
+                       for key, (typ, _, _) in KINDS[h.kind].options.items() if typ == "exprs"
+                       for label, e in h.options[key].items()]
+            out += [(h.path, h.reads - frozenset().union(*(names for _, names in weights))), *weights]
+        return out
 
     def steps(self) -> list[Step]:
         out = []
