@@ -50,12 +50,13 @@ class Calendar:
     factor: float                             # a holiday's weight, relative to its weekday
     histories: tuple[str, ...]                # the histories that follow it
 
-    def codes(self, column: Any) -> np.ndarray:
-        """Each partner's country, as an index into ``countries`` (0 without ``by``)."""
+    def codes(self, state: Mapping[str, Any], n: int) -> np.ndarray:
+        """Each of the ``n`` partners' country in ``state`` (its ``by`` column), as an index
+        into ``countries`` (0 without ``by``)."""
         if self.by is None:
-            return np.zeros(len(column), dtype=np.int32)
+            return np.zeros(n, dtype=np.int32)
         from ..stages.columns import codes_of
-        return codes_of(column, self.labels).astype(np.int32)
+        return codes_of(state[self.by], self.labels).astype(np.int32)
 
 
 def parse(p: Problems, path: str, decl: Any, domains: Mapping[str, Domain],
@@ -177,12 +178,19 @@ def weights(cal: Calendar, group: np.ndarray, end: np.ndarray | int, k: int) -> 
     """partners x k: the weight of each day of a grid of ``k`` days ending on ``end``
     (epoch days, per partner or one for all), for each partner's country ``group``."""
     end = np.asarray(end, dtype=np.int64)
-    lo, hi = int(end.min(initial=0)) - k + 1, int(end.max(initial=0))
+    if end.size == 0:
+        return np.zeros((0, k))
+    lo, hi = int(end.min()) - k + 1, int(end.max())
     first, table, _ = _table(cal, _year(lo), _year(hi))
     days = (end - first)[..., None] + np.arange(1 - k, 1)
     if days.ndim == 1:                                     # one end for every partner
         return table[:, days][np.asarray(group)]
     return table[np.asarray(group)[:, None], days]
+
+
+def _weekday(days: np.ndarray) -> np.ndarray:
+    """Monday 0 ... Sunday 6 of epoch days (1970-01-01 was a Thursday)."""
+    return (days + 3) % 7
 
 
 def _year(day: int) -> int:
@@ -198,7 +206,7 @@ def _table(cal: Calendar, y0: int, y1: int) -> tuple[int, np.ndarray, np.ndarray
     first = np.datetime64(f"{y0}-01-01", "D")
     days = np.arange(first, np.datetime64(f"{y1 + 1}-01-01", "D"))
     n = days.astype(np.int64)
-    weekday = (n + 3) % 7                                  # 1970-01-01 was a Thursday
+    weekday = _weekday(n)
     month = days.astype("datetime64[M]").astype(np.int64) % 12
     base = np.asarray(cal.weekdays)[weekday] * np.asarray(cal.months)[month]
     holiday = np.zeros((len(cal.countries), days.size), dtype=bool)
@@ -216,9 +224,7 @@ def day_weights(h: Any, inp: Mapping[str, Any], k: int) -> np.ndarray | None:
     """The calendar weights of the last ``k`` days of a history's grid (None when the history
     follows no calendar): what a kind multiplies its day weights by."""
     cal = getattr(h, "calendar", None)
-    if cal is None or GROUP not in inp:
-        return None
-    return weights(cal, inp[GROUP], inp[END], k)
+    return None if cal is None else weights(cal, inp[GROUP], inp[END], k)
 
 
 def measured(cal: Calendar, dates: np.ndarray, values: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
@@ -229,7 +235,7 @@ def measured(cal: Calendar, dates: np.ndarray, values: np.ndarray, groups: np.nd
     ``groups``: each row's country (an index into ``cal.countries``)."""
     day = dates.astype("datetime64[D]").astype(np.int64)
     values = np.asarray(values, dtype=float)
-    weekday = (day + 3) % 7
+    weekday = _weekday(day)
     total, count = np.bincount(weekday, values, 7), np.bincount(weekday, minlength=7)
     mean = total / np.maximum(count, 1)
     rel = mean / mean[count > 0].mean() if (count > 0).any() else mean

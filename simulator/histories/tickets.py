@@ -105,8 +105,7 @@ def check(p, path: str, options: Mapping) -> Mapping | None:
 
 
 def _draw(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The label each uniform picks from its row of weights (normalized; an all-zero row
-    picks the last)."""
+    """The label each uniform picks from its row of weights (normalized)."""
     total = weights.sum(1, keepdims=True)
     cdf = np.cumsum(weights / np.where(total > 0, total, 1), axis=1)
     return np.minimum((u[:, None] > cdf).sum(axis=1), weights.shape[1] - 1)
@@ -127,7 +126,7 @@ def _tones(h, inp, rng, owner):
             if bad.any():
                 raise ValueError(f"{option}.{label}: must be a weight >= 0 for every partner, got "
                                  f"{float(w[bad, j][0]):g} for {int(bad.sum()):,} of them")
-        none = (w.sum(axis=1) <= 0) & np.isin(np.arange(m), owner)
+        none = (w.sum(axis=1) <= 0) & (np.bincount(owner, minlength=m) > 0)
         if none.any():
             raise ValueError(f"{option}: every weight is 0 for {int(none.sum()):,} partners with tickets; each "
                              f"needs one above 0 ({', '.join(exprs)})")

@@ -184,7 +184,8 @@ class Activity(BaseStage):
         inputs[LIVE] = self._live(ctx)
         # (every grid ends on the feature date here: the churn stage dates the few who left
         # before it later, so their days keep the feature date's calendar)
-        inputs.update(self.calendar_inputs(h, env, n, np.full(n, _epoch_day(world.feature_date))))
+        if h.calendar is not None:
+            inputs.update(self.calendar_inputs(h, h.calendar.codes(env, n), np.full(n, _epoch_day(world.feature_date))))
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self.history_pins(world, h, feats)
@@ -218,14 +219,10 @@ class Activity(BaseStage):
             ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
 
     @staticmethod
-    def calendar_inputs(h: HistorySpec, state, n: int, end: Any) -> dict[str, Any]:
-        """What a history that follows a calendar is given: each partner's country and the
-        day (epoch days) its grid ends on."""
-        if h.calendar is None:
-            return {}
-        by = h.calendar.by
-        return {calendar.GROUP: h.calendar.codes(state[by]) if by else np.zeros(n, dtype=np.int32),
-                calendar.END: end}
+    def calendar_inputs(h: HistorySpec, group: np.ndarray | None, end: Any) -> dict[str, Any]:
+        """What a history that follows a calendar is given: each partner's country
+        (:meth:`Calendar.codes`) and the day (epoch days) its grid ends on."""
+        return {} if h.calendar is None else {calendar.GROUP: group, calendar.END: end}
 
     def _live(self, ctx: RunContext) -> np.ndarray:
         """Each partner's live days (at least 1: its observation end is one of them)."""
@@ -405,7 +402,7 @@ class Activity(BaseStage):
             row = pd.Index(partners[world.key]).get_indexer(ids.cat.categories)[ids.cat.codes.to_numpy()]
             keep = slice(None) if aligned is None else aligned[row]
             by = h.calendar.by
-            groups = h.calendar.codes(partners[by].to_numpy()[row]) if by else np.zeros(len(table), dtype=np.int32)
+            groups = h.calendar.codes({by: partners[by].to_numpy()[row]} if by else {}, len(table))
             found[h.name] = calendar.measured(h.calendar, table[panel.date].to_numpy(dtype="datetime64[us]")[keep],
                                               table[panel.value].to_numpy()[keep], groups[keep])
         return {"calendar": found} if found else {}

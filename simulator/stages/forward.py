@@ -130,10 +130,14 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     gone = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     inputs = _Inputs(act, h, ctx, days.size)
     states, values = [], []
+    by = h.calendar.by if h.calendar is not None else None
+    group = by_column = None                   # each partner's country, again only when its column moved
     for day in days:
         state = state_at(ctx, moving, day, gone) if moving else env
         states.append(state)
-        values.append({**inputs.next(state), **act.calendar_inputs(h, state, n, int(day.astype(np.int64)))})
+        if h.calendar is not None and (group is None or (by is not None and state[by] is not by_column)):
+            group, by_column = h.calendar.codes(state, n), state[by] if by else None
+        values.append({**inputs.next(state), **act.calendar_inputs(h, group, int(day.astype(np.int64)))})
     pins = act.history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
