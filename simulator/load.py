@@ -19,14 +19,16 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
+from .expr import Expr
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _int
+from .spec import shocks as shock_spec
 from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
 from .spec.shape import Open, check_keys
 from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
-SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups")
+SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups", "shocks")
 WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None, "snapshots": None, "burn_in": None},
                "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None},
@@ -181,6 +183,24 @@ def _undeclared_names(ctx: ParseContext, stages: list) -> None:
                     declare(stage.name, name, f"a {what} that {stage.name} writes")
 
 
+def _shocks(p: Problems, shocks: tuple, ctx: ParseContext, known: Mapping[str, Domain]) -> None:
+    """Every shock's condition reads known columns and is boolean; every effect is taken by
+    a stage of this world (the one that owns its parameter)."""
+    for shock in shocks:
+        if shock.where is not None:
+            for name in sorted(shock.where.names - set(known)):
+                p.add(f"{shock.path}.where", f"unknown column {name!r}" + did_you_mean(name, known))
+            exprtypes.check(p, f"{shock.path}.where", shock.where, "bool", known)
+        for effect in shock.effects:
+            if isinstance(effect.by, Expr):
+                for name in sorted(effect.by.names - set(known)):
+                    p.add(f"{effect.path}.by", f"unknown column {name!r}" + did_you_mean(name, known))
+                exprtypes.check(p, f"{effect.path}.by", effect.by, "number", known)
+            if effect.path not in ctx.claimed:
+                p.add(f"{effect.path}.{effect.kind}", f"no stage of this world has the parameter {effect.target!r}: "
+                      f"{effect.kind} takes {shock_spec.KINDS[effect.kind]}")
+
+
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     """Validate the composed config and return the typed spec, or raise ConfigError."""
     raw = _raw(cfg)
@@ -196,7 +216,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     burn_in = _int(p, "timeline.burn_in", tl.get("burn_in", 0), 0)
     timeline = _timeline(p, as_of, episodes, episode_days, snapshots, burn_in)
     groups = _stage_groups(p, raw)
-    ctx = ParseContext(n, {}, timeline)
+    shocks = shock_spec.parse(p, raw.get("shocks"), timeline)
+    ctx = ParseContext(n, {}, timeline, shocks=shocks)
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns
@@ -229,6 +250,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         stage.check(p, known)
         for path, expr, expected in stage.expressions():
             exprtypes.check(p, path, expr, expected, known)
+    _shocks(p, shocks, ctx, known)
     golden_cfg = raw.get("golden") or {}
     records = golden_records.parse(p, golden_cfg, n, entities[0].entity, known) if entities else []
     candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
@@ -245,4 +267,4 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
               f"got {block_size}")
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
-                     out.get("dir"), db, report, raw, timeline, executor, block_size)
+                     out.get("dir"), db, report, raw, timeline, executor, block_size, shocks=shocks)

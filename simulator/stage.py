@@ -36,6 +36,8 @@ from .spec.shape import Shape
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
+    from .spec.shocks import Shock, ShockEffect
+
 
 @dataclass
 class ParseContext:
@@ -51,6 +53,18 @@ class ParseContext:
     domains: dict[str, Domain]
     timeline: "Timeline | None" = None        # None when as_of or the timeline is invalid
     names: Names = field(default_factory=Names)
+    shocks: tuple["Shock", ...] = ()          # the declared shocks (simulator.spec.shocks)
+    claimed: set[str] = field(default_factory=set)   # the config paths of the effects a stage took
+
+    def shock_effects(self, kind: str, group: str) -> list[tuple["Shock", "ShockEffect"]]:
+        """The shocks' effects of ``kind`` (multiply, shift, scale) on a parameter of
+        ``group`` (its target is the group or under it), claimed by the caller, which
+        checks the rest of the target and applies them; an effect no stage claims is
+        refused when the config is loaded."""
+        out = [(s, e) for s in self.shocks for e in s.effects
+               if e.kind == kind and (e.target == group or e.target.startswith(group + "."))]
+        self.claimed.update(e.path for _, e in out)
+        return out
 
 
 class StageKind(Protocol):
@@ -109,6 +123,7 @@ class WorldSpec:
     block_size: int = 65_536                  # partners per block (simulator.chunks): a data setting
     block: int = 0                            # a block's own spec (simulator.chunks): its index,
     offset: int = 0                           #   and the world row of its first partner
+    shocks: tuple["Shock", ...] = ()          # dated events (simulator.spec.shocks), applied by their stages
 
     @property
     def feature_date(self) -> np.datetime64:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..dates import DAY
 from .canvas import MAX_POINTS, Html, Image, html_table, image, sample
-from .data import AucBars, Bars, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
+from .data import AucBars, Bars, DriftLines, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
 from .svg import PALETTE, Entry, Panel, as_numbers, render
 
 BLUE, ORANGE, GREEN, RED = PALETTE[:4]
@@ -171,6 +171,34 @@ def target_bars(spec: TargetBars, stats: Mapping) -> Image | None:
     p.bars(at + 0.2, [t["realized"] or 0 for t in rows], GREEN, thick=0.4, horizontal=True,
            err=[2 * (t.get("se") or 0) for t in rows], label=f"{spec.realized} (bar: 2 SE)")
     return image(render([[p]]))
+
+
+def drift_lines(spec: DriftLines, stats: Mapping) -> Image | None:
+    """Each snapshot's churn rate, and the AUC of a model trained on the snapshots before the
+    first shock, with the shock's start marked; from stats.json's ``realized`` value
+    ``spec.key`` (None without it)."""
+    value = stats.get("realized", {}).get(spec.key)
+    if not value or not value.get("snapshots"):
+        return None
+    rows = value["snapshots"]
+    days = np.array([r["snapshot"] for r in rows], dtype="datetime64[D]")
+    colors = {"before": BLUE, "across": GREY, "after": RED}
+    start = np.datetime64(value["first_shock"], "D")
+    panels = []
+    for key, title, ylabel in (("churn_rate", "churn in the label window after each snapshot", "churn rate"),
+                               ("model_auc", "AUC of a model trained before the shock", "AUC")):
+        p = Panel(420, 300, title=title, ylabel=ylabel, legend="below", legend_columns=3)
+        y = np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
+        p.line(days, y, GREY, width=1)
+        for phase, color in colors.items():
+            at = np.array([r["phase"] == phase for r in rows])
+            if at.any():
+                p.points(days[at], y[at], color, label={"before": "label window before the shock",
+                                                        "across": "across its start",
+                                                        "after": "after its start"}[phase])
+        p.rule(start, RED, label=f"first shock {value['first_shock']}")
+        panels.append(p)
+    return image(render([panels]))
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> Html:

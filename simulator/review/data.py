@@ -108,6 +108,23 @@ class FeatureAucs:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A realized value: per snapshot of the panel ``frame`` (its date column ``snapshot``)
+    its rows, churn rate (``label``) and the AUC of a model trained before the shocks (a
+    logistic regression on ``features``, fitted on the rows of the snapshots ``phases`` marks
+    ``before``, as a user would have trained it), and that model's AUC over the snapshots
+    before the shocks and over those after them. ``phases``: snapshot date (YYYY-MM-DD) ->
+    before | across | after (simulator.spec.shocks.phases); ``start``: the first shock's."""
+
+    frame: pd.DataFrame
+    label: str
+    features: tuple[str, ...]
+    snapshot: str
+    phases: Mapping[str, str]
+    start: str
+
+
+@dataclass(frozen=True)
 class Headline:
     """A ``realized`` value the report's first sentence shows, under a name that says what it
     measures and whether it was realized or declared (two AUCs must never read alike);
@@ -122,7 +139,8 @@ class Headline:
 @dataclass(frozen=True)
 class StageReview:
     """What one stage hands stats.json: its declared targets, its realized values (numbers,
-    strings, dicts of them, or a :class:`Rate` / :class:`Auc` / :class:`FeatureAucs`), and
+    strings, dicts of them, or a :class:`Rate` / :class:`Auc` / :class:`FeatureAucs` /
+    :class:`Drift`), and
     those of them the report's headline names, in order."""
 
     targets: list[AnyTarget] = field(default_factory=list)
@@ -241,6 +259,14 @@ class TargetBars(FigureSpec):
     realized: str                      # legend of the realized bars
     title: str
     value_label: str                   # the label of the values' axis
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftLines(FigureSpec):
+    """Churn and a model's AUC per snapshot around the shocks, from the stats.json
+    ``realized`` value ``key`` (a :class:`Drift`)."""
+
+    key: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,8 +16,9 @@ import pandas as pd
 from ..stage import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
-from .data import (AucBars, Bars, ClassHistograms, ClassHistories, FigureSpec, Histogram, LearnabilityTable, Lifelines,
-                   Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival, TargetBars)
+from .data import (AucBars, Bars, ClassHistograms, ClassHistories, DriftLines, FigureSpec, Histogram,
+                   LearnabilityTable, Lifelines, Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival,
+                   TargetBars)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ DRAWINGS: dict[type, Drawing] = {
     Histogram: lambda f, s: charts.histogram(f),
     TargetBars: lambda f, s: charts.target_bars(f, s.stats),
     SummaryTable: lambda f, s: charts.table(f.head, f.rows),
+    DriftLines: lambda f, s: charts.drift_lines(f, s.stats),
     Lifelines: lambda f, s: charts.lifelines(f),
     Survival: lambda f, s: charts.survival(f, s.tables[f.table]),
 }

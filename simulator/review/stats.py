@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..stage import WorldSpec
-from .data import AnyTarget, Auc, FeatureAucs, MeasuredTarget, Rate, TailTarget, Target
-from .learnability import auc, auc_se, feature_auc_ses, feature_aucs
+from .data import AnyTarget, Auc, Drift, FeatureAucs, MeasuredTarget, Rate, TailTarget, Target
+from .learnability import auc, auc_se, drift, feature_auc_ses, feature_aucs
 
 QUANTILE_ROWS = 200_000
 
@@ -96,6 +96,11 @@ def measure(key: str, value: object) -> tuple[dict[str, object], dict[str, objec
             best = max(scored, key=aucs.get) if scored else None
             return ({key: aucs, value.best: aucs[best] if best else None},
                     {key: ses, **({value.best: ses[best]} if best else {})})
+        case Drift():
+            out, ses = drift(value.frame, value.label, list(value.features), value.snapshot, dict(value.phases))
+            out = {"model": "logistic regression on the features, fitted on the snapshots before the shocks",
+                   "first_shock": value.start, **out}
+            return {key: out}, {key: {k: _sig(v) for k, v in ses.items() if v is not None}}
     return {key: value}, {}
 
 

@@ -49,6 +49,8 @@ class ColumnSpec:
     persistence: float = 1.0                  # sampled: correlation of its quantile from one period to
                                               #   the next (1: the draw never moves; simulator.stages.moving)
     ages: bool = False                        # a count of days: that many fewer at an earlier date
+    shocks: tuple = ()                        # (Shock, ShockEffect) multiplying a sampler parameter
+                                              #   (simulator.spec.shocks; simulator.stages.columns.params_at)
 
 
 @dataclass(frozen=True)

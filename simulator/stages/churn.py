@@ -45,6 +45,8 @@ from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
+from ..spec.shocks import Shock, ShockEffect, applied, first_start, phases
+from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import movers, state_at
 from ..truth import episode_hazard, hazard_column
@@ -197,7 +199,7 @@ class Periods:
         self.start = np.asarray(ctx.env[churn.date_column], dtype="datetime64[us]")   # the early leavers
         stages = [s for s in ctx.world.stages if s.name not in later]    # (`later`: not run yet)
         moving = frozenset().union(*(s.varying() for s in stages))
-        read = frozenset().union(*(r.expr.names for r in churn.rules))
+        read = frozenset().union(*(r.expr.names for r in churn.rules), shock_reads(churn.shifts))
         self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment and replay is None else []
         needed = read.union(*(s.decides() for s in self.deciders)) | (moving if replay is not None else frozenset())
         self.movers = movers(stages, needed)
@@ -216,9 +218,35 @@ class Periods:
             return self.ctx.env
         return state_at(self.ctx, self.movers, self.dates[j], gone)
 
-    def scores(self, state: Mapping[str, object]) -> np.ndarray:
-        return self.first if state is self.ctx.env or not self.moving else \
+    def scores(self, state: Mapping[str, object], j: int | None = None) -> np.ndarray:
+        """The rules' score on ``state``, plus the log-odds the shocks acting on period ``j``
+        add (simulator.spec.shocks)."""
+        base = self.first if state is self.ctx.env or not self.moving else \
             self.steady + self.signal * score(self.moving, state, self.ctx.n)
+        shift = self.shift(j, state)
+        return base if shift is None else base + shift
+
+    def shift(self, j: int | None, state: Mapping[str, object]) -> np.ndarray | None:
+        """The log-odds the shocks acting on period ``j`` add to each row's hazard (None:
+        none acts)."""
+        if j is None or not self.churn.shifts:
+            return None
+        return applied(self.churn.shifts, self.dates[j], state, self.ctx.n, add=True)
+
+    def _intercept(self, j: int, tag: str, solved: list, t: np.ndarray, pool: np.ndarray, k: int) -> float:
+        """Period ``j``'s intercept: the one at which exactly ``k`` of ``pool`` churn (their
+        thresholds ``t``), until the world's first shock; from its start on, held at the one
+        at which the periods before it, pooled, churn exactly as they did, so the shock moves
+        churn rather than the calibration absorbing it (``solved``: those periods' thresholds
+        and counts)."""
+        name, frozen = f"churn_intercept_{j}{tag}", self.churn.frozen_from
+        if frozen is not None and self.dates[j] >= frozen:
+            return self.ctx.solve(name, lambda: calibrate(np.concatenate([s for s, _ in solved]),
+                                                          np.ones(sum(s.size for s, _ in solved), dtype=bool),
+                                                          sum(c for _, c in solved)))
+        if frozen is not None:
+            solved.append((t[pool], k))
+        return self.ctx.solve(name, lambda: calibrate(t, pool, k))
 
     def snapshots(self, rate: float, rows: np.ndarray, tag: str = "") -> Path:
         """Every period in order, for the partners ``rows`` (the others' churn dates are
@@ -236,6 +264,7 @@ class Periods:
         held = ~np.isnan(self.pinned)
         self._burn_in(q, rows, held, gone, tag)
         members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
+        solved: list = []                         # the periods before the first shock: thresholds, counts
         last = self.dates.size - 1
         for j in range(self.dates.size):
             active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone)
@@ -244,7 +273,7 @@ class Periods:
             state = self.state(j, gone)
             for stage in self.deciders:
                 stage.decide_at(ctx, j, state)
-            scores = self.scores(state)
+            scores = self.scores(state, j)
             t = label_thresholds(self.u[:, j:j + 1], self.effect[:, j:j + 1], self.episodes) - scores
             free = active & ~(held if j < self.window else never)   # (a pinned churner may go early, as in play)
             closes = j - self.episodes + 1         # the snapshot whose window this period closes
@@ -256,7 +285,7 @@ class Periods:
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
             else:
                 pool, k = free, int(round(q * np.count_nonzero(free)))
-            b = ctx.solve(f"churn_intercept_{j}{tag}", lambda: calibrate(t, pool, k))
+            b = self._intercept(j, tag, solved, t, pool, k)
             self.hazard[:, j] = np.where(rows, episode_hazard(probability(scores, b), self.episodes), self.hazard[:, j])
             hit = free & (self.u[:, j] < self.hazard[:, j] + self.effect[:, j])
             if j == last:
@@ -307,7 +336,8 @@ class Periods:
         for j in range(first, self.dates.size):
             alive = self.present & (self.joined <= self.dates[j]) & np.isnat(gone)
             state = self.state(j, gone)
-            hazard[:, j] = episode_hazard(probability(self.scores(state), b if b.ndim == 0 else b[:, j]), self.episodes)
+            hazard[:, j] = episode_hazard(probability(self.scores(state, j), b if b.ndim == 0 else b[:, j]),
+                                          self.episodes)
             if self.replay is not None:
                 self.replay(j, state, alive, hazard[:, j])
             elif state is not self.ctx.env:           # the period's decisions on its moved state
@@ -349,6 +379,8 @@ class Churn(BaseStage):
     signal: float = 1.0                       # scales every rule's weight: how decisive the risk is
     snapshots: int = 1                        # the timeline's: with more, the label is a snapshot's too
     burn_in_days: int = 0                     # the timeline's burn-in, in days (a horizon's)
+    shifts: tuple[tuple[Shock, ShockEffect], ...] = ()   # shocks shifting the hazard's log-odds
+    frozen_from: np.datetime64 | None = None  # the world's first shock: intercepts held from it on
 
     def varying(self) -> frozenset[str]:
         return frozenset([self.label]) if self.snapshots > 1 else frozenset()
@@ -377,6 +409,7 @@ class Churn(BaseStage):
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         out = [(r.path, r.expr.names) for r in self.rules]
+        out += [(e.path, shock_reads([(s, e)])) for s, e in self.shifts]
         if self.earlier and self.earlier.when is not None:
             out.append((f"{self.name}.earlier.when", self.earlier.when.names))
         if self.treatment:
@@ -455,7 +488,9 @@ class Churn(BaseStage):
         intercepts = np.array([[ctx.solved[f"churn_intercept_{j}{tag}"] for j in range(tl.periods)]
                                for tag in ("", *([":inside"] if inside is not None else []))])
         b = intercepts[np.zeros(ctx.n, dtype=int) if inside is None else inside.astype(int)]
-        still = episode_hazard(probability(periods.first[:, None], b[:, window]), tl.episodes)
+        shifts = [periods.shift(j, env) for j in range(periods.window, tl.periods)]   # (the shocks, at its state)
+        shifted = np.stack([periods.first if d is None else periods.first + d for d in shifts], axis=1)
+        still = episode_hazard(probability(shifted, b[:, window]), tl.episodes)
         env[self.cohort] = cohort
         env[self.label] = ~np.isnat(gone)
         env[self.probability] = 1 - np.prod(1 - still, axis=1)
@@ -565,7 +600,14 @@ class Churn(BaseStage):
             realized["oracle_auc"] = Auc(partners.loc[cohort, self.label].to_numpy(),
                                          partners.loc[cohort, self.truth].to_numpy(dtype=float))
             headline.append(Headline("oracle_auc", f"oracle AUC (realized: {self.truth} ranking the label)"))
-        return StageReview([*self._snapshot_rates(world, partners), rate], realized, tuple(headline))
+        calibrated = self.calibrated(world.timeline, world.timeline.snapshots - 1)
+        return StageReview([*self._snapshot_rates(world, partners), *([rate] if calibrated else [])], realized,
+                           tuple(headline))
+
+    def calibrated(self, tl, k: int) -> bool:
+        """Whether snapshot ``k``'s label window closes before the world's first shock acts
+        (its churn rate then meets the target; from the shock on, the shocks move it)."""
+        return phases(tl, self.frozen_from)[k] == "before"
 
     def _snapshot_rates(self, world, partners) -> list[Target]:
         """With a horizon: the target rate at every snapshot but the last (its own row above),
@@ -576,7 +618,9 @@ class Churn(BaseStage):
         gone = partners[self.date_column].to_numpy(dtype="datetime64[us]")
         joined = partners[self.joined].to_numpy(dtype="datetime64[us]")
         out = []
-        for day in tl.snapshot_dates()[:-1]:
+        for k, day in enumerate(tl.snapshot_dates()[:-1]):
+            if not self.calibrated(tl, k):
+                continue
             active = tl.active_on(day, joined, gone)
             m = int(active.sum())
             churns = active & tl.churns_after(day, gone)
@@ -694,6 +738,11 @@ class ChurnKind:
                            (f"{group}.cohort", c.get("cohort", "in_cohort")), (f"{group}.truth", truth)):
             if name is not None:               # truth: null writes no oracle column
                 ctx.names.column(path, name)
+        shifts = ctx.shock_effects("shift", group)
+        for _, effect in shifts:
+            if effect.target != group:
+                p.add(f"{effect.path}.shift", f"shifts the churn hazard's log-odds: name the churn group "
+                      f"({group!r}), got {effect.target!r}")
         if not _is_number(rate) or ctx.timeline is None or not _is_number(signal):
             return None
         return Churn(group, self.name, str(c.get("label", "churn_label")),
@@ -702,7 +751,7 @@ class ChurnKind:
                      str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
                      str(c.get("cohort", "in_cohort")), earlier, treatment,
                      truth if isinstance(truth, str) else None, float(signal), ctx.timeline.snapshots,
-                     ctx.timeline.burn_in * ctx.timeline.episode_days)
+                     ctx.timeline.burn_in * ctx.timeline.episode_days, tuple(shifts), first_start(ctx.shocks))
 
 
 KIND = ChurnKind()

@@ -10,6 +10,7 @@ from ..distributions import SAMPLERS, draw_categorical
 from ..expr import evaluate
 from ..dates import days_before
 from ..spec.model import ColumnSpec
+from ..spec.shocks import applied
 
 def codes_of(values: object, keys: tuple) -> np.ndarray:
     """Positions of each row's value within ``keys`` (labels or True/False)."""
@@ -21,9 +22,27 @@ def codes_of(values: object, keys: tuple) -> np.ndarray:
     return pd.Categorical(arr, categories=list(keys)).codes.astype(np.intp)
 
 
+def params_at(col: ColumnSpec, env: Mapping[str, object], n: int, day: np.datetime64 | None = None) -> dict:
+    """The sampler's parameters per row: its `by` group's (as of the state ``env``), each
+    multiplied by the shocks acting on a period starting ``day`` where their condition holds
+    (None: as declared)."""
+    params = col.params
+    if col.by:
+        rows = codes_of(env[col.by], col.by_keys)
+        params = {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+    if day is not None and col.shocks:
+        params = dict(params)
+        for name in dict.fromkeys(e.target.rsplit(".", 1)[1] for _, e in col.shocks):
+            factor = applied([(s, e) for s, e in col.shocks if e.target.endswith("." + name)], day, env, n)
+            if factor is not None:
+                params[name] = params[name] * factor
+    return params
+
+
 def produce(col: ColumnSpec, env: Mapping[str, object], n: int, rng: np.random.Generator,
-            as_of: np.datetime64) -> object:
-    """The column's values for ``n`` rows, given the columns it reads in ``env``."""
+            as_of: np.datetime64, day: np.datetime64 | None = None) -> object:
+    """The column's values for ``n`` rows, given the columns it reads in ``env`` (a sampled
+    one's parameters as shocked on ``day``: :func:`params_at`)."""
     if col.kind == "categorical":
         rows = codes_of(env[col.by], col.by_keys) if col.by else None
         codes = draw_categorical(rng, col.weights, rows, n)
@@ -41,11 +60,7 @@ def produce(col: ColumnSpec, env: Mapping[str, object], n: int, rng: np.random.G
     if col.kind == "derive":
         values = evaluate(col.expr, env, n)
     else:
-        params = col.params
-        if col.by:
-            rows = codes_of(env[col.by], col.by_keys)
-            params = {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
-        values = SAMPLERS[col.sampler].draw(rng, n, **params)
+        values = SAMPLERS[col.sampler].draw(rng, n, **params_at(col, env, n, day))
     return finish(col, values)
 
 

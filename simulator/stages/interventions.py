@@ -32,6 +32,8 @@ from ..review.data import FigureSpec, Life, Lifelines, StageReview, SummaryTable
 from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
+from ..spec.shocks import Shock, ShockEffect, applied
+from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
 from ..truth import clipped_mean, episode_hazard, hazard_column, outcome_probability
 
@@ -84,6 +86,7 @@ class Interventions(BaseStage):
     costs: Mapping[str, float] | None = None  # cost of one decision of each type (simulator.evaluate)
     decision_table: str | None = None         # one row per decision: its exact truth for every type
     snapshot_table: str | None = None         # one row per partner per snapshot: its label's truth
+    scales: tuple[tuple[Shock, ShockEffect], ...] = ()   # shocks scaling a type's declared effect
 
     def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """(n, types): each partner's probability of each type under the logging policy
@@ -103,7 +106,22 @@ class Interventions(BaseStage):
     @property
     def condition_reads(self) -> frozenset[str]:
         rows = [r for rows in self.effects.values() for r in rows] + list(self.policy)
-        return frozenset().union(*(r.expr.names for r in rows if r.expr is not None))
+        return frozenset().union(*(r.expr.names for r in rows if r.expr is not None),
+                                 shock_reads(self.scales))
+
+    def shocked(self, declared: np.ndarray, period: int, state: Mapping[str, object]) -> np.ndarray:
+        """The declared effects (n, types) scaled by the shocks acting on ``period``, each
+        on the rows its condition holds for in ``state`` (simulator.spec.shocks)."""
+        if not self.scales:
+            return declared
+        day = self.timeline.period_dates()[period]
+        for j, kind in enumerate(self.types):
+            factor = applied([(s, e) for s, e in self.scales if e.target == f"{self.name}.effects.{kind}"],
+                             day, state, declared.shape[0])
+            if factor is not None:
+                declared = declared.copy()
+                declared[:, j] *= factor
+        return declared
 
     def truth_column(self, kind: str) -> str:
         return truth_column(kind)
@@ -146,7 +164,7 @@ class Interventions(BaseStage):
         env[f"{self.effect_column}:policy"] = np.empty((n, e, len(self.types)))
         declared, shares = expected_effects(self, env, n), self.policy_shares(env, n)
         for j in range(e):                       # every period on the feature date's state
-            self._decide_period(ctx, j, declared, shares)
+            self._decide_period(ctx, j, self.shocked(declared, j, env), shares)
 
     def realized(self, declared: np.ndarray, kind: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The realized effect of type ``kind`` (codes) per partner: its declared effect plus
@@ -167,7 +185,8 @@ class Interventions(BaseStage):
         """Decide period ``period`` on ``state`` (the columns as of its start): the logging
         policy's type (inverse CDF of the period's uniform over the partner's shares) and its
         realized effect (the declared effect plus the period's noise, clipped)."""
-        self._decide_period(ctx, period, expected_effects(self, state, ctx.n), self.policy_shares(state, ctx.n))
+        self._decide_period(ctx, period, self.shocked(expected_effects(self, state, ctx.n), period, state),
+                            self.policy_shares(state, ctx.n))
 
     def _decide_period(self, ctx: RunContext, period: int, declared: np.ndarray, shares: np.ndarray) -> None:
         env = ctx.env
@@ -302,6 +321,8 @@ class Interventions(BaseStage):
             cols[self.truth_column(kind)] = pa.Column("float64", checks=pa.Check.in_range(-1, 1))
         for kind in self.types:
             declared = [r.effect for r in self.effects[kind]] + ([] if self.effects[kind][-1].expr is None else [0.0])
+            for _, effect in (e for e in self.scales if e[1].target == f"{self.name}.effects.{kind}"):
+                declared += [d * effect.by for d in declared]      # (a shock's scaled effect, or two shocks')
             cols[f"declared_{self.truth_column(kind)}"] = pa.Column("float64", checks=pa.Check.isin(declared))
         truth = pa.DataFrameSchema(cols, strict=True, ordered=True, name=self.truth_table)
         out = {self.table_name: interventions, self.truth_table: truth}
@@ -387,10 +408,12 @@ class Interventions(BaseStage):
         signal = table["uplift_signal"].to_numpy()
         for kind in self.types:
             rows = self.effects[kind]
-            if any(r.expr is not None and not r.expr.names <= reads for r in rows):
+            if any(r.expr is not None and not r.expr.names <= reads for r in rows) or \
+                    not shock_reads([e for e in self.scales if e[1].target == f"{self.name}.effects.{kind}"]) <= reads:
                 continue                          # reads a helper column that is not in the table
             which = matched_row(rows, env, len(partners))[pidx]
             of_kind = kinds == kind
+            factor = self._review_scale(kind, table, env, len(partners), pidx)
             for i, row in enumerate(rows):
                 sel = of_kind & (which == i)
                 k = int(sel.sum())
@@ -405,12 +428,32 @@ class Interventions(BaseStage):
                 loc, scale = self.noise_of(kind)
                 mean = float(clipped_mean(np.float64(row.effect + loc), scale, np.float64(self.clip[0]),
                                           np.float64(self.clip[1])))
+                scaled = factor is not None and k and bool((factor[sel] != 1).any())
+                if scaled:                     # a shock scaled some of them: each row's own expectation
+                    mean = float(clipped_mean(row.effect * factor[sel] + loc, scale, self.clip[0], self.clip[1]).mean())
                 out.append(Target(f"{row.path}.effect", mean, float(signal[sel].mean()) if k else 0.0,
                                   scale / np.sqrt(max(k, 1)), k, "mean",
                                   {"row": seg, "condition": condition,
-                                   "note": f"uplift_signal: the declared {row.effect} plus noise, clipped "
-                                           f"(expectation exact)"}))
+                                   "note": f"uplift_signal: the declared {row.effect}"
+                                           f"{' (scaled by the shocks where they act)' if scaled else ''} plus "
+                                           f"noise, clipped (expectation exact)"}))
         return StageReview(out)
+
+    def _review_scale(self, kind: str, table: pd.DataFrame, env: Mapping[str, object], n: int,
+                      pidx: np.ndarray) -> np.ndarray | None:
+        """Per row of ``table`` (decisions), the factor the shocks scaled its type's declared
+        effect by (the partners' state ``env``, at the row's decision date), or None."""
+        effects = [(s, e) for s, e in self.scales if e.target == f"{self.name}.effects.{kind}"]
+        if not effects:
+            return None
+        dates = table["intervention_date"].to_numpy(dtype="datetime64[D]")
+        out = np.ones(len(table))
+        for day in np.unique(dates):
+            factor = applied(effects, day, env, n)
+            if factor is not None:
+                at = dates == day
+                out[at] = factor[pidx[at]]
+        return out
 
     def figures(self, world, tables) -> list[FigureSpec]:
         """A few partners' timelines, each arm's realized and true outcomes, and each
@@ -618,6 +661,12 @@ class InterventionsKind:
         for kind in types:                     # each type's columns of the truth table
             for column in (truth_column(kind), f"declared_{truth_column(kind)}"):
                 ctx.names.column(f"{group}.mix.{kind}", column, f"a column of {group}.truth_table for type {kind!r}")
+        scales = ctx.shock_effects("scale", group)
+        for _, effect in scales:
+            if effect.target not in {f"{group}.effects.{t}" for t in types}:
+                p.add(f"{effect.path}.scale", f"scales an intervention type's declared effect: one of "
+                      f"{', '.join(f'{group}.effects.{t}' for t in types)}, got {effect.target!r}"
+                      + did_you_mean(effect.target, [f"{group}.effects.{t}" for t in types]))
         if len(p.items) > before or ctx.timeline is None:
             return None
         return Interventions(group, self.name, str(c.get("table", "interventions")),
@@ -629,7 +678,7 @@ class InterventionsKind:
                              effects, ctx.timeline, noisy_control is not False,
                              {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None,
                              str(decision_table) if decision_table is not None else None,
-                             str(snapshot_table) if snapshot_table is not None else None)
+                             str(snapshot_table) if snapshot_table is not None else None, tuple(scales))
 
 
 KIND = InterventionsKind()

@@ -44,26 +44,20 @@ def moving(cols: Sequence[ColumnSpec]) -> tuple[ColumnSpec, ...]:
     moves: set[str] = set()
     for name in order:
         c = by_name[name]
-        if c.persistence < 1 or c.ages or c.reads & moves:
+        if c.persistence < 1 or c.ages or c.shocks or c.reads & moves:
             moves.add(name)
     return tuple(by_name[name] for name in order if name in moves)
-
-
-def _params(col: ColumnSpec, env: Mapping[str, object]) -> dict:
-    """The sampler's parameters per row (its `by` group's, as of the state ``env``)."""
-    if not col.by:
-        return dict(col.params)
-    rows = C.codes_of(env[col.by], col.by_keys)
-    return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}
 
 
 def _weights(col: ColumnSpec, env: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray | None]:
     return col.weights, (C.codes_of(env[col.by], col.by_keys) if col.by else None)
 
 
-def quantile(col: ColumnSpec, values: object, env: Mapping[str, object], v: np.ndarray) -> np.ndarray:
+def quantile(col: ColumnSpec, values: object, env: Mapping[str, object], v: np.ndarray,
+             day: np.datetime64 | None = None) -> np.ndarray:
     """A uniform per row whose inverse CDF gives ``values`` (randomized within the value's
-    cell by the uniforms ``v``): the partner's draw, as a quantile of its distribution."""
+    cell by the uniforms ``v``): the partner's draw, as a quantile of its distribution (its
+    parameters as shocked on ``day``)."""
     if col.kind == "categorical":
         weights, rows = _weights(col, env)
         cum = np.cumsum(weights, axis=-1)
@@ -76,7 +70,7 @@ def quantile(col: ColumnSpec, values: object, env: Mapping[str, object], v: np.n
         u = hi - w + v * w
     else:
         sampler = SAMPLERS[col.sampler]
-        params = _params(col, env)
+        params = C.params_at(col, env, v.size, day)
         x = np.asarray(values, dtype=float)
         lo, hi = x.copy(), x.copy()
         if not sampler.discrete:
@@ -98,12 +92,13 @@ def quantile(col: ColumnSpec, values: object, env: Mapping[str, object], v: np.n
     return np.clip(u, EDGE, 1 - EDGE)
 
 
-def draw_at(col: ColumnSpec, u: np.ndarray, env: Mapping[str, object]) -> object:
-    """The column's value at quantile ``u``, with the parameters as of the state ``env``."""
+def draw_at(col: ColumnSpec, u: np.ndarray, env: Mapping[str, object], day: np.datetime64 | None = None) -> object:
+    """The column's value at quantile ``u``, with the parameters as of the state ``env``
+    (shocked as on ``day``)."""
     if col.kind == "categorical":
         weights, rows = _weights(col, env)
         return pd.Categorical.from_codes(categorical_codes(weights, u, rows), categories=list(col.domain.categories))
-    return C.finish(col, SAMPLERS[col.sampler].ppf(u, **_params(col, env)))
+    return C.finish(col, SAMPLERS[col.sampler].ppf(u, **C.params_at(col, env, u.size, day)))
 
 
 class Motion:
@@ -127,7 +122,7 @@ class Motion:
         if key not in ctx.cache:
             tl, env, n = ctx.world.timeline, ctx.env, ctx.n
             # each drawn column's quantile at the feature date, once for both walks and every step
-            u = {c.name: quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n))
+            u = {c.name: quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n), tl.feature_date)
                  for c in self.cols if c.kind in ("sample", "categorical")}
             ctx.cache[key] = self._walk(ctx, u, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
                 self._walk(ctx, u, tl.episodes - 1, "ahead", 1)
@@ -143,18 +138,19 @@ class Motion:
         noise = {name: ctx.rng("moving", name, stream).standard_normal((count, n)) for name in z}
         out: list[dict[str, object]] = []
         for k in range(1, count + 1):
+            day = tl.feature_date + sign * k * np.timedelta64(tl.episode_days, "D")
             state: dict[str, object] = {}
             view = _Overlay(env, state)
             for c in self.cols:
                 if c.name in z:
                     rho = c.persistence
                     z[c.name] = rho * z[c.name] + np.sqrt(1 - rho * rho) * noise[c.name][k - 1]
-                    state[c.name] = draw_at(c, np.clip(special.ndtr(z[c.name]), EDGE, 1 - EDGE), view)
+                    state[c.name] = draw_at(c, np.clip(special.ndtr(z[c.name]), EDGE, 1 - EDGE), view, day)
                 elif c.ages:
                     value = np.asarray(env[c.name])
                     state[c.name] = (value + sign * k * tl.episode_days).astype(value.dtype)
                 elif c.name in u:                  # its draw holds, its `by` group moved
-                    state[c.name] = draw_at(c, u[c.name], view)
+                    state[c.name] = draw_at(c, u[c.name], view, day)
                 else:
                     state[c.name] = C.produce(c, view, n, None, ctx.world.as_of)
             out.append(state)

@@ -10,6 +10,7 @@ distribution of the column they bin.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,12 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ..distributions import SAMPLERS
-from ..errors import Problems
+from ..errors import Problems, did_you_mean
 from ..plan import Step
 from ..spec.checks import _int
 from ..spec.columns import _columns
 from ..review.data import REFERENCE_ROWS, AnyTarget, FigureSpec, Lorenz, RatesBy, StageReview, TailTarget, Target
 from ..spec.model import ColumnSpec, Domain, IdSpec
+from ..spec.shocks import reads as shock_reads
 from ..stage import WorldSpec
 from ..spec.shape import Open
 from ..stage import BaseStage, ParseContext, RunContext
@@ -94,7 +96,8 @@ class Population(BaseStage):
 
     def run(self, step: Step, ctx: RunContext) -> None:
         col = step.payload
-        values = columns.produce(col, ctx.env, ctx.n, ctx.rng("column", col.name), ctx.world.as_of)
+        values = columns.produce(col, ctx.env, ctx.n, ctx.rng("column", col.name), ctx.world.as_of,
+                                 ctx.world.feature_date)
         ctx.env[col.name] = ctx.gold.apply(col.name, values)
 
     def ddl(self) -> dict[str, str]:
@@ -110,7 +113,9 @@ class Population(BaseStage):
         partners = tables[self.table]
         out = []
         for col in self.columns:
-            if col.kind in ("categorical", "sample") and col.keep:
+            # (a column a shock multiplies at the feature date is not the declared draw there)
+            if col.kind in ("categorical", "sample") and col.keep and \
+                    not any(s.on(world.feature_date) for s, _ in col.shocks):
                 out += column_targets(world, col, partners)
         by_name = {c.name: c for c in self.columns}
         for col in self.columns:
@@ -181,6 +186,36 @@ def column_targets(world: WorldSpec, col: ColumnSpec, partners: pd.DataFrame) ->
                                            f"the draws above it, held there"}))
     return out
 
+def _shocked(p: Problems, group: str, cols: list[ColumnSpec], effects: list) -> list[ColumnSpec]:
+    """The columns with the shocks that multiply one of their sampler parameters (each
+    effect's target: {group}.columns.<column>.<parameter>), which then read the shocks'
+    conditions too."""
+    by_name = {c.name: c for c in cols}
+    out = {c.name: c for c in cols}
+    for shock, effect in effects:
+        parts = effect.target.split(".")
+        col = by_name.get(parts[2]) if len(parts) == 4 and parts[1] == "columns" else None
+        if col is None or col.kind != "sample":
+            sampled = [c.name for c in cols if c.kind == "sample"]
+            p.add(f"{effect.path}.multiply", f"multiplies a sampled column's parameter, "
+                  f"{group}.columns.<column>.<parameter> (sampled: {', '.join(sampled)}), got {effect.target!r}"
+                  + did_you_mean(parts[2] if len(parts) > 2 else effect.target, sampled))
+            continue
+        param = parts[3]
+        if param not in col.params:
+            p.add(f"{effect.path}.multiply", f"{col.name!r} ({col.sampler}) has no parameter {param!r} "
+                  f"(its parameters: {', '.join(col.params)})")
+            continue
+        if param == "p" and float(np.max(col.params[param])) * effect.by > 1:
+            p.add(f"{effect.path}.by", f"would take {col.name}.p above 1 ({float(np.max(col.params[param])):g} "
+                  f"x {effect.by:g}): at most {1 / float(np.max(col.params[param])):.4g}")
+            continue
+        c = out[col.name]
+        out[col.name] = dataclasses.replace(c, shocks=(*c.shocks, (shock, effect)),
+                                            reads=c.reads | shock_reads([(shock, effect)]))
+    return [out[c.name] for c in cols]
+
+
 SHAPE = {"kind": None, "table": None, "id": {"column": None, "prefix": None, "width": None},
          "tiers": Open(None), "columns": Open(None), "value": None}
 
@@ -205,6 +240,7 @@ class PopulationKind:
         reserved = {**ctx.domains, id_spec.column: Domain("str")}
         cols, known = _columns(p, c.get("columns"), reserved, f"{group}.columns")
         ctx.domains.update(known)
+        cols = _shocked(p, group, cols, ctx.shock_effects("multiply", group))
         value = c.get("value")
         if value is not None and not isinstance(value, str):
             p.add(f"{group}.value", f"must be a column name, got {value!r}")

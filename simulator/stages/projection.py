@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..review.data import (AucBars, ClassHistograms, FeatureAucs, FigureSpec, Headline, LearnabilityTable,
-                           MeasuredTarget, ScenarioHistories, StageReview)
+from ..review.data import (AucBars, ClassHistograms, Drift, DriftLines, FeatureAucs, FigureSpec, Headline,
+                           LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
+from ..spec.shocks import first_start, phases
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import as_column, movers, state_at
 
@@ -194,6 +195,11 @@ class Projection(BaseStage):
             realized["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
         if self.feature_auc_max is not None:
             realized["feature_auc_max"] = self.feature_auc_max
+        first = first_start(world.shocks)
+        if first is not None and label is not None and self.panel in tables:
+            dates = [str(np.datetime64(d, "D")) for d in world.timeline.snapshot_dates()]
+            realized["shocks"] = Drift(tables[self.panel], label, self.features, SNAPSHOT_DATE,
+                                       dict(zip(dates, phases(world.timeline, first))), str(first))
         headline = (Headline("model_auc_band", "trained-model AUC band (declared)", "band"),
                     Headline("max_feature_auc", "best single-feature AUC (realized)"),
                     Headline("feature_auc_max", "single-feature AUC ceiling (declared)"))
@@ -214,7 +220,9 @@ class Projection(BaseStage):
                 AucBars(heading="Each feature's AUC alone", aucs="feature_auc", top="feature_auc_max",
                         oracle="oracle_auc"),
                 ScenarioHistories(heading="Histories by churn scenario", table=self.table_name,
-                                  label=self._label(world), scenario=scenario if scenario in self.carry else None)]
+                                  label=self._label(world), scenario=scenario if scenario in self.carry else None),
+                DriftLines(heading="Around the shocks: churn, and a model trained before them, per snapshot",
+                           key="shocks")]
 
 def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
     """(path, name) of a list of names, or of a mapping section -> list (null: left out)."""
