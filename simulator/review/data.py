@@ -122,6 +122,7 @@ class Drift:
     snapshot: str
     phases: Mapping[str, str]
     start: str
+    declared: tuple[Mapping[str, Any], ...] = ()   # the shocks as declared
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,8 @@ def measure(key: str, value: object) -> tuple[dict[str, object], dict[str, objec
                     {key: ses, **({value.best: ses[best]} if best else {})})
         case Drift():
             out, ses = drift(value.frame, value.label, list(value.features), value.snapshot, dict(value.phases))
-            out = {"model": "logistic regression on the features, fitted on the snapshots before the shocks",
-                   "first_shock": value.start, **out}
+            out = {"declared": list(value.declared), "first_shock": value.start,
+                   "model": "logistic regression on the features, fitted on the snapshots before the shocks", **out}
             return {key: out}, {key: {k: _sig(v) for k, v in ses.items() if v is not None}}
     return {key: value}, {}
 

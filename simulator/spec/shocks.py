@@ -64,6 +64,13 @@ class Shock:
         day = np.datetime64(day, "D")
         return bool(day >= self.start and (self.end is None or day < self.end))
 
+    def declared(self) -> dict[str, Any]:
+        """The declaration as plain data (stats.json)."""
+        return {"name": self.name, "start": str(self.start), "end": None if self.end is None else str(self.end),
+                "where": None if self.where is None else self.where.source,
+                "effects": [{e.kind: e.target, "by": e.by.source if isinstance(e.by, Expr) else e.by}
+                            for e in self.effects]}
+
     def rows(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """The rows ``where`` holds for in the state ``env``."""
         if self.where is None:

@@ -199,7 +199,8 @@ class Projection(BaseStage):
         if first is not None and label is not None and self.panel in tables:
             dates = [str(np.datetime64(d, "D")) for d in world.timeline.snapshot_dates()]
             realized["shocks"] = Drift(tables[self.panel], label, self.features, SNAPSHOT_DATE,
-                                       dict(zip(dates, phases(world.timeline, first))), str(first))
+                                       dict(zip(dates, phases(world.timeline, first))), str(first),
+                                       tuple(s.declared() for s in world.shocks))
         headline = (Headline("model_auc_band", "trained-model AUC band (declared)", "band"),
                     Headline("max_feature_auc", "best single-feature AUC (realized)"),
                     Headline("feature_auc_max", "single-feature AUC ceiling (declared)"))

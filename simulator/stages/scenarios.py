@@ -221,8 +221,7 @@ class ScenariosKind:
                 shares = {k: v for k, v in shares.items() if v is not None}   # null: left out
                 for name, share in shares.items():
                     if str(name) not in known:
-                        p.add(f"{group}.shares.{name}", f"unknown churn scenario (known: {', '.join(known)})"
-                              + did_you_mean(str(name), known))
+                        p.add(f"{group}.shares.{name}", "unknown churn scenario" + did_you_mean(str(name), known))
                     elif not _is_number(share) or not 0 <= share <= 1:
                         p.add(f"{group}.shares.{name}", f"must be a share in [0, 1], got {share!r}")
                 total = sum(v for v in shares.values() if _is_number(v))
