@@ -162,10 +162,8 @@ class Play:
         self.periods: list[Period] = []
 
     def __call__(self, j: int, state, alive: np.ndarray, hazard: np.ndarray) -> None:
-        from .stages.interventions import expected_effects
-
         w, iv = self.world, self.world.interventions
-        declared = expected_effects(iv, state, w.spec.n)
+        declared = iv.declared_at(state, j, w.spec.n)          # (the shocks acting on period j scale it)
         truth = iv.truth(hazard, declared)
         kind = np.full(w.spec.n, iv.types.index(iv.control), dtype=np.int32)
         kind[alive] = self.decide(j - self.start, state, alive, truth)[alive]   # j counts all periods

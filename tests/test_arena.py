@@ -57,14 +57,25 @@ def horizon(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("world", ["run", "blocks", "horizon"])
+@pytest.fixture(scope="module")
+def shocked(tmp_path_factory):
+    """The horizon above with the payment crisis from August (conf/shocks/payment_crisis.yaml):
+    its shifted hazards, scaled call effects and held intercepts (the second block handed
+    them) replayed from before it."""
+    out = tmp_path_factory.mktemp("arena-shocked") / "run"
+    run_cli("n_partners=3000", "block_size=2048", "activity=none", "timeline.snapshots=5", "db=none",
+            "output.report=false", "shocks=payment_crisis", "shocks.payment_crisis.start=2025-08-01", out_dir=out)
+    return out
+
+
+@pytest.mark.parametrize("world", ["run", "blocks", "horizon", "shocked"])
 def test_logging_replays_the_run(world, request, tmp_path):
     """The logging policy with the run's draws: per period, the active partners, the
     realized churners and the exact expected churners are the run's interventions'."""
     run = request.getfixturevalue(world)
-    start = ["--start", "2025-07-05"] if world == "horizon" else []
+    start = ["--start", "2025-07-05"] if world in ("horizon", "shocked") else []
     result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH), *start)
-    assert len(result["policies"]["logging"]["periods"]) == (6 if world == "horizon" else 3)
+    assert len(result["policies"]["logging"]["periods"]) == (6 if world in ("horizon", "shocked") else 3)
     iv = pd.read_parquet(run / "interventions.parquet")
     by_date = iv.groupby(iv["intervention_date"].dt.strftime("%Y-%m-%d"))
     for row in result["policies"]["logging"]["periods"]:

@@ -13,10 +13,14 @@ OPTIONS = [(group.name, option.stem) for group in sorted(CONF.iterdir()) if grou
            for option in sorted(group.glob("*.yaml"))]
 
 
+NEEDS = {"shocks": ["timeline.snapshots=12"]}          # a shock needs a horizon (README: "Shocks")
+
+
 @pytest.mark.parametrize("group, option", OPTIONS)
 def test_every_option_composes_and_validates(compose, group, option):
-    spec = load_spec(compose([f"{group}={option}"]))
+    spec = load_spec(compose([f"{group}={option}", *(NEEDS.get(group, []) if option != "none" else [])]))
     assert spec.n == 10000 and spec.entity.columns
+    assert bool(spec.shocks) == (option == "payment_crisis")
 
 
 def test_brazil_heavy_declares_at_least_40_percent(compose):

@@ -109,6 +109,11 @@ class Interventions(BaseStage):
         return frozenset().union(*(r.expr.names for r in rows if r.expr is not None),
                                  shock_reads(self.scales))
 
+    def declared_at(self, state: Mapping[str, object], period: int, n: int) -> np.ndarray:
+        """(n, types): each partner's declared effect of each type in ``period``, on its
+        state then: the effect table's, scaled by the shocks acting on the period."""
+        return self.shocked(expected_effects(self, state, n), period, state)
+
     def shocked(self, declared: np.ndarray, period: int, state: Mapping[str, object]) -> np.ndarray:
         """The declared effects (n, types) scaled by the shocks acting on ``period``, each
         on the rows its condition holds for in ``state`` (simulator.spec.shocks)."""
@@ -185,8 +190,7 @@ class Interventions(BaseStage):
         """Decide period ``period`` on ``state`` (the columns as of its start): the logging
         policy's type (inverse CDF of the period's uniform over the partner's shares) and its
         realized effect (the declared effect plus the period's noise, clipped)."""
-        self._decide_period(ctx, period, self.shocked(expected_effects(self, state, ctx.n), period, state),
-                            self.policy_shares(state, ctx.n))
+        self._decide_period(ctx, period, self.declared_at(state, period, ctx.n), self.policy_shares(state, ctx.n))
 
     def _decide_period(self, ctx: RunContext, period: int, declared: np.ndarray, shares: np.ndarray) -> None:
         env = ctx.env
