@@ -10,7 +10,9 @@ linear in the daily counts; so the daily rate is given a linear shape whose *exp
 slope equals the target, solved in closed form per partner. Partners with very few logins
 cannot realize a steep trend (the rate cannot go below zero); theirs is as close as the
 shape allows; so can a partner that joined within the trend's 59 days, whose 30-day count
-starts from nothing (days before joining count as days without logins).
+starts from nothing (days before joining count as days without logins). What a partner
+can be expected to realize is :func:`expected_trend`, which the activity stage solves each
+road's offset of the intended trend from, so that a road's mean meets its declaration.
 
 Dashboard clicks, minutes and features used follow the logins, scaled by the partner's
 engagement (0-1); downloads (exact 30-day total) happen on login days; traffic sessions,
@@ -46,13 +48,13 @@ def _trend_weights(k: int) -> np.ndarray:
     return w
 
 
-def _login_shape(h, logins, silent, trend, first, known=None, cal=None):
+def _login_shape(h, logins, silent, trend, first, known=None, cal=None, expect=False):
     """Per partner: the relative daily login rate over the history (k days), and where
     logins may fall (live window days up to the last login, live pre-window days before
     it), weighted by the calendar's ``cal`` (its weights of the same days). ``known``: the
     days before the window are history already (a horizon's earlier period), this their
     part of the expected trend; only the window is shaped, and the arrays returned are the
-    window's days only."""
+    window's days only. ``expect``: the expected trend of the shape instead."""
     k = h.options["days"]
     m = logins.size
     w = _trend_weights(k)
@@ -78,13 +80,16 @@ def _login_shape(h, logins, silent, trend, first, known=None, cal=None):
     gain = share * (wa @ i - center * wa.sum(axis=1)) + level * (wp @ i - center * wp.sum(axis=1))
     gain = np.where(np.abs(gain) > 1e-12, gain, np.inf)    # no logins to shape: slope is what it is
     beta = np.zeros(m)
-    for _ in range(1 + REFINE):                            # expected slope is linear in beta until the floor
-        shape = _rate_shape(beta, dt)
+
+    def expected(shape):                                   # the expected trend of a shape
         sa = shape * in_window
         before = level * ((shape * in_pre) @ w) if known is None else known
-        expected = anchor + spread * (sa @ w) / np.maximum(sa.sum(axis=1), 1e-12) + before
-        beta = np.clip(beta + (trend - expected) / gain, -MAX_RATE_SLOPE, MAX_RATE_SLOPE)
+        return anchor + spread * (sa @ w) / np.maximum(sa.sum(axis=1), 1e-12) + before
+    for _ in range(1 + REFINE):                            # expected slope is linear in beta until the floor
+        beta = np.clip(beta + (trend - expected(_rate_shape(beta, dt))) / gain, -MAX_RATE_SLOPE, MAX_RATE_SLOPE)
     shape = _rate_shape(beta, dt)
+    if expect:
+        return expected(shape)
     return shape, in_window, in_pre, spread, level, last
 
 
@@ -169,6 +174,16 @@ def generate(h, inp, rng, full: bool):
         if cal is not None:                                      # sessions follow the calendar too
             b["day_noise"] *= cal
     return b
+
+
+def expected_trend(h, inp) -> np.ndarray:
+    """Each partner's expected login trend from its inputs (:func:`generate`'s shape, before
+    any draw): the intended ``trend`` where its logins and live days allow it, as close as
+    they allow otherwise (a partner with 3 logins in 30 days cannot climb by 0.14 a day)."""
+    k = h.options["days"]
+    first = first_live(k, inp[LIVE])
+    return _login_shape(h, np.asarray(inp["logins"], dtype=np.int64), np.asarray(inp["last_login"], dtype=np.int64),
+                        np.asarray(inp["trend"], float), first, cal=day_weights(h, inp, k), expect=True)
 
 
 def settle(h, inp, carried: bool):
@@ -387,6 +402,7 @@ KIND = Kind(
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: h.options["days"], dates=("activity_date",),
     measures={"trend": ("login_trend", 2 * WINDOW - 1)},      # the trend reads 59 days
+    expect={"trend": expected_trend},
     realize={"login_trend": realize_trend},
     forward=Forward(start, advance, WINDOW, rewrites=True),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),

@@ -34,6 +34,10 @@ class Kind:
     realize: Mapping[str, Callable[..., None]] = field(default_factory=dict)  # aggregate -> fixer
     measures: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     # input -> (aggregate whose mean it is, live days a partner needs for the aggregate to measure it)
+    expect: Mapping[str, Callable[..., np.ndarray]] = field(default_factory=dict)
+    # measured input -> (history, inputs) -> each partner's expected aggregate, before any draw: where
+    # the history cannot realize an input (a floor, few events), one snapshot solves the input's
+    # offset per group so the measured mean meets the declared one (Activity._solved_inputs)
     panel: "Panel | None" = None               # how the report draws the written table by churn class
     forward: Forward | None = None             # how it runs through a horizon (None: one snapshot only)
     row_days: int = 1                          # days a row spans from its first date (a week: 7), all

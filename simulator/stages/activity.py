@@ -45,6 +45,8 @@ from ..streams import stream
 from . import columns, forward
 
 BLOCK = 16_384       # partners generated and reduced at a time; fixed, so never changes the data
+SOLVE_STEPS = 8      # secant steps of an input's offset (Activity._solve_inputs), at most
+SOLVE_TOLERANCE = 1e-5   # ... until every group's expected mean is this close to its declared one
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class Activity(BaseStage):
         # before it later, so their days keep the feature date's calendar)
         if h.calendar is not None:
             inputs.update(self.calendar_inputs(h, h.calendar.codes(env, n), np.full(n, _epoch_day(world.feature_date))))
+        self._solve_inputs(ctx, h, inputs)
         feats = [f for f in act.features if f.history == h.name]
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self.history_pins(world, h, feats)
@@ -217,6 +220,53 @@ class Activity(BaseStage):
                 env[f.name] = values
         if act.write:
             ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    def _solve_inputs(self, ctx: RunContext, h: HistorySpec, inputs: dict[str, Any]) -> None:
+        """Offset each measured input its kind can only realize as closely as a partner's
+        other inputs allow (``Kind.expect``: a login trend that few logins cannot carry), per
+        group of its ``by``, so that the mean of the aggregate the group's partners are
+        expected to realize is the declared mean stats.json holds them to (the same
+        reference draw's): the first block solves each offset, every other block is handed
+        it (the secant method: the expected mean rises with the offset, at most one for one)."""
+        kind = KINDS[h.kind]
+        for key, expect in kind.expect.items():
+            col, (_, needs) = h.inputs[key], kind.measures[key]
+            if col.kind != "sample":
+                continue
+            codes = columns.codes_of(ctx.env[col.by], col.by_keys) if col.by else np.zeros(ctx.n, dtype=np.intp)
+            groups = [(label, params) for label, params, _ in columns.group_params(col)]
+            solved: list[np.ndarray] = []
+
+            def secant() -> np.ndarray:
+                if solved:
+                    return solved[0]
+                target = np.array([_reference(ctx.world, h, key, col, label, params).mean()
+                                   for label, params in groups])
+                covered = np.asarray(inputs[LIVE]) >= needs
+                count = np.bincount(codes[covered], minlength=len(groups))
+
+                def short(offset: np.ndarray) -> np.ndarray:       # the expected mean's distance to the target
+                    total = np.zeros(len(groups))
+                    for start in range(0, ctx.n, BLOCK):              # (a block's rows at a time: its memory)
+                        rows = slice(start, min(ctx.n, start + BLOCK))
+                        part = {k: v[rows] for k, v in inputs.items()}
+                        part[key] = np.asarray(part[key], float) + offset[codes[rows]]
+                        got, cov = expect(h, part), covered[rows]
+                        total += np.bincount(codes[rows][cov], got[cov], len(groups))
+                    return target - total / np.maximum(count, 1)
+                x0, f0 = np.zeros(len(groups)), short(np.zeros(len(groups)))
+                x1 = x0 + f0                                          # one for one where nothing binds
+                for _ in range(SOLVE_STEPS):
+                    f1 = short(x1)
+                    if np.abs(f1).max() < SOLVE_TOLERANCE:
+                        break
+                    slope = np.where(np.abs(x1 - x0) > 1e-12, (f0 - f1) / np.where(x1 != x0, x1 - x0, 1), 1.0)
+                    x0, f0, x1 = x1, f1, x1 + f1 / np.clip(slope, 0.05, 1.0)
+                solved.append(np.where(count > 0, x1, 0.0))
+                return solved[0]
+            offsets = np.array([ctx.solve(f"{h.name}.{key}.offset{label}", lambda i=i: float(secant()[i]))
+                                for i, (label, _) in enumerate(groups)])
+            inputs[key] = np.asarray(inputs[key], float) + offsets[codes]
 
     @staticmethod
     def calendar_inputs(h: HistorySpec, group: np.ndarray | None, end: Any) -> dict[str, Any]:
@@ -373,8 +423,7 @@ class Activity(BaseStage):
                 covered = np.ones(len(partners), dtype=bool) if live is None else live >= needs
                 for label, group, params, _ in columns.by_groups(col, partners):
                     mask = group & covered
-                    ref = SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label),
-                                                     REFERENCE_ROWS, **params)
+                    ref = _reference(world, h, key, col, label, params)
                     x = partners.loc[mask, feature].to_numpy(dtype=float)
                     note = {"note": f"partners with {needs}+ live days"} if needs > 1 and live is not None else {}
                     out.append(MeasuredTarget(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(),
@@ -617,3 +666,9 @@ def _horizon(p: Problems, histories: list[HistorySpec], tl) -> None:
 
 
 KIND = HistoriesKind()
+
+
+def _reference(world, h: "HistorySpec", key: str, col: ColumnSpec, label: str, params: Mapping) -> np.ndarray:
+    """A large draw of a history input's declared distribution in one group: the mean its
+    measured feature is held to (stats.json) and solved to (Activity._solve_inputs)."""
+    return SAMPLERS[col.sampler].draw(stream(world.seed, "reference", h.name, key, label), REFERENCE_ROWS, **params)

@@ -92,16 +92,22 @@ def range_checks(col: ColumnSpec) -> list:
     return checks
 
 
+def group_params(col: ColumnSpec):
+    """(label, parameters, weights) of each `by` value of a declared column, in the order of
+    ``by_keys`` (its codes), or of its one group without `by`."""
+    if col.by is None:
+        yield "", col.params, col.weights
+        return
+    for i, key in enumerate(col.by_keys):
+        params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}
+        yield f"[{col.by}={key}]", params, (col.weights[i] if col.weights is not None else None)
+
+
 def by_groups(col: ColumnSpec, partners: pd.DataFrame):
     """(label, row mask, parameters, weights) of each `by` value of a declared column, or
     one group of every row: what each group's declared targets are measured on."""
-    if col.by is None:
-        yield "", np.ones(len(partners), dtype=bool), col.params, col.weights
+    if col.by is not None and col.by not in partners:   # a latent helper column: its groups are not observable
         return
-    if col.by not in partners:                 # a latent helper column: its groups are not observable
-        return
-    by = partners[col.by]
-    for i, key in enumerate(col.by_keys):
-        params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in col.params.items()}
-        weights = col.weights[i] if col.weights is not None else None
-        yield f"[{col.by}={key}]", np.asarray(by == key), params, weights
+    for i, (label, params, weights) in enumerate(group_params(col)):
+        mask = np.ones(len(partners), dtype=bool) if col.by is None else np.asarray(partners[col.by] == col.by_keys[i])
+        yield label, mask, params, weights
