@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from simulator import compose  # noqa: E402
 
 
 def worlds() -> list[str]:
@@ -29,7 +31,7 @@ def run(world: str, n: int, seed: int, out: Path) -> tuple[list[str], float]:
     overrides = [f"hydra.run.dir={out}", f"n_partners={n}", f"seed={seed}", "db=none", "output.report=false"]
     if world != "default":
         overrides.append(f"experiment={world}")
-    if world != "seed_literal":                    # (its features are drawn: it has no histories to reduce)
+    if "write" in (compose(overrides[1:]).get("activity") or {}):   # histories to reduce, not write
         overrides.append("activity.write=false")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "simulator", *overrides], cwd=ROOT, capture_output=True, text=True,
