@@ -81,12 +81,16 @@ def test_uk_partners_rest_on_christmas_day(horizon):
 
 
 def test_no_calendar_leaves_every_day_alike(tmp_path):
-    """calendar=none: no weekday stands out (each weekday's mean over about 24,000
-    partner-days: 5% is beyond 4 standard errors of a ratio of two of them) and stats.json
-    has no calendar."""
+    """calendar=none: no weekday stands out, and stats.json has no calendar. Without one the
+    only weekday structure is the observation end's, the same Friday for the cohort: a
+    partner logs in at its rate up to its last login and not after, so the days nearest the
+    end hold a little fewer (busiest to quietest 1.053 at 3,000 partners, the quietest the
+    Friday). Each weekday's mean is over about 24,000 partner-days (a ratio's standard error
+    about 1.3%), so 1.10 is 4 SE above that and far below the calendar's 1.3 (required) and
+    1.68 (realized)."""
     run_cli("calendar=none", "n_partners=3000", "db=none", "output.report=false", out_dir=tmp_path)
     means = _weekday_means(pd.read_parquet(tmp_path / "activity_daily.parquet"))
-    assert means.max() / means.min() < 1.05
+    assert means.max() / means.min() < 1.10
     assert "calendar" not in json.loads((tmp_path / "stats.json").read_text())["realized"]
 
 

@@ -125,7 +125,10 @@ def test_the_pilot_block_solves_once_for_every_block(local_run):
     golden = partners["partner_id"].iloc[:5]
     assert golden.tolist() == ["P00001", "P00002", "P00003", "P00004", "P00005"]
     k = partners.loc[:2047][pilot]["churn_label"].sum()
-    assert k == round(rate * pilot.sum())                # exact on the pilot
+    # exact on the pilot, or within one where no intercept gives the count: a sub's churn
+    # tips its master at the same intercept, two at once (churn.solve_intercept; here 385
+    # below it, 387 at it, for 386)
+    assert abs(k - round(rate * pilot.sum())) <= 1
     rest = partners.iloc[2048:][active.iloc[2048:]]["churn_label"].mean()
     se = np.sqrt(rate * (1 - rate) / active.iloc[2048:].sum())
     assert abs(rest - rate) < 3 * se + np.sqrt(rate * (1 - rate) / pilot.sum()) * 3
