@@ -35,12 +35,25 @@ class Run:
         return pd.read_parquet(self.dir / f"{table}.parquet")
 
 
+def shared_run(tmp_path_factory, name: str, *overrides: str) -> Run:
+    """A CLI run generated once for the whole session, whichever pytest-xdist worker asks
+    first (the others wait on a lock, then read the same directory): a session fixture is
+    otherwise built once per worker."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent        # shared by the workers of one session
+    out = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").exists():
+            run_cli(*overrides, out_dir=out)
+    return Run(out)
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Run:
     """The default world (10,000 partners, seed 42), generated once through the CLI."""
-    out = tmp_path_factory.mktemp("default_run")
-    run_cli(out_dir=out)
-    return Run(out)
+    return shared_run(tmp_path_factory, "default")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import Run, run_cli
+from conftest import Run, run_cli, shared_run
 from simulator.errors import ConfigError
 from simulator.load import load_spec
 from simulator.spec.shocks import phases
@@ -20,13 +20,11 @@ CRISIS = ["experiment=payment_crisis"]
 START = np.datetime64("2025-05-01")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def crisis(tmp_path_factory) -> Run:
     """experiment=payment_crisis at 30,000 partners (seed 42): the size at which the model
-    test below has a margin (see it)."""
-    out = tmp_path_factory.mktemp("crisis")
-    run_cli(*CRISIS, "n_partners=30000", "db=none", "activity.write=false", out_dir=out)
-    return Run(out)
+    test below has a margin (see it); generated once for all workers."""
+    return shared_run(tmp_path_factory, "crisis", *CRISIS, "n_partners=30000", "db=none", "activity.write=false")
 
 
 def _segment(frame: pd.DataFrame) -> np.ndarray:
