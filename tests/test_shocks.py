@@ -186,6 +186,8 @@ def test_phases_place_each_snapshot_beside_the_first_shock(compose):
      "shocks.payment_crisis.effects[0].multiply: multiplies a sampled column's parameter"),
     ("shocks.payment_crisis.effects.0.by=7", "shocks.payment_crisis.effects[0].by: would take delay_drawn.p above 1"),
     ("shocks.payment_crisis.effects.0.by=0", "shocks.payment_crisis.effects[0].by: must be a number > 0"),
+    ("+shocks.second={start: 2025-06-01, effects: [{multiply: population.columns.delay_drawn.p, by: 3}]}",
+     "shocks.second.effects[0].by: would take delay_drawn.p above 1 (0.16 x 9, with the other shocks on it)"),
     ("shocks.payment_crisis.effects.2.scale=interventions.effects.cal",
      "shocks.payment_crisis.effects[2].scale: scales an intervention type's declared effect"),
     ("shocks.payment_crisis.effects.1.shift=churn.rules", "shocks.payment_crisis.effects[1].shift: shifts the churn"),

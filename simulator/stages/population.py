@@ -206,9 +206,12 @@ def _shocked(p: Problems, group: str, cols: list[ColumnSpec], effects: list) -> 
             p.add(f"{effect.path}.multiply", f"{col.name!r} ({col.sampler}) has no parameter {param!r} "
                   f"(its parameters: {', '.join(col.params)})")
             continue
-        if param == "p" and float(np.max(col.params[param])) * effect.by > 1:
+        # (a probability stays one: the shocks on it may all act at once, so their product counts)
+        together = effect.by * float(np.prod([e.by for _, e in out[col.name].shocks if e.target == effect.target]))
+        if param == "p" and float(np.max(col.params[param])) * together > 1:
             p.add(f"{effect.path}.by", f"would take {col.name}.p above 1 ({float(np.max(col.params[param])):g} "
-                  f"x {effect.by:g}): at most {1 / float(np.max(col.params[param])):.4g}")
+                  f"x {together:g}, with the other shocks on it): at most "
+                  f"{1 / float(np.max(col.params[param])) / (together / effect.by):.4g}")
             continue
         c = out[col.name]
         out[col.name] = dataclasses.replace(c, shocks=(*c.shocks, (shock, effect)),
