@@ -35,6 +35,16 @@ class Run:
         return pd.read_parquet(self.dir / f"{table}.parquet")
 
 
+def refusal(compose, *overrides: str) -> str:
+    """The problems a composed config is refused with (it must be refused)."""
+    from simulator.errors import ConfigError
+    from simulator.load import load_spec
+
+    with pytest.raises(ConfigError) as exc:
+        load_spec(compose(list(overrides)))
+    return str(exc.value)
+
+
 def shared_run(tmp_path_factory, name: str, *overrides: str) -> Run:
     """A CLI run generated once for the whole session, whichever pytest-xdist worker asks
     first (the others wait on a lock, then read the same directory): a session fixture is
