@@ -21,7 +21,7 @@ from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .expr import Expr
 from .registry import STAGE_KINDS
-from .spec.checks import FORMATS, _int
+from .spec.checks import FORMATS, _date, _int
 from .spec import shocks as shock_spec
 from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
 from .spec.shape import Open, check_keys
@@ -110,14 +110,8 @@ def _executor(p: Problems, c: Mapping | None) -> ExecutorSpec:
 def _as_of(p: Problems, value: Any) -> np.datetime64 | None:
     """A calendar date written YYYY-MM-DD (quoted on the command line: as_of='"2026-01-01"'
     is not needed, but a number such as 20260101 or a time of day is refused)."""
-    text = value.isoformat() if hasattr(value, "isoformat") and not isinstance(value, str) else value
-    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        p.add("as_of", f"must be a date written YYYY-MM-DD, like 2026-01-01 (no time of day), got {value!r}")
-        return None
-    try:
-        day = np.datetime64(text.strip(), "D")
-    except ValueError:
-        p.add("as_of", f"must be a real calendar date written YYYY-MM-DD, got {value!r}")
+    day = _date(p, "as_of", value)
+    if day is None:
         return None
     if not EARLIEST_DATE <= day <= LATEST_DATE:
         p.add("as_of", f"must be a date from {EARLIEST_DATE} to {LATEST_DATE} (every date the world writes "

@@ -37,7 +37,7 @@ class Kind:
     expect: Mapping[str, Callable[..., np.ndarray]] = field(default_factory=dict)
     # measured input -> (history, inputs) -> each partner's expected aggregate, before any draw: where
     # the history cannot realize an input (a floor, few events), one snapshot solves the input's
-    # offset per group so the measured mean meets the declared one (Activity._solved_inputs)
+    # offset per group so the measured mean meets the declared one (Activity._solve_inputs)
     panel: "Panel | None" = None               # how the report draws the written table by churn class
     forward: Forward | None = None             # how it runs through a horizon (None: one snapshot only)
     row_days: int = 1                          # days a row spans from its first date (a week: 7), all

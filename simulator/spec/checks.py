@@ -5,6 +5,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ..errors import Problems
 from ..expr import Expr, ExprError, compile_expr
 
@@ -64,6 +66,20 @@ def _compile(p: Problems, path: str, source: Any) -> Expr | None:
         return compile_expr(source)
     except ExprError as exc:
         p.add(path, str(exc))
+        return None
+
+
+def _date(p: Problems, path: str, value: Any) -> np.datetime64 | None:
+    """A calendar date written YYYY-MM-DD (a YAML date too), as a day; a number such as
+    20260101, a time of day or an impossible date is refused with ``path``."""
+    text = value.isoformat() if hasattr(value, "isoformat") and not isinstance(value, str) else value
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        p.add(path, f"must be a date written YYYY-MM-DD, like 2026-01-01 (no time of day), got {value!r}")
+        return None
+    try:
+        return np.datetime64(text.strip(), "D")
+    except ValueError:
+        p.add(path, f"must be a real calendar date written YYYY-MM-DD, got {value!r}")
         return None
 
 

@@ -23,7 +23,6 @@ so the shock moves churn instead of the calibration absorbing it (simulator.stag
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate
-from .checks import _compile, _is_number, named_entries
+from .checks import _compile, _date, _is_number, named_entries
 
 KINDS = {"multiply": "a population column's sampler parameter by a factor > 0 "
                      "(population.columns.<column>.<parameter>)",
@@ -120,18 +119,6 @@ def phases(timeline, first: np.datetime64 | None) -> list[str]:
         else:
             out.append("after" if day >= first else "across")
     return out
-
-
-def _date(p: Problems, path: str, value: Any) -> np.datetime64 | None:
-    text = value.isoformat() if hasattr(value, "isoformat") and not isinstance(value, str) else value
-    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        p.add(path, f"must be a date written YYYY-MM-DD, got {value!r}")
-        return None
-    try:
-        return np.datetime64(text.strip(), "D")
-    except ValueError:
-        p.add(path, f"must be a real calendar date written YYYY-MM-DD, got {value!r}")
-        return None
 
 
 def _effect(p: Problems, path: str, raw: Any) -> ShockEffect | None:

@@ -18,6 +18,7 @@ date for everyone).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -235,11 +236,8 @@ class Activity(BaseStage):
                 continue
             codes = columns.codes_of(ctx.env[col.by], col.by_keys) if col.by else np.zeros(ctx.n, dtype=np.intp)
             groups = [(label, params) for label, params, _ in columns.group_params(col)]
-            solved: list[np.ndarray] = []
-
-            def secant() -> np.ndarray:
-                if solved:
-                    return solved[0]
+            @functools.cache
+            def secant() -> np.ndarray:               # (once, and only where an offset is not handed over)
                 target = np.array([_reference(ctx.world, h, key, col, label, params).mean()
                                    for label, params in groups])
                 covered = np.asarray(inputs[LIVE]) >= needs
@@ -260,10 +258,10 @@ class Activity(BaseStage):
                     f1 = short(x1)
                     if np.abs(f1).max() < SOLVE_TOLERANCE:
                         break
-                    slope = np.where(np.abs(x1 - x0) > 1e-12, (f0 - f1) / np.where(x1 != x0, x1 - x0, 1), 1.0)
+                    dx = x1 - x0
+                    slope = np.where(np.abs(dx) > 1e-12, (f0 - f1) / np.where(dx == 0, 1.0, dx), 1.0)
                     x0, f0, x1 = x1, f1, x1 + f1 / np.clip(slope, 0.05, 1.0)
-                solved.append(np.where(count > 0, x1, 0.0))
-                return solved[0]
+                return np.where(count > 0, x1, 0.0)
             offsets = np.array([ctx.solve(f"{h.name}.{key}.offset{label}", lambda i=i: float(secant()[i]))
                                 for i, (label, _) in enumerate(groups)])
             inputs[key] = np.asarray(inputs[key], float) + offsets[codes]

@@ -109,6 +109,10 @@ class Interventions(BaseStage):
         return frozenset().union(*(r.expr.names for r in rows if r.expr is not None),
                                  shock_reads(self.scales))
 
+    def scales_of(self, kind: str) -> list[tuple[Shock, ShockEffect]]:
+        """The shocks' effects scaling type ``kind``'s declared effect."""
+        return [(s, e) for s, e in self.scales if e.target == f"{self.name}.effects.{kind}"]
+
     def declared_at(self, state: Mapping[str, object], period: int, n: int) -> np.ndarray:
         """(n, types): each partner's declared effect of each type in ``period``, on its
         state then: the effect table's, scaled by the shocks acting on the period."""
@@ -121,8 +125,7 @@ class Interventions(BaseStage):
             return declared
         day = self.timeline.period_dates()[period]
         for j, kind in enumerate(self.types):
-            factor = applied([(s, e) for s, e in self.scales if e.target == f"{self.name}.effects.{kind}"],
-                             day, state, declared.shape[0])
+            factor = applied(self.scales_of(kind), day, state, declared.shape[0])
             if factor is not None:
                 declared = declared.copy()
                 declared[:, j] *= factor
@@ -325,7 +328,7 @@ class Interventions(BaseStage):
             cols[self.truth_column(kind)] = pa.Column("float64", checks=pa.Check.in_range(-1, 1))
         for kind in self.types:
             declared = [r.effect for r in self.effects[kind]] + ([] if self.effects[kind][-1].expr is None else [0.0])
-            for _, effect in (e for e in self.scales if e[1].target == f"{self.name}.effects.{kind}"):
+            for _, effect in self.scales_of(kind):
                 declared += [d * effect.by for d in declared]      # (a shock's scaled effect, or two shocks')
             cols[f"declared_{self.truth_column(kind)}"] = pa.Column("float64", checks=pa.Check.isin(declared))
         truth = pa.DataFrameSchema(cols, strict=True, ordered=True, name=self.truth_table)
@@ -413,7 +416,7 @@ class Interventions(BaseStage):
         for kind in self.types:
             rows = self.effects[kind]
             if any(r.expr is not None and not r.expr.names <= reads for r in rows) or \
-                    not shock_reads([e for e in self.scales if e[1].target == f"{self.name}.effects.{kind}"]) <= reads:
+                    not shock_reads(self.scales_of(kind)) <= reads:
                 continue                          # reads a helper column that is not in the table
             which = matched_row(rows, env, len(partners))[pidx]
             of_kind = kinds == kind
@@ -447,7 +450,7 @@ class Interventions(BaseStage):
                       pidx: np.ndarray) -> np.ndarray | None:
         """Per row of ``table`` (decisions), the factor the shocks scaled its type's declared
         effect by (the partners' state ``env``, at the row's decision date), or None."""
-        effects = [(s, e) for s, e in self.scales if e.target == f"{self.name}.effects.{kind}"]
+        effects = self.scales_of(kind)
         if not effects:
             return None
         dates = table["intervention_date"].to_numpy(dtype="datetime64[D]")
