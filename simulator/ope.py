@@ -117,3 +117,32 @@ def estimates(log: Logged, pi: np.ndarray, truth: float, per: float = 1000.0) ->
     found = {"ipw": ipw(log, pi), "snipw": snipw(log, pi), "dm": dm(model, pi), "dr": dr(log, pi, model)}
     return {name: {"estimate": value * per, "se": se * per, "truth": truth * per, "error": (value - truth) * per}
             for name, (value, se) in found.items()}
+
+
+def _clustered_se(terms: np.ndarray, cluster: np.ndarray | None) -> float:
+    """The standard error of mean(terms) (influence terms centred at 0), rows of one
+    ``cluster`` (a partner's decisions over the periods) summed before squaring."""
+    n = terms.size
+    if cluster is not None:
+        terms = np.bincount(cluster, weights=terms)
+    return float(np.sqrt((terms ** 2).sum()) / n) if n > 1 else float("nan")
+
+
+def arm_contrast(y: np.ndarray, a: np.ndarray, propensity: np.ndarray, t: int, c: int,
+                 cluster: np.ndarray | None = None) -> dict[str, float]:
+    """Type ``t`` against the control ``c`` over the logged decisions: the naive difference of
+    the two arms' churn rates, and the self-normalized IPW difference (each arm's SNIPW value:
+    Hajek), each with its standard error by the delta method, clustered by ``cluster`` (rows
+    of one partner are not independent). Under a logging policy that targets, the naive
+    difference mixes the effect with who was chosen; the weighted one does not."""
+    at, ac = a == t, a == c
+    n = y.size
+    if not at.any() or not ac.any():
+        return {"naive": float("nan"), "naive_se": float("nan"), "ipw": float("nan"), "ipw_se": float("nan")}
+    m_t, m_c = float(y[at].mean()), float(y[ac].mean())
+    naive = n * (at * (y - m_t) / at.sum() - ac * (y - m_c) / ac.sum())
+    w_t, w_c = at / propensity, ac / propensity
+    h_t, h_c = float((w_t * y).sum() / w_t.sum()), float((w_c * y).sum() / w_c.sum())
+    weighted = w_t * (y - h_t) / w_t.mean() - w_c * (y - h_c) / w_c.mean()
+    return {"naive": m_t - m_c, "naive_se": _clustered_se(naive, cluster),
+            "ipw": h_t - h_c, "ipw_se": _clustered_se(weighted, cluster)}

@@ -60,8 +60,44 @@ def test_each_feature_auc_alone_and_the_declared_band_are_in_realized(small_run)
         assert r["feature_auc"][f] == pytest.approx(max(a, 1 - a), abs=1e-4), f
     assert table["subnetwork_recent_churn_count"].isna().mean() > 0.5
     assert r["max_feature_auc"] == max(r["feature_auc"].values())
-    assert r["model_auc_band"] == {"min": 0.8, "max": 0.9} and r["feature_auc_max"] == 0.8
+    assert r["model_auc_band"] == {"min": 0.8, "max": 0.9} and r["feature_auc_max"] == 0.78
     assert 0.5 < r["oracle_auc"] <= 1
+
+
+def test_the_auc_bounds_are_targets(small_run):
+    """The ceiling (the best feature), and per feature its distance from 0.5 against the noise
+    band: the declared noise (traffic_quality_score) within it, the rest beyond it. A bound
+    is missed when broken by more than 4 standard errors; ``breached`` when broken at all."""
+    stats, _, _ = small_run
+    r = stats["realized"]
+    rows = {t["target"]: t for t in stats["targets"] if t["kind"] == "bound"}
+    path = "features.learnability"
+    assert set(rows) == {f"{path}.feature_auc_max"} | {
+        f"{path}.{'noise' if f == 'traffic_quality_score' else 'signal'}.{f}" for f in r["feature_auc"]}
+    top = rows[f"{path}.feature_auc_max"]
+    assert top["declared"] == 0.78 and top["realized"] == r["max_feature_auc"]
+    for name, t in rows.items():
+        f = name.rsplit(".", 1)[1]
+        se = stats["standard_errors"]["feature_auc"][f if f in r["feature_auc"] else max(r["feature_auc"],
+                                                                                         key=r["feature_auc"].get)]
+        if name != top["target"]:
+            assert t["declared"] == 0.01 and t["realized"] == pytest.approx(r["feature_auc"][f] - 0.5, abs=1e-9)
+        assert t["tolerance"] == pytest.approx(4 * se, rel=1e-5)
+        wrong = {"noise": t["realized"] - 0.01, "signal": 0.01 - t["realized"]}.get(name.split(".")[2],
+                                                                                      t["realized"] - 0.78)
+        assert t["breached"] == (wrong > 0) and t["miss"] == (wrong > 4 * se), t
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("features.learnability.noise=[traffic_quality]", "features.learnability.noise: 'traffic_quality' is not a "
+                                                      "feature of the table"),
+    ("features.learnability.noise=[traffic_quality]", "did you mean 'traffic_quality_score'?"),
+    ("features.learnability.noise_band=0.7", "features.learnability.noise_band: must be a distance from 0.5"),
+])
+def test_a_bad_noise_declaration_is_refused(compose, override, fragment):
+    from conftest import refusal
+
+    assert fragment in refusal(compose, override)
 
 
 def _panel(page: str, title: str) -> str:

@@ -1,5 +1,6 @@
 """One timeline at 100k partners: every outcome follows its exact truth, the arms'
-differences are the true effects, and a targeted logging policy needs its propensities.
+differences are the true effects under a randomized policy, and a targeted logging policy
+(the default's, and targeted_calls') needs its propensities.
 
 Worlds are generated in-process with the drawn features (activity=none, about 3 s each):
 the interventions read partners columns only, so histories add nothing here. Tolerances
@@ -19,6 +20,13 @@ N = 100_000
 
 @pytest.fixture(scope="module")
 def world(compose):
+    """The default world with a randomized logging policy (experiment=randomized)."""
+    return generate(compose([f"n_partners={N}", "activity=none", "db=none", "output.report=false",
+                             "experiment=randomized"]))
+
+
+@pytest.fixture(scope="module")
+def default(compose):
     return generate(compose([f"n_partners={N}", "activity=none", "db=none", "output.report=false"]))
 
 
@@ -35,8 +43,8 @@ def _rate_matches_truth(churned: np.ndarray, p: np.ndarray) -> bool:
 def test_every_type_and_effect_row_realizes_its_truth(world):
     iv, partners = world["interventions"], world["partners"].set_index("partner_id")
     p = partners.loc[iv["partner_id"]]
-    rows = {"call": np.select([p["avg_commission_3m"] > 10000, p["payment_delay_flag"], p["is_master_affiliate"]],
-                              [0, 1, 2], 3),
+    rows = {"call": np.select([p["avg_commission_3m"] > 10000, p["payment_delay_flag"], p["is_master_affiliate"],
+                               p["login_count_30d"] < 3], [0, 1, 2, 3], 4),
             "email": np.select([(p["login_trend_30d"] > -0.5) & (p["login_trend_30d"] < 0),
                                 p["unresolved_ticket_count"] > 0, p["tier_proximity_score"] < 0.1], [0, 1, 2], 3),
             "none": np.zeros(len(p), dtype=int)}
@@ -48,7 +56,7 @@ def test_every_type_and_effect_row_realizes_its_truth(world):
             sel = of_kind & (row == r)
             assert _rate_matches_truth(churned[sel], iv["outcome_probability"].to_numpy()[sel]), (kind, r)
             checked += 1
-    assert checked == 9                        # every row of the seed's table
+    assert checked == 10                       # every row of the table (the seed's nine, the sleeping dogs)
 
 
 def test_first_decisions_are_a_randomized_trial_of_the_truth(world):
@@ -76,6 +84,28 @@ def test_calls_matter_most_for_high_commissions_in_the_truth(world):
     high = p["avg_commission_3m"] > 10000
     default_row = ~high & ~p["payment_delay_flag"] & ~p["is_master_affiliate"]
     assert truth.loc[high, "effect_call"].mean() < truth.loc[default_row, "effect_call"].mean()
+
+
+def test_the_default_policy_confounds_the_naive_contrast_and_ipw_corrects_it(default):
+    """Issue 24 item 5 at 100k: over every decision, the naive difference of the call and
+    none arms' churn misses the true mean effect (decision_truth) by more than 4 of its
+    standard errors; the self-normalized IPW difference with the written propensities lands
+    within 4 of its own (both clustered by partner: simulator.ope.arm_contrast)."""
+    from simulator.ope import arm_contrast
+
+    iv, dt = default["interventions"], default["decision_truth"]
+    y = (iv["outcome"] == "Churned").to_numpy(float)
+    kind = pd.Categorical(iv["intervention_type"], categories=["call", "email", "none"]).codes
+    est = arm_contrast(y, kind, iv["propensity"].to_numpy(), 0, 2, pd.factorize(iv["partner_id"])[0])
+    true = dt["effect_call"].mean()
+    assert abs(est["ipw"] - true) < 4 * est["ipw_se"], (est, true)
+    assert abs(est["naive"] - true) > 4 * est["naive_se"], (est, true)
+    assert iv["propensity"].between(0.05, 0.95).all()
+    # sleeping dogs: a call raises churn for at least 1% of the cohort, by more than a point
+    assert (default["uplift_truth"]["effect_call"] > 0.01).mean() >= 0.01
+    # a call cuts a decision's churn by less than a quarter on average
+    base = dt["base_churn_probability"].to_numpy()
+    assert -0.25 < (dt["effect_call"].to_numpy()[base > 0] / base[base > 0]).mean() < 0
 
 
 def test_inverse_propensity_weighting_recovers_a_targeted_policy(targeted):

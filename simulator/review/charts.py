@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..dates import DAY
 from .canvas import MAX_POINTS, Html, Image, html_table, image, sample
-from .data import AucBars, Bars, DriftLines, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
+from .data import AucBars, Bars, ContrastTable, DriftLines, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
 from .svg import PALETTE, Entry, Panel, as_numbers, render
 
 BLUE, ORANGE, GREEN, RED = PALETTE[:4]
@@ -204,6 +204,18 @@ def drift_lines(spec: DriftLines, stats: Mapping) -> Image | None:
 def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> Html:
     """A stage's table as HTML."""
     return html_table(list(head), [list(r) for r in rows])
+
+
+def contrast_table(spec: ContrastTable, stats: Mapping) -> Html | None:
+    """Each type's true effect beside the naive and the weighted estimate (stats.json)."""
+    found = (stats.get("realized") or {}).get(spec.key)
+    if not found:
+        return None
+    fmt = lambda x, d=4: "-" if x is None else f"{x:+.{d}f}"
+    return table(("type", "decisions", "true effect (mean of decision_truth)", "mean relative effect",
+                  "naive: arm difference", "naive: SE from the truth", "IPW (propensity)", "IPW: SE from the truth"),
+                 [(kind, f"{r['decisions']:,}", fmt(r["truth"]), fmt(r["relative_effect"], 3), fmt(r["naive"]),
+                   fmt(r["naive_z"], 1), fmt(r["ipw"]), fmt(r["ipw_z"], 1)) for kind, r in found.items()])
 
 
 def lifelines(spec: Lifelines) -> Image | None:

@@ -97,14 +97,27 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class AucBounds:
+    """The declared bounds of the single-feature AUCs (stats.json targets of kind ``bound``):
+    no feature above ``ceiling``; every feature but the declared ``noise`` at least ``band``
+    from chance (0.5), each of those within it. ``path``: the declaration's config path."""
+
+    path: str
+    ceiling: float | None
+    noise: tuple[str, ...]
+    band: float | None
+
+
+@dataclass(frozen=True)
 class FeatureAucs:
     """A realized value: each of ``features``' AUC alone in ``frame`` for ``label`` (a dict),
-    and the best of them under the key ``best``."""
+    and the best of them under the key ``best``; with ``bounds``, a target row of each."""
 
     frame: pd.DataFrame
     label: str
     features: tuple[str, ...]
     best: str
+    bounds: AucBounds | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,28 @@ class Drift:
     phases: Mapping[str, str]
     start: str
     declared: tuple[Mapping[str, Any], ...] = ()   # the shocks as declared
+
+
+@dataclass(frozen=True)
+class ArmContrasts:
+    """A realized value: per intervention type, its true average effect over the logged
+    decisions (the mean of ``truth``'s ``effect_<type>``, and of its ratio to the base: the
+    mean relative effect) beside the naive difference of the arms' churn rates and the
+    inverse-propensity-weighted one (simulator.ope.arm_contrast), from ``frame``'s columns
+    ``type``, ``outcome`` (``churned``: churn) and ``propensity``, clustered by ``key``;
+    ``truth`` has one row per row of ``frame``: ``base`` and each type's ``effects`` column."""
+
+    frame: pd.DataFrame
+    truth: pd.DataFrame
+    types: tuple[str, ...]
+    control: str
+    effects: tuple[str, ...]           # truth's column of each type's effect, in ``types`` order
+    base: str
+    type: str
+    outcome: str
+    churned: str
+    propensity: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -276,6 +311,14 @@ class SummaryTable(FigureSpec):
 
     head: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastTable(FigureSpec):
+    """The stats.json ``realized`` value ``key`` (an :class:`ArmContrasts`) as a table: each
+    type's true effect, the naive and the weighted estimate, their distances in SE."""
+
+    key: str
 
 
 @dataclass(frozen=True)

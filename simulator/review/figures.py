@@ -16,7 +16,7 @@ import pandas as pd
 from ..stage import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
-from .data import (AucBars, Bars, ClassHistograms, ClassHistories, DriftLines, FigureSpec, Histogram,
+from .data import (AucBars, Bars, ClassHistograms, ClassHistories, ContrastTable, DriftLines, FigureSpec, Histogram,
                    LearnabilityTable, Lifelines, Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival,
                    TargetBars)
 
@@ -58,6 +58,7 @@ DRAWINGS: dict[type, Drawing] = {
     TargetBars: lambda f, s: charts.target_bars(f, s.stats),
     SummaryTable: lambda f, s: charts.table(f.head, f.rows),
     DriftLines: lambda f, s: charts.drift_lines(f, s.stats),
+    ContrastTable: lambda f, s: charts.contrast_table(f, s.stats),
     Lifelines: lambda f, s: charts.lifelines(f),
     Survival: lambda f, s: charts.survival(f, s.tables[f.table]),
 }

@@ -49,7 +49,7 @@ from ..spec.shocks import Shock, ShockEffect, applied, first_start, phases
 from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import movers, state_at
-from ..truth import episode_hazard, hazard_column
+from ..truth import churn_given, episode_hazard, hazard_column, trigger
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -72,10 +72,11 @@ def _logit_of_power(u: np.ndarray, k: float) -> np.ndarray:
     return np.log(-np.expm1(log_keep)) - log_keep
 
 
-def label_thresholds(u: np.ndarray, effect: np.ndarray, episodes: int) -> np.ndarray:
+def label_thresholds(u: np.ndarray, effect: np.ndarray, episodes: int, relative: bool = False) -> np.ndarray:
     """Per partner, the value of intercept + score above which it churns in some episode:
-    episode j triggers when u_j < q + e_j, i.e. when q exceeds u_j - e_j."""
-    need = u - effect                                  # the hazard q that triggers each episode
+    episode j triggers when u_j < q + e_j, i.e. when q exceeds u_j - e_j (relative effects:
+    u_j < q (1 + e_j), q above u_j / (1 + e_j); simulator.truth.trigger)."""
+    need = trigger(u, effect, relative)                # the hazard q that triggers each episode
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(need <= 0, -np.inf, np.where(need >= 1, np.inf,
                                                   _logit_of_power(np.clip(need, 1e-300, 1 - 1e-16), episodes)))
@@ -201,6 +202,9 @@ class Periods:
         moving = frozenset().union(*(s.varying() for s in stages))
         read = frozenset().union(*(r.expr.names for r in churn.rules), shock_reads(churn.shifts))
         self.deciders = [s for s in stages if s.decides() & moving] if churn.treatment and replay is None else []
+        # how the treatment acts on the hazard: the stage that writes it says (absolute unless relative)
+        self.relative = any(bool(getattr(s, "relative", False)) for s in ctx.world.stages
+                            if churn.treatment in s.writes())
         needed = read.union(*(s.decides() for s in self.deciders)) | (moving if replay is not None else frozenset())
         self.movers = movers(stages, needed)
         self.moving = tuple(r for r in churn.rules if r.expr.names & moving)
@@ -274,7 +278,7 @@ class Periods:
             for stage in self.deciders:
                 stage.decide_at(ctx, j, state)
             scores = self.scores(state, j)
-            t = label_thresholds(self.u[:, j:j + 1], self.effect[:, j:j + 1], self.episodes) - scores
+            t = label_thresholds(self.u[:, j:j + 1], self.effect[:, j:j + 1], self.episodes, self.relative) - scores
             free = active & ~(held if j < self.window else never)   # (a pinned churner may go early, as in play)
             closes = j - self.episodes + 1         # the snapshot whose window this period closes
             if closes >= 0:
@@ -287,7 +291,7 @@ class Periods:
                 pool, k = free, int(round(q * np.count_nonzero(free)))
             b = self._intercept(j, tag, solved, t, pool, k)
             self.hazard[:, j] = np.where(rows, episode_hazard(probability(scores, b), self.episodes), self.hazard[:, j])
-            hit = free & (self.u[:, j] < self.hazard[:, j] + self.effect[:, j])
+            hit = free & (self.u[:, j] < churn_given(self.hazard[:, j], self.effect[:, j], self.relative))
             if j == last:
                 hit |= active & forced
             episode[hit] = j
@@ -343,7 +347,8 @@ class Periods:
             elif state is not self.ctx.env:           # the period's decisions on its moved state
                 for stage in self.deciders:
                     stage.decide_at(self.ctx, j, state)
-            hit = alive & (self.u[:, j] < hazard[:, j] + self.effect[:, j]) & ~(never if j >= self.window else held)
+            hit = alive & (self.u[:, j] < churn_given(hazard[:, j], self.effect[:, j], self.relative)) \
+                & ~(never if j >= self.window else held)
             if j == last:
                 hit |= alive & forced                  # a golden churner churns in the window
             episode[hit] = j
@@ -496,7 +501,7 @@ class Churn(BaseStage):
         env[self.probability] = 1 - np.prod(1 - still, axis=1)
         if self.truth:                     # the label's own probability: the draws u are all it does not know
             hazard = periods.hazard
-            stay = np.prod(1 - np.clip(hazard[:, window] + periods.effect[:, window], 0, 1), axis=1)
+            stay = np.prod(1 - churn_given(hazard[:, window], periods.effect[:, window], periods.relative), axis=1)
             env[self.truth] = np.where(cohort, 1 - stay, np.nan)
 
     def _window(self, ctx: RunContext, pinned: np.ndarray) -> None:
@@ -516,7 +521,8 @@ class Churn(BaseStage):
         k = int(round(self.target_rate * np.count_nonzero(cohort))) - int(np.count_nonzero(pinned == 1))
 
         def search() -> float:                 # the first block's; every other block is handed it
-            still = label_thresholds(periods.u[:, window], effect[:, window], tl.episodes) - periods.first
+            still = label_thresholds(periods.u[:, window], effect[:, window], tl.episodes, periods.relative) \
+                - periods.first
             return solve_intercept(lambda b: int(np.count_nonzero(free & (periods.play(b).episode >= periods.window))),
                                    k, still[free])
         b = ctx.solve("churn_intercept", search)
@@ -527,7 +533,7 @@ class Churn(BaseStage):
         env[self.probability] = probability(periods.first, b)
         env[hazard_column(self.probability)] = path.hazard
         if self.truth:                     # the label's own probability: the draws u are all it does not know
-            stay = np.prod(1 - np.clip(path.hazard[:, window] + effect[:, window], 0, 1), axis=1)
+            stay = np.prod(1 - churn_given(path.hazard[:, window], effect[:, window], periods.relative), axis=1)
             env[self.truth] = np.where(cohort, 1 - stay, np.nan)
         env[self.date_column] = path.gone
 

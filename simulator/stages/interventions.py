@@ -28,14 +28,14 @@ from ..distributions import categorical_codes
 from ..errors import Problems, did_you_mean
 from ..expr import Expr, evaluate, frame_env
 from ..plan import Step
-from ..review.data import FigureSpec, Life, Lifelines, StageReview, SummaryTable, Target, TargetBars
+from ..review.data import ArmContrasts, ContrastTable, FigureSpec, Life, Lifelines, StageReview, SummaryTable, Target, TargetBars
 from ..spec.checks import _check_weights, _compile, _is_number
 from ..spec.model import Domain, Timeline
 from ..spec.shape import Each, Open
 from ..spec.shocks import Shock, ShockEffect, applied
 from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
-from ..truth import clipped_mean, episode_hazard, hazard_column, outcome_probability
+from ..truth import churn_given, clipped_mean, episode_hazard, hazard_column, outcome_probability
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class Interventions(BaseStage):
     decision_table: str | None = None         # one row per decision: its exact truth for every type
     snapshot_table: str | None = None         # one row per partner per snapshot: its label's truth
     scales: tuple[tuple[Shock, ShockEffect], ...] = ()   # shocks scaling a type's declared effect
+    relative: bool = False                    # an effect is a share of the hazard: clip(q (1 + e), 0, 1)
 
     def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """(n, types): each partner's probability of each type under the logging policy
@@ -183,7 +184,7 @@ class Interventions(BaseStage):
     def truth(self, hazard: np.ndarray, declared: np.ndarray) -> np.ndarray:
         """(n, types): P(Churned in the period | do(type)) at ``hazard``, noise and clips
         integrated out (simulator.truth)."""
-        return np.stack([outcome_probability(hazard, declared[:, j] + loc, scale, self.clip)
+        return np.stack([outcome_probability(hazard, declared[:, j] + loc, scale, self.clip, self.relative)
                          for j, (loc, scale) in enumerate(map(self.noise_of, self.types))], axis=1)
 
     def decides(self) -> frozenset[str]:
@@ -276,7 +277,7 @@ class Interventions(BaseStage):
         # each period's churn probability given its state, before its decision is drawn
         before = np.stack([(shares[:, j] * self.truth(hazard[:, j], declared[:, j])).sum(axis=1)
                            for j in range(tl.periods)], axis=1)
-        given = np.clip(hazard + effect, 0, 1)
+        given = churn_given(hazard, effect, self.relative)
         e, frames = tl.episodes, []
         for k, day in enumerate(tl.snapshot_dates()):
             rows = np.flatnonzero(present & tl.active_on(day, joined, gone))
@@ -444,7 +445,13 @@ class Interventions(BaseStage):
                                    "note": f"uplift_signal: the declared {row.effect}"
                                            f"{' (scaled by the shocks where they act)' if scaled else ''} plus "
                                            f"noise, clipped (expectation exact)"}))
-        return StageReview(out)
+        realized = {}
+        if self.decision_table in tables:      # every decision's truth beside what its arms would say
+            realized["logging_policy"] = ArmContrasts(
+                tables[self.table_name], tables[self.decision_table], self.types, self.control,
+                tuple(map(self.truth_column, self.types)), "base_churn_probability", "intervention_type",
+                "outcome", self.churned, "propensity", world.key)
+        return StageReview(out, realized)
 
     def _review_scale(self, kind: str, table: pd.DataFrame, env: Mapping[str, object], n: int,
                       pidx: np.ndarray) -> np.ndarray | None:
@@ -467,6 +474,8 @@ class Interventions(BaseStage):
         effect-table row's truth beside its realized churn (from its stats.json targets)."""
         return [self._timeline(world, tables),
                 self._arms(tables),
+                ContrastTable(heading="The logging policy: each type's true effect beside its naive and "
+                                      "weighted (IPW) estimates", key="logging_policy"),
                 TargetBars(heading="Interventions by effect-table row", stage=self.name, suffix=".outcome",
                            label_key="condition", declared="true (mean outcome_probability)",
                            realized="realized churn rate",
@@ -590,7 +599,7 @@ class InterventionsKind:
              "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
              "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
-             "costs": Open(None),
+             "costs": Open(None), "relative": None,
              "outcomes": {"churned": None, "retained": None}, "mix": Open(None),
              "policy": Each({"when": None, "mix": Open(None)}),
              "effects": Open(Each({"when": None, "effect": None}))}
@@ -649,6 +658,13 @@ class InterventionsKind:
             p.add(f"{group}.clip", f"needs numeric min and max, got {clip!r}")
         elif lo >= hi:
             p.add(f"{group}.clip", f"min {lo} must be below max {hi}")
+        relative = c.get("relative", False)
+        if not isinstance(relative, bool):
+            p.add(f"{group}.relative", f"must be true (an effect is a share of the hazard: churn with "
+                  f"probability q (1 + e)) or false (added to it: q + e, the seed's), got {relative!r}")
+        elif relative and _is_number(lo) and lo < -1:
+            p.add(f"{group}.clip.min", f"must be at least -1 with relative effects (an effect below -1 "
+                  f"would make the churn probability q (1 + e) negative), got {lo}")
         outcomes = c.get("outcomes") or {}
         for key in ("churned", "retained"):
             if not isinstance(outcomes.get(key), str) or not outcomes.get(key):
@@ -685,7 +701,8 @@ class InterventionsKind:
                              effects, ctx.timeline, noisy_control is not False,
                              {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None,
                              str(decision_table) if decision_table is not None else None,
-                             str(snapshot_table) if snapshot_table is not None else None, tuple(scales))
+                             str(snapshot_table) if snapshot_table is not None else None, tuple(scales),
+                             relative is True)
 
 
 KIND = InterventionsKind()

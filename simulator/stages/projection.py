@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
-from ..review.data import (AucBars, ClassHistograms, Drift, DriftLines, FeatureAucs, FigureSpec, Headline,
+from ..review.data import (AucBars, AucBounds, ClassHistograms, Drift, DriftLines, FeatureAucs, FigureSpec, Headline,
                            LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
@@ -65,6 +65,8 @@ class Projection(BaseStage):
     feature_auc_max: float | None = None      # the most a single feature may score alone
     class_means: tuple[ClassMean, ...] = ()
     panel: str | None = None                  # the same rows stamped with their snapshot date (features_panel)
+    noise: tuple[str, ...] = ()               # features declared pure noise (their AUC alone near 0.5)
+    noise_band: float | None = None           # every other feature's AUC at least this far from 0.5
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
@@ -190,7 +192,9 @@ class Projection(BaseStage):
                     else f"{self.table_name} does not carry the churn label"}))
         realized = {}
         if label is not None:
-            realized["feature_auc"] = FeatureAucs(table, label, self.features, best="max_feature_auc")
+            bounds = AucBounds(f"{self.name}.learnability", self.feature_auc_max, self.noise, self.noise_band) \
+                if self.feature_auc_max is not None or self.noise_band is not None else None
+            realized["feature_auc"] = FeatureAucs(table, label, self.features, best="max_feature_auc", bounds=bounds)
         if self.model_auc is not None:
             realized["model_auc_band"] = {"min": self.model_auc[0], "max": self.model_auc[1]}
         if self.feature_auc_max is not None:
@@ -246,12 +250,29 @@ def _auc(p: Problems, path: str, value: Any) -> float | None:
     return float(value)
 
 
+def _noise(p: Problems, path: str, c: Mapping, features: list[str]) -> tuple[tuple[str, ...], float | None]:
+    """The features declared noise and the band around 0.5 that tells them from the rest."""
+    noise, band = c.get("noise") or [], c.get("noise_band")
+    if not isinstance(noise, list) or not all(isinstance(x, str) for x in noise):
+        p.add(f"{path}.noise", f"must be a list of the table's features that carry no signal, got {noise!r}")
+        noise = []
+    for name in noise:
+        if name not in features:
+            p.add(f"{path}.noise", f"{name!r} is not a feature of the table" + did_you_mean(name, features))
+    if band is not None and (not _is_number(band) or not 0 <= band < 0.5):
+        p.add(f"{path}.noise_band", f"must be a distance from 0.5 in [0, 0.5) (0.01: no other feature's AUC "
+              f"alone within 0.49-0.51), got {band!r}")
+        band = None
+    return tuple(noise), None if band is None else float(band)
+
+
 def _learnability(p: Problems, path: str, c: Any) -> tuple[tuple[float, float] | None, float | None]:
     """(model AUC band, single-feature maximum), each None when not declared."""
     if c is None:
         return None, None
     if not isinstance(c, Mapping):
-        p.add(path, f"must be a mapping with model_auc: {{min, max}} and feature_auc_max, got {c!r}")
+        p.add(path, f"must be a mapping with model_auc: {{min, max}}, feature_auc_max, noise and noise_band, "
+              f"got {c!r}")
         return None, None
     band, top = c.get("model_auc"), c.get("feature_auc_max")
     if band is not None:
@@ -294,7 +315,8 @@ class ProjectionKind:
     name = "projection"
     defines_entity = False
     shape = {"kind": None, "table": None, "panel": None, "columns": None, "carry": None, "rows": None,
-             "learnability": {"model_auc": {"min": None, "max": None}, "feature_auc_max": None},
+             "learnability": {"model_auc": {"min": None, "max": None}, "feature_auc_max": None, "noise": None,
+                              "noise_band": None},
              "class_means": Open({"churned": None, "stayed": None, "sd": {"churned": None, "stayed": None}})}
 
     def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
@@ -304,6 +326,8 @@ class ProjectionKind:
         features = _names(p, f"{group}.columns", c.get("columns"))
         carry = _names(p, f"{group}.carry", c.get("carry"))
         band, top = _learnability(p, f"{group}.learnability", c.get("learnability"))
+        noise, noise_band = _noise(p, f"{group}.learnability", c.get("learnability"), [n for _, n in features]) \
+            if isinstance(c.get("learnability"), Mapping) else ((), None)
         ctx.names.table(f"{group}.table", c.get("table", "partners_engineered"))
         panel = c.get("panel")
         if panel is not None:                   # null: no panel table
@@ -311,7 +335,7 @@ class ProjectionKind:
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
                           c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")),
-                          str(panel) if panel is not None else None)
+                          str(panel) if panel is not None else None, noise, noise_band)
 
 
 KIND = ProjectionKind()
