@@ -10,10 +10,10 @@ CREATE TABLE IF NOT EXISTS partners_engineered (
     dashboard_usage_score DECIMAL(4,3) NOT NULL,
     asset_download_count_30d INTEGER NOT NULL,
     -- performance
-    revenue_velocity DECIMAL(10,2) NOT NULL,
-    conversion_rate_wow DECIMAL(5,4) NOT NULL,
+    revenue_velocity DECIMAL(10,2),  -- null: fewer than 3 live months (a young partner's, not measured)
+    conversion_rate_wow DECIMAL(5,4),  -- null: fewer than 2 live weeks (a young partner's, not measured)
     traffic_quality_score DECIMAL(4,3) NOT NULL,
-    commission_trend_90d DECIMAL(6,3) NOT NULL,
+    commission_trend_90d DECIMAL(6,3),  -- null: fewer than 30 live days (a young partner's, not measured)
     -- trust / friction
     payment_delay_flag BOOLEAN NOT NULL,
     unresolved_ticket_count INTEGER NOT NULL,
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS partners_engineered (
     tenure_months INTEGER NOT NULL,
     -- financial
     avg_commission_3m DECIMAL(10,2) NOT NULL,
-    commission_volatility DECIMAL(10,2) NOT NULL,
+    commission_volatility DECIMAL(10,2),  -- null: fewer than 2 live months (a young partner's, not measured)
     -- labels
     is_master_affiliate BOOLEAN NOT NULL,
     churn_label BOOLEAN NOT NULL,

@@ -72,19 +72,23 @@ def test_the_oracle_policy_has_no_regret_and_none_expects_the_base_churn(run, tm
 
 
 def test_a_random_policy_with_the_logging_shares_scores_like_logging(run, tmp_path):
-    """The default logging policy is the seed's random mix (15/45/40): a policy drawn with
-    those shares expects the logging policy's churners up to its sampling error (4 SD of
-    the sum of independent per-partner choices)."""
-    _, truth, _ = run
-    shares = np.array([0.15, 0.45, 0.40])
-    drawn = np.random.default_rng(7).choice(3, size=len(truth), p=shares)
+    """The default logging policy targets: 70/25/5 above 3,000 a month, else 5/45/50 below 5
+    logins, else the mix 15/45/40, on the partner's state at the feature date. A policy drawn
+    with each partner's shares expects the logging policy's churners up to its sampling error
+    (4 SD of the sum of independent per-partner choices)."""
+    _, truth, partners = run
+    high = (partners["avg_commission_3m"] > 3000).to_numpy()[:, None]
+    quiet = (partners["login_count_30d"] < 5).to_numpy()[:, None]
+    shares = np.where(high, [0.7, 0.25, 0.05], np.where(quiet, [0.05, 0.45, 0.5], [0.15, 0.45, 0.40]))
+    u = np.random.default_rng(7).random(len(truth))[:, None]
+    drawn = (u > shares.cumsum(axis=1)).sum(axis=1)
     result = _graded(run, tmp_path, pd.DataFrame({"partner_id": truth["partner_id"],
                                                   "recommended_intervention": np.array(TYPES)[drawn]}))
     p = _p(truth).to_numpy() if hasattr(_p(truth), "to_numpy") else _p(truth)
-    sd = np.sqrt(((p ** 2) @ shares - (p @ shares) ** 2).sum())
+    sd = np.sqrt(((p ** 2 * shares).sum(axis=1) - (p * shares).sum(axis=1) ** 2).sum())
     diff = _policy(result, "submitted")["expected_churners"] - _policy(result, "logging")["expected_churners"]
     assert abs(diff) < 4 * sd, (diff, sd)
-    assert abs(_policy(result, "logging")["expected_churners"] - (p @ shares).sum()) < 1e-9
+    assert abs(_policy(result, "logging")["expected_churners"] - (p * shares).sum()) < 1e-9
 
 
 def test_a_perfect_uplift_ranking_scores_the_oracles_qini(run, tmp_path):

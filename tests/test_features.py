@@ -23,6 +23,8 @@ FEATURES = ["login_count_30d", "login_trend_30d", "days_since_last_interaction",
             "subnetwork_avg_health_score", "subnetwork_recent_churn_count", "tier_proximity_score",
             "tenure_months", "avg_commission_3m", "commission_volatility"]
 NETWORK = ["subnetwork_avg_health_score", "subnetwork_recent_churn_count"]
+YOUNG = ["revenue_velocity", "conversion_rate_wow", "commission_trend_90d", "commission_volatility"]   # null when
+#   the partner is too young to measure them (simulator/histories/commissions.py, weekly.py)
 
 
 # ------------------------------------------------------------------ known answers, by hand
@@ -112,13 +114,13 @@ def test_a_young_partners_commissions_reduce_over_its_live_months_only():
     daily[90:] = np.linspace(2000, 4000, 30)               # $900
     agg = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([75])})
     assert agg["avg_3m"][0] == pytest.approx((300 + 900) / 2)
-    assert agg["second_difference"][0] == 0
+    assert np.isnan(agg["second_difference"][0])           # not measured: 2 live months of 3
     assert agg["monthly_std"][0] == pytest.approx(np.std([300 * 30 / 15, 900]))
     amounts = daily[75:] / 100
     slope = np.polyfit(np.arange(45), amounts, 1)[0]
     assert agg["trend_90d"][0] == pytest.approx(slope / amounts.mean() * 30)
     young = commissions.reduce(h, {"cents": daily[None, :], "early_totals": None, "first": np.array([91])})
-    assert young["trend_90d"][0] == 0 and young["monthly_std"][0] == 0      # 29 live days: no trend, one month
+    assert np.isnan(young["trend_90d"][0]) and np.isnan(young["monthly_std"][0])   # 29 live days: one month
 
 
 def test_young_partners_weeks_and_payouts_by_hand():
@@ -129,7 +131,7 @@ def test_young_partners_weeks_and_payouts_by_hand():
     h = SimpleNamespace(options={"weeks": 3, "noise": 0.0, "column": "rate"})
     rates = np.array([[0.1, 0.2, 0.4]] * 3)
     agg = weekly.reduce(h, {"rates": rates, "first": np.array([0, 1, 2])})    # 3, 2 and 1 live weeks
-    assert agg["wow"].tolist() == pytest.approx([0.2, 0.2, 0.0])
+    assert agg["wow"][:2].tolist() == pytest.approx([0.2, 0.2]) and np.isnan(agg["wow"][2])   # one week: null
     assert agg["mean_rate"].tolist() == pytest.approx([0.7 / 3, 0.3, 0.4])
     # payouts: a flagged partner of 60 days (late, paid), of 12 (late, due on its first day) and
     # of 3 (too young to be paid late: outstanding); an unflagged one of 1 day
@@ -188,8 +190,12 @@ def small_world():
 
 
 def _rounded(computed, stored, decimals: int) -> bool:
-    """``stored`` is ``computed`` rounded (half a unit, and float noise at the ties)."""
-    gap = np.abs(np.asarray(computed, float) - np.asarray(stored, float))
+    """``stored`` is ``computed`` rounded (half a unit, and float noise at the ties); null
+    exactly where ``computed`` is (a young partner's statistic that is not measured)."""
+    computed, stored = np.asarray(computed, float), np.asarray(stored, float)
+    if not (np.isnan(computed) == np.isnan(stored)).all():
+        return False
+    gap = np.abs(computed - stored)[~np.isnan(computed)]
     return bool(np.all(gap <= 0.5 * 10.0 ** -decimals + 1e-9))
 
 
@@ -232,6 +238,8 @@ def test_seed_validate_features(world):
         assert feat in df.columns, f"Missing feature: {feat}"
         if feat in NETWORK:                               # masters only: null means "not applicable"
             assert (df[feat].isna() == ~df["is_master_affiliate"]).all()
+        elif feat in YOUNG:                               # a change too young to measure: null
+            assert (df.loc[df[feat].isna(), "tenure_months"] < 3).all(), f"NaNs in {feat}"
         else:
             assert df[feat].isna().sum() == 0, f"NaNs in {feat}"
 
@@ -305,13 +313,20 @@ def test_day_histories_cover_each_life_up_to_their_grid(small_world):
     assert (live < 60).any() and (live >= 180).any()          # the small world has young and old partners
 
 
-def test_young_partners_show_no_change(small_world):
-    """The conventions for partners too young for a statistic (simulator/histories/)."""
+def test_young_partners_changes_are_null(small_world):
+    """The convention for partners too young for a statistic (simulator/histories/): null,
+    not measured, rather than a block of exact zeros that would give their age away."""
     p = small_world["partners"]
     live = _live(p)
-    assert (p.loc[live < 61, "revenue_velocity"] == 0).all()            # fewer than 3 live months
-    assert (p.loc[live < 14, "conversion_rate_wow"] == 0).all()          # fewer than 2 live weeks
-    assert p.loc[live >= 61, "revenue_velocity"].ne(0).mean() > 0.9
+    assert p.loc[live < 61, "revenue_velocity"].isna().all()            # fewer than 3 live months
+    assert p.loc[live < 14, "conversion_rate_wow"].isna().all()          # fewer than 2 live weeks
+    assert p.loc[live < 30, "commission_trend_90d"].isna().all()         # fewer than 30 live days
+    assert p.loc[live <= 30, "commission_volatility"].isna().all()       # one live month
+    assert p.loc[live > 90, ["revenue_velocity", "conversion_rate_wow", "commission_trend_90d",
+                             "commission_volatility"]].notna().all().all()
+    young = live < 90
+    for f in ("revenue_velocity", "commission_trend_90d", "commission_volatility", "conversion_rate_wow"):
+        assert (p.loc[young, f] == 0).mean() < 0.02, f                   # no heap at 0
     payouts = small_world["payouts"]
     assert payouts.groupby("partner_id", observed=True).size().reindex(p["partner_id"]).ge(1).all()
 
@@ -354,14 +369,14 @@ def test_financial_features_recomputed_from_commissions(world, compose):
     rates = months / np.maximum(days, 1) * 30              # a partial month at its rate per 30 days
     recent = live[:, -3:].sum(axis=1)
     assert _rounded(months[:, -3:].sum(axis=1) / recent, p["avg_commission_3m"], 2)
-    velocity = np.where(recent == 3, rates[:, -1] - 2 * rates[:, -2] + rates[:, -3], 0)
+    velocity = np.where(recent == 3, rates[:, -1] - 2 * rates[:, -2] + rates[:, -3], np.nan)
     assert _rounded(velocity, p["revenue_velocity"], 2)
-    volatility = [np.std(r[ok]) for r, ok in zip(rates, live)]
+    volatility = [np.std(r[ok]) if ok.sum() >= 2 else np.nan for r, ok in zip(rates, live)]
     assert _rounded(volatility, p["commission_volatility"], 2)
     # the 90-day trend over the partner's rows in the last 90 days (grouped by how many; 30 at least)
     last90 = amounts.reshape(len(p), 180)[:, -90:]
     rows = (~np.isnan(last90)).sum(axis=1)
-    trend = np.zeros(len(p))
+    trend = np.full(len(p), np.nan)                       # null with fewer than 30 live days
     for n in np.unique(rows[rows >= 30]):
         sel = rows == n
         y = last90[sel][:, -n:]
@@ -383,7 +398,7 @@ def test_trust_and_performance_features_recomputed(world):
     weekly = world["conversions_weekly"]
     assert (_back(weekly, "week_start", p) % 7 == 6).all()            # whole weeks ending on the end
     rates = _matrix(weekly, "conversion_rate", "week_start", p, 8, per=7)
-    wow = np.where(np.isnan(rates[:, -2]), 0, rates[:, -1] - rates[:, -2])   # 0 with fewer than 2 weeks
+    wow = rates[:, -1] - rates[:, -2]                       # null with fewer than 2 weeks
     assert _rounded(wow, p["conversion_rate_wow"], 4)
     payouts = world["payouts"].sort_values("due_date").groupby("partner_id", observed=True).nth(-1)
     payouts = payouts.set_index(payouts["partner_id"].astype(str)).reindex(ids)

@@ -42,8 +42,8 @@ def test_intervention_distribution(iv):
 
 def test_the_logging_policy_targets_high_value_partners(iv, default_run):
     """Each decision's propensity is its type's share under the policy row its partner
-    matched: at the feature date (whose state the partners table holds), 0.6/0.3/0.1 for a
-    partner with avg_commission_3m above 3,000, else 0.05/0.6/0.35 for one with fewer than
+    matched: at the feature date (whose state the partners table holds), 0.7/0.25/0.05 for a
+    partner with avg_commission_3m above 3,000, else 0.05/0.45/0.5 for one with fewer than
     5 logins in 30 days, else the mix 0.15/0.45/0.40; every propensity lies in [0.05, 0.95],
     and each arm's share is the mean of its propensities within 4 standard errors."""
     partners = default_run.csv("partners").set_index("partner_id")
@@ -51,8 +51,8 @@ def test_the_logging_policy_targets_high_value_partners(iv, default_run):
     rows = iv[at]
     high = (partners.loc[rows["partner_id"], "avg_commission_3m"] > 3000).to_numpy()
     quiet = ~high & (partners.loc[rows["partner_id"], "login_count_30d"] < 5).to_numpy()
-    targeted = {"call": 0.6, "email": 0.3, "none": 0.1}
-    reminded = {"call": 0.05, "email": 0.6, "none": 0.35}
+    targeted = {"call": 0.7, "email": 0.25, "none": 0.05}
+    reminded = {"call": 0.05, "email": 0.45, "none": 0.5}
     mix = {"call": 0.15, "email": 0.45, "none": 0.40}
     kind = rows["intervention_type"].astype(str)
     expected = np.where(high, kind.map(targeted), np.where(quiet, kind.map(reminded), kind.map(mix)))

@@ -32,18 +32,19 @@ def test_no_feature_is_drawn_after_the_label(compose):
 
 
 def test_the_oracle_is_the_labels_own_probability(default_run):
-    """true_churn_probability = 1 - prod_k (1 - clip(q_k + e_k, 0, 1)) over the partner's three
-    decisions, q_k the hazard at decision k's period start (decision_truth's P(Churned | none):
-    the control has no noise; a master's moves with its subs' churn) and e_k the realized
-    effects. Checked on the partners who stayed (all three decisions are written);
-    uplift_signal is rounded to 0.001, so each term is within 0.0005."""
+    """true_churn_probability = 1 - prod_k (1 - clip(q_k (1 + e_k), 0, 1)) over the partner's
+    three decisions (effects are relative), q_k the hazard at decision k's period start
+    (decision_truth's P(Churned | none): the control has no noise; a master's moves with its
+    subs' churn) and e_k the realized effects. Checked on the partners who stayed (all three
+    decisions are written); uplift_signal is rounded to 0.001, so each term is within
+    0.0005 q_k."""
     iv = default_run.csv("interventions")
     truth = default_run.csv("decision_truth").set_index("intervention_id")
     partners = default_run.csv("partners").set_index("partner_id")
     stayed = partners.index[~partners["churn_label"]].intersection(iv["partner_id"])
     rows = iv[iv["partner_id"].isin(stayed)]
     q = truth.loc[rows["intervention_id"], "base_churn_probability"].to_numpy()
-    keep = pd.Series(np.log1p(-np.clip(q + rows["uplift_signal"].to_numpy(), 0, 1 - 1e-12)))
+    keep = pd.Series(np.log1p(-np.clip(q * (1 + rows["uplift_signal"].to_numpy()), 0, 1 - 1e-12)))
     oracle = 1 - np.exp(keep.groupby(rows["partner_id"].to_numpy()).sum())
     assert rows.groupby("partner_id").size().eq(3).all()
     assert np.abs(oracle - partners.loc[oracle.index, "true_churn_probability"]).max() < 3 * 0.0005 + 1e-9

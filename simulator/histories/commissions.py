@@ -17,16 +17,18 @@ live recent months' rates together (which keeps their differences) until the mea
 their totals is ``avg_commission_3m`` to the cent (a partner of one day earns it that
 day). Aggregates see live periods only, as a query over the partner's rows would; months
 are compared at their rates; and a statistic that needs more live periods than the
-partner has is 0 (a partner too young to show a change shows none):
+partner has is null (NaN), not 0: a young partner's change is not measured, and a block
+of exact zeros would give its age away (YAML may fill it: ``where(isnull(x), 0, x)``):
 
 - ``avg_3m``: the mean of the live months' totals among the last three (a partial one
   counts as a month).
-- ``second_difference``: of the last three months' rates; 0 unless all three are live.
+- ``second_difference``: of the last three months' rates; null unless all three are live.
 - ``trend_90d``: the least-squares slope over the live days among the last 90, relative
-  to their mean daily amount, per 30 days; 0 with fewer than 30 live days (fewer days
+  to their mean daily amount, per 30 days; null with fewer than 30 live days (fewer days
   give a slope of noise). Two live recent months get their trend from their difference.
-- ``monthly_std``: the standard deviation (``np.std``) of the live months' rates; the
-  noise of the live earlier months is scaled to the intended volatility over those.
+- ``monthly_std``: the standard deviation (``np.std``) of the live months' rates; null
+  with fewer than two live months; the noise of the live earlier months is scaled to the
+  intended volatility over those.
 
 A partner with 90 live days or more (three whole recent months) realizes the drawn
 acceleration and trend as an older one does; stats.json measures them over those.
@@ -238,9 +240,9 @@ def reduce(h, b):
     live_days = months_n * MONTH - first
     return {
         "avg_3m": months[:, -RECENT:].sum(axis=1) / np.maximum(live_recent, 1),     # (0 before joining)
-        "second_difference": np.where(live_recent == RECENT, R.second_difference(rates), 0.0),
-        "trend_90d": np.where(live_days >= MONTH, R.relative_slope_last(recent_days / 100, live_days, MONTH), 0.0),
-        "monthly_std": R.std_where(rates, live),
+        "second_difference": np.where(live_recent == RECENT, R.second_difference(rates), np.nan),
+        "trend_90d": np.where(live_days >= MONTH, R.relative_slope_last(recent_days / 100, live_days, MONTH), np.nan),
+        "monthly_std": np.where(live.sum(axis=1) >= 2, R.std_where(rates, live), np.nan),
     }
 
 
@@ -274,10 +276,10 @@ KIND = Kind(
     options={"months": ("int", 6, RECENT), "spread": ("number", 5, 0.01), "cap": ("number", float("inf"), 0)},
     aggregates={
         "avg_3m": "mean of the last 3 monthly totals (the live ones)",
-        "second_difference": "last 3 monthly rates: m3 - 2 m2 + m1 (0 unless all 3 are live)",
+        "second_difference": "last 3 monthly rates: m3 - 2 m2 + m1 (null unless all 3 are live)",
         "trend_90d": "least-squares slope of the live days' amounts among the last 90 / their mean, x 30 "
-                     "(0 with fewer than 30 live days)",
-        "monthly_std": "standard deviation of the live months' rates (np.std)",
+                     "(null with fewer than 30 live days)",
+        "monthly_std": "standard deviation of the live months' rates (np.std; null with fewer than 2)",
     },
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: h.options["months"] * MONTH, dates=("commission_date",),
@@ -286,4 +288,5 @@ KIND = Kind(
     panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
     forward=Forward(start, advance, MONTH, rewrites=True),
     calendar=True,
+    nullable=frozenset({"second_difference", "trend_90d", "monthly_std"}),
 )

@@ -45,6 +45,7 @@ class Kind:
     calendar: bool = False                     # its days can follow a calendar (histories.calendar)
     check: Callable[..., Mapping | None] | None = None   # (problems, path, options) -> the options
     # checked together (e.g. texts per declared tone), normalized, or None after adding problems
+    nullable: frozenset[str] = frozenset()     # aggregates null where a partner is too young to measure them
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ that differs from the week before by exactly the intended week-over-week change.
 
 The weeks end on each partner's observation end (the last week is its last 7 days). A
 week that started before the partner joined is absent (its ``week_start`` would precede
-the joining date), so a partner has ``live // 7`` weeks. One with fewer than 2 shows no
-change: ``wow`` is 0 (its intended change is not realized); ``mean_rate`` is the mean
+the joining date), so a partner has ``live // 7`` weeks. One with fewer than 2 has no
+measured change: ``wow`` is null (a block of zeros would give its age away); ``mean_rate`` is the mean
 over its weeks (0 with none).
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ def reduce(h, b):
     rates, first = b["rates"], b["first"]
     weeks = rates.shape[1]
     live = live_grid(weeks, first)
-    return {"wow": np.where(weeks - first >= 2, np.round(R.last_change(rates), DECIMALS), 0.0),
+    return {"wow": np.where(weeks - first >= 2, np.round(R.last_change(rates), DECIMALS), np.nan),   # (null: < 2 weeks)
             "mean_rate": R.mean_where(rates, live)}
 
 
@@ -125,11 +125,12 @@ KIND = Kind(
             "change": "intended change from the week before to the last week (exact to 4 decimals, "
                       "given 2 live weeks)"},
     options={"weeks": ("int", 8, 2), "noise": ("number", 0.005, 0), "column": ("name", "rate", None)},
-    aggregates={"wow": "last week's rate minus the week before's (0 with fewer than 2 live weeks)",
+    aggregates={"wow": "last week's rate minus the week before's (null with fewer than 2 live weeks)",
                 "mean_rate": "mean weekly rate over the live weeks"},
     generate=generate, reduce=reduce, frame=frame, schema=schema,
     span=lambda h: WEEK * h.options["weeks"], dates=("week_start",),
     measures={"change": ("wow", 2 * WEEK), "level": ("mean_rate", WEEK)},
     forward=Forward(start, advance, PERIOD, frame_history=frame_history),
     row_days=WEEK,
+    nullable=frozenset({"wow"}),
 )

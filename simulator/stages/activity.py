@@ -612,10 +612,13 @@ class HistoriesKind:
             col = _column(p, str(fname), {k: v for k, v in decl.items() if k != "from"}, path, domains)
             if col is None or source not in by_name:
                 continue
-            aggs = KINDS[by_name[source].kind].aggregates
+            kind = KINDS[by_name[source].kind]
+            aggs = kind.aggregates
             for name in sorted(col.reads - set(aggs) - set(domains)):
                 p.add(f"{path}.expr", f"unknown name {name!r}: neither an aggregate of history {source!r} "
                       f"({', '.join(aggs)}) nor a partners column" + did_you_mean(name, [*aggs, *domains]))
+            if col.reads & kind.nullable:          # null for a partner too young to measure it
+                col = replace(col, domain=replace(col.domain, nullable=True))
             features.append(FeatureSpec(str(fname), path, source, col, frozenset(col.reads & set(aggs))))
         if not features:
             p.add(f"{group}.features", "must declare at least one feature computed from a history")
