@@ -5,7 +5,9 @@ retrain, predict again.
 
 Before the first period it trains a T-learner (one gradient-boosted classifier per
 intervention type) on the run's logged first decisions: the model-ready features, the type
-the logging policy gave, and the outcome. Each period it predicts every active partner's
+the logging policy gave, and the outcome, each row weighted by 1 / its logging propensity
+(the default policy calls the high-value partners: unweighted, each type's model would
+learn the partners it was given to, not the type). Each period it predicts every active partner's
 churn under each type and spends the budget where a type prevents the most churn per unit
 of cost (emails are cheap, calls dear: interventions.costs). A partner it saw at one
 period and does not see at the next churned; its decisions and those outcomes join the
@@ -20,7 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from simulator import load_run
 
 COSTS = {"call": 25.0, "email": 1.0, "none": 0.0}   # the default world's interventions.costs
-BUDGET = 20_000.0                                    # the most one period may cost
+BUDGET = 20_000.0                                    # the most one period may cost, without --budget
 STATE: dict = {}                                     # what the loop has learned, kept between periods
 
 
@@ -28,7 +30,7 @@ def _fit(rows: pd.DataFrame, features: list[str]) -> dict:
     models = {}
     for kind, group in rows.groupby("intervention_type"):
         model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, random_state=0)
-        models[kind] = model.fit(group[features], group["churned"])
+        models[kind] = model.fit(group[features], group["churned"], sample_weight=group["weight"])
     return models
 
 
@@ -38,9 +40,9 @@ def _start(run_dir: str) -> None:
     logged = run["interventions"]
     first = logged[logged["intervention_date"] == logged["intervention_date"].min()]
     rows = first.merge(run["partners_engineered"][["partner_id", *features]], on="partner_id")
-    rows = rows.assign(churned=(rows["outcome"] == "Churned").astype(int),
+    rows = rows.assign(churned=(rows["outcome"] == "Churned").astype(int), weight=1 / rows["propensity"],
                        intervention_type=rows["intervention_type"].astype(str))[
-        ["intervention_type", "churned", *features]]
+        ["intervention_type", "churned", "weight", *features]]
     STATE.update(run=run_dir, features=features, rows=rows, models=_fit(rows, features), last=None)
 
 
@@ -51,7 +53,7 @@ def policy(features: pd.DataFrame) -> pd.DataFrame:
     last = STATE["last"]
     if last is not None:                              # T+30: who of those acted on last period left
         left = ~last["partner_id"].isin(features["partner_id"])
-        seen = last.assign(churned=left.astype(int))[["intervention_type", "churned", *names]]
+        seen = last.assign(churned=left.astype(int), weight=1.0)[["intervention_type", "churned", "weight", *names]]
         STATE["rows"] = pd.concat([STATE["rows"], seen], ignore_index=True)
         STATE["models"] = _fit(STATE["rows"], names)
     x = features[names]
@@ -61,7 +63,8 @@ def policy(features: pd.DataFrame) -> pd.DataFrame:
     benefit = np.where(best == "call", gain["call"], gain["email"])
     cost = np.array([COSTS[b] for b in best])
     order = np.argsort(-benefit / cost, kind="stable")
-    take = order[(np.cumsum(cost[order]) <= BUDGET) & (benefit[order] > 0)]
+    budget = features.attrs.get("budget") or BUDGET
+    take = order[(np.cumsum(cost[order]) <= budget) & (benefit[order] > 0)]
     chosen = pd.DataFrame({"partner_id": features["partner_id"].to_numpy()[take], "intervention_type": best[take]})
     STATE["last"] = features.iloc[take].assign(intervention_type=best[take])[["partner_id", "intervention_type",
                                                                                *names]]

@@ -13,7 +13,7 @@ intercept from the manifest, a master's state moved by its subs' churn: the same
 The policy is ``policy(features: DataFrame) -> DataFrame``: each period it receives the
 partners active at that period's start with their point-in-time features (the key, the
 decision date, the model-ready table's features and ``is_master_affiliate``; ``attrs``
-holds the period, its date and the run directory) and returns ``[key, intervention_type]``
+holds the period, its date, the run directory and ``--budget``: None without one) and returns ``[key, intervention_type]``
 for the partners it acts on; everyone else gets the control. Partners that were in one
 period's features and are missing from the next churned: the outcome of T+30, which a
 learning policy may read. Per period and in total, for each policy: realized churners,
@@ -247,6 +247,7 @@ def submitted_policy(world: World, policy: Callable, where: str, budget: float |
 
     def decide(j, state, alive, truth):
         seen = features_at(world, j, state, alive)
+        seen.attrs["budget"] = budget
         try:
             answer = policy(seen.copy())
         except Exception as exc:                         # the user's code: one line, its file and line

@@ -95,8 +95,8 @@ def test_weekly_payout_and_ticket_features_are_the_rows_up_to_each_snapshot(worl
         # the change between the last two whole weeks ended by the snapshot
         w = weeks[weeks["week_start"] + 6 * DAY <= snapshot].sort_values("week_start")
         last2 = w.groupby(w["partner_id"].astype(str), observed=True)["conversion_rate"].apply(
-            lambda r: round(r.iloc[-1] - r.iloc[-2], 4) if len(r) >= 2 else 0.0)
-        assert np.allclose(p["conversion_rate_wow"], last2.reindex(ids, fill_value=0.0).to_numpy(), atol=1e-9)
+            lambda r: round(r.iloc[-1] - r.iloc[-2], 4) if len(r) >= 2 else np.nan)   # (null: fewer than 2)
+        assert np.allclose(p["conversion_rate_wow"], last2.reindex(ids).to_numpy(), atol=1e-9, equal_nan=True)
         # the latest payout due by the snapshot: late when unpaid then, or paid more than 7 days late
         due = payouts[payouts["due_date"] <= snapshot].sort_values("due_date")
         latest = due.groupby(due["partner_id"].astype(str), observed=True).tail(1).set_index(

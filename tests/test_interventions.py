@@ -291,3 +291,13 @@ def test_a_targeted_policy_confounds_the_naive_arm_difference(iv, default_run):
     assert abs(weighted - truth) < 4 * found["ipw_se"], (weighted, truth, found)
     assert abs(found["ipw_z"]) < 4                       # and on the realized outcomes
     assert found["relative_effect"] > -0.25               # a call cuts a period's hazard by less than a quarter
+
+
+def test_the_randomized_experiment_is_an_rct(compose):
+    """experiment=randomized: no targeted row, so every decision's propensity is the mix share."""
+    spec = load_spec(compose(["experiment=randomized"]))
+    iv = next(s for s in spec.stages if s.name == "interventions")
+    assert len(iv.policy) == 1 and iv.policy[0].expr is None
+    assert dict(zip(iv.types, iv.policy[0].shares)) == {"call": 0.15, "email": 0.45, "none": 0.40}
+    default = next(s for s in load_spec(compose([])).stages if s.name == "interventions")
+    assert len(default.policy) == 3                      # the default targets: two rows and the mix

@@ -1,6 +1,6 @@
 """One timeline at 100k partners: every outcome follows its exact truth, the arms'
-differences are the true effects under a randomized policy, and a targeted logging policy
-(the default's, and targeted_calls') needs its propensities.
+differences weighted by their propensities are the true effects, and a targeted logging
+policy (the default's, and targeted_calls') confounds the naive ones.
 
 Worlds are generated in-process with the drawn features (activity=none, about 3 s each):
 the interventions read partners columns only, so histories add nothing here. Tolerances
@@ -20,13 +20,7 @@ N = 100_000
 
 @pytest.fixture(scope="module")
 def world(compose):
-    """The default world with a randomized logging policy (experiment=randomized)."""
-    return generate(compose([f"n_partners={N}", "activity=none", "db=none", "output.report=false",
-                             "experiment=randomized"]))
-
-
-@pytest.fixture(scope="module")
-def default(compose):
+    """The default world (its logging policy targets: calls to the high-value partners)."""
     return generate(compose([f"n_partners={N}", "activity=none", "db=none", "output.report=false"]))
 
 
@@ -59,23 +53,29 @@ def test_every_type_and_effect_row_realizes_its_truth(world):
     assert checked == 10                       # every row of the table (the seed's nine, the sleeping dogs)
 
 
-def test_first_decisions_are_a_randomized_trial_of_the_truth(world):
+def test_first_decisions_weighted_by_their_propensity_estimate_the_truth(world):
+    """The first decisions after the feature date, each arm weighted by 1 / its propensity
+    (self-normalized), estimate the cohort's mean truth of each type against none within 4
+    standard errors (the delta method's, plus the spread of the truth over the arm)."""
     iv, truth = world["interventions"], world["uplift_truth"].set_index("partner_id")
     first = iv[pd.to_datetime(iv["intervention_date"]) == iv["intervention_date"].min()]
     assert first["partner_id"].is_unique and len(first) == len(truth)
-    churned = first["outcome"] == "Churned"
+    y = (first["outcome"] == "Churned").to_numpy(float)
     t = truth.loc[first["partner_id"]]
-    control = first["intervention_type"] == "none"
-    assert _rate_matches_truth(churned[control].to_numpy(), t.loc[control.to_numpy(), "base_churn_probability"].to_numpy())
-    for kind in ("call", "email"):
-        arm = (first["intervention_type"] == kind).to_numpy()
-        diff = churned[arm].mean() - churned[control.to_numpy()].mean()
-        # the arms are random draws of the cohort: each arm's mean truth estimates the cohort's
-        true = t["effect_" + kind].mean()
-        se = np.sqrt(churned[arm].var() / arm.sum() + churned[control.to_numpy()].var() / control.sum()
-                     + t["effect_" + kind].var() / arm.sum())
-        assert abs(diff - true) < 4 * se, (kind, diff, true, se)
-        assert diff < 0
+    kind, prop = first["intervention_type"].to_numpy(), first["propensity"].to_numpy()
+
+    def arm(k):
+        w = (kind == k) / prop
+        m = (w * y).sum() / w.sum()
+        return m, np.sqrt(((w * (y - m)) ** 2).sum()) / w.sum()
+    m0, se0 = arm("none")
+    assert abs(m0 - t["base_churn_probability"].mean()) < 4 * se0
+    for k in ("call", "email"):
+        m, se = arm(k)
+        true = t["effect_" + k].mean()
+        spread = t["effect_" + k].std() / np.sqrt((kind == k).sum())
+        assert abs((m - m0) - true) < 4 * np.sqrt(se ** 2 + se0 ** 2 + spread ** 2), (k, m - m0, true)
+        assert m - m0 < 0
 
 
 def test_calls_matter_most_for_high_commissions_in_the_truth(world):
@@ -86,14 +86,14 @@ def test_calls_matter_most_for_high_commissions_in_the_truth(world):
     assert truth.loc[high, "effect_call"].mean() < truth.loc[default_row, "effect_call"].mean()
 
 
-def test_the_default_policy_confounds_the_naive_contrast_and_ipw_corrects_it(default):
+def test_the_default_policy_confounds_the_naive_contrast_and_ipw_corrects_it(world):
     """Issue 24 item 5 at 100k: over every decision, the naive difference of the call and
     none arms' churn misses the true mean effect (decision_truth) by more than 4 of its
     standard errors; the self-normalized IPW difference with the written propensities lands
     within 4 of its own (both clustered by partner: simulator.ope.arm_contrast)."""
     from simulator.ope import arm_contrast
 
-    iv, dt = default["interventions"], default["decision_truth"]
+    iv, dt = world["interventions"], world["decision_truth"]
     y = (iv["outcome"] == "Churned").to_numpy(float)
     kind = pd.Categorical(iv["intervention_type"], categories=["call", "email", "none"]).codes
     est = arm_contrast(y, kind, iv["propensity"].to_numpy(), 0, 2, pd.factorize(iv["partner_id"])[0])
@@ -102,7 +102,7 @@ def test_the_default_policy_confounds_the_naive_contrast_and_ipw_corrects_it(def
     assert abs(est["naive"] - true) > 4 * est["naive_se"], (est, true)
     assert iv["propensity"].between(0.05, 0.95).all()
     # sleeping dogs: a call raises churn for at least 1% of the cohort, by more than a point
-    assert (default["uplift_truth"]["effect_call"] > 0.01).mean() >= 0.01
+    assert (world["uplift_truth"]["effect_call"] > 0.01).mean() >= 0.01
     # a call cuts a decision's churn by less than a quarter on average
     base = dt["base_churn_probability"].to_numpy()
     assert -0.25 < (dt["effect_call"].to_numpy()[base > 0] / base[base > 0]).mean() < 0
