@@ -1,31 +1,34 @@
 -- partners_engineered: the model-ready table (seed section 3): the 18 features, computed
 -- from the raw histories (or drawn, with activity=none), and the labels carried for
--- training. Its values equal the partners table's, so a model reads one table.
+-- training. Its values are the partners table's (but where a warehouse fault lost one), so a
+-- model reads one table.
+-- Every feature may be null: a young partner's change is not measured, and the warehouse
+-- faults (faults.missing) lose values; the labels never are.
 CREATE TABLE IF NOT EXISTS partners_engineered (
     partner_id VARCHAR(50) PRIMARY KEY REFERENCES partners(partner_id),
     -- engagement
-    login_count_30d INTEGER NOT NULL,
-    login_trend_30d DECIMAL(6,3) NOT NULL,
-    days_since_last_interaction INTEGER NOT NULL,
-    dashboard_usage_score DECIMAL(4,3) NOT NULL,
-    asset_download_count_30d INTEGER NOT NULL,
+    login_count_30d INTEGER,
+    login_trend_30d DECIMAL(6,3),
+    days_since_last_interaction INTEGER,
+    dashboard_usage_score DECIMAL(4,3),
+    asset_download_count_30d INTEGER,
     -- performance
     revenue_velocity DECIMAL(10,2),  -- null: fewer than 3 live months (a young partner's, not measured)
     conversion_rate_wow DECIMAL(5,4),  -- null: fewer than 2 live weeks (a young partner's, not measured)
-    traffic_quality_score DECIMAL(4,3) NOT NULL,
+    traffic_quality_score DECIMAL(4,3),
     commission_trend_90d DECIMAL(6,3),  -- null: fewer than 30 live days (a young partner's, not measured)
     -- trust / friction
-    payment_delay_flag BOOLEAN NOT NULL,
-    unresolved_ticket_count INTEGER NOT NULL,
-    negative_sentiment_score DECIMAL(3,2) NOT NULL,
+    payment_delay_flag BOOLEAN,
+    unresolved_ticket_count INTEGER,
+    negative_sentiment_score DECIMAL(3,2),
     -- network (masters only)
     subnetwork_avg_health_score DECIMAL(5,2),
     subnetwork_recent_churn_count INTEGER,
     -- tier risk
-    tier_proximity_score DECIMAL(5,4) NOT NULL,
-    tenure_months INTEGER NOT NULL,
+    tier_proximity_score DECIMAL(5,4),
+    tenure_months INTEGER,
     -- financial
-    avg_commission_3m DECIMAL(10,2) NOT NULL,
+    avg_commission_3m DECIMAL(10,2),
     commission_volatility DECIMAL(10,2),  -- null: fewer than 2 live months (a young partner's, not measured)
     -- labels
     is_master_affiliate BOOLEAN NOT NULL,

@@ -22,13 +22,14 @@ from .errors import ConfigError, Problems, did_you_mean
 from .expr import Expr
 from .registry import STAGE_KINDS
 from .spec.checks import FORMATS, _date, _int
+from .spec import faults as fault_spec
 from .spec import shocks as shock_spec
 from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
 from .spec.shape import Open, check_keys
 from .stage import ParseContext, WorldSpec
 from .stages import golden as golden_records
 
-SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups", "shocks")
+SETTINGS = ("n_partners", "seed", "as_of", "block_size", "value_groups", "shocks", "faults")
 WORLD_SHAPE = {"timeline": {"episodes": None, "episode_days": None, "snapshots": None, "burn_in": None},
                "golden": {"candidates": None, "records": Open(None)},
                "output": {"formats": None, "dir": None, "report": None},
@@ -195,6 +196,19 @@ def _shocks(p: Problems, shocks: tuple, ctx: ParseContext, known: Mapping[str, D
                       f"{effect.kind} takes {shock_spec.KINDS[effect.kind]}")
 
 
+def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain]) -> None:
+    """Every missing-value condition reads known columns and is boolean; every fault is
+    taken by a stage of this world (a model-ready table that has the feature)."""
+    for m in faults.missing:
+        if m.where is not None:
+            for name in sorted(m.where.names - set(known)):
+                p.add(f"{m.path}.where", f"unknown column {name!r}" + did_you_mean(name, known))
+            exprtypes.check(p, f"{m.path}.where", m.where, "bool", known)
+        if m.path not in ctx.claimed:
+            p.add(m.path, f"{m.column!r} is not a feature of a model-ready table of this world (features.columns)"
+                  + did_you_mean(m.column, known))
+
+
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     """Validate the composed config and return the typed spec, or raise ConfigError."""
     raw = _raw(cfg)
@@ -211,7 +225,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     timeline = _timeline(p, as_of, episodes, episode_days, snapshots, burn_in)
     groups = _stage_groups(p, raw)
     shocks = shock_spec.parse(p, raw.get("shocks"), timeline)
-    ctx = ParseContext(n, {}, timeline, shocks=shocks)
+    faults = fault_spec.parse(p, raw.get("faults"))
+    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults)
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns
@@ -245,6 +260,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         for path, expr, expected in stage.expressions():
             exprtypes.check(p, path, expr, expected, known)
     _shocks(p, shocks, ctx, known)
+    _faults(p, faults, ctx, known)
     golden_cfg = raw.get("golden") or {}
     records = golden_records.parse(p, golden_cfg, n, entities[0].entity, known) if entities else []
     candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)
@@ -261,4 +277,4 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
               f"got {block_size}")
     p.raise_if_any()
     return WorldSpec(n, seed, as_of, tuple(stages), tuple(records), candidates, tuple(formats),
-                     out.get("dir"), db, report, raw, timeline, executor, block_size, shocks=shocks)
+                     out.get("dir"), db, report, raw, timeline, executor, block_size, shocks=shocks, faults=faults)

@@ -36,6 +36,7 @@ from .spec.shape import Shape
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
+    from .spec.faults import Faults, Missing
     from .spec.shocks import Shock, ShockEffect
 
 
@@ -54,7 +55,8 @@ class ParseContext:
     timeline: "Timeline | None" = None        # None when as_of or the timeline is invalid
     names: Names = field(default_factory=Names)
     shocks: tuple["Shock", ...] = ()          # the declared shocks (simulator.spec.shocks)
-    claimed: set[str] = field(default_factory=set)   # the config paths of the effects a stage took
+    claimed: set[str] = field(default_factory=set)   # the config paths of the effects (and faults) a stage took
+    faults: "Faults | None" = None            # the declared warehouse faults (simulator.spec.faults)
 
     def shock_effects(self, kind: str, group: str) -> list[tuple["Shock", "ShockEffect"]]:
         """The shocks' effects of ``kind`` (multiply, shift, scale) on a parameter of
@@ -64,6 +66,14 @@ class ParseContext:
         out = [(s, e) for s in self.shocks for e in s.effects
                if e.kind == kind and (e.target == group or e.target.startswith(group + "."))]
         self.claimed.update(e.path for _, e in out)
+        return out
+
+    def missing_values(self, columns: "list[str] | tuple[str, ...]") -> tuple["Missing", ...]:
+        """The declared missing values (faults.missing) of ``columns``, claimed by the caller,
+        which applies them to its tables; one no stage claims is refused when the config is
+        loaded."""
+        out = tuple(m for m in (self.faults.missing if self.faults else ()) if m.column in columns)
+        self.claimed.update(m.path for m in out)
         return out
 
 
@@ -124,6 +134,7 @@ class WorldSpec:
     block: int = 0                            # a block's own spec (simulator.chunks): its index,
     offset: int = 0                           #   and the world row of its first partner
     shocks: tuple["Shock", ...] = ()          # dated events (simulator.spec.shocks), applied by their stages
+    faults: "Faults | None" = None            # warehouse faults (simulator.spec.faults), applied by their stages
 
     @property
     def feature_date(self) -> np.datetime64:

@@ -26,11 +26,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problems, did_you_mean
+from ..expr import evaluate, frame_env
 from ..review.data import (AucBars, AucBounds, ClassHistograms, Drift, DriftLines, FeatureAucs, FigureSpec, Headline,
-                           LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview)
+                           LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview, Target)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
+from ..spec.faults import Missing
 from ..spec.shocks import first_start, phases
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import as_column, movers, state_at
@@ -67,6 +69,7 @@ class Projection(BaseStage):
     panel: str | None = None                  # the same rows stamped with their snapshot date (features_panel)
     noise: tuple[str, ...] = ()               # features declared pure noise (their AUC alone near 0.5)
     noise_band: float | None = None           # every other feature's AUC at least this far from 0.5
+    missing: tuple[Missing, ...] = ()         # features whose values a share of the rows lose (faults.missing)
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
@@ -87,15 +90,25 @@ class Projection(BaseStage):
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         names = [ctx.world.key, *self.features, *self.carry]
+        rows = np.arange(len(partners)) if self.rows is None else np.flatnonzero(np.asarray(ctx.env[self.rows],
+                                                                                             dtype=bool))
         if self.rows is None:                  # with copy-on-write a selection shares the arrays
             ctx.tables[self.table_name] = partners[names]
         else:                                  # one take of the selected rows and columns
-            rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
             ctx.tables[self.table_name] = partners[names].take(rows).reset_index(drop=True)
+        lost = self._lost(ctx)
         if self.panel:
-            ctx.tables[self.panel] = self._panel(ctx, names)
+            ctx.tables[self.panel] = self._panel(ctx, names, lost)
+        if lost:                               # the last snapshot's: the table's own rows
+            ctx.tables[self.table_name] = _masked(ctx.tables[self.table_name], lost, ctx.env, rows, -1)
 
-    def _panel(self, ctx: RunContext, names: list[str]) -> pd.DataFrame:
+    def _lost(self, ctx: RunContext) -> dict[str, tuple[Missing, np.ndarray]]:
+        """Per feature with declared missing values, its declaration and one uniform per
+        partner and snapshot (its own stream: faults=none draws nothing, so changes nothing)."""
+        k = ctx.world.timeline.snapshots if ctx.world.timeline is not None else 1
+        return {m.column: (m, ctx.rng("faults", "missing", m.column).random((ctx.n, k))) for m in self.missing}
+
+    def _panel(self, ctx: RunContext, names: list[str], lost: Mapping = {}) -> pd.DataFrame:
         """Every snapshot's rows, oldest first: the partners active at it (joined on or
         before it, not gone by it), their columns as of that day (simulator.state), the
         label and scenario of the label window after it. The last snapshot's rows are the
@@ -103,18 +116,21 @@ class Projection(BaseStage):
         world, tl = ctx.world, ctx.world.timeline
         last = ctx.tables[self.table_name].copy(deep=False)
         last.insert(1, SNAPSHOT_DATE, np.full(len(last), np.datetime64(world.feature_date, "us")))
+        if lost:
+            rows = np.arange(ctx.n) if self.rows is None else np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
+            last = _masked(last, lost, ctx.env, rows, -1)
         if tl is None or tl.snapshots == 1:
             return last
         gone = np.asarray(ctx.env[world.role("event_date")], dtype="datetime64[us]")
         joined = np.asarray(ctx.env[world.role("joined")], dtype="datetime64[us]")
         domains, stages = world.domains(), movers(world.stages)
         frames = []
-        for day in tl.snapshot_dates()[:-1]:
+        for k, day in enumerate(tl.snapshot_dates()[:-1]):
             rows = np.flatnonzero(tl.active_on(day, joined, gone))
             state = state_at(ctx, stages, day, gone)
             frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
             frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
-            frames.append(frame)
+            frames.append(_masked(frame.reset_index(drop=True), lost, {**ctx.env, **state}, rows, k) if lost else frame)
         return pd.concat([*frames, last], ignore_index=True)
 
     def tables(self) -> tuple[str, ...]:
@@ -131,13 +147,15 @@ class Projection(BaseStage):
         partners = partners_schema(world)
         names = [world.key, *self.features, *self.carry]
         checks = [check for cols, check in row_checks(world) if cols <= set(names)]
-        out = {self.table_name: pa.DataFrameSchema({c: partners.columns[c] for c in names}, strict=True,
-                                                   ordered=True, name=self.table_name, checks=checks)}
+        lost = {m.column for m in self.missing}
+        columns = {c: _nullable(partners.columns[c]) if c in lost else partners.columns[c] for c in names}
+        out = {self.table_name: pa.DataFrameSchema(columns, strict=True, ordered=True, name=self.table_name,
+                                                   checks=checks)}
         if self.panel:
             snapshot = pa.Column("datetime64[us]", checks=pa.Check.isin(list(world.timeline.snapshot_dates())))
             key = partners.columns[world.key]
             columns = {world.key: pa.Column(key.dtype, checks=key.checks, nullable=key.nullable), SNAPSHOT_DATE: snapshot,
-                       **{c: partners.columns[c] for c in names[1:]}}
+                       **{c: columns[c] for c in names[1:]}}
             out[self.panel] = pa.DataFrameSchema(columns, strict=True, ordered=True, name=self.panel, checks=checks,
                                                  unique=[world.key, SNAPSHOT_DATE])
         return out
@@ -191,6 +209,10 @@ class Projection(BaseStage):
                     "note": f"{self.table_name} rows with {label} {str(value).lower()}" if label
                     else f"{self.table_name} does not carry the churn label"}))
         realized = {}
+        if self.missing:
+            lost = self._review_missing(world, table, tables[world.table])
+            out += [t for t, _ in lost]
+            realized["faults"] = {"missing": {t.name.rsplit(".", 1)[1]: count for t, count in lost}}
         if label is not None:
             bounds = AucBounds(f"{self.name}.learnability", self.feature_auc_max, self.noise, self.noise_band) \
                 if self.feature_auc_max is not None or self.noise_band is not None else None
@@ -210,6 +232,28 @@ class Projection(BaseStage):
                     Headline("feature_auc_max", "single-feature AUC ceiling (declared)"))
         return StageReview(out, realized, headline)
 
+    def _review_missing(self, world, table: pd.DataFrame, partners: pd.DataFrame) -> list[tuple[Target, dict]]:
+        """Per declared missing feature: the share of the table's eligible rows (its condition
+        holds on the partner's true state, and a true value was there to lose) that lost it,
+        beside the declared share; and the counts the report shows."""
+        from .. import ids
+
+        truth = partners.take(ids.rows_of(partners[world.key], table[world.key])).reset_index(drop=True)
+        out = []
+        for m in self.missing:
+            eligible = truth[m.column].notna().to_numpy().copy()
+            if m.where is not None:
+                eligible &= np.asarray(evaluate(m.where, frame_env(truth, m.where.names), len(truth)), dtype=bool)
+            lost = table[m.column].isna().to_numpy() & eligible
+            k = int(eligible.sum())
+            share = float(lost.sum() / k) if k else 0.0
+            out.append((Target(m.path, m.share, share, float(np.sqrt(m.share * (1 - m.share) / max(k, 1))), k,
+                               "share", {"note": f"{self.table_name} rows that lost {m.column} (null) among those "
+                                                 f"where {m.where.source if m.where else 'any row'} and a value was "
+                                                 f"there to lose; the partners table keeps it"}),
+                        {"rows": k, "lost": int(lost.sum()), "where": m.where.source if m.where else None}))
+        return out
+
     def figures(self, world, tables) -> list[FigureSpec]:
         """The features by churn class, the learnability measures beside their declarations
         (the oracle's AUC is the churn stage's ``oracle_auc``), each churn scenario's histories."""
@@ -228,6 +272,35 @@ class Projection(BaseStage):
                                   label=self._label(world), scenario=scenario if scenario in self.carry else None),
                 DriftLines(heading="Around the shocks: churn, and a model trained before them, per snapshot",
                            key="shocks")]
+
+def _nullable(column):
+    """A partners schema column that may lose values (faults.missing): null allowed, an
+    integer or flag as pandas' nullable kind."""
+    import copy
+
+    out = copy.deepcopy(column)
+    out.nullable = True
+    out.dtype = {"int64": "Int64", "bool": "boolean"}.get(str(column.dtype), str(column.dtype))
+    return out
+
+
+def _masked(frame: pd.DataFrame, lost: Mapping[str, tuple[Missing, np.ndarray]], state: Mapping[str, object],
+            rows: np.ndarray, snapshot: int) -> pd.DataFrame:
+    """``frame`` (the partners ``rows`` at one snapshot, ``state`` their columns then) with
+    each declared feature's value lost (null) where its condition holds and the partner's
+    uniform for that snapshot falls below the share."""
+    out = frame.copy()
+    for column, (m, u) in lost.items():
+        hit = u[rows, snapshot] < m.share
+        if m.where is not None:
+            hit &= np.asarray(evaluate(m.where, state, len(u)), dtype=bool)[rows]
+        if hit.any():
+            col = out[column]
+            if col.dtype.kind in "iub":                 # integers and flags keep their kind, nullable
+                col = col.astype("Int64" if col.dtype.kind in "iu" else "boolean")
+            out[column] = col.mask(hit)
+    return out
+
 
 def _names(p: Problems, path: str, value: Any) -> list[tuple[str, str]]:
     """(path, name) of a list of names, or of a mapping section -> list (null: left out)."""
@@ -335,7 +408,8 @@ class ProjectionKind:
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
                           c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")),
-                          str(panel) if panel is not None else None, noise, noise_band)
+                          str(panel) if panel is not None else None, noise, noise_band,
+                          ctx.missing_values([n for _, n in features]))
 
 
 KIND = ProjectionKind()
