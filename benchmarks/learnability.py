@@ -14,8 +14,8 @@ the oracle ``true_churn_probability`` of ``partners``, is put through:
   (log-odds of churn) over that scenario's test churners, and whether its declared driver
   is among them;
 - Day 3: ``KMeans(n_clusters=5, n_init=10, random_state=0)`` on the ``StandardScaler``-ed
-  18 features of all churners (null network features as 0): each cluster's size, dominant
-  scenario and share, and the churn scenarios that dominate some cluster at 70% or more.
+  18 features of all churners (null network features as 0, every other null at the mean):
+  each cluster's size, dominant scenario and share, and the churn scenarios that dominate some cluster at 70% or more.
 
 The 18 features are read from the composed ``features`` group (its sections, in table
 order), the churn scenarios from the ``scenarios`` group (its rules and its fallback), so
@@ -172,7 +172,12 @@ def day3(frame: pd.DataFrame, features: list[str], scenarios: list[str]) -> dict
     from sklearn.preprocessing import StandardScaler
 
     churners = frame[frame["churn_label"].to_numpy(dtype=bool)]
-    x = StandardScaler().fit_transform(matrix(churners, features, fill=0.0))
+    x = matrix(churners, features)
+    network = [i for i, f in enumerate(features) if f.startswith("subnetwork_")]
+    x[:, network] = np.nan_to_num(x[:, network], nan=0.0)   # a non-master's network: none
+    # every other null is a value not measured (too young, or lost by the warehouse): at the
+    # mean, which the scaler leaves at 0 (it ignores NaN when it fits)
+    x = np.nan_to_num(StandardScaler().fit_transform(x), nan=0.0)
     cluster = KMeans(n_clusters=N_CLUSTERS, n_init=10, random_state=0).fit_predict(x)
     table = pd.crosstab(cluster, churners["churn_scenario"].astype(str))
     clusters = []
