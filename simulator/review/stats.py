@@ -149,6 +149,7 @@ def contrasts(value: ArmContrasts) -> dict[str, dict]:
     cluster = pd.factorize(f[value.key])[0]
     base = truth[value.base].to_numpy(dtype=float)
     c = value.types.index(value.control)
+    finite = lambda x: x if np.isfinite(x) else None           # (an empty arm: nothing to estimate)
     out = {}
     for j, (kind, column) in enumerate(zip(value.types, value.effects)):
         if j == c:
@@ -156,7 +157,6 @@ def contrasts(value: ArmContrasts) -> dict[str, dict]:
         effect = truth[column].to_numpy(dtype=float)
         est = arm_contrast(y, a, f[value.propensity].to_numpy(dtype=float), j, c, cluster)
         true = float(effect.mean()) if effect.size else float("nan")
-        finite = lambda x: x if np.isfinite(x) else None       # (an empty arm: nothing to estimate)
         out[kind] = {"decisions": int(np.count_nonzero(a == j)), "truth": finite(round(true, 6)),
                      "relative_effect": round(float((effect[base > 0] / base[base > 0]).mean()), 6)
                      if (base > 0).any() else None,

@@ -39,10 +39,6 @@ class Missing:
     share: float
     where: Expr | None = None
 
-    def declared(self) -> dict[str, Any]:
-        """As stats.json shows it."""
-        return {"column": self.column, "share": self.share, "where": self.where.source if self.where else None}
-
 
 @dataclass(frozen=True)
 class Faults:

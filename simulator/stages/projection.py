@@ -90,17 +90,16 @@ class Projection(BaseStage):
 
     def finish(self, ctx: RunContext, partners: pd.DataFrame) -> None:
         names = [ctx.world.key, *self.features, *self.carry]
-        rows = np.arange(len(partners)) if self.rows is None else np.flatnonzero(np.asarray(ctx.env[self.rows],
-                                                                                             dtype=bool))
-        if self.rows is None:                  # with copy-on-write a selection shares the arrays
-            ctx.tables[self.table_name] = partners[names]
-        else:                                  # one take of the selected rows and columns
-            ctx.tables[self.table_name] = partners[names].take(rows).reset_index(drop=True)
         lost = self._lost(ctx)
+        if self.rows is None:                  # with copy-on-write a selection shares the arrays
+            rows, table = np.arange(len(partners)), partners[names]
+        else:                                  # one take of the selected rows and columns
+            rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
+            table = partners[names].take(rows).reset_index(drop=True)
+        # the last snapshot's faults, once: the panel's last snapshot is this table
+        ctx.tables[self.table_name] = _masked(table, lost, ctx.env, rows, -1) if lost else table
         if self.panel:
             ctx.tables[self.panel] = self._panel(ctx, names, lost)
-        if lost:                               # the last snapshot's: the table's own rows
-            ctx.tables[self.table_name] = _masked(ctx.tables[self.table_name], lost, ctx.env, rows, -1)
 
     def _lost(self, ctx: RunContext) -> dict[str, tuple[Missing, np.ndarray]]:
         """Per feature with declared missing values, its declaration and one uniform per
@@ -108,17 +107,14 @@ class Projection(BaseStage):
         k = ctx.world.timeline.snapshots if ctx.world.timeline is not None else 1
         return {m.column: (m, ctx.rng("faults", "missing", m.column).random((ctx.n, k))) for m in self.missing}
 
-    def _panel(self, ctx: RunContext, names: list[str], lost: Mapping = {}) -> pd.DataFrame:
+    def _panel(self, ctx: RunContext, names: list[str], lost: Mapping) -> pd.DataFrame:
         """Every snapshot's rows, oldest first: the partners active at it (joined on or
         before it, not gone by it), their columns as of that day (simulator.state), the
-        label and scenario of the label window after it. The last snapshot's rows are the
-        table's own."""
+        label and scenario of the label window after it, each losing what ``lost`` takes
+        at that snapshot. The last snapshot's rows are the table's own."""
         world, tl = ctx.world, ctx.world.timeline
         last = ctx.tables[self.table_name].copy(deep=False)
         last.insert(1, SNAPSHOT_DATE, np.full(len(last), np.datetime64(world.feature_date, "us")))
-        if lost:
-            rows = np.arange(ctx.n) if self.rows is None else np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
-            last = _masked(last, lost, ctx.env, rows, -1)
         if tl is None or tl.snapshots == 1:
             return last
         gone = np.asarray(ctx.env[world.role("event_date")], dtype="datetime64[us]")
@@ -130,7 +126,7 @@ class Projection(BaseStage):
             state = state_at(ctx, stages, day, gone)
             frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
             frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
-            frames.append(_masked(frame.reset_index(drop=True), lost, {**ctx.env, **state}, rows, k) if lost else frame)
+            frames.append(_masked(frame, lost, {**ctx.env, **state}, rows, k) if lost else frame)
         return pd.concat([*frames, last], ignore_index=True)
 
     def tables(self) -> tuple[str, ...]:
