@@ -178,19 +178,22 @@ def _undeclared_names(ctx: ParseContext, stages: list) -> None:
                     declare(stage.name, name, f"a {what} that {stage.name} writes")
 
 
+def _expression(p: Problems, path: str, expr: Expr, expected: str, known: Mapping[str, Domain]) -> None:
+    """A top-level declaration's expression reads known columns and has the ``expected`` type."""
+    for name in sorted(expr.names - set(known)):
+        p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
+    exprtypes.check(p, path, expr, expected, known)
+
+
 def _shocks(p: Problems, shocks: tuple, ctx: ParseContext, known: Mapping[str, Domain]) -> None:
     """Every shock's condition reads known columns and is boolean; every effect is taken by
     a stage of this world (the one that owns its parameter)."""
     for shock in shocks:
         if shock.where is not None:
-            for name in sorted(shock.where.names - set(known)):
-                p.add(f"{shock.path}.where", f"unknown column {name!r}" + did_you_mean(name, known))
-            exprtypes.check(p, f"{shock.path}.where", shock.where, "bool", known)
+            _expression(p, f"{shock.path}.where", shock.where, "bool", known)
         for effect in shock.effects:
             if isinstance(effect.by, Expr):
-                for name in sorted(effect.by.names - set(known)):
-                    p.add(f"{effect.path}.by", f"unknown column {name!r}" + did_you_mean(name, known))
-                exprtypes.check(p, f"{effect.path}.by", effect.by, "number", known)
+                _expression(p, f"{effect.path}.by", effect.by, "number", known)
             if effect.path not in ctx.claimed:
                 p.add(f"{effect.path}.{effect.kind}", f"no stage of this world has the parameter {effect.target!r}: "
                       f"{effect.kind} takes {shock_spec.KINDS[effect.kind]}")
@@ -201,9 +204,7 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain])
     taken by a stage of this world (a model-ready table that has the feature)."""
     for m in faults.missing:
         if m.where is not None:
-            for name in sorted(m.where.names - set(known)):
-                p.add(f"{m.path}.where", f"unknown column {name!r}" + did_you_mean(name, known))
-            exprtypes.check(p, f"{m.path}.where", m.where, "bool", known)
+            _expression(p, f"{m.path}.where", m.where, "bool", known)
         if m.path not in ctx.claimed:
             p.add(m.path, f"{m.column!r} is not a feature of a model-ready table of this world (features.columns)"
                   + did_you_mean(m.column, known))
