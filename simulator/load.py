@@ -208,6 +208,14 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain])
         if m.path not in ctx.claimed:
             p.add(m.path, f"{m.column!r} is not a feature of a model-ready table of this world (features.columns)"
                   + did_you_mean(m.column, known))
+    for o in faults.outages:
+        if o.where is not None:
+            _expression(p, f"{o.path}.where", o.where, "bool", known)
+    for f in faults.of_histories:              # (a world without histories, activity=none, has no rows to spoil)
+        if f.path not in ctx.claimed and ctx.histories is not None:
+            p.add(f"{f.path}.history" if isinstance(f, fault_spec.Outage) else f.path,
+                  f"{f.history!r} is not a history of this world (activity.histories: {', '.join(ctx.histories)})"
+                  + did_you_mean(f.history, ctx.histories))
 
 
 def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:

@@ -36,7 +36,7 @@ from .spec.shape import Shape
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
-    from .spec.faults import Faults, Missing
+    from .spec.faults import Faults, HistoryFaults, Missing
     from .spec.shocks import Shock, ShockEffect
 
 
@@ -57,6 +57,7 @@ class ParseContext:
     shocks: tuple["Shock", ...] = ()          # the declared shocks (simulator.spec.shocks)
     claimed: set[str] = field(default_factory=set)   # the config paths of the effects (and faults) a stage took
     faults: "Faults | None" = None            # the declared warehouse faults (simulator.spec.faults)
+    histories: tuple[str, ...] | None = None  # the world's raw histories, once a stage declared them (None: none)
 
     def shock_effects(self, kind: str, group: str) -> list[tuple["Shock", "ShockEffect"]]:
         """The shocks' effects of ``kind`` (multiply, shift, scale) on a parameter of
@@ -74,6 +75,15 @@ class ParseContext:
         loaded."""
         out = tuple(m for m in (self.faults.missing if self.faults else ()) if m.column in columns)
         self.claimed.update(m.path for m in out)
+        return out
+
+    def history_faults(self, history: str) -> "HistoryFaults | None":
+        """The declared faults of ``history``'s table (late rows, duplicates, outages), claimed
+        by the caller, which applies them; one no stage claims is refused when the config is
+        loaded."""
+        out = self.faults.of_history(history) if self.faults else None
+        self.claimed.update(out.paths if out else ())
+        self.histories = (*(self.histories or ()), history)
         return out
 
 
@@ -213,6 +223,9 @@ class RunContext:
     given: Mapping[str, float] = field(default_factory=dict)   # world-level solutions (simulator.chunks)
     solved: dict[str, float] = field(default_factory=dict)     # those used here, to hand on
     cache: dict[str, object] = field(default_factory=dict)     # a stage's own arrays for this block (not facts)
+    observed: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    # feature -> its values per snapshot as the faulty warehouse tables give them (simulator.spec.faults;
+    # the model-ready tables read these, the partners table the clean values in env)
 
     @property
     def n(self) -> int:

@@ -23,7 +23,9 @@ DAY = pd.Timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def world(compose):
-    return generate(compose(["experiment=horizon_histories", f"n_partners={N}", "db=none", "output.report=false"]))
+    # (clean tables: the rows generated, each once; tests/test_faults.py reads a faulty horizon)
+    return generate(compose(["experiment=horizon_histories", f"n_partners={N}", "db=none", "output.report=false",
+                             "faults=none"]))
 
 
 def _snapshots(world) -> list[pd.Timestamp]:
@@ -155,10 +157,10 @@ def test_the_churn_process_reads_each_period_starts_features(compose):
     base churn probability on a snapshot date is one of two values, as the snapshot's row
     of that feature says: the hazard read the features as of that day, not the feature
     date's."""
-    cfg = compose(["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false"])
-    rules = [f"churn.rules.{name}.weight=0" for name in cfg.churn.rules]
-    world = generate(compose(["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false",
-                              *rules, "+churn.rules.falling.when='login_trend_30d < -0.1'",
+    common = ["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false",
+              "faults=none"]          # (the hazard reads the clean features; a faulty panel shows others)
+    rules = [f"churn.rules.{name}.weight=0" for name in compose(common).churn.rules]
+    world = generate(compose([*common, *rules, "+churn.rules.falling.when='login_trend_30d < -0.1'",
                               "+churn.rules.falling.weight=2.0"]))
     truth, panel = world["decision_truth"], world["features_panel"]
     merged = truth.merge(panel, left_on=["partner_id", "decision_date"], right_on=["partner_id", "snapshot_date"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from . import commissions, daily, payments, tickets, weekly
 from .kind import (  # noqa: F401  (the package's names: kinds, helpers, the review's read-backs)
-    Block, Rng, Forward, Kind, Panel, PartnerKey, partner_column, LIVE, NO_DATE, EARLIEST_END_YEARS,
+    Block, Rng, Faulty, Forward, Kind, Panel, PartnerKey, partner_column, LIVE, NO_DATE, EARLIEST_END_YEARS,
     first_live, live_grid, days_to_end, lower_date, upper_date, observation_end, history_end, live_days,
 )
 

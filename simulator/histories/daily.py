@@ -33,7 +33,7 @@ import pandera.pandas as pa
 from . import draws as D
 from . import reduce as R
 from .calendar import day_weights
-from .kind import LIVE, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
+from .kind import LIVE, Faulty, Forward, Kind, Panel, days_to_end, first_live, live_grid, lower_date, partner_column, upper_date
 
 WINDOW = 30          # the features' window: 30 days ending on the observation end
 REFINE = 1           # corrections of the closed-form shape for the zero floor
@@ -272,6 +272,38 @@ def reduce(h, b):
     }
 
 
+WINDOW_TOTALS = (("dashboard_clicks", "clicks_30d"), ("minutes_spent", "minutes_30d"),
+                 ("features_used", "features_used_30d"), ("asset_downloads", "downloads_30d"),
+                 ("sessions", "sessions_30d"), ("bounces", "bounces_30d"), ("session_seconds", "session_seconds_30d"))
+
+
+def observe(h, b, copies):
+    """The aggregates of the rows a faulty warehouse holds, each live day's row counted
+    ``copies`` times: the logins' from the counted grid, the window's totals from the days
+    :func:`frame` writes, re-added only for the partners whose window rows are not each
+    there once (the others' are the clean totals)."""
+    x = b["logins"]
+    out = reduce(h, {**b, "logins": x * copies})
+    hit = np.flatnonzero((copies[:, -WINDOW:] != 1).any(axis=1))
+    if hit.size:
+        days = slice(x.shape[1] - WINDOW, x.shape[1])
+        sub = {"window": {c: v[hit] for c, v in b["window"].items()}, "downloads": np.asarray(b["downloads"])[hit]}
+        cols = _days(sub, "window", days, x[hit, days], b["split"][hit], b["day_noise"][hit, days])
+        c = copies[hit, days]
+        for col, agg in WINDOW_TOTALS:
+            out[agg] = out[agg].astype(np.result_type(out[agg], cols[col]), copy=True)
+            out[agg][hit] = (cols[col] * c).sum(axis=1)
+    return out
+
+
+def cells(h, b, last: int | None = None):
+    """The cells :func:`frame` writes rows for: the live days (of the window only, ``last``)."""
+    live = live_grid(b["logins"].shape[1], b["first"])
+    if last is not None:
+        live[:, :-last] = False
+    return live
+
+
 def _days(b, part, days, x, split, noise):
     """One span's totals split into its days: per-login metrics and downloads over login
     days (by logins), sessions by day-to-day noise, bounces and seconds by sessions."""
@@ -407,4 +439,5 @@ KIND = Kind(
     forward=Forward(start, advance, WINDOW, rewrites=True),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
     calendar=True,
+    faulty=Faulty(observe, cells),
 )

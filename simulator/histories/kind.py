@@ -46,6 +46,20 @@ class Kind:
     check: Callable[..., Mapping | None] | None = None   # (problems, path, options) -> the options
     # checked together (e.g. texts per declared tone), normalized, or None after adding problems
     nullable: frozenset[str] = frozenset()     # aggregates null where a partner is too young to measure them
+    faulty: "Faulty | None" = None             # how its features read a faulty table (None: it takes no faults)
+
+
+@dataclass(frozen=True)
+class Faulty:
+    """How a kind's features read a faulty warehouse table (simulator.spec.faults: late rows,
+    duplicates, outages), one row per grid cell: ``observe`` (history, block, copies) returns
+    the aggregates of the rows the warehouse holds, each cell's row counted ``copies`` times
+    (0: not there yet, or never recorded; 2: written twice), from a block generated whole
+    (``full``); ``cells`` (history, block, last) is the partners x days mask of the cells
+    ``frame`` writes rows for (``last``: of the last days only), row-major, in its order."""
+
+    observe: Callable[..., dict[str, np.ndarray]]
+    cells: Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..dates import DAY
 from .canvas import MAX_POINTS, Html, Image, html_table, image, sample
-from .data import AucBars, Bars, ContrastTable, DriftLines, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
+from .data import AucBars, Bars, ContrastTable, DriftLines, FaultTable, Histogram, LearnabilityTable, Lifelines, Survival, TargetBars
 from .svg import PALETTE, Entry, Panel, as_numbers, render
 
 BLUE, ORANGE, GREEN, RED = PALETTE[:4]
@@ -216,6 +216,22 @@ def contrast_table(spec: ContrastTable, stats: Mapping) -> Html | None:
                   "naive: arm difference", "naive: SE from the truth", "IPW (propensity)", "IPW: SE from the truth"),
                  [(kind, f"{r['decisions']:,}", fmt(r["truth"]), fmt(r["relative_effect"], 3), fmt(r["naive"]),
                    fmt(r["naive_z"], 1), fmt(r["ipw"]), fmt(r["ipw_z"], 1)) for kind, r in found.items()])
+
+
+FAULT_COUNTS = {"missing": ("rows", "lost", "values lost (null)"), "late": ("rows", "late", "rows arriving late"),
+                "duplicates": ("rows", "duplicated", "rows written twice"),
+                "outages": ("partners", "rows_not_recorded", "rows not recorded")}
+
+
+def fault_table(spec: FaultTable, stats: Mapping) -> Html | None:
+    """Each warehouse fault (stats.json): what it touched, out of how many."""
+    found = (stats.get("realized") or {}).get(spec.key)
+    rows = [(kind, name, f"{r[FAULT_COUNTS[kind][0]]:,} {FAULT_COUNTS[kind][0]}", f"{r[FAULT_COUNTS[kind][1]]:,}",
+             FAULT_COUNTS[kind][2], r.get("where") or "")
+            for kind, entries in (found or {}).items() if kind in FAULT_COUNTS for name, r in entries.items()]
+    if not rows:
+        return None
+    return table(("fault", "of", "out of", "count", "what", "where"), rows)
 
 
 def lifelines(spec: Lifelines) -> Image | None:

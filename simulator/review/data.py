@@ -314,6 +314,14 @@ class SummaryTable(FigureSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FaultTable(FigureSpec):
+    """The stats.json ``realized`` value ``key`` (the warehouse faults, by kind) as a table:
+    each fault, the rows it could touch and those it did."""
+
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContrastTable(FigureSpec):
     """The stats.json ``realized`` value ``key`` (an :class:`ArmContrasts`) as a table: each
     type's true effect, the naive and the weighted estimate, their distances in SE."""

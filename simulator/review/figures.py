@@ -16,8 +16,8 @@ import pandas as pd
 from ..stage import WorldSpec
 from . import charts, history_plots
 from .canvas import Payload, sample
-from .data import (AucBars, Bars, ClassHistograms, ClassHistories, ContrastTable, DriftLines, FigureSpec, Histogram,
-                   LearnabilityTable, Lifelines, Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival,
+from .data import (AucBars, Bars, ClassHistograms, ClassHistories, ContrastTable, DriftLines, FaultTable, FigureSpec,
+                   Histogram, LearnabilityTable, Lifelines, Lorenz, RatesBy, ScenarioHistories, SummaryTable, Survival,
                    TargetBars)
 
 
@@ -59,6 +59,7 @@ DRAWINGS: dict[type, Drawing] = {
     SummaryTable: lambda f, s: charts.table(f.head, f.rows),
     DriftLines: lambda f, s: charts.drift_lines(f, s.stats),
     ContrastTable: lambda f, s: charts.contrast_table(f, s.stats),
+    FaultTable: lambda f, s: charts.fault_table(f, s.stats),
     Lifelines: lambda f, s: charts.lifelines(f),
     Survival: lambda f, s: charts.survival(f, s.tables[f.table]),
 }

@@ -201,7 +201,8 @@ def build(spec: WorldSpec, tables: Mapping[str, pd.DataFrame], invariants=None) 
         targets += [{**row(t), "stage": stage.name} for t in review.targets]
         for key, value in review.realized.items():
             values, ses = measure(key, value)
-            realized.update(values)
+            for k, v in values.items():               # (two stages' mappings under one key merge: faults)
+                realized[k] = {**realized[k], **v} if isinstance(v, dict) and isinstance(realized.get(k), dict) else v
             errors.update(ses)
             if isinstance(value, FeatureAucs) and value.bounds is not None:
                 targets += [{**r, "stage": stage.name}

@@ -30,14 +30,16 @@ import pandas as pd
 from .. import threads
 from ..distributions import SAMPLERS
 from ..errors import ConfigError, Problems, did_you_mean
-from ..expr import evaluate
+from ..expr import evaluate, frame_env
 from ..dates import DAY
 from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, calendar, live_days
+from ..histories import spoil
 from ..histories.calendar import Calendar
 from ..identifiers import Names
 from ..plan import Step
-from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview
+from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview, Target
 from ..spec.checks import FORMATS, _compile, _int, _is_number
+from ..spec.faults import HistoryFaults
 from ..spec.columns import _column
 from ..spec.model import ColumnSpec, Domain
 from ..spec.shape import Open
@@ -62,6 +64,7 @@ class HistorySpec:
     options: Mapping[str, Any]
     reads: frozenset[str]                     # partners columns the inputs and option exprs read
     calendar: Calendar | None = None          # the calendar its days follow (histories.calendar)
+    faults: HistoryFaults | None = None       # what its table gets wrong (simulator.spec.faults)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ class Activity(BaseStage):
         return {f.name: columns.range_checks(f.column) for f in self.computed}
 
     def schemas(self, world, tables) -> dict:
-        return {h.table: KINDS[h.kind].schema(h, world) for h in self.histories if self.write}
+        return {h.table: spoil.schema(KINDS[h.kind].schema(h, world), h.faults, KINDS[h.kind].dates)
+                for h in self.histories if self.write}
 
     def notices(self, world) -> list[str]:
         """Say how much large written histories are, or that they are not written because of their size."""
@@ -194,33 +198,59 @@ class Activity(BaseStage):
         partner_reads = set().union(*(f.column.reads - f.aggregates for f in feats))
         pins = self.history_pins(world, h, feats)
         key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
+        span = kind.span(h)
+        where = self.outage_rows(h, env, n)
+        day0 = _epoch_day(world.feature_date) - (span - 1)
 
-        def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+        def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, np.ndarray]]:
             stop = min(n, start + BLOCK)
             try:
                 data = kind.generate(h, {k: v[start:stop] for k, v in inputs.items()},
-                                     lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)), act.write)
+                                     lambda part: ctx.rng("history", h.name, part, str(start // BLOCK)),
+                                     act.write or h.faults is not None)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             self.realize_pins(h, data, pins, start, stop)
-            fenv = {**kind.reduce(h, data), **{c: env[c][start:stop] for c in partner_reads}}
-            values = {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, stop - start)) for f in feats}
-            return values, kind.frame(h, data, np.arange(start, stop), key) if act.write else None
+            reads = {c: env[c][start:stop] for c in partner_reads}
+            values = self.features_of(feats, kind.reduce(h, data), reads, stop - start)
+            frame = kind.frame(h, data, np.arange(start, stop), key) if act.write else None
+            if h.faults is None:
+                return values, frame, {}
+            faults = spoil.draw(h.faults, lambda part: ctx.rng("faults", h.name, part, str(start // BLOCK)),
+                                stop - start, span, day0, [w[start:stop] for w in where])
+            seen = self.features_of(feats, kind.faulty.observe(h, data, faults.seen(0, span, stop - start)), reads,
+                                    stop - start)
+            return values, frame if frame is None else faults.written(frame, kind.faulty.cells(h, data), 0), seen
 
         # blocks have their own streams, so two at a time (numpy's samplers and array
         # kernels release the GIL) give the same data as one at a time
         with ThreadPoolExecutor(max_workers=threads.count()) as pool:
             done = list(pool.map(block, range(0, n, BLOCK)))
-        parts = {f.name: [values[f.name] for values, _ in done] for f in feats}
-        frames = [frame for _, frame in done]
+        frames = [frame for _, frame, _ in done]
         for f in feats:
-            values = np.concatenate(parts[f.name]) if parts[f.name] else np.zeros(0)
+            values = np.concatenate([values[f.name] for values, _, _ in done]) if done else np.zeros(0)
             if f.name in self.drawn:
                 self.check_realized(ctx, h, f.name, values)
             else:
                 env[f.name] = values
+            if h.faults is not None:
+                ctx.observed[f.name] = [np.concatenate([seen[f.name] for _, _, seen in done]) if done else values]
         if act.write:
             ctx.tables[h.table] = pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def features_of(feats: list[FeatureSpec], aggregates: Mapping[str, np.ndarray], reads: Mapping[str, Any],
+                    m: int) -> dict[str, np.ndarray]:
+        """Each feature of ``m`` partners from its history's aggregates and the partners
+        columns it reads."""
+        fenv = {**aggregates, **reads}
+        return {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, m)) for f in feats}
+
+    @staticmethod
+    def outage_rows(h: HistorySpec, env: Mapping[str, Any], n: int) -> list[np.ndarray]:
+        """Per outage of ``h``, the partners it holds for (its ``where`` on their state)."""
+        return [np.ones(n, dtype=bool) if o.where is None else np.asarray(evaluate(o.where, env, n), dtype=bool)
+                for o in (h.faults.outages if h.faults is not None else ())]
 
     def _solve_inputs(self, ctx: RunContext, h: HistorySpec, inputs: dict[str, Any]) -> None:
         """Offset each measured input its kind can only realize as closely as a partner's
@@ -301,6 +331,10 @@ class Activity(BaseStage):
             cols = [c for c in KINDS[h.kind].dates if c in table]
             for col in cols:                           # (a Series is taken as is; an array would be copied)
                 table[col] = pd.Series(_dates(end_us, codes, table[col].to_numpy()), index=table.index, copy=False)
+            if h.faults is not None:
+                self._spoiled(ctx, h)
+                table = ctx.tables[h.table]
+                codes = table[ctx.world.key].cat.codes.to_numpy()
             if gone is not None:                       # what a partner would have done after it left: not done
                 left = gone[codes]
                 first, *later = cols
@@ -313,6 +347,24 @@ class Activity(BaseStage):
                 keep = np.isnat(left) | np.isnat(when) | (when < left)      # (a row's last day before it left)
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)
+
+    def _spoiled(self, ctx: RunContext, h: HistorySpec) -> None:
+        """The dated table as the warehouse holds it at as_of: each row's arrival day (its
+        date plus its lag), the rows arriving after as_of and those an outage never
+        recorded taken out."""
+        table = ctx.tables[h.table]
+        date = KINDS[h.kind].dates[0]
+        when = table[date].to_numpy(dtype="datetime64[us]")
+        keep = np.ones(len(table), dtype=bool)
+        if spoil.LAG in table:
+            arrived = when + table[spoil.LAG].to_numpy().astype("timedelta64[D]")
+            table[spoil.LAG] = pd.Series(arrived, index=table.index, copy=False)
+            keep &= arrived <= np.datetime64(ctx.world.as_of, "us")
+        codes = table[ctx.world.key].cat.codes.to_numpy()
+        for outage, holds in zip(h.faults.outages, self.outage_rows(h, ctx.env, ctx.n)):
+            keep &= ~(holds[codes] & (when >= outage.start) & (when < outage.end))
+        if not keep.all():
+            ctx.tables[h.table] = table[keep].reset_index(drop=True)
 
     def invariants(self, world, tables) -> list[dict]:
         """Every history row inside its partner's life: on or after it joined, on or before
@@ -340,6 +392,12 @@ class Activity(BaseStage):
                 out.append({"invariant": f"{h.table}.{col}: on or after the partner joined, on or before its "
                                          f"observation end (before it churned)",
                             "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (last > end[codes]))))})
+            if h.faults is not None and h.faults.outages:   # (the partners rows are the key's codes)
+                when = table[cols[0]].to_numpy(dtype="datetime64[us]")
+                env = frame_env(partners, set().union(*(o.where.names for o in h.faults.outages if o.where)))
+                for o, holds in zip(h.faults.outages, self.outage_rows(h, env, len(partners))):
+                    out.append({"invariant": f"{h.table}: no row recorded in outage {o.name} ({o.start} up to {o.end})",
+                                "violations": int(np.count_nonzero(holds[codes] & (when >= o.start) & (when < o.end)))})
         return out
 
     def golden_filter(self, env, pins, record_of, m):
@@ -408,6 +466,12 @@ class Activity(BaseStage):
         the horizon's experiment declares what its features look like instead)."""
         partners, out = tables[world.table], []
         realized = self._calendar_measured(world, tables)
+        faulty = [self._faults_measured(world, h, tables) for h in self.histories
+                  if h.faults is not None and h.table in tables]
+        if faulty:
+            out += [t for targets, _ in faulty for t in targets]
+            realized["faults"] = {kind: {h: v for _, found in faulty for h, v in found.get(kind, {}).items()}
+                                  for kind in ("late", "duplicates", "outages")}
         if self.snapshots > 1:
             return StageReview(out, realized)
         live = live_days(world, partners)
@@ -427,6 +491,59 @@ class Activity(BaseStage):
                     out.append(MeasuredTarget(f"{h.path}.{key}{label}.mean", ref.mean(), x, ref.std(),
                                               "measured mean", {"feature": feature, **note}))
         return StageReview(out, realized)
+
+    def _faults_measured(self, world, h: HistorySpec, tables) -> tuple[list[Target], dict[str, dict]]:
+        """A faulty history's table beside its declared faults: the share of its rows that
+        arrived late and their mean delay, the share written twice (targets, over the
+        distinct rows dated early enough that a late one has arrived by as_of), and each
+        outage's rows not recorded (read back from the partners' live days)."""
+        from ..histories import history_end
+
+        table, faults, key = tables[h.table], h.faults, world.key
+        date = KINDS[h.kind].dates[0]
+        when = table[date].to_numpy(dtype="datetime64[us]")
+        ids = table[key].cat.codes.to_numpy()
+        again = np.zeros(len(table), dtype=bool)   # (a duplicate is written beside its row)
+        again[1:] = (ids[1:] == ids[:-1]) & (when[1:] == when[:-1])
+        targets, found = [], {}
+        if faults.late is not None:
+            late = faults.late
+            settled = ~again & (when <= np.datetime64(world.as_of, "us") - np.timedelta64(int(10 * late.days), "D"))
+            lag = (table[spoil.LAG].to_numpy(dtype="datetime64[us]")[settled] - when[settled]) // np.timedelta64(1, "D")
+            k, delayed = int(settled.sum()), lag[lag > 0]
+            share = float(delayed.size / k) if k else 0.0
+            note = f"distinct {h.table} rows dated {int(10 * late.days)}+ days before as_of"
+            targets += [Target(f"{late.path}.share", late.share, share, float(np.sqrt(late.share * (1 - late.share)
+                                                                                      / max(k, 1))), k, "share",
+                               {"note": f"{note} whose {spoil.LAG} is after their {date}"}),
+                        Target(f"{late.path}.days", late.days, float(delayed.mean()) if delayed.size else 0.0,
+                               float(np.sqrt(late.days * (late.days - 1)) / np.sqrt(max(delayed.size, 1))),
+                               int(delayed.size), "mean", {"note": f"{note} arriving late: mean days late"})]
+            found["late"] = {h.name: {"rows": k, "late": int(delayed.size)}}
+        if faults.duplicates is not None:
+            dup = faults.duplicates
+            k, twice = int((~again).sum()), int(again.sum())
+            targets.append(Target(f"{dup.path}.share", dup.share, twice / k if k else 0.0,
+                                  float(np.sqrt(dup.share * (1 - dup.share) / max(k, 1))), k, "share",
+                                  {"note": f"distinct {h.table} rows written twice"}))
+            found["duplicates"] = {h.name: {"rows": k, "duplicated": twice}}
+        partners = tables[world.table]
+        joined = world.role("joined")
+        if faults.outages and joined is not None:
+            start = partners[joined].to_numpy(dtype="datetime64[us]")
+            end = history_end(world, partners) + np.timedelta64(1, "D")
+            holds = self.outage_rows(h, frame_env(partners, set().union(*(o.where.names for o in faults.outages
+                                                                           if o.where is not None))), len(partners))
+            found["outages"] = {}
+            for o, rows in zip(faults.outages, holds):
+                lo = np.maximum(start, np.datetime64(o.start, "us"))
+                hi = np.minimum(end, np.datetime64(o.end, "us"))
+                days = np.where(rows, np.maximum((hi - lo) // np.timedelta64(1, "D"), 0), 0)
+                found["outages"][o.name] = {"history": h.name, "start": str(o.start), "end": str(o.end),
+                                            "where": o.where.source if o.where is not None else None,
+                                            "partners": int(np.count_nonzero(days)),
+                                            "rows_not_recorded": int(days.sum())}
+        return targets, found
 
     def _calendar_measured(self, world, tables) -> dict[str, Any]:
         """The calendar as each written history that follows it shows it (its panel's value
@@ -596,6 +713,8 @@ class HistoriesKind:
         if cal is not None:                   # its histories read the column that picks the country
             histories = [replace(h, calendar=cal, reads=h.reads | ({cal.by} if cal.by else set()))
                          if h.name in cal.histories else h for h in histories]
+        faults = {str(name): ctx.history_faults(str(name)) for name in hists}   # (a broken one's too: said once)
+        histories = [_faulty(p, h, faults[h.name]) for h in histories]
         by_name = {h.name: h for h in histories}
         ctx.names.keys(f"{group}.features", declared)
         features = []
@@ -645,6 +764,21 @@ class HistoriesKind:
         return Activity(group, self.name, live, tuple(histories), tuple(features),
                         frozenset(f.name for f in features if f.name in drawn), tuple(formats),
                         write_now, write == "auto", limit or 0, snapshots)
+
+
+def _faulty(p: Problems, h: HistorySpec, faults: HistoryFaults | None) -> HistorySpec:
+    """``h`` with the faults declared on its table, which its kind must know how to read;
+    it reads the columns its outages' conditions do."""
+    if faults is None:
+        return h
+    if KINDS[h.kind].faulty is None:
+        able = sorted(k.name for k in KINDS.values() if k.faulty is not None)
+        for path in faults.paths:
+            p.add(path, f"history {h.name!r} is a {h.kind!r} history, which takes no faults yet (kinds that can: "
+                  f"{', '.join(able)})")
+        return h
+    reads = frozenset().union(*(o.where.names for o in faults.outages if o.where is not None))
+    return replace(h, faults=faults, reads=h.reads | reads)
 
 
 def _horizon(p: Problems, histories: list[HistorySpec], tl) -> None:

@@ -28,8 +28,7 @@ from scipy import special
 
 from .. import threads
 from ..errors import ConfigError
-from ..expr import evaluate
-from ..histories import KINDS, LIVE, NO_DATE, PartnerKey
+from ..histories import KINDS, LIVE, NO_DATE, PartnerKey, spoil
 from ..stage import RunContext
 from ..state import movers, state_at
 from . import columns
@@ -142,6 +141,11 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
     reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
+    full = act.write or h.faults is not None               # (a faulty table's features read its written days)
+    span, period = kind.span(h), kind.forward.days
+    snapshots = range(tl.burn_in, tl.burn_in + tl.snapshots)   # the dates the model-ready tables are taken on
+    down = act.outage_rows(h, env, n)                      # per outage, the partners it holds for
+    day0 = int(days[0].astype(np.int64)) - (span - 1)      # the epoch day of the whole grid's first day
 
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
         stop = min(n, start + BLOCK)
@@ -152,15 +156,18 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         where[order] = np.arange(order.size)
         rows = start + order                                     # each position's partner
 
-        def features(j: int, b) -> dict[str, np.ndarray]:
+        faults = None if h.faults is None else spoil.draw(
+            h.faults, lambda part: ctx.rng("faults", h.name, part, str(start // BLOCK)), stop - start,
+            span + (days.size - 1) * period, day0, [d[rows] for d in down])
+
+        def features(j: int, b) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+            """The date's features, and at a snapshot as the faulty table gives them."""
             k = joined[j]
-            fenv = {**kind.reduce(h, b), **{c: _rows_of(states[j][c], rows[:k]) for c in partner_reads}}
-            out = {}
-            for f in feats:                       # (a partner not joined yet: 0, read by no one)
-                v = columns.finish(f.column, evaluate(f.column.expr, fenv, k))
-                out[f.name] = np.zeros(stop - start, dtype=v.dtype)
-                out[f.name][order[:k]] = v
-            return out
+            reads = {c: _rows_of(states[j][c], rows[:k]) for c in partner_reads}
+            clean = act.features_of(feats, kind.reduce(h, b), reads, k)
+            seen = {} if faults is None or j not in snapshots else act.features_of(
+                feats, kind.faulty.observe(h, b, faults.seen(j * period, j * period + span, k)), reads, k)
+            return _placed(clean, order, stop - start), _placed(seen, order, stop - start)
 
         blocks, out = [], []
         for j in range(days.size):
@@ -168,9 +175,9 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
             try:
-                b = kind.forward.start(h, inp, rng, act.write, days.size - 1, exact=exact, lag=lag,
+                b = kind.forward.start(h, inp, rng, full, days.size - 1, exact=exact, lag=lag,
                                        rows=stop - start) if j == 0 else \
-                    kind.forward.advance(h, blocks[-1], inp, rng, act.write, exact=exact, lag=lag)
+                    kind.forward.advance(h, blocks[-1], inp, rng, full, exact=exact, lag=lag)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
@@ -185,11 +192,14 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             out.append(features(j, b))
         if not act.write:
             return out, None
-        if kind.forward.frame_history is not None:     # (its last block ends on as_of)
+        if kind.forward.frame_history is not None:     # (its last block ends on as_of; no faulty kind has one)
             return out, kind.forward.frame_history(h, blocks[-1], rows[:joined[-1]], key)
         frames = []
         for j, b in enumerate(blocks):
-            frame = kind.frame(h, b, rows[:joined[j]], key, *(() if j == 0 else (kind.forward.days,)))
+            last = None if j == 0 else kind.forward.days
+            frame = kind.frame(h, b, rows[:joined[j]], key, *(() if last is None else (last,)))
+            if faults is not None:
+                frame = faults.written(frame, kind.faulty.cells(h, b, last), j * period)
             shift = int((as_of - days[j]) // np.timedelta64(1, "D"))
             for col in [c for c in kind.dates if c in frame]:   # days before as_of, where rows are dated from
                 d = frame[col].to_numpy()
@@ -199,7 +209,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
     with ThreadPoolExecutor(max_workers=threads.count()) as pool:
         done = list(pool.map(block, range(0, n, BLOCK)))
-    per_date = [{f.name: np.concatenate([out[j][f.name] for out, _ in done]) if done else np.zeros(0)
+    per_date = [{f.name: np.concatenate([out[j][0][f.name] for out, _ in done]) if done else np.zeros(0)
                  for f in feats} for j in range(days.size - 1)]
     ctx.cache[cache_key(act, h.name)] = per_date
     for f in feats:
@@ -207,8 +217,21 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             act.check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
         else:
             env[f.name] = per_date[at_feature_date][f.name]
+        if h.faults is not None:
+            ctx.observed[f.name] = [np.concatenate([out[j][1][f.name] for out, _ in done]) if done
+                                    else per_date[j][f.name] for j in snapshots]
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
+
+
+def _placed(values: dict[str, np.ndarray], order: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """Features of the first partners of ``order`` put in their rows of a block of ``m``
+    (a partner not joined yet: 0, read by no one)."""
+    out = {}
+    for name, v in values.items():
+        out[name] = np.zeros(m, dtype=v.dtype)
+        out[name][order[:v.size]] = v
+    return out
 
 
 def _joined_first(live: np.ndarray, days: int, dates: int) -> tuple[np.ndarray, list[int]]:

@@ -27,8 +27,8 @@ import pandas as pd
 
 from ..errors import Problems, did_you_mean
 from ..expr import evaluate, frame_env
-from ..review.data import (AucBars, AucBounds, ClassHistograms, Drift, DriftLines, FeatureAucs, FigureSpec, Headline,
-                           LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview, Target)
+from ..review.data import (AucBars, AucBounds, ClassHistograms, Drift, DriftLines, FaultTable, FeatureAucs, FigureSpec,
+                           Headline, LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview, Target)
 from ..spec.checks import _is_number, named_entries
 from ..spec.model import Domain
 from ..spec.shape import Open
@@ -96,6 +96,10 @@ class Projection(BaseStage):
         else:                                  # one take of the selected rows and columns
             rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
             table = partners[names].take(rows).reset_index(drop=True)
+        seen = {c: per[-1] for c, per in ctx.observed.items() if c in self.features}
+        if seen:                               # the features a faulty warehouse table gives
+            domains = ctx.world.domains()
+            table = table.assign(**{c: as_column(v[rows], domains[c]) for c, v in seen.items()})
         # the last snapshot's faults, once: the panel's last snapshot is this table
         ctx.tables[self.table_name] = _masked(table, lost, ctx.env, rows, -1) if lost else table
         if self.panel:
@@ -123,7 +127,8 @@ class Projection(BaseStage):
         frames = []
         for k, day in enumerate(tl.snapshot_dates()[:-1]):
             rows = np.flatnonzero(tl.active_on(day, joined, gone))
-            state = state_at(ctx, stages, day, gone)
+            state = {**state_at(ctx, stages, day, gone),
+                     **{c: per[k] for c, per in ctx.observed.items() if c in self.features}}
             frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
             frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
             frames.append(_masked(frame, lost, {**ctx.env, **state}, rows, k) if lost else frame)
@@ -267,7 +272,8 @@ class Projection(BaseStage):
                 ScenarioHistories(heading="Histories by churn scenario", table=self.table_name,
                                   label=self._label(world), scenario=scenario if scenario in self.carry else None),
                 DriftLines(heading="Around the shocks: churn, and a model trained before them, per snapshot",
-                           key="shocks")]
+                           key="shocks"),
+                FaultTable(heading="Warehouse faults: what the tables a pipeline reads got wrong", key="faults")]
 
 def _nullable(column):
     """A partners schema column that may lose values (faults.missing): null allowed, an
