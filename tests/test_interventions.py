@@ -265,6 +265,10 @@ def test_a_new_intervention_type_is_a_yaml_change(tmp_path):
     ("interventions.relative=maybe", "interventions.relative: must be true (an effect is a share of the hazard"),
     ("interventions.noise.scale=-1", "interventions.noise: needs loc (a number) and scale (a number >= 0)"),
     ("interventions.effects.email.0.when='x.y'", "interventions.effects.email[0].when"),
+    ("interventions.mean_relative_effect.call=-2", "interventions.mean_relative_effect.call: must be a mean relative "
+                                                   "change of the hazard in [-1, 1]"),
+    ("+interventions.mean_relative_effect.sms=-0.1", "interventions.mean_relative_effect.sms: unknown intervention type"),
+    ("interventions.mean_relative_effect=0.1", "interventions.mean_relative_effect: must map intervention type"),
 ])
 def test_bad_intervention_config_is_refused(compose, override, fragment):
     with pytest.raises(ConfigError) as info:
@@ -291,6 +295,22 @@ def test_a_targeted_policy_confounds_the_naive_arm_difference(iv, default_run):
     assert abs(weighted - truth) < 4 * found["ipw_se"], (weighted, truth, found)
     assert abs(found["ipw_z"]) < 4                       # and on the realized outcomes
     assert found["relative_effect"] > -0.25               # a call cuts a period's hazard by less than a quarter
+
+
+def test_the_declared_mean_relative_effect_is_a_target_met(default_run, compose):
+    """interventions.mean_relative_effect: per type a stats.json target, the mean of
+    effect_<type> / base_churn_probability over decision_truth (base above 0), met; a
+    reduction of at most a quarter by default."""
+    declared = compose([])["interventions"]["mean_relative_effect"]
+    assert set(declared) == {"call", "email"} and all(-0.25 <= v < 0 for v in declared.values())
+    dt = default_run.parquet("decision_truth")
+    dt = dt[dt["base_churn_probability"] > 0]
+    targets = {t["target"]: t for t in json.loads((default_run.dir / "stats.json").read_text())["targets"]}
+    for kind, value in declared.items():
+        t = targets[f"interventions.mean_relative_effect.{kind}"]
+        assert t["declared"] == value and not t["miss"] and t["n"] == len(dt)
+        assert t["realized"] == pytest.approx((dt[f"effect_{kind}"] / dt["base_churn_probability"]).mean(), abs=1e-6)
+        assert 0 < t["se"] < 0.01
 
 
 def test_the_randomized_experiment_is_an_rct(compose):

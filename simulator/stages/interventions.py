@@ -16,7 +16,7 @@ Whole arrays throughout; loops run over types and table rows only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,7 @@ class Interventions(BaseStage):
     snapshot_table: str | None = None         # one row per partner per snapshot: its label's truth
     scales: tuple[tuple[Shock, ShockEffect], ...] = ()   # shocks scaling a type's declared effect
     relative: bool = False                    # an effect is a share of the hazard: clip(q (1 + e), 0, 1)
+    mean_relative: Mapping[str, float] = field(default_factory=dict)   # type -> declared mean of effect / base
 
     def policy_shares(self, env: Mapping[str, object], n: int) -> np.ndarray:
         """(n, types): each partner's probability of each type under the logging policy
@@ -445,6 +446,8 @@ class Interventions(BaseStage):
                                    "note": f"uplift_signal: the declared {row.effect}"
                                            f"{' (scaled by the shocks where they act)' if scaled else ''} plus "
                                            f"noise, clipped (expectation exact)"}))
+        if self.decision_table in tables:
+            out += self._review_relative(world, tables[self.decision_table])
         realized = {}
         if self.decision_table in tables:      # every decision's truth beside what its arms would say
             realized["logging_policy"] = ArmContrasts(
@@ -452,6 +455,26 @@ class Interventions(BaseStage):
                 tuple(map(self.truth_column, self.types)), "base_churn_probability", "intervention_type",
                 "outcome", self.churned, "propensity", world.key)
         return StageReview(out, realized)
+
+    def _review_relative(self, world, truth: pd.DataFrame) -> list[Target]:
+        """Each declared mean relative effect beside the mean of ``effect_<type> / base`` over
+        every decision of decision_truth (base above 0), its standard error clustered by
+        partner (a partner's decisions share its state)."""
+        base = truth["base_churn_probability"].to_numpy(dtype=float)
+        keep = base > 0
+        partner = truth[world.key].to_numpy()[keep]
+        out = []
+        for kind, declared in self.mean_relative.items():
+            r = truth[self.truth_column(kind)].to_numpy(dtype=float)[keep] / base[keep]
+            m = r.size
+            mean = float(r.mean()) if m else 0.0
+            codes = pd.factorize(partner)[0]
+            resid = np.bincount(codes, r - mean) if m else np.zeros(0)       # per partner: its deviations' sum
+            se = float(np.sqrt((resid ** 2).sum()) / max(m, 1))
+            out.append(Target(f"{self.name}.mean_relative_effect.{kind}", declared, mean, se, m, "mean",
+                              {"note": f"{self.decision_table} rows: {self.truth_column(kind)} / base_churn_probability "
+                                       f"(base above 0), the SE clustered by partner"}))
+        return out
 
     def _review_scale(self, kind: str, table: pd.DataFrame, env: Mapping[str, object], n: int,
                       pidx: np.ndarray) -> np.ndarray | None:
@@ -599,7 +622,7 @@ class InterventionsKind:
              "effect_column": None,
              "churn": {"label": None, "date": None, "cohort": None}, "control": None,
              "noise": {"loc": None, "scale": None, "control": None}, "clip": {"min": None, "max": None},
-             "costs": Open(None), "relative": None,
+             "costs": Open(None), "relative": None, "mean_relative_effect": Open(None),
              "outcomes": {"churned": None, "retained": None}, "mix": Open(None),
              "policy": Each({"when": None, "mix": Open(None)}),
              "effects": Open(Each({"when": None, "effect": None}))}
@@ -652,6 +675,22 @@ class InterventionsKind:
                               + did_you_mean(str(kind), types))
                     elif not _is_number(cost) or cost < 0:
                         p.add(f"{group}.costs.{kind}", f"must be a cost >= 0, got {cost!r}")
+        mean_relative, declared = {}, c.get("mean_relative_effect") or {}
+        if not isinstance(declared, Mapping):
+            p.add(f"{group}.mean_relative_effect", f"must map intervention type -> its declared mean relative "
+                  f"effect per decision, got {declared!r}")
+            declared = {}
+        for kind, value in declared.items():
+            if value is None:                      # (null: not declared)
+                continue
+            if str(kind) not in (mix or {}):
+                p.add(f"{group}.mean_relative_effect.{kind}", f"unknown intervention type (known: {', '.join(types)})"
+                      + did_you_mean(str(kind), types))
+            elif not _is_number(value) or not -1 <= value <= 1:
+                p.add(f"{group}.mean_relative_effect.{kind}", f"must be a mean relative change of the hazard in "
+                      f"[-1, 1] (-0.12: a decision of this type cuts it by 12% on average), got {value!r}")
+            else:
+                mean_relative[str(kind)] = float(value)
         clip = c.get("clip") or {}
         lo, hi = clip.get("min"), clip.get("max")
         if not (_is_number(lo) and _is_number(hi)):
@@ -702,7 +741,7 @@ class InterventionsKind:
                              {str(k): float(v) for k, v in costs.items()} if isinstance(costs, Mapping) else None,
                              str(decision_table) if decision_table is not None else None,
                              str(snapshot_table) if snapshot_table is not None else None, tuple(scales),
-                             relative is True)
+                             relative is True, mean_relative)
 
 
 KIND = InterventionsKind()
