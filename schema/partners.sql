@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS partners (
     -- Ground truth
     churn_label BOOLEAN,
     churned_at TIMESTAMP,                    -- when a churner left (NULL otherwise)
+    reactivated_at TIMESTAMP,                -- when a churner came back (faults.reactivations; NULL otherwise)
     churn_scenario VARCHAR(50),
     churn_path VARCHAR(50),                  -- the latent road at the feature date (README "Signals that carry risk")
     true_churn_probability DOUBLE PRECISION, -- the oracle: P(churn in the label window | latent state, decisions),

@@ -211,6 +211,8 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain])
     for o in faults.outages:
         if o.where is not None:
             _expression(p, f"{o.path}.where", o.where, "bool", known)
+    if faults.reactivations is not None and faults.reactivations.path not in ctx.claimed:
+        p.add(faults.reactivations.path, "no stage of this world dates a churn (churn): nobody can return")
     for f in faults.of_histories:              # (a world without histories, activity=none, has no rows to spoil)
         if f.path not in ctx.claimed and ctx.histories is not None:
             p.add(f"{f.path}.history" if isinstance(f, fault_spec.Outage) else f.path,

@@ -36,7 +36,7 @@ from .spec.shape import Shape
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
-    from .spec.faults import Faults, HistoryFaults, Missing
+    from .spec.faults import Faults, HistoryFaults, Missing, Reactivations
     from .spec.shocks import Shock, ShockEffect
 
 
@@ -75,6 +75,14 @@ class ParseContext:
         loaded."""
         out = tuple(m for m in (self.faults.missing if self.faults else ()) if m.column in columns)
         self.claimed.update(m.path for m in out)
+        return out
+
+    def reactivations(self) -> "Reactivations | None":
+        """The declared reactivations (faults.reactivations), claimed by the caller, the stage
+        that dates the churn."""
+        out = self.faults.reactivations if self.faults else None
+        if out is not None:
+            self.claimed.add(out.path)
         return out
 
     def history_faults(self, history: str) -> "HistoryFaults | None":

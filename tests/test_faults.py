@@ -143,20 +143,50 @@ def test_a_horizon_reads_at_each_snapshot_the_rows_arrived_by_it(tmp_path):
     day = np.datetime64(days[5], "D")
     pending = activity[(activity["activity_date"] <= day) & (activity["ingested_at"] > day)]
     assert len(pending) > 0                                # late at the snapshot, counted at the next one
+    # a churner that returned is active again in the daily table from its return, never between
+    partners = pd.read_parquet(tmp_path / "partners.parquet").set_index("partner_id")
+    mine = partners.loc[activity["partner_id"].astype(str)]
+    after_churn = (activity["activity_date"] >= mine["churned_at"].to_numpy()).to_numpy()
+    returned = (activity["activity_date"] >= mine["reactivated_at"].to_numpy()).to_numpy()
+    assert returned.sum() > 100 and not (after_churn & ~returned).any()
+    assert panel.merge(partners[partners["reactivated_at"].notna()].reset_index(), on="partner_id")\
+        .pipe(lambda m: (m["snapshot_date"] < m["churned_at"]).all())        # the panel follows the first churn
+
+
+def test_reactivations_are_declared_and_realized(default_run):
+    """faults.reactivations: the returned churners (reactivated_at after churned_at, by as_of)
+    meet the share the declaration implies for them (a stats.json target, its expectation
+    recomputed here from each churn's room before as_of); only churners return."""
+    stats = json.loads((default_run.dir / "stats.json").read_text())
+    partners = default_run.parquet("partners")
+    gone, back = partners["churned_at"], partners["reactivated_at"]
+    assert back.notna().sum() > 50 and (back[back.notna()] > gone[back.notna()]).all()
+    assert (back[back.notna()] <= pd.Timestamp("2026-01-01")).all() and back[gone.isna()].isna().all()
+    room = (pd.Timestamp("2026-01-01") - gone[gone.notna()]).dt.days.to_numpy()
+    expected = 0.1 * (1 - (1 - 1 / 60) ** room)
+    t = next(t for t in stats["targets"] if t["target"] == "faults.reactivations.share")
+    assert t["declared"] == pytest.approx(expected.mean(), abs=1e-6) and not t["miss"]
+    assert t["realized"] == pytest.approx(back.notna().sum() / gone.notna().sum(), abs=1e-6)
+    assert stats["realized"]["faults"]["reactivations"]["returned"]["returned"] == back.notna().sum()
 
 
 @pytest.mark.slow
 def test_the_truth_stays_clean_and_none_gives_clean_tables(tmp_path):
-    """A horizon with and without faults: the partners table, the labels and every truth table
-    are byte-identical; the panel differs only in the cells a fault lost (null with faults,
+    """A horizon with and without faults: the partners table (but the returns of
+    faults.reactivations, a column of its own), the labels and every truth table are the same; the panel differs only in the cells a fault lost (null with faults,
     the true value without), each in a row its condition holds for at that snapshot, and
     the panel's last snapshot is partners_engineered."""
     common = ("n_partners=1500", "experiment=horizon", "db=none", "output.report=false")
     run_cli(*common, out_dir=tmp_path / "faulty")
     run_cli(*common, "faults=none", out_dir=tmp_path / "clean")
-    for name in ("partners", "interventions", "decision_truth", "uplift_truth", "snapshot_truth"):
+    for name in ("interventions", "decision_truth", "uplift_truth", "snapshot_truth"):
         assert (tmp_path / "faulty" / f"{name}.parquet").read_bytes() == \
             (tmp_path / "clean" / f"{name}.parquet").read_bytes(), name
+    partners = pd.read_parquet(tmp_path / "faulty" / "partners.parquet")      # the same, and the returns
+    pd.testing.assert_frame_equal(partners.drop(columns="reactivated_at"),
+                                  pd.read_parquet(tmp_path / "clean" / "partners.parquet"))
+    back = partners["reactivated_at"].notna()
+    assert back.any() and (partners.loc[back, "reactivated_at"] > partners.loc[back, "churned_at"]).all()
     faulty, clean = (pd.read_parquet(tmp_path / d / "features_panel.parquet") for d in ("faulty", "clean"))
     assert faulty[["partner_id", "snapshot_date", "churn_label"]].equals(clean[["partner_id", "snapshot_date",
                                                                                 "churn_label"]])
@@ -178,8 +208,12 @@ def test_the_truth_stays_clean_and_none_gives_clean_tables(tmp_path):
 @pytest.mark.parametrize("override, fragment", [
     ("+faults.missing.dashboard_usage={share: 0.1}",
      "faults.missing.dashboard_usage: 'dashboard_usage' is not a feature of a model-ready table"),
-    ("+faults.reactivations={}", "faults.reactivations: not built yet"),
-    ("+faults.lost={}", "faults.lost: unknown fault kind (known: missing, late, duplicates, outages)"),
+    ("+faults.lost={}", "faults.lost: unknown fault kind (known: missing, late, duplicates, outages, "
+                        "reactivations)"),
+    ("faults.reactivations.days=0", "faults.reactivations.days: must be the mean days from leaving to returning"),
+    ("faults.reactivations.share=2", "faults.reactivations.share: must be a probability in [0, 1]"),
+    ("faults.reactivations.column='drop table'", "faults.reactivations.column"),
+    ("+faults.reactivations.when=1", "faults.reactivations.when: unknown key"),
     ("+faults.late.dayly={share: 0.1, days: 2}", "faults.late.dayly: 'dayly' is not a history of this world "
                                                  "(activity.histories: tickets, daily"),
     ("+faults.late.tickets={share: 0.1, days: 2}", "faults.late.tickets: history 'tickets' is a 'tickets' history, "

@@ -220,7 +220,8 @@ def contrast_table(spec: ContrastTable, stats: Mapping) -> Html | None:
 
 FAULT_COUNTS = {"missing": ("rows", "lost", "values lost (null)"), "late": ("rows", "late", "rows arriving late"),
                 "duplicates": ("rows", "duplicated", "rows written twice"),
-                "outages": ("partners", "rows_not_recorded", "rows not recorded")}
+                "outages": ("partners", "rows_not_recorded", "rows not recorded"),
+                "reactivations": ("churners", "returned", "churners returned")}
 
 
 def fault_table(spec: FaultTable, stats: Mapping) -> Html | None:

@@ -27,8 +27,14 @@ a fault no stage takes is refused with its path. Built so far:
 The history faults are taken by the histories stage, for histories whose kind knows how
 its features read a faulty table (``Kind.faulty``); the features of the model-ready tables
 are computed from the faulty rows, as a pipeline would, while the partners table keeps the
-values computed from the clean ones. Reactivations (issue "Realism", item 3) are not built
-yet: declaring them is refused, naming what is.
+values computed from the clean ones.
+
+- ``reactivations``: ``{share, days, column}``. Each churner returns with probability
+  ``share``, a geometric number of days of mean ``days`` after it left (at least 1), when
+  that day is by as_of: the partners column ``column`` holds the day (null otherwise). The
+  first churn stays the churn (the label, its date, every truth); a horizon's history tables
+  hold the returned partner's rows from that day on, as a warehouse sees it active again.
+  Taken by the churn stage, which dates the churn.
 """
 from __future__ import annotations
 
@@ -46,7 +52,8 @@ KINDS = {"missing": "a feature's values lost in a share of the model-ready rows:
          "late": "a share of a history's rows arriving late: history -> {share, days}",
          "duplicates": "a share of a history's rows written twice: history -> {share}",
          "outages": "a history's rows not recorded for some partners and days: name -> {history, where, start, end}"}
-PLANNED = ("reactivations",)
+KINDS["reactivations"] = "churned partners returning, each on its own day: {share, days, column}"
+PLANNED: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,17 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class Reactivations:
+    """Churners returning: a share of them, a geometric number of days (mean ``days``) after
+    they left, the day in the partners column ``column``."""
+
+    path: str
+    share: float
+    days: float
+    column: str
+
+
+@dataclass(frozen=True)
 class HistoryFaults:
     """What one history's table gets wrong."""
 
@@ -112,6 +130,7 @@ class Faults:
     late: tuple[Late, ...] = ()
     duplicates: tuple[Duplicates, ...] = ()
     outages: tuple[Outage, ...] = ()
+    reactivations: Reactivations | None = None
 
     def of_history(self, history: str) -> HistoryFaults | None:
         """The faults declared on ``history`` (None: its table is clean)."""
@@ -138,7 +157,32 @@ def parse(p: Problems, raw: Any) -> Faults:
                   f"{', '.join(KINDS)}")
         elif key not in KINDS:
             p.add(f"faults.{key}", f"unknown fault kind (known: {', '.join(KINDS)})" + did_you_mean(str(key), KINDS))
-    return Faults(_missing(p, raw.get("missing")), *_per_history(p, raw), _outages(p, raw.get("outages")))
+    return Faults(_missing(p, raw.get("missing")), *_per_history(p, raw), _outages(p, raw.get("outages")),
+                  _reactivations(p, raw.get("reactivations")))
+
+
+REACTIVATION_KEYS = ("share", "days", "column")
+
+
+def _reactivations(p: Problems, raw: Any) -> Reactivations | None:
+    """``reactivations``: {share, days, column}."""
+    if raw is None:
+        return None
+    path = "faults.reactivations"
+    if not isinstance(raw, Mapping):
+        p.add(path, f"must be a mapping {{{', '.join(REACTIVATION_KEYS)}}}, got {raw!r}")
+        return None
+    for key in sorted(set(raw) - set(REACTIVATION_KEYS)):
+        p.add(f"{path}.{key}", f"unknown key (known: {', '.join(REACTIVATION_KEYS)})"
+              + did_you_mean(str(key), REACTIVATION_KEYS))
+    share, days, column = _share(p, path, raw), raw.get("days"), raw.get("column")
+    if not _is_number(days) or not 1 <= days <= 3650:
+        p.add(f"{path}.days", f"must be the mean days from leaving to returning, a number in [1, 3650], got {days!r}")
+        return None
+    if not isinstance(column, str) or not column:
+        p.add(f"{path}.column", f"must name the partners column of the day a churner returned, got {column!r}")
+        return None
+    return Reactivations(path, share, float(days), column) if share is not None else None
 
 
 def _missing(p: Problems, raw: Any) -> tuple[Missing, ...]:

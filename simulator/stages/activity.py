@@ -323,8 +323,9 @@ class Activity(BaseStage):
             end = (np.asarray(ctx.env[role], dtype="datetime64[us]") if role is not None
                    else np.full(ctx.n, np.datetime64(ctx.world.feature_date, "us")))
         end_us = end.view(np.int64)
-        event = ctx.world.role("event_date")
+        event, returned = ctx.world.role("event_date"), ctx.world.role("returned")
         gone = np.asarray(ctx.env[event], dtype="datetime64[us]") if self.snapshots > 1 and event else None
+        back = np.asarray(ctx.env[returned], dtype="datetime64[us]") if gone is not None and returned else None
         for h in self.histories:
             table = ctx.tables[h.table]
             codes = table[ctx.world.key].cat.codes.to_numpy()
@@ -345,6 +346,8 @@ class Activity(BaseStage):
                         table[col] = table[col].mask(after)
                 when = table[first].to_numpy(dtype="datetime64[us]") + (KINDS[h.kind].row_days - 1) * DAY
                 keep = np.isnat(left) | np.isnat(when) | (when < left)      # (a row's last day before it left)
+                if back is not None:                   # a churner that returned: active again from that day
+                    keep |= ~np.isnat(back[codes]) & (table[first].to_numpy(dtype="datetime64[us]") >= back[codes])
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)
 
@@ -377,6 +380,8 @@ class Activity(BaseStage):
             return []
         joined = partners[joined_role].to_numpy(dtype="datetime64[us]")
         end = history_end(world, partners)
+        returned = world.role("returned") if world.timeline.snapshots > 1 else None    # (rows again from that day)
+        back = partners[returned].to_numpy(dtype="datetime64[us]") if returned else np.full(len(partners), np.datetime64("NaT"))
         out = []
         for h in self.histories:
             table = tables.get(h.table)
@@ -389,9 +394,11 @@ class Activity(BaseStage):
                 when = table[col].to_numpy(dtype="datetime64[us]")
                 seen = ~np.isnat(when)
                 last = when + span if col == cols[0] else when
+                again = ~np.isnat(back[codes]) & (when >= back[codes])
                 out.append({"invariant": f"{h.table}.{col}: on or after the partner joined, on or before its "
-                                         f"observation end (before it churned)",
-                            "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (last > end[codes]))))})
+                                         f"observation end (before it churned, or after it returned)",
+                            "violations": int(np.count_nonzero(seen & ((when < joined[codes]) | (last > end[codes]))
+                                                               & ~again))})
             if h.faults is not None and h.faults.outages:   # (the partners rows are the key's codes)
                 when = table[cols[0]].to_numpy(dtype="datetime64[us]")
                 env = frame_env(partners, set().union(*(o.where.names for o in h.faults.outages if o.where)))

@@ -45,6 +45,7 @@ from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival
 from ..spec.checks import _compile, _int, _is_number, named_entries
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
+from ..spec.faults import Reactivations
 from ..spec.shocks import Shock, ShockEffect, applied, first_start, phases
 from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
@@ -386,6 +387,7 @@ class Churn(BaseStage):
     burn_in_days: int = 0                     # the timeline's burn-in, in days (a horizon's)
     shifts: tuple[tuple[Shock, ShockEffect], ...] = ()   # shocks shifting the hazard's log-odds
     frozen_from: np.datetime64 | None = None  # the world's first shock: intercepts held from it on
+    returned: Reactivations | None = None     # churners returning (faults.reactivations): the day, in its column
 
     def varying(self) -> frozenset[str]:
         return frozenset([self.label]) if self.snapshots > 1 else frozenset()
@@ -396,10 +398,12 @@ class Churn(BaseStage):
 
     def writes(self) -> dict[str, Domain]:
         return {**_owned(self.label, self.probability, self.date_column, self.joined, self.observed, self.cohort),
-                **({self.truth: Domain("float", nullable=True)} if self.truth else {})}
+                **({self.truth: Domain("float", nullable=True)} if self.truth else {}),
+                **({self.returned.column: Domain("datetime", nullable=True)} if self.returned else {})}
 
     def output_columns(self) -> list[str]:
-        return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else [])]
+        return [self.joined, self.label, self.date_column, *([self.truth] if self.truth else []),
+                *([self.returned.column] if self.returned else [])]
 
     def lookback(self) -> list[tuple[str, int]]:
         # early leavers are observed to a day up to earlier.days before the first snapshot
@@ -410,7 +414,8 @@ class Churn(BaseStage):
 
     def roles(self) -> dict[str, str]:
         return {"label": self.label, "probability": self.probability, "event_date": self.date_column,
-                "joined": self.joined, "observed_end": self.observed, "cohort": self.cohort}
+                "joined": self.joined, "observed_end": self.observed, "cohort": self.cohort,
+                **({"returned": self.returned.column} if self.returned else {})}
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
         out = [(r.path, r.expr.names) for r in self.rules]
@@ -466,7 +471,20 @@ class Churn(BaseStage):
                 if step.scope is not None:
                     self._snapshots(ctx, pinned, rows, ":inside")
                 self._close(ctx, pinned, rows if step.scope is not None else None)
+            if self.returned is not None:
+                self._return(ctx)
 
+    def _return(self, ctx: RunContext) -> None:
+        """The day each returning churner came back (faults.reactivations; null: it did not by
+        as_of), from streams of its own drawn for every partner, so who churns changes no one
+        else's draw."""
+        r, n = self.returned, ctx.n
+        gone = np.asarray(ctx.env[self.date_column], dtype="datetime64[us]")
+        back = ctx.rng("faults", "reactivations").random(n) < r.share
+        days = ctx.rng("faults", "reactivations", "days").geometric(1 / r.days, n)
+        when = gone + days * DAY
+        ctx.env[r.column] = np.where(back & ~np.isnat(gone) & (when <= np.datetime64(ctx.world.as_of, "us")),
+                                     when, np.datetime64("NaT", "us"))
     def _periods(self, ctx: RunContext, pinned: np.ndarray, later: frozenset[str] = frozenset()) -> "Periods":
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.periods))
@@ -586,6 +604,10 @@ class Churn(BaseStage):
              "violations": int(np.count_nonzero(when.notna() & ((when <= joined) | (when > world.as_of))))},
             {"invariant": f"{self.joined} on or before the feature date",
              "violations": int(np.count_nonzero(joined > world.feature_date))},
+            *([{"invariant": f"{self.returned.column} only for a churner, after {self.date_column}, on or before as_of",
+                "violations": int(np.count_nonzero(partners[self.returned.column].notna() & ~(
+                    (partners[self.returned.column] > when) & (partners[self.returned.column] <= world.as_of))))}]
+              if self.returned else []),
         ]
 
     def review(self, world, tables) -> StageReview:
@@ -607,8 +629,28 @@ class Churn(BaseStage):
                                          partners.loc[cohort, self.truth].to_numpy(dtype=float))
             headline.append(Headline("oracle_auc", f"oracle AUC (realized: {self.truth} ranking the label)"))
         calibrated = self.calibrated(world.timeline, world.timeline.snapshots - 1)
-        return StageReview([*self._snapshot_rates(world, partners), *([rate] if calibrated else [])], realized,
-                           tuple(headline))
+        returned = self._review_returned(world, partners, realized) if self.returned else []
+        return StageReview([*self._snapshot_rates(world, partners), *([rate] if calibrated else []), *returned],
+                           realized, tuple(headline))
+
+    def _review_returned(self, world, partners, realized: dict) -> list[Target]:
+        """The churners who returned beside the share the declaration implies for them: each
+        returns by as_of with probability share x P(a geometric delay of mean days fits in the
+        days from its churn to as_of) (the truth, so a young churn's censoring is integrated
+        out, not a bias); realized.faults counts them."""
+        r = self.returned
+        gone = partners[self.date_column].to_numpy(dtype="datetime64[us]")
+        churned = ~np.isnat(gone)
+        room = (np.datetime64(world.as_of, "us") - gone[churned]) // np.timedelta64(1, "D")
+        q = r.share * (1 - (1 - 1 / r.days) ** np.maximum(room, 0))
+        back = partners[r.column].notna().to_numpy()[churned]
+        m = int(churned.sum())
+        realized["faults"] = {"reactivations": {"returned": {"churners": m, "returned": int(back.sum()),
+                                                             "column": r.column}}}
+        return [Target(f"{r.path}.share", float(q.mean()) if m else 0.0, float(back.mean()) if m else 0.0,
+                       float(np.sqrt((q * (1 - q)).sum()) / max(m, 1)), m, "share",
+                       {"note": f"churners with {r.column} set: the declared share {r.share} of those whose delay (mean "
+                                f"{r.days:g} days) fits before as_of (expectation exact)"})]
 
     def calibrated(self, tl, k: int) -> bool:
         """Whether snapshot ``k``'s label window closes before the world's first shock acts
@@ -711,6 +753,9 @@ class ChurnKind:
                 **({truth: Domain("float", nullable=True)} if isinstance(truth, str) else {})}
 
     def parse(self, p: Problems, group: str, c: Mapping, ctx: ParseContext) -> Churn | None:
+        returned = ctx.reactivations()         # (claimed first: a churn group that fails says so once)
+        if returned is not None:
+            ctx.names.column(f"{returned.path}.column", returned.column)
         rate = c.get("target_rate")
         if not _is_number(rate) or not 0 < rate < 1:
             p.add(f"{group}.target_rate", f"must be a rate strictly between 0 and 1, got {rate!r}")
@@ -757,7 +802,8 @@ class ChurnKind:
                      str(joined.get("tenure_days", "tenure_days")), str(c.get("observed_until", "observed_until")),
                      str(c.get("cohort", "in_cohort")), earlier, treatment,
                      truth if isinstance(truth, str) else None, float(signal), ctx.timeline.snapshots,
-                     ctx.timeline.burn_in * ctx.timeline.episode_days, tuple(shifts), first_start(ctx.shocks))
+                     ctx.timeline.burn_in * ctx.timeline.episode_days, tuple(shifts), first_start(ctx.shocks),
+                     returned)
 
 
 KIND = ChurnKind()
