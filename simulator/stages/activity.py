@@ -338,16 +338,16 @@ class Activity(BaseStage):
                 codes = table[ctx.world.key].cat.codes.to_numpy()
             if gone is not None:                       # what a partner would have done after it left: not done
                 left = gone[codes]
+                again = back[codes] if back is not None else np.full(len(codes), np.datetime64("NaT", "us"))
                 first, *later = cols
                 for col in later:                      # (a payout paid, a ticket resolved after it left: not yet)
                     when = table[col].to_numpy(dtype="datetime64[us]")
-                    after = ~np.isnat(left) & (when >= left)
+                    after = ~np.isnat(left) & (when >= left) & ~(when >= again)    # (NaT: never back)
                     if after.any():
                         table[col] = table[col].mask(after)
                 when = table[first].to_numpy(dtype="datetime64[us]") + (KINDS[h.kind].row_days - 1) * DAY
                 keep = np.isnat(left) | np.isnat(when) | (when < left)      # (a row's last day before it left)
-                if back is not None:                   # a churner that returned: active again from that day
-                    keep |= ~np.isnat(back[codes]) & (table[first].to_numpy(dtype="datetime64[us]") >= back[codes])
+                keep |= table[first].to_numpy(dtype="datetime64[us]") >= again   # returned: active again
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)
 

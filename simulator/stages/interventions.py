@@ -606,7 +606,7 @@ def _policy(p: Problems, path: str, rows: Any, types: list[str]) -> list[PolicyR
             continue
         expr = _compile(p, f"{rpath}.when", row["when"])
         mix = _check_weights(p, f"{rpath}.mix", row["mix"])
-        if mix is not None:
+        if mix is not None and types:          # (no types: the world's mix failed, said there)
             for kind in sorted(set(mix) - set(types)):
                 p.add(f"{rpath}.mix.{kind}", f"unknown intervention type {kind!r}" + did_you_mean(kind, types))
         if expr is not None and mix is not None and set(mix) <= set(types):
@@ -670,9 +670,8 @@ class InterventionsKind:
                 costs = None
             else:
                 for kind, cost in costs.items():
-                    if str(kind) not in (mix or {}):
-                        p.add(f"{group}.costs.{kind}", f"unknown intervention type (known: {', '.join(types)})"
-                              + did_you_mean(str(kind), types))
+                    if mix is not None and str(kind) not in mix:   # (no mix: its types are unknown, said there)
+                        p.add(f"{group}.costs.{kind}", "unknown intervention type" + did_you_mean(str(kind), types))
                     elif not _is_number(cost) or cost < 0:
                         p.add(f"{group}.costs.{kind}", f"must be a cost >= 0, got {cost!r}")
         mean_relative, declared = {}, c.get("mean_relative_effect") or {}
@@ -681,11 +680,10 @@ class InterventionsKind:
                   f"effect per decision, got {declared!r}")
             declared = {}
         for kind, value in declared.items():
-            if value is None:                      # (null: not declared)
+            if value is None or mix is None:       # (null: not declared; no mix: its types are unknown, said there)
                 continue
-            if str(kind) not in (mix or {}):
-                p.add(f"{group}.mean_relative_effect.{kind}", f"unknown intervention type (known: {', '.join(types)})"
-                      + did_you_mean(str(kind), types))
+            if str(kind) not in mix:
+                p.add(f"{group}.mean_relative_effect.{kind}", "unknown intervention type" + did_you_mean(str(kind), types))
             elif not _is_number(value) or not -1 <= value <= 1:
                 p.add(f"{group}.mean_relative_effect.{kind}", f"must be a mean relative change of the hazard in "
                       f"[-1, 1] (-0.12: a decision of this type cuts it by 12% on average), got {value!r}")
