@@ -30,7 +30,9 @@ class Problems:
         self.items: list[str] = []
 
     def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}")
+        item = f"{path}: {message}"
+        if item not in self.items:             # (two checks of one name say it once)
+            self.items.append(item)
 
     def raise_if_any(self) -> None:
         if self.items:

@@ -199,9 +199,18 @@ def _shocks(p: Problems, shocks: tuple, ctx: ParseContext, known: Mapping[str, D
                       f"{effect.kind} takes {shock_spec.KINDS[effect.kind]}")
 
 
-def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain]) -> None:
+def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain], stages: list) -> None:
     """Every missing-value condition reads known columns and is boolean; every fault is
-    taken by a stage of this world (a model-ready table that has the feature)."""
+    taken by a stage of this world (a model-ready table that has the feature); the column
+    of the returns is a new one."""
+    r = faults.reactivations
+    if r is not None:
+        writers = [s.name for s in stages if r.column in s.writes()] + \
+            [f"{s.name}.id.column" for s in stages if s.entity is not None and s.entity.column == r.column]
+        if len(writers) > 1:
+            others = [w for w in writers if w != next((s.name for s in stages if s.roles().get("returned")), None)]
+            p.add(f"{r.path}.column", f"must name a new partners column, {r.column!r} is already one "
+                  f"({', '.join(others or writers)} writes it)")
     for m in faults.missing:
         if m.where is not None:
             _expression(p, f"{m.path}.where", m.where, "bool", known)
@@ -271,7 +280,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
         for path, expr, expected in stage.expressions():
             exprtypes.check(p, path, expr, expected, known)
     _shocks(p, shocks, ctx, known)
-    _faults(p, faults, ctx, known)
+    _faults(p, faults, ctx, known, stages)
     golden_cfg = raw.get("golden") or {}
     records = golden_records.parse(p, golden_cfg, n, entities[0].entity, known) if entities else []
     candidates = _int(p, "golden.candidates", golden_cfg.get("candidates", 512), 1)

@@ -217,7 +217,14 @@ def test_the_truth_stays_clean_and_none_gives_clean_tables(tmp_path):
     ("+faults.late.dayly={share: 0.1, days: 2}", "faults.late.dayly: 'dayly' is not a history of this world "
                                                  "(activity.histories: tickets, daily"),
     ("+faults.late.tickets={share: 0.1, days: 2}", "faults.late.tickets: history 'tickets' is a 'tickets' history, "
-                                                   "which takes no faults yet (kinds that can: daily_activity)"),
+                                                   "which takes no faults yet (histories that can: daily; their "
+                                                   "kinds: daily_activity)"),
+    ("faults.reactivations.column=churned_at", "faults.reactivations.column: must name a new partners column, "
+                                               "'churned_at' is already one (churn.churn_date.column)"),
+    ("faults.reactivations.column=partner_id", "faults.reactivations.column: must name a new partners column, "
+                                               "'partner_id' is already one (population.id.column writes it)"),
+    ("faults.reactivations.column=region", "faults.reactivations.column: must name a new partners column, "
+                                           "'region' is already one (population writes it)"),
     ("faults.late.daily.days=0.5", "faults.late.daily.days: must be the mean delay of a late row in days"),
     ("faults.duplicates.daily.share=-0.1", "faults.duplicates.daily.share: must be a probability in [0, 1]"),
     ("faults.outages.lagos_tracker.end=2025-09-01", "faults.outages.lagos_tracker.end: must be after its start"),

@@ -139,7 +139,10 @@ class Activity(BaseStage):
             weights = [(f"{h.path}.{key}.{label}", frozenset(e.names) - set(h.inputs))
                        for key, (typ, _, _) in KINDS[h.kind].options.items() if typ == "exprs"
                        for label, e in h.options[key].items()]
-            out += [(h.path, h.reads - frozenset().union(*(names for _, names in weights))), *weights]
+            outages = [(f"{o.path}.where", o.where.names) for o in (h.faults.outages if h.faults else ())
+                       if o.where is not None]     # (an unknown name under the condition's own path)
+            own = h.reads - frozenset().union(*(names for _, names in [*weights, *outages]))
+            out += [(h.path, own), *weights, *outages]
         return out
 
     def steps(self) -> list[Step]:
@@ -721,7 +724,8 @@ class HistoriesKind:
             histories = [replace(h, calendar=cal, reads=h.reads | ({cal.by} if cal.by else set()))
                          if h.name in cal.histories else h for h in histories]
         faults = {str(name): ctx.history_faults(str(name)) for name in hists}   # (a broken one's too: said once)
-        histories = [_faulty(p, h, faults[h.name]) for h in histories]
+        able = [h.name for h in histories if KINDS[h.kind].faulty is not None]
+        histories = [_faulty(p, h, faults[h.name], able) for h in histories]
         by_name = {h.name: h for h in histories}
         ctx.names.keys(f"{group}.features", declared)
         features = []
@@ -773,16 +777,16 @@ class HistoriesKind:
                         write_now, write == "auto", limit or 0, snapshots)
 
 
-def _faulty(p: Problems, h: HistorySpec, faults: HistoryFaults | None) -> HistorySpec:
-    """``h`` with the faults declared on its table, which its kind must know how to read;
-    it reads the columns its outages' conditions do."""
+def _faulty(p: Problems, h: HistorySpec, faults: HistoryFaults | None, able: list[str]) -> HistorySpec:
+    """``h`` with the faults declared on its table, which its kind must know how to read
+    (``able``: the histories whose kind does); it reads the columns its outages' conditions do."""
     if faults is None:
         return h
     if KINDS[h.kind].faulty is None:
-        able = sorted(k.name for k in KINDS.values() if k.faulty is not None)
+        kinds = sorted(k.name for k in KINDS.values() if k.faulty is not None)
         for path in faults.paths:
-            p.add(path, f"history {h.name!r} is a {h.kind!r} history, which takes no faults yet (kinds that can: "
-                  f"{', '.join(able)})")
+            p.add(path, f"history {h.name!r} is a {h.kind!r} history, which takes no faults yet (histories that "
+                  f"can: {', '.join(able) or 'none in this world'}; their kinds: {', '.join(kinds)})")
         return h
     reads = frozenset().union(*(o.where.names for o in faults.outages if o.where is not None))
     return replace(h, faults=faults, reads=h.reads | reads)

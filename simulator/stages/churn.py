@@ -789,6 +789,9 @@ class ChurnKind:
                            (f"{group}.cohort", c.get("cohort", "in_cohort")), (f"{group}.truth", truth)):
             if name is not None:               # truth: null writes no oracle column
                 ctx.names.column(path, name)
+            if returned is not None and name == returned.column:
+                p.add(f"{returned.path}.column", f"must name a new partners column, {name!r} is already one "
+                      f"({path})")
         shifts = ctx.shock_effects("shift", group)
         for _, effect in shifts:
             if effect.target != group:
