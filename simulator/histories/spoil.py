@@ -25,35 +25,44 @@ class Spoil:
     """One block's faults, partners x grid days (column 0: ``day0``, epoch days)."""
 
     lag: np.ndarray | None       # int16 days each row arrives after its day (0: on time; None: no late rows)
-    twice: np.ndarray | None     # bool: written twice (None: no duplicates)
+    twice: np.ndarray | None     # int16 days its copy arrives after its day (-1: no copy; None: no duplicates)
     down: np.ndarray | None      # bool: not recorded, an outage (None: no outage touches the block)
 
     def seen(self, lo: int, hi: int, rows: int) -> np.ndarray:
         """int8, the first ``rows`` partners x grid days ``lo:hi``: how many times each day's
         row is in the warehouse on day ``hi - 1`` (a snapshot's date): 0 when it arrives
-        later or was never recorded, 2 when written twice, else 1."""
+        later or was never recorded, 2 when its copy has arrived too, else 1."""
+        left = np.arange(hi - lo - 1, -1, -1, dtype=np.int16)     # days from each day to the grid's last
         out = np.ones((rows, hi - lo), dtype=np.int8)
-        if self.twice is not None:
-            out += self.twice[:rows, lo:hi]
         if self.lag is not None:                  # arrived by the grid's last day
-            out *= self.lag[:rows, lo:hi] <= np.arange(hi - lo - 1, -1, -1, dtype=np.int16)
+            out *= self.lag[:rows, lo:hi] <= left
+        if self.twice is not None:                # (a copy arrives after its row)
+            copy = self.twice[:rows, lo:hi]
+            out += (copy >= 0) & (copy <= left)
         if self.down is not None:
             out *= ~self.down[:rows, lo:hi]
         return out
 
     def written(self, frame: pd.DataFrame, cells: np.ndarray, lo: int) -> pd.DataFrame:
         """``frame`` (one row per True cell of ``cells``, grid days ``lo`` on, row-major) as
-        the warehouse writes it: a duplicated row twice, each row with its lag (column
-        :data:`LAG`, in days until the stage dates it). Outages and rows arriving after
+        the warehouse writes it: a duplicated row twice, its copy right after it, each row
+        with its lag (column :data:`LAG`, in days until the stage dates it; a copy's later
+        than its original's). Outages and rows arriving after
         as_of are taken out once the rows are dated (:func:`recorded`)."""
         hi = lo + cells.shape[1]
         rows = cells.shape[0]
         if self.lag is not None:
             frame[LAG] = self.lag[:rows, lo:hi][cells]
         if self.twice is not None:
-            again = self.twice[:rows, lo:hi][cells]
+            copy = self.twice[:rows, lo:hi][cells]
+            again = copy >= 0
             if again.any():
                 frame = frame.take(np.repeat(np.arange(len(frame)), 1 + again.astype(np.intp))).reset_index(drop=True)
+                if LAG in frame:                  # the copy: the row after its original, arriving later
+                    at = np.cumsum(1 + again.astype(np.intp))[again] - 1
+                    lags = frame[LAG].to_numpy().copy()
+                    lags[at] = copy[again]
+                    frame[LAG] = lags
         return frame
 
 
@@ -66,9 +75,11 @@ def draw(faults: HistoryFaults, rng: Callable[[str], np.random.Generator], m: in
         late = _bernoulli(rng("late"), faults.late.share, m * k)
         lag = np.zeros((m, k), dtype=np.int16)
         lag.flat[late] = np.minimum(rng("late-days").geometric(1 / faults.late.days, late.size), 365)
-    if faults.duplicates is not None:
-        twice = np.zeros((m, k), dtype=bool)
-        twice.flat[_bernoulli(rng("duplicates"), faults.duplicates.share, m * k)] = True
+    if faults.duplicates is not None:             # a copy re-delivered: with late rows, later than its row
+        twice = np.full((m, k), -1, dtype=np.int16)
+        hit = _bernoulli(rng("duplicates"), faults.duplicates.share, m * k)
+        twice.flat[hit] = 0 if lag is None else np.minimum(
+            lag.flat[hit] + rng("duplicates-days").geometric(1 / faults.late.days, hit.size), 365)
     for outage, holds in zip(faults.outages, where):
         lo = int(np.clip(int(outage.start.astype(np.int64)) - day0, 0, k))
         hi = int(np.clip(int(outage.end.astype(np.int64)) - day0, 0, k))

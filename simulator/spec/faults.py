@@ -19,7 +19,9 @@ a fault no stage takes is refused with its path. Built so far:
   snapshot's features use only the rows ingested by its date, and the table written at
   as_of holds only the rows ingested by then.
 - ``duplicates``: history -> ``{share}``. Each row is written twice with probability
-  ``share``; a pipeline summing the table counts it twice.
+  ``share``: its copy is re-delivered (with late rows declared, a geometric number of days of
+  their mean after the original arrived, so only its ``ingested_at`` differs); a pipeline
+  summing the table counts it twice once both have arrived.
 - ``outages``: name -> ``{history, where, start, end}``. No row of the partners ``where``
   holds for is recorded on the days from ``start`` up to ``end`` (the first day recorded
   again), as a tracking script that was down would leave it.
