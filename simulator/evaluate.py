@@ -173,6 +173,7 @@ def _evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predict
     truth = grading.Truth(stage.types, stage.control, np.clip(p, 0, 1),
                           people[value].to_numpy(dtype=float) if value in people else None, stage.costs or {})
     out: dict = {"run": {"seed": spec.seed, "n_partners": spec.n, "predictions": int(len(predictions)),
+                         "cohort": int(len(truth_rows)),      # (the truth table: one row per partner of it)
                          "window": "the partner's next decision and its outcome window "
                                    f"({spec.timeline.episode_days} days)"},
                  "value_column": value}
@@ -265,8 +266,11 @@ def markdown(result: dict) -> str:
     which the page shows too)."""
     from .review.canvas import markdown_table
 
-    lines = [f"# Evaluation against the truth (seed {result['run']['seed']}, "
-             f"{result['run']['predictions']:,} predictions)", "", f"Policies over {result['run']['window']}."]
+    run = result["run"]
+    lines = [f"# Evaluation against the truth (seed {run['seed']}, {run['predictions']:,} predictions)", "",
+             f"Policies over {run['window']}."]
+    if _coverage(run):
+        lines += ["", _coverage(run)]
     for section, (heading, head, rows) in _tables(result).items():
         lines += ["", f"## {heading}", "", *markdown_table(head, rows)]
         if section == "policies" and result["regret"] is not None:
@@ -275,6 +279,15 @@ def markdown(result: dict) -> str:
 
 
 REGRET = "Regret (expected churners of the submitted policy minus the oracle's)"
+
+
+def _coverage(run: dict) -> str | None:
+    """A sentence when the predictions cover part of the cohort (a test split, say), so the
+    figures are read as those partners', not the world's."""
+    if not run.get("cohort") or run["predictions"] >= run["cohort"]:
+        return None
+    return (f"The predictions cover {run['predictions']:,} of the cohort's {run['cohort']:,} partners "
+            f"({run['predictions'] / run['cohort']:.1%}): every figure is over those partners.")
 
 
 def _tables(result: dict) -> dict[str, tuple[str, list[str], list[list]]]:
@@ -411,7 +424,9 @@ def html_page(result: dict) -> str:
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Evaluation (seed {run['seed']})</title><style>{STYLE}</style></head><body>"
             f"<h1>Evaluation against the truth</h1><p>seed {run['seed']}, {run['predictions']:,} predictions; "
-            f"policies over {html.escape(run['window'])}.</p>{regret}<div class=panels>{''.join(panels)}</div>"
+            f"policies over {html.escape(run['window'])}.</p>"
+            f"{f'<p>{html.escape(_coverage(run))}</p>' if _coverage(run) else ''}{regret}"
+            f"<div class=panels>{''.join(panels)}</div>"
             f"</body></html>")
 
 

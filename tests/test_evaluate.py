@@ -181,6 +181,23 @@ def test_json_format_prints_the_json(run, tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "regret" in page.lower()
 
 
+def test_predictions_for_part_of_the_cohort_say_so(run, tmp_path):
+    """A test split's predictions are graded over those partners, and every output says how
+    many of the cohort's they are; the whole cohort's say nothing of it."""
+    from simulator.evaluate import main
+
+    out, truth, _ = run
+    part = truth.sample(frac=0.3, random_state=0)
+    result = _graded(run, tmp_path, pd.DataFrame({"partner_id": part["partner_id"], "churn_probability": 0.2}))
+    assert result["run"]["predictions"] == len(part) and result["run"]["cohort"] == len(truth)
+    said = f"The predictions cover {len(part):,} of the cohort's {len(truth):,} partners (30.0%)"
+    assert said in (tmp_path / "ev" / "evaluation.md").read_text()
+    assert said.replace("'", "&#x27;") in (tmp_path / "ev" / "evaluation.html").read_text()
+    whole = pd.DataFrame({"partner_id": truth["partner_id"], "churn_probability": 0.2})
+    assert main([str(out), "--predictions", str(_write(tmp_path, whole, "all.csv")), "--out", str(tmp_path / "all")]) == 0
+    assert "The predictions cover" not in (tmp_path / "all" / "evaluation.md").read_text()
+
+
 @pytest.mark.parametrize("change, fragment", [
     (lambda f: f.assign(partner_id=["P99999999"] + f["partner_id"].tolist()[1:]),
      "pred.csv row 1, column partner_id: 'P99999999' is not a partner of this run's cohort"),
