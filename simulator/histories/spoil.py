@@ -48,7 +48,7 @@ class Spoil:
         the warehouse writes it: a duplicated row twice, its copy right after it, each row
         with its lag (column :data:`LAG`, in days until the stage dates it; a copy's later
         than its original's). Outages and rows arriving after
-        as_of are taken out once the rows are dated (:func:`recorded`)."""
+        as_of are taken out once the rows are dated (``Activity._spoiled``)."""
         hi = lo + cells.shape[1]
         rows = cells.shape[0]
         if self.lag is not None:
