@@ -204,13 +204,14 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain],
     taken by a stage of this world (a model-ready table that has the feature); the column
     of the returns is a new one."""
     r = faults.reactivations
-    if r is not None:
-        writers = [s.name for s in stages if r.column in s.writes()] + \
+    if r is not None:                          # (the churn stage's own columns: its parser says so)
+        others = [s.name for s in stages if r.column in s.writes() and s.roles().get("returned") != r.column] + \
             [f"{s.name}.id.column" for s in stages if s.entity is not None and s.entity.column == r.column]
-        if len(writers) > 1:
-            others = [w for w in writers if w != next((s.name for s in stages if s.roles().get("returned")), None)]
+        if others:
             p.add(f"{r.path}.column", f"must name a new partners column, {r.column!r} is already one "
-                  f"({', '.join(others or writers)} writes it)")
+                  f"({', '.join(others)} writes it)")
+        if r.path not in ctx.claimed:
+            p.add(r.path, "no stage of this world dates a churn (churn): nobody can return")
     for m in faults.missing:
         if m.where is not None:
             _expression(p, f"{m.path}.where", m.where, "bool", known)
@@ -220,8 +221,6 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain],
     for o in faults.outages:
         if o.where is not None:
             _expression(p, f"{o.path}.where", o.where, "bool", known)
-    if faults.reactivations is not None and faults.reactivations.path not in ctx.claimed:
-        p.add(faults.reactivations.path, "no stage of this world dates a churn (churn): nobody can return")
     for f in faults.of_histories:              # (a world without histories, activity=none, has no rows to spoil)
         if f.path not in ctx.claimed and ctx.histories is not None:
             p.add(f"{f.path}.history" if isinstance(f, fault_spec.Outage) else f.path,

@@ -53,9 +53,8 @@ from .checks import _compile, _date, _is_number, named_entries
 KINDS = {"missing": "a feature's values lost in a share of the model-ready rows: feature -> {share, where}",
          "late": "a share of a history's rows arriving late: history -> {share, days}",
          "duplicates": "a share of a history's rows written twice: history -> {share}",
-         "outages": "a history's rows not recorded for some partners and days: name -> {history, where, start, end}"}
-KINDS["reactivations"] = "churned partners returning, each on its own day: {share, days, column}"
-PLANNED: tuple[str, ...] = ()
+         "outages": "a history's rows not recorded for some partners and days: name -> {history, where, start, end}",
+         "reactivations": "churned partners returning, each on its own day: {share, days, column}"}
 
 
 @dataclass(frozen=True)
@@ -154,10 +153,7 @@ def parse(p: Problems, raw: Any) -> Faults:
         p.add("faults", f"must be a mapping of fault kind -> declarations ({', '.join(KINDS)}), got {raw!r}")
         return Faults()
     for key in raw:
-        if key in PLANNED:
-            p.add(f"faults.{key}", f"not built yet (issue \"Realism\", item 3): the faults built so far are "
-                  f"{', '.join(KINDS)}")
-        elif key not in KINDS:
+        if key not in KINDS:
             p.add(f"faults.{key}", f"unknown fault kind (known: {', '.join(KINDS)})" + did_you_mean(str(key), KINDS))
     return Faults(_missing(p, raw.get("missing")), *_per_history(p, raw), _outages(p, raw.get("outages")),
                   _reactivations(p, raw.get("reactivations")))

@@ -250,10 +250,14 @@ class Activity(BaseStage):
         return {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, m)) for f in feats}
 
     @staticmethod
-    def outage_rows(h: HistorySpec, env: Mapping[str, Any], n: int) -> list[np.ndarray]:
-        """Per outage of ``h``, the partners it holds for (its ``where`` on their state)."""
+    def outage_rows(h: HistorySpec, env: Mapping[str, Any] | pd.DataFrame, n: int) -> list[np.ndarray]:
+        """Per outage of ``h``, the partners it holds for (its ``where`` on their state:
+        ``env``'s columns, or a partners table's)."""
+        outages = h.faults.outages if h.faults is not None else ()
+        if isinstance(env, pd.DataFrame):
+            env = frame_env(env, set().union(*(o.where.names for o in outages if o.where is not None)))
         return [np.ones(n, dtype=bool) if o.where is None else np.asarray(evaluate(o.where, env, n), dtype=bool)
-                for o in (h.faults.outages if h.faults is not None else ())]
+                for o in outages]
 
     def _solve_inputs(self, ctx: RunContext, h: HistorySpec, inputs: dict[str, Any]) -> None:
         """Offset each measured input its kind can only realize as closely as a partner's
@@ -404,8 +408,7 @@ class Activity(BaseStage):
                                                                & ~again))})
             if h.faults is not None and h.faults.outages:   # (the partners rows are the key's codes)
                 when = table[cols[0]].to_numpy(dtype="datetime64[us]")
-                env = frame_env(partners, set().union(*(o.where.names for o in h.faults.outages if o.where)))
-                for o, holds in zip(h.faults.outages, self.outage_rows(h, env, len(partners))):
+                for o, holds in zip(h.faults.outages, self.outage_rows(h, partners, len(partners))):
                     out.append({"invariant": f"{h.table}: no row recorded in outage {o.name} ({o.start} up to {o.end})",
                                 "violations": int(np.count_nonzero(holds[codes] & (when >= o.start) & (when < o.end)))})
         return out
@@ -542,10 +545,8 @@ class Activity(BaseStage):
         if faults.outages and joined is not None:
             start = partners[joined].to_numpy(dtype="datetime64[us]")
             end = history_end(world, partners) + np.timedelta64(1, "D")
-            holds = self.outage_rows(h, frame_env(partners, set().union(*(o.where.names for o in faults.outages
-                                                                           if o.where is not None))), len(partners))
             found["outages"] = {}
-            for o, rows in zip(faults.outages, holds):
+            for o, rows in zip(faults.outages, self.outage_rows(h, partners, len(partners))):
                 lo = np.maximum(start, np.datetime64(o.start, "us"))
                 hi = np.minimum(end, np.datetime64(o.end, "us"))
                 days = np.where(rows, np.maximum((hi - lo) // np.timedelta64(1, "D"), 0), 0)

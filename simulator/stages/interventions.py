@@ -462,13 +462,12 @@ class Interventions(BaseStage):
         partner (a partner's decisions share its state)."""
         base = truth["base_churn_probability"].to_numpy(dtype=float)
         keep = base > 0
-        partner = truth[world.key].to_numpy()[keep]
+        codes = pd.factorize(truth[world.key].to_numpy()[keep])[0]
         out = []
         for kind, declared in self.mean_relative.items():
             r = truth[self.truth_column(kind)].to_numpy(dtype=float)[keep] / base[keep]
             m = r.size
             mean = float(r.mean()) if m else 0.0
-            codes = pd.factorize(partner)[0]
             resid = np.bincount(codes, r - mean) if m else np.zeros(0)       # per partner: its deviations' sum
             se = float(np.sqrt((resid ** 2).sum()) / max(m, 1))
             out.append(Target(f"{self.name}.mean_relative_effect.{kind}", declared, mean, se, m, "mean",
