@@ -9,11 +9,12 @@ lays their columns over the partners table's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from graphlib import TopologicalSorter
+from graphlib import CycleError, TopologicalSorter
 
 import numpy as np
 import pandas as pd
 
+from .errors import ConfigError
 from .spec.model import Domain
 from .stage import RunContext, Stage
 
@@ -34,13 +35,18 @@ def _reads(stage: Stage) -> frozenset[str]:
     return frozenset().union(*(names for _, names in stage.reads()))
 
 
+def _gives(stage: Stage) -> frozenset[str]:
+    return stage.varying() | frozenset(stage.writes())
+
+
 def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list[Stage]:
     """The stages whose columns move (those giving a column of ``needed``, and every moving
     stage they read, when it is given), each after the moving stages it reads."""
     moving = [s for s in stages if s.varying()]
     # (a column both give, as a feature a history computes over the drawn column it
-    # realizes, is the later's: a stage waits only for what it reads and does not give)
-    after = {s.name: {o.name for o in moving if o is not s and (o.varying() - s.varying()) & _reads(s)}
+    # realizes, is the later's: a stage waits only for what it reads and does not give,
+    # moving or not)
+    after = {s.name: {o.name for o in moving if o is not s and (o.varying() - _gives(s)) & _reads(s)}
              for s in moving}
     if needed is not None:
         keep = {s.name for s in moving if s.varying() & frozenset(needed)}
@@ -52,7 +58,13 @@ def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list
                     todo.append(name)
         after = {k: v & keep for k, v in after.items() if k in keep}
     by_name = {s.name: s for s in moving}
-    return [by_name[name] for name in TopologicalSorter(after).static_order()]
+    try:
+        order = list(TopologicalSorter(after).static_order())
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise ConfigError([f"{cycle}: each reads a column the other moves through the horizon; declare one of "
+                           "them with persistence: 1 (it holds) or drop the read"]) from None
+    return [by_name[name] for name in order]
 
 
 def state_at(ctx: RunContext, stages: Sequence[Stage], when: np.datetime64, gone: np.ndarray,

@@ -183,6 +183,19 @@ def test_no_burn_in_keeps_every_snapshots_average_under_its_cap(compose):
     assert (panel["avg_commission_3m"] > 0.5 * cap).any()          # (partners near the cap are there)
 
 
+def test_a_drawn_column_a_history_realizes_may_hold(compose):
+    """``persistence: 1`` on the average the commissions realize: the population no longer
+    moves it, so it reads its own column, not the history's feature of the same name (this
+    made a cycle, population -> activity -> population, and a traceback). Each partner's
+    tier proximity, computed from that column, is then the same at every snapshot (it
+    moves when the column does)."""
+    world = generate(compose(["experiment=horizon_histories", "n_partners=2000", "db=none", "output.report=false",
+                              "population.columns.avg_commission_3m.persistence=1"]))
+    panel = world["features_panel"]
+    assert panel["snapshot_date"].nunique() == 12
+    assert (panel.groupby("partner_id", observed=True)["tier_proximity_score"].nunique() == 1).all()
+
+
 def test_a_horizons_period_must_be_the_histories_window(compose):
     from simulator.errors import ConfigError
     from simulator.load import load_spec
