@@ -141,9 +141,11 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
     reach = -(-kind.span(h) // kind.forward.days) - 1      # earlier dates whose grid overlaps a date's
-    full = act.write or h.faults is not None               # (a faulty table's features read its written days)
     span, period = kind.span(h), kind.forward.days
     snapshots = range(tl.burn_in, tl.burn_in + tl.snapshots)   # the dates the model-ready tables are taken on
+    # the days' columns drawn (a date's own streams) where rows are written, and at a faulty
+    # table's snapshots, whose features read the days written
+    full = [act.write or (h.faults is not None and j in snapshots) for j in range(days.size)]
     down = act.outage_rows(h, env, n)                      # per outage, the partners it holds for
     day0 = int(days[0].astype(np.int64)) - (span - 1)      # the epoch day of the whole grid's first day
 
@@ -175,9 +177,9 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
             try:
-                b = kind.forward.start(h, inp, rng, full, days.size - 1, exact=exact, lag=lag,
+                b = kind.forward.start(h, inp, rng, full[j], days.size - 1, exact=exact, lag=lag,
                                        rows=stop - start) if j == 0 else \
-                    kind.forward.advance(h, blocks[-1], inp, rng, full, exact=exact, lag=lag)
+                    kind.forward.advance(h, blocks[-1], inp, rng, full[j], exact=exact, lag=lag)
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
@@ -190,6 +192,8 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                 for i in range(max(0, j - reach) if kind.forward.rewrites else j, j):
                     out[i] = features(i, blocks[i])
             out.append(features(j, b))
+            if not act.write and j > reach:           # (no later date reads it again: its memory back)
+                blocks[j - reach - 1] = None
         if not act.write:
             return out, None
         if kind.forward.frame_history is not None:     # (its last block ends on as_of; no faulty kind has one)
