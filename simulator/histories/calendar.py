@@ -182,10 +182,15 @@ def weights(cal: Calendar, group: np.ndarray, end: np.ndarray | int, k: int) -> 
         return np.zeros((0, k))
     lo, hi = int(end.min()) - k + 1, int(end.max())
     first, table, _ = _table(cal, _year(lo), _year(hi))
-    days = (end - first)[..., None] + np.arange(1 - k, 1)
-    if days.ndim == 1:                                     # one end for every partner
-        return table[:, days][np.asarray(group)]
-    return table[np.asarray(group)[:, None], days]
+    group = np.asarray(group)
+    if end.ndim == 0:                                      # one end for every partner
+        return table[:, end - first + np.arange(1 - k, 1)][group]
+    # most partners share their country and end (the feature date): each pair's days are
+    # gathered once, then copied to its partners' rows
+    ends = hi - lo + 1
+    pairs, inverse = np.unique(group.astype(np.int64) * ends + (end - lo), return_inverse=True)
+    days = (pairs % ends + lo - first)[:, None] + np.arange(1 - k, 1)
+    return table[(pairs // ends)[:, None], days][inverse]
 
 
 def _weekday(days: np.ndarray) -> np.ndarray:
