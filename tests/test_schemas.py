@@ -54,6 +54,20 @@ def test_network_must_be_a_tree_of_known_partners(world):
     assert "is a master partner" in str(info.value)
 
 
+def test_decision_truth_rows_must_be_the_interventions_rows(world):
+    """decision_truth's row i is interventions' row i: a key or type out of step is caught,
+    and the copy the check compares against (an equal column, another index) passes."""
+    spec, tables = world
+    truth = tables["decision_truth"]
+    validate_tables(spec, {**tables, "decision_truth": truth.set_index(truth.index + 5)})
+    for col in ("partner_id", "intervention_type"):
+        bad = truth.copy()
+        other = int((truth[col] != truth[col].iloc[0]).to_numpy().argmax())    # (a row whose value differs)
+        bad.loc[[0, other], col] = bad.loc[[other, 0], col].to_numpy()
+        with pytest.raises(ValidationError, match=f"column {col}, check {col} of the interventions row"):
+            validate_tables(spec, {**tables, "decision_truth": bad})
+
+
 def test_a_failed_write_leaves_no_partial_files(tmp_path, world):
     _, tables = world
     unwritable = pd.DataFrame({"x": [object()]})           # Arrow cannot convert this

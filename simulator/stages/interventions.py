@@ -337,7 +337,8 @@ class Interventions(BaseStage):
         out = {self.table_name: interventions, self.truth_table: truth}
         if self.decision_table:
             table = tables[self.table_name]
-            same = lambda col: pa.Check(lambda s: np.array_equal(s.to_numpy(), table[col].to_numpy()),
+            # (Series.equals: values and dtype, compared in Arrow or numpy, not object by object)
+            same = lambda col: pa.Check(lambda s: s.reset_index(drop=True).equals(table[col].reset_index(drop=True)),
                                         name=f"{col} of the {self.table_name} row of the same position")
             out[self.decision_table] = pa.DataFrameSchema({
                 # (unique because interventions' ids are, and these are the same, row by row)
