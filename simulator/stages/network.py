@@ -159,28 +159,57 @@ def _cluster(spec: "Network", slots: np.ndarray, chosen: np.ndarray, churned: np
 def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: np.random.Generator,
            feature_date: np.datetime64, leavers: bool = False) -> Edges:
     """Swap subs that left on or before their master joined with staying subs of masters
-    that joined before they left (rounds of whole-array swaps; the first ``fixed`` edges,
-    a golden master's, stay); ``leavers``: a horizon's (most subs leave some time), named in
-    the refusal."""
+    that joined before they left (the first ``fixed`` edges, a golden master's, stay).
+    Rounds of whole-array swaps at random first; where they collide and strand a sub (a
+    less constrained one took the only staying sub it could have), an exact matching from
+    the start (:func:`_match_exactly`). ``leavers``: a horizon's (most subs leave some
+    time), named in the refusal."""
     sub = edges.sub.copy()
     created_m = joined[edges.master]
     for _ in range(20):
         bad = np.flatnonzero(gone[sub] <= created_m)
         if bad.size == 0:
             return Edges(edges.master, sub)
-        cand = np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))      # staying subs
-        cand = cand[cand >= fixed]
-        cand = cand[np.argsort(created_m[cand], kind="stable")]
-        limit = np.searchsorted(created_m[cand], gone[sub[bad]], side="left")
+        cand, limit = _staying(sub, bad, created_m, gone, fixed, feature_date)
         ok = limit > 0
         bad, limit = bad[ok], limit[ok]
         pick = cand[(rng.random(bad.size) * limit).astype(np.int64)]
         _, first = np.unique(pick, return_index=True)          # one swap per partner edge a round
         bad, pick = bad[first], pick[first]
         sub[bad], sub[pick] = sub[pick], sub[bad].copy()
-    raise ConfigError(["network: cannot match subs that left before their master joined to masters that had "
-                       "joined by then; " + ("raise n_partners or block_size" if leavers else
-                                             "lower churn.earlier.days or raise n_partners")])
+    sub = _match_exactly(edges.sub.copy(), created_m, gone, fixed, feature_date)
+    if sub is None:
+        raise ConfigError(["network: cannot match subs that left before their master joined to masters that had "
+                           "joined by then; " + ("raise n_partners or block_size" if leavers else
+                                                 "lower churn.earlier.days or raise n_partners")])
+    return Edges(edges.master, sub)
+
+
+def _staying(sub: np.ndarray, bad: np.ndarray, created_m: np.ndarray, gone: np.ndarray, fixed: int,
+             feature_date: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+    """The edges of staying subs, by their master's joining, and for each of ``bad`` how
+    many of them it may take (those whose master joined before it left: a prefix)."""
+    cand = np.flatnonzero(np.isnat(gone[sub]) | (gone[sub] > feature_date))
+    cand = cand[cand >= fixed]
+    cand = cand[np.argsort(created_m[cand], kind="stable")]
+    return cand, np.searchsorted(created_m[cand], gone[sub[bad]], side="left")
+
+
+def _match_exactly(sub: np.ndarray, created_m: np.ndarray, gone: np.ndarray, fixed: int,
+                   feature_date: np.datetime64) -> np.ndarray | None:
+    """Every misplaced sub swapped with a distinct staying sub it may take, or None when no
+    such matching exists: each may take a prefix of the staying subs, so giving the most
+    constrained the first, the next the second, and so on matches them all exactly when
+    Hall's condition holds (the k-th most constrained may take more than k)."""
+    bad = np.flatnonzero(gone[sub] <= created_m)
+    cand, limit = _staying(sub, bad, created_m, gone, fixed, feature_date)
+    order = np.argsort(limit, kind="stable")
+    bad, limit = bad[order], limit[order]
+    if (limit <= np.arange(bad.size)).any():
+        return None
+    pick = cand[:bad.size]
+    sub[bad], sub[pick] = sub[pick], sub[bad].copy()
+    return sub
 
 
 def features(edges: Edges, n: int, masters: np.ndarray, churned: np.ndarray,
