@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .helppage import register as register_help
 from .secrets import mask_log_records, mask_streams
 
@@ -304,9 +304,43 @@ def _compose_once() -> None:
         Hydra.get_mode = lambda self, config_name, overrides: None
 
 
+def _config_errors_are_bad_input() -> None:
+    """Hydra reports a config it cannot compose (an override of a key that does not exist,
+    a group option that does not) as it reports a crash, with exit code 1. Those are bad
+    input: the same message, a close key where there is one, and exit code 2. A Hydra
+    without these internals (moved) reports them itself, as before."""
+    try:
+        from hydra._internal import utils
+        from hydra.errors import CompactHydraException
+    except ImportError:
+        return
+    report = getattr(utils, "run_and_report", None)
+    if not callable(report):
+        return
+
+    def run_and_report(func):
+        def composed():
+            try:
+                return func()
+            except CompactHydraException as exc:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                cause = exc.__cause__
+                text = str(exc) + (f"\n{cause}" if cause is not None else "")
+                parent, key = getattr(cause, "parent_node", None), getattr(cause, "key", None)
+                if isinstance(parent, DictConfig) and key is not None and "not in struct" in str(cause):
+                    text += "\n" + did_you_mean(str(key), [str(k) for k in parent.keys()]).strip()
+                print(text, file=sys.stderr)
+                sys.exit(2)
+        return report(composed)
+
+    utils.run_and_report = run_and_report
+
+
 def _checked_main() -> None:
     """The pre-checks of the command line's config files and run directory, then Hydra."""
     mask_log_records()                         # before Hydra logs the overrides of a sweep
+    _config_errors_are_bad_input()
     from .preflight import command_line_decides_mode, run_dir_problem, scan, search_dirs
 
     found = scan(search_dirs(sys.argv[1:], conf_dir()))

@@ -43,6 +43,8 @@ def test_formats_override_and_output_message(tmp_path):
     ("n_partners=abc", "n_partners: must be a whole number >= 1, got 'abc'"),
     ("n_partners=-5", "n_partners: must be a whole number >= 1, got -5"),
     ("region_mix=nope", "Could not find 'region_mix/nope'"),
+    ("n_partnerz=5", "did you mean 'n_partners'?"),                # (Hydra's own refusals: exit 2 as well)
+    ("churn.target_rat=0.3", "did you mean 'target_rate'?"),
     ("population.columns.tenure_drawn.dist=expo", "unknown sampler 'expo'"),
     ("population.columns.tenure_drawn.scale=-3", "must be a number > 0"),
     ("region_mix.weights.Brazil=0.5", "weights sum to 1.333"),
@@ -55,7 +57,7 @@ def test_formats_override_and_output_message(tmp_path):
 def test_bad_override_is_refused_before_generation(tmp_path, override, fragment):
     out = tmp_path / "run"
     proc = run_cli("n_partners=1500", override, out_dir=out, check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 2, proc.stderr
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     written = {p.name for p in out.iterdir()} if out.exists() else set()

@@ -18,8 +18,8 @@ COMMANDS = (
 )
 EXIT_CODES = (
     "0  success",
-    "1  refused by Hydra",
-    "2  config problem found by the simulator",
+    "1  an unexpected error",
+    "2  a config problem",
     "3  a table failed its schema",
     "4  the database load failed",
 )

@@ -218,7 +218,11 @@ class ScenariosKind:
                 shares = None
             else:
                 known = [*(r.name for r in parsed), str(c.get("fallback"))]
-                shares = {k: v for k, v in shares.items() if v is not None}   # null: left out
+                # null: left out; so is the share of a scenario whose rule is (network=none
+                # removes Network_Contagion after an experiment declared its share)
+                rules = c.get("rules") if isinstance(c.get("rules"), Mapping) else {}
+                removed = {str(k) for k, v in rules.items() if v is None}
+                shares = {k: v for k, v in shares.items() if v is not None and str(k) not in removed}
                 for name, share in shares.items():
                     if str(name) not in known:
                         p.add(f"{group}.shares.{name}", "unknown churn scenario" + did_you_mean(str(name), known))
