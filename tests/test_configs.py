@@ -127,3 +127,19 @@ def test_a_broken_history_is_reported_once_not_by_every_reader_of_its_features(c
         load_spec(compose(["activity.histories.daily.kind=hourly"]))
     assert info.value.problems == ["activity.histories.daily.kind: unknown history kind 'hourly' "
                                    "(known: commissions, daily_activity, payouts, tickets, weekly_rates)"]
+
+
+@pytest.mark.parametrize("experiment", ["horizon", "horizon_histories", "easy_signal", "hard_signal",
+                                        "targeted_calls", "seed_literal"])
+def test_an_experiments_network_contagion_share_goes_with_the_network(compose, experiment):
+    """These experiments declare a Network_Contagion share; network=none removes the
+    scenario's rule (it composes before the experiment), and the share goes with it. A
+    share of a scenario that never existed stays refused (tests/test_bad_inputs.py)."""
+    with_network = load_spec(compose([f"experiment={experiment}"]))
+    without = load_spec(compose([f"experiment={experiment}", "network=none"]))
+    assert "Network_Contagion" in _shares(with_network) and "Network_Contagion" not in _shares(without)
+    assert set(_shares(without)) == set(_shares(with_network)) - {"Network_Contagion"}
+
+
+def _shares(spec) -> dict[str, float]:
+    return next(s.shares for s in spec.stages if getattr(s, "shares", None) is not None)
