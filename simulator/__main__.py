@@ -325,8 +325,8 @@ def _config_errors_are_bad_input() -> None:
             except CompactHydraException as exc:
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
-                cause = exc.__cause__
-                text = str(exc) + (f"\n{cause}" if cause is not None else "")
+                cause, override = exc.__cause__, getattr(exc, "override", None)
+                text = (f"{override}: " if override else "") + str(exc) + (f"\n{cause}" if cause is not None else "")
                 parent, key = getattr(cause, "parent_node", None), getattr(cause, "key", None)
                 if isinstance(parent, DictConfig) and key is not None and "not in struct" in str(cause):
                     text += "\n" + did_you_mean(str(key), [str(k) for k in parent.keys()]).strip()

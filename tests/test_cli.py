@@ -45,6 +45,7 @@ def test_formats_override_and_output_message(tmp_path):
     ("region_mix=nope", "Could not find 'region_mix/nope'"),
     ("n_partnerz=5", "did you mean 'n_partners'?"),                # (Hydra's own refusals: exit 2 as well)
     ("churn.target_rat=0.3", "did you mean 'target_rate'?"),
+    ("n_partners=[1,", "n_partners=[1,: no viable alternative"),
     ("population.columns.tenure_drawn.dist=expo", "unknown sampler 'expo'"),
     ("population.columns.tenure_drawn.scale=-3", "must be a number > 0"),
     ("region_mix.weights.Brazil=0.5", "weights sum to 1.333"),
