@@ -157,6 +157,8 @@ class Run:
         X holds the :attr:`features` only, in their order: not the key (the index), not the
         churn label or scenario, and not ``is_master_affiliate`` (carried beside the features,
         not one of the seed's 18; a master is the row whose network features are not null).
+        X keeps the tables' dtypes (a flag ``bool``, a masters-only count ``Int64``):
+        ``X.astype(float)`` is the numeric matrix, nulls as NaN.
         y is the churn label (churn in the label window after the snapshot). ``snapshot``: a
         date (a string or a Timestamp) among :meth:`snapshots`, read from ``features_panel``;
         None, the last one: ``partners_engineered``. An unknown snapshot raises ValueError

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -70,6 +71,9 @@ def test_X_y_is_partners_engineered_without_its_key_labels_or_scenario(default_r
         Xs, ys = run.X_y(snapshot)         # from features_panel: the same rows at the one snapshot
         pd.testing.assert_frame_equal(Xs, X)
         pd.testing.assert_series_equal(ys, y)
+    numeric = X.astype(float).to_numpy()             # (as the README says: nulls as NaN)
+    assert numeric.dtype == np.float64 and np.array_equal(np.isnan(numeric), X.isna().to_numpy())
+    assert X.isna().to_numpy().any()                 # (the masters-only network features)
 
 
 def test_every_file_and_every_loaded_table_has_one_key_dtype(default_run):
