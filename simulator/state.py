@@ -62,8 +62,8 @@ def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list
         order = list(TopologicalSorter(after).static_order())
     except CycleError as exc:
         cycle = " -> ".join(exc.args[1])
-        raise ConfigError([f"{cycle}: each reads a column the other moves through the horizon; declare one of "
-                           "them with persistence: 1 (it holds) or drop the read"]) from None
+        raise ConfigError([f"{cycle}: each reads a column another moves through the horizon; hold one of "
+                           "those columns (persistence: 1) or drop the read"]) from None
     return [by_name[name] for name in order]
 
 

@@ -218,8 +218,8 @@ class ScenariosKind:
                 shares = None
             else:
                 known = [*(r.name for r in parsed), str(c.get("fallback"))]
-                # null: left out; so is the share of a scenario whose rule is (network=none
-                # removes Network_Contagion after an experiment declared its share)
+                # null: left out, as is the share of a scenario whose rule is null (network=none
+                # removes Network_Contagion's rule; an experiment composed after it declares the share)
                 rules = c.get("rules") if isinstance(c.get("rules"), Mapping) else {}
                 removed = {str(k) for k, v in rules.items() if v is None}
                 shares = {k: v for k, v in shares.items() if v is not None and str(k) not in removed}
