@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 BETA_GRID = 1 << 14 | 1          # uniforms at which a beta's quantile is exact (then linear)
@@ -55,11 +56,11 @@ def _by_value(u: np.ndarray, params: tuple, quantiles) -> np.ndarray:
     if arrays[0].ndim == 0:
         return quantiles(u, *(float(a) for a in arrays))
     group = np.zeros(u.shape, dtype=np.int64)
-    for a in arrays:                          # one code per combination
-        values, which = np.unique(a, return_inverse=True)
+    for a in arrays:                          # one code per combination (hashed: 3x np.unique's sort)
+        which, values = pd.factorize(a.ravel(), sort=True, use_na_sentinel=False)   # (NaN a value, last)
         group = group * values.size + which.reshape(u.shape)
     out = np.empty(u.shape, dtype=float)
-    for code in np.unique(group):
+    for code in np.flatnonzero(np.bincount(group.ravel())):     # (the codes present, ascending)
         rows = group == code
         i = int(np.argmax(rows))
         out[rows] = quantiles(u[rows], *(float(a[i]) for a in arrays))
