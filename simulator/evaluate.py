@@ -269,8 +269,8 @@ def markdown(result: dict) -> str:
     run = result["run"]
     lines = [f"# Evaluation against the truth (seed {run['seed']}, {run['predictions']:,} predictions)", "",
              f"Policies over {run['window']}."]
-    if _coverage(run):
-        lines += ["", _coverage(run)]
+    if coverage := _coverage(run):
+        lines += ["", coverage]
     for section, (heading, head, rows) in _tables(result).items():
         lines += ["", f"## {heading}", "", *markdown_table(head, rows)]
         if section == "policies" and result["regret"] is not None:
@@ -420,12 +420,13 @@ def html_page(result: dict) -> str:
     panels += [tables["policies"], tables.get("ope", "")]
     run = result["run"]
     regret = "" if result["regret"] is None else f"<p>{REGRET}: <b>{result['regret']:,.3f}</b></p>"
+    coverage = _coverage(run)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Evaluation (seed {run['seed']})</title><style>{STYLE}</style></head><body>"
             f"<h1>Evaluation against the truth</h1><p>seed {run['seed']}, {run['predictions']:,} predictions; "
             f"policies over {html.escape(run['window'])}.</p>"
-            f"{f'<p>{html.escape(_coverage(run))}</p>' if _coverage(run) else ''}{regret}"
+            f"{f'<p>{html.escape(coverage)}</p>' if coverage else ''}{regret}"
             f"<div class=panels>{''.join(panels)}</div>"
             f"</body></html>")
 

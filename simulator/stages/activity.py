@@ -352,9 +352,10 @@ class Activity(BaseStage):
                     after = ~np.isnat(left) & (when >= left) & ~(when >= again)    # (NaT: never back)
                     if after.any():
                         table[col] = table[col].mask(after)
-                when = table[first].to_numpy(dtype="datetime64[us]") + (KINDS[h.kind].row_days - 1) * DAY
+                day = table[first].to_numpy(dtype="datetime64[us]")
+                when = day + (KINDS[h.kind].row_days - 1) * DAY
                 keep = np.isnat(left) | np.isnat(when) | (when < left)      # (a row's last day before it left)
-                keep |= table[first].to_numpy(dtype="datetime64[us]") >= again   # returned: active again
+                keep |= day >= again                                         # returned: active again
                 if not keep.all():
                     ctx.tables[h.table] = table[keep].reset_index(drop=True)
 

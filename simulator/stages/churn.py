@@ -43,9 +43,9 @@ from ..expr import Expr, evaluate
 from ..plan import Step
 from ..review.data import Auc, FigureSpec, Headline, Rate, StageReview, Survival, Target, TargetBars
 from ..spec.checks import _compile, _int, _is_number, named_entries
+from ..spec.faults import Reactivations
 from ..spec.model import Domain, RuleSpec
 from ..spec.shape import Open
-from ..spec.faults import Reactivations
 from ..spec.shocks import Shock, ShockEffect, applied, first_start, phases
 from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
@@ -485,6 +485,7 @@ class Churn(BaseStage):
         when = gone + days * DAY
         ctx.env[r.column] = np.where(back & ~np.isnat(gone) & (when <= np.datetime64(ctx.world.as_of, "us")),
                                      when, np.datetime64("NaT", "us"))
+
     def _periods(self, ctx: RunContext, pinned: np.ndarray, later: frozenset[str] = frozenset()) -> "Periods":
         env, n, tl = ctx.env, ctx.n, ctx.world.timeline
         effect = np.asarray(env[self.treatment], dtype=float) if self.treatment else np.zeros((n, tl.periods))
