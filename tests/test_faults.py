@@ -12,6 +12,8 @@ import pytest
 
 from conftest import refusal, run_cli
 
+GOLDEN = [f"P0000{i}" for i in range(1, 6)]              # the default world's golden records
+
 
 def test_the_declared_share_is_lost_and_counted(default_run):
     """Each entry of faults.missing is a stats.json target: the share of partners_engineered's
@@ -107,16 +109,18 @@ def test_history_faults_are_declared_realized_and_read_as_a_pipeline_reads_them(
     before = activity.shift()[again]                       # a copy: right after its row, re-delivered later
     assert (activity[again].drop(columns="ingested_at").to_numpy() == before.drop(columns="ingested_at").to_numpy()).all()
     assert (activity.loc[again, "ingested_at"] > before["ingested_at"]).all() and not activity.duplicated().any()
-    nigeria = partners["region"].eq("Nigeria").reindex(activity["partner_id"].astype(str)).to_numpy()
+    golden = partners.index.isin(GOLDEN)                   # (spared: tests below)
+    nigeria = (partners["region"].eq("Nigeria") & ~golden).reindex(activity["partner_id"].astype(str)).to_numpy()
     down = (activity["activity_date"] >= "2025-09-15") & (activity["activity_date"] < "2025-09-18")
     assert down.any() and not (nigeria & down).any()
     outage = stats["realized"]["faults"]["outages"]["lagos_tracker"]
-    nigeria_live = partners["region"].eq("Nigeria") & (partners["created_at"] < "2025-09-18") & \
+    nigeria_live = partners["region"].eq("Nigeria") & ~golden & (partners["created_at"] < "2025-09-18") & \
         (partners["churned_at"].isna() | (partners["churned_at"] > "2025-09-15"))       # a live day in the outage
     assert outage["partners"] == nigeria_live.sum() > 100
     assert outage["partners"] < outage["rows_not_recorded"] <= 3 * outage["partners"]
     assert {i["invariant"]: i["violations"] for i in stats["invariants"]}[
-        "activity_daily: no row recorded in outage lagos_tracker (2025-09-15 up to 2025-09-18)"] == 0
+        "activity_daily: no row recorded in outage lagos_tracker (2025-09-15 up to 2025-09-18) but the golden "
+        "records'"] == 0
     engineered = default_run.parquet("partners_engineered").set_index("partner_id")
     found = _recomputed(activity, engineered.index, FEATURE_DATE)
     _agree(found, engineered, "partners_engineered")
@@ -124,6 +128,28 @@ def test_history_faults_are_declared_realized_and_read_as_a_pipeline_reads_them(
     truth = partners.loc[engineered.index]
     assert (truth["login_count_30d"] != engineered["login_count_30d"]).mean() > 0.05
     assert (truth["days_since_last_interaction"] != engineered["days_since_last_interaction"]).any()
+
+
+def test_the_golden_records_are_spared(default_run, compose):
+    """The warehouse loses nothing of a golden record: the model-ready table shows every
+    pinned feature as pinned (the demo's records are what they say), and P00005, a Nigerian
+    partner in this world, has its daily rows through the outage that every other Nigerian
+    partner's lack, each once and on time."""
+    records = compose([]).golden.records
+    engineered = default_run.parquet("partners_engineered").set_index("partner_id")
+    pinned = [(pid, column, value) for pid, pins in records.items() for column, value in pins.items()
+              if column in engineered.columns]
+    assert len(pinned) >= 20 and "login_trend_30d" in {c for _, c, _ in pinned}
+    for pid, column, value in pinned:
+        assert engineered.loc[pid, column] == pytest.approx(value, abs=1e-9), (pid, column)
+    partners = default_run.parquet("partners").set_index("partner_id")
+    activity = default_run.parquet("activity_daily")
+    mine = activity[activity["partner_id"].astype(str).isin(GOLDEN)]
+    assert (mine["ingested_at"] == mine["activity_date"]).all()
+    assert not mine.duplicated(["partner_id", "activity_date"]).any()
+    nigerian = partners.loc[GOLDEN, "region"].eq("Nigeria")      # (P00003 and P00005 in this world)
+    down = mine["activity_date"].between("2025-09-15", "2025-09-17")
+    assert nigerian.any() and mine.loc[down, "partner_id"].astype(str).isin(nigerian[nigerian].index).any()
 
 
 @pytest.mark.slow

@@ -202,7 +202,7 @@ class Activity(BaseStage):
         pins = self.history_pins(world, h, feats)
         key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
         span = kind.span(h)
-        where = self.outage_rows(h, env, n)
+        where = self.outage_rows(h, env, n, ctx.gold.rows)
         day0 = _epoch_day(world.feature_date) - (span - 1)
 
         def block(start: int) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, np.ndarray]]:
@@ -220,7 +220,8 @@ class Activity(BaseStage):
             if h.faults is None:
                 return values, frame, {}
             faults = spoil.draw(h.faults, lambda part: ctx.rng("faults", h.name, part, str(start // BLOCK)),
-                                stop - start, span, day0, [w[start:stop] for w in where])
+                                stop - start, span, day0, [w[start:stop] for w in where],
+                                spoil.within(ctx.gold.rows, start, stop))
             seen = self.features_of(feats, kind.faulty.observe(h, data, faults.seen(0, span, stop - start)), reads,
                                     stop - start)
             return values, frame if frame is None else faults.written(frame, kind.faulty.cells(h, data), 0), seen
@@ -250,14 +251,19 @@ class Activity(BaseStage):
         return {f.name: columns.finish(f.column, evaluate(f.column.expr, fenv, m)) for f in feats}
 
     @staticmethod
-    def outage_rows(h: HistorySpec, env: Mapping[str, Any] | pd.DataFrame, n: int) -> list[np.ndarray]:
+    def outage_rows(h: HistorySpec, env: Mapping[str, Any] | pd.DataFrame, n: int,
+                    spared: Any = ()) -> list[np.ndarray]:
         """Per outage of ``h``, the partners it holds for (its ``where`` on their state:
-        ``env``'s columns, or a partners table's)."""
+        ``env``'s columns, or a partners table's), but the ``spared`` rows (the golden
+        records, whose rows all arrive)."""
         outages = h.faults.outages if h.faults is not None else ()
         if isinstance(env, pd.DataFrame):
             env = frame_env(env, set().union(*(o.where.names for o in outages if o.where is not None)))
-        return [np.ones(n, dtype=bool) if o.where is None else np.asarray(evaluate(o.where, env, n), dtype=bool)
-                for o in outages]
+        out = [np.ones(n, dtype=bool) if o.where is None else np.array(evaluate(o.where, env, n), dtype=bool)
+               for o in outages]
+        for holds in out:
+            holds[np.asarray(spared, dtype=np.intp)] = False
+        return out
 
     def _solve_inputs(self, ctx: RunContext, h: HistorySpec, inputs: dict[str, Any]) -> None:
         """Offset each measured input its kind can only realize as closely as a partner's
@@ -372,7 +378,7 @@ class Activity(BaseStage):
             table[spoil.LAG] = pd.Series(arrived, index=table.index, copy=False)
             keep &= arrived <= np.datetime64(ctx.world.as_of, "us")
         codes = table[ctx.world.key].cat.codes.to_numpy()
-        for outage, holds in zip(h.faults.outages, self.outage_rows(h, ctx.env, ctx.n)):
+        for outage, holds in zip(h.faults.outages, self.outage_rows(h, ctx.env, ctx.n, ctx.gold.rows)):
             keep &= ~(holds[codes] & (when >= outage.start) & (when < outage.end))
         if not keep.all():
             ctx.tables[h.table] = table[keep].reset_index(drop=True)
@@ -409,8 +415,10 @@ class Activity(BaseStage):
                                                                & ~again))})
             if h.faults is not None and h.faults.outages:   # (the partners rows are the key's codes)
                 when = table[cols[0]].to_numpy(dtype="datetime64[us]")
-                for o, holds in zip(h.faults.outages, self.outage_rows(h, partners, len(partners))):
-                    out.append({"invariant": f"{h.table}: no row recorded in outage {o.name} ({o.start} up to {o.end})",
+                spared = [rec.row for rec in world.golden]
+                for o, holds in zip(h.faults.outages, self.outage_rows(h, partners, len(partners), spared)):
+                    out.append({"invariant": f"{h.table}: no row recorded in outage {o.name} ({o.start} up to {o.end}) "
+                                             f"but the golden records'",
                                 "violations": int(np.count_nonzero(holds[codes] & (when >= o.start) & (when < o.end)))})
         return out
 
@@ -547,7 +555,8 @@ class Activity(BaseStage):
             start = partners[joined].to_numpy(dtype="datetime64[us]")
             end = history_end(world, partners) + np.timedelta64(1, "D")
             found["outages"] = {}
-            for o, rows in zip(faults.outages, self.outage_rows(h, partners, len(partners))):
+            for o, rows in zip(faults.outages, self.outage_rows(h, partners, len(partners),
+                                                                [rec.row for rec in world.golden])):
                 lo = np.maximum(start, np.datetime64(o.start, "us"))
                 hi = np.minimum(end, np.datetime64(o.end, "us"))
                 days = np.where(rows, np.maximum((hi - lo) // np.timedelta64(1, "D"), 0), 0)

@@ -146,7 +146,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     # the days' columns drawn (a date's own streams) where rows are written, and at a faulty
     # table's snapshots, whose features read the days written
     full = [act.write or (h.faults is not None and j in snapshots) for j in range(days.size)]
-    down = act.outage_rows(h, env, n)                      # per outage, the partners it holds for
+    down = act.outage_rows(h, env, n, ctx.gold.rows)                      # per outage, the partners it holds for
     day0 = int(days[0].astype(np.int64)) - (span - 1)      # the epoch day of the whole grid's first day
 
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
@@ -160,7 +160,8 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
         faults = None if h.faults is None else spoil.draw(
             h.faults, lambda part: ctx.rng("faults", h.name, part, str(start // BLOCK)), stop - start,
-            span + (days.size - 1) * period, day0, [d[rows] for d in down])
+            span + (days.size - 1) * period, day0, [d[rows] for d in down],
+            where[spoil.within(ctx.gold.rows, start, stop)])
 
         def features(j: int, b) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
             """The date's features, and at a snapshot as the faulty table gives them."""

@@ -107,9 +107,13 @@ class Projection(BaseStage):
 
     def _lost(self, ctx: RunContext) -> dict[str, tuple[Missing, np.ndarray]]:
         """Per feature with declared missing values, its declaration and one uniform per
-        partner and snapshot (its own stream: faults=none draws nothing, so changes nothing)."""
+        partner and snapshot (its own stream: faults=none draws nothing, so changes nothing);
+        the golden records lose nothing (their pins are what the table shows)."""
         k = ctx.world.timeline.snapshots if ctx.world.timeline is not None else 1
-        return {m.column: (m, ctx.rng("faults", "missing", m.column).random((ctx.n, k))) for m in self.missing}
+        out = {m.column: (m, ctx.rng("faults", "missing", m.column).random((ctx.n, k))) for m in self.missing}
+        for _, u in out.values():
+            u[np.asarray(ctx.gold.rows, dtype=np.intp)] = 1.0      # (never below a share)
+        return out
 
     def _panel(self, ctx: RunContext, names: list[str], lost: Mapping) -> pd.DataFrame:
         """Every snapshot's rows, oldest first: the partners active at it (joined on or
