@@ -85,6 +85,22 @@ def test_commission_features_are_the_rows_up_to_each_snapshot(world):
         assert np.allclose(p["commission_volatility"], np.round(months.std(axis=1), 2), atol=0.0051)
 
 
+def test_tier_proximity_is_the_rows_own_average_at_every_snapshot(world, compose):
+    """The seed's formula on every panel row: the proximity is that of the average the
+    commissions show at the snapshot ((average - threshold) / threshold, rounded to 4, for
+    the threshold of a declared tier), although the drawn average it moves from is not that
+    3-month mean before the feature date; there the table is the partners table's."""
+    panel = world["features_panel"]
+    tiers = np.array(list(compose([]).population.tiers.values()), dtype=float)
+    average = panel["avg_commission_3m"].to_numpy()[:, None]
+    formula = np.round((average - tiers) / tiers, 4)
+    meets = np.isclose(formula, panel["tier_proximity_score"].to_numpy()[:, None], rtol=0, atol=1e-9).any(axis=1)
+    assert panel["snapshot_date"].nunique() == 12 and meets.all()
+    last = panel[panel["snapshot_date"] == panel["snapshot_date"].max()].set_index("partner_id")
+    partners = world["partners"].set_index("partner_id").loc[last.index]
+    assert (last["tier_proximity_score"] == partners["tier_proximity_score"]).all()
+
+
 def test_weekly_payout_and_ticket_features_are_the_rows_up_to_each_snapshot(world):
     from simulator.histories.tickets import negativity
 
@@ -186,14 +202,19 @@ def test_no_burn_in_keeps_every_snapshots_average_under_its_cap(compose):
 def test_a_drawn_column_a_history_realizes_may_hold(compose):
     """``persistence: 1`` on the average the commissions realize: the population no longer
     moves it, so it reads its own column, not the history's feature of the same name (this
-    made a cycle, population -> activity -> population, and a traceback). Each partner's
-    tier proximity, computed from that column, is then the same at every snapshot (it
-    moves when the column does)."""
+    made a cycle, population -> activity -> population, and a traceback). The drawn average
+    holds, so each partner's tier (binned from it) is the same at every snapshot, while the
+    panel's proximity is that of the average its commission rows show (features.derived)."""
     world = generate(compose(["experiment=horizon_histories", "n_partners=2000", "db=none", "output.report=false",
                               "population.columns.avg_commission_3m.persistence=1"]))
     panel = world["features_panel"]
     assert panel["snapshot_date"].nunique() == 12
-    assert (panel.groupby("partner_id", observed=True)["tier_proximity_score"].nunique() == 1).all()
+    tier = world["partners"].set_index("partner_id")["tier"].astype(str)
+    thresholds = {k: float(v) for k, v in compose([]).population.tiers.items()}
+    own = tier.loc[panel["partner_id"].astype(str)].map(thresholds).to_numpy()      # the tier held throughout
+    formula = np.round((panel["avg_commission_3m"].to_numpy() - own) / own, 4)
+    assert np.allclose(formula, panel["tier_proximity_score"].to_numpy(), rtol=0, atol=1e-9)
+    assert (panel.groupby("partner_id", observed=True)["tier_proximity_score"].nunique() > 1).any()
 
 
 def test_a_horizons_period_must_be_the_histories_window(compose):

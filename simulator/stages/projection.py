@@ -30,12 +30,14 @@ from ..expr import evaluate, frame_env
 from ..review.data import (AucBars, AucBounds, ClassHistograms, Drift, DriftLines, FaultTable, FeatureAucs, FigureSpec,
                            Headline, LearnabilityTable, MeasuredTarget, ScenarioHistories, StageReview, Target)
 from ..spec.checks import _is_number, named_entries
-from ..spec.model import Domain
+from ..spec.columns import _column
+from ..spec.model import ColumnSpec, Domain
 from ..spec.shape import Open
 from ..spec.faults import Missing
 from ..spec.shocks import first_start, phases
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import as_column, movers, state_at
+from . import columns
 
 
 CLASSES = (("churned", True), ("stayed", False))    # class_means keys -> value of the churn label
@@ -70,9 +72,14 @@ class Projection(BaseStage):
     noise: tuple[str, ...] = ()               # features declared pure noise (their AUC alone near 0.5)
     noise_band: float | None = None           # every other feature's AUC at least this far from 0.5
     missing: tuple[Missing, ...] = ()         # features whose values a share of the rows lose (faults.missing)
+    derived: tuple[ColumnSpec, ...] = ()      # features the pipeline computes from each row's own values
 
     def reads(self) -> list[tuple[str, frozenset[str]]]:
-        return [(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []
+        return ([(f"{self.name}.rows", frozenset([self.rows]))] if self.rows else []) + \
+            [(c.path, c.reads) for c in self.derived]
+
+    def expressions(self) -> list:
+        return [(f"{c.path}.expr", c.expr, None) for c in self.derived if c.kind == "derive"]
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         for path, name in self.paths:
@@ -82,6 +89,11 @@ class Projection(BaseStage):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             p.add(f"{self.name}.columns", f"a column may appear once, repeated: {dupes}")
+        for c in self.derived:
+            if c.name not in self.features:
+                p.add(c.path, f"not a feature of {self.table_name}" + did_you_mean(c.name, self.features))
+            elif c.kind != "derive":
+                p.add(c.path, f"must be an expression (expr) of the row's columns, got a '{c.kind}' column")
         for m in self.class_means:
             if m.feature not in names:
                 p.add(m.path, f"not a column of {self.table_name}" + did_you_mean(m.feature, names))
@@ -97,6 +109,7 @@ class Projection(BaseStage):
             rows = np.flatnonzero(np.asarray(ctx.env[self.rows], dtype=bool))
             table = partners[names].take(rows).reset_index(drop=True)
         seen = {c: per[-1] for c, per in ctx.observed.items() if c in self.features}
+        seen.update(self._derive({**ctx.env, **seen}, seen, ctx.n))
         if seen:                               # the features a faulty warehouse table gives
             domains = ctx.world.domains()
             table = table.assign(**{c: as_column(v[rows], domains[c]) for c, v in seen.items()})
@@ -113,6 +126,17 @@ class Projection(BaseStage):
         out = {m.column: (m, ctx.rng("faults", "missing", m.column).random((ctx.n, k))) for m in self.missing}
         for _, u in out.values():
             u[np.asarray(ctx.gold.rows, dtype=np.intp)] = 1.0      # (never below a share)
+        return out
+
+    def _derive(self, env: Mapping[str, object], given: Mapping[str, object], n: int) -> dict[str, object]:
+        """The ``derived`` features computed from ``env``, the row's values (those reading a
+        column of ``given``, the values that may differ from the state's: a snapshot's moved
+        features, a faulty table's), in order, as a feature pipeline computes them: so a
+        row's tier proximity is that of the average its commissions show."""
+        out: dict[str, object] = {}
+        for c in self.derived:
+            if c.reads & (set(given) | set(out)):
+                out[c.name] = columns.produce(c, {**env, **out}, n, None, None)
         return out
 
     def _panel(self, ctx: RunContext, names: list[str], lost: Mapping) -> pd.DataFrame:
@@ -133,6 +157,7 @@ class Projection(BaseStage):
             rows = np.flatnonzero(tl.active_on(day, joined, gone))
             state = {**state_at(ctx, stages, day, gone),
                      **{c: per[k] for c, per in ctx.observed.items() if c in self.features}}
+            state.update(self._derive(state, state, ctx.n))
             frame = pd.DataFrame({c: as_column(state[c], domains[c]) for c in names}).take(rows)
             frame.insert(1, SNAPSHOT_DATE, np.full(rows.size, np.datetime64(day, "us")))
             frames.append(_masked(frame, lost, {**ctx.env, **state}, rows, k) if lost else frame)
@@ -396,7 +421,8 @@ class ProjectionKind:
     shape = {"kind": None, "table": None, "panel": None, "columns": None, "carry": None, "rows": None,
              "learnability": {"model_auc": {"min": None, "max": None}, "feature_auc_max": None, "noise": None,
                               "noise_band": None},
-             "class_means": Open({"churned": None, "stayed": None, "sd": {"churned": None, "stayed": None}})}
+             "class_means": Open({"churned": None, "stayed": None, "sd": {"churned": None, "stayed": None}}),
+             "derived": Open(None)}
 
     def owns(self, group: str, config: Mapping) -> dict[str, Domain]:
         return {}
@@ -411,11 +437,25 @@ class ProjectionKind:
         panel = c.get("panel")
         if panel is not None:                   # null: no panel table
             ctx.names.table(f"{group}.panel", panel)
+        derived = _derived(p, f"{group}.derived", c.get("derived"), ctx)
         return Projection(group, self.name, str(c.get("table", "partners_engineered")),
                           tuple(n for _, n in features), tuple(n for _, n in carry), tuple(features + carry),
                           c.get("rows"), band, top, _class_means(p, f"{group}.class_means", c.get("class_means")),
                           str(panel) if panel is not None else None, noise, noise_band,
-                          ctx.missing_values([n for _, n in features]))
+                          ctx.missing_values([n for _, n in features]), derived)
+
+
+def _derived(p: Problems, path: str, value: Any, ctx: ParseContext) -> tuple[ColumnSpec, ...]:
+    """``derived``: feature -> its column declaration (the population's, interpolated: one
+    source), each set to null left out."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        p.add(path, f"must be a mapping of feature -> its expression column, got {value!r}")
+        return ()
+    out = [_column(p, str(name), decl, f"{path}.{name}", ctx.domains) for name, decl in value.items()
+           if decl is not None]
+    return tuple(c for c in out if c is not None)
 
 
 KIND = ProjectionKind()
