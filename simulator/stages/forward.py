@@ -84,7 +84,6 @@ class _Inputs:
                 out[k] = columns.produce(col, state, n, None, ctx.world.as_of)
         out.update({c: state[c] for c in h.reads if c not in out})
         # live days count from joining to the date: the first date's, then as many more as days passed
-        # (a state as of a date past the last period start is that start's)
         if self.step == 0:
             self.live = np.asarray(columns.produce(self.act.live, state, n, None, ctx.world.as_of)).astype(np.int64)
         out[LIVE] = self.live + self.step * ctx.world.timeline.episode_days

@@ -116,8 +116,9 @@ class Motion:
     def steps(self, ctx: RunContext) -> list[dict[str, object]]:
         """The moved columns per period start other than the feature date's: index i < back
         (the snapshots before it and the burn-in's periods) is i + 1 periods before it,
-        index back + i is i + 1 periods after it (the label window's later periods); cached
-        on the block's context."""
+        index back + i is i + 1 periods after it (the label window's later periods, then
+        as_of, where a history's last period ends: its days are generated from the state
+        at their end, as every period's are); cached on the block's context."""
         key = f"{self.name}:moving"
         if key not in ctx.cache:
             tl, env, n = ctx.world.timeline, ctx.env, ctx.n
@@ -125,7 +126,7 @@ class Motion:
             u = {c.name: quantile(c, env[c.name], env, ctx.rng("moving", c.name, "cell").random(n), tl.feature_date)
                  for c in self.cols if c.kind in ("sample", "categorical")}
             ctx.cache[key] = self._walk(ctx, u, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
-                self._walk(ctx, u, tl.episodes - 1, "ahead", 1)
+                self._walk(ctx, u, tl.episodes, "ahead", 1)
         return ctx.cache[key]
 
     def _walk(self, ctx: RunContext, u: dict[str, np.ndarray], count: int, stream: str,
@@ -168,7 +169,7 @@ class Motion:
         if days < 0:
             k = min(-(days // tl.episode_days), back)      # the period start on or before `when`
             return steps[k - 1] if k else {}
-        k = min(days // tl.episode_days, tl.episodes - 1)
+        k = min(days // tl.episode_days, tl.episodes)          # (as_of: one step past the last period start)
         return steps[back + k - 1] if k else {}
 
 
