@@ -113,14 +113,27 @@ def _row(num: int, job_dir: Path | None, record: dict[str, Any] | None) -> dict[
         return row
     stats = json.loads(stats_path.read_text())
     row.update(seed=stats["seed"], n_partners=stats["n_partners"],
-               **{k: v for k, v in stats["realized"].items() if not isinstance(v, dict)},
+               **{k: _cell(v) for k, v in stats["realized"].items() if not isinstance(v, dict)},
                target_misses=stats["misses"], targets=len(stats["targets"]))
     for name, shares in stats["realized"].items():     # e.g. scenario_shares -> scenario.<label>
         if isinstance(shares, dict):
-            row.update({f"{name.removesuffix('_shares')}.{k}": v for k, v in shares.items()})
+            row.update(_flat(name.removesuffix("_shares"), shares))
     row.update({f"{t['column']}.{t['label']}": t["realized"] for t in stats["targets"]
                 if t.get("column") and not t.get("conditional")})
     return row
+
+
+def _flat(prefix: str, value: dict) -> dict[str, Any]:
+    """A nested mapping of stats.json as one column per leaf (``calendar.logins.weekday``)."""
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        out.update(_flat(f"{prefix}.{k}", v) if isinstance(v, dict) else {f"{prefix}.{k}": _cell(v)})
+    return out
+
+
+def _cell(value: Any) -> Any:
+    """A value a table cell holds: a list as its JSON text."""
+    return json.dumps(value) if isinstance(value, list) else value
 
 
 def summarize(sweep_dir: Path) -> pd.DataFrame | None:

@@ -61,6 +61,27 @@ def test_the_summary_lists_every_job_even_one_that_left_no_record(tmp_path):
     assert (tmp_path / "sweep_summary.md").read_text().startswith("| job | overrides | status | exit_status | reason |")
 
 
+def test_nested_and_list_figures_become_one_cell_each(tmp_path):
+    """stats.json's realized figures nest (a calendar's per history, a shock's list of
+    snapshots, as experiment=payment_crisis writes): each leaf is a column of its own, a
+    list its JSON text, and both summary files are written (a list once stopped the
+    Markdown table, and with it the summary of `-m 'experiment=glob(*)'`)."""
+    (tmp_path / RECORDS).mkdir()
+    (tmp_path / "0").mkdir()
+    realized = {"churn_rate": 0.2, "calendar": {"logins": {"weekday_ratio": 1.7}},
+                "shocks": {"first": "2025-06-01", "snapshots": [{"date": "2025-05-06", "rate": 0.21}]}}
+    (tmp_path / "0" / "stats.json").write_text(json.dumps({"seed": 1, "n_partners": 10, "realized": realized,
+                                                           "misses": 0, "targets": []}))
+    (tmp_path / RECORDS / "0.json").write_text(json.dumps(
+        {"job": 0, "dir": str(tmp_path / "0"), "status": 0, "reason": "", "overrides": "experiment=payment_crisis"}))
+    table = summarize(tmp_path)
+    assert table.loc[0, "calendar.logins.weekday_ratio"] == 1.7 and table.loc[0, "shocks.first"] == "2025-06-01"
+    assert json.loads(table.loc[0, "shocks.snapshots"]) == realized["shocks"]["snapshots"]
+    markdown = (tmp_path / "sweep_summary.md").read_text()
+    assert "calendar.logins.weekday_ratio" in markdown and "{'" not in markdown
+    assert pd.read_csv(tmp_path / "sweep_summary.csv").loc[0, "calendar.logins.weekday_ratio"] == 1.7
+
+
 def test_evaluations_summarized_over_a_sweep(tmp_path, capsys):
     """evaluate --summarize SWEEP_DIR: each figure's mean, SE (sd / sqrt(jobs)) and job count
     over the jobs' evaluation.json, equal to the figures recomputed from the two files;
