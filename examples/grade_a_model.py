@@ -6,7 +6,8 @@
 The churn model is scikit-learn's HistGradientBoostingClassifier on the run's features
 (``simulator.load_run``: the 18 of ``partners_engineered``, named by the run's spec). The
 T-learner fits one classifier per intervention type on the first decisions of the run
-(``interventions``: the logging policy's randomized trial) and predicts each partner's churn
+(``interventions``: the logging policy's, targeted unless ``experiment=randomized``; its
+propensities are not used here) and predicts each partner's churn
 in that window under each type; the recommended type is the one it expects to prevent most
 churn, and ``uplift_score`` how much. Your own model plugs in the same way: write a CSV or
 Parquet with the seed's ``predictions`` columns and run

@@ -38,6 +38,13 @@ def test_help_is_the_projects_page():
     assert "affiliate partner programme with known" in page and "ground truth" in page
     for command in COMMANDS:
         assert command in page, command
+    # every command module of the package (one that runs as python -m simulator.<name>)
+    entry = re.compile(r'^if __name__ == "__main__":', re.M)
+    modules = sorted(p.stem for p in (ROOT / "simulator").glob("*.py")
+                     if p.stem != "__main__" and entry.search(p.read_text()))
+    assert {"arena", "diff", "evaluate"} <= set(modules)
+    for name in modules:
+        assert f"python -m simulator.{name} " in page, name
     # the config groups and their options, from Hydra's $APP_CONFIG_GROUPS
     groups = dict(line.split(": ", 1) for line in page.splitlines()
                   if re.match(r"^[a-z_]+: [a-z_]+(, [a-z_]+)*$", line))

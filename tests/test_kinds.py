@@ -285,18 +285,18 @@ def test_the_package_has_no_import_cycles():
 
 
 def test_a_users_tree_adds_a_region_and_an_intervention_type_in_yaml_only(tmp_path):
+    """The README's worked example, its two files as the README shows them."""
+    import re
+
     from simulator import compose, generate
 
-    (tmp_path / "region_mix").mkdir()
-    (tmp_path / "region_mix" / "latam.yaml").write_text(
-        "weights: {Brazil: 0.5, Mexico: 0.3, EU: 0.2}\n")
-    (tmp_path / "experiment").mkdir()
-    (tmp_path / "experiment" / "sms.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /region_mix: latam\n"
-        "interventions:\n  mix: {call: 0.15, email: 0.35, none: 0.3, sms: 0.2}\n"
-        "  effects:\n    sms:\n      - {when: \"region == 'Mexico'\", effect: -0.2}\n      - {effect: -0.02}\n")
-    tables = generate(compose(["n_partners=1500", "experiment=sms", "activity.write=false",
-                               "faults.outages.lagos_tracker=null"],     # (its where names Nigeria)
+    readme = (ROOT / "README.md").read_text()
+    for path in ("region_mix/latam.yaml", "experiment/sms.yaml"):
+        block = re.search(rf"```yaml\n# my_conf/{re.escape(path)}\n(.*?)```", readme, re.S)
+        assert block, f"README's my_conf/{path}"
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(block.group(1))
+    tables = generate(compose(["n_partners=1500", "experiment=sms", "activity.write=false"],
                               user_conf=str(tmp_path)))
     assert set(tables["partners"]["region"]) == {"Brazil", "Mexico", "EU"}
     assert "sms" in set(tables["interventions"]["intervention_type"])
