@@ -120,7 +120,9 @@ def _job_record(cfg: DictConfig) -> dict[str, str]:
     hydra_cfg = HydraConfig.get()
     texts = {"config.yaml": OmegaConf.to_yaml(cfg),
              "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hydra_cfg)})),
-             "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hydra_cfg.overrides.task)))}
+             # (the overrides as typed: an interpolation in one is resolved by the config, not here)
+             "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(
+                 OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)))}
     return {f"{RECORD}/{name}": mask(text) for name, text in texts.items()}
 
 
@@ -328,7 +330,8 @@ def _config_errors_are_bad_input() -> None:
                 cause, override = exc.__cause__, getattr(exc, "override", None)
                 text = (f"{override}: " if override else "") + str(exc) + (f"\n{cause}" if cause is not None else "")
                 parent, key = getattr(cause, "parent_node", None), getattr(cause, "key", None)
-                if isinstance(parent, DictConfig) and key is not None and "not in struct" in str(cause):
+                if isinstance(parent, DictConfig) and key is not None and "not in struct" in str(cause) \
+                        and len(parent):               # (an interpolated node, ${calendar}, has no keys here)
                     text += "\n" + did_you_mean(str(key), [str(k) for k in parent.keys()]).strip()
                 print(text, file=sys.stderr)
                 sys.exit(2)

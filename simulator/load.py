@@ -41,7 +41,8 @@ def _raw(cfg: DictConfig | Mapping) -> dict:
     try:
         raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     except OmegaConfBaseException as exc:
-        raise ConfigError([f"{getattr(exc, 'full_key', '') or 'config'}: {exc.msg if hasattr(exc, 'msg') else exc}"]) from None
+        why = str(exc.msg if hasattr(exc, "msg") else exc).splitlines()[0]   # (not OmegaConf's key/type lines)
+        raise ConfigError([f"{getattr(exc, 'full_key', '') or 'config'}: {why}"]) from None
     raw.pop("hydra", None)
     return raw
 
@@ -63,7 +64,7 @@ def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
         if kind is None:
             p.add(f"{key}.kind", f"unknown stage kind {value['kind']!r}" + did_you_mean(str(value["kind"]), STAGE_KINDS))
             continue
-        check_keys(p, str(key), value, kind.shape)
+        check_keys(p, str(key), value, kind.shape, {g: raw[g] for g in values if isinstance(raw.get(g), Mapping)})
         out.append((str(key), kind, value))
     return out
 
@@ -245,7 +246,8 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     groups = _stage_groups(p, raw)
     shocks = shock_spec.parse(p, raw.get("shocks"), timeline)
     faults = fault_spec.parse(p, raw.get("faults"))
-    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults)
+    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults,
+                       values={g: raw.get(g) for g in raw.get("value_groups") or [] if isinstance(raw.get(g), Mapping)})
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns

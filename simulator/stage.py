@@ -58,6 +58,12 @@ class ParseContext:
     claimed: set[str] = field(default_factory=set)   # the config paths of the effects (and faults) a stage took
     faults: "Faults | None" = None            # the declared warehouse faults (simulator.spec.faults)
     histories: tuple[str, ...] | None = None  # the world's raw histories, once a stage declared them (None: none)
+    values: Mapping[str, Any] = field(default_factory=dict)   # the value groups (calendar, ...), resolved
+
+    def path_of(self, path: str, value: Any) -> str:
+        """Where ``value``, found at ``path``, was written: the value group it is interpolated
+        from (``calendar``, not ``activity.calendar``), else ``path``."""
+        return next((group for group, v in self.values.items() if v is not None and v == value), path)
 
     def shock_effects(self, kind: str, group: str) -> list[tuple["Shock", "ShockEffect"]]:
         """The shocks' effects of ``kind`` (multiply, shift, scale) on a parameter of

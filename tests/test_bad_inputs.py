@@ -92,6 +92,8 @@ CATALOGUE = [
     ("features.carry=[nonexistent]", "features.carry: unknown column 'nonexistent'"),
     ("+features.derived.tenure_drawn={expr: '1'}", "features.derived.tenure_drawn: not a feature of partners_engineered"),
     ("+features.derived.tenure_months={expr: 'nope + 1'}", "features.derived.tenure_months: unknown column 'nope'"),
+    ("features.derived.tier_proximity_score={expr: 'payment_rail_type'}",
+     "features.derived.tier_proximity_score.expr: must be a number"),
     ("features.derived.tier_proximity_score={bins: avg_commission_3m, edges: {a: 1}}",
      "features.derived.tier_proximity_score: must be an expression (expr) of the row's columns, got a 'bins' column"),
     ("output.formats=[xlsx]", "output.formats: must be a non-empty list of csv, parquet"),

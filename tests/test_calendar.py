@@ -4,6 +4,7 @@ realized in stats.json, and refused clearly when it is declared wrong."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -105,33 +106,39 @@ def test_the_calendar_keeps_the_drawn_totals(compose):
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("calendar.holidays.countries.UK=XX", "activity.calendar.holidays.countries.UK: unknown country 'XX'"),
-    ("calendar.weekdays.Sunday=0", "activity.calendar.weekdays.Sunday: must be a weight > 0, got 0"),
-    ("~calendar.weekdays.Friday", "activity.calendar.weekdays: no weight for Friday"),
-    ("+calendar.weekdays.Funday=1", "activity.calendar.weekdays.Funday: unknown name"),
-    ("calendar.holidays.factor=1.5", "activity.calendar.holidays.factor: must be a number in (0, 1]"),
-    ("calendar.holidays.by=tier_days", "activity.calendar.holidays.by: must name a partners column of labels"),
+    ("calendar.holidays.countries.UK=XX", "calendar.holidays.countries.UK: unknown country 'XX'"),
+    ("calendar.weekdays.Sunday=0", "calendar.weekdays.Sunday: must be a finite weight > 0, got 0"),
+    ("~calendar.weekdays.Friday", "calendar.weekdays: no weight for Friday"),
+    ("+calendar.weekdays.Funday=1", "calendar.weekdays.Funday: unknown name"),
+    ("calendar.holidays.factor=1.5", "calendar.holidays.factor: must be a number in (0, 1]"),
+    ("calendar.holidays.by=tier_days", "calendar.holidays.by: must name a partners column of labels"),
     ("calendar.holidays.by=tenure_months", "'tenure_months' holds int values; it needs labels"),
     ("calendar.histories=[tickets]", "history 'tickets' (kind tickets) cannot follow a calendar"),
-    ("calendar.histories=[dayly]", "activity.calendar.histories: unknown history 'dayly'"),
-    ("+calendar.season=1", "activity.calendar.season: unknown key"),
+    ("calendar.histories=[dayly]", "calendar.histories: unknown history 'dayly'"),
+    ("+calendar.season=1", "calendar.season: unknown key"),
     ("+calendar.holidays.countries.Brasil=BR", None),      # (Brazil has its entry: Brasil is another label)
+    ("calendar.weekdays.Monday=1e309", "calendar.weekdays.Monday: must be a finite weight > 0, got inf"),
+    ("calendar.holidays.countries.Brazil=br", "unknown country 'br' for the holidays package; did you mean 'BR'?"),
 ])
 def test_a_wrong_calendar_is_refused_with_its_path(compose, override, fragment):
+    """At the path the user wrote: calendar.*, the group activity.calendar interpolates."""
     if fragment is None:                                    # allowed: a label this world does not have
         load_spec(compose([override]))
         return
-    assert fragment in refusal(compose, override)
+    problems = refusal(compose, override)
+    assert fragment in problems
+    if fragment.startswith("calendar."):                    # the problem's own path, not activity.calendar.*
+        assert re.search(rf"\d\. {re.escape(fragment)}", problems), problems
 
 
 def test_a_misspelled_region_without_a_country_is_refused(compose):
     problems = refusal(compose, "~calendar.holidays.countries.Brazil", "+calendar.holidays.countries.Brasil=BR")
-    assert "activity.calendar.holidays.countries.Brasil: region has no label 'Brasil'" in problems
+    assert "calendar.holidays.countries.Brasil: region has no label 'Brasil'" in problems
     assert "did you mean 'Brazil'?" in problems
 
 
 def test_a_wrong_calendar_exits_2_without_a_traceback(tmp_path):
     proc = run_cli("calendar.holidays.countries.EU=EU", out_dir=tmp_path, check=False)
     assert proc.returncode == 2
-    assert "activity.calendar.holidays.countries.EU: unknown country 'EU'" in proc.stderr
+    assert "calendar.holidays.countries.EU: unknown country 'EU'" in proc.stderr
     assert "Traceback" not in proc.stderr

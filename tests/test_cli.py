@@ -54,6 +54,10 @@ def test_formats_override_and_output_message(tmp_path):
      "did you mean 'days_since_last_interaction'"),
     ("churn.rules.silence.when='__import__(\"os\").system(\"touch pwned\")'", "is not allowed"),
     ("golden.records.P00001.tier=Diamond", "must be one of Bronze, Silver, Gold, Platinum"),
+    # an interpolation that does not resolve (once a traceback while the run recorded its overrides)
+    ("features.derived.tier_proximity_score=${population.columns.nope}",
+     "features.derived.tier_proximity_score: Interpolation key 'population.columns.nope' not found"),
+    ("seed=${oops:1}", "seed: Unsupported interpolation type oops"),
 ])
 def test_bad_override_is_refused_before_generation(tmp_path, override, fragment):
     out = tmp_path / "run"

@@ -103,9 +103,9 @@ def _weights(p: Problems, path: str, value: Any, names: tuple[str, ...]) -> tupl
     missing = [n for n in names if n not in value]
     if missing:
         p.add(path, f"no weight for {', '.join(missing)}: declare all {len(names)} (1 for an ordinary one)")
-    bad = [k for k, v in value.items() if not _is_number(v) or not v > 0]
+    bad = [k for k, v in value.items() if not _is_number(v) or not 0 < v < float("inf")]
     for k in bad:
-        p.add(f"{path}.{k}", f"must be a weight > 0, got {value[k]!r}")
+        p.add(f"{path}.{k}", f"must be a finite weight > 0, got {value[k]!r}")
     if missing or bad or set(value) - set(names):
         return None
     w = np.array([float(value[n]) for n in names])
@@ -153,8 +153,9 @@ def _holidays(p: Problems, path: str, value: Any, domains: Mapping[str, Domain])
                       f"did you mean {close[0]!r}?")
     for key, code in table.items():
         if code is not None and code not in _countries():
+            upper = str(code).upper()             # (the package's codes are capitals: 'br' is BR)
             p.add(f"{path}.countries.{key}", f"unknown country {code!r} for the holidays package"
-                  + did_you_mean(str(code), _countries()))
+                  + (f"; did you mean {upper!r}?" if upper in _countries() else did_you_mean(str(code), _countries())))
     if len(p.items) > before:
         return None
     labels = tuple(dom.categories)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"            # who holds the run directory's lock (while a run is in progress)
@@ -176,5 +178,16 @@ def write_text(text: str, path: Path) -> None:
 
 
 def write_json(data: Mapping, path: Path) -> None:
-    """Atomically write ``data`` as pretty JSON."""
-    write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", path)
+    """Atomically write ``data`` as pretty, strict JSON (a figure that is not a finite number,
+    undefined for its inputs, is null)."""
+    write_text(json.dumps(_finite(data), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n", path)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

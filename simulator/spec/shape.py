@@ -31,23 +31,27 @@ class Each:
 Shape = Union[None, Open, Each, Mapping[str, Any]]
 
 
-def check_keys(p: Problems, path: str, value: Any, shape: Shape) -> None:
-    """Add a problem for every key of ``value`` that ``shape`` does not know."""
+def check_keys(p: Problems, path: str, value: Any, shape: Shape, groups: Mapping[str, Any] | None = None) -> None:
+    """Add a problem for every key of ``value`` that ``shape`` does not know. ``groups``: the
+    value groups' values; a mapping equal to one is reported at that group's path (the user
+    wrote ``calendar.season``, which ``activity.calendar`` interpolates)."""
     if shape is None or value is None:
         return
+    if groups and isinstance(value, Mapping):
+        path = next((g for g, v in groups.items() if v == value), path)
     if isinstance(shape, Open):
         if isinstance(value, Mapping):
             for k, v in value.items():
-                check_keys(p, f"{path}.{k}", v, shape.value)
+                check_keys(p, f"{path}.{k}", v, shape.value, groups)
         return
     if isinstance(shape, Each):
         if isinstance(value, (list, tuple)):
             for i, v in enumerate(value):
-                check_keys(p, f"{path}[{i}]", v, shape.item)
+                check_keys(p, f"{path}[{i}]", v, shape.item, groups)
         return
     if isinstance(value, Mapping):
         for k, v in value.items():
             if k not in shape:
                 p.add(f"{path}.{k}" if path else str(k), "unknown key" + did_you_mean(str(k), shape))
             else:
-                check_keys(p, f"{path}.{k}" if path else str(k), v, shape[k])
+                check_keys(p, f"{path}.{k}" if path else str(k), v, shape[k], groups)

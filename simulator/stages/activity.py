@@ -729,7 +729,7 @@ class HistoriesKind:
         histories = [h for name, decl in hists.items()
                      if (h := _history(p, str(name), decl, f"{group}.histories.{name}", domains, ctx.names)) is not None]
         able = tuple(k.name for k in KINDS.values() if k.calendar)
-        cal = calendar.parse(p, f"{group}.calendar", c.get("calendar"), domains,
+        cal = calendar.parse(p, ctx.path_of(f"{group}.calendar", c.get("calendar")), c.get("calendar"), domains,
                              {**{str(k): None for k in hists}, **{h.name: h.kind for h in histories}}, able)
         if cal is not None:                   # its histories read the column that picks the country
             histories = [replace(h, calendar=cal, reads=h.reads | ({cal.by} if cal.by else set()))

@@ -79,7 +79,7 @@ class Projection(BaseStage):
             [(c.path, c.reads) for c in self.derived]
 
     def expressions(self) -> list:
-        return [(f"{c.path}.expr", c.expr, None) for c in self.derived if c.kind == "derive"]
+        return [(f"{c.path}.expr", c.expr, "number") for c in self.derived if c.kind == "derive"]
 
     def check(self, p: Problems, domains: Mapping[str, Domain]) -> None:
         for path, name in self.paths:
