@@ -178,3 +178,14 @@ def test_an_interrupt_knows_a_switch_that_came_before_run_could_report_it(tmp_pa
         cli._exit_interrupted(cli.Terminated())
     assert exit_.value.code == 0
     cli._publication = None
+
+
+def test_stats_json_is_strict_json(tmp_path):
+    """A figure that is not a finite number (undefined for its inputs) is written as null,
+    so every JSON reader takes stats.json (Python's writer would give NaN and Infinity)."""
+    from simulator.sinks.publication import write_json
+
+    write_json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}, tmp_path / "s.json")
+    text = (tmp_path / "s.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.5, None], "c": {"d": None, "e": "x"}}

@@ -107,3 +107,14 @@ def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     write_tables({"t": pd.DataFrame({"a": [1, 2]})}, tmp_path, ("csv",))
     assert not dead.exists() and not legacy.exists() and live.exists()
     assert (tmp_path / "t.csv").is_file() and set(tmp_path.glob(".partial-*")) == {live}   # its own staging gone too
+
+
+def test_an_infinite_number_fails_any_table(compose):
+    """No table holds an infinite number, whatever a column's declared range: a derived
+    feature that divides by zero is refused with its table, column and rows."""
+    spec = load_spec(compose(["n_partners=1500", "db=none"]))
+    tables = simulate(spec).tables
+    tables["partners_engineered"].loc[[3, 7], "tier_proximity_score"] = float("inf")
+    with pytest.raises(ValidationError, match=r"table 'partners_engineered' failed validation: column "
+                                              r"tier_proximity_score, check finite: 2 infinite values, e\.g\. rows \[3, 7\]"):
+        validate_tables(spec, tables)
