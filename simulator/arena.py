@@ -42,6 +42,8 @@ from .errors import ConfigError
 from .expr import frame_env
 from .stage import RunContext, block_stream
 
+EXIT_SIGINT = 130                                      # Ctrl-C, as the shell reports it
+
 OUTPUTS = ("arena.json", "arena.md", "arena.html")
 POLICIES = ("submitted", "logging", "none", "oracle")
 
@@ -250,6 +252,9 @@ def submitted_policy(world: World, policy: Callable, where: str, budget: float |
         seen.attrs["budget"] = budget
         try:
             answer = policy(seen.copy())
+        except SystemExit as exc:                        # (not the arena's exit status)
+            raise ConfigError([f"period {j} ({seen.attrs['date']}): the policy called sys.exit({exc.code!r}); "
+                               f"it must return its decisions"]) from None
         except Exception as exc:                         # the user's code: one line, its file and line
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == where] or \
                 traceback.extract_tb(exc.__traceback__)[-1:]
@@ -311,7 +316,7 @@ def load_policy(text: str) -> tuple[Callable, str]:
             mod = importlib.import_module(module)
     except ConfigError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:             # (a module that exits when imported too)
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         at = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         raise ConfigError([f"--policy {text!r}: cannot import it{at}: {type(exc).__name__}: {exc}"]) from None
@@ -431,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         release(made)
         print(exc.render("the arena"), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:                            # Ctrl-C: one line, nothing written
+        release(made)
+        print("interrupted: the arena wrote nothing", file=sys.stderr)
+        return EXIT_SIGINT
     write_text(json.dumps(result, indent=2, allow_nan=False) + "\n", out_dir / OUTPUTS[0])
     write_text(markdown(result), out_dir / OUTPUTS[1])
     write_text(html_page(result), out_dir / OUTPUTS[2])

@@ -114,6 +114,7 @@ def test_common_random_numbers_and_the_oracle(run, tmp_path):
      "row 4: the decisions cost 71,425.00, above --budget 100.00 (this row's is the first that does not fit)"),
     ("    return None\n", "the policy must return a DataFrame with columns ['partner_id', 'intervention_type']"),
     ("    x = 1\n    return x / 0\n", "pol.py:6: ZeroDivisionError: division by zero"),
+    ("    import sys\n    sys.exit(0)\n", "period 0 (2025-10-03): the policy called sys.exit(0); it must return"),
 ])
 def test_a_bad_policy_is_refused_with_its_period_and_row(run, tmp_path, capsys, body, fragment):
     out = tmp_path / "out"
@@ -121,6 +122,13 @@ def test_a_bad_policy_is_refused_with_its_period_and_row(run, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err and len(err.splitlines()) <= 3, err
     assert not out.exists()
+
+
+def test_an_interrupted_arena_says_so_and_writes_nothing(run, tmp_path, capsys):
+    """Ctrl-C while the policy runs (here the policy raises it): one line, the shell's 130."""
+    out = tmp_path / "out"
+    assert main([str(run), "--policy", _policy(tmp_path, "    raise KeyboardInterrupt\n"), "--out", str(out)]) == 130
+    assert capsys.readouterr().err == "interrupted: the arena wrote nothing\n" and not out.exists()
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -176,3 +176,14 @@ def test_a_multirun_keeps_the_password_out_of_every_file_line_and_directory_name
     assert proc.stdout.count("***") >= 2                    # the launcher's line for each job, masked
     leaks = _leaks(tmp_path, proc, RAW_PIECES)
     assert not leaks, leaks
+
+
+def test_a_url_with_a_port_that_is_not_a_number_is_refused_masked():
+    """evaluate --from-db --db-url with a bad port was a traceback: now the sink's error
+    (exit 2 there), the URL masked."""
+    from simulator.sinks.base import SinkError
+    from simulator.sinks.postgres import connect
+
+    with pytest.raises(SinkError, match="not a PostgreSQL URL like") as exc:
+        connect("postgresql://user:s3cretPW@127.0.0.1:notaport/nodb")
+    assert "s3cretPW" not in str(exc.value) and "notaport" in str(exc.value)

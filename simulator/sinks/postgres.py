@@ -63,7 +63,11 @@ def connect(url: str):
     """(a psycopg2 connection, where it goes: safe to print); SinkError if it cannot."""
     import psycopg2
 
-    parsed = parse_url(url)                    # a raw '@', ':' or '/' in the password read right
+    try:
+        parsed = parse_url(url)                # a raw '@', ':' or '/' in the password read right
+    except Exception as exc:                   # (a port that is not a number: ValueError)
+        raise SinkError(f"{mask(url)}: not a PostgreSQL URL like postgresql+psycopg2://user:password@host:5432/db "
+                        f"({type(exc).__name__}: {mask(str(exc))})") from None
     where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}, database {parsed.database}"
     # libpq options, keys in any case; a password may be one of them
     options = {k.lower(): v for k, v in parsed.query.items()}
