@@ -213,12 +213,13 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain],
                   f"({', '.join(others)} writes it)")
         if r.path not in ctx.claimed:
             p.add(r.path, "no stage of this world dates a churn (churn): nobody can return")
+    features = sorted({f for s in stages if s.kind == "projection" for f in s.features})
     for m in faults.missing:
         if m.where is not None:
             _expression(p, f"{m.path}.where", m.where, "bool", known)
         if m.path not in ctx.claimed:
             p.add(m.path, f"{m.column!r} is not a feature of a model-ready table of this world (features.columns)"
-                  + did_you_mean(m.column, known))
+                  + did_you_mean(m.column, features))
     for o in faults.outages:
         if o.where is not None:
             _expression(p, f"{o.path}.where", o.where, "bool", known)

@@ -91,6 +91,8 @@ CATALOGUE = [
     ("+features.columns.extra=[login_count_30d]", "features.columns: a column may appear once"),
     ("features.carry=[nonexistent]", "features.carry: unknown column 'nonexistent'"),
     ("+features.derived.tenure_drawn={expr: '1'}", "features.derived.tenure_drawn: not a feature of partners_engineered"),
+    ("+faults.missing.partner_id={share: 0.5}",             # (the nearest among the 18, not every column)
+     "'partner_id' is not a feature of a model-ready table of this world (features.columns) (18 known"),
     ("+features.derived.tenure_months={expr: 'nope + 1'}", "features.derived.tenure_months: unknown column 'nope'"),
     ("features.derived.tier_proximity_score={expr: 'payment_rail_type'}",
      "features.derived.tier_proximity_score.expr: must be a number"),

@@ -278,3 +278,14 @@ def test_forward_histories_bytes_do_not_depend_on_executor_or_chunks(tmp_path):
         run_cli(*world, *extra, out_dir=tmp_path / name)
         runs[name] = digests(tmp_path / name)
     assert len(runs["blocks"]) >= 20 and runs["whole"] == runs["blocks"] and runs["procs"] == runs["blocks"]
+
+
+def test_a_horizon_from_histories_with_the_one_snapshot_declarations_names_the_key(tmp_path):
+    """timeline.snapshots alone keeps scenarios.agreement at the one-snapshot world's 0.95,
+    which a horizon from histories does not realize: exit 3, the invariant naming the key to
+    change (experiment=horizon_histories declares 0.65)."""
+    proc = run_cli("n_partners=2000", "timeline.snapshots=2", "db=none", "output.report=false",
+                   out_dir=tmp_path / "run", check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "at least 95% (scenarios.agreement) of the partners on the Active_Churn road" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run" / "manifest.json").exists()

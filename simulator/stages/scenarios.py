@@ -113,8 +113,8 @@ class Scenarios(BaseStage):
         for rule, on_road, match in self._agreement(world, tables):
             k = int(on_road.sum())
             missed = int(np.count_nonzero(on_road & ~match))
-            out.append({"invariant": f"at least {self.agreement:.0%} of the partners on the {rule.name} road "
-                                     f"match {rule.path}.when (its signature)",
+            out.append({"invariant": f"at least {self.agreement:.0%} ({self.name}.agreement) of the partners on the "
+                                     f"{rule.name} road match {rule.path}.when (its signature)",
                         "violations": missed if k and missed > (1 - self.agreement) * k else 0})
         return out
 
