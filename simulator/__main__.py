@@ -197,6 +197,12 @@ def _exit_interrupted(exc: KeyboardInterrupt) -> None:
     from .sinks.publication import CURRENT
 
     what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    status = EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
+    from .sweep import stopped
+
+    if stopped() is not None:                  # between a sweep's jobs: the sweep stops, its summary says where
+        print(f"{what} between the sweep's jobs: those before were published, no later one ran", file=sys.stderr)
+        sys.exit(status)
     state = _publication
     if state is not None and state.published():
         load = "; its database load may not be committed (manifest.json then says 'pending')" if state.loads else ""
@@ -208,7 +214,7 @@ def _exit_interrupted(exc: KeyboardInterrupt) -> None:
     else:
         kept = " (its previous complete run is kept)" if (state.out_dir / CURRENT).exists() else ""
         print(f"{what}: nothing of this run was published in {state.out_dir}{kept}", file=sys.stderr)
-    sys.exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT)
+    sys.exit(status)
 
 
 def _free(out_dir: Path) -> str:

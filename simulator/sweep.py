@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RECORDS = ".jobs"                  # <sweep dir>/.jobs/<job num>.json: each job's outcome
 INTERRUPTED = {130, 143}           # Ctrl-C and SIGTERM stop the sweep, not just the job
 _failed: dict[int, int] = {}       # job num -> exit status, of the sweep this process ran last
+_running: Path | None = None       # the sweep in progress (its directory), which an interrupt summarizes
 
 
 def reason(exc: BaseException | None) -> str:
@@ -81,6 +82,7 @@ def run_job(task: Callable[[DictConfig], Any], cfg: DictConfig) -> None:
         status = exc.code if isinstance(exc.code, int) else 1
         _record(cfg, status, "" if status == 0 else reason(exc.__context__))
         if status in INTERRUPTED:
+            stopped()
             raise
     except Exception as exc:                              # noqa: BLE001 - the sweep goes on
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -90,6 +92,21 @@ def run_job(task: Callable[[DictConfig], Any], cfg: DictConfig) -> None:
         _record(cfg, 1, why)
     else:
         _record(cfg, 0, "")
+
+
+def stopped() -> Path | None:
+    """After an interrupt in a sweep: its summary as it stands (the jobs that finished, the
+    one interrupted, failed) and one line saying so; its directory, or None outside a sweep."""
+    global _running
+    sweep, _running = _running, None
+    if sweep is None:
+        return None
+    try:
+        summarize(sweep)
+    except Exception:                                     # noqa: BLE001 - the interrupt's line matters more
+        return sweep
+    print(f"the sweep stopped: {sweep / 'sweep_summary.csv'} lists its jobs so far", file=sys.stderr)
+    return sweep
 
 
 def exit_status() -> int:
@@ -172,8 +189,10 @@ class SweepSummary(Callback):
     and multirun.yaml, and summarize the sweep once every job has finished."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _running
         mask_log_records()
         _failed.clear()
+        _running = Path(config.hydra.sweep.dir)
         shutil.rmtree(Path(config.hydra.sweep.dir) / RECORDS, ignore_errors=True)   # a re-used sweep dir
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -184,6 +203,8 @@ class SweepSummary(Callback):
             mask_saved_config(Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _running
+        _running = None
         sweep_dir = Path(config.hydra.sweep.dir)
         mask_file(sweep_dir / "multirun.yaml")
         table = summarize(sweep_dir) if sweep_dir.is_dir() else None

@@ -82,6 +82,25 @@ def test_nested_and_list_figures_become_one_cell_each(tmp_path):
     assert pd.read_csv(tmp_path / "sweep_summary.csv").loc[0, "calendar.logins.weekday_ratio"] == 1.7
 
 
+def test_an_interrupted_sweep_is_summarized_as_it_stands(tmp_path, capsys):
+    """Ctrl-C between jobs (or in one) stops the sweep: the summary lists the job that
+    finished and the one that never recorded an outcome, and says where it is."""
+    import simulator.sweep as sweep
+
+    (tmp_path / RECORDS).mkdir()
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "stats.json").write_text(json.dumps({"seed": 1, "n_partners": 10, "realized": {},
+                                                           "misses": 0, "targets": []}))
+    (tmp_path / RECORDS / "0.json").write_text(json.dumps(
+        {"job": 0, "dir": str(tmp_path / "0"), "status": 0, "reason": "", "overrides": "seed=1"}))
+    (tmp_path / "1").mkdir()                                   # started, interrupted before its run
+    sweep._running = tmp_path
+    assert sweep.stopped() == tmp_path and sweep.stopped() is None     # (once)
+    table = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert table[["job", "status"]].values.tolist() == [[0, "ok"], [1, "failed"]]
+    assert f"the sweep stopped: {tmp_path / 'sweep_summary.csv'} lists its jobs so far" in capsys.readouterr().err
+
+
 def test_evaluations_summarized_over_a_sweep(tmp_path, capsys):
     """evaluate --summarize SWEEP_DIR: each figure's mean, SE (sd / sqrt(jobs)) and job count
     over the jobs' evaluation.json, equal to the figures recomputed from the two files;
