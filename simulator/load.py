@@ -223,6 +223,9 @@ def _faults(p: Problems, faults, ctx: ParseContext, known: Mapping[str, Domain],
     for o in faults.outages:
         if o.where is not None:
             _expression(p, f"{o.path}.where", o.where, "bool", known)
+        if ctx.timeline is not None and o.start >= ctx.timeline.as_of:
+            p.add(f"{o.path}.start", f"{o.start} is on or after as_of {np.datetime64(ctx.timeline.as_of, 'D')}, "
+                  f"where every history ends: the outage would lose no row")
     for f in faults.of_histories:              # (a world without histories, activity=none, has no rows to spoil)
         if f.path not in ctx.claimed and ctx.histories is not None:
             p.add(f"{f.path}.history" if isinstance(f, fault_spec.Outage) else f.path,

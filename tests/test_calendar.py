@@ -118,6 +118,8 @@ def test_the_calendar_keeps_the_drawn_totals(compose):
     ("+calendar.season=1", "calendar.season: unknown key"),
     ("+calendar.holidays.countries.Brasil=BR", None),      # (Brazil has its entry: Brasil is another label)
     ("calendar.weekdays.Monday=1e309", "calendar.weekdays.Monday: must be a finite weight > 0, got inf"),
+    ("calendar.holidays.by=payment_rail_type", "calendar.holidays.countries: none of payment_rail_type's labels "
+                                               "(P2P, Crypto, Bank, Agent) has a country"),
     ("calendar.holidays.countries.Brazil=br", "unknown country 'br' for the holidays package; did you mean 'BR'?"),
 ])
 def test_a_wrong_calendar_is_refused_with_its_path(compose, override, fragment):

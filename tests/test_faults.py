@@ -260,6 +260,8 @@ def test_the_truth_stays_clean_and_none_gives_clean_tables(tmp_path):
                                                       "date"),
     ("faults.outages.lagos_tracker.where='regio == 1'", "faults.outages.lagos_tracker.where: unknown column 'regio'"),
     ("+faults.outages.lagos_tracker.region=Nigeria", "faults.outages.lagos_tracker.region: unknown key"),
+    ("faults.outages.lagos_tracker={history: daily, start: 2030-01-01, end: 2030-02-01}",
+     "faults.outages.lagos_tracker.start: 2030-01-01 is on or after as_of 2026-01-01, where every history ends"),
     ("faults.missing.dashboard_usage_score.share=1.5", "faults.missing.dashboard_usage_score.share: must be a "
                                                        "probability in [0, 1], got 1.5"),
     ("faults.missing.traffic_quality_score.where='tenure < 1'",

@@ -145,6 +145,10 @@ def _holidays(p: Problems, path: str, value: Any, domains: Mapping[str, Domain])
     # One spelled like such a label is taken for a typo of it)
     table = {_key(k): v for k, v in countries.items()}
     uncovered = [k for k in dom.categories if k not in table]
+    if len(uncovered) == len(dom.categories) and NO_COUNTRY not in table:
+        p.add(f"{path}.countries", f"none of {by}'s labels ({', '.join(map(str, dom.categories))}) has a country "
+              f"(nor '{NO_COUNTRY}'): no partner would have a holiday")
+        return None
     for key in table:
         if key not in dom.categories and key != NO_COUNTRY and NO_COUNTRY not in table:
             close = difflib.get_close_matches(str(key), [str(k) for k in uncovered], n=1, cutoff=0.75)
