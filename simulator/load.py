@@ -277,9 +277,12 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
               f"({', '.join(k for k, v in STAGE_KINDS.items() if getattr(v, 'defines_entity', False))}), "
               f"got {len(entities)}")
     known = ctx.domains
+    # (a shock's condition and amounts are read by the stages they act on: an unknown name in
+    # them is reported once, at the shock's own path, by _shocks)
+    shocked = shock_spec.reads([(s, e) for s in shocks for e in s.effects])
     for stage in stages:
         for path, names in stage.reads():
-            for name in sorted(names - set(known)):
+            for name in sorted(names - set(known) - shocked):
                 p.add(path, f"unknown column {name!r}" + did_you_mean(name, known))
         stage.check(p, known)
         for path, expr, expected in stage.expressions():

@@ -218,3 +218,5 @@ def test_a_wrong_shock_exits_2_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "shocks.payment_crisis.where: unknown column 'regoin'" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # once, at the shock's path: not again at every stage it acts on (delay_drawn, churn)
+    assert proc.stderr.count("unknown column 'regoin'") == 1, proc.stderr
