@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit
 
 ESTIMATORS = ("ipw", "snipw", "dm", "dr")
@@ -86,6 +85,8 @@ def _logistic(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
         grad = z.T @ (p - y)
         grad[1:] += l2 * len(y) * beta[1:]
         return value, grad
+    from scipy.optimize import minimize        # (here: every run's review imports this module, few fit)
+
     return minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B").x
 
 
