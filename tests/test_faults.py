@@ -125,6 +125,13 @@ def test_history_faults_are_declared_realized_and_read_as_a_pipeline_reads_them(
     found = _recomputed(activity, engineered.index, FEATURE_DATE)
     _agree(found, engineered, "partners_engineered")
     assert found["days_since_last_interaction"].notna().mean() > 0.99
+    # no login arrived in the 60 days (the outage took a young partner's only ones): the days
+    # since it joined, its signup the last interaction (once 60, more than it had lived)
+    unseen = found["days_since_last_interaction"].isna().to_numpy()
+    joined = (FEATURE_DATE - partners.loc[engineered.index[unseen], "created_at"].to_numpy(dtype="datetime64[D]")) \
+        // np.timedelta64(1, "D")
+    assert (joined < 59).sum() >= 3
+    assert (engineered.loc[unseen, "days_since_last_interaction"].to_numpy() == np.where(joined >= 59, 60, joined)).all()
     truth = partners.loc[engineered.index]
     assert (truth["login_count_30d"] != engineered["login_count_30d"]).mean() > 0.05
     assert (truth["days_since_last_interaction"] != engineered["days_since_last_interaction"]).any()

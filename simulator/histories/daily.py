@@ -261,7 +261,7 @@ def reduce(h, b):
     return {
         "logins_30d": b["logins"][:, -WINDOW:].sum(axis=1),
         "login_trend": b["logins"] @ _trend_weights(b["logins"].shape[1]) + 0.0,   # R.rolling_slope, 8x faster (+0: no -0)
-        "days_since_login": R.periods_since_last(b["logins"]),
+        "days_since_login": _since_login(b["logins"], np.asarray(b["first"])),
         "clicks_30d": w["dashboard_clicks"],
         "minutes_30d": w["minutes_spent"] / 10,
         "features_used_30d": w["features_used"],
@@ -270,6 +270,14 @@ def reduce(h, b):
         "bounces_30d": w["bounces"],
         "session_seconds_30d": w["session_seconds"],
     }
+
+
+def _since_login(logins: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Days since the last login; with none in the grid (a faulty table can hide them all),
+    the days since the partner joined (its signup the last interaction it had), or the
+    grid's length for one that joined before it."""
+    k = logins.shape[1]
+    return np.where(first > 0, np.minimum(R.periods_since_last(logins), k - 1 - first), R.periods_since_last(logins))
 
 
 WINDOW_TOTALS = (("dashboard_clicks", "clicks_30d"), ("minutes_spent", "minutes_30d"),
