@@ -586,8 +586,8 @@ class Activity(BaseStage):
             ids = table[world.key]
             row = pd.Index(partners[world.key]).get_indexer(ids.cat.categories)[ids.cat.codes.to_numpy()]
             keep = slice(None) if aligned is None else aligned[row]
-            by = h.calendar.by
-            groups = h.calendar.codes({by: partners[by].to_numpy()[row]} if by else {}, len(table))
+            by = h.calendar.by                 # (each partner's country once, then its rows': not a label a row)
+            groups = h.calendar.codes({by: partners[by].to_numpy()} if by else {}, len(partners))[row]
             found[h.name] = calendar.measured(h.calendar, table[panel.date].to_numpy(dtype="datetime64[us]")[keep],
                                               table[panel.value].to_numpy()[keep], groups[keep])
         return {"calendar": found} if found else {}
