@@ -55,7 +55,9 @@ def test_daily_features_are_the_rows_up_to_each_snapshot(world):
         p = _panel(world, snapshot)
         ids = pd.Index(p.index.astype(str))
         x = _grid(daily, ids, "activity_date", "logins", snapshot, 60)
-        since_login = np.where((x > 0).any(axis=1), np.argmax(x[:, ::-1] > 0, axis=1), 60)
+        # (no login in the grid yet: the days since it joined, 60 for a partner older than the grid)
+        joined = ((snapshot - world["partners"].set_index("partner_id").loc[ids, "created_at"]) // DAY).to_numpy()
+        since_login = np.where((x > 0).any(axis=1), np.argmax(x[:, ::-1] > 0, axis=1), np.where(joined >= 59, 60, joined))
         rolling = np.array([x[:, d - 29:d + 1].sum(axis=1) for d in range(30, 60)]).T
         t = np.arange(30) - 14.5
         downloads = _grid(daily, ids, "activity_date", "asset_downloads", snapshot, 30).sum(axis=1)
