@@ -319,6 +319,8 @@ def load_policy(text: str) -> tuple[Callable, str]:
     except (Exception, SystemExit) as exc:             # (a module that exits when imported too)
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         at = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        if isinstance(exc, SyntaxError) and exc.filename:   # (its place is the file's, not the importer's)
+            at = f" at {exc.filename}:{exc.lineno}"
         raise ConfigError([f"--policy {text!r}: cannot import it{at}: {type(exc).__name__}: {exc}"]) from None
     fn = getattr(mod, name, None)
     if not callable(fn):

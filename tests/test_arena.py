@@ -131,6 +131,14 @@ def test_an_interrupted_arena_says_so_and_writes_nothing(run, tmp_path, capsys):
     assert capsys.readouterr().err == "interrupted: the arena wrote nothing\n" and not out.exists()
 
 
+def test_a_policy_file_that_does_not_parse_is_refused_at_its_line(run, tmp_path, capsys):
+    bad = tmp_path / "broken.py"
+    bad.write_text("import pandas as pd\n\ndef policy(features:\n")
+    assert main([str(run), "--policy", f"{bad}:policy", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot import it at {bad}:3: SyntaxError" in err and "Traceback" not in err, err
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--policy", "nowhere_module_xyz:policy"], "cannot import it"),
     (["--policy", "no-colon"], "must be module:function"),
