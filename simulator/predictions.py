@@ -75,8 +75,9 @@ def read_file(path: Path, key: str) -> pd.DataFrame:
         raise ConfigError([f"--predictions {path}: {'not a regular file' if path.exists() else 'no such file'}"])
     data = path.read_bytes()
     if not data:
-        raise ConfigError([f"{path}: empty file (expected a header row naming {key} and the predicted columns, "
-                           f"then one row per partner)"])
+        expected = (f"a Parquet table with {key} and the predicted columns" if path.suffix == ".parquet" else
+                    f"a header row naming {key} and the predicted columns")
+        raise ConfigError([f"{path}: empty file (expected {expected}, then one row per partner)"])
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 

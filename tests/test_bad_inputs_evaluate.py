@@ -137,7 +137,7 @@ EVALUATE_CASES = [
     ("truncated Parquet", lambda run, tmp: (run, ["--predictions", _raw(
         tmp, "pred.parquet", _file(run, tmp, lambda f: f, "full.parquet").read_bytes()[:2000])]),
      "pred.parquet: not a readable Parquet file"),
-    ("zero-byte Parquet", _bytes("pred.parquet", b""), "pred.parquet: empty file"),
+    ("zero-byte Parquet", _bytes("pred.parquet", b""), "pred.parquet: empty file (expected a Parquet table with"),
     ("not a file", lambda run, tmp: (run, ["--predictions", tmp / "missing.csv"]), "missing.csv: no such file"),
     ("NaN probability", _pred(_at("churn_probability", 3, np.nan)),
      "pred.csv row 3, column churn_probability: no value"),
