@@ -276,8 +276,8 @@ def _since_login(logins: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Days since the last login; with none in the grid (a faulty table can hide them all),
     the days since the partner joined (its signup the last interaction it had), or the
     grid's length for one that joined before it."""
-    k = logins.shape[1]
-    return np.where(first > 0, np.minimum(R.periods_since_last(logins), k - 1 - first), R.periods_since_last(logins))
+    since = R.periods_since_last(logins)
+    return np.where(first > 0, np.minimum(since, logins.shape[1] - 1 - first), since)
 
 
 WINDOW_TOTALS = (("dashboard_clicks", "clicks_30d"), ("minutes_spent", "minutes_30d"),
