@@ -47,6 +47,11 @@ def _raw(cfg: DictConfig | Mapping) -> dict:
     return raw
 
 
+def _value_groups(raw: Mapping) -> dict[str, Mapping]:
+    """The groups that only feed interpolations (``value_groups``), by name: their values."""
+    return {g: raw[g] for g in raw.get("value_groups") or [] if isinstance(raw.get(g), Mapping)}
+
+
 def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
     """(group, kind, config) of every stage, in config order; unknown top-level keys refused."""
     values = raw.get("value_groups") or []
@@ -64,7 +69,7 @@ def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
         if kind is None:
             p.add(f"{key}.kind", f"unknown stage kind {value['kind']!r}" + did_you_mean(str(value["kind"]), STAGE_KINDS))
             continue
-        check_keys(p, str(key), value, kind.shape, {g: raw[g] for g in values if isinstance(raw.get(g), Mapping)})
+        check_keys(p, str(key), value, kind.shape, _value_groups(raw))
         out.append((str(key), kind, value))
     return out
 
@@ -250,8 +255,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     groups = _stage_groups(p, raw)
     shocks = shock_spec.parse(p, raw.get("shocks"), timeline)
     faults = fault_spec.parse(p, raw.get("faults"))
-    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults,
-                       values={g: raw.get(g) for g in raw.get("value_groups") or [] if isinstance(raw.get(g), Mapping)})
+    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults, values=_value_groups(raw))
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns

@@ -61,9 +61,10 @@ class ParseContext:
     values: Mapping[str, Any] = field(default_factory=dict)   # the value groups (calendar, ...), resolved
 
     def path_of(self, path: str, value: Any) -> str:
-        """Where ``value``, found at ``path``, was written: the value group it is interpolated
-        from (``calendar``, not ``activity.calendar``), else ``path``."""
-        return next((group for group, v in self.values.items() if v is not None and v == value), path)
+        """Where ``value``, found at ``path``, was written (:func:`simulator.spec.shape.written_at`)."""
+        from .spec.shape import written_at
+
+        return written_at(path, value, self.values)
 
     def shock_effects(self, kind: str, group: str) -> list[tuple["Shock", "ShockEffect"]]:
         """The shocks' effects of ``kind`` (multiply, shift, scale) on a parameter of

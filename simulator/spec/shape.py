@@ -31,6 +31,12 @@ class Each:
 Shape = Union[None, Open, Each, Mapping[str, Any]]
 
 
+def written_at(path: str, value: Any, groups: Mapping[str, Any]) -> str:
+    """Where ``value``, found at ``path``, was written: the value group it equals (its
+    values interpolated there: ``calendar``, not ``activity.calendar``), else ``path``."""
+    return next((group for group, v in groups.items() if v and v == value), path)
+
+
 def check_keys(p: Problems, path: str, value: Any, shape: Shape, groups: Mapping[str, Any] | None = None) -> None:
     """Add a problem for every key of ``value`` that ``shape`` does not know. ``groups``: the
     value groups' values; a mapping equal to one is reported at that group's path (the user
@@ -38,7 +44,7 @@ def check_keys(p: Problems, path: str, value: Any, shape: Shape, groups: Mapping
     if shape is None or value is None:
         return
     if groups and isinstance(value, Mapping):
-        path = next((g for g, v in groups.items() if v == value), path)
+        path = written_at(path, value, groups)
     if isinstance(shape, Open):
         if isinstance(value, Mapping):
             for k, v in value.items():
