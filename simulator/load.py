@@ -52,8 +52,9 @@ def _value_groups(raw: Mapping) -> dict[str, Mapping]:
     return {g: raw[g] for g in raw.get("value_groups") or [] if isinstance(raw.get(g), Mapping)}
 
 
-def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
-    """(group, kind, config) of every stage, in config order; unknown top-level keys refused."""
+def _stage_groups(p: Problems, raw: Mapping, groups: Mapping[str, Mapping]) -> list[tuple[str, Any, Mapping]]:
+    """(group, kind, config) of every stage, in config order; unknown top-level keys refused
+    (at the value group's path where a stage's value is one of ``groups``, interpolated)."""
     values = raw.get("value_groups") or []
     known = [*SETTINGS, *WORLD_SHAPE, "db", *values]
     out = []
@@ -69,7 +70,7 @@ def _stage_groups(p: Problems, raw: Mapping) -> list[tuple[str, Any, Mapping]]:
         if kind is None:
             p.add(f"{key}.kind", f"unknown stage kind {value['kind']!r}" + did_you_mean(str(value["kind"]), STAGE_KINDS))
             continue
-        check_keys(p, str(key), value, kind.shape, _value_groups(raw))
+        check_keys(p, str(key), value, kind.shape, groups)
         out.append((str(key), kind, value))
     return out
 
@@ -252,10 +253,11 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     snapshots = _int(p, "timeline.snapshots", tl.get("snapshots", 1), 1)
     burn_in = _int(p, "timeline.burn_in", tl.get("burn_in", 0), 0)
     timeline = _timeline(p, as_of, episodes, episode_days, snapshots, burn_in)
-    groups = _stage_groups(p, raw)
+    values = _value_groups(raw)
+    groups = _stage_groups(p, raw, values)
     shocks = shock_spec.parse(p, raw.get("shocks"), timeline)
     faults = fault_spec.parse(p, raw.get("faults"))
-    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults, values=_value_groups(raw))
+    ctx = ParseContext(n, {}, timeline, shocks=shocks, faults=faults, values=values)
     for group, kind, c in groups:              # columns stages own outright, known to every parser
         ctx.domains.update(kind.owns(group, c))
     # the entity stage (the partners table) first, so that the others see its columns

@@ -39,9 +39,10 @@ def table_schemas(spec: WorldSpec, tables: Mapping[str, pd.DataFrame]) -> dict[s
 def validate(name: str, frame: pd.DataFrame, schema: pa.DataFrameSchema) -> None:
     """Raise ValidationError naming every failed column and check, with example rows (an
     infinite number first: no table holds one, whatever a column's range)."""
-    for column in frame.columns:
-        values = frame[column].to_numpy() if frame[column].dtype.kind == "f" else None
-        if values is not None and (bad := np.flatnonzero(np.isinf(values))).size:
+    for column, series in frame.items():
+        if series.dtype.kind != "f":
+            continue
+        if (bad := np.flatnonzero(np.isinf(series.to_numpy(dtype=float, na_value=np.nan)))).size:
             raise ValidationError(f"table '{name}' failed validation: column {column}, check finite: "
                                   f"{bad.size:,} infinite values, e.g. rows {bad[:5].tolist()}")
     try:

@@ -167,6 +167,11 @@ class WorldSpec:
         return self.timeline.feature_date if self.timeline else self.as_of
 
     @property
+    def golden_rows(self) -> list[int]:
+        """The rows of the golden records (a block's: block 0 holds them all)."""
+        return [rec.row for rec in self.golden]
+
+    @property
     def entity(self) -> "Stage":
         """The stage whose table has one row per partner."""
         return next(s for s in self.stages if s.entity is not None)

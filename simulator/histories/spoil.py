@@ -69,8 +69,9 @@ class Spoil:
 def draw(faults: HistoryFaults, rng: Callable[[str], np.random.Generator], m: int, k: int, day0: int,
          where: Sequence[np.ndarray], spared: np.ndarray = np.zeros(0, dtype=np.intp)) -> Spoil:
     """The faults of ``m`` partners on a grid of ``k`` days from epoch day ``day0``;
-    ``where``: per outage, whether it holds for each partner; ``spared``: the partners
-    (rows of the grid) whose rows all arrive, once and on time (the golden records)."""
+    ``where``: per outage, whether it holds for each partner (the golden records already
+    left out: ``Activity.outage_rows``); ``spared``: the partners (rows of the grid) whose
+    rows all arrive, once and on time (the golden records)."""
     lag = twice = down = None
     if faults.late is not None:
         late = _bernoulli(rng("late"), faults.late.share, m * k)
@@ -88,7 +89,7 @@ def draw(faults: HistoryFaults, rng: Callable[[str], np.random.Generator], m: in
             down = np.zeros((m, k), dtype=bool) if down is None else down
             down[np.ix_(np.flatnonzero(holds), np.arange(lo, hi))] = True
     # after the draws, so that sparing a partner leaves every other partner's faults as they are
-    for faulty, clean in ((lag, 0), (twice, -1), (down, False)):
+    for faulty, clean in ((lag, 0), (twice, -1)):
         if faulty is not None:
             faulty[spared] = clean
     return Spoil(lag, twice, down)

@@ -415,8 +415,7 @@ class Activity(BaseStage):
                                                                & ~again))})
             if h.faults is not None and h.faults.outages:   # (the partners rows are the key's codes)
                 when = table[cols[0]].to_numpy(dtype="datetime64[us]")
-                spared = [rec.row for rec in world.golden]
-                for o, holds in zip(h.faults.outages, self.outage_rows(h, partners, len(partners), spared)):
+                for o, holds in zip(h.faults.outages, self.outage_rows(h, partners, len(partners), world.golden_rows)):
                     out.append({"invariant": f"{h.table}: no row recorded in outage {o.name} ({o.start} up to {o.end}) "
                                              f"but the golden records'",
                                 "violations": int(np.count_nonzero(holds[codes] & (when >= o.start) & (when < o.end)))})
@@ -555,8 +554,7 @@ class Activity(BaseStage):
             start = partners[joined].to_numpy(dtype="datetime64[us]")
             end = history_end(world, partners) + np.timedelta64(1, "D")
             found["outages"] = {}
-            for o, rows in zip(faults.outages, self.outage_rows(h, partners, len(partners),
-                                                                [rec.row for rec in world.golden])):
+            for o, rows in zip(faults.outages, self.outage_rows(h, partners, len(partners), world.golden_rows)):
                 lo = np.maximum(start, np.datetime64(o.start, "us"))
                 hi = np.minimum(end, np.datetime64(o.end, "us"))
                 days = np.where(rows, np.maximum((hi - lo) // np.timedelta64(1, "D"), 0), 0)

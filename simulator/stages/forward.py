@@ -145,7 +145,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     # the days' columns drawn (a date's own streams) where rows are written, and at a faulty
     # table's snapshots, whose features read the days written
     full = [act.write or (h.faults is not None and j in snapshots) for j in range(days.size)]
-    down = act.outage_rows(h, env, n, ctx.gold.rows)                      # per outage, the partners it holds for
+    down = act.outage_rows(h, env, n, ctx.gold.rows)       # per outage, the partners it holds for
     day0 = int(days[0].astype(np.int64)) - (span - 1)      # the epoch day of the whole grid's first day
 
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
