@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import threads
 from .spec import WorldSpec
 
 
@@ -125,10 +126,11 @@ def moved_states(spec: WorldSpec, stage) -> list[dict[str, object]]:
         block = block_spec(spec, b)
         plan = build_plan(block)
         ctx = RunContext(block, golden.prepare(block, plan), initial_env(block))
-        for step in plan:
-            if step.stage is stage:
-                step.stage.run(step, ctx)
-        parts.append(stage.motion.steps(ctx))
+        with threads.one_blas():
+            for step in plan:
+                if step.stage is stage:
+                    step.stage.run(step, ctx)
+            parts.append(stage.motion.steps(ctx))
     joined = []
     for k in range(len(parts[0]) if parts else 0):
         step = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import ids
+from . import ids, threads
 from .errors import ConfigError
 from .plan import build_plan
 from .spec import WorldSpec
@@ -64,10 +64,11 @@ def simulate(spec: WorldSpec, given: Mapping[str, float] | None = None) -> Resul
     plan = build_plan(spec)
     ctx = RunContext(spec, golden.prepare(spec, plan), initial_env(spec), given=dict(given or {}))
     timings: dict[str, float] = {}
-    for step in plan:
-        start = time.perf_counter()
-        step.stage.run(step, ctx)
-        timings[step.name] = time.perf_counter() - start
+    with threads.one_blas():
+        for step in plan:
+            start = time.perf_counter()
+            step.stage.run(step, ctx)
+            timings[step.name] = time.perf_counter() - start
     check_golden(spec, ctx.env)
     domains = spec.domains()
     partners = pd.DataFrame({c: as_column(ctx.env[c], domains[c]) for c in spec.output_columns})

@@ -188,6 +188,26 @@ def test_the_library_returns_every_block_validated(local_run, compose, monkeypat
     assert tables["partners"]["partner_id"].tolist() == partners["partner_id"].tolist()
 
 
+def test_a_world_is_generated_with_one_blas_thread_and_the_callers_setting_kept(compose, monkeypatch):
+    """The histories' matrix-vector products run on one BLAS thread (its threads would spin
+    beside our pools: simulator/threads.py); a notebook's own BLAS setting is back after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import simulator.histories.reduce as reduce_module
+    from simulator import generate
+
+    def blas() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    seen = []
+    real = reduce_module.periods_since_last          # (read by the days since the last login)
+    monkeypatch.setattr(reduce_module, "periods_since_last", lambda *a: seen.append(blas()) or real(*a))
+    with threadpool_limits(2, user_api="blas"):
+        generate(compose(["n_partners=2000", "db=none", "output.report=false"]))
+        assert blas() == {2}
+    assert seen and all(threads == {1} for threads in seen)
+
+
 @pytest.mark.parametrize("blocks", ["block_size=2048", "block_size=65536"])   # 3 blocks; 1, the pilot alone
 def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path, blocks):
     """executor.address where nothing listens: exit 2 within the connect timeout, the
