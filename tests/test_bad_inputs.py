@@ -186,6 +186,12 @@ CATALOGUE = [
     ("+population.columns.tier.persistence=0.5", "population.columns.tier.persistence: only a drawn column (dist) "
      "moves on its own"),
     ("+population.columns.region.ages=true", "population.columns.region.ages: only a count of days ages"),
+    ("population.columns.tenure_drawn.arrivals=stedy", "population.columns.tenure_drawn.arrivals: must be one of "
+     "steady, got 'stedy' (known: steady; did you mean 'steady'?)"),
+    ("+population.columns.avg_commission_3m.arrivals=steady", "population.columns.avg_commission_3m.arrivals: needs "
+     "an age drawn with dist: exponential (a steady population's ages, scale its mean stay in days), got dist: pareto"),
+    ("+population.columns.tier.arrivals=steady", "population.columns.tier.arrivals: needs an age drawn with dist: "
+     "exponential (a steady population's ages, scale its mean stay in days), got a column without dist"),
     ("churn.earlier.days=50000", "churn.earlier.days: dates would reach 50,180 days before the horizon's start "
      "2025-10-03 (50,000 (churn.earlier.days) + 180 (activity.histories.commissions)), before 1900-01-01"),
     ("activity.histories.daily.days=60000", "activity.histories.daily: dates would reach 60,090 days before"),

@@ -58,6 +58,23 @@ def test_partners_join_throughout_the_horizon(world):
     assert min(arrivals) > 0
 
 
+def test_partners_arrive_at_a_steady_rate_and_the_cohort_holds_its_size(world):
+    """The tenure's arrivals: steady. Over the D days played (burn-in and snapshots) the
+    arrivals are a share D / (360 + D) of the partners, on uniform days: each 30 days holds
+    its expected count within 4 SE (binomial), but the last 60, where a partner's tenure is
+    at least its days since its last login. So the cohort holds its size (it doubled when
+    every age was the declared exponential's)."""
+    days = (6 + SNAPSHOTS - 1) * 30
+    first = pd.Timestamp("2026-01-01") - 90 * DAY - days * DAY       # the burn-in's start
+    joined = pd.to_datetime(world["partners"]["created_at"])
+    n, p = len(joined), days / (360 + days) * 30 / days
+    for k in range(days // 30 - 2):
+        got = int(((joined > first + 30 * k * DAY) & (joined <= first + 30 * (k + 1) * DAY)).sum())
+        assert abs(got - n * p) < 4 * np.sqrt(n * p * (1 - p)), (k, got, n * p)
+    sizes = world["features_panel"].groupby("snapshot_date").size()
+    assert abs(sizes.iloc[-1] / sizes.iloc[0] - 1) < 0.10, sizes.tolist()
+
+
 def test_the_last_snapshot_is_partners_engineered(world):
     panel, engineered = world["features_panel"], world["partners_engineered"]
     last = panel[pd.to_datetime(panel["snapshot_date"]) == _dates(world)[-1]].drop(columns="snapshot_date")

@@ -13,7 +13,8 @@ from .model import ColumnSpec, Domain
 
 FALLBACK_KEY = "*"           # per-category table entry for values not listed
 COLUMN_KINDS = ("dist", "expr", "bins", "lookup", "days_before")
-MODIFIERS = ("by", "clip", "cap", "round", "dtype", "keep", "persistence", "ages")
+MODIFIERS = ("by", "clip", "cap", "round", "dtype", "keep", "persistence", "ages", "arrivals")
+ARRIVALS = ("steady",)      # how partners arrive through a horizon (an age column drawn with dist: exponential)
 
 
 def _column(p: Problems, name: str, decl: Any, path: str, domains: dict[str, Domain]) -> ColumnSpec | None:
@@ -96,8 +97,17 @@ def _modifiers(p: Problems, decl: Mapping, path: str) -> dict:
         p.add(f"{path}.ages", f"must be true (a count of days, that many fewer at an earlier date) or false, "
               f"got {ages!r}")
         ages = False
+    arrivals, dist = decl.get("arrivals"), decl.get("dist")
+    if arrivals is not None and arrivals not in ARRIVALS:
+        p.add(f"{path}.arrivals", f"must be one of {', '.join(ARRIVALS)}, got {arrivals!r}"
+              + did_you_mean(str(arrivals), ARRIVALS))
+        arrivals = None
+    elif arrivals is not None and dist != "exponential" and (dist is None or dist in KNOWN):  # (unknown: at .dist)
+        p.add(f"{path}.arrivals", f"needs an age drawn with dist: exponential (a steady population's ages, "
+              f"scale its mean stay in days), got {'dist: ' + str(dist) if dist else 'a column without dist'}")
+        arrivals = None
     return {"clip": (lo, hi), "round": rnd, "cast": cast, "keep": bool(decl.get("keep", True)),
-            "persistence": float(persistence), "ages": ages}
+            "persistence": float(persistence), "ages": ages, "arrivals": arrivals}
 
 
 def _sampled(p: Problems, name: str, decl: Mapping, path: str, domains: dict[str, Domain],

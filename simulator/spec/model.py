@@ -49,6 +49,8 @@ class ColumnSpec:
     persistence: float = 1.0                  # sampled: correlation of its quantile from one period to
                                               #   the next (1: the draw never moves; simulator.stages.moving)
     ages: bool = False                        # a count of days: that many fewer at an earlier date
+    arrivals: str | None = None               # "steady": an age drawn at a horizon's start, the others
+                                              #   arriving at a steady rate through it (simulator.stages.population)
     shocks: tuple = ()                        # (Shock, ShockEffect) multiplying a sampler parameter
                                               #   (simulator.spec.shocks; simulator.stages.columns.params_at)
 
@@ -123,6 +125,12 @@ class Timeline:
     def start(self) -> np.datetime64:
         """The horizon's start: the first snapshot date (the feature date with one snapshot)."""
         return self.feature_date - np.timedelta64((self.snapshots - 1) * self.episode_days, "D")
+
+    @property
+    def played_days(self) -> int:
+        """Days from the first period played (the burn-in's start) to the feature date: 0
+        with one snapshot."""
+        return (self.burn_in + self.snapshots - 1) * self.episode_days
 
     @property
     def periods(self) -> int:

@@ -7,6 +7,17 @@ interpolations. Each column is a plan step; golden records' values are put in as
 column is produced. Its declared targets: every sampled column's weights, rate or mean
 (per `by` group), heavy tails' top-20% share, and bins shares implied by the declared
 distribution of the column they bin.
+
+Steady arrivals (``arrivals: steady`` on an age drawn from an exponential, the tenure). The
+partners of a horizon are every partner active in it, and each one's age is its age at the
+feature date. Drawn for all of them from the declared exponential, the joining days would
+crowd toward the feature date (at 12 snapshots the cohort doubled from the first snapshot to
+the last). An exponential age with mean ``scale`` is the age of a steady population whose
+partners stay ``scale`` days on average and arrive at a steady rate, ``1/scale`` of its size
+a day. So over the D days played (burn-in and snapshots) the arrivals are a share
+D / (scale + D) of every partner there: those join on a uniform day of the D; the others
+were there at the start, their declared draw their age then (D more at the feature date).
+With one snapshot nothing changes.
 """
 from __future__ import annotations
 
@@ -34,6 +45,17 @@ from . import columns
 from .moving import Motion
 
 HEAVY_TAILED = ("pareto", "lognormal")   # samplers whose top-20% share is a target, and Lorenz-drawn
+
+
+def _steady(col: ColumnSpec, values: np.ndarray, ctx: RunContext) -> np.ndarray:
+    """Ages at the feature date of a horizon's partners arriving at a steady rate (the
+    module's docstring): ``values``, the declared draws, are the ages at the start of those
+    already there."""
+    days = ctx.world.timeline.played_days
+    scale = np.asarray(columns.params_at(col, ctx.env, ctx.n)["scale"], dtype=float)
+    share = days / (scale + days)              # the arrivals among every partner of the horizon
+    u = ctx.rng("column", col.name, "arrival").random(ctx.n)
+    return columns.finish(col, np.where(u < share, u / share * days, days + values))
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,8 @@ class Population(BaseStage):
         col = step.payload
         values = columns.produce(col, ctx.env, ctx.n, ctx.rng("column", col.name), ctx.world.as_of,
                                  ctx.world.feature_date)
+        if col.arrivals == "steady" and ctx.world.timeline.played_days:
+            values = _steady(col, values, ctx)
         ctx.env[col.name] = ctx.gold.apply(col.name, values)
 
     def ddl(self) -> dict[str, str]:
