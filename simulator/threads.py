@@ -5,7 +5,7 @@ the cores and more threads only contend for them (and for the GIL).
 The BLAS (numpy's OpenBLAS) gets one thread while a world is generated (:func:`one_blas`),
 and for good in a worker: it would start a thread per core for the histories' small
 matrix-vector products, threads that spin beside our own pools and the other workers. At
-1,000,000 partners that took 24.6 s against 20.6 s (local) and 27.5 s against 20.7 s
+1,000,000 partners that took 24.6 s against 21.7 s (local) and 27.5 s against 20.5 s
 (processes); dask's nanny sets the same limit in its workers' environment."""
 from __future__ import annotations
 

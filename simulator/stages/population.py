@@ -137,9 +137,11 @@ class Population(BaseStage):
         partners = tables[self.table]
         out = []
         for col in self.columns:
-            # (a column a shock multiplies at the feature date is not the declared draw there)
+            # (a column a shock multiplies at the feature date is not the declared draw there,
+            # nor a horizon's steady arrivals' age)
             if col.kind in ("categorical", "sample") and col.keep and \
-                    not any(s.on(world.feature_date) for s, _ in col.shocks):
+                    not any(s.on(world.feature_date) for s, _ in col.shocks) and \
+                    not (col.arrivals and world.timeline.played_days):
                 out += column_targets(world, col, partners)
         by_name = {c.name: c for c in self.columns}
         for col in self.columns:
