@@ -83,10 +83,27 @@ def test_a_written_steady_age_is_not_held_to_its_exponential_in_a_horizon(tmp_pa
     from conftest import run_cli
 
     run_cli("n_partners=3000", "experiment=horizon", "population.columns.tenure_drawn.keep=true", "db=none",
+            "+population.columns.tenure_band={bins: tenure_drawn, edges: {new: 0, mid: 180, old: 720}}",
             "output.report=false", "output.formats=[parquet]", out_dir=tmp_path / "run")
     targets = json.loads((tmp_path / "run" / "stats.json").read_text())["targets"]
-    assert not [t["target"] for t in targets if t["target"].startswith("population.columns.tenure_drawn")]
+    assert not [t["target"] for t in targets if t["target"].startswith(("population.columns.tenure_drawn",
+                                                                        "population.columns.tenure_band"))]
     assert [t for t in targets if t["target"].startswith("population.columns.region")]   # the others are
+
+
+def test_a_shocked_scale_sets_the_steady_arrivals_share(compose):
+    """A shock tripling the tenure's scale in Brazil at the feature date: Brazil's arrivals
+    are D / (3 x 360 + D) of its partners, the others' D / (360 + D), each within 4 SE."""
+    w = generate(compose(["n_partners=20000", "experiment=horizon", "db=none", "output.report=false",
+                          "+shocks.tenure_shock={start: '2025-05-01', end: null, where: \"region == 'Brazil'\", "
+                          "effects: [{multiply: population.columns.tenure_drawn.scale, by: 3}]}"]))
+    days = (6 + 12 - 1) * 30
+    partners = w["partners"]
+    arrived = (pd.to_datetime(partners["created_at"]) > pd.Timestamp("2026-01-01") - (90 + days) * DAY).to_numpy()
+    brazil = (partners["region"] == "Brazil").to_numpy()
+    for rows, scale in ((brazil, 3 * 360), (~brazil, 360)):
+        share = days / (scale + days)
+        assert abs(arrived[rows].mean() - share) < 4 * np.sqrt(share * (1 - share) / rows.sum()), (scale, share)
 
 
 def test_the_last_snapshot_is_partners_engineered(world):

@@ -47,12 +47,19 @@ from .moving import Motion
 HEAVY_TAILED = ("pareto", "lognormal")   # samplers whose top-20% share is a target, and Lorenz-drawn
 
 
+def _moved_off(col: ColumnSpec, world: WorldSpec) -> bool:
+    """Whether a drawn column is not its declared draw at the feature date, so neither it nor
+    a column binning it is held to the declaration: a shock multiplies it there, or it is a
+    horizon's steady arrivals' age."""
+    return any(s.on(world.feature_date) for s, _ in col.shocks) or bool(col.arrivals and world.timeline.played_days)
+
+
 def _steady(col: ColumnSpec, values: np.ndarray, ctx: RunContext) -> np.ndarray:
     """Ages at the feature date of a horizon's partners arriving at a steady rate (the
     module's docstring): ``values``, the declared draws, are the ages at the start of those
     already there."""
     days = ctx.world.timeline.played_days
-    scale = np.asarray(columns.params_at(col, ctx.env, ctx.n)["scale"], dtype=float)
+    scale = np.asarray(columns.params_at(col, ctx.env, ctx.n, ctx.world.feature_date)["scale"], dtype=float)
     share = days / (scale + days)              # the arrivals among every partner of the horizon
     u = ctx.rng("column", col.name, "arrival").random(ctx.n)
     return columns.finish(col, np.where(u < share, u / share * days, days + values))
@@ -137,18 +144,15 @@ class Population(BaseStage):
         partners = tables[self.table]
         out = []
         for col in self.columns:
-            # (a column a shock multiplies at the feature date is not the declared draw there,
-            # nor a horizon's steady arrivals' age)
-            if col.kind in ("categorical", "sample") and col.keep and \
-                    not any(s.on(world.feature_date) for s, _ in col.shocks) and \
-                    not (col.arrivals and world.timeline.played_days):
+            if col.kind in ("categorical", "sample") and col.keep and not _moved_off(col, world):
                 out += column_targets(world, col, partners)
         by_name = {c.name: c for c in self.columns}
         for col in self.columns:
             source = by_name.get(col.source)
             # shares implied by the declared distribution of the column binned (when it is
             # drawn from one sampler): a reference draw of that declaration, binned
-            if col.kind != "bins" or source is None or source.kind != "sample" or source.by:
+            if col.kind != "bins" or source is None or source.kind != "sample" or source.by or \
+                    _moved_off(source, world):
                 continue
             ref = columns.finish(source, SAMPLERS[source.sampler].draw(
                 stream(world.seed, "reference", source.name), REFERENCE_ROWS, **source.params))
