@@ -9,9 +9,6 @@ matrix-vector products, threads that spin beside our own pools and the other wor
 (processes); dask's nanny sets the same limit in its workers' environment."""
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 THREADS = 2
 
 
@@ -27,13 +24,12 @@ def single() -> None:
     threadpool_limits(1)
 
 
-@contextlib.contextmanager
-def one_blas() -> Iterator[None]:
-    """One BLAS thread meanwhile (the caller's own setting back after: a notebook's is its own)."""
+def one_blas():
+    """A context in which the BLAS has one thread (the caller's own setting back after: a
+    notebook's is its own)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        yield
+    return threadpool_limits(1)
 
 
 def count() -> int:

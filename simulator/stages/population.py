@@ -47,11 +47,16 @@ from .moving import Motion
 HEAVY_TAILED = ("pareto", "lognormal")   # samplers whose top-20% share is a target, and Lorenz-drawn
 
 
+def _arrives(col: ColumnSpec, world: WorldSpec) -> bool:
+    """Whether ``col`` is a steady arrivals' age here (a horizon's; with one snapshot, its draw)."""
+    return col.arrivals == "steady" and world.timeline.played_days > 0
+
+
 def _moved_off(col: ColumnSpec, world: WorldSpec) -> bool:
     """Whether a drawn column is not its declared draw at the feature date, so neither it nor
     a column binning it is held to the declaration: a shock multiplies it there, or it is a
     horizon's steady arrivals' age."""
-    return any(s.on(world.feature_date) for s, _ in col.shocks) or bool(col.arrivals and world.timeline.played_days)
+    return any(s.on(world.feature_date) for s, _ in col.shocks) or _arrives(col, world)
 
 
 def _steady(col: ColumnSpec, values: np.ndarray, ctx: RunContext) -> np.ndarray:
@@ -127,7 +132,7 @@ class Population(BaseStage):
         col = step.payload
         values = columns.produce(col, ctx.env, ctx.n, ctx.rng("column", col.name), ctx.world.as_of,
                                  ctx.world.feature_date)
-        if col.arrivals == "steady" and ctx.world.timeline.played_days:
+        if _arrives(col, ctx.world):
             values = _steady(col, values, ctx)
         ctx.env[col.name] = ctx.gold.apply(col.name, values)
 
