@@ -193,8 +193,11 @@ def start(h, inp, rng, full: bool, periods: int, exact: bool = False, lag: int =
                         days).astype(np.int64)
     history = np.zeros((max(rows, live.size), k + periods * MONTH), dtype=np.int32)   # (cents a day: well inside)
     history[:live.size, :k] = days.reshape(live.size, k) * (live >= 1)[:, None]
+    # each month's total beside its days, so a date's reduce does not sum them all again
+    totals = np.zeros((history.shape[0], months + periods), dtype=np.int64)
+    totals[:live.size, :months] = R.totals(history[:live.size, :k], MONTH)
     return {"cents": history[:live.size, :k], "first": first_live(k, np.maximum(live, 0)), "history": history,
-            "offset": 0}
+            "offset": 0, "totals": totals, "months": totals[:live.size, :months]}
 
 
 def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
@@ -205,33 +208,42 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     ``exact`` (the feature date): the last three months' mean is the average to the cent,
     as :func:`generate` makes it, the three scaled together (so their shape, the trend, is
     the state's), the rounding on the date itself."""
-    k = h.options["months"] * MONTH
-    history, offset = b["history"], b["offset"] + MONTH
-    x = history[:np.asarray(inp[LIVE]).size, offset:offset + k]       # (the partners joined by this date)
+    months_n = h.options["months"]
+    k = months_n * MONTH
+    history, offset, totals = b["history"], b["offset"] + MONTH, b["totals"]
+    m = np.asarray(inp[LIVE]).size                   # (the partners joined by this date: the first ones)
+    x = history[:m, offset:offset + k]
+    months = totals[:m, offset // MONTH:offset // MONTH + months_n]
     first, live, _, share, live_recent, average, rates, _ = _state(h, inp, np.maximum(np.asarray(inp[LIVE]), 0))
     # (at most the cap of a 3-month average: months under it keep every average under it)
     cents = np.round(np.minimum(rates[:, -1], h.options["cap"]) * share[:, -1] * 100).astype(np.int64)
     cal = day_weights(h, inp, MONTH)
     days = live[:, k - MONTH:] if cal is None else live[:, k - MONTH:] * cal
     x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], days, rng("month-days"))
+    months[:, -1] = cents                        # (the split's days add up to it)
     if exact:                                   # the three months scaled together to the drawn mean
         total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
         recent = x[:, k - RECENT * MONTH:]
-        months_now = recent.reshape(-1, RECENT, MONTH).sum(axis=2).astype(float)
+        months_now = months[:, -RECENT:].astype(float)
         cap = h.options["cap"] * share[:, -RECENT:] * 100
         cap[:, -1] = np.inf                      # (the date's own month: its average is the drawn one)
         factor = _scaled_to(months_now, total, cap)
         recent[:] = np.floor(recent.reshape(-1, RECENT, MONTH) * factor[:, :, None]).reshape(recent.shape)
         recent[:, -1] += total - recent.sum(axis=1)       # the date itself: a live day of every joined partner
-    return {"cents": x, "first": first, "history": history, "offset": offset}
+        months[:, -RECENT:] = R.totals(recent, MONTH)
+    return {"cents": x, "first": first, "history": history, "offset": offset, "totals": totals, "months": months}
 
 
 def reduce(h, b):
     months_n = h.options["months"]
     daily, first = b["cents"], b["first"]
     recent_days = daily[:, -RECENT * MONTH:]
-    months = R.totals(daily, MONTH) if daily.shape[1] == months_n * MONTH else \
-        np.concatenate([b["early_totals"], R.totals(recent_days, MONTH)], axis=1)
+    if "months" in b:                                               # (a horizon's: kept beside the days)
+        months = b["months"]
+    elif daily.shape[1] == months_n * MONTH:
+        months = R.totals(daily, MONTH)
+    else:
+        months = np.concatenate([b["early_totals"], R.totals(recent_days, MONTH)], axis=1)
     months = months / 100
     share = _live_share(first, months_n)
     live = share > 0

@@ -65,19 +65,24 @@ def _login_shape(h, logins, silent, trend, first, known=None, cal=None, expect=F
     start = np.maximum(first, k - WINDOW)                  # the first live day of the window
     in_window = (i[None, :] >= start[:, None]) & (i[None, :] <= last[:, None])
     pre_end = np.minimum(last - 1, k - WINDOW - 1)
-    in_pre = (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
+    # (the days before the window: none among the window's days when they are known)
+    in_pre = None if known is not None else (i[None, :] >= first[:, None]) & (i[None, :] <= pre_end[:, None])
     n_window = in_window.sum(axis=1)
     if cal is not None:            # logins fall on days by their weight, each span's mean weight 1: the
         in_window = in_window * cal    # spans' levels (and the trend they make) stay the inputs'
-        in_pre = in_pre * (cal / np.maximum((in_pre * cal).sum(axis=1) / np.maximum(in_pre.sum(axis=1), 1),
-                                            1e-12)[:, None])
+        if in_pre is not None:
+            in_pre = in_pre * (cal / np.maximum((in_pre * cal).sum(axis=1) / np.maximum(in_pre.sum(axis=1), 1),
+                                                1e-12)[:, None])
     center = np.where(n_window > 0, (start + last) / 2, (first + np.maximum(pre_end, first)) / 2)
     spread = np.maximum(logins - 1, 0)                     # logins besides the last one
     level = np.where(logins > 0, logins, h.options["dormant_logins"]) / WINDOW
     dt = i[None, :] - center[:, None]
-    wa, wp = in_window * w, in_pre * w
+    wa = in_window * w
     share = spread / np.maximum(n_window, 1)
-    gain = share * (wa @ i - center * wa.sum(axis=1)) + level * (wp @ i - center * wp.sum(axis=1))
+    gain = share * (wa @ i - center * wa.sum(axis=1))
+    if in_pre is not None:
+        wp = in_pre * w
+        gain = gain + level * (wp @ i - center * wp.sum(axis=1))
     gain = np.where(np.abs(gain) > 1e-12, gain, np.inf)    # no logins to shape: slope is what it is
     beta = np.zeros(m)
 
