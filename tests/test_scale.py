@@ -209,6 +209,28 @@ def test_a_world_is_generated_with_one_blas_thread_and_the_callers_setting_kept(
     assert seen and all(threads == {1} for threads in seen)
 
 
+def test_a_horizon_is_the_same_on_one_thread_and_on_two(compose, monkeypatch):
+    """A horizon's moving columns are walked in parts of rows on two threads, and each
+    history's dates are made while its blocks run through them: the same tables as one
+    thread doing all of it in turn (parts of 512 rows here, so 3,000 partners are split)."""
+    import simulator.stages.moving as moving_module
+    from simulator import generate, threads
+
+    world = ["n_partners=3000", "experiment=horizon_histories", "db=none", "output.report=false"]
+    monkeypatch.setattr(threads, "THREADS", 1)
+    alone = generate(compose(world))
+    monkeypatch.setattr(threads, "THREADS", 2)
+    monkeypatch.setattr(moving_module, "WALK_PART", 512)
+    walked = []
+    real = moving_module.Motion._walk_rows
+    monkeypatch.setattr(moving_module.Motion, "_walk_rows", lambda self, *a: walked.append(a[-1]) or real(self, *a))
+    both = generate(compose(world))
+    assert walked and max(walked) < 3000               # (the walk was split)
+    assert set(both) == set(alone)
+    for name, frame in alone.items():
+        pd.testing.assert_frame_equal(both[name], frame, obj=name)
+
+
 @pytest.mark.parametrize("blocks", ["block_size=2048", "block_size=65536"])   # 3 blocks; 1, the pilot alone
 def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path, blocks):
     """executor.address where nothing listens: exit 2 within the connect timeout, the

@@ -19,6 +19,7 @@ would have done, never something drawn for leaving.
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,12 +61,15 @@ class _Inputs:
     """A history's inputs as of each date: partners columns and expressions read from the
     date's state, drawn inputs walking on their quantiles (one AR(1) step per period)."""
 
-    def __init__(self, act: Any, h: Any, ctx: RunContext, count: int):
+    def __init__(self, act: Any, h: Any, ctx: RunContext):
         self.act, self.h, self.ctx, n = act, h, ctx, ctx.n
         self.drawn = {k: c for k, c in h.inputs.items() if c.kind in ("sample", "categorical")}
         self.z = {k: special.ndtri(np.clip(ctx.rng("history", h.name, k, "quantile").random(n), EDGE, 1 - EDGE))
                   for k in self.drawn}
-        self.noise = {k: ctx.rng("history", h.name, k, "walk").standard_normal((count, n)) for k in self.drawn}
+        # a walk's noise is drawn a date at a time, in order (the same numbers as all dates at once),
+        # and only for an input that walks: most hold (persistence 1), and 15 dates of noise for
+        # each of them took 5 s of the run's one thread at 1M partners
+        self.walk = {k: ctx.rng("history", h.name, k, "walk") for k, c in self.drawn.items() if c.persistence < 1}
         self.step = 0
         self.held: dict[str, tuple[np.ndarray | None, Any]] = {}   # a held draw's value, by its group then
         self.live: np.ndarray | None = None                          # live days at the first date
@@ -76,9 +80,11 @@ class _Inputs:
         out = {}
         for k, col in h.inputs.items():
             if k in self.drawn:
-                if self.step and col.persistence < 1:
-                    rho = col.persistence
-                    self.z[k] = rho * self.z[k] + np.sqrt(1 - rho * rho) * self.noise[k][self.step]
+                if k in self.walk:
+                    noise = self.walk[k].standard_normal(n)          # (the first date's: drawn, not used)
+                    if self.step:
+                        rho = col.persistence
+                        self.z[k] = rho * self.z[k] + np.sqrt(1 - rho * rho) * noise
                 out[k] = self._draw(k, col, state)
             else:
                 out[k] = columns.produce(col, state, n, None, ctx.world.as_of)
@@ -126,16 +132,23 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     needed = h.reads | act.live.reads | partner_reads
     moving = movers([s for s in world.stages if s is not act], needed)
     gone = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    inputs = _Inputs(act, h, ctx, days.size)
-    states, values = [], []
+    inputs = _Inputs(act, h, ctx)
+    # each date's state and inputs, made on this thread while the blocks run through the dates
+    # made before (a block waits for its date's): the states' work (a fifth of a block's time)
+    # beside the blocks' rather than before them
+    states: list[Any] = [None] * days.size
+    values: list[Any] = [None] * days.size
+    ready = [threading.Event() for _ in days]
     by = h.calendar.by if h.calendar is not None else None
-    group = by_column = None                   # each partner's country, again only when its column moved
-    for day in days:
-        state = state_at(ctx, moving, day, gone) if moving else env
-        states.append(state)
-        if h.calendar is not None and (group is None or (by is not None and state[by] is not by_column)):
-            group, by_column = h.calendar.codes(state, n), state[by] if by else None
-        values.append({**inputs.next(state), **act.calendar_inputs(h, group, int(day.astype(np.int64)))})
+
+    def prepare() -> None:
+        group = by_column = None               # each partner's country, again only when its column moved
+        for j, day in enumerate(days):
+            state = states[j] = state_at(ctx, moving, day, gone) if moving else env
+            if h.calendar is not None and (group is None or (by is not None and state[by] is not by_column)):
+                group, by_column = h.calendar.codes(state, n), state[by] if by else None
+            values[j] = {**inputs.next(state), **act.calendar_inputs(h, group, int(day.astype(np.int64)))}
+            ready[j].set()
     pins = act.history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
@@ -150,6 +163,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
         stop = min(n, start + BLOCK)
+        ready[0].wait()
         # the partners in the order they joined, so those joined by each date are the first
         # ones (nothing is generated for the others yet): each date's block grows
         order, joined = _joined_first(values[0][LIVE][start:stop], tl.episode_days, days.size)
@@ -173,6 +187,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
         blocks, out = [], []
         for j in range(days.size):
+            ready[j].wait()
             inp = {k: _rows_of(v, rows[:joined[j]]) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
@@ -212,7 +227,13 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
         return out, pd.concat(frames, ignore_index=True)
 
     with ThreadPoolExecutor(max_workers=threads.count()) as pool:
-        done = list(pool.map(block, range(0, n, BLOCK)))
+        running = [pool.submit(block, start) for start in range(0, n, BLOCK)]
+        try:
+            prepare()
+        finally:                                # (on a failure here, the blocks stop on what is missing)
+            for event in ready:
+                event.set()
+        done = [task.result() for task in running]
     per_date = [{f.name: np.concatenate([out[j][0][f.name] for out, _ in done]) if done else np.zeros(0)
                  for f in feats} for j in range(days.size - 1)]
     ctx.cache[cache_key(act, h.name)] = per_date

@@ -22,12 +22,14 @@ moved columns, in the order the columns read each other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from graphlib import TopologicalSorter
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from .. import threads
 from ..distributions import SAMPLERS, categorical_codes
 from ..spec.model import ColumnSpec
 from ..stage import RunContext
@@ -133,10 +135,26 @@ class Motion:
               sign: int) -> list[dict[str, object]]:
         """``count`` periods from the feature date, back (sign -1) or ahead (+1), from the
         drawn columns' quantiles ``u``: the AR(1) of each moving draw's normal score, the same
-        law either way (it is reversible)."""
-        tl, env, n = ctx.world.timeline, ctx.env, ctx.n
-        z = {c.name: special.ndtri(u[c.name]) for c in self.cols if c.name in u and c.persistence < 1}
-        noise = {name: ctx.rng("moving", name, stream).standard_normal((count, n)) for name in z}
+        law either way (it is reversible). Every step is row by row, so the rows are walked
+        in parts on the pool's threads (the run's one thread otherwise waits on it: a
+        horizon's first state), each part's noise its slice of the block's streams."""
+        n = ctx.n
+        noise = {c.name: ctx.rng("moving", c.name, stream).standard_normal((count, n))
+                 for c in self.cols if c.name in u and c.persistence < 1}
+        cuts = np.linspace(0, n, threads.count() + 1).astype(np.int64)
+        if n < 2 * WALK_PART or cuts.size < 3:
+            return self._walk_rows(ctx, ctx.env, u, noise, count, sign, n)
+        with ThreadPoolExecutor(max_workers=threads.count()) as pool:
+            parts = list(pool.map(lambda lo, hi: self._walk_rows(
+                ctx, _Rows(ctx.env, lo, hi), {k: v[lo:hi] for k, v in u.items()},
+                {k: v[:, lo:hi] for k, v in noise.items()}, count, sign, hi - lo), cuts[:-1], cuts[1:]))
+        return [{name: _joined([p[k][name] for p in parts]) for name in parts[0][k]} for k in range(count)]
+
+    def _walk_rows(self, ctx: RunContext, env: Mapping[str, object], u: dict[str, np.ndarray],
+                   noise: dict[str, np.ndarray], count: int, sign: int, n: int) -> list[dict[str, object]]:
+        """:meth:`_walk` for the rows of ``env`` (``n`` of them), their quantiles ``u`` and noise."""
+        tl = ctx.world.timeline
+        z = {name: special.ndtri(u[name]) for name in noise}
         out: list[dict[str, object]] = []
         for k in range(1, count + 1):
             day = tl.feature_date + sign * k * np.timedelta64(tl.episode_days, "D")
@@ -171,6 +189,44 @@ class Motion:
             return steps[k - 1] if k else {}
         k = min(days // tl.episode_days, tl.episodes)          # (as_of: one step past the last period start)
         return steps[back + k - 1] if k else {}
+
+
+WALK_PART = 8_192      # rows below which a walk is not split (its threads would cost more than it)
+
+
+class _Rows(Mapping):
+    """The rows ``lo:hi`` of every column of ``env`` (sliced when read)."""
+
+    def __init__(self, env: Mapping, lo: int, hi: int):
+        self.env, self.lo, self.hi, self.cache = env, lo, hi, {}
+
+    def __getitem__(self, key):
+        if key not in self.cache:
+            v = self.env[key]
+            self.cache[key] = v if np.ndim(v) == 0 else \
+                v.iloc[self.lo:self.hi] if isinstance(v, pd.Series) else v[self.lo:self.hi]
+        return self.cache[key]
+
+    def __iter__(self):
+        return iter(self.env)
+
+    def __len__(self):
+        return len(self.env)
+
+    def __contains__(self, key):
+        return key in self.env
+
+
+def _joined(parts: list) -> object:
+    """A column's parts (rows in order) as one column, of the parts' type."""
+    first = parts[0]
+    if np.ndim(first) == 0:
+        return first
+    if isinstance(first, pd.Categorical):
+        return pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
+    if isinstance(first, pd.Series):
+        return pd.concat(parts)
+    return np.concatenate(parts)
 
 
 class _Overlay(Mapping):
