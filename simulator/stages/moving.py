@@ -203,8 +203,9 @@ class _Rows(Mapping):
     def __getitem__(self, key):
         if key not in self.cache:
             v = self.env[key]
+            # (a Series' rows renumbered from 0, as the part's own columns are: no alignment between them)
             self.cache[key] = v if np.ndim(v) == 0 else \
-                v.iloc[self.lo:self.hi] if isinstance(v, pd.Series) else v[self.lo:self.hi]
+                v.iloc[self.lo:self.hi].reset_index(drop=True) if isinstance(v, pd.Series) else v[self.lo:self.hi]
         return self.cache[key]
 
     def __iter__(self):
@@ -225,7 +226,7 @@ def _joined(parts: list) -> object:
     if isinstance(first, pd.Categorical):
         return pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
     if isinstance(first, pd.Series):
-        return pd.concat(parts)
+        return pd.concat(parts, ignore_index=True)
     return np.concatenate(parts)
 
 
