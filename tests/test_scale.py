@@ -210,15 +210,27 @@ def test_a_world_is_generated_with_one_blas_thread_and_the_callers_setting_kept(
 
 
 def test_a_horizon_is_the_same_on_one_thread_and_on_two(compose, monkeypatch):
-    """A horizon's moving columns are walked in parts of rows on two threads, and each
-    history's dates are made while its blocks run through them: the same tables as one
-    thread doing all of it in turn (parts of 512 rows here, so 3,000 partners are split)."""
+    """On two threads a horizon's moving columns are walked in parts of rows, and each
+    history's dates are made while its blocks (three here, of 1,024 partners) run through them:
+    the same tables as one thread making every date, then running the blocks in turn (parts
+    of 512 rows, so 3,000 partners are split; a history input walks, so its noise is drawn
+    too)."""
+    import simulator.stages.forward as forward_module
     import simulator.stages.moving as moving_module
     from simulator import generate, threads
 
-    world = ["n_partners=3000", "experiment=horizon_histories", "db=none", "output.report=false"]
+    world = ["n_partners=3000", "experiment=horizon_histories", "db=none", "output.report=false",
+             "+activity.histories.daily.traffic.persistence=0.7"]
+    monkeypatch.setattr(forward_module, "BLOCK", 1024)
+    order = []                                         # ("date", j) as made, ("block", j) as run
+    made, run = forward_module._Made.up_to, forward_module._Made.wait
+    monkeypatch.setattr(forward_module._Made, "up_to", lambda self, j: order.append(("date", j)) or made(self, j))
+    monkeypatch.setattr(forward_module._Made, "wait", lambda self, j: run(self, j) or order.append(("block", j)))
     monkeypatch.setattr(threads, "THREADS", 1)
     alone = generate(compose(world))
+    first_block = order.index(("block", 0))
+    assert all(kind == "date" for kind, _ in order[:first_block])   # (every date made before any block)
+    order.clear()
     monkeypatch.setattr(threads, "THREADS", 2)
     monkeypatch.setattr(moving_module, "WALK_PART", 512)
     walked = []
@@ -226,9 +238,37 @@ def test_a_horizon_is_the_same_on_one_thread_and_on_two(compose, monkeypatch):
     monkeypatch.setattr(moving_module.Motion, "_walk_rows", lambda self, *a: walked.append(a[-1]) or real(self, *a))
     both = generate(compose(world))
     assert walked and max(walked) < 3000               # (the walk was split)
+    assert ("block", 0) in order and order.index(("block", 0)) < order.index(("date", 5))   # (side by side)
     assert set(both) == set(alone)
-    for name, frame in alone.items():
-        pd.testing.assert_frame_equal(both[name], frame, obj=name)
+    assert [name for name, frame in alone.items() if not both[name].equals(frame)] == []
+
+
+def test_a_failing_history_stops_its_other_blocks(compose, monkeypatch):
+    """A block that fails stops the history's other blocks at their next date, and the
+    failure is the one raised (not a block that stopped because of it)."""
+    import dataclasses
+
+    import simulator.histories.daily as daily_module
+    import simulator.stages.forward as forward_module
+    from simulator import generate, threads
+    from simulator.histories import KINDS
+
+    monkeypatch.setattr(threads, "THREADS", 2)
+    monkeypatch.setattr(forward_module, "BLOCK", 300)   # 10 blocks of the history
+    dates = []
+    real = daily_module.advance
+
+    def advance(h, b, inp, rng, *a, **k):
+        dates.append(1)
+        if len(dates) == 3:
+            raise RuntimeError("the third date of a daily block")
+        return real(h, b, inp, rng, *a, **k)
+    kind = daily_module.KIND
+    monkeypatch.setitem(KINDS, kind.name, dataclasses.replace(kind, forward=dataclasses.replace(kind.forward,
+                                                                                         advance=advance)))
+    with pytest.raises(RuntimeError, match="the third date"):
+        generate(compose(["n_partners=3000", "experiment=horizon_histories", "db=none", "output.report=false"]))
+    assert len(dates) < 40                             # (10 blocks x 20 dates had they all run on)
 
 
 @pytest.mark.parametrize("blocks", ["block_size=2048", "block_size=65536"])   # 3 blocks; 1, the pilot alone

@@ -138,7 +138,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     # beside the blocks' rather than before them
     states: list[Any] = [None] * days.size
     values: list[Any] = [None] * days.size
-    ready = [threading.Event() for _ in days]
+    made = _Made()
     by = h.calendar.by if h.calendar is not None else None
 
     def prepare() -> None:
@@ -148,7 +148,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             if h.calendar is not None and (group is None or (by is not None and state[by] is not by_column)):
                 group, by_column = h.calendar.codes(state, n), state[by] if by else None
             values[j] = {**inputs.next(state), **act.calendar_inputs(h, group, int(day.astype(np.int64)))}
-            ready[j].set()
+            made.up_to(j)
     pins = act.history_pins(world, h, feats)
     key = PartnerKey(world.key, ctx.id_dtype) if act.write else None
     as_of, feature_date = np.datetime64(world.as_of, "D"), np.datetime64(tl.feature_date, "D")
@@ -163,7 +163,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
     def block(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
         stop = min(n, start + BLOCK)
-        ready[0].wait()
+        made.wait(0)
         # the partners in the order they joined, so those joined by each date are the first
         # ones (nothing is generated for the others yet): each date's block grows
         order, joined = _joined_first(values[0][LIVE][start:stop], tl.episode_days, days.size)
@@ -187,7 +187,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
 
         blocks, out = [], []
         for j in range(days.size):
-            ready[j].wait()
+            made.wait(j)
             inp = {k: _rows_of(v, rows[:joined[j]]) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
@@ -226,14 +226,34 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             frames.append(frame)
         return out, pd.concat(frames, ignore_index=True)
 
-    with ThreadPoolExecutor(max_workers=threads.count()) as pool:
-        running = [pool.submit(block, start) for start in range(0, n, BLOCK)]
+    def guarded(start: int) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame | None]:
         try:
-            prepare()
-        finally:                                # (on a failure here, the blocks stop on what is missing)
-            for event in ready:
-                event.set()
-        done = [task.result() for task in running]
+            return block(start)
+        except _Stopped:
+            raise
+        except BaseException:                   # (the other blocks stop at their next date)
+            made.fail()
+            raise
+
+    alongside = threads.count() > 1          # (a worker process keeps to one thread: its dates first)
+    if not alongside:
+        prepare()
+    with ThreadPoolExecutor(max_workers=threads.count()) as pool:
+        running = []
+        try:
+            running = [pool.submit(guarded, start) for start in range(0, n, BLOCK)]
+            if alongside:
+                prepare()
+            # the failure raised is the block's own, not another's that stopped because of it
+            failures = [e for e in (task.exception() for task in running) if e is not None]
+            if failures:
+                raise next((e for e in failures if not isinstance(e, _Stopped)), failures[0])
+            done = [task.result() for task in running]
+        except BaseException:
+            made.fail()
+            for task in running:
+                task.cancel()
+            raise
     per_date = [{f.name: np.concatenate([out[j][0][f.name] for out, _ in done]) if done else np.zeros(0)
                  for f in feats} for j in range(days.size - 1)]
     ctx.cache[cache_key(act, h.name)] = per_date
@@ -247,6 +267,35 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                                     else per_date[j][f.name] for j in snapshots]
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
+
+
+class _Stopped(Exception):
+    """A block stopped because the history failed elsewhere (that failure is the one raised)."""
+
+
+class _Made:
+    """How many of a history's dates are made, for the blocks waiting on them; a failure
+    (in making them, or in another block) stops every block at its next date."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.count, self.failed = 0, False
+
+    def up_to(self, j: int) -> None:
+        with self.cond:
+            self.count = j + 1
+            self.cond.notify_all()
+
+    def fail(self) -> None:
+        with self.cond:
+            self.failed = True
+            self.cond.notify_all()
+
+    def wait(self, j: int) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.count > j or self.failed)
+            if self.failed:
+                raise _Stopped()
 
 
 def _placed(values: dict[str, np.ndarray], order: np.ndarray, m: int) -> dict[str, np.ndarray]:

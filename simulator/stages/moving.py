@@ -148,7 +148,8 @@ class Motion:
             parts = list(pool.map(lambda lo, hi: self._walk_rows(
                 ctx, _Rows(ctx.env, lo, hi), {k: v[lo:hi] for k, v in u.items()},
                 {k: v[:, lo:hi] for k, v in noise.items()}, count, sign, hi - lo), cuts[:-1], cuts[1:]))
-        return [{name: _joined([p[k][name] for p in parts]) for name in parts[0][k]} for k in range(count)]
+        sizes = np.diff(cuts)
+        return [{name: _joined([p[k][name] for p in parts], sizes) for name in parts[0][k]} for k in range(count)]
 
     def _walk_rows(self, ctx: RunContext, env: Mapping[str, object], u: dict[str, np.ndarray],
                    noise: dict[str, np.ndarray], count: int, sign: int, n: int) -> list[dict[str, object]]:
@@ -218,16 +219,19 @@ class _Rows(Mapping):
         return key in self.env
 
 
-def _joined(parts: list) -> object:
-    """A column's parts (rows in order) as one column, of the parts' type."""
+def _joined(parts: list, sizes: Sequence[int]) -> object:
+    """A column's parts (of ``sizes`` rows, in order) as one column, of the parts' type: a
+    pandas array's (categories, nullable ints, zoned dates) as pandas joins it (categories
+    that differ give their union's labels, never another's codes); a value one part gives
+    for all its rows, once where every part gives the same."""
     first = parts[0]
-    if np.ndim(first) == 0:
+    if all(np.ndim(p) == 0 for p in parts) and all(p == first for p in parts[1:]):
         return first
-    if isinstance(first, pd.Categorical):
-        return pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
     if isinstance(first, pd.Series):
         return pd.concat(parts, ignore_index=True)
-    return np.concatenate(parts)
+    if isinstance(first, pd.api.extensions.ExtensionArray):
+        return pd.concat([pd.Series(p, copy=False) for p in parts], ignore_index=True).array
+    return np.concatenate([np.full(size, p) if np.ndim(p) == 0 else p for p, size in zip(parts, sizes)])
 
 
 class _Overlay(Mapping):
