@@ -134,8 +134,8 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     gone = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     inputs = _Inputs(act, h, ctx)
     # each date's state and inputs, made on this thread while the blocks run through the dates
-    # made before (a block waits for its date's): the states' work (a fifth of a block's time)
-    # beside the blocks' rather than before them
+    # made before (a block waits for its date's): the inputs' work (0.3 s of a 65,536-partner
+    # block) beside the blocks' rather than before it
     states: list[Any] = [None] * days.size
     values: list[Any] = [None] * days.size
     made = _Made()
