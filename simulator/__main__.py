@@ -29,6 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from . import threads
 from .errors import ConfigError, did_you_mean
 from .helppage import register as register_help
 from .secrets import mask_log_records, mask_streams
@@ -290,6 +291,7 @@ def _run(cfg: DictConfig) -> None:
 
 def main() -> None:
     mask_streams()                             # first: every line this process prints (secrets.py)
+    threads.few_arenas()                       # before any thread: the run's memory (threads.py)
     # then: a SIGTERM at any moment is a Terminated, handled like a Ctrl-C
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

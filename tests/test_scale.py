@@ -209,6 +209,46 @@ def test_a_world_is_generated_with_one_blas_thread_and_the_callers_setting_kept(
     assert seen and all(threads == {1} for threads in seen)
 
 
+ARENAS = """
+import ctypes, ctypes.util, sys, threading
+from simulator import threads
+if sys.argv[1] == "few":
+    assert threads.few_arenas()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+go = threading.Barrier(8)
+def work():
+    go.wait()
+    keep = [bytearray(4096) for _ in range(100)]     # (each new thread allocating takes an arena)
+ts = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+libc.fopen.restype = ctypes.c_void_p
+fp = ctypes.c_void_p(libc.fopen(sys.argv[2].encode(), b"w"))
+libc.malloc_info(0, fp); libc.fclose(fp)
+print(open(sys.argv[2]).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+                    reason="malloc arenas are glibc's")
+def test_the_run_allocates_from_two_malloc_arenas(tmp_path):
+    """Eight threads allocating take eight arenas of their own (glibc), where the run's
+    processes keep to two (simulator/threads.py: a horizon's peak fell by a third); the
+    command line sets it before any thread starts."""
+    def heaps(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", ARENAS, mode, str(tmp_path / f"{mode}.xml")], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        return int(out.stdout.strip())
+    assert heaps("many") > 2 and heaps("few") <= 2
+    calls = subprocess.run([sys.executable, "-c", (
+        "import sys; import simulator.threads as t; real = t.few_arenas; calls = []\n"
+        "t.few_arenas = lambda: calls.append(1) or real()\n"
+        "sys.argv = ['simulator', '--help']\n"
+        "from simulator.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('calls', len(calls), file=sys.stderr)")], cwd=ROOT, capture_output=True, text=True)
+    assert "calls 1" in calls.stderr
+
+
 def test_a_horizon_is_the_same_on_one_thread_and_on_two(compose, monkeypatch):
     """On two threads a horizon's moving columns are walked in parts of rows, and each
     history's dates are made while its blocks (three here, of 1,024 partners) run through them:
