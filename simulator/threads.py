@@ -9,10 +9,10 @@ matrix-vector products, threads that spin beside our own pools and the other wor
 (processes); dask's nanny sets the same limit in its workers' environment.
 
 A process of the run allocates from two glibc malloc arenas (:func:`few_arenas`): glibc
-gives each thread that allocates under contention an arena of its own (up to eight per
-core), and the arrays a block frees stay in them for the next block's to fragment. A 1M,
-12-snapshot horizon peaked at 2,677 MiB with them and 1,663 MiB with two, in the same time
-(118.9 s and 118.3 s)."""
+gives each new thread that allocates an arena of its own (up to eight per core), and the
+arrays a block frees stay in them for the next block's to fragment. A 1M, 12-snapshot
+horizon peaked at 2,510-2,704 MiB with them and 1,628-1,724 MiB with two, in the same time
+(runs alternating between the two commits)."""
 from __future__ import annotations
 
 THREADS = 2
