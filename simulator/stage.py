@@ -322,6 +322,11 @@ class Stage(Protocol):
         what a churn process that moves through time reads at each period's start, and a
         snapshot's row."""
 
+    def follow(self, ctx: RunContext, state: Mapping[str, object], given: frozenset[str]) -> dict[str, object]:
+        """Its moving columns derived from others that read a column of ``given``, which a
+        later stage gave ``state`` on top of its own (simulator.state), recomputed from
+        ``state``: what is derived follows the value shown, not the one it was made from."""
+
     def decides(self) -> frozenset[str]:
         """The columns its per-period decisions read (empty: it decides nothing per period)."""
 
@@ -414,6 +419,9 @@ class BaseStage:
         return frozenset()
 
     def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
+        return {}
+
+    def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
         return {}
 
     def decides(self) -> frozenset[str]:

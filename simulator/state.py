@@ -70,8 +70,12 @@ def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list
 def state_at(ctx: RunContext, stages: Sequence[Stage], when: np.datetime64, gone: np.ndarray,
              base: Mapping[str, object] | None = None) -> dict[str, object]:
     """The columns as of the day ``when``: ``base`` (the partners table's columns) with
-    each of ``stages`` (from :func:`movers`) laying its moved columns over them."""
+    each of ``stages`` (from :func:`movers`) laying its moved columns over them, and the
+    columns the stages before it derive from those following them (:meth:`Stage.follow`)."""
     state = dict(ctx.env if base is None else base)
-    for stage in stages:
-        state.update(stage.state_at(ctx, when, gone, state))
+    for i, stage in enumerate(stages):
+        moved = stage.state_at(ctx, when, gone, state)
+        state.update(moved)
+        for earlier in stages[:i] if moved else ():
+            state.update(earlier.follow(ctx, state, frozenset(moved)))
     return state

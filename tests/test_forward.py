@@ -87,17 +87,25 @@ def test_commission_features_are_the_rows_up_to_each_snapshot(world):
         assert np.allclose(p["commission_volatility"], np.round(months.std(axis=1), 2), atol=0.0051)
 
 
+def _own_tier_proximity(average: np.ndarray, tiers: np.ndarray) -> np.ndarray:
+    """The seed's formula with the threshold of the tier ``average`` falls in (the largest
+    threshold at or below it; the lowest below them all), rounded to 4."""
+    threshold = tiers[np.clip(np.searchsorted(tiers, average, side="right") - 1, 0, None)]
+    return np.round((average - threshold) / threshold, 4)
+
+
 def test_tier_proximity_is_the_rows_own_average_at_every_snapshot(world, compose):
     """The seed's formula on every panel row: the proximity is that of the average the
-    commissions show at the snapshot ((average - threshold) / threshold, rounded to 4, for
-    the threshold of a declared tier), although the drawn average it moves from is not that
-    3-month mean before the feature date; there the table is the partners table's."""
+    commissions show at the snapshot, to the threshold of the tier that average is in,
+    although the drawn average the months were made from is not that 3-month mean (a
+    proximity of 17 beside an average of $927 was a quarter of the rows before the feature
+    date, their tier binned from the drawn average); there the table is the partners
+    table's."""
     panel = world["features_panel"]
-    tiers = np.array(list(compose([]).population.tiers.values()), dtype=float)
-    average = panel["avg_commission_3m"].to_numpy()[:, None]
-    formula = np.round((average - tiers) / tiers, 4)
-    meets = np.isclose(formula, panel["tier_proximity_score"].to_numpy()[:, None], rtol=0, atol=1e-9).any(axis=1)
-    assert panel["snapshot_date"].nunique() == 12 and meets.all()
+    tiers = np.array(sorted(compose([]).population.tiers.values()), dtype=float)
+    formula = _own_tier_proximity(panel["avg_commission_3m"].to_numpy(), tiers)
+    assert panel["snapshot_date"].nunique() == 12
+    assert np.allclose(formula, panel["tier_proximity_score"].to_numpy(), rtol=0, atol=1e-9)
     last = panel[panel["snapshot_date"] == panel["snapshot_date"].max()].set_index("partner_id")
     partners = world["partners"].set_index("partner_id").loc[last.index]
     assert (last["tier_proximity_score"] == partners["tier_proximity_score"]).all()
@@ -187,21 +195,23 @@ def test_a_daily_row_for_every_live_day_to_as_of_or_leaving(world):
     assert (want[pd.to_datetime(partners["created_at"]) > _snapshots(world)[0]] > 0).sum() > 500   # joined in it
 
 
-def test_the_churn_process_reads_each_period_starts_features(compose):
-    """With one rule on a feature only a history computes (the login trend), each decision's
-    base churn probability on a snapshot date is one of two values, as the snapshot's row
-    of that feature says: the hazard read the features as of that day, not the feature
-    date's."""
+@pytest.mark.parametrize("feature, below", [("login_trend_30d", -0.1), ("tier_proximity_score", 0.05)])
+def test_the_churn_process_reads_each_period_starts_features(compose, feature, below):
+    """With one rule on a feature a history gives (the login trend; the tier proximity,
+    derived from the average the commissions show), each decision's base churn
+    probability on a snapshot date is one of two values, as the snapshot's row of that
+    feature says: the hazard read the features as of that day, not the feature date's,
+    nor the drawn average's proximity."""
     common = ["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false",
               "faults=none"]          # (the hazard reads the clean features; a faulty panel shows others)
     rules = [f"churn.rules.{name}.weight=0" for name in compose(common).churn.rules]
-    world = generate(compose([*common, *rules, "+churn.rules.falling.when='login_trend_30d < -0.1'",
+    world = generate(compose([*common, *rules, f"+churn.rules.falling.when='{feature} < {below}'",
                               "+churn.rules.falling.weight=2.0"]))
     truth, panel = world["decision_truth"], world["features_panel"]
     merged = truth.merge(panel, left_on=["partner_id", "decision_date"], right_on=["partner_id", "snapshot_date"])
     assert merged["snapshot_date"].nunique() >= 10
     for _, g in merged.groupby(["snapshot_date", "is_master_affiliate"]):    # (masters: a pass of their own)
-        falling = g["login_trend_30d"].to_numpy() < -0.1
+        falling = g[feature].to_numpy() < below
         assert falling.any() and (~falling).any()
         p = g["base_churn_probability"].to_numpy()
         assert np.ptp(p[falling]) < 1e-12 and np.ptp(p[~falling]) < 1e-12 and p[falling][0] > p[~falling][0]
@@ -222,16 +232,14 @@ def test_a_drawn_column_a_history_realizes_may_hold(compose):
     """``persistence: 1`` on the average the commissions realize: the population no longer
     moves it, so it reads its own column, not the history's feature of the same name (this
     made a cycle, population -> activity -> population, and a traceback). The drawn average
-    holds, so each partner's tier (binned from it) is the same at every snapshot, while the
-    panel's proximity is that of the average its commission rows show (features.derived)."""
+    holds, but the months made from it do not (their trend), so each row's tier and
+    proximity still follow the average its commission rows show."""
     world = generate(compose(["experiment=horizon_histories", "n_partners=2000", "db=none", "output.report=false",
                               "population.columns.avg_commission_3m.persistence=1"]))
     panel = world["features_panel"]
     assert panel["snapshot_date"].nunique() == 12
-    tier = world["partners"].set_index("partner_id")["tier"].astype(str)
-    thresholds = {k: float(v) for k, v in compose([]).population.tiers.items()}
-    own = tier.loc[panel["partner_id"].astype(str)].map(thresholds).to_numpy()      # the tier held throughout
-    formula = np.round((panel["avg_commission_3m"].to_numpy() - own) / own, 4)
+    tiers = np.array(sorted(compose([]).population.tiers.values()), dtype=float)
+    formula = _own_tier_proximity(panel["avg_commission_3m"].to_numpy(), tiers)
     assert np.allclose(formula, panel["tier_proximity_score"].to_numpy(), rtol=0, atol=1e-9)
     assert (panel.groupby("partner_id", observed=True)["tier_proximity_score"].nunique() > 1).any()
 

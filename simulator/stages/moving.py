@@ -38,17 +38,21 @@ from . import columns as C
 EDGE = 1e-15          # uniforms are kept this far inside (0, 1): Phi^-1 of 0 or 1 is infinite
 
 
+def ordered(cols: Sequence[ColumnSpec]) -> tuple[ColumnSpec, ...]:
+    """The columns in an order where each comes after every column it reads."""
+    by_name = {c.name: c for c in cols}
+    return tuple(by_name[name] for name in TopologicalSorter({c.name: c.reads & set(by_name) for c in cols})
+                 .static_order())
+
+
 def moving(cols: Sequence[ColumnSpec]) -> tuple[ColumnSpec, ...]:
     """The columns that move, in an order where each comes after every column it reads:
     those declared to (persistence below 1, or ages), and every column that reads one."""
-    by_name = {c.name: c for c in cols}
-    order = list(TopologicalSorter({c.name: c.reads & set(by_name) for c in cols}).static_order())
     moves: set[str] = set()
-    for name in order:
-        c = by_name[name]
+    for c in ordered(cols):
         if c.persistence < 1 or c.ages or c.shocks or c.reads & moves:
-            moves.add(name)
-    return tuple(by_name[name] for name in order if name in moves)
+            moves.add(c.name)
+    return tuple(c for c in ordered(cols) if c.name in moves)
 
 
 def _weights(col: ColumnSpec, env: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -110,6 +114,7 @@ class Motion:
     def __init__(self, name: str, cols: Sequence[ColumnSpec]):
         self.name = name
         self.cols = moving(cols)
+        self.derived = tuple(c for c in ordered(cols) if c.kind not in ("sample", "categorical") and not c.ages)
 
     @property
     def names(self) -> frozenset[str]:
@@ -174,6 +179,22 @@ class Motion:
                 else:
                     state[c.name] = C.produce(c, view, n, None, ctx.world.as_of)
             out.append(state)
+        return out
+
+    def follow(self, ctx: RunContext, state: Mapping[str, object], given: frozenset[str]) -> dict[str, object]:
+        """The columns derived from others (not drawn, not ageing, not ``given``) that
+        read a column ``given`` by a later stage, or one recomputed here, recomputed from
+        ``state`` in order: a partner's tier follows the 3-month average its commissions
+        show at the date, not the drawn average they were generated from (a draw, such as
+        the road a partner is on, stays what it was drawn from)."""
+        out: dict[str, object] = {}
+        changed = set(given)
+        view = _Overlay(state, out)
+        for c in self.derived:
+            if c.name in given or not c.reads & changed:
+                continue
+            out[c.name] = C.produce(c, view, ctx.n, None, ctx.world.as_of)
+            changed.add(c.name)
         return out
 
     def at(self, ctx: RunContext, when: np.datetime64) -> dict[str, object]:

@@ -91,6 +91,9 @@ class Population(BaseStage):
         """The moving columns as of ``when`` (simulator.stages.moving)."""
         return self.motion.at(ctx, when)
 
+    def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
+        return self.motion.follow(ctx, state, given)
+
     def writes(self) -> dict[str, Domain]:
         return {c.name: c.domain for c in self.columns}
 
