@@ -327,6 +327,10 @@ class Stage(Protocol):
         later stage gave ``state`` on top of its own (simulator.state), recomputed from
         ``state``: what is derived follows the value shown, not the one it was made from."""
 
+    def measures(self) -> frozenset[str]:
+        """The drawn columns of other stages that it replaces at the feature date by what
+        it measures (a horizon's histories): not the declared draw there."""
+
     def decides(self) -> frozenset[str]:
         """The columns its per-period decisions read (empty: it decides nothing per period)."""
 
@@ -423,6 +427,9 @@ class BaseStage:
 
     def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
         return {}
+
+    def measures(self) -> frozenset[str]:
+        return frozenset()
 
     def decides(self) -> frozenset[str]:
         return frozenset()

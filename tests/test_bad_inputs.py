@@ -121,6 +121,8 @@ CATALOGUE = [
     ("churn.signal=strong", "churn.signal: must be a number >= 0"),
     ("+scenarios.shares.Trust_Erosian=0.1", "scenarios.shares.Trust_Erosian: unknown churn scenario"),
     ("scenarios.agreement=1.5", "scenarios.agreement: must be a share in [0, 1]"),
+    ("scenarios.agreement={Tier_Cliff:0.3}", "scenarios.agreement.Tier_Cliff: unknown churn scenario"),
+    ("scenarios.agreement={Active_Churn:2}", "scenarios.agreement.Active_Churn: must be a share in [0, 1]"),
     ("scenarios.road=[a]", "scenarios.road: must name the latent road column"),
     ("scenarios.road=roads", "scenarios.road: unknown column 'roads'"),
     ("features.learnability.model_auc.min=0.95", "features.learnability.model_auc: min 0.95 is above max 0.9"),

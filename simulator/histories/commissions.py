@@ -205,9 +205,10 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     month of its three recent ones (:func:`_recent_months`: the average, plus the
     acceleration's and the trend's share; at most ``cap``, the average's own), at its live
     share, spread over its live days.
-    ``exact`` (the feature date): the last three months' mean is the average to the cent,
-    as :func:`generate` makes it, the three scaled together (so their shape, the trend, is
-    the state's), the rounding on the date itself."""
+    ``exact`` (at the feature date, a boolean per row; False elsewhere): those rows' last
+    three months' mean is the average to the cent, as :func:`generate` makes it, the three
+    scaled together (so their shape, the trend, is the state's), the rounding on the date
+    itself."""
     months_n = h.options["months"]
     k = months_n * MONTH
     history, offset, totals = b["history"], b["offset"] + MONTH, b["totals"]
@@ -221,16 +222,17 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     days = live[:, k - MONTH:] if cal is None else live[:, k - MONTH:] * cal
     x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], days, rng("month-days"))
     months[:, -1] = cents                        # (the split's days add up to it)
-    if exact:                                   # the three months scaled together to the drawn mean
-        total = np.round(average * live_recent * 100).astype(np.int64)     # as generate: to the cent
-        recent = x[:, k - RECENT * MONTH:]
-        months_now = months[:, -RECENT:].astype(float)
-        cap = h.options["cap"] * share[:, -RECENT:] * 100
+    rows = np.flatnonzero(exact) if exact is not False else np.zeros(0, dtype=np.intp)
+    if rows.size:                               # their three months scaled together to the drawn mean
+        total = np.round(average[rows] * live_recent[rows] * 100).astype(np.int64)   # as generate: to the cent
+        recent = x[rows, k - RECENT * MONTH:]
+        cap = h.options["cap"] * share[rows, -RECENT:] * 100
         cap[:, -1] = np.inf                      # (the date's own month: its average is the drawn one)
-        factor = _scaled_to(months_now, total, cap)
-        recent[:] = np.floor(recent.reshape(-1, RECENT, MONTH) * factor[:, :, None]).reshape(recent.shape)
+        factor = _scaled_to(months[rows, -RECENT:].astype(float), total, cap)
+        recent = np.floor(recent.reshape(-1, RECENT, MONTH) * factor[:, :, None]).reshape(recent.shape)
         recent[:, -1] += total - recent.sum(axis=1)       # the date itself: a live day of every joined partner
-        months[:, -RECENT:] = R.totals(recent, MONTH)
+        x[rows, k - RECENT * MONTH:] = recent
+        months[rows, -RECENT:] = R.totals(recent, MONTH)
     return {"cents": x, "first": first, "history": history, "offset": offset, "totals": totals, "months": months}
 
 

@@ -224,11 +224,12 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     """The block of the grid ending one window (30 days) later: the window's logins
     generated from the inputs as of its last day (:func:`settle`d), the logins before it
     being the history's (their part of the trend known, the window shaped for the rest),
-    and its totals as :func:`generate` draws them. ``exact`` (the feature date, whose
-    state the partners table holds): a silence of 30 days or more is realized too, by
-    the window before, whose logins after the drawn last login are taken back and which
-    gets a login on that day if it had none."""
-    inp = settle(h, inp, not exact)
+    and its totals as :func:`generate` draws them. ``exact`` (at the feature date, a
+    boolean per row; False elsewhere): those rows' silence of 30 days or more is realized
+    too, by the window before, whose logins after the drawn last login are taken back and
+    which gets a login on that day if it had none."""
+    exact = np.zeros(np.asarray(inp["logins"]).size, dtype=bool) if exact is False else exact
+    inp = settle(h, inp, ~exact)
     k = h.options["days"]
     history, offset = b["history"], b["offset"] + WINDOW
     m = inp["logins"].size                      # (the partners joined by this date: the first ones)
@@ -242,8 +243,8 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     x[:, k - WINDOW:] = D.allocate(spread, shape * in_window, u)          # (the window's days)
     rows = np.flatnonzero(last >= k - WINDOW)
     x[rows, last[rows]] += 1
-    if exact:                                   # the last login before the window, and none after it
-        rows = np.flatnonzero((last >= 0) & (last < k - WINDOW))
+    if exact.any():                             # the last login before the window, and none after it
+        rows = np.flatnonzero(exact & (last >= 0) & (last < k - WINDOW))
         after = np.arange(k - WINDOW)[None, :] > last[rows, None]
         x[rows, :k - WINDOW] *= ~after
         x[rows, last[rows]] = np.maximum(x[rows, last[rows]], 1)

@@ -467,6 +467,28 @@ class Activity(BaseStage):
                 except ValueError as exc:
                     raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
 
+    def measures(self) -> frozenset[str]:
+        """The drawn columns a horizon's histories show instead at the feature date: those
+        of a kind that would rewrite earlier days to realize them (simulator.stages.forward)."""
+        if self.snapshots == 1:
+            return frozenset()
+        kinds = {h.name: KINDS[h.kind] for h in self.histories}
+        return frozenset(f.name for f in self.features
+                         if f.name in self.drawn and kinds[f.history].forward is not None
+                         and kinds[f.history].forward.rewrites)
+
+    def measured(self, ctx: RunContext, names: frozenset[str]) -> None:
+        """A horizon's drawn columns ``names`` now hold what the histories show at the
+        feature date (a history that cannot realize them without rewriting earlier days,
+        simulator.stages.forward): the columns the stages before derive from them follow
+        (a tier, its proximity), as at every other date (simulator.state)."""
+        if not names:
+            return
+        for stage in ctx.world.stages:
+            if stage is self:
+                break
+            ctx.env.update(stage.follow(ctx, ctx.env, names))
+
     @staticmethod
     def check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:
         """A feature that is also a drawn column must come out of its history unchanged."""

@@ -185,12 +185,19 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                 feats, kind.faulty.observe(h, b, faults.seen(j * period, j * period + span, k)), reads, k)
             return _placed(clean, order, stop - start), _placed(seen, order, stop - start)
 
+        # a kind that would rewrite earlier days to realize a drawn column at the feature date
+        # does so for the golden records only (their pins); every other partner's columns are
+        # what its history shows there (Activity.measured), so no earlier snapshot reads a
+        # day made for a later one
+        golden = where[spoil.within(ctx.gold.rows, start, stop)]
         blocks, out = [], []
         for j in range(days.size):
             made.wait(j)
             inp = {k: _rows_of(v, rows[:joined[j]]) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
+            if kind.forward.rewrites:
+                exact = np.isin(np.arange(joined[j]), golden) if exact else False
             try:
                 b = kind.forward.start(h, inp, rng, full[j], days.size - 1, exact=exact, lag=lag,
                                        rows=stop - start) if j == 0 else \
@@ -198,7 +205,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             except ValueError as exc:
                 raise ConfigError([f"{h.path}: {exc}"]) from None
             blocks.append(b)
-            if exact:
+            if j == at_feature_date:
                 act.realize_pins(h, b, pins, start, stop, where)
                 if kind.forward.pinned is not None:
                     kind.forward.pinned(h, b)
@@ -258,13 +265,15 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
                  for f in feats} for j in range(days.size - 1)]
     ctx.cache[cache_key(act, h.name)] = per_date
     for f in feats:
-        if f.name in act.drawn:                 # realized at the feature date, as one snapshot's are
+        if f.name in act.drawn and not kind.forward.rewrites:   # realized at the feature date, as one snapshot's are
             act.check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
         else:
             env[f.name] = per_date[at_feature_date][f.name]
         if h.faults is not None:
             ctx.observed[f.name] = [np.concatenate([out[j][1][f.name] for out, _ in done]) if done
                                     else per_date[j][f.name] for j in snapshots]
+    if kind.forward.rewrites:
+        act.measured(ctx, frozenset(f.name for f in feats if f.name in act.drawn))
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
 

@@ -54,9 +54,11 @@ def _arrives(col: ColumnSpec, world: WorldSpec) -> bool:
 
 def _moved_off(col: ColumnSpec, world: WorldSpec) -> bool:
     """Whether a drawn column is not its declared draw at the feature date, so neither it nor
-    a column binning it is held to the declaration: a shock multiplies it there, or it is a
-    horizon's steady arrivals' age."""
-    return any(s.on(world.feature_date) for s, _ in col.shocks) or _arrives(col, world)
+    a column binning it is held to the declaration: a shock multiplies it there, it is a
+    horizon's steady arrivals' age, or a horizon's histories show what they measure instead
+    (a 3-month average of months made from the draws: its declared law is theirs)."""
+    return any(s.on(world.feature_date) for s, _ in col.shocks) or _arrives(col, world) or \
+        any(col.name in s.measures() for s in world.stages)
 
 
 def _steady(col: ColumnSpec, values: np.ndarray, ctx: RunContext) -> np.ndarray:

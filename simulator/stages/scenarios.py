@@ -8,13 +8,14 @@ The rules define a churner's scenario; the latent ``road`` column (population's
 ``churn_path``) is what makes partners behave as a scenario's churners do, its signature in
 the histories. The two must agree: of the partners on the road named like a rule's
 scenario, at least ``agreement`` must match that rule (an invariant: a rule edited away
-from its road's signature fails the run). ``shares`` are declared targets: each
+from its road's signature fails the run); ``agreement`` is one share, or a share per road
+with ``"*"`` for the others. ``shares`` are declared targets: each
 scenario's share among the cohort's churners.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from ..state import movers, state_at
 from .churn import rules as parse_rules
 
 
+AGREEMENT = {"*": 0.95}     # the agreement of every road unless declared
+
+
 @dataclass(frozen=True)
 class Scenarios(BaseStage):
     name: str
@@ -41,7 +45,8 @@ class Scenarios(BaseStage):
     fallback: str
     rules: tuple[RuleSpec, ...]
     road: str | None = None                   # the latent road column whose values name scenarios
-    agreement: float = 0.95                   # least share of a road's partners its rule must match
+    agreement: Mapping[str, float] = field(default_factory=lambda: dict(AGREEMENT))   # least share of a road's partners its rule must match,
+                                              #   per road ("*": the others)
     shares: Mapping[str, float] | None = None  # declared share of each scenario among the churners
     moves: bool = False                       # a horizon of snapshots: a scenario as of each one
 
@@ -113,10 +118,18 @@ class Scenarios(BaseStage):
         for rule, on_road, match in self._agreement(world, tables):
             k = int(on_road.sum())
             missed = int(np.count_nonzero(on_road & ~match))
-            out.append({"invariant": f"at least {self.agreement:.0%} ({self.name}.agreement) of the partners on the "
+            least, path = self.least(rule.name)
+            out.append({"invariant": f"at least {least:.0%} ({path}) of the partners on the "
                                      f"{rule.name} road match {rule.path}.when (its signature)",
-                        "violations": missed if k and missed > (1 - self.agreement) * k else 0})
+                        "violations": missed if k and missed > (1 - least) * k else 0})
         return out
+
+    def least(self, road: str) -> tuple[float, str]:
+        """The agreement a road must reach, and the config path that declares it."""
+        if set(self.agreement) == {"*"}:
+            return self.agreement["*"], f"{self.name}.agreement"
+        key = road if road in self.agreement else "*"
+        return self.agreement[key], f"{self.name}.agreement.{key}"
 
     def _agreement(self, world, tables):
         """(rule, on its road, matches it) for each rule whose scenario names a road."""
@@ -206,12 +219,11 @@ class ScenariosKind:
         dupes = sorted({str(n) for n in names if names.count(n) > 1})
         if dupes:
             p.add(f"{group}.rules", f"scenario names must be unique, repeated: {dupes}")
-        road, agreement, shares = c.get("road"), c.get("agreement", 0.95), c.get("shares")
+        road, shares = c.get("road"), c.get("shares")
         if road is not None and not isinstance(road, str):
             p.add(f"{group}.road", f"must name the latent road column (population) or be null, got {road!r}")
-        if not _is_number(agreement) or not 0 <= agreement <= 1:
-            p.add(f"{group}.agreement", f"must be a share in [0, 1] (of a road's partners its rule matches), "
-                  f"got {agreement!r}")
+        agreement = _agreement(p, f"{group}.agreement", c.get("agreement", AGREEMENT["*"]),
+                               [r.name for r in parsed])
         if shares is not None:
             if not isinstance(shares, Mapping):
                 p.add(f"{group}.shares", f"must map scenario -> share among churners, got {shares!r}")
@@ -232,12 +244,35 @@ class ScenariosKind:
                 if all(_is_number(v) for v in shares.values()) and total > 1 + 1e-6:
                     p.add(f"{group}.shares", f"the churners' scenario shares must sum to at most 1, got {total:g}")
         if not all(isinstance(c.get(k), str) and c.get(k) for k in ("column", "label", "default", "fallback")) \
-                or not _is_number(agreement):
+                or agreement is None:
             return None
         return Scenarios(group, self.name, c["column"], c["label"], c["default"], c["fallback"], tuple(parsed),
-                         road if isinstance(road, str) else None, float(agreement),
+                         road if isinstance(road, str) else None, agreement,
                          {str(k): float(v) for k, v in shares.items()} if isinstance(shares, Mapping) else None,
                          ctx.timeline is not None and ctx.timeline.snapshots > 1)
+
+
+def _agreement(p: Problems, path: str, value: object, scenarios: list[str]) -> dict[str, float] | None:
+    """``agreement``: one share, or scenario -> share with "*" for the rest (0.95 unless
+    given), as {road or "*": share}; None after adding problems."""
+    def share(where: str, v: object) -> bool:
+        if _is_number(v) and 0 <= v <= 1:
+            return True
+        p.add(where, f"must be a share in [0, 1] (of a road's partners its rule matches), got {v!r}")
+        return False
+
+    if not isinstance(value, Mapping):
+        return {"*": float(value)} if share(path, value) else None
+    out, ok = dict(AGREEMENT), True
+    for k, v in value.items():
+        if str(k) != "*" and str(k) not in scenarios:
+            p.add(f"{path}.{k}", "unknown churn scenario" + did_you_mean(str(k), [*scenarios, "*"]))
+            ok = False
+        elif share(f"{path}.{k}", v):
+            out[str(k)] = float(v)
+        else:
+            ok = False
+    return out if ok else None
 
 
 KIND = ScenariosKind()
