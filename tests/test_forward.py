@@ -300,3 +300,38 @@ def test_a_horizon_from_histories_with_the_one_snapshot_declarations_names_the_k
     assert proc.returncode == 3, proc.stderr
     assert "at least 95% (scenarios.agreement) of the partners on the Active_Churn road" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_the_feature_date_moves_no_earlier_day_but_the_golden_rows():
+    """At the feature date the commissions' ``exact`` is a boolean per row (the golden
+    records'): only those rows' three recent months are scaled to their drawn average,
+    to the cent. Every other row keeps the days the dates before it read, so no earlier
+    snapshot sees a day made for a later one (before 2026-12-07 every row's were scaled:
+    a look-ahead of -774 and +1,068 in the mean revenue velocity of the two snapshots
+    before the feature date, at 30,000 partners)."""
+    import zlib
+    from types import SimpleNamespace
+
+    from simulator.histories import LIVE, commissions
+
+    h = SimpleNamespace(options={"months": 6, "spread": 5.0, "cap": float("inf")}, calendar=None)
+
+    def rng(part: str) -> np.random.Generator:
+        return np.random.default_rng(zlib.crc32(part.encode()))
+
+    m = 40
+    state = {LIVE: np.full(m, 400), "average": np.linspace(100.0, 5000.0, m), "acceleration": np.zeros(m),
+             "trend": np.zeros(m), "volatility": np.full(m, 0.2)}
+    b = commissions.start(h, state, rng, True, 2, rows=m)
+    b = commissions.advance(h, b, {**state, LIVE: state[LIVE] + 30, "average": state["average"] * 1.5}, rng, True)
+    end = b["offset"] + 180                            # the grid's end at the date before the feature date
+    before = b["history"][:, :end].copy()
+    golden = np.zeros(m, dtype=bool)
+    golden[[3, 17]] = True
+    drawn = np.round(state["average"] * 0.5, 2)
+    b = commissions.advance(h, b, {**state, LIVE: state[LIVE] + 60, "average": drawn}, rng, True, exact=golden)
+    moved = (b["history"][:, :end] != before).any(axis=1)
+    assert np.array_equal(moved, golden)
+    average = commissions.reduce(h, b)["avg_3m"]
+    assert np.allclose(average[golden], drawn[golden], rtol=0, atol=0.005)
+    assert (np.abs(average[~golden] - drawn[~golden]) > 1).all()     # (the others: what their months show)
