@@ -169,6 +169,22 @@ def test_masters_network_features_are_point_in_time(world):
     assert checked > 300
 
 
+def test_a_burn_in_longer_than_the_recruitment_window_recruits_every_sub_before_it_left(compose):
+    """A sub that left early in a burn-in of 14 periods (420 days, more than
+    network.recruited_within_days before the horizon's start) was recruited before it
+    left, on or after the burn-in's start; before, its day fell before the schema's range
+    and the run stopped with exit 3."""
+    world = generate(compose(["experiment=horizon", "n_partners=3000", "timeline.burn_in=14", "db=none",
+                              "output.report=false"]))
+    net, partners = world["network_relationships"], world["partners"].set_index("partner_id")
+    gone = pd.to_datetime(partners.loc[net["sub_affiliate_id"], "churned_at"]).to_numpy()
+    recruited = pd.to_datetime(net["recruited_at"]).to_numpy()
+    start = pd.Timestamp(compose(["experiment=horizon"]).as_of) - DAY * 30 * (3 + 11 + 14)
+    early = ~pd.isna(gone) & (gone < start + 60 * DAY)           # (left in the burn-in's first two periods)
+    assert early.sum() > 20
+    assert (recruited[early] < gone[early]).all() and (recruited >= start).all()
+
+
 def test_drawn_columns_move_with_their_declared_persistence(world):
     """traffic_quality_score is beta(5, 2) with persistence 0.8 and no churn rule reads it:
     consecutive snapshots' values have the rank correlation of a bivariate normal with

@@ -290,6 +290,13 @@ class Network(BaseStage):
         left = ~np.isnat(gone) & (gone <= when)
         return left, left & (gone > when - self.recent_days * DAY)
 
+    def _earliest(self, world) -> np.datetime64:
+        """The earliest recruitment day: ``within_days`` before the horizon's start, or the
+        burn-in's start when it is earlier (a sub that left in a long burn-in was recruited
+        before it left)."""
+        tl = world.timeline
+        return min(tl.start - self.within_days * DAY, tl.feature_date - tl.played_days * DAY)
+
     def varying(self) -> frozenset[str]:
         return frozenset([self.health, self.recent_churn])
 
@@ -315,7 +322,7 @@ class Network(BaseStage):
                        leavers=world.timeline.snapshots > 1)
         env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
         # a day within both lives, before the feature date (and within_days before the horizon's start)
-        lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), world.timeline.start - self.within_days * DAY)
+        lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), self._earliest(world))
         end = np.where(left[edges.sub], gone[edges.sub] - DAY, world.feature_date)
         span = (end - lo) // DAY + 1
         when = lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
@@ -375,7 +382,7 @@ class Network(BaseStage):
         pids = partners[world.key]
         is_master = partners[self.masters].to_numpy()
         stayed = pids[is_master & world.timeline.active(partners[self.churn_date])]
-        lo = world.timeline.start - self.within_days * DAY
+        lo = self._earliest(world)
         return {self.table_name: pa.DataFrameSchema({
             "relationship_id": pa.Column("str", unique=True),
             "master_affiliate_id": pa.Column("str", checks=member_of(pids[is_master], "is a master partner")),
