@@ -327,6 +327,10 @@ class Stage(Protocol):
         later stage gave ``state`` on top of its own (simulator.state), recomputed from
         ``state``: what is derived follows the value shown, not the one it was made from."""
 
+    def follows(self, names: frozenset[str]) -> frozenset[str]:
+        """The columns its derived columns among ``names`` read, in turn: a later stage
+        giving one of them must be in the state too (simulator.state.movers)."""
+
     def measures(self) -> frozenset[str]:
         """The drawn columns of other stages that it replaces at the feature date by what
         it measures (a horizon's histories): not the declared draw there."""
@@ -427,6 +431,9 @@ class BaseStage:
 
     def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
         return {}
+
+    def follows(self, names: frozenset[str]) -> frozenset[str]:
+        return frozenset()
 
     def measures(self) -> frozenset[str]:
         return frozenset()

@@ -49,7 +49,9 @@ def movers(stages: Sequence[Stage], needed: Iterable[str] | None = None) -> list
     after = {s.name: {o.name for o in moving if o is not s and (o.varying() - _gives(s)) & _reads(s)}
              for s in moving}
     if needed is not None:
-        keep = {s.name for s in moving if s.varying() & frozenset(needed)}
+        # (a column derived from one a later stage gives follows it: that stage is needed too)
+        needed = frozenset(needed).union(*(s.follows(frozenset(needed)) for s in moving))
+        keep = {s.name for s in moving if s.varying() & needed}
         todo = list(keep)
         while todo:
             for name in after[todo.pop()]:

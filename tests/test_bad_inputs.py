@@ -121,7 +121,7 @@ CATALOGUE = [
     ("churn.signal=strong", "churn.signal: must be a number >= 0"),
     ("+scenarios.shares.Trust_Erosian=0.1", "scenarios.shares.Trust_Erosian: unknown churn scenario"),
     ("scenarios.agreement=1.5", "scenarios.agreement: must be a share in [0, 1]"),
-    ("scenarios.agreement={Tier_Cliff:0.3}", "scenarios.agreement.Tier_Cliff: unknown churn scenario"),
+    ("scenarios.agreement={Tier_Cliff:0.3}", "scenarios.agreement.Tier_Cliff: not a churn scenario with a rule"),
     ("scenarios.agreement={Active_Churn:2}", "scenarios.agreement.Active_Churn: must be a share in [0, 1]"),
     ("scenarios.road=[a]", "scenarios.road: must name the latent road column"),
     ("scenarios.road=roads", "scenarios.road: unknown column 'roads'"),

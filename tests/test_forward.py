@@ -335,3 +335,16 @@ def test_the_feature_date_moves_no_earlier_day_but_the_golden_rows():
     average = commissions.reduce(h, b)["avg_3m"]
     assert np.allclose(average[golden], drawn[golden], rtol=0, atol=0.005)
     assert (np.abs(average[~golden] - drawn[~golden]) > 1).all()     # (the others: what their months show)
+
+
+def test_a_state_that_reads_a_derived_column_has_the_stage_it_follows(compose):
+    """A churn rule or condition on the tier proximity alone still needs the activity
+    stage in its state: the proximity follows the 3-month average the commissions show
+    (Stage.follows); without it the hazard read the drawn average's proximity."""
+    from simulator.load import load_spec
+    from simulator.state import movers
+
+    spec = load_spec(compose(["experiment=horizon_histories", "n_partners=2000"]))
+    names = [s.name for s in movers(spec.stages, {"tier_proximity_score"})]
+    assert names.index("population") < names.index("activity")
+    assert "activity" not in [s.name for s in movers(spec.stages, {"churn_path"})]   # (a draw follows nothing)

@@ -222,7 +222,7 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     days = live[:, k - MONTH:] if cal is None else live[:, k - MONTH:] * cal
     x[:, k - MONTH:] = _split(cents[:, None], h.options["spread"], days, rng("month-days"))
     months[:, -1] = cents                        # (the split's days add up to it)
-    rows = np.flatnonzero(exact) if exact is not False else np.zeros(0, dtype=np.intp)
+    rows = np.flatnonzero(np.broadcast_to(np.asarray(exact, dtype=bool), (m,)))
     if rows.size:                               # their three months scaled together to the drawn mean
         total = np.round(average[rows] * live_recent[rows] * 100).astype(np.int64)   # as generate: to the cent
         recent = x[rows, k - RECENT * MONTH:]
@@ -300,7 +300,7 @@ KIND = Kind(
     measures={"acceleration": ("second_difference", RECENT * MONTH), "trend": ("trend_90d", RECENT * MONTH),
               "average": ("avg_3m", 1)},
     panel=Panel("amount", "commission_date", 0, "commission per 30-day month", "$ per partner"),
-    forward=Forward(start, advance, MONTH, rewrites=True),
+    forward=Forward(start, advance, MONTH, rewrites=True, inexact=frozenset({"avg_3m"})),
     calendar=True,
     nullable=frozenset({"second_difference", "trend_90d", "monthly_std"}),
 )

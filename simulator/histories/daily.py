@@ -228,7 +228,7 @@ def advance(h, b, inp, rng, full: bool, exact: bool = False, lag: int = 0):
     boolean per row; False elsewhere): those rows' silence of 30 days or more is realized
     too, by the window before, whose logins after the drawn last login are taken back and
     which gets a login on that day if it had none."""
-    exact = np.zeros(np.asarray(inp["logins"]).size, dtype=bool) if exact is False else exact
+    exact = np.broadcast_to(np.asarray(exact, dtype=bool), (np.asarray(inp["logins"]).size,))
     inp = settle(h, inp, ~exact)
     k = h.options["days"]
     history, offset = b["history"], b["offset"] + WINDOW
@@ -450,7 +450,7 @@ KIND = Kind(
     measures={"trend": ("login_trend", 2 * WINDOW - 1)},      # the trend reads 59 days
     expect={"trend": expected_trend},
     realize={"login_trend": realize_trend},
-    forward=Forward(start, advance, WINDOW, rewrites=True),
+    forward=Forward(start, advance, WINDOW, rewrites=True, inexact=frozenset({"days_since_login"})),
     panel=Panel("logins", "activity_date", 30, "30-day login count, last 30 days", "logins"),
     calendar=True,
     faulty=Faulty(observe, cells),

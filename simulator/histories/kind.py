@@ -74,17 +74,19 @@ class Forward:
     (``lag``: days from that day to the feature date, for a calendar anchored there). Inputs
     are the moved state's, so either may first make them feasible at that date (a last
     login before joining). With ``exact`` (the feature date) the inputs that are drawn
-    columns must come out exactly, as one snapshot's do. A kind that ``rewrites`` would
-    change the days before to do so: it is given a boolean per row instead (True: the
-    golden records', whose pins it realizes; the caller reduces the earlier dates again),
-    and its features are the partners' columns there for every other row (no earlier date
-    reads a day made for a later one). ``frame`` then takes ``last=days``: the new days'
-    rows only."""
+    columns must come out exactly, as one snapshot's do; a kind that ``rewrites`` may
+    change the days before to do so (the caller reduces the earlier dates again). Its
+    ``inexact`` aggregates it would realize only that way: such a kind is given a boolean
+    per row instead (True: the golden records', whose pins it realizes), and for every
+    other row the partners' columns there are what those aggregates show (no earlier
+    date reads a day made for a later one). ``frame`` then takes ``last=days``: the new
+    days' rows only."""
 
     start: Callable[..., Block]
     advance: Callable[..., Block]
     days: int                                  # the period it advances by (timeline.episode_days)
-    rewrites: bool = False                     # an exact date would change the days before it
+    rewrites: bool = False                     # an exact date may change the days before it
+    inexact: frozenset[str] = frozenset()      # aggregates a date realizes only by changing the days before
     frame_history: Callable[..., Any] | None = None   # (history, last block, codes, key): every row
     # at once, as it finally stands (a payout paid, a ticket resolved after an earlier date),
     # dates in days before the last block's end; None: each block frames its new days

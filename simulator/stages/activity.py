@@ -468,14 +468,15 @@ class Activity(BaseStage):
                     raise ConfigError([f"{why}, but {h.path} cannot realize it: {exc}"]) from None
 
     def measures(self) -> frozenset[str]:
-        """The drawn columns a horizon's histories show instead at the feature date: those
-        of a kind that would rewrite earlier days to realize them (simulator.stages.forward)."""
+        """The drawn columns a horizon's histories show instead at the feature date: the
+        features that are an aggregate their kind would realize only by rewriting earlier
+        days (``Forward.inexact``; simulator.stages.forward)."""
         if self.snapshots == 1:
             return frozenset()
         kinds = {h.name: KINDS[h.kind] for h in self.histories}
         return frozenset(f.name for f in self.features
                          if f.name in self.drawn and kinds[f.history].forward is not None
-                         and kinds[f.history].forward.rewrites)
+                         and f.aggregate in kinds[f.history].forward.inexact)
 
     def measured(self, ctx: RunContext, names: frozenset[str]) -> None:
         """A horizon's drawn columns ``names`` now hold what the histories show at the

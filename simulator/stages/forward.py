@@ -196,7 +196,7 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
             inp = {k: _rows_of(v, rows[:joined[j]]) for k, v in values[j].items()}
             rng = (lambda part, j=j: ctx.rng("history", h.name, part, str(start // BLOCK), str(j)))
             exact, lag = j == at_feature_date, int((feature_date - days[j]) // np.timedelta64(1, "D"))
-            if kind.forward.rewrites:
+            if kind.forward.inexact:
                 exact = np.isin(np.arange(joined[j]), golden) if exact else False
             try:
                 b = kind.forward.start(h, inp, rng, full[j], days.size - 1, exact=exact, lag=lag,
@@ -264,16 +264,16 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     per_date = [{f.name: np.concatenate([out[j][0][f.name] for out, _ in done]) if done else np.zeros(0)
                  for f in feats} for j in range(days.size - 1)]
     ctx.cache[cache_key(act, h.name)] = per_date
+    shown = act.measures()
     for f in feats:
-        if f.name in act.drawn and not kind.forward.rewrites:   # realized at the feature date, as one snapshot's are
+        if f.name in act.drawn and f.name not in shown:    # realized at the feature date, as one snapshot's are
             act.check_realized(ctx, h, f.name, per_date[at_feature_date][f.name])
         else:
             env[f.name] = per_date[at_feature_date][f.name]
         if h.faults is not None:
             ctx.observed[f.name] = [np.concatenate([out[j][1][f.name] for out, _ in done]) if done
                                     else per_date[j][f.name] for j in snapshots]
-    if kind.forward.rewrites:
-        act.measured(ctx, frozenset(f.name for f in feats if f.name in act.drawn))
+    act.measured(ctx, frozenset(f.name for f in feats) & shown)
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
 

@@ -134,6 +134,10 @@ class Motion:
                  for c in self.cols if c.kind in ("sample", "categorical")}
             ctx.cache[key] = self._walk(ctx, u, tl.snapshots - 1 + tl.burn_in, "steps", -1) + \
                 self._walk(ctx, u, tl.episodes, "ahead", 1)
+            # and the feature date's, as drawn: a history may show another value there (the
+            # partners table's then), but what the histories read is the drawn state, as at every
+            # other date (simulator.stages.forward)
+            ctx.cache[f"{key}:at"] = {c.name: env[c.name] for c in self.cols if c.name in env}
         return ctx.cache[key]
 
     def _walk(self, ctx: RunContext, u: dict[str, np.ndarray], count: int, stream: str,
@@ -181,6 +185,15 @@ class Motion:
             out.append(state)
         return out
 
+    def follows(self, names: frozenset[str]) -> frozenset[str]:
+        """The columns the derived columns among ``names`` read, and what those read, in
+        turn: what they follow."""
+        out = set(names)
+        for c in reversed(self.derived):
+            if c.name in out:
+                out |= c.reads
+        return frozenset(out - names)
+
     def follow(self, ctx: RunContext, state: Mapping[str, object], given: frozenset[str]) -> dict[str, object]:
         """The columns derived from others (not drawn, not ageing, not ``given``) that
         read a column ``given`` by a later stage, or one recomputed here, recomputed from
@@ -198,12 +211,17 @@ class Motion:
         return out
 
     def at(self, ctx: RunContext, when: np.datetime64) -> dict[str, object]:
-        """The moved columns as of the day ``when``: the partners table's state on the
-        feature date, the state of the period start on or before ``when`` otherwise."""
+        """The moved columns as of the day ``when``: on the feature date, the partners
+        table's state as drawn (a history that shows another value there puts that in the
+        partners table, and what derives from it follows: :meth:`follow`), the state of the
+        period start on or before ``when`` otherwise."""
         tl = ctx.world.timeline
         days = int((np.datetime64(when, "D") - np.datetime64(tl.feature_date, "D")).astype(int))
-        if not self.cols or 0 <= days < tl.episode_days:
+        if not self.cols:
             return {}
+        if 0 <= days < tl.episode_days:
+            self.steps(ctx)
+            return ctx.cache.get(f"{self.name}:moving:at", {})
         back = tl.snapshots - 1 + tl.burn_in
         steps = self.steps(ctx)
         if days < 0:

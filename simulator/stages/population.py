@@ -96,6 +96,9 @@ class Population(BaseStage):
     def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
         return self.motion.follow(ctx, state, given)
 
+    def follows(self, names: frozenset[str]) -> frozenset[str]:
+        return self.motion.follows(names)
+
     def writes(self) -> dict[str, Domain]:
         return {c.name: c.domain for c in self.columns}
 

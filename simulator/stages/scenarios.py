@@ -266,7 +266,8 @@ def _agreement(p: Problems, path: str, value: object, scenarios: list[str]) -> d
     out, ok = dict(AGREEMENT), True
     for k, v in value.items():
         if str(k) != "*" and str(k) not in scenarios:
-            p.add(f"{path}.{k}", "unknown churn scenario" + did_you_mean(str(k), [*scenarios, "*"]))
+            p.add(f"{path}.{k}", "not a churn scenario with a rule, which a road's partners agree with"
+                  + did_you_mean(str(k), [*scenarios, "*"]))
             ok = False
         elif share(f"{path}.{k}", v):
             out[str(k)] = float(v)
