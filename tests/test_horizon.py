@@ -169,6 +169,29 @@ def test_masters_network_features_are_point_in_time(world):
     assert checked > 300
 
 
+def test_networks_keep_their_size_through_the_horizon(world, compose):
+    """A horizon's network grows period by period (simulator/stages/growth.py): a master's
+    slots hold a sub at a time, refilled by newcomers as its subs leave, so the masters
+    with a network have as many subs at the last snapshot as at the first (drawn once at
+    the feature date, the subs that stay were recruited on any day up to it: 5.5 subs
+    active at the first snapshot against 18.4 at the last, at 100,000 partners). And no
+    master has more subs at once than its fan-out allows."""
+    partners, net = world["partners"].set_index("partner_id"), world["network_relationships"]
+    gone = pd.to_datetime(partners["churned_at"])
+    recruited = pd.to_datetime(net["recruited_at"])
+    sub_gone = gone.loc[net["sub_affiliate_id"].astype(str)].to_numpy()
+    master_gone = gone.loc[net["master_affiliate_id"].astype(str)].to_numpy()
+    dates = _dates(world)
+    sizes = []
+    for day in (dates[0], dates[-1]):
+        on = ((recruited <= day).to_numpy() & ~(sub_gone <= day) & ~(master_gone <= day))
+        per = net.loc[on, "master_affiliate_id"].value_counts()
+        per = per[per > 0]
+        assert per.max() <= compose([]).network.fanout.high
+        sizes.append(per.mean())
+    assert len(per) > 100 and 0.8 < sizes[1] / sizes[0] < 1.25, sizes
+
+
 def test_a_burn_in_longer_than_the_recruitment_window_recruits_every_sub_before_it_left(compose):
     """A sub that left early in a burn-in of 14 periods (420 days, more than
     network.recruited_within_days before the horizon's start) was recruited before it

@@ -71,8 +71,8 @@ def test_no_matching_is_refused_with_what_to_change():
     edges, joined, gone = _stranding()
     gone[edges.sub[-2]] = T0 + DAY         # a second sub that may be under master 0 only: one cannot
     with pytest.raises(ConfigError) as exc:
-        _match(edges, joined, gone, 0, np.random.default_rng(0), FEATURE_DATE, leavers=True)
-    assert "raise n_partners or block_size" in str(exc.value)
+        _match(edges, joined, gone, 0, np.random.default_rng(0), FEATURE_DATE)
+    assert "lower churn.earlier.days or raise n_partners" in str(exc.value)
 
 
 @pytest.mark.slow

@@ -218,8 +218,9 @@ class Periods:
         self.before = Path(np.full(ctx.n, -1), self.hazard, self.start)   # the horizon's outcome (none yet)
 
     def state(self, j: int, gone: np.ndarray) -> Mapping[str, object]:
-        """The columns as of period ``j``'s start (the partners table's at the feature date)."""
-        if j == self.window or not self.movers:
+        """The columns as of period ``j``'s start (the partners table's at the feature date
+        of one snapshot; a horizon's state there is its stages', which hold it)."""
+        if (j == self.window and self.ctx.world.timeline.snapshots == 1) or not self.movers:
             return self.ctx.env
         return state_at(self.ctx, self.movers, self.dates[j], gone)
 

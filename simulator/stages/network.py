@@ -15,6 +15,9 @@ still active (health, 0-100) and the subs that left in the ``recent_days`` befor
 Golden masters with pinned features first reserve subs that realize the pins. The step is
 *scoped* by the masters column (simulator.plan): it reads non-masters' churn and writes
 masters' features, so a churn model that reads those features runs in two passes around it.
+A horizon's network is not drawn at the feature date but grown period by period, with the
+pass over the masters (simulator.stages.growth): each master's ``fanout`` is its slots, a
+sub at a time, and networks fail in spells.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from ..review.data import FigureSpec, Histogram, StageReview, Target
 from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
+from . import growth
 
 log = logging.getLogger("simulator")
 
@@ -94,17 +98,18 @@ def _reserve(g: GoldenMaster, spec: "Network", pool: np.ndarray, taken: np.ndarr
     return np.concatenate(groups)
 
 
-def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.ndarray,
-          rng: np.random.Generator, golden: list[GoldenMaster], joined: np.ndarray, gone: np.ndarray) -> Edges:
-    """Edges of the tree. ``churned`` marks partners gone by the feature date, ``recent``
-    those gone in the recent_days before it (a sub that left before its master joined is
-    swapped afterwards: :func:`_match`)."""
+def _recruiters(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.ndarray,
+                rng: np.random.Generator, golden: list[GoldenMaster], joined: np.ndarray,
+                gone: np.ndarray) -> tuple:
+    """The masters' rows, the non-masters in an order of their own, each master's drawn
+    fan-out, the golden masters' reserved edges (masters, subs), the partners they took,
+    and which other masters recruit (all but exactly round(without_subs x masters))."""
     n = masters.size
     master_rows = np.flatnonzero(masters)
     pool = rng.permutation(np.flatnonzero(~masters))
     wanted = rng.integers(spec.fanout[0], spec.fanout[1] + 1, master_rows.size)
     empty = rng.random(master_rows.size)
-    reserved_m, reserved_s = [], []
+    reserved_m, reserved_s = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     taken = np.zeros(n, dtype=bool)
     for g in golden:                           # a handful of pinned masters, not rows
         subs = _reserve(g, spec, pool, taken, churned, recent, np.isnat(gone) | (gone > joined[g.row]))
@@ -117,6 +122,16 @@ def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.
     order = np.argsort(np.where(others, empty, np.inf), kind="stable")
     recruits = others.copy()
     recruits[order[:min(k, int(others.sum()))]] = False
+    return master_rows, pool, wanted, (np.concatenate(reserved_m), np.concatenate(reserved_s)), taken, recruits
+
+
+def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.ndarray,
+          rng: np.random.Generator, golden: list[GoldenMaster], joined: np.ndarray, gone: np.ndarray) -> Edges:
+    """Edges of the tree. ``churned`` marks partners gone by the feature date, ``recent``
+    those gone in the recent_days before it (a sub that left before its master joined is
+    swapped afterwards: :func:`_match`)."""
+    master_rows, pool, wanted, (reserved_m, reserved_s), taken, recruits = _recruiters(
+        spec, masters, churned, recent, rng, golden, joined, gone)
     free = pool[~taken[pool]]
     counts = np.where(recruits, wanted, 0)
     if counts.sum() > free.size:
@@ -134,8 +149,8 @@ def build(spec: "Network", masters: np.ndarray, churned: np.ndarray, recent: np.
         recruits, counts = fits, np.where(fits, wanted, 0)
     slots = np.repeat(master_rows, counts)
     chosen = free[:slots.size]
-    return Edges(np.concatenate([*reserved_m, slots]).astype(np.int64),
-                 np.concatenate([*reserved_s, _cluster(spec, slots, chosen, churned, recruits, master_rows, rng)]
+    return Edges(np.concatenate([reserved_m, slots]).astype(np.int64),
+                 np.concatenate([reserved_s, _cluster(spec, slots, chosen, churned, recruits, master_rows, rng)]
                                 ).astype(np.int64))
 
 
@@ -157,13 +172,12 @@ def _cluster(spec: "Network", slots: np.ndarray, chosen: np.ndarray, churned: np
 
 
 def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: np.random.Generator,
-           feature_date: np.datetime64, leavers: bool = False) -> Edges:
+           feature_date: np.datetime64) -> Edges:
     """Swap subs that left on or before their master joined with staying subs of masters
     that joined before they left (the first ``fixed`` edges, a golden master's, stay).
     Rounds of whole-array swaps at random first; where they collide and strand a sub (a
     less constrained one took the only staying sub it could have), an exact matching from
-    the start (:func:`_match_exactly`). ``leavers``: a horizon's (most subs leave some
-    time), named in the refusal."""
+    the start (:func:`_match_exactly`)."""
     sub = edges.sub.copy()
     created_m = joined[edges.master]
     for _ in range(20):
@@ -180,8 +194,7 @@ def _match(edges: Edges, joined: np.ndarray, gone: np.ndarray, fixed: int, rng: 
     sub = _match_exactly(edges.sub.copy(), created_m, gone, fixed, feature_date)
     if sub is None:
         raise ConfigError(["network: cannot match subs that left before their master joined to masters that had "
-                           "joined by then; " + ("raise n_partners or block_size" if leavers else
-                                                 "lower churn.earlier.days or raise n_partners")])
+                           "joined by then; lower churn.earlier.days or raise n_partners"])
     return Edges(edges.master, sub)
 
 
@@ -247,6 +260,7 @@ class Network(BaseStage):
     churn_date: str
     joined: str
     tenure: str | None = None                 # days from joining to the feature date (golden masters' filter)
+    spell_days: int = 90                      # a horizon's failing spell, on average (simulator.stages.growth)
 
     def golden_filter(self, env, pins, record_of, m):
         """A master whose pinned network lost subs before the feature date has existed
@@ -302,10 +316,18 @@ class Network(BaseStage):
 
     def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state) -> dict[str, np.ndarray]:
         """The masters' features as of ``when``: contagion through time, the subs that left
-        since the feature date counted at each later period's start."""
+        since the feature date counted at each later period's start. A horizon's network
+        grows to ``when`` first, given who has left (simulator.stages.growth); at the
+        feature date it is settled: the partners table's features and the table."""
+        growing = ctx.facts.get(f"{self.name}:growth")
+        if growing is not None:
+            growing.advance(min(np.datetime64(when, "us"), np.datetime64(ctx.world.feature_date, "us")), gone)
+            if growing.done:
+                self._settle(ctx)
         left, recent = self._gone(when, gone)
         masters = np.asarray(ctx.env[self.masters], dtype=bool)
-        health, lately = features(ctx.facts[f"{self.name}:edges"], ctx.n, masters, left, recent, when)
+        edges = ctx.facts[f"{self.name}:edges"] if growing is None or growing.done else self._edges(ctx, growing)
+        health, lately = features(edges, ctx.n, masters, left, recent, when)
         return {self.health: health, self.recent_churn: lately}
 
     def run(self, step: Step, ctx: RunContext) -> None:
@@ -316,16 +338,71 @@ class Network(BaseStage):
         pinned = [GoldenMaster(r.row, r.partner_id, r.path, r.pins.get(self.health), r.pins.get(self.recent_churn))
                   for r in world.golden if self.health in r.pins or self.recent_churn in r.pins]
         rng = ctx.rng("network", "tree")
+        if world.timeline.snapshots > 1:
+            self._grow(step, ctx, masters, left, recent, pinned, joined, gone, rng)
+            return
         edges = build(self, masters, left, recent, rng, pinned, joined, gone)
         fixed = int(np.isin(edges.master, [g.row for g in pinned]).sum())
-        edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date,
-                       leavers=world.timeline.snapshots > 1)
-        env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
-        # a day within both lives, before the feature date (and within_days before the horizon's start)
+        edges = _match(edges, joined, gone, fixed, ctx.rng("network", "match"), world.feature_date)
+        self._publish(ctx, edges, self._recruited(ctx, edges))
+
+    def _recruited(self, ctx: RunContext, edges: Edges) -> np.ndarray:
+        """A day within both lives, before the feature date (and within_days before the
+        horizon's start), for each edge."""
+        env, world = ctx.env, ctx.world
+        gone, joined = np.asarray(env[self.churn_date], dtype="datetime64[us]"), env[self.joined]
+        left, _ = self._gone(world.feature_date, gone)
         lo = np.maximum(np.maximum(joined[edges.master], joined[edges.sub]), self._earliest(world))
         end = np.where(left[edges.sub], gone[edges.sub] - DAY, world.feature_date)
         span = (end - lo) // DAY + 1
-        when = lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
+        return lo + (ctx.rng("network", "recruited").random(span.size) * span).astype(np.int64) * DAY
+
+    def _grow(self, step: Step, ctx: RunContext, masters, left, recent, pinned, joined, gone, rng) -> None:
+        """A horizon's network (simulator.stages.growth): the golden masters' subs reserved
+        as one snapshot's are, every other master's slots filled period by period. When the
+        churn is split around this step (it reads the masters' features), the masters'
+        departures come with its pass over them, which grows the network (:meth:`state_at`);
+        otherwise they are known already and it grows here."""
+        world, tl = ctx.world, ctx.world.timeline
+        master_rows, pool, wanted, (reserved_m, reserved_s), taken, recruits = _recruiters(
+            self, masters, left, recent, rng, pinned, joined, gone)
+        reserved = Edges(reserved_m.astype(np.int64), reserved_s.astype(np.int64))
+        ctx.facts[f"{self.name}:reserved"] = Edges(reserved.master, reserved.sub, self._recruited(ctx, reserved))
+        first, period = np.datetime64(self._earliest(world), "us"), np.timedelta64(tl.episode_days, "D")
+        bounds = np.unique(np.append(first + np.arange((tl.feature_date - first) // period + 1) * period,
+                                     np.datetime64(tl.feature_date, "us")).astype("datetime64[us]"))
+        growing = growth.Growth(np.repeat(master_rows, np.where(recruits, wanted, 0)), pool[~taken[pool]],
+                                np.asarray(joined, dtype="datetime64[us]"), bounds, self.failing_share,
+                                self.spell_days / tl.episode_days, self.concentration, tl.window_days * DAY,
+                                ctx.rng("network", "grow"))
+        ctx.facts[f"{self.name}:growth"] = growing
+        # (the features until the masters' pass settles them: the reserved subs' alone)
+        ctx.env[self.health], ctx.env[self.recent_churn] = features(reserved, ctx.n, masters, left, recent)
+        if not any(r.endswith("@outside") for r in step.reads):     # (no pass over the masters to come)
+            growing.advance(np.datetime64(tl.feature_date, "us"), np.asarray(gone, dtype="datetime64[us]"))
+            self._settle(ctx)
+
+    def _edges(self, ctx: RunContext, growing: "growth.Growth") -> Edges:
+        reserved = ctx.facts[f"{self.name}:reserved"]
+        master, sub, when = growing.grown()
+        return Edges(np.concatenate([reserved.master, master]).astype(np.int64),
+                     np.concatenate([reserved.sub, sub]).astype(np.int64),
+                     np.concatenate([reserved.recruited, when]))
+
+    def _settle(self, ctx: RunContext) -> None:
+        """The grown network as it stands at the feature date: the masters' features in the
+        partners table, and the table."""
+        growing = ctx.facts.pop(f"{self.name}:growth")
+        edges = self._edges(ctx, growing)
+        ctx.facts.pop(f"{self.name}:reserved")
+        self._publish(ctx, Edges(edges.master, edges.sub), edges.recruited)
+
+    def _publish(self, ctx: RunContext, edges: Edges, when: np.ndarray) -> None:
+        """The masters' features at the feature date and the table of ``edges`` recruited on ``when``."""
+        env, world = ctx.env, ctx.world
+        masters = np.asarray(env[self.masters], dtype=bool)
+        left, recent = self._gone(world.feature_date, np.asarray(env[self.churn_date], dtype="datetime64[us]"))
+        env[self.health], env[self.recent_churn] = features(edges, ctx.n, masters, left, recent)
         edges = Edges(edges.master, edges.sub, when)
         pid, m = env[world.key], edges.master.size
         ctx.facts[f"{self.name}:edges"] = edges          # rows of each edge, for finish
@@ -381,8 +458,19 @@ class Network(BaseStage):
         partners = tables[world.table]
         pids = partners[world.key]
         is_master = partners[self.masters].to_numpy()
-        stayed = pids[is_master & world.timeline.active(partners[self.churn_date])]
+        active = world.timeline.active(partners[self.churn_date])
+        stayed = pids[is_master & active]
         lo = self._earliest(world)
+        if world.timeline.snapshots > 1:       # a grown network's slots: a sub at a time (simulator.stages.growth)
+            here = set(pids[~is_master & active])
+            fanout = pa.Check(lambda df: df[df["master_affiliate_id"].isin(stayed) & df["sub_affiliate_id"].isin(
+                here)].groupby("master_affiliate_id", observed=True).size().le(self.fanout[1]),
+                              name=f"at most {self.fanout[1]} subs at once per master (active at the feature date)")
+        else:
+            fanout = pa.Check(lambda df: df[df["master_affiliate_id"].isin(stayed)].groupby(
+                "master_affiliate_id", observed=True).size().between(*self.fanout),
+                              name=f"{self.fanout[0]}-{self.fanout[1]} subs per master with a network (active at "
+                                   f"the feature date)")
         return {self.table_name: pa.DataFrameSchema({
             "relationship_id": pa.Column("str", unique=True),
             "master_affiliate_id": pa.Column("str", checks=member_of(pids[is_master], "is a master partner")),
@@ -390,12 +478,7 @@ class Network(BaseStage):
                                           checks=member_of(pids[~is_master], "is a non-master partner")),
             "recruited_at": pa.Column("datetime64[us]", checks=pa.Check.in_range(lo, world.feature_date)),
             "is_active": pa.Column("bool"),
-        }, strict=True, ordered=True, name=self.table_name, checks=[
-            pa.Check(lambda df: df[df["master_affiliate_id"].isin(stayed)].groupby(
-                "master_affiliate_id", observed=True).size().between(*self.fanout),
-                     name=f"{self.fanout[0]}-{self.fanout[1]} subs per master with a network (active at the "
-                          f"feature date)"),
-        ])}
+        }, strict=True, ordered=True, name=self.table_name, checks=[fanout])}
 
     def invariants(self, world, tables) -> list[dict]:
         """Recruitment within both lives; the masters' features recomputed as of the
@@ -476,7 +559,8 @@ class NetworkKind:
     name = "network"
     defines_entity = False
     shape = {"kind": None, "table": None, "masters": None, "fanout": {"low": None, "high": None},
-             "without_subs": None, "failing": {"share": None, "concentration": None}, "recruited_within_days": None, "recent_days": None,
+             "without_subs": None, "failing": {"share": None, "concentration": None, "spell_days": None},
+             "recruited_within_days": None, "recent_days": None,
              "churn_label": None, "churn_date": None, "joined": None, "tenure": None,
              "features": {"health": None, "recent_churn": None}}
 
@@ -503,6 +587,7 @@ class NetworkKind:
             if not _is_number(v) or not 0 <= v <= 1:
                 p.add(f"{group}.failing.{key}", f"must be a share in [0, 1], got {v!r}")
             shares.append(v)
+        spell = _int(p, f"{group}.failing.spell_days", failing.get("spell_days", 90), 1)
         feats = c.get("features") or {}
         ctx.names.table(f"{group}.table", c.get("table", "network_relationships"))
         ctx.names.column(f"{group}.features.health", feats.get("health", "subnetwork_avg_health_score"))
@@ -513,7 +598,7 @@ class NetworkKind:
         return Network(group, self.name, str(c.get("table", "network_relationships")), c["masters"],
                        fanout, float(w), float(shares[0]), float(shares[1]), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
                        str(feats.get("recent_churn", "subnetwork_recent_churn_count")),
-                       c["churn_label"], c["churn_date"], c["joined"], c.get("tenure"))
+                       c["churn_label"], c["churn_date"], c["joined"], c.get("tenure"), spell or 90)
 
 
 KIND = NetworkKind()
