@@ -369,8 +369,10 @@ class Network(BaseStage):
         reserved = Edges(reserved_m.astype(np.int64), reserved_s.astype(np.int64))
         ctx.facts[f"{self.name}:reserved"] = Edges(reserved.master, reserved.sub, self._recruited(ctx, reserved))
         first, period = np.datetime64(self._earliest(world), "us"), np.timedelta64(tl.episode_days, "D")
-        bounds = np.unique(np.append(first + np.arange((tl.feature_date - first) // period + 1) * period,
-                                     np.datetime64(tl.feature_date, "us")).astype("datetime64[us]"))
+        feature_date = np.datetime64(tl.feature_date, "us")
+        # the churn's own period starts (back from the feature date), after the first recruitment day
+        back = feature_date - np.arange((feature_date - first) // period + 1)[::-1] * period
+        bounds = np.unique(np.append(first, back).astype("datetime64[us]"))
         growing = growth.Growth(np.repeat(master_rows, np.where(recruits, wanted, 0)), pool[~taken[pool]],
                                 np.asarray(joined, dtype="datetime64[us]"), bounds, self.failing_share,
                                 self.spell_days / tl.episode_days, self.concentration, tl.window_days * DAY,
@@ -587,7 +589,8 @@ class NetworkKind:
             if not _is_number(v) or not 0 <= v <= 1:
                 p.add(f"{group}.failing.{key}", f"must be a share in [0, 1], got {v!r}")
             shares.append(v)
-        spell = _int(p, f"{group}.failing.spell_days", failing.get("spell_days", 90), 1)
+        spell = _int(p, f"{group}.failing.spell_days", failing.get("spell_days", 90),
+                     ctx.timeline.episode_days if ctx.timeline is not None else 1)
         feats = c.get("features") or {}
         ctx.names.table(f"{group}.table", c.get("table", "network_relationships"))
         ctx.names.column(f"{group}.features.health", feats.get("health", "subnetwork_avg_health_score"))
