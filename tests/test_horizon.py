@@ -192,6 +192,28 @@ def test_networks_keep_their_size_through_the_horizon(world, compose):
     assert len(per) > 100 and 0.8 < sizes[1] / sizes[0] < 1.25, sizes
 
 
+def test_the_masters_hazard_reads_the_network_the_tables_show(compose):
+    """With one rule on the masters' network health, each master's decision on a snapshot
+    date has one of two base churn probabilities, as its panel row's health says: the
+    network the churn grows is the table's at every period start (its periods fell 5 days
+    before the churn's, and the hazard missed the subs who joined in them)."""
+    common = ["experiment=horizon", "n_partners=6000", "db=none", "output.report=false"]
+    rules = [f"churn.rules.{name}.weight=0" for name in compose(common).churn.rules]
+    world = generate(compose([*common, *rules, "+churn.rules.sick.when='is_master_affiliate and "
+                              "subnetwork_avg_health_score < 92'", "+churn.rules.sick.weight=2.0"]))
+    truth, panel = world["decision_truth"], world["features_panel"]
+    merged = truth.merge(panel[panel["is_master_affiliate"]], left_on=["partner_id", "decision_date"],
+                         right_on=["partner_id", "snapshot_date"])
+    assert merged["snapshot_date"].nunique() == compose(common).timeline.snapshots
+    checked = 0
+    for _, g in merged.groupby("snapshot_date"):
+        sick = g["subnetwork_avg_health_score"].to_numpy(dtype=float) < 92
+        p = g["base_churn_probability"].to_numpy()
+        assert np.ptp(p[sick]) < 1e-12 and np.ptp(p[~sick]) < 1e-12
+        checked += int(sick.sum())
+    assert checked > 100
+
+
 def test_a_burn_in_longer_than_the_recruitment_window_recruits_every_sub_before_it_left(compose):
     """A sub that left early in a burn-in of 14 periods (420 days, more than
     network.recruited_within_days before the horizon's start) was recruited before it
