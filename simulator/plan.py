@@ -20,6 +20,15 @@ from .stage import Step, WorldSpec
 __all__ = ["Step", "build_plan"]              # Step lives with the stage contract; stages import it here
 
 
+OUTSIDE, INSIDE = "@outside", "@inside"       # the names of a split step's two passes
+
+
+def split_around(scoped: Step) -> bool:
+    """Whether a splittable step runs in two passes around the scoped step ``scoped`` (as
+    :func:`build_plan` gives it): the pass over the rows inside its scope comes after it."""
+    return any(r.endswith(OUTSIDE) for r in scoped.reads)
+
+
 def _split(steps: list[Step]) -> list[Step]:
     """Split each splittable step that forms a cycle with a scoped step (see above)."""
     out = list(steps)
@@ -27,10 +36,10 @@ def _split(steps: list[Step]) -> list[Step]:
         for s in [s for s in out if s.splittable and s.scope is None]:
             if not (s.reads & scoped.writes and scoped.reads & s.writes):
                 continue
-            col, first = scoped.scope_column, f"{s.name}@outside"
+            col, first = scoped.scope_column, f"{s.name}{OUTSIDE}"
             outside = replace(s, name=first, reads=s.reads - scoped.writes - s.inside_reads | {col},
                               scope=("outside", col))
-            inside = replace(s, name=f"{s.name}@inside", reads=s.reads | {col, first}, scope=("inside", col))
+            inside = replace(s, name=f"{s.name}{INSIDE}", reads=s.reads | {col, first}, scope=("inside", col))
             i = out.index(s)
             out[i:i + 1] = [outside, inside]
             j = out.index(scoped)

@@ -78,6 +78,13 @@ def state_at(ctx: RunContext, stages: Sequence[Stage], when: np.datetime64, gone
     for i, stage in enumerate(stages):
         moved = stage.state_at(ctx, when, gone, state)
         state.update(moved)
-        for earlier in stages[:i] if moved else ():
-            state.update(earlier.follow(ctx, state, frozenset(moved)))
+        if moved:
+            follow(ctx, stages[:i], state, frozenset(moved))
     return state
+
+
+def follow(ctx: RunContext, stages: Iterable[Stage], state: dict[str, object], given: frozenset[str]) -> None:
+    """``state`` with the columns each of ``stages`` derives from the columns ``given``
+    (a later stage's) recomputed from them (:meth:`Stage.follow`)."""
+    for stage in stages:
+        state.update(stage.follow(ctx, state, given))

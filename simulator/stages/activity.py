@@ -19,6 +19,7 @@ date for everyone).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from ..histories import spoil
 from ..histories.calendar import Calendar
 from ..identifiers import Names
 from ..plan import Step
+from ..state import follow
 from ..review.data import REFERENCE_ROWS, ClassHistories, FigureSpec, MeasuredTarget, StageReview, Target
 from ..spec.checks import FORMATS, _compile, _int, _is_number
 from ..spec.faults import HistoryFaults
@@ -483,12 +485,8 @@ class Activity(BaseStage):
         feature date (a history that cannot realize them without rewriting earlier days,
         simulator.stages.forward): the columns the stages before derive from them follow
         (a tier, its proximity), as at every other date (simulator.state)."""
-        if not names:
-            return
-        for stage in ctx.world.stages:
-            if stage is self:
-                break
-            ctx.env.update(stage.follow(ctx, ctx.env, names))
+        if names:
+            follow(ctx, itertools.takewhile(lambda s: s is not self, ctx.world.stages), ctx.env, names)
 
     @staticmethod
     def check_realized(ctx: RunContext, h: HistorySpec, name: str, computed: np.ndarray) -> None:

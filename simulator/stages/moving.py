@@ -49,10 +49,11 @@ def moving(cols: Sequence[ColumnSpec]) -> tuple[ColumnSpec, ...]:
     """The columns that move, in an order where each comes after every column it reads:
     those declared to (persistence below 1, or ages), and every column that reads one."""
     moves: set[str] = set()
-    for c in ordered(cols):
+    order = ordered(cols)
+    for c in order:
         if c.persistence < 1 or c.ages or c.shocks or c.reads & moves:
             moves.add(c.name)
-    return tuple(c for c in ordered(cols) if c.name in moves)
+    return tuple(c for c in order if c.name in moves)
 
 
 def _weights(col: ColumnSpec, env: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray | None]:

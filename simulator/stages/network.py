@@ -31,7 +31,7 @@ import pandas as pd
 from .. import ids
 from ..dates import DAY
 from ..errors import ConfigError, Problems
-from ..plan import Step
+from ..plan import Step, split_around
 from ..review.data import FigureSpec, Histogram, StageReview, Target
 from ..spec.checks import _int, _is_number, _pair
 from ..spec.model import Domain
@@ -380,7 +380,7 @@ class Network(BaseStage):
         ctx.facts[f"{self.name}:growth"] = growing
         # (the features until the masters' pass settles them: the reserved subs' alone)
         ctx.env[self.health], ctx.env[self.recent_churn] = features(reserved, ctx.n, masters, left, recent)
-        if not any(r.endswith("@outside") for r in step.reads):     # (no pass over the masters to come)
+        if not split_around(step):               # (no pass over the masters to come)
             growing.advance(np.datetime64(tl.feature_date, "us"), np.asarray(gone, dtype="datetime64[us]"))
             self._settle(ctx)
 
@@ -595,13 +595,14 @@ class NetworkKind:
         ctx.names.table(f"{group}.table", c.get("table", "network_relationships"))
         ctx.names.column(f"{group}.features.health", feats.get("health", "subnetwork_avg_health_score"))
         ctx.names.column(f"{group}.features.recent_churn", feats.get("recent_churn", "subnetwork_recent_churn_count"))
-        if None in (fanout, within, recent) or not _is_number(w) or not all(isinstance(c.get(k), str) for k in keys) \
+        if None in (fanout, within, recent, spell) or not _is_number(w) or \
+                not all(isinstance(c.get(k), str) for k in keys) \
                 or not all(_is_number(v) for v in shares):
             return None
         return Network(group, self.name, str(c.get("table", "network_relationships")), c["masters"],
                        fanout, float(w), float(shares[0]), float(shares[1]), within, recent, str(feats.get("health", "subnetwork_avg_health_score")),
                        str(feats.get("recent_churn", "subnetwork_recent_churn_count")),
-                       c["churn_label"], c["churn_date"], c["joined"], c.get("tenure"), spell or 90)
+                       c["churn_label"], c["churn_date"], c["joined"], c.get("tenure"), spell)
 
 
 KIND = NetworkKind()
