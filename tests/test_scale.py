@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -271,6 +272,29 @@ def test_a_horizon_is_the_same_on_one_thread_and_on_two(compose, monkeypatch):
     first_block = order.index(("block", 0))
     assert all(kind == "date" for kind, _ in order[:first_block])   # (every date made before any block)
     order.clear()
+    # Side by side, a block runs a date while later dates are still to make: so on two
+    # threads each history's sixth date waits (a minute at most) for its first block to run
+    # its first date. Made one after the other, it would wait in vain, and be made first.
+    ran_first = threading.Condition()
+    first_run = set()
+
+    def run_noting(self, j):
+        run(self, j)
+        order.append(("block", j))
+        if j == 0:
+            with ran_first:
+                first_run.add(id(self))
+                ran_first.notify_all()
+
+    def made_when_a_block_ran(self, j):
+        if j == 5:
+            with ran_first:
+                ran_first.wait_for(lambda: id(self) in first_run, timeout=60)
+        order.append(("date", j))
+        made(self, j)
+
+    monkeypatch.setattr(forward_module._Made, "up_to", made_when_a_block_ran)
+    monkeypatch.setattr(forward_module._Made, "wait", run_noting)
     monkeypatch.setattr(threads, "THREADS", 2)
     monkeypatch.setattr(moving_module, "WALK_PART", 512)
     walked = []
