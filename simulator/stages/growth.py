@@ -33,14 +33,17 @@ from ..dates import DAY
 
 @dataclass
 class Growth:
-    """The network of one block as it grows: ``slots`` holds each slot's master, ``subs``
-    the non-masters it may recruit, ``bounds`` the period starts (the first the earliest
-    recruitment day, the last the feature date)."""
+    """The network of one block as it grows: ``slots`` holds each slot's master (every
+    master's fan-out), ``subs`` the non-masters it may recruit, ``bounds`` the period starts
+    (the first the earliest recruitment day, the last the feature date), ``pinned`` the
+    masters whose subs are reserved (they recruit, outside the slots)."""
 
     slots: np.ndarray
     subs: np.ndarray
     joined: np.ndarray
     bounds: np.ndarray
+    pinned: np.ndarray
+    without: float                  # of the masters there, the share that recruits no one
     share: float                    # of the time a network is failing
     spell: float                    # periods a failing spell lasts on average
     concentration: float            # of the newcomers who leave soon, the share a failing network takes first
@@ -52,8 +55,9 @@ class Growth:
     def __post_init__(self) -> None:
         self.free_since = np.full(self.slots.size, np.datetime64("NaT"), dtype="datetime64[us]")
         self.filled = np.zeros(self.slots.size, dtype=bool)
-        _, self.master = np.unique(self.slots, return_inverse=True)
-        self.failing = self.rng.random(self.master.max(initial=-1) + 1) < self.share
+        self.owners, self.master = np.unique(self.slots, return_inverse=True)
+        self.failing = self.rng.random(self.owners.size) < self.share
+        self.recruiting = np.zeros(self.owners.size, dtype=bool)
 
     @property
     def done(self) -> bool:
@@ -74,7 +78,10 @@ class Growth:
             owner = self.slots
             # a master joined by the period's start and still there at its end (a newcomer is
             # recruited on the day it joins, and the masters' departures are known to ``until``)
-            here = (self.joined[owner] <= before) & (np.isnat(gone[owner]) | (gone[owner] > now))
+            there = self._there(self.owners, before, now, gone)
+            self._recruit(there, self._there(self.owners, now, now, gone).sum(),
+                          int(self._there(self.pinned, now, now, gone).sum()))
+            here = (there & self.recruiting)[self.master]
             free = np.flatnonzero(here & (~self.filled | (self.free_since <= before)))
             subs = self.subs
             if p == 0:                 # the non-masters active at the start
@@ -104,6 +111,20 @@ class Growth:
             self.free_since[slot] = gone[sub]
             self.edges.append((owner[slot], sub, when.astype("datetime64[us]")))
             self.p += 1
+
+    def _there(self, rows: np.ndarray, before: np.datetime64, now: np.datetime64, gone: np.ndarray) -> np.ndarray:
+        return (self.joined[rows] <= before) & (np.isnat(gone[rows]) | (gone[rows] > now))
+
+    def _recruit(self, there: np.ndarray, present: int, pinned: int) -> None:
+        """Masters ``there`` (since the period's start) who recruited no one start to, at
+        random, until the share of the masters ``present`` at its end (and the ``pinned``)
+        who do not is ``without`` again: those with networks leave first, the contagion
+        choosing them, and a master joins recruiting no one."""
+        short = int(round((1 - self.without) * (present + pinned))) - pinned - \
+            int(np.count_nonzero(there & self.recruiting))
+        if short > 0:
+            idle = np.flatnonzero(there & ~self.recruiting)
+            self.recruiting[self.rng.choice(idle, min(short, idle.size), replace=False)] = True
 
     def grown(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(master, sub, recruited) of every edge so far."""

@@ -373,8 +373,11 @@ class Network(BaseStage):
         # the churn's own period starts (back from the feature date), after the first recruitment day
         back = feature_date - np.arange((feature_date - first) // period + 1)[::-1] * period
         bounds = np.unique(np.append(first, back).astype("datetime64[us]"))
-        growing = growth.Growth(np.repeat(master_rows, np.where(recruits, wanted, 0)), pool[~taken[pool]],
-                                np.asarray(joined, dtype="datetime64[us]"), bounds, self.failing_share,
+        golden = np.array([g.row for g in pinned], dtype=np.int64)
+        others = ~np.isin(master_rows, golden)
+        growing = growth.Growth(np.repeat(master_rows, np.where(others, wanted, 0)), pool[~taken[pool]],
+                                np.asarray(joined, dtype="datetime64[us]"), bounds, golden, self.without_subs,
+                                self.failing_share,
                                 self.spell_days / tl.episode_days, self.concentration, tl.window_days * DAY,
                                 ctx.rng("network", "grow"))
         ctx.facts[f"{self.name}:growth"] = growing
@@ -538,11 +541,15 @@ class Network(BaseStage):
                          "share", {"note": "exactly round(share x masters), golden masters aside"})
         independent = 1 - len(tables[self.table_name]) / max(others, 1)
         if world.timeline.snapshots > 1:
-            # a horizon's masters leave, the contagion choosing those with the bigger networks, and
-            # one that left recruited no one after: the build's draws are not what the table shows
-            return StageReview([], {"fanout_mean_at_feature_date": round(float(full.mean()), 6) if len(full) else None,
-                                    "without_subs_at_feature_date": round(float((fan == 0).mean()), 6) if k else None,
-                                    "independent": round(independent, 6)})
+            # a horizon's networks grow: the masters there who recruit are held to the share at each
+            # period's end (simulator.stages.growth), but a slot's subs come and go, so the fan-out
+            # (subs ever recruited) and the non-masters in no network are the growth's, not declared
+            return StageReview([Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0,
+                                       1 / max(k, 1), k, "share",
+                                       {"note": "of the masters active at the feature date: exactly round(share x "
+                                                "masters) recruit, golden masters aside, unless more did already"})],
+                               {"fanout_mean_at_feature_date": round(float(full.mean()), 6) if len(full) else None,
+                                "independent": round(independent, 6)})
         return StageReview([fanout, without, Target(
             f"{self.name}.independent", implied, independent, sd * np.sqrt(max(k, 1)) / max(others, 1), others,
             "share", {"note": "non-masters in no network; declared = what the masters, without_subs and fan-out "
