@@ -12,8 +12,12 @@ period from the earliest recruitment day to the feature date: at the start by th
 non-masters active then, then in each period by the non-masters who join in it, each into
 a slot free since the period before (never filled, or its sub gone) of a master still
 there, and recruited the day it joined. A network keeps its size as its subs come and go;
-a master who joins later fills its network as partners join; a master who left recruits
-no one. A network fails in spells (``failing.share`` of the time, ``failing.spell_days``
+a master who left recruits no one. Recruiting is a state, not a birth trait: the masters
+with networks leave first (the contagion chooses them) and a master joins recruiting no
+one, so at each period's end masters there who recruited no one start to, at random,
+until ``network.without_subs`` of the masters there recruit no one again (drawn once per
+master, the share rose to 0.75 at the feature date and took the masters' recent sub
+churn down with it). A network fails in spells (``failing.share`` of the time, ``failing.spell_days``
 at a time on average, in whole periods, from any date alike): a failing network's free slots take first the
 newcomers who leave within the label window's length (``failing.concentration`` of them),
 so its master sees its subs go, and may leave, while other networks start failing.
