@@ -15,9 +15,10 @@ there, and recruited the day it joined. A network keeps its size as its subs com
 a master who left recruits no one. Recruiting is a state, not a birth trait: the masters
 with networks leave first (the contagion chooses them) and a master joins recruiting no
 one, so at each period's end masters there who recruited no one start to, at random,
-until ``network.without_subs`` of the masters there recruit no one again (drawn once per
-master, the share rose to 0.75 at the feature date and took the masters' recent sub
-churn down with it). A network fails in spells (``failing.share`` of the time, ``failing.spell_days``
+until ``network.without_subs`` of the masters there recruit no one again, each taking one
+of the period's newcomers first (drawn once per master, the share rose to 0.75 at the
+feature date and took the masters' recent sub churn down with it). A master recruits a
+newcomer on the day the later of the two joined. A network fails in spells (``failing.share`` of the time, ``failing.spell_days``
 at a time on average, in whole periods, from any date alike): a failing network's free slots take first the
 newcomers who leave within the label window's length (``failing.concentration`` of them),
 so its master sees its subs go, and may leave, while other networks start failing.
@@ -62,6 +63,7 @@ class Growth:
         self.owners, self.master = np.unique(self.slots, return_inverse=True)
         self.failing = self.rng.random(self.owners.size) < self.share
         self.recruiting = np.zeros(self.owners.size, dtype=bool)
+        self.has = np.zeros(self.owners.size, dtype=bool)         # a master with a sub (ever)
 
     @property
     def done(self) -> bool:
@@ -80,11 +82,10 @@ class Growth:
                 u = self.rng.random(self.failing.size)
                 self.failing = np.where(self.failing, u >= stop, u < start)
             owner = self.slots
-            # a master joined by the period's start and still there at its end (a newcomer is
-            # recruited on the day it joins, and the masters' departures are known to ``until``)
-            there = self._there(self.owners, before, now, gone)
-            self._recruit(there, self._there(self.owners, now, now, gone).sum(),
-                          int(self._there(self.pinned, now, now, gone).sum()))
+            # a master there at the period's end (its departures are known to ``until``): it
+            # recruits the period's newcomers from the day both are there
+            there = self._there(self.owners, now, gone)
+            self._recruit(there, int(self._there(self.pinned, now, gone).sum()))
             here = (there & self.recruiting)[self.master]
             free = np.flatnonzero(here & (~self.filled | (self.free_since <= before)))
             subs = self.subs
@@ -94,6 +95,13 @@ class Growth:
                 cand = subs[(self.joined[subs] > before) & (self.joined[subs] <= now) &
                             (np.isnat(gone[subs]) | (gone[subs] > self.joined[subs]))]
             cand, free = self.rng.permutation(cand), self.rng.permutation(free)
+            # a master who recruits and has no sub yet takes a newcomer first (one of its slots),
+            # so the masters who recruit are those with subs
+            _, lead = np.unique(self.master[free], return_index=True)
+            lead = lead[~self.has[self.master[free[lead]]]][:cand.size]
+            led = np.zeros(free.size, dtype=bool)
+            led[lead] = True
+            sub0, slot0, cand, free = cand[:lead.size], free[lead], cand[lead.size:], free[~led]
             first = ~np.isnat(gone[cand]) & (gone[cand] <= now + self.soon) & \
                 (self.rng.random(cand.size) < self.concentration)
             to_failing = self.failing[self.master[free]]
@@ -101,30 +109,33 @@ class Growth:
             rest_c = self.rng.permutation(np.concatenate([cand[first][k:], cand[~first]]))
             rest_s = self.rng.permutation(np.concatenate([free[to_failing][k:], free[~to_failing]]))
             m = min(rest_c.size, rest_s.size)
-            sub = np.concatenate([cand[first][:k], rest_c[:m]])
-            slot = np.concatenate([free[to_failing][:k], rest_s[:m]])
+            sub = np.concatenate([sub0, cand[first][:k], rest_c[:m]])
+            slot = np.concatenate([slot0, free[to_failing][:k], rest_s[:m]])
             if p == 0:                 # a day of the first period within both lives
                 lo = np.maximum(np.maximum(self.joined[owner[slot]], self.joined[sub]), now)
                 end = self.bounds[min(1, self.bounds.size - 1)]
                 hi = np.minimum(end, np.where(np.isnat(gone[sub]), end, gone[sub] - DAY))
                 span = np.maximum((hi - lo) // DAY, 0) + 1
                 when = lo + (self.rng.random(sub.size) * span).astype(np.int64) * DAY
-            else:
-                when = self.joined[sub]
+            else:                      # the day the later of the two joined, the sub still there
+                when = np.maximum(self.joined[sub], self.joined[owner[slot]])
+                kept = np.isnat(gone[sub]) | (gone[sub] > when)
+                sub, slot, when = sub[kept], slot[kept], when[kept]
+            self.has[self.master[slot]] = True
             self.filled[slot] = True
             self.free_since[slot] = gone[sub]
             self.edges.append((owner[slot], sub, when.astype("datetime64[us]")))
             self.p += 1
 
-    def _there(self, rows: np.ndarray, before: np.datetime64, now: np.datetime64, gone: np.ndarray) -> np.ndarray:
-        return (self.joined[rows] <= before) & (np.isnat(gone[rows]) | (gone[rows] > now))
+    def _there(self, rows: np.ndarray, now: np.datetime64, gone: np.ndarray) -> np.ndarray:
+        return (self.joined[rows] <= now) & (np.isnat(gone[rows]) | (gone[rows] > now))
 
-    def _recruit(self, there: np.ndarray, present: int, pinned: int) -> None:
-        """Masters ``there`` (since the period's start) who recruited no one start to, at
-        random, until the share of the masters ``present`` at its end (and the ``pinned``)
-        who do not is ``without`` again: those with networks leave first, the contagion
-        choosing them, and a master joins recruiting no one."""
-        short = int(round((1 - self.without) * (present + pinned))) - pinned - \
+    def _recruit(self, there: np.ndarray, pinned: int) -> None:
+        """Masters ``there`` at the period's end who recruited no one start to, at random,
+        until the share of them (and of the ``pinned``) who do not is ``without`` again:
+        those with networks leave first, the contagion choosing them, and a master joins
+        recruiting no one."""
+        short = int(round((1 - self.without) * (int(there.sum()) + pinned))) - pinned - \
             int(np.count_nonzero(there & self.recruiting))
         if short > 0:
             idle = np.flatnonzero(there & ~self.recruiting)

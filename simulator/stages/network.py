@@ -542,12 +542,14 @@ class Network(BaseStage):
         independent = 1 - len(tables[self.table_name]) / max(others, 1)
         if world.timeline.snapshots > 1:
             # a horizon's networks grow: the masters there who recruit are held to the share at each
-            # period's end (simulator.stages.growth), but a slot's subs come and go, so the fan-out
+            # period's end, each taking a newcomer first (simulator.stages.growth), but a slot's subs
+            # come and go, so the fan-out
             # (subs ever recruited) and the non-masters in no network are the growth's, not declared
             return StageReview([Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0,
                                        1 / max(k, 1), k, "share",
-                                       {"note": "of the masters active at the feature date: exactly round(share x "
-                                                "masters) recruit, golden masters aside, unless more did already"})],
+                                       {"note": "of the masters active at the feature date (golden masters "
+                                                "among them): round(share x masters) recruit no one, unless "
+                                                "more recruit already or no newcomer is left for one"})],
                                {"fanout_mean_at_feature_date": round(float(full.mean()), 6) if len(full) else None,
                                 "independent": round(independent, 6)})
         return StageReview([fanout, without, Target(
