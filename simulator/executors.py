@@ -245,9 +245,11 @@ def _dask(spec: WorldSpec) -> Iterator[BlockResult]:
             # comes back to this process as its exception. Their scratch space goes with them.
             scratch = tempfile.TemporaryDirectory(prefix="simulator-dask-")
             with _starting_processes(), dask.config.set({"temporary-directory": scratch.name}):   # the scheduler's
+                # no dashboard; its scheduler's HTTP server (health, metrics) on a free port, not on
+                # 8787, where a notebook's cluster may be (distributed would warn on our stderr)
                 cluster = LocalCluster(n_workers=workers(spec), threads_per_worker=1, processes=True,
-                                       dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL,
-                                       local_directory=scratch.name)
+                                       dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                       host="127.0.0.1", silence_logs=logging.CRITICAL, local_directory=scratch.name)
             address = cluster.scheduler_address
         else:                                  # a LocalCluster's scheduler is ours, no need to ask
             problem = scheduler_problem(address, timeout)

@@ -356,9 +356,17 @@ def test_an_unreachable_dask_scheduler_is_one_clear_line(tmp_path, blocks):
 def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
     """SIGINT to the whole process group while blocks stream (worker processes, or a dask
     LocalCluster's nannies and workers, get it too): one line, exit 130, the staging
-    removed, no worker left behind."""
+    removed, no worker left behind. With dask, port 8787 is taken (as a notebook's cluster
+    takes it): the LocalCluster's scheduler served its HTTP there, and distributed warned
+    on our stderr that it was in use."""
+    taken = socket.socket()
     if executor == "dask":
         _dask_cli()
+        try:
+            taken.bind(("0.0.0.0", 8787))
+            taken.listen()
+        except OSError:                              # (taken already: as well)
+            pass
     out, scratch = tmp_path / "run", tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}   # what the cluster leaves there
@@ -370,6 +378,7 @@ def test_ctrl_c_is_one_line_exit_130_and_nothing_published(tmp_path, executor):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)             # what a terminal sends the whole group
     _, err = proc.communicate(timeout=60)
+    taken.close()
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"interrupted: nothing of this run was published in {out}"]   # none before
     assert not list(out.glob(".partial-*")) and not (out / "manifest.json").exists()
