@@ -106,6 +106,11 @@ def load(run_dir: Path) -> World:
     if churn is None or iv is None:
         raise ConfigError([f"{run_dir}: this world has no {'churn process' if churn is None else 'interventions'}: "
                            f"nothing to play"])
+    forward = [s.name for s in spec.stages if getattr(s, "histories", None) and s.varying()]
+    if forward:                    # (its features at each period start are the histories', not regenerated)
+        raise ConfigError([f"{run_dir}: its features come from raw histories run forward over the horizon "
+                           f"({', '.join(forward)}), which the arena cannot regenerate: it replays one snapshot, "
+                           f"or a horizon of drawn features (activity=none, as experiment=horizon)"])
     partners = run.tables[spec.table]
     env = frame_env(partners)
     env[spec.key] = partners[spec.key].astype(str).to_numpy()

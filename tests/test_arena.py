@@ -139,6 +139,20 @@ def test_a_policy_file_that_does_not_parse_is_refused_at_its_line(run, tmp_path,
     assert f"cannot import it at {bad}:3: SyntaxError" in err and "Traceback" not in err, err
 
 
+def test_a_horizon_from_histories_is_refused_with_what_the_arena_replays(tmp_path, capsys):
+    """A horizon whose features come from histories run forward: the arena cannot
+    regenerate them at each period start, so it says so (exit 2), where it raised a
+    KeyError on the histories' cache."""
+    out = tmp_path / "run"
+    run_cli("n_partners=3000", "experiment=horizon_histories", "timeline.snapshots=2", "db=none",
+            "output.report=false", out_dir=out)
+    assert main([str(out), "--policy", f"{ROOT / 'examples' / 'arena_policy.py'}:policy",
+                 "--out", str(tmp_path / "arena")]) == 2
+    err = capsys.readouterr().err
+    assert "its features come from raw histories run forward over the horizon (activity)" in err, err
+    assert "Traceback" not in err and not (tmp_path / "arena").exists()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--policy", "nowhere_module_xyz:policy"], "cannot import it"),
     (["--policy", "no-colon"], "must be module:function"),
