@@ -21,7 +21,7 @@ from . import exprtypes
 from .errors import ConfigError, Problems, did_you_mean
 from .expr import Expr
 from .registry import STAGE_KINDS
-from .spec.checks import FORMATS, _date, _int
+from .spec.checks import FORMATS, _date, _int, section
 from .spec import faults as fault_spec
 from .spec import shocks as shock_spec
 from .spec.model import EARLIEST_DATE, LATEST_DATE, DbSpec, Domain, ExecutorSpec, Timeline
@@ -247,7 +247,7 @@ def load_spec(cfg: DictConfig | Mapping) -> WorldSpec:
     seed = _int(p, "seed", raw.get("seed"), 0)
     as_of = _as_of(p, raw.get("as_of"))
     check_keys(p, "", {k: raw[k] for k in WORLD_SHAPE if k in raw}, WORLD_SHAPE)
-    tl = raw.get("timeline") or {}
+    tl = section(p, "timeline", raw.get("timeline"), "episodes, episode_days, snapshots and burn_in")
     episodes = _int(p, "timeline.episodes", tl.get("episodes", 3), 1)
     episode_days = _int(p, "timeline.episode_days", tl.get("episode_days", 30), 1)
     snapshots = _int(p, "timeline.snapshots", tl.get("snapshots", 1), 1)

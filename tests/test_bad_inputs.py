@@ -183,6 +183,9 @@ CATALOGUE = [
     ("timeline.snapshots=2000", "timeline.snapshots: 2000 snapshots 30 days apart before the label window would "
      "start before 1900-01-01"),
     ("timeline.burn_in=-1", "timeline.burn_in: must be"),
+    ("timeline=12", "timeline: must be a mapping of episodes, episode_days, snapshots and burn_in, got 12"),
+    ("network.failing=0.5", "network.failing: must be a mapping of share, concentration and spell_days, got 0.5"),
+    ("network.features=1", "network.features: must be a mapping of health and recent_churn, got 1"),
     ("population.columns.avg_commission_3m.persistence=1.5", "population.columns.avg_commission_3m.persistence: "
      "must be a correlation in [0, 1]"),
     ("+population.columns.tier.persistence=0.5", "population.columns.tier.persistence: only a drawn column (dist) "

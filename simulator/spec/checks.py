@@ -30,6 +30,17 @@ def _mapping(p: Problems, path: str, value: Any, what: str) -> dict | None:
     return dict(value)
 
 
+def section(p: Problems, path: str, value: Any, what: str) -> dict:
+    """A config section that may be left out (None: {}), or a problem naming what it must
+    hold when it is a scalar or a list (``timeline=12`` on the command line)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        p.add(path, f"must be a mapping of {what}, got {value!r}")
+        return {}
+    return dict(value)
+
+
 def _check_weights(p: Problems, path: str, weights: Any) -> dict[str, float] | None:
     w = _mapping(p, path, weights, "label -> weight")
     if w is None:

@@ -33,7 +33,7 @@ from ..dates import DAY
 from ..errors import ConfigError, Problems
 from ..plan import Step, split_around
 from ..review.data import FigureSpec, Histogram, StageReview, Target
-from ..spec.checks import _int, _is_number, _pair
+from ..spec.checks import _int, _is_number, _pair, section
 from ..spec.model import Domain
 from ..stage import BaseStage, ParseContext, RunContext
 from . import growth
@@ -576,7 +576,7 @@ class NetworkKind:
              "features": {"health": None, "recent_churn": None}}
 
     def owns(self, group: str, c: Mapping) -> dict[str, Domain]:
-        feats = c.get("features") or {}
+        feats = c.get("features") if isinstance(c.get("features"), Mapping) else {}
         return _owned(str(feats.get("health", "subnetwork_avg_health_score")),
                       str(feats.get("recent_churn", "subnetwork_recent_churn_count")))
 
@@ -591,7 +591,8 @@ class NetworkKind:
         for key in keys:
             if not isinstance(c.get(key), str):
                 p.add(f"{group}.{key}", f"must name a column, got {c.get(key)!r}")
-        failing = c.get("failing") or {"share": 0.0, "concentration": 0.0}
+        failing = section(p, f"{group}.failing", c.get("failing"), "share, concentration and spell_days") or \
+            {"share": 0.0, "concentration": 0.0}
         shares = []
         for key in ("share", "concentration"):
             v = failing.get(key)
@@ -600,7 +601,7 @@ class NetworkKind:
             shares.append(v)
         spell = _int(p, f"{group}.failing.spell_days", failing.get("spell_days", 90),
                      ctx.timeline.episode_days if ctx.timeline is not None else 1)
-        feats = c.get("features") or {}
+        feats = section(p, f"{group}.features", c.get("features"), "health and recent_churn")
         ctx.names.table(f"{group}.table", c.get("table", "network_relationships"))
         ctx.names.column(f"{group}.features.health", feats.get("health", "subnetwork_avg_health_score"))
         ctx.names.column(f"{group}.features.recent_churn", feats.get("recent_churn", "subnetwork_recent_churn_count"))
