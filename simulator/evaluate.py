@@ -191,7 +191,8 @@ def _evaluate(spec, stage, uplift: pd.DataFrame, partners: pd.DataFrame, predict
     control = stage.types.index(stage.control)
     rec = None
     if "recommended_intervention" in predictions:
-        names = predictions["recommended_intervention"].fillna(stage.control).astype(str)
+        # (an empty column reads as float: as text first, so the control fills it)
+        names = predictions["recommended_intervention"].astype("string").fillna(stage.control).astype(str)
         rec = pd.Index(stage.types).get_indexer(names)
     if "uplift_score" in predictions:
         score = predictions["uplift_score"].to_numpy(dtype=float)

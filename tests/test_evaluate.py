@@ -128,6 +128,20 @@ def test_the_page_shows_tables_and_the_oracles_qini_curve_beside_the_models(run,
     assert "oracle: the true benefit" in svg and "model (Qini" in svg
 
 
+def test_an_empty_recommendation_column_is_the_control_without_a_warning(run, tmp_path):
+    """A recommended_intervention column left empty reads as float; each empty cell is the
+    control (none), with no warning on stderr (pandas warned that filling a float column
+    with text will raise)."""
+    import warnings
+
+    _, truth, _ = run
+    frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": np.nan})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = _graded(run, tmp_path, frame)
+    assert _policy(result, "submitted")["expected_churners"] == _policy(result, "none")["expected_churners"]
+
+
 def test_a_budget_caps_the_cost_of_the_oracle_and_of_the_submitted_policy(run, tmp_path):
     _, truth, _ = run
     frame = pd.DataFrame({"partner_id": truth["partner_id"], "recommended_intervention": "call",
