@@ -214,6 +214,21 @@ def test_the_masters_without_subs_are_the_declared_share_at_every_snapshot(world
         assert abs((~recruited).mean() - declared) <= 4 / len(rows), (day, (~recruited).mean(), len(rows))
 
 
+def test_a_golden_master_whose_subs_no_timeline_gives_names_the_timeline(compose):
+    """A horizon of two snapshots and no burn-in has no partner who left before the recent
+    window: golden P00003's subs that left earlier exist at no n_partners, so the message
+    names the timeline, where it asked for about 18,001 partners at 2,000 and 45,001 at
+    5,000 (a share of zero scaled)."""
+    from simulator.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        generate(compose(["experiment=horizon", "n_partners=2000", "timeline.snapshots=2", "timeline.burn_in=0",
+                          "db=none", "output.report=false"]))
+    message = str(info.value)
+    assert "P00003 needs subs who left earlier, before the feature date, and none of this world's" in message
+    assert "timeline.burn_in" in message and "about" not in message
+
+
 def test_the_masters_hazard_reads_the_network_the_tables_show(compose):
     """With one rule on the masters' network health, each master's decision on a snapshot
     date has one of two base churn probabilities, as its panel row's health says: the

@@ -89,6 +89,14 @@ def _reserve(g: GoldenMaster, spec: "Network", pool: np.ndarray, taken: np.ndarr
         # world: the smallest n_partners whose pool holds every group needed
         have = [np.sum(churned[pool] & recent[pool]), np.sum(churned[pool] & ~recent[pool]),
                 np.sum(~churned[pool])]
+        what = ("recently (in network.recent_days before the feature date)", "earlier, before the feature date",
+                "staying past the feature date")
+        empty = [w for k, h, w in zip(need, have, what) if k and not h]
+        if empty:                  # (no share to scale: more partners may not help)
+            raise ConfigError([f"{g.path}: {g.partner_id} needs subs who left {empty[0]}, and none of this "
+                               f"world's {pool.size:,} non-masters did: its timeline (timeline.burn_in, "
+                               f"timeline.snapshots, as_of) or network.recent_days may leave none at any "
+                               f"n_partners; in a small world, raise n_partners"])
         scale = max(k / max(h, 1) for k, h in zip(need, have))
         least = int(np.ceil(n * scale)) + 1
         raise ConfigError([f"{g.path}: the pool of non-masters is too small to give {g.partner_id} {size} subs "
