@@ -135,15 +135,26 @@ def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
     if as_of is None or None in (episodes, episode_days, snapshots, burn_in):
         return None
     room = int((np.datetime64(as_of, "D") - EARLIEST_DATE).astype(int))
+    day = np.datetime64(as_of, "D")
     if episodes * episode_days > room:
-        p.add("timeline.episode_days", f"the label window ({episodes} episodes x {episode_days:,} days) would "
-              f"start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
-              f"{room // episodes:,} days per episode")
+        window = f"the label window ({episodes:,} episodes x {episode_days:,} days) would start before {EARLIEST_DATE}"
+        if room // episodes < 1:                   # (no episode length fits: too many episodes)
+            p.add("timeline.episodes", f"{window}; with as_of {day} at most {room // episode_days:,} episodes of "
+                  f"{episode_days:,} days")
+        else:
+            p.add("timeline.episode_days", f"{window}; with as_of {day} at most {room // episodes:,} days per episode")
         return None
-    if (episodes + snapshots - 1 + (burn_in if snapshots > 1 else 0)) * episode_days > room:
-        p.add("timeline.snapshots", f"{snapshots} snapshots {episode_days} days apart before the label window "
-              f"would start before {EARLIEST_DATE}; with as_of {np.datetime64(as_of, 'D')} at most "
-              f"{room // episode_days - episodes + 1:,}")
+    periods, burn = room // episode_days, burn_in if snapshots > 1 else 0
+    if episodes + snapshots - 1 + burn > periods:
+        if burn and episodes + snapshots - 1 <= periods:    # the snapshots fit, their burn-in does not
+            p.add("timeline.burn_in", f"{burn_in:,} periods of burn-in before {snapshots:,} snapshots "
+                  f"{episode_days} days apart would start before {EARLIEST_DATE}; with as_of {day} at most "
+                  f"{periods - episodes - snapshots + 1:,} (or fewer timeline.snapshots)")
+        else:
+            p.add("timeline.snapshots", f"{snapshots:,} snapshots {episode_days} days apart before the label window "
+                  f"would start before {EARLIEST_DATE}; with as_of {day} at most "
+                  f"{max(periods - episodes + 1 - burn, 1):,}" + (f" after {burn_in:,} periods of burn-in "
+                                                                  f"(timeline.burn_in)" if burn else ""))
         return None
     return Timeline(as_of, episodes, episode_days, snapshots, burn_in if snapshots > 1 else 0)
 

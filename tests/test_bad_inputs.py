@@ -177,11 +177,14 @@ CATALOGUE = [
     ("timeline.episode_days=1000000", "timeline.episode_days: the label window (3 episodes x 1,000,000 days) would "
      "start before 1900-01-01; with as_of 2026-01-01 at most 15,340 days per episode"),
     ("timeline.episode_days=100000000000000000000", "timeline.episode_days: the label window"),
-    ("timeline.episodes=1000000", "timeline.episode_days: the label window (1000000 episodes x 30 days)"),
+    ("timeline.episodes=1000000", "timeline.episodes: the label window (1,000,000 episodes x 30 days) would start "
+     "before 1900-01-01; with as_of 2026-01-01 at most 1,534 episodes of 30 days"),
     # a horizon (issue "Time"): snapshots that fit the calendar, columns that can move
     ("timeline.snapshots=0", "timeline.snapshots: must be"),
-    ("timeline.snapshots=2000", "timeline.snapshots: 2000 snapshots 30 days apart before the label window would "
-     "start before 1900-01-01"),
+    ("timeline.snapshots=2000", "timeline.snapshots: 2,000 snapshots 30 days apart before the label window would "
+     "start before 1900-01-01; with as_of 2026-01-01 at most 1,526 after 6 periods of burn-in (timeline.burn_in)"),
+    ("timeline={snapshots: 12, burn_in: 1600}", "timeline.burn_in: 1,600 periods of burn-in before 12 snapshots 30 "
+     "days apart would start before 1900-01-01; with as_of 2026-01-01 at most 1,520 (or fewer timeline.snapshots)"),
     ("timeline.burn_in=-1", "timeline.burn_in: must be"),
     ("timeline=12", "timeline: must be a mapping of episodes, episode_days, snapshots and burn_in, got 12"),
     ("network.failing=0.5", "network.failing: must be a mapping of share, concentration and spell_days, got 0.5"),
