@@ -61,8 +61,15 @@ def _stage_groups(p: Problems, raw: Mapping, groups: Mapping[str, Mapping]) -> l
     for key, value in raw.items():
         if key in known or value is None or value == {}:   # a group left empty (network=none) is left out
             continue
+        stages = [k for k, v in raw.items() if isinstance(v, Mapping) and "kind" in v and k != "db"]
+        if isinstance(value, Mapping) and "kind" not in value:
+            # (most often a stage left out, e.g. interventions=none, and keys an experiment still sets in it)
+            left = " ".join(f"~{key}.{k}" for k in value)
+            p.add(str(key), f"holds {', '.join(map(str, value))} but no kind: a stage needs one; if {key}=none left "
+                  f"the stage out, the experiment or an override still sets these: remove them too ({left})"
+                  + did_you_mean(str(key), stages))
+            continue
         if not isinstance(value, Mapping) or "kind" not in value:
-            stages = [k for k, v in raw.items() if isinstance(v, Mapping) and "kind" in v and k != "db"]
             p.add(str(key), "unknown key: neither a setting nor a stage (a group with a 'kind:')"
                   + did_you_mean(str(key), [*known, *stages]))
             continue

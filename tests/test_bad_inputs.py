@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import refusal, run_cli
 from simulator.errors import ConfigError
 from simulator.load import load_spec
 
@@ -211,6 +211,17 @@ CATALOGUE = [
     ("+late={kind: late_columns, columns: {Late: {expr: 'tenure_months + 1'}}}",
      "late.columns.Late: 'Late' is not a valid column name"),
 ]
+
+
+def test_a_stage_left_out_while_an_experiment_sets_keys_in_it_says_which(compose):
+    """experiment=horizon_histories declares interventions.mean_relative_effect; with
+    interventions=none that key is all the group holds: the message names it and how to
+    remove it, where it said the group was neither a setting nor a stage."""
+    message = refusal(compose, "experiment=horizon_histories", "interventions=none")
+    assert ("interventions: holds mean_relative_effect but no kind: a stage needs one; if interventions=none left "
+            "the stage out, the experiment or an override still sets these: remove them too "
+            "(~interventions.mean_relative_effect)") in message
+    load_spec(compose(["experiment=horizon_histories", "interventions=none", "~interventions.mean_relative_effect"]))
 
 
 @pytest.mark.parametrize("override, fragment", CATALOGUE, ids=[c[0][:60] for c in CATALOGUE])
