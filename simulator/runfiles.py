@@ -100,6 +100,11 @@ def read_manifest(run_dir: Path) -> dict:
     manifest = read_json(path, "the run's manifest")
     if not isinstance(manifest, Mapping) or not isinstance(manifest.get("tables"), Mapping):
         raise ConfigError([f"{path}: no 'tables' object (the manifest of a run lists its tables; {REGENERATE})"])
+    bad = [name for name, entry in manifest["tables"].items()
+           if not isinstance(entry, Mapping) or not isinstance(entry.get("files"), Mapping)]
+    if bad:                    # (a table left out silently would read as a run without it)
+        raise ConfigError([f"{path}: tables.{bad[0]} is not a table's entry (an object with its files and rows; "
+                           f"{REGENERATE})"])
     return dict(manifest)
 
 

@@ -139,6 +139,18 @@ def test_a_table_edited_after_the_run_is_refused(own_copy):
         run.X_y()
 
 
+def test_a_manifest_whose_table_entry_is_not_one_is_refused(own_copy):
+    """A manifest's table entry that is not an object (its files and rows) is refused, where
+    the table was left out silently: a horizon's panel gone, its snapshots read as one."""
+    path = own_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["tables"]["features_panel"] = "oops"
+    path.unlink()                                  # (a link: the copy's own file, not the shared run's)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match=r"manifest.json: tables.features_panel is not a table's entry"):
+        load_run(own_copy)
+
+
 def test_unknown_tables_and_snapshots_are_refused_with_what_exists(default_run):
     run = load_run(default_run.dir)
     with pytest.raises(KeyError, match="'partner': not a table of the run .*its tables: activity_daily, "
