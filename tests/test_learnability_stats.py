@@ -158,3 +158,24 @@ def test_a_bad_learnability_on_the_command_line_exits_2_and_writes_nothing(tmp_p
     assert proc.returncode == 2, proc.stderr
     assert "features.learnability.model_auc: min 0.95 is above max 0.9" in proc.stderr
     assert not (out / "stats.json").exists()
+
+
+def test_a_feature_missing_on_every_fitted_row_scores_finite_without_a_warning():
+    """The drift's logistic model (simulator.review.learnability.logistic_scores) fitted on
+    rows where a feature is missing everywhere (a tiny world's masters-only feature): the
+    feature counts for nothing and every score is finite, with no numpy warning (it warned
+    "Mean of empty slice" and gave NaN to the rows that had the feature)."""
+    import warnings
+
+    from simulator.review.learnability import logistic_scores
+
+    rng = np.random.default_rng(7)
+    x = np.column_stack([rng.standard_normal(200), np.full(200, np.nan)])
+    x[150:, 1] = rng.standard_normal(50)                 # only rows not fitted have it
+    y = (x[:, 0] + rng.standard_normal(200) > 0).astype(float)
+    fit = np.arange(200) < 150
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = logistic_scores(x, y, fit)
+    assert np.isfinite(scores).all()
+    assert np.corrcoef(scores[fit], x[fit, 0])[0, 1] > 0.9

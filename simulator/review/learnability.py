@@ -9,6 +9,8 @@ moved by more than chance.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -58,8 +60,11 @@ def logistic_scores(x: np.ndarray, y: np.ndarray, fit: np.ndarray, ridge: float 
     feature standardized on those rows, a missing value at the mean with its own indicator."""
     x = np.asarray(x, dtype=float)
     missing = np.isnan(x)
-    mean = np.nanmean(np.where(fit[:, None], x, np.nan), axis=0)
-    sd = np.nanstd(np.where(fit[:, None], x, np.nan), axis=0)
+    with warnings.catch_warnings():            # (a feature missing on every row fitted: 0 and 1 below)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(np.where(fit[:, None], x, np.nan), axis=0)
+        sd = np.nanstd(np.where(fit[:, None], x, np.nan), axis=0)
+    mean = np.where(np.isnan(mean), 0.0, mean)
     z = np.where(missing, 0.0, (x - mean) / np.where(sd > 0, sd, 1.0))
     z = np.column_stack([np.ones(len(z)), z, missing[:, missing[fit].any(axis=0)]])
     a, t = z[fit], np.asarray(y, dtype=float)[fit]
