@@ -34,6 +34,20 @@ def few_arenas() -> bool:
         return False
 
 
+def trim() -> bool:
+    """Give the heap's free pages back to the system (glibc's malloc_trim; elsewhere
+    nothing, False): after a history's blocks are joined into its table, the freed blocks
+    would otherwise stay in the arenas, counted in the run's peak."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):           # (no glibc: macOS, musl, Windows)
+        return False
+
+
 def single() -> None:
     """Make this process a worker: one thread in our pools, in Arrow's and in the BLAS's,
     and few malloc arenas."""

@@ -276,6 +276,8 @@ def run(act: Any, step: Any, ctx: RunContext) -> None:
     act.measured(ctx, frozenset(f.name for f in feats) & shown)
     if act.write:
         ctx.tables[h.table] = pd.concat([frame for _, frame in done], ignore_index=True)
+        done.clear()
+        threads.trim()
 
 
 class _Stopped(Exception):
