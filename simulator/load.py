@@ -57,11 +57,11 @@ def _stage_groups(p: Problems, raw: Mapping, groups: Mapping[str, Mapping]) -> l
     (at the value group's path where a stage's value is one of ``groups``, interpolated)."""
     values = raw.get("value_groups") or []
     known = [*SETTINGS, *WORLD_SHAPE, "db", *values]
+    stages = [k for k, v in raw.items() if isinstance(v, Mapping) and "kind" in v and k != "db"]
     out = []
     for key, value in raw.items():
         if key in known or value is None or value == {}:   # a group left empty (network=none) is left out
             continue
-        stages = [k for k, v in raw.items() if isinstance(v, Mapping) and "kind" in v and k != "db"]
         if isinstance(value, Mapping) and "kind" not in value:
             # (most often a stage left out, e.g. interventions=none, and keys an experiment still sets in it)
             left = " ".join(f"~{key}.{k}" for k in value)
@@ -141,8 +141,8 @@ def _timeline(p: Problems, as_of: np.datetime64 | None, episodes: int | None,
     before EARLIEST_DATE (counted in Python integers: numpy's day arithmetic would wrap)."""
     if as_of is None or None in (episodes, episode_days, snapshots, burn_in):
         return None
-    room = int((np.datetime64(as_of, "D") - EARLIEST_DATE).astype(int))
     day = np.datetime64(as_of, "D")
+    room = int((day - EARLIEST_DATE).astype(int))
     if episodes * episode_days > room:
         window = f"the label window ({episodes:,} episodes x {episode_days:,} days) would start before {EARLIEST_DATE}"
         if room // episodes < 1:                   # (no episode length fits: too many episodes)

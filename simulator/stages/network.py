@@ -372,7 +372,8 @@ class Network(BaseStage):
         departures come with its pass over them, which grows the network (:meth:`state_at`);
         otherwise they are known already and it grows here."""
         world, tl = ctx.world, ctx.world.timeline
-        master_rows, pool, wanted, (reserved_m, reserved_s), taken, recruits = _recruiters(
+        # (who recruits is the growth's state, not the one-snapshot draw: that is left unused)
+        master_rows, pool, wanted, (reserved_m, reserved_s), taken, _ = _recruiters(
             self, masters, left, recent, rng, pinned, joined, gone)
         reserved = Edges(reserved_m.astype(np.int64), reserved_s.astype(np.int64))
         ctx.facts[f"{self.name}:reserved"] = Edges(reserved.master, reserved.sub, self._recruited(ctx, reserved))
@@ -551,8 +552,8 @@ class Network(BaseStage):
         if world.timeline.snapshots > 1:
             # a horizon's networks grow: the masters there who recruit are held to the share at each
             # period's end, each taking a newcomer first (simulator.stages.growth), but a slot's subs
-            # come and go, so the fan-out
-            # (subs ever recruited) and the non-masters in no network are the growth's, not declared
+            # come and go, so the fan-out (subs ever recruited) and the non-masters in no network are
+            # the growth's, not declared
             return StageReview([Target(f"{self.name}.without_subs", w, float((fan == 0).mean()) if k else 0.0,
                                        1 / max(k, 1), k, "share",
                                        {"note": "of the masters active at the feature date (golden masters "
