@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import grading, ids, runfiles
+from . import chunks, grading, ids, runfiles
 from .errors import ConfigError
 from .expr import frame_env
 from .stage import RunContext, block_stream
@@ -106,11 +106,6 @@ def load(run_dir: Path) -> World:
     if churn is None or iv is None:
         raise ConfigError([f"{run_dir}: this world has no {'churn process' if churn is None else 'interventions'}: "
                            f"nothing to play"])
-    forward = [s.name for s in spec.stages if getattr(s, "histories", None) and s.varying()]
-    if forward:                    # (its features at each period start are the histories', not regenerated)
-        raise ConfigError([f"{run_dir}: its features come from raw histories run forward over the horizon "
-                           f"({', '.join(forward)}), which the arena cannot regenerate: it replays one snapshot, "
-                           f"or a horizon of drawn features (activity=none, as experiment=horizon)"])
     partners = run.tables[spec.table]
     env = frame_env(partners)
     env[spec.key] = partners[spec.key].astype(str).to_numpy()
@@ -130,11 +125,11 @@ def load(run_dir: Path) -> World:
                                                  edges["recruited_at"].to_numpy(dtype="datetime64[us]"))
     tl, n = spec.timeline, spec.n
     cache = {}
-    for stage in spec.stages:                  # drawn columns that move: every period's state again
+    for stage in spec.stages:                  # every period's state again: drawn columns that move,
         if getattr(stage, "motion", None) is not None and stage.varying():
-            from .chunks import moved_states
-
-            cache[f"{stage.name}:moving"] = moved_states(spec, stage)
+            cache[f"{stage.name}:moving"] = chunks.moved_states(spec, stage)
+        if getattr(stage, "histories", None) and stage.varying():   # features of histories run forward
+            cache.update(chunks.forward_features(spec, stage))
     pinned = np.full(n, np.nan)
     rows = ids.rows_of(partners[spec.key], pd.Series([r.partner_id for r in spec.golden], dtype=str))
     for rec, row in zip(spec.golden, rows):

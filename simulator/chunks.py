@@ -116,21 +116,53 @@ def moved_states(spec: WorldSpec, stage) -> list[dict[str, object]]:
     for the whole world: each block's columns of that stage drawn again from the block's
     own streams, moved, and joined in block order (what a replay of the world needs that
     its tables do not hold: the helper columns, and the state at every period start)."""
+    return _joined(_replayed(spec, lambda plan: [step for step in plan if step.stage is stage],
+                             lambda ctx: stage.motion.steps(ctx)))
+
+
+def forward_features(spec: WorldSpec, stage) -> dict[str, list[dict[str, object]]]:
+    """The features of ``stage``'s histories run forward through the horizon
+    (simulator.stages.forward) at every date, for the whole world, by the stage's cache
+    keys: each block's steps run again up to the stage's last, its histories reduced and
+    not kept, the pilot's solutions handed on as in the run (what a replay of a horizon
+    built from histories needs: its tables hold the rows up to each churn, not the
+    features of a partner who stays longer)."""
+    from .stages import forward
+
+    quiet = dataclasses.replace(stage, write=False)
+    world = dataclasses.replace(spec, stages=tuple(quiet if s is stage else s for s in spec.stages))
+
+    def through(plan: list) -> list:
+        return plan[:max(i for i, step in enumerate(plan) if step.stage is quiet) + 1]
+    keys = [forward.cache_key(stage, h.name) for h in stage.histories]
+    parts = _replayed(world, through, lambda ctx: [ctx.cache[k] for k in keys])
+    return {k: _joined([p[i] for p in parts]) for i, k in enumerate(keys)}
+
+
+def _replayed(spec: WorldSpec, steps, collect) -> list:
+    """``collect(ctx)`` of every block after its ``steps(plan)`` ran again from the block's
+    own streams, the pilot's solutions handed to the blocks after it (as in the run)."""
     from .engine import initial_env
     from .plan import build_plan
     from .stage import RunContext
     from .stages import golden
 
-    parts = []
+    parts, given = [], {}
     for b in range(n_blocks(spec)):
         block = block_spec(spec, b)
         plan = build_plan(block)
-        ctx = RunContext(block, golden.prepare(block, plan), initial_env(block))
+        ctx = RunContext(block, golden.prepare(block, plan), initial_env(block), given=given)
         with threads.one_blas():
-            for step in plan:
-                if step.stage is stage:
-                    step.stage.run(step, ctx)
-            parts.append(stage.motion.steps(ctx))
+            for step in steps(plan):
+                step.stage.run(step, ctx)
+            parts.append(collect(ctx))
+        if b == 0:
+            given = dict(ctx.solved)
+    return parts
+
+
+def _joined(parts: list[list[dict[str, object]]]) -> list[dict[str, object]]:
+    """Blocks' columns at each step (a list per block) as the world's, in block order."""
     joined = []
     for k in range(len(parts[0]) if parts else 0):
         step = {}

@@ -68,14 +68,28 @@ def shocked(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("world", ["run", "blocks", "horizon", "shocked"])
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory):
+    """A horizon of 5 snapshots in two blocks whose features come from raw histories run
+    forward (a history solves offsets on the pilot, handed to the second block), the
+    warehouse clean so the panel shows the features the churn read."""
+    out = tmp_path_factory.mktemp("arena-histories") / "run"
+    run_cli("n_partners=3000", "block_size=2048", "experiment=horizon_histories", "timeline.snapshots=5",
+            "faults=none", "db=none", "output.report=false", out_dir=out)
+    return out
+
+
+HORIZONS = ("horizon", "shocked", "histories")
+
+
+@pytest.mark.parametrize("world", ["run", "blocks", *HORIZONS])
 def test_logging_replays_the_run(world, request, tmp_path):
     """The logging policy with the run's draws: per period, the active partners, the
     realized churners and the exact expected churners are the run's interventions'."""
     run = request.getfixturevalue(world)
-    start = ["--start", "2025-07-05"] if world in ("horizon", "shocked") else []
+    start = ["--start", "2025-07-05"] if world in HORIZONS else []
     result = _arena(run, tmp_path, _policy(tmp_path, CALL_HIGH), *start)
-    assert len(result["policies"]["logging"]["periods"]) == (6 if world in ("horizon", "shocked") else 3)
+    assert len(result["policies"]["logging"]["periods"]) == (6 if world in HORIZONS else 3)
     iv = pd.read_parquet(run / "interventions.parquet")
     by_date = iv.groupby(iv["intervention_date"].dt.strftime("%Y-%m-%d"))
     for row in result["policies"]["logging"]["periods"]:
@@ -139,18 +153,28 @@ def test_a_policy_file_that_does_not_parse_is_refused_at_its_line(run, tmp_path,
     assert f"cannot import it at {bad}:3: SyntaxError" in err and "Traceback" not in err, err
 
 
-def test_a_horizon_from_histories_is_refused_with_what_the_arena_replays(tmp_path, capsys):
-    """A horizon whose features come from histories run forward: the arena cannot
-    regenerate them at each period start, so it says so (exit 2), where it raised a
-    KeyError on the histories' cache."""
-    out = tmp_path / "run"
-    run_cli("n_partners=3000", "experiment=horizon_histories", "timeline.snapshots=2", "db=none",
-            "output.report=false", out_dir=out)
-    assert main([str(out), "--policy", f"{ROOT / 'examples' / 'arena_policy.py'}:policy",
-                 "--out", str(tmp_path / "arena")]) == 2
-    err = capsys.readouterr().err
-    assert "its features come from raw histories run forward over the horizon (activity)" in err, err
-    assert "Traceback" not in err and not (tmp_path / "arena").exists()
+@pytest.mark.parametrize("world", ["horizon", "histories"])
+def test_a_policy_sees_the_panel_at_the_start(world, request, tmp_path):
+    """What the policy is given at the snapshot it starts from is that snapshot's
+    features_panel, row for row and value for value: drawn features moved to the date, or
+    (histories) the features of the histories regenerated up to it."""
+    run = request.getfixturevalue(world)
+    dump = tmp_path / "seen.parquet"
+    body = (f"    if features.attrs['period'] == 0:\n        features.to_parquet({str(dump)!r})\n"
+            "    return features.iloc[:0][['partner_id']].assign(intervention_type='none')\n")
+    _arena(run, tmp_path, _policy(tmp_path, body), "--start", "2025-07-05", "--periods", "1")
+    seen = pd.read_parquet(dump).set_index("partner_id").sort_index()
+    panel = pd.read_parquet(run / "features_panel.parquet")
+    panel = panel[panel["snapshot_date"] == "2025-07-05"].set_index("partner_id").sort_index()
+    assert list(seen.index) == list(panel.index) and len(seen) > 1000
+    features = [c for c in seen.columns if c != "decision_date"]
+    assert len(features) == 19                      # the 18 and is_master_affiliate
+    # (the drawn world's warehouse loses values, faults.missing: the policy sees the true ones, as the churn
+    # read them; the histories' world has a clean warehouse)
+    lost = panel[features].isna() & seen[features].notna()
+    assert lost.to_numpy().mean() < (0.01 if world == "horizon" else 1e-12)
+    pd.testing.assert_frame_equal(seen[features].mask(lost), panel[features], check_dtype=False,
+                                  check_categorical=False)
 
 
 @pytest.mark.parametrize("args, fragment", [
