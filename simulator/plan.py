@@ -86,8 +86,12 @@ def build_plan(spec: "WorldSpec") -> list[Step]:
     try:
         order = list(graph.static_order())
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        paths = [by_name[n].path for n in exc.args[1] if by_name[n].path]
-        raise ConfigError([f"{', '.join(dict.fromkeys(paths)) or 'stages'}: "
-                           f"columns read each other in a cycle ({cycle})"]) from None
+        names = exc.args[1]                   # each a step the next one reads
+        paths = [by_name[n].path for n in names if by_name[n].path]
+        reads = [f"{b} reads {', '.join(cols)}" + ("" if cols == [a] else f" from {a}") if cols else
+                 f"{b} reads what {a} decides"
+                 for a, b in zip(names, names[1:])
+                 for cols in [sorted(by_name[b].reads & (by_name[a].writes | by_name[a].moves))]]
+        raise ConfigError([f"{', '.join(dict.fromkeys(paths)) or 'stages'}: columns read each other in a cycle "
+                           f"({' -> '.join(names)}: {'; '.join(reads)}); drop one of these reads"]) from None
     return [by_name[name] for name in order]

@@ -99,8 +99,22 @@ def test_cycle_between_columns_is_refused(compose):
 
     spec = load_spec(compose(["population.columns.tier_proximity_score.expr='login_count_30d'",
                               "population.columns.login_count_30d.expr='tier_proximity_score'"]))
-    with pytest.raises(ConfigError, match="cycle"):
+    with pytest.raises(ConfigError, match="cycle") as info:
         build_plan(spec)
+    assert "login_count_30d reads tier_proximity_score; tier_proximity_score reads login_count_30d" in str(info.value)
+
+
+def test_a_horizons_policy_reading_the_network_names_the_read_that_closes_the_cycle(compose):
+    """In a horizon the network's columns at each period start follow the churn the
+    decisions drive, so a logging policy reading them closes a cycle: the refusal names
+    each step's read, the policy's among them."""
+    from simulator.plan import build_plan
+
+    spec = load_spec(compose(["n_partners=2000", "experiment=horizon", "+interventions.policy=[{when: "
+                              "'is_master_affiliate and subnetwork_recent_churn_count > 2', mix: {call: 1.0}}]"]))
+    with pytest.raises(ConfigError) as info:
+        build_plan(spec)
+    assert "interventions:decisions reads subnetwork_recent_churn_count from network" in str(info.value)
 
 
 def test_a_new_region_is_a_yaml_change_and_mixes_may_leave_regions_out(compose):
