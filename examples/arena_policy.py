@@ -4,8 +4,10 @@ retrain, predict again.
     python -m simulator.arena RUN_DIR --policy examples/arena_policy.py:policy --budget 20000
 
 Before the first period it trains a T-learner (one gradient-boosted classifier per
-intervention type) on the run's logged first decisions: the model-ready features, the type
-the logging policy gave, and the outcome, each row weighted by 1 / its logging propensity
+intervention type) on the run's last logged decisions whose outcome is known at the start
+(in a horizon, the previous snapshot's; else the first decisions): each one's features
+(features_panel at its date), the type the logging policy gave, and the outcome, each row
+weighted by 1 / its logging propensity
 (the default policy calls the high-value partners: unweighted, each type's model would
 learn the partners it was given to, not the type). Each period it predicts every active partner's
 churn under each type and spends the budget where a type prevents the most churn per unit
@@ -34,12 +36,17 @@ def _fit(rows: pd.DataFrame, features: list[str]) -> dict:
     return models
 
 
-def _start(run_dir: str) -> None:
+def _start(run_dir: str, date: str) -> None:
     run = load_run(run_dir)
     features = list(run.features)
     logged = run["interventions"]
-    first = logged[logged["intervention_date"] == logged["intervention_date"].min()]
-    rows = first.merge(run["partners_engineered"][["partner_id", *features]], on="partner_id")
+    # the last logged decisions whose outcome (T+30) is known at the start: in a horizon, the
+    # previous snapshot's; with none (one snapshot, or the first), the first decisions
+    dates = logged["intervention_date"]
+    known = dates[dates + pd.Timedelta(days=run.spec.timeline.episode_days) <= pd.Timestamp(date)]
+    known = logged[dates == (known.max() if len(known) else dates.min())]
+    panel = run["features_panel"].rename(columns={"snapshot_date": "intervention_date"})   # each one's features
+    rows = known.merge(panel[["partner_id", "intervention_date", *features]], on=["partner_id", "intervention_date"])
     rows = rows.assign(churned=(rows["outcome"] == "Churned").astype(int), weight=1 / rows["propensity"],
                        intervention_type=rows["intervention_type"].astype(str))[
         ["intervention_type", "churned", "weight", *features]]
@@ -48,7 +55,7 @@ def _start(run_dir: str) -> None:
 
 def policy(features: pd.DataFrame) -> pd.DataFrame:
     if STATE.get("run") != features.attrs["run_dir"] or features.attrs["period"] == 0:
-        _start(features.attrs["run_dir"])
+        _start(features.attrs["run_dir"], features.attrs["date"])
     names = STATE["features"]
     last = STATE["last"]
     if last is not None:                              # T+30: who of those acted on last period left

@@ -363,7 +363,8 @@ def _tables(result: dict) -> list[tuple[str, list[str], list[list]]]:
 
 
 def _title(result: dict) -> str:
-    return (f"Arena (seed {result['seed']}, from {result['start']}, {result['periods']} periods"
+    periods = result["periods"]
+    return (f"Arena (seed {result['seed']}, from {result['start']}, {periods} period{'s' * (periods != 1)}"
             + (f", budget {result['budget']:,.2f} a period)" if result["budget"] is not None else ")"))
 
 

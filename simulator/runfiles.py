@@ -127,10 +127,24 @@ def read_config(run_dir: Path):
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError([f"{path}{where}: not valid YAML ({problem}; {REGENERATE})"]) from None
     except (OmegaConfBaseException, ValueError) as exc:
+        interrupted(exc)
         raise ConfigError([f"{path}: not a config ({str(exc).splitlines()[0]})"]) from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError([f"{path}: not a config (a YAML mapping of settings and groups; {REGENERATE})"])
     return cfg
+
+
+def interrupted(exc: BaseException) -> None:
+    """Raise the Ctrl-C (or SIGTERM) that ``exc`` was raised while handling, if any: OmegaConf
+    wraps what goes wrong as it unwinds from one, which would read as a broken config."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if isinstance(e, KeyboardInterrupt):
+            raise e
+        if id(e) not in seen:
+            seen.add(id(e))
+            todo += [c for c in (e.__cause__, e.__context__) if c is not None]
 
 
 def resolved_config(cfg) -> dict:
@@ -141,11 +155,13 @@ def resolved_config(cfg) -> dict:
 
     try:
         return OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException:
+    except OmegaConfBaseException as exc:
+        interrupted(exc)
         world = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in ("db", "output", "executor")])
         try:
             out = OmegaConf.to_container(world, resolve=True)
         except OmegaConfBaseException as exc:
+            interrupted(exc)
             # the run wrote a config that resolves: one that does not was edited after it
             raise ConfigError([f"{CONFIG}: edited after the run ({getattr(exc, 'full_key', '') or 'config'} "
                                f"cannot be resolved: {getattr(exc, 'msg', exc)}; {REGENERATE})"]) from None

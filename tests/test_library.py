@@ -162,3 +162,26 @@ def test_unknown_tables_and_snapshots_are_refused_with_what_exists(default_run):
     for bad in ("2025-01-01", "not a date"):
         with pytest.raises(ValueError, match=f"snapshot '{bad}': not a snapshot .*its snapshots: {feature_date}"):
             run.X_y(bad)
+
+
+def test_a_ctrl_c_that_omegaconf_wraps_is_a_ctrl_c_not_a_broken_config(own_copy, monkeypatch):
+    """Ctrl-C while OmegaConf builds the saved config can come out as an OmegaConf error
+    raised while it unwound (an attacker saw "not a config ('NoneType' object has no
+    attribute '_invalidate_flags_cache')", exit 2): read_config raises the Ctrl-C."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    def create(text):
+        try:
+            try:
+                raise KeyboardInterrupt
+            finally:
+                None._invalidate_flags_cache()          # what went wrong as it unwound
+        except AttributeError as exc:
+            raise OmegaConfBaseException(str(exc)) from exc
+    monkeypatch.setattr(OmegaConf, "create", create)
+    with pytest.raises(KeyboardInterrupt):
+        runfiles.read_config(own_copy)
+    monkeypatch.undo()
+    bad = OmegaConfBaseException("a broken config")   # without a Ctrl-C under it: nothing raised
+    runfiles.interrupted(bad)

@@ -50,15 +50,22 @@ def _published(out: Path) -> dict | None:
 @pytest.mark.slow
 def test_a_killed_run_leaves_the_previous_run_or_the_new_one(tmp_path):
     """SIGKILL at six moments spread over a run (generation, file writing, publication, the
-    SQLite load): afterwards the directory holds one complete run, the one before (the
-    other seed) or the new one, and the next run cleans up what the killed one left."""
+    SQLite load) and once as soon as its staging directory appears (a loaded machine may
+    reach none of the six there): afterwards the directory holds one complete run, the one
+    before (the other seed) or the new one, and the next run cleans up what the killed one
+    left."""
     out = tmp_path / "run"
     run_cli(*ARGS, "seed=1", out_dir=out)
     current, seen = 1, set()
-    for delay in (0.6, 1.8, 2.8, 3.6, 4.4, 5.4):
+
+    def staging(proc: subprocess.Popen) -> None:       # until it writes, or at most two minutes
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and not any(out.glob(".partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    for delay in (0.6, 1.8, 2.8, 3.6, 4.4, 5.4, staging):
         new = 3 - current
         proc = _start(out, f"seed={new}")
-        time.sleep(delay)
+        delay(proc) if callable(delay) else time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         state = _published(out)
