@@ -5,15 +5,19 @@ retrain, predict again.
 
 Before the first period it trains a T-learner (one gradient-boosted classifier per
 intervention type) on the run's last logged decisions whose outcome is known at the start
-(in a horizon, the previous snapshot's; else the first decisions): each one's features
-(features_panel at its date), the type the logging policy gave, and the outcome, each row
-weighted by 1 / its logging propensity
-(the default policy calls the high-value partners: unweighted, each type's model would
-learn the partners it was given to, not the type). Each period it predicts every active partner's
+(in a horizon, the previous snapshot's), each one's features (features_panel at its date),
+the type the logging policy gave, and the outcome, each row weighted by 1 / its logging
+propensity (the default policy calls the high-value partners: unweighted, each type's
+model would learn the partners it was given to, not the type). With none known (one
+snapshot, or a horizon's first) it trains on the logged decisions of the start itself,
+whose outcomes are the first period the arena then plays: a look-ahead, as the seed's loop
+has nothing earlier to learn from. Each period it predicts every active partner's
 churn under each type and spends the budget where a type prevents the most churn per unit
 of cost (emails are cheap, calls dear: interventions.costs). A partner it saw at one
 period and does not see at the next churned; its decisions and those outcomes join the
-training rows, and the models are fitted again.
+training rows, and the models are fitted again. (It learns from features_panel, the
+warehouse's view, faults and all, and the arena gives it the true features: a model would
+meet the same gap between its training table and a clean feed.)
 """
 from __future__ import annotations
 
@@ -41,10 +45,10 @@ def _start(run_dir: str, date: str) -> None:
     features = list(run.features)
     logged = run["interventions"]
     # the last logged decisions whose outcome (T+30) is known at the start: in a horizon, the
-    # previous snapshot's; with none (one snapshot, or the first), the first decisions
+    # previous snapshot's; with none (one snapshot, or the first), the start's own (a look-ahead)
     dates = logged["intervention_date"]
-    known = dates[dates + pd.Timedelta(days=run.spec.timeline.episode_days) <= pd.Timestamp(date)]
-    known = logged[dates == (known.max() if len(known) else dates.min())]
+    seen = dates[dates + pd.Timedelta(days=run.spec.timeline.episode_days) <= pd.Timestamp(date)]
+    known = logged[dates == (seen.max() if len(seen) else dates.min())]
     panel = run["features_panel"].rename(columns={"snapshot_date": "intervention_date"})   # each one's features
     rows = known.merge(panel[["partner_id", "intervention_date", *features]], on=["partner_id", "intervention_date"])
     rows = rows.assign(churned=(rows["outcome"] == "Churned").astype(int), weight=1 / rows["propensity"],
@@ -68,7 +72,7 @@ def policy(features: pd.DataFrame) -> pd.DataFrame:
     gain = {kind: p["none"] - p[kind] for kind in ("call", "email")}
     best = np.where(gain["call"] / COSTS["call"] > gain["email"] / COSTS["email"], "call", "email")
     benefit = np.where(best == "call", gain["call"], gain["email"])
-    cost = np.array([COSTS[b] for b in best])
+    cost = pd.Series(best).map(COSTS).to_numpy(dtype=float)
     order = np.argsort(-benefit / cost, kind="stable")
     budget = features.attrs.get("budget") or BUDGET
     take = order[(np.cumsum(cost[order]) <= budget) & (benefit[order] > 0)]

@@ -60,7 +60,7 @@ class World:
     partners: pd.DataFrame
     env: dict
     facts: dict
-    cache: dict                   # the moving columns' states at every period start (RunContext.cache)
+    cache: dict                   # what moves, at every period start: drawn columns, histories' features
     u: np.ndarray                 # (n, periods) churn uniforms
     day: np.ndarray               # (n,) the churn day within a period
     type_u: np.ndarray            # (n, periods) the logging policy's type uniforms

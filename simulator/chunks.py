@@ -141,7 +141,9 @@ def forward_features(spec: WorldSpec, stage) -> dict[str, list[dict[str, object]
 
 def _replayed(spec: WorldSpec, steps, collect) -> list:
     """``collect(ctx)`` of every block after its ``steps(plan)`` ran again from the block's
-    own streams, the pilot's solutions handed to the blocks after it (as in the run)."""
+    own streams, the pilot's solutions handed to the blocks after it, as in the run (no step
+    the arena replays solves anything today: the solves come after the activity's steps in
+    a horizon; a step that did would still be given the run's value)."""
     from .engine import initial_env
     from .plan import build_plan
     from .stage import RunContext

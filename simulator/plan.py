@@ -93,5 +93,5 @@ def build_plan(spec: "WorldSpec") -> list[Step]:
                  for a, b in zip(names, names[1:])
                  for cols in [sorted(by_name[b].reads & (by_name[a].writes | by_name[a].moves))]]
         raise ConfigError([f"{', '.join(dict.fromkeys(paths)) or 'stages'}: columns read each other in a cycle "
-                           f"({' -> '.join(names)}: {'; '.join(reads)}); drop one of these reads"]) from None
+                           f"({' -> '.join(names)}: {'; '.join(reads)}); drop one of the columns read"]) from None
     return [by_name[name] for name in order]

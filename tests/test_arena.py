@@ -71,8 +71,8 @@ def shocked(tmp_path_factory):
 @pytest.fixture(scope="module")
 def histories(tmp_path_factory):
     """A horizon of 5 snapshots in two blocks whose features come from raw histories run
-    forward (a history solves offsets on the pilot, handed to the second block), the
-    warehouse clean so the panel shows the features the churn read."""
+    forward (each block's replayed from its own streams), the warehouse clean so the panel
+    shows the features the churn read."""
     out = tmp_path_factory.mktemp("arena-histories") / "run"
     run_cli("n_partners=3000", "block_size=2048", "experiment=horizon_histories", "timeline.snapshots=5",
             "faults=none", "db=none", "output.report=false", out_dir=out)
@@ -205,3 +205,22 @@ def test_the_learning_loop_beats_the_logging_policy(run, tmp_path):
     assert saved["submitted"] > 0
     assert totals["oracle"]["expected_churners"] < totals["none"]["expected_churners"]
     assert np.isclose(result["periods"], 3)
+
+
+def test_the_learning_loop_learns_a_horizon_from_the_snapshot_before_the_start(histories):
+    """On a horizon the example trains on the decisions of the snapshot before the start,
+    their outcomes known by then, with features_panel's features at their date (it joined the
+    last snapshot's features to the first decisions, and learned from no churner)."""
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("arena_policy_horizon", ROOT / "examples" / "arena_policy.py")
+    example = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(example)
+    example._start(str(histories), "2025-07-05")
+    rows = example.STATE["rows"]
+    iv = pd.read_parquet(histories / "interventions.parquet")
+    before = iv[iv["intervention_date"] == "2025-06-05"]
+    panel = pd.read_parquet(histories / "features_panel.parquet")
+    assert len(rows) == len(before) > 1000 and rows["churned"].sum() == (before["outcome"] == "Churned").sum() > 20
+    at = panel[panel["snapshot_date"] == "2025-06-05"].set_index("partner_id").loc[before["partner_id"]]
+    assert np.allclose(rows["avg_commission_3m"].to_numpy(), at["avg_commission_3m"].to_numpy())

@@ -166,7 +166,7 @@ def test_unknown_tables_and_snapshots_are_refused_with_what_exists(default_run):
 
 def test_a_ctrl_c_that_omegaconf_wraps_is_a_ctrl_c_not_a_broken_config(own_copy, monkeypatch):
     """Ctrl-C while OmegaConf builds the saved config can come out as an OmegaConf error
-    raised while it unwound (an attacker saw "not a config ('NoneType' object has no
+    raised while it unwound (a tester saw "not a config ('NoneType' object has no
     attribute '_invalidate_flags_cache')", exit 2): read_config raises the Ctrl-C."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException

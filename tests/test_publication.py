@@ -58,9 +58,9 @@ def test_a_killed_run_leaves_the_previous_run_or_the_new_one(tmp_path):
     run_cli(*ARGS, "seed=1", out_dir=out)
     current, seen = 1, set()
 
-    def staging(proc: subprocess.Popen) -> None:       # until it writes, or at most two minutes
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and not any(out.glob(".partial-*")) and time.monotonic() < deadline:
+    def staging(proc: subprocess.Popen) -> None:       # until it writes (its own, not one a killed run left)
+        deadline = time.monotonic() + 120                 #   or at most two minutes
+        while proc.poll() is None and not any(out.glob(f".partial-{proc.pid}-*")) and time.monotonic() < deadline:
             time.sleep(0.005)
     for delay in (0.6, 1.8, 2.8, 3.6, 4.4, 5.4, staging):
         new = 3 - current
