@@ -124,12 +124,7 @@ def load(run_dir: Path) -> World:
                                                  ids.rows_of(partners[spec.key], edges["sub_affiliate_id"]),
                                                  edges["recruited_at"].to_numpy(dtype="datetime64[us]"))
     tl, n = spec.timeline, spec.n
-    cache = {}
-    for stage in spec.stages:                  # every period's state again: drawn columns that move,
-        if getattr(stage, "motion", None) is not None and stage.varying():
-            cache[f"{stage.name}:moving"] = chunks.moved_states(spec, stage)
-        if getattr(stage, "histories", None) and stage.varying():   # features of histories run forward
-            cache.update(chunks.forward_features(spec, stage))
+    cache = chunks.replay_cache(spec)          # every period's state again
     pinned = np.full(n, np.nan)
     rows = ids.rows_of(partners[spec.key], pd.Series([r.partner_id for r in spec.golden], dtype=str))
     for rec, row in zip(spec.golden, rows):

@@ -111,39 +111,35 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def moved_states(spec: WorldSpec, stage) -> list[dict[str, object]]:
-    """The moving columns of ``stage`` (its :meth:`~simulator.stages.moving.Motion.steps`)
-    for the whole world: each block's columns of that stage drawn again from the block's
-    own streams, moved, and joined in block order (what a replay of the world needs that
-    its tables do not hold: the helper columns, and the state at every period start)."""
-    return _joined(_replayed(spec, lambda plan: [step for step in plan if step.stage is stage],
-                             lambda ctx: stage.motion.steps(ctx)))
-
-
-def forward_features(spec: WorldSpec, stage) -> dict[str, list[dict[str, object]]]:
-    """The features of ``stage``'s histories run forward through the horizon
-    (simulator.stages.forward) at every date, for the whole world, by the stage's cache
-    keys: each block's steps run again up to the stage's last, its histories reduced and
-    not kept, the pilot's solutions handed on as in the run (what a replay of a horizon
-    built from histories needs: its tables hold the rows up to each churn, not the
-    features of a partner who stays longer)."""
+def replay_cache(spec: WorldSpec) -> dict[str, list[dict[str, object]]]:
+    """What a replay of the world needs at every period start that its tables do not hold
+    (``RunContext.cache``, by its keys): the moved columns of every stage whose columns move
+    (:meth:`~simulator.stages.moving.Motion.steps`: the helper columns too), and the features
+    of histories run forward through a horizon (simulator.stages.forward: the tables hold a
+    partner's rows up to its churn, not what a partner who stays longer goes on to show).
+    One replay of each block from its own streams: the steps up to the histories' last
+    (reduced, not kept) and the moving stages' own."""
     from .stages import forward
 
-    quiet = dataclasses.replace(stage, write=False)
-    world = dataclasses.replace(spec, stages=tuple(quiet if s is stage else s for s in spec.stages))
+    moving = [s for s in spec.stages if getattr(s, "motion", None) is not None and s.varying()]
+    quiet = {s.name: dataclasses.replace(s, write=False) for s in spec.stages
+             if getattr(s, "histories", None) and s.varying()}
+    world = dataclasses.replace(spec, stages=tuple(quiet.get(s.name, s) for s in spec.stages))
+    keys = [forward.cache_key(s, h.name) for s in quiet.values() for h in s.histories]
 
-    def through(plan: list) -> list:
-        return plan[:max(i for i, step in enumerate(plan) if step.stage is quiet) + 1]
-    keys = [forward.cache_key(stage, h.name) for h in stage.histories]
-    parts = _replayed(world, through, lambda ctx: [ctx.cache[k] for k in keys])
-    return {k: _joined([p[i] for p in parts]) for i, k in enumerate(keys)}
+    def steps(plan: list) -> list:
+        last = max((i for i, step in enumerate(plan) if step.stage.name in quiet), default=-1)
+        return [step for i, step in enumerate(plan) if i <= last or any(step.stage is m for m in moving)]
+    parts = _replayed(world, steps, lambda ctx: [ctx.cache[k] for k in keys] + [m.motion.steps(ctx) for m in moving])
+    names = [*keys, *(f"{m.name}:moving" for m in moving)]
+    return {name: _joined([p[i] for p in parts]) for i, name in enumerate(names)}
 
 
 def _replayed(spec: WorldSpec, steps, collect) -> list:
     """``collect(ctx)`` of every block after its ``steps(plan)`` ran again from the block's
     own streams, the pilot's solutions handed to the blocks after it, as in the run (no step
-    the arena replays solves anything today: the solves come after the activity's steps in
-    a horizon; a step that did would still be given the run's value)."""
+    a replay runs solves anything today: the solves come after the histories' steps in a
+    horizon; a step that did would still be given the run's value)."""
     from .engine import initial_env
     from .plan import build_plan
     from .stage import RunContext
