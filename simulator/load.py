@@ -69,7 +69,7 @@ def _stage_groups(p: Problems, raw: Mapping, groups: Mapping[str, Mapping]) -> l
                   f"the stage out, the experiment or an override still sets these: remove them too ({left})"
                   + did_you_mean(str(key), stages))
             continue
-        if not isinstance(value, Mapping) or "kind" not in value:
+        if not isinstance(value, Mapping):
             p.add(str(key), "unknown key: neither a setting nor a stage (a group with a 'kind:')"
                   + did_you_mean(str(key), [*known, *stages]))
             continue

@@ -177,11 +177,11 @@ def verify_config(run_dir: Path, resolved: Mapping, manifest: Mapping) -> None:
 
 
 def _listed(manifest: Mapping, name: str) -> tuple[str, Mapping] | None:
-    """(table, entry) of a file name in the manifest's ``tables.*.files``."""
+    """(table, entry) of a file name in the manifest's ``tables.*.files`` (each table's entry
+    checked by :func:`read_manifest`)."""
     for table, entry in manifest["tables"].items():
-        files = entry.get("files") if isinstance(entry, Mapping) else None
-        if isinstance(files, Mapping) and isinstance(files.get(name), Mapping):
-            return table, files[name]
+        if isinstance(entry["files"].get(name), Mapping):
+            return table, entry["files"][name]
     return None
 
 
