@@ -26,10 +26,12 @@ MIN_TEST_CHURNERS = 50
 class World:
     """A generated world's cohort, its features, churn scenarios and the seed's split."""
 
-    def __init__(self, compose, n: int):
+    def __init__(self, compose, n: int, *overrides: str):
         from simulator import generate
 
-        cfg = compose([f"n_partners={n}", "activity.write=false"])
+        cfg = compose([f"n_partners={n}", *overrides])
+        if "write" in (cfg.get("activity") or {}):       # histories reduced, not written: the same features
+            cfg = compose([f"n_partners={n}", *overrides, "activity.write=false"])
         self.frame = L.cohort(generate(cfg), cfg)
         self.features, self.scenarios = L.features_of(cfg), L.churn_scenarios(cfg)
         self.train, self.test = L.split(self.frame["churn_label"].to_numpy(dtype=bool))
@@ -62,6 +64,21 @@ def test_gradient_boosting_auc_within_the_declared_band(day2):
     in [0.80, 0.90] at 10k partners."""
     lo, hi = L.AUC_BAND
     assert lo <= day2["hgb_auc"] <= hi, day2["hgb_auc"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["horizon_histories", "horizon"])
+def test_a_horizons_last_snapshot_meets_the_day2_band(compose, experiment):
+    """Issue "Time", item 9: the seed's Day 2 holds in a horizon's last snapshot
+    (``partners_engineered``) at the default 10,000 partners, whose cohort there is about
+    4,400 (the horizon's ``churn.signal`` and road persistence are declared for it; at the
+    one-snapshot settings its AUC was 0.776 and 0.718); and the model stays below the
+    oracle, as in the one-snapshot world."""
+    w = World(compose, 10_000, f"experiment={experiment}")
+    r = L.day2(w.frame, w.features, w.train, w.test)
+    lo, hi = L.AUC_BAND
+    assert lo <= r["hgb_auc"] <= hi, r["hgb_auc"]
+    assert r["hgb_auc"] <= r["oracle_auc_test"] + 2 * r["hgb_auc_se"], (r["hgb_auc"], r["oracle_auc_test"])
 
 
 def test_no_single_feature_separates_the_classes(day2):
