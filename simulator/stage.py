@@ -322,6 +322,12 @@ class Stage(Protocol):
         what a churn process that moves through time reads at each period's start, and a
         snapshot's row."""
 
+    def kept(self, ctx: RunContext):
+        """What :meth:`state_at` moves in ``ctx`` besides its answer (a process it advances
+        with the periods), kept: the call it returns puts it back, so a trial play through
+        the periods (simulator.stages.churn: the first periods' intercept) leaves the run as
+        it found it."""
+
     def follow(self, ctx: RunContext, state: Mapping[str, object], given: frozenset[str]) -> dict[str, object]:
         """Its moving columns derived from others that read a column of ``given``, which a
         later stage gave ``state`` on top of its own (simulator.state), recomputed from
@@ -428,6 +434,9 @@ class BaseStage:
 
     def state_at(self, ctx: RunContext, when, gone, state) -> dict[str, object]:
         return {}
+
+    def kept(self, ctx: RunContext):
+        return lambda: None
 
     def follow(self, ctx: RunContext, state, given) -> dict[str, object]:
         return {}

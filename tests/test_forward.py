@@ -202,7 +202,7 @@ def test_the_churn_process_reads_each_period_starts_features(compose, feature, b
     probability on a snapshot date is one of two values, as the snapshot's row of that
     feature says: the hazard read the features as of that day, not the feature date's,
     nor the drawn average's proximity."""
-    common = ["experiment=horizon_histories", "n_partners=3000", "db=none", "output.report=false",
+    common = ["experiment=horizon_histories", "n_partners=5000", "db=none", "output.report=false",
               "faults=none"]          # (the hazard reads the clean features; a faulty panel shows others)
     rules = [f"churn.rules.{name}.weight=0" for name in compose(common).churn.rules]
     world = generate(compose([*common, *rules, f"+churn.rules.falling.when='{feature} < {below}'",

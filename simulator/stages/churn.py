@@ -239,20 +239,21 @@ class Periods:
             return None
         return applied(self.churn.shifts, self.dates[j], state, self.ctx.n, add=True)
 
-    def _intercept(self, j: int, tag: str, solved: list, t: np.ndarray, pool: np.ndarray, k: int) -> float:
-        """Period ``j``'s intercept: the one at which exactly ``k`` of ``pool`` churn (their
-        thresholds ``t``), until the world's first shock; from its start on, held at the one
-        at which the periods before it, pooled, churn exactly as they did, so the shock moves
-        churn rather than the calibration absorbing it (``solved``: those periods' thresholds
-        and counts)."""
+    def _intercept(self, j: int, tag: str, solved: list, t: np.ndarray, pool: np.ndarray, solve) -> float:
+        """Period ``j``'s intercept, ``solve()`` (the ``pool`` churn at it by their thresholds
+        ``t``), until the world's first shock; from its start on, held at the one at which
+        the periods before it, pooled, churn exactly as they did, so the shock moves churn
+        rather than the calibration absorbing it (``solved``: those periods' thresholds and
+        counts)."""
         name, frozen = f"churn_intercept_{j}{tag}", self.churn.frozen_from
         if frozen is not None and self.dates[j] >= frozen:
             return self.ctx.solve(name, lambda: calibrate(np.concatenate([s for s, _ in solved]),
                                                           np.ones(sum(s.size for s, _ in solved), dtype=bool),
                                                           sum(c for _, c in solved)))
+        b = self.ctx.solve(name, solve)
         if frozen is not None:
-            solved.append((t[pool], k))
-        return self.ctx.solve(name, lambda: calibrate(t, pool, k))
+            solved.append((t[pool], int(np.count_nonzero(t[pool] < b))))
+        return b
 
     def snapshots(self, rate: float, rows: np.ndarray, tag: str = "") -> Path:
         """Every period in order, for the partners ``rows`` (the others' churn dates are
@@ -260,9 +261,11 @@ class Periods:
         at ``rate`` in the label window after it: a period that closes a snapshot's window
         (the third after it) takes exactly the churners that snapshot still needs from its
         partners still active (those who joined later churn at the same intercept); the
-        first periods, which close none, take round(q x active), q the per-period hazard
-        of ``rate``. Golden records stay until the window, where a pinned churner churns
-        in its last period if not before."""
+        first periods, which close none, take the one intercept at which the first
+        snapshot's cohort, played through its window, churns at ``rate`` (:meth:`_steady`;
+        where that window reaches the feature date, round(q x active), q the per-period
+        hazard of ``rate``). Golden records stay until the window, where a pinned churner
+        churns in its last period if not before."""
         n, ctx, tl = self.ctx.n, self.ctx, self.ctx.world.timeline
         gone, episode = self.start.copy(), np.full(n, -1)
         q = float(episode_hazard(rate, self.episodes))
@@ -289,9 +292,14 @@ class Periods:
                 had = int(np.count_nonzero(cohort & (episode >= closes)))
                 pool = cohort & free
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
-            else:
-                pool, k = free, int(round(q * np.count_nonzero(free)))
-            b = self._intercept(j, tag, solved, t, pool, k)
+                b = self._intercept(j, tag, solved, t, pool, lambda: calibrate(t, pool, k))
+            elif self.window >= self.episodes:     # one intercept until the first window closes
+                b = self._intercept(j, tag, solved, t, free,
+                                    (lambda: self._steady(rate, rows, held, gone)) if j == 0 else (lambda: first))
+                first = b
+            else:                                  # the first window reaches the feature date, where the
+                k = int(round(q * np.count_nonzero(free)))   # stages settle: no trial play, the hazard's count
+                b = self._intercept(j, tag, solved, t, free, lambda: calibrate(t, free, k))
             self.hazard[:, j] = np.where(rows, episode_hazard(probability(scores, b), self.episodes), self.hazard[:, j])
             hit = free & (self.u[:, j] < churn_given(self.hazard[:, j], self.effect[:, j], self.relative))
             if j == last:
@@ -300,6 +308,47 @@ class Periods:
             gone[hit] = self.when[j, hit]
         self.before = Path(episode, self.hazard, gone)
         return self.before
+
+    def _steady(self, rate: float, rows: np.ndarray, held: np.ndarray, gone: np.ndarray) -> float:
+        """The intercept of the periods that close no snapshot's window: the one at which
+        the first snapshot's cohort, played through its label window at that one intercept
+        (states moving, decisions taken), churns at ``rate``: where a steady world's periods
+        are. Each later period closes a window exactly, so a first period off the steady
+        one would be made up every third period for the rest of the horizon (a per-period
+        hazard of ``rate`` churns less than a steady world's periods: the riskiest leave
+        first)."""
+        ctx, tl, e = self.ctx, self.ctx.world.timeline, self.episodes
+        start = gone.copy()
+        cohort = rows & self.present & tl.active_on(self.dates[0], self.joined, start) & ~held
+        k = int(round(rate * np.count_nonzero(cohort)))
+
+        def count(b: float) -> int:
+            gone, churned = start.copy(), 0
+            for j in range(e):
+                active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone) & ~held
+                state = self.state(j, gone)
+                for stage in self.deciders:
+                    stage.decide_at(ctx, j, state)
+                hazard = episode_hazard(probability(self.scores(state, j), b), e)
+                hit = active & (self.u[:, j] < churn_given(hazard, self.effect[:, j], self.relative))
+                churned += int(np.count_nonzero(hit & cohort))
+                gone[hit] = self.when[j, hit]
+            return churned
+        # held in its state the cohort churns at rate at ``held``; moving, more of it meets a
+        # risk in the window, so the steady intercept lies below: bisect, to a hundredth of a
+        # log-odds (the periods after it close their windows exactly)
+        first = self.scores(self.state(0, start), 0)
+        held_b = calibrate(label_thresholds(self.u[:, :e], np.zeros((ctx.n, e)), e, self.relative) - first, cohort, k)
+        lo, hi = held_b - 8.0, held_b + 1.0
+        restore = [stage.kept(ctx) for stage in self.movers]
+        try:
+            while hi - lo > 0.01:
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if count(mid) < k else (lo, mid)
+        finally:
+            for back in restore:
+                back()
+        return (lo + hi) / 2
 
     def _burn_in(self, q: float, rows: np.ndarray, held: np.ndarray, gone: np.ndarray, tag: str) -> None:
         """The burn-in's periods before the first snapshot (``timeline.burn_in``): churn only,

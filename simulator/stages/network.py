@@ -21,6 +21,8 @@ sub at a time, and networks fail in spells.
 """
 from __future__ import annotations
 
+import copy
+
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -321,6 +323,14 @@ class Network(BaseStage):
 
     def varying(self) -> frozenset[str]:
         return frozenset([self.health, self.recent_churn])
+
+    def kept(self, ctx: RunContext):
+        """The growing network, kept (a trial play advances it)."""
+        key = f"{self.name}:growth"
+        if key not in ctx.facts:
+            return lambda: None
+        saved = copy.deepcopy(ctx.facts[key])
+        return lambda: ctx.facts.__setitem__(key, saved)
 
     def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state) -> dict[str, np.ndarray]:
         """The masters' features as of ``when``: contagion through time, the subs that left
