@@ -334,13 +334,13 @@ class Periods:
                 churned += int(np.count_nonzero(hit & cohort))
                 gone[hit] = self.when[j, hit]
             return churned
-        # held in its state the cohort churns at rate at ``held``; moving, more of it meets a
-        # risk in the window, so the steady intercept lies below: bisect, to a hundredth of a
-        # log-odds (the periods after it close their windows exactly)
-        first = self.scores(self.state(0, start), 0)
-        held_b = calibrate(label_thresholds(self.u[:, :e], np.zeros((ctx.n, e)), e, self.relative) - first, cohort, k)
-        lo, hi = held_b - 8.0, held_b + 1.0
         restore = [stage.kept(ctx) for stage in self.movers]
+        # at ``still`` the cohort would churn at rate if its state held through the window;
+        # moving, more of it meets a risk there, so the steady intercept lies below: bisect,
+        # to a hundredth of a log-odds (the periods after it close their windows exactly)
+        first = self.scores(self.state(0, start), 0)
+        still = calibrate(label_thresholds(self.u[:, :e], np.zeros((ctx.n, e)), e, self.relative) - first, cohort, k)
+        lo, hi = still - 8.0, still + 1.0
         try:
             while hi - lo > 0.01:
                 mid = (lo + hi) / 2
