@@ -324,9 +324,9 @@ class Stage(Protocol):
 
     def kept(self, ctx: RunContext):
         """What :meth:`state_at` moves in ``ctx`` besides its answer (a process it advances
-        with the periods), kept: the call it returns puts it back, so a trial play through
-        the periods (simulator.stages.churn: the first periods' intercept) leaves the run as
-        it found it."""
+        with the periods), kept: each call of what it returns puts it back as it was, so
+        every trial play through the periods (simulator.stages.churn: the first periods'
+        intercept) starts from it and the run goes on as it found it."""
 
     def follow(self, ctx: RunContext, state: Mapping[str, object], given: frozenset[str]) -> dict[str, object]:
         """Its moving columns derived from others that read a column of ``given``, which a

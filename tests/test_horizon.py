@@ -299,8 +299,8 @@ def test_every_period_and_type_realizes_its_truth_at_100k(compose):
     """At 100k partners and 12 snapshots: in every period and for every type, the churners
     among the decisions are within 4 SE of the sum of their outcome_probability (its
     exact truth); every snapshot's churn rate is within 4 SE of the target (the second
-    block of 65,536 partners is handed the first block's intercepts); and the periods churn
-    alike, the first two as the later ones, every third as the two between."""
+    block of 65,536 partners is handed the first block's intercepts); and the period that
+    closes the first window churns as the two before it."""
     w = generate(compose(["n_partners=100000", "activity=none", "db=none", "output.report=false",
                           "timeline.snapshots=12"]))
     iv = w["interventions"]
@@ -313,11 +313,9 @@ def test_every_period_and_type_realizes_its_truth_at_100k(compose):
     assert cells == (12 - 1 + 3) * 3
     for day, rows in w["features_panel"].groupby("snapshot_date"):
         assert abs(rows["churn_label"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(rows)), day
-    # Steady from the first period: the first two periods (which close no window) churn as
-    # the later ones do, and every third period as the two between (their intercept was
-    # once round(q x active), q the per-period hazard of 0.20, and each period that closes
-    # the first snapshot's window and every third after it made up the difference: 0.072,
-    # 0.073, then 0.083)
+    # The period that closes the first snapshot's window churns as the two before it: their
+    # intercept was once round(q x active), q the per-period hazard of 0.20, less than a
+    # steady world's periods churn, and it made up the difference (0.072, 0.073, then 0.081)
     per = iv.groupby("intervention_date", observed=True)["outcome"].agg(
         churned=lambda o: int((o == "Churned").sum()), n="size").to_numpy()
 
@@ -325,8 +323,7 @@ def test_every_period_and_type_realizes_its_truth_at_100k(compose):
         (c1, n1), (c2, n2) = a.sum(axis=0), b.sum(axis=0)
         p = (c1 + c2) / (n1 + n2)
         return abs(c1 / n1 - c2 / n2) < 4 * np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-    assert same(per[:2], per[2:12]), per[:12]
-    assert same(per[2:12:3], np.delete(per[2:12], np.s_[::3], axis=0)), per[:12]
+    assert same(per[2:3], per[:2]), per[:12]
 
 
 @pytest.mark.slow

@@ -323,6 +323,8 @@ class Periods:
         k = int(round(rate * np.count_nonzero(cohort)))
 
         def count(b: float) -> int:
+            for back in restore:               # every trial from the same start
+                back()
             gone, churned = start.copy(), 0
             for j in range(e):
                 active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone) & ~held
@@ -336,12 +338,17 @@ class Periods:
             return churned
         restore = [stage.kept(ctx) for stage in self.movers]
         # at ``still`` the cohort would churn at rate if its state held through the window;
-        # moving, more of it meets a risk there, so the steady intercept lies below: bisect,
-        # to a hundredth of a log-odds (the periods after it close their windows exactly)
+        # moving, more of it meets a risk there, so the steady intercept lies below it unless
+        # the decisions' effects push it above: bracket it, then bisect to a hundredth of a
+        # log-odds (the periods after it close their windows exactly)
         first = self.scores(self.state(0, start), 0)
         still = calibrate(label_thresholds(self.u[:, :e], np.zeros((ctx.n, e)), e, self.relative) - first, cohort, k)
         lo, hi = still - 8.0, still + 1.0
         try:
+            while count(lo) > k and lo > -120.0:
+                lo -= 8.0
+            while count(hi) < k and hi < 120.0:
+                hi += 8.0
             while hi - lo > 0.01:
                 mid = (lo + hi) / 2
                 lo, hi = (mid, hi) if count(mid) < k else (lo, mid)

@@ -325,12 +325,13 @@ class Network(BaseStage):
         return frozenset([self.health, self.recent_churn])
 
     def kept(self, ctx: RunContext):
-        """The growing network, kept (a trial play advances it)."""
+        """The growing network, kept (a trial play advances it): each call puts back a
+        fresh copy, so every trial starts from the same network."""
         key = f"{self.name}:growth"
         if key not in ctx.facts:
             return lambda: None
         saved = copy.deepcopy(ctx.facts[key])
-        return lambda: ctx.facts.__setitem__(key, saved)
+        return lambda: ctx.facts.__setitem__(key, copy.deepcopy(saved))
 
     def state_at(self, ctx: RunContext, when: np.datetime64, gone: np.ndarray, state) -> dict[str, np.ndarray]:
         """The masters' features as of ``when``: contagion through time, the subs that left
