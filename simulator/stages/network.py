@@ -22,7 +22,6 @@ sub at a time, and networks fail in spells.
 from __future__ import annotations
 
 import copy
-
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
