@@ -4,7 +4,7 @@ Worlds are generated in-process with the drawn features (activity=none; raw hist
 forward through a horizon are tests/test_forward.py's). What is checked is recomputed
 from the tables a user gets: who is in each snapshot, its labels, the masters' network
 features as of each snapshot, one decision per active partner per period, each
-snapshot's churn rate (solved exactly), and how the drawn columns move. Statistical
+snapshot's churn rate (solved to within its standard error), and how the drawn columns move. Statistical
 checks use a fixed seed and 4 standard errors.
 """
 from __future__ import annotations
@@ -113,11 +113,12 @@ def test_the_last_snapshot_is_partners_engineered(world):
 
 
 def test_every_snapshot_churns_at_the_target_rate(world):
-    """Solved exactly: the period that closes a snapshot's window takes the churners it
-    still needs (golden records, held until the window, are the only slack)."""
+    """Within 4 SE: the period that closes a snapshot's window moves its intercept a third
+    of the way to the one that takes the churners the snapshot still needs (closing it
+    exactly fed a period-3 mode: churn.GAIN)."""
     panel = world["features_panel"]
     for day, rows in panel.groupby("snapshot_date"):
-        assert abs(rows["churn_label"].sum() - 0.2 * len(rows)) <= 5 + 1, (day, rows["churn_label"].mean())
+        assert abs(rows["churn_label"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(rows)), (day, rows["churn_label"].mean())
 
 
 def test_one_decision_per_active_partner_per_period(world):
@@ -324,6 +325,13 @@ def test_every_period_and_type_realizes_its_truth_at_100k(compose):
         p = (c1 + c2) / (n1 + n2)
         return abs(c1 / n1 - c2 / n2) < 4 * np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
     assert same(per[2:3], per[:2]), per[:12]
+    # and no third of the periods churns apart from the rest: closing every window exactly
+    # made c_j + c_(j-1) + c_(j-2) constant, whose period-3 mode chance fed for good
+    # (periods 4, 7 and 10 churned 0.072, 3, 6 and 9 0.077: 4.8 SE)
+    middle = np.arange(2, 11)
+    for r in range(3):
+        mode = middle[middle % 3 == r]
+        assert same(per[mode], per[np.setdiff1d(middle, mode)]), (r, per[:12])
 
 
 @pytest.mark.slow

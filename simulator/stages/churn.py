@@ -26,7 +26,8 @@ intercept over the whole cohort, so the target holds exactly.
 
 With a horizon (``timeline.snapshots`` > 1) the same process runs from a burn-in before the
 first snapshot to as_of: every period has its own intercept, solved in closed form so that
-every snapshot's cohort churns at the target (:meth:`Periods.snapshots`), the split passes
+every snapshot's cohort churns at the target within its standard error (the catch-up damped,
+``GAIN``: :meth:`Periods.snapshots`), the split passes
 playing every period for their rows; ``earlier`` is the one-snapshot world's burn-in.
 """
 from __future__ import annotations
@@ -51,6 +52,13 @@ from ..spec.shocks import reads as shock_reads
 from ..stage import BaseStage, ParseContext, RunContext
 from ..state import movers, state_at
 from ..truth import churn_given, episode_hazard, hazard_column, trigger
+
+# A horizon's period that closes a snapshot's window moves its intercept this share of the
+# way from the period before's to the one closing the window exactly. Exactly (1) is the
+# recurrence c_j + c_(j-1) + c_(j-2) = const, whose period-3 mode never decays, so chance
+# feeds it for good; at a gain g a departure decays by sqrt(g) a period, and each snapshot
+# misses its rate by (1 - g) of what holding the intercept would, within its standard error.
+GAIN = 1 / 3
 
 
 def score(rules: tuple[RuleSpec, ...], env: Mapping[str, object], n: int) -> np.ndarray:
@@ -258,10 +266,11 @@ class Periods:
     def snapshots(self, rate: float, rows: np.ndarray, tag: str = "") -> Path:
         """Every period in order, for the partners ``rows`` (the others' churn dates are
         given), each with its own intercept, solved so that every snapshot's cohort churns
-        at ``rate`` in the label window after it: a period that closes a snapshot's window
-        (the third after it) takes exactly the churners that snapshot still needs from its
-        partners still active (those who joined later churn at the same intercept); the
-        first periods, which close none, take the one intercept at which the first
+        at ``rate`` in the label window after it, within its standard error: a period that
+        closes a snapshot's window (the third after it) moves the intercept ``GAIN`` of the
+        way from the period before's to the one at which it takes exactly the churners that
+        snapshot still needs from its partners still active (those who joined later churn
+        at the same intercept); the first periods, which close none, take the one intercept at which the first
         snapshot's cohort, played through its window, churns at ``rate`` (:meth:`_steady`;
         where that window reaches the feature date, round(q x active), q the per-period
         hazard of ``rate``). Golden records stay until the window, where a pinned churner
@@ -292,7 +301,9 @@ class Periods:
                 had = int(np.count_nonzero(cohort & (episode >= closes)))
                 pool = cohort & free
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
-                b = self._intercept(j, tag, solved, t, pool, lambda: calibrate(t, pool, k))
+                before = b                         # the period before's: damped toward the exact one
+                b = self._intercept(j, tag, solved, t, pool,
+                                    lambda: before + GAIN * (calibrate(t, pool, k) - before))
             elif self.window >= self.episodes:     # one intercept until the first window closes
                 b = self._intercept(j, tag, solved, t, free,
                                     (lambda: self._steady(rate, rows, held, gone)) if j == 0 else (lambda: first))
@@ -313,8 +324,8 @@ class Periods:
         """The intercept of the periods that close no snapshot's window: the one at which
         the first snapshot's cohort, played through its label window at that one intercept
         (states moving, decisions taken), churns at ``rate``: where a steady world's periods
-        are. Each later period closes a window exactly, so a first period off the steady
-        one would be made up every third period for the rest of the horizon (a per-period
+        are. Each later period closes a window, so a first period off the steady one would
+        be made up every third period, until the damping wears it down (a per-period
         hazard of ``rate`` churns less than a steady world's periods: the riskiest leave
         first)."""
         ctx, tl, e = self.ctx, self.ctx.world.timeline, self.episodes
@@ -340,7 +351,7 @@ class Periods:
         # at ``still`` the cohort would churn at rate if its state held through the window;
         # moving, more of it meets a risk there, so the steady intercept lies below it unless
         # the decisions' effects push it above: bracket it, then bisect to a hundredth of a
-        # log-odds (the periods after it close their windows exactly)
+        # log-odds (the periods after it close their windows)
         first = self.scores(self.state(0, start), 0)
         still = calibrate(label_thresholds(self.u[:, :e], np.zeros((ctx.n, e)), e, self.relative) - first, cohort, k)
         lo, hi = still - 8.0, still + 1.0
