@@ -113,9 +113,9 @@ def test_the_last_snapshot_is_partners_engineered(world):
 
 
 def test_every_snapshot_churns_at_the_target_rate(world):
-    """Within 4 SE: the period that closes a snapshot's window moves its intercept a third
-    of the way to the one that takes the churners the snapshot still needs (closing it
-    exactly fed a period-3 mode: churn.GAIN)."""
+    """Within 4 SE: the period that closes a snapshot's window moves its churners a third
+    of the way to those the snapshot still needs (closing it
+    exactly fed a period-3 mode: churn.gain)."""
     panel = world["features_panel"]
     for day, rows in panel.groupby("snapshot_date"):
         assert abs(rows["churn_label"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(rows)), (day, rows["churn_label"].mean())
@@ -228,6 +228,20 @@ def test_a_golden_master_whose_subs_no_timeline_gives_names_the_timeline(compose
     message = str(info.value)
     assert "P00003 needs subs who left earlier, before the feature date, and none of this world's" in message
     assert "timeline.burn_in" in message and "about" not in message
+
+
+def test_a_horizon_of_one_episode_windows_runs_and_meets_its_rate(compose):
+    """With one episode per label window each period closes its own snapshot's window: no
+    recurrence to damp (churn.gain(1) is 1), and the world runs (the first damped version
+    read the period before's intercept at period 0, where there is none, and crashed);
+    every snapshot churns at the target within 4 SE."""
+    from simulator.stages.churn import gain
+
+    assert gain(1) == 1.0 and gain(3) == pytest.approx(1 / 3)
+    w = generate(compose(["experiment=horizon", "n_partners=3000", "timeline.episodes=1", "timeline.snapshots=4",
+                          "db=none", "output.report=false"]))
+    for day, rows in w["features_panel"].groupby("snapshot_date"):
+        assert abs(rows["churn_label"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(rows)), day
 
 
 def test_the_masters_hazard_reads_the_network_the_tables_show(compose):
