@@ -54,6 +54,7 @@ from ..stage import BaseStage, ParseContext, RunContext
 from ..state import movers, state_at
 from ..truth import churn_given, episode_hazard, hazard_column, trigger
 
+
 def _radius(g: float, episodes: int) -> float:
     """How fast a departure from a steady churn decays a period when each window-closing
     period moves a share ``g`` of the way (:func:`gain`): the largest root of
@@ -304,6 +305,7 @@ class Periods:
         held = ~np.isnan(self.pinned)
         self._burn_in(q, rows, held, gone, tag)
         exact = self.window < self.episodes        # no steady first periods: their shortfall made up whole
+        b: float | None = None                    # the period before's intercept (none before the first)
         members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
         solved: list = []                         # the periods before the first shock: thresholds, counts
         last = self.dates.size - 1
@@ -325,7 +327,7 @@ class Periods:
                 pool = cohort & free
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
                 b = self._intercept(j, tag, solved, t, pool,
-                                    self._damped(t, pool, k, want, rate, None if j == 0 else b, exact))
+                                    self._damped(t, pool, k, want, rate, b, exact))
             elif self.window >= self.episodes:     # one intercept until the first window closes
                 b = self._intercept(j, tag, solved, t, free,
                                     (lambda: self._steady(rate, rows, held, gone)) if j == 0 else (lambda: first))
