@@ -26,7 +26,7 @@ intercept over the whole cohort, so the target holds exactly.
 
 With a horizon (``timeline.snapshots`` > 1) the same process runs from a burn-in before the
 first snapshot to as_of: every period has its own intercept, solved in closed form so that
-every snapshot's cohort churns at the target within its standard error (the catch-up damped,
+every snapshot's cohort churns at the target within two standard errors (the catch-up damped,
 :func:`gain`: :meth:`Periods.snapshots`), the split passes
 playing every period for their rows; ``earlier`` is the one-snapshot world's burn-in.
 """
@@ -290,8 +290,8 @@ class Periods:
     def snapshots(self, rate: float, rows: np.ndarray, tag: str = "") -> Path:
         """Every period in order, for the partners ``rows`` (the others' churn dates are
         given), each with its own intercept, solved so that every snapshot's cohort churns
-        at ``rate`` in the label window after it, within its standard error: a period that
-        closes a snapshot's window (the third after it) moves its churners :func:`gain` of
+        at ``rate`` in the label window after it, within two standard errors: a period that
+        closes a snapshot's window (the ``episodes``-th after it) moves its churners :func:`gain` of
         the way from those at the period before's intercept to the churners that snapshot
         still needs (:meth:`_damped`) from its partners still active (those who joined later churn
         at the same intercept); the first periods, which close none, take the one intercept at which the first
@@ -308,12 +308,14 @@ class Periods:
         exact = self.window < self.episodes        # no steady first periods: their shortfall made up whole
         b: float | None = None                    # the period before's intercept (none before the first)
         members: list[np.ndarray] = []            # each snapshot's cohort (of ``rows``)
+        others: list[int] = []                    # and how many of the others' it holds (the other pass's)
         solved: list = []                         # the periods before the first shock: thresholds, counts
         last = self.dates.size - 1
         for j in range(self.dates.size):
             active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone)
             if j < self.window + 1:
                 members.append(active)
+                others.append(int(np.count_nonzero(~rows & self.present & tl.active_on(self.dates[j], self.joined, gone))))
             state = self.state(j, gone)
             for stage in self.deciders:
                 stage.decide_at(ctx, j, state)
@@ -328,7 +330,7 @@ class Periods:
                 pool = cohort & free
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
                 b = self._intercept(j, tag, solved, t, pool,
-                                    self._damped(t, pool, k, want, rate, b, exact))
+                                    self._damped(t, pool, k, want, rate, b, exact, others[closes]))
             elif self.window >= self.episodes:     # one intercept until the first window closes
                 b = self._intercept(j, tag, solved, t, free,
                                     (lambda: self._steady(rate, rows, held, gone)) if j == 0 else (lambda: first))
@@ -346,19 +348,23 @@ class Periods:
         return self.before
 
     def _damped(self, t: np.ndarray, pool: np.ndarray, k: int, want: int, rate: float, before: float | None,
-                exact: bool):
+                exact: bool, others: int = 0):
         """The solver of a window-closing period's intercept: the ``pool``'s churners (by
         their thresholds ``t``) move :func:`gain` of the way from those at the period
         before's intercept ``before`` to the ``k`` that close the snapshot's window exactly
-        (``want`` churners), and no further from ``k`` than two standard errors of the
-        snapshot's count, so a shortfall no chance would explain (the first periods' of a
-        world without a burn-in) is made up to within them; exactly with no period before,
-        or when ``exact``."""
+        (``want`` churners), and no further from ``k`` than this pass's share of two
+        standard errors of the snapshot's count, so a shortfall no chance would explain (the
+        first periods' of a world without a burn-in) is made up to within them; exactly
+        with no period before, or when ``exact``. With the masters played in a pass of their
+        own (``others``: the snapshot's partners the other pass plays), the two shares are
+        in proportion to each pass's own standard error and add up to the world's two."""
         def solve() -> float:
             if before is None or exact:
                 return calibrate(t, pool, k)
             have = int(np.count_nonzero(t[pool] < before))
-            spread = int(2 * np.sqrt(want * (1 - rate)))
+            mine = want / max(rate, 1e-12)           # this pass's partners in the snapshot
+            share = np.sqrt(mine) / (np.sqrt(mine) + np.sqrt(others))
+            spread = int(2 * np.sqrt(rate * (1 - rate) * (mine + others)) * share)
             return calibrate(t, pool, int(np.clip(have + round(gain(self.episodes) * (k - have)), k - spread,
                                                   k + spread)))
         return solve
