@@ -33,7 +33,7 @@ playing every period for their rows; ``earlier`` is the one-snapshot world's bur
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,14 +291,14 @@ class Periods:
         """Every period in order, for the partners ``rows`` (the others' churn dates are
         given), each with its own intercept, solved so that every snapshot's cohort churns
         at ``rate`` in the label window after it, within two standard errors: a period that
-        closes a snapshot's window (the ``episodes``-th after it) moves its churners :func:`gain` of
-        the way from those at the period before's intercept to the churners that snapshot
-        still needs (:meth:`_damped`) from its partners still active (those who joined later churn
-        at the same intercept); the first periods, which close none, take the one intercept at which the first
-        snapshot's cohort, played through its window, churns at ``rate`` (:meth:`_steady`;
-        where that window reaches the feature date, round(q x active), q the per-period
-        hazard of ``rate``). Golden records stay until the window, where a pinned churner
-        churns in its last period if not before."""
+        closes a snapshot's window (the ``episodes``-th after it) moves its churners
+        :func:`gain` of the way from those at the period before's intercept to the churners
+        that snapshot still needs from its partners still active (:meth:`_damped`; those who
+        joined later churn at the same intercept); the first periods, which close none, take
+        the one intercept at which the first snapshot's cohort, played through its window,
+        churns at ``rate`` (:meth:`_steady`; where that window reaches the feature date,
+        round(q x active), q the per-period hazard of ``rate``). Golden records stay until
+        the window, where a pinned churner churns in its last period if not before."""
         n, ctx, tl = self.ctx.n, self.ctx, self.ctx.world.timeline
         gone, episode = self.start.copy(), np.full(n, -1)
         q = float(episode_hazard(rate, self.episodes))
@@ -315,7 +315,8 @@ class Periods:
             active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone)
             if j < self.window + 1:
                 members.append(active)
-                others.append(int(np.count_nonzero(~rows & self.present & tl.active_on(self.dates[j], self.joined, gone))))
+                others.append(int(np.count_nonzero(~rows & self.present
+                                                   & tl.active_on(self.dates[j], self.joined, gone))))
             state = self.state(j, gone)
             for stage in self.deciders:
                 stage.decide_at(ctx, j, state)
@@ -348,7 +349,7 @@ class Periods:
         return self.before
 
     def _damped(self, t: np.ndarray, pool: np.ndarray, k: int, want: int, rate: float, before: float | None,
-                exact: bool, others: int = 0):
+                exact: bool, others: int = 0) -> Callable[[], float]:
         """The solver of a window-closing period's intercept: the ``pool``'s churners (by
         their thresholds ``t``) move :func:`gain` of the way from those at the period
         before's intercept ``before`` to the ``k`` that close the snapshot's window exactly
