@@ -4,8 +4,8 @@ Worlds are generated in-process with the drawn features (activity=none; raw hist
 forward through a horizon are tests/test_forward.py's). What is checked is recomputed
 from the tables a user gets: who is in each snapshot, its labels, the masters' network
 features as of each snapshot, one decision per active partner per period, each
-snapshot's churn rate (solved to within its standard error), and how the drawn columns move. Statistical
-checks use a fixed seed and 4 standard errors.
+snapshot's churn rate (solved to within two standard errors), and how the drawn columns
+move. Statistical checks use a fixed seed and 4 standard errors.
 """
 from __future__ import annotations
 

@@ -312,11 +312,11 @@ class Periods:
         solved: list = []                         # the periods before the first shock: thresholds, counts
         last = self.dates.size - 1
         for j in range(self.dates.size):
-            active = rows & self.present & tl.active_on(self.dates[j], self.joined, gone)
+            alive = self.present & tl.active_on(self.dates[j], self.joined, gone)
+            active = rows & alive
             if j < self.window + 1:
                 members.append(active)
-                others.append(int(np.count_nonzero(~rows & self.present
-                                                   & tl.active_on(self.dates[j], self.joined, gone))))
+                others.append(int(np.count_nonzero(alive & ~rows)))
             state = self.state(j, gone)
             for stage in self.deciders:
                 stage.decide_at(ctx, j, state)
@@ -326,12 +326,13 @@ class Periods:
             closes = j - self.episodes + 1         # the snapshot whose window this period closes
             if closes >= 0:
                 cohort = members[closes]
-                want = int(round(rate * np.count_nonzero(cohort & (~held if closes < self.window else ~never))))
+                counted = int(np.count_nonzero(cohort & (~held if closes < self.window else ~never)))
+                want = int(round(rate * counted))
                 had = int(np.count_nonzero(cohort & (episode >= closes)))
                 pool = cohort & free
                 k = want - had - (int(np.count_nonzero(cohort & forced & active)) if j == last else 0)
                 b = self._intercept(j, tag, solved, t, pool,
-                                    self._damped(t, pool, k, want, rate, b, exact, others[closes]))
+                                    self._damped(t, pool, k, counted, rate, b, exact, others[closes]))
             elif self.window >= self.episodes:     # one intercept until the first window closes
                 b = self._intercept(j, tag, solved, t, free,
                                     (lambda: self._steady(rate, rows, held, gone)) if j == 0 else (lambda: first))
@@ -348,13 +349,13 @@ class Periods:
         self.before = Path(episode, self.hazard, gone)
         return self.before
 
-    def _damped(self, t: np.ndarray, pool: np.ndarray, k: int, want: int, rate: float, before: float | None,
+    def _damped(self, t: np.ndarray, pool: np.ndarray, k: int, mine: int, rate: float, before: float | None,
                 exact: bool, others: int = 0) -> Callable[[], float]:
         """The solver of a window-closing period's intercept: the ``pool``'s churners (by
         their thresholds ``t``) move :func:`gain` of the way from those at the period
         before's intercept ``before`` to the ``k`` that close the snapshot's window exactly
-        (``want`` churners), and no further from ``k`` than this pass's share of two
-        standard errors of the snapshot's count, so a shortfall no chance would explain (the
+        (``mine``: the snapshot's partners this pass plays), and no further from ``k`` than
+        this pass's share of two standard errors of the snapshot's count, so a shortfall no chance would explain (the
         first periods' of a world without a burn-in) is made up to within them; exactly
         with no period before, or when ``exact``. With the masters played in a pass of their
         own (``others``: the snapshot's partners the other pass plays), the two shares are
@@ -363,8 +364,7 @@ class Periods:
             if before is None or exact:
                 return calibrate(t, pool, k)
             have = int(np.count_nonzero(t[pool] < before))
-            mine = want / max(rate, 1e-12)           # this pass's partners in the snapshot
-            share = np.sqrt(mine) / (np.sqrt(mine) + np.sqrt(others))
+            share = np.sqrt(mine) / max(np.sqrt(mine) + np.sqrt(others), 1.0)   # (none in it: no spread)
             spread = int(2 * np.sqrt(rate * (1 - rate) * (mine + others)) * share)
             return calibrate(t, pool, int(np.clip(have + round(gain(self.episodes) * (k - have)), k - spread,
                                                   k + spread)))
